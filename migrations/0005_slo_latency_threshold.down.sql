@@ -1,0 +1,2 @@
+ALTER TABLE service_level_objectives DROP CONSTRAINT IF EXISTS service_level_objectives_latency_needs_threshold;
+ALTER TABLE service_level_objectives DROP COLUMN IF EXISTS latency_threshold_ms;

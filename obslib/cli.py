@@ -1,0 +1,189 @@
+"""The ``obslib`` command: thin argument handling over the library; errors are one line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+
+from obslib import __version__, db, embedded
+from obslib.config import settings
+from obslib.errors import ObslibError
+
+logger = logging.getLogger(__name__)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line usage error and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+_EPILOG = """\
+all commands:
+  obslib db up [--to N]          apply pending migrations, then show status
+  obslib db down [--to N|--all]  revert migrations (one step by default)
+  obslib db status               database, schema version and each migration
+  obslib db force N              record version N as current after a repair
+  obslib db url                  print the database URL, password masked
+  obslib db stop                 stop the embedded PostgreSQL server
+
+The database is $OBSLIB_DATABASE_URL (postgresql://user:password@host:port/db). When
+that is unset, obslib starts an embedded PostgreSQL with its data under $OBSLIB_HOME
+(default: the user data folder) and leaves it running for the next command.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="obslib",
+        description="Investigate DomainFlow traces, logs, SLOs and alerts kept in PostgreSQL.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"obslib {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    dbp = commands.add_parser("db", help="database: migrations, status, embedded server")
+    dbc = dbp.add_subparsers(title="db commands", metavar="ACTION", required=True)
+
+    up = dbc.add_parser("up", help="apply pending migrations (then show status)")
+    up.add_argument("--to", type=int, metavar="N", help="stop after version N")
+    up.set_defaults(func=_db_up)
+
+    down = dbc.add_parser("down", help="revert migrations (one step unless --to/--all)")
+    which = down.add_mutually_exclusive_group()
+    which.add_argument("--to", type=int, metavar="N", help="revert until version N is current")
+    which.add_argument("--all", action="store_true", help="revert every migration")
+    down.set_defaults(func=_db_down)
+
+    status = dbc.add_parser("status", help="show the database, its version and each migration")
+    status.set_defaults(func=_db_status)
+
+    force = dbc.add_parser(
+        "force", help="record version N as current and clean (after repairing a failed step)"
+    )
+    force.add_argument("version", type=int, metavar="N", help="version the schema is really at")
+    force.set_defaults(func=_db_force)
+
+    url = dbc.add_parser("url", help="print the database URL (password masked)")
+    url.set_defaults(func=_db_url)
+
+    stop = dbc.add_parser("stop", help="stop the embedded PostgreSQL server")
+    stop.set_defaults(func=_db_stop)
+    return parser
+
+
+def _migrator():
+    from obslib.migrate import Migrator
+
+    return Migrator()
+
+
+def _db_up(args: argparse.Namespace) -> int:
+    migrator = _migrator()
+    applied = migrator.up(to=args.to)
+    for m in applied:
+        print(f"applied {m.label}")
+    if not applied:
+        print("nothing to apply")
+    _print_status(migrator)
+    return 0
+
+
+def _db_down(args: argparse.Namespace) -> int:
+    migrator = _migrator()
+    if args.all:
+        target = 0
+    elif args.to is not None:
+        target = args.to
+    else:
+        current = migrator.status().state.version or 0
+        earlier = [m.version for m in migrator.migrations if m.version < current]
+        target = earlier[-1] if earlier else 0
+    for m in migrator.down(to=target):
+        print(f"reverted {m.label}")
+    _print_status(migrator)
+    return 0
+
+
+def _db_status(args: argparse.Namespace) -> int:
+    _print_status(_migrator())
+    return 0
+
+
+def _db_force(args: argparse.Namespace) -> int:
+    migrator = _migrator()
+    migrator.force(args.version)
+    print(f"recorded version {args.version} as current and clean")
+    _print_status(migrator)
+    return 0
+
+
+def _db_url(args: argparse.Namespace) -> int:
+    print(db.mask_url(db.database_url()))
+    return 0
+
+
+def _db_stop(args: argparse.Namespace) -> int:
+    cfg = settings()
+    if cfg.database_url:
+        print("OBSLIB_DATABASE_URL is set: obslib did not start that server and leaves it alone")
+        return 0
+    before = embedded.stop(cfg)
+    if before.running:
+        print(f"stopped the embedded server (pid {before.pid}) in {before.pgdata}")
+    else:
+        print(f"the embedded server in {before.pgdata} is not running")
+    return 0
+
+
+def _print_status(migrator) -> None:
+    status = migrator.status()
+    cfg = settings()
+    where = "OBSLIB_DATABASE_URL"
+    if not cfg.database_url:
+        where = f"embedded, data in {cfg.pgdata}"
+    print(f"database  {db.mask_url(migrator.url)}  ({where})")
+    state = status.state
+    version = "none" if state.version is None else str(state.version)
+    print(f"version   {version}{' DIRTY' if state.dirty else ', clean'}")
+    for row in status.rows:
+        m = row.migration
+        if row.applied:
+            when = row.applied_at.strftime("%Y-%m-%d %H:%M:%S UTC") if row.applied_at else ""
+            mark = "  CHANGED since applied" if row.changed else ""
+            print(f"  [x] {m.label:<40} applied {when}{mark}")
+        else:
+            print(f"  [ ] {m.label:<40} pending")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.func(args)
+    except ObslibError as err:
+        if args.debug:
+            traceback.print_exc()
+        print(f"obslib: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("obslib: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        if args.debug:
+            raise
+        print(
+            f"obslib: internal error: {type(err).__name__}: {err} (rerun with --debug for details)",
+            file=sys.stderr,
+        )
+        return 1

@@ -1,0 +1,39 @@
+"""Settings from the environment: where the database is and where obslib keeps its files."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+ENV_DATABASE_URL = "OBSLIB_DATABASE_URL"
+ENV_HOME = "OBSLIB_HOME"
+ENV_MIGRATIONS_DIR = "OBSLIB_MIGRATIONS_DIR"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What obslib reads from the environment, resolved once per call site."""
+
+    database_url: str | None
+    home: Path
+
+    @property
+    def pgdata(self) -> Path:
+        """Data directory of the embedded server (kept short: the socket lives inside)."""
+        return self.home / "pgdata"
+
+    @property
+    def runtime_dir(self) -> Path:
+        """Private folder for the embedded server's inter-process lock (mode 700)."""
+        return self.home / "run"
+
+
+def settings() -> Settings:
+    """Read the settings now, so tests and notebooks can change the environment."""
+    url = os.environ.get(ENV_DATABASE_URL, "").strip() or None
+    home_env = os.environ.get(ENV_HOME, "").strip()
+    home = Path(home_env).expanduser() if home_env else platformdirs.user_data_path("obslib")
+    return Settings(database_url=url, home=home.absolute())

@@ -1,0 +1,122 @@
+"""Connections: psycopg for control and small queries, SQLAlchemy for pandas' sake.
+
+The URL comes from ``OBSLIB_DATABASE_URL``; without it obslib starts its embedded server.
+It never comes from a notebook parameter, so reports cannot leak it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import unquote
+
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
+
+from obslib import embedded
+from obslib.config import settings
+from obslib.errors import DatabaseUnreachable, UsageError
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 10
+
+
+def database_url() -> str:
+    """The libpq URL of the database to use, starting the embedded server if none is set."""
+    cfg = settings()
+    if cfg.database_url:
+        return libpq_url(cfg.database_url)
+    return embedded.start(cfg)
+
+
+def _parse(url: str) -> URL:
+    try:
+        parsed = make_url(url)
+    except Exception as err:
+        raise UsageError(f"OBSLIB_DATABASE_URL is not a database URL: {mask_url(url)}") from err
+    backend = parsed.drivername.split("+", 1)[0]
+    if backend not in ("postgresql", "postgres"):
+        raise UsageError(f"OBSLIB_DATABASE_URL must be a postgresql:// URL, not {backend}://")
+    return parsed
+
+
+def libpq_url(url: str) -> str:
+    """Normalise ``postgresql+psycopg://`` or ``postgres://`` to a URL libpq accepts."""
+    return _parse(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The same database as a SQLAlchemy URL with the psycopg 3 driver."""
+    return _parse(url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ``***``, safe to print or log."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return "<unparseable URL>"
+    if parsed.password:
+        parsed = parsed.set(password="***")
+    # unquote for reading (a socket folder shows as /tmp/x, not %2Ftmp%2Fx); no secret is left
+    return unquote(parsed.render_as_string(hide_password=False))
+
+
+def host_port(url: str) -> tuple[str, str]:
+    """Host (or socket folder) and port a URL points at, for messages."""
+    parsed = _parse(url)
+    query_host = parsed.query.get("host")
+    host = parsed.host or (query_host if isinstance(query_host, str) else None) or "localhost"
+    query_port = parsed.query.get("port")
+    port = parsed.port or (query_port if isinstance(query_port, str) else None) or 5432
+    return host, str(port)
+
+
+def connect(url: str | None = None, *, autocommit: bool = False) -> psycopg.Connection:
+    """Open a psycopg connection in UTC; an unreachable server is a one-line error."""
+    target = libpq_url(url) if url else database_url()
+    try:
+        return psycopg.connect(
+            target,
+            autocommit=autocommit,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            options="-c TimeZone=UTC",
+        )
+    except psycopg.OperationalError as err:
+        host, port = host_port(target)
+        raise DatabaseUnreachable(host, port, _first_line(err)) from err
+
+
+@contextmanager
+def connection(url: str | None = None, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+    """``with connection() as conn``: commit on success, roll back on error, always close."""
+    conn = connect(url, autocommit=autocommit)
+    try:
+        with conn:
+            yield conn
+    finally:
+        conn.close()
+
+
+@functools.lru_cache(maxsize=8)
+def _engine_for(url: str) -> sa.Engine:
+    return sa.create_engine(
+        sqlalchemy_url(url),
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "options": "-c TimeZone=UTC"},
+        pool_pre_ping=True,
+    )
+
+
+def engine(url: str | None = None) -> sa.Engine:
+    """A pooled SQLAlchemy engine for the database (one per URL per process)."""
+    return _engine_for(libpq_url(url) if url else database_url())
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip() or type(err).__name__
+    line = text.splitlines()[0]
+    return line.removeprefix("connection failed: ")

@@ -1,0 +1,119 @@
+"""Split a migration file into statements, so a failure can name the statement that failed.
+
+PostgreSQL's lexical rules that matter for finding statement ends: quoted strings ('…',
+E'…' with backslash escapes), quoted identifiers ("…"), dollar quotes ($tag$…$tag$),
+line comments (--) and nestable block comments (/* … */).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z_0-9]*)?\$")
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement and the 1-based line where it starts in its file."""
+
+    sql: str
+    line: int
+
+
+def split_statements(text: str) -> list[Statement]:
+    """Return the statements of ``text`` in order, without their terminating semicolons.
+
+    Statements holding only comments or whitespace are dropped.
+    """
+    statements: list[Statement] = []
+    start = 0
+    i = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "-" and text.startswith("--", i):
+            j = text.find("\n", i)
+            i = n if j < 0 else j + 1
+        elif c == "/" and text.startswith("/*", i):
+            i = _skip_block_comment(text, i)
+        elif c == "'":
+            escapes = i > 0 and text[i - 1] in "eE" and not _is_word_char(text, i - 2)
+            i = _skip_quoted(text, i, "'", backslash=escapes)
+        elif c == '"':
+            i = _skip_quoted(text, i, '"', backslash=False)
+        elif c == "$" and not _is_word_char(text, i - 1):
+            m = _DOLLAR_TAG.match(text, i)
+            if m:
+                end = text.find(m.group(0), m.end())
+                if end < 0:
+                    raise ValueError(f"unterminated dollar quote {m.group(0)} at line {_line(text, i)}")
+                i = end + len(m.group(0))
+            else:
+                i += 1
+        elif c == ";":
+            _append(statements, text, start, i)
+            i += 1
+            start = i
+        else:
+            i += 1
+    _append(statements, text, start, n)
+    return statements
+
+
+def _append(out: list[Statement], text: str, start: int, end: int) -> None:
+    chunk = text[start:end]
+    if _has_code(chunk):
+        lead = len(chunk) - len(chunk.lstrip())
+        out.append(Statement(chunk.strip(), _line(text, start + lead)))
+
+
+def _has_code(chunk: str) -> bool:
+    """True when the chunk holds more than comments and whitespace."""
+    stripped = re.sub(r"--[^\n]*", "", chunk)
+    while "/*" in stripped:
+        begin = stripped.index("/*")
+        stripped = stripped[:begin] + stripped[_skip_block_comment(stripped, begin) :]
+    return bool(stripped.strip())
+
+
+def _skip_block_comment(text: str, i: int) -> int:
+    depth = 0
+    n = len(text)
+    while i < n:
+        if text.startswith("/*", i):
+            depth += 1
+            i += 2
+        elif text.startswith("*/", i):
+            depth -= 1
+            i += 2
+            if depth == 0:
+                return i
+        else:
+            i += 1
+    raise ValueError("unterminated block comment")
+
+
+def _skip_quoted(text: str, i: int, quote: str, *, backslash: bool) -> int:
+    i += 1
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if backslash and c == "\\":
+            i += 2
+        elif c == quote:
+            if i + 1 < n and text[i + 1] == quote:  # doubled quote is an escaped quote
+                i += 2
+            else:
+                return i + 1
+        else:
+            i += 1
+    raise ValueError(f"unterminated {quote} quote")
+
+
+def _is_word_char(text: str, i: int) -> bool:
+    return i >= 0 and (text[i].isalnum() or text[i] == "_")
+
+
+def _line(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos) + 1
