@@ -47,3 +47,9 @@ class ChecksumMismatch(MigrationError):
 
 class DirtyDatabase(MigrationError):
     """A previous migration failed part-way; a person must repair and `db force` it."""
+
+
+class InputError(ObslibError):
+    """Input data (a file, a frame, an id) is malformed; the message says what and where."""
+
+    exit_code = 2

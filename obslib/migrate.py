@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import time
 import zlib
@@ -118,8 +119,7 @@ class Status:
 
 
 def migrations_dir() -> Path:
-    """Where the migration files are: $OBSLIB_MIGRATIONS_DIR, the wheel's copy, or the checkout's."""
-    import os
+    """The migrations folder: $OBSLIB_MIGRATIONS_DIR, the wheel's copy, or the checkout's."""
 
     override = os.environ.get(ENV_MIGRATIONS_DIR, "").strip()
     if override:
@@ -199,7 +199,9 @@ class Migrator:
             if to is not None and to < current:
                 raise UsageError(f"database is at version {current}; use `db down --to {to}`")
             todo = [
-                m for m in self.migrations if m.version > current and (to is None or m.version <= to)
+                m
+                for m in self.migrations
+                if m.version > current and (to is None or m.version <= to)
             ]
             for m in todo:
                 self._apply(conn, m, "up")
@@ -368,7 +370,12 @@ class Migrator:
         self._log(conn, m.version, m.name, direction, m.checksum)
 
     def _set_state(
-        self, conn: psycopg.Connection, version: int | None, *, dirty: bool, record_none: bool = False
+        self,
+        conn: psycopg.Connection,
+        version: int | None,
+        *,
+        dirty: bool,
+        record_none: bool = False,
     ) -> None:
         # golang-migrate keeps one row; "no version" is an empty table, or -1 while dirty.
         with conn.transaction():

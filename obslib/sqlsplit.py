@@ -15,7 +15,7 @@ _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z_0-9]*)?\$")
 
 @dataclass(frozen=True)
 class Statement:
-    """One SQL statement and the 1-based line where it starts in its file."""
+    """One SQL statement and the 1-based line where its first token is."""
 
     sql: str
     line: int
@@ -24,62 +24,54 @@ class Statement:
 def split_statements(text: str) -> list[Statement]:
     """Return the statements of ``text`` in order, without their terminating semicolons.
 
-    Statements holding only comments or whitespace are dropped.
+    Comments before a statement are dropped; chunks holding only comments are skipped.
     """
     statements: list[Statement] = []
-    start = 0
-    i = 0
-    n = len(text)
+    code_start: int | None = None  # first non-comment character of the current statement
+    i, n = 0, len(text)
     while i < n:
         c = text[i]
-        if c == "-" and text.startswith("--", i):
+        if c.isspace():
+            i += 1
+            continue
+        if text.startswith("--", i):
             j = text.find("\n", i)
             i = n if j < 0 else j + 1
-        elif c == "/" and text.startswith("/*", i):
+            continue
+        if text.startswith("/*", i):
             i = _skip_block_comment(text, i)
-        elif c == "'":
+            continue
+        if c == ";":
+            if code_start is not None:
+                statements.append(_statement(text, code_start, i))
+            code_start = None
+            i += 1
+            continue
+        if code_start is None:
+            code_start = i
+        if c == "'":
             escapes = i > 0 and text[i - 1] in "eE" and not _is_word_char(text, i - 2)
             i = _skip_quoted(text, i, "'", backslash=escapes)
         elif c == '"':
             i = _skip_quoted(text, i, '"', backslash=False)
-        elif c == "$" and not _is_word_char(text, i - 1):
-            m = _DOLLAR_TAG.match(text, i)
-            if m:
-                end = text.find(m.group(0), m.end())
-                if end < 0:
-                    raise ValueError(f"unterminated dollar quote {m.group(0)} at line {_line(text, i)}")
-                i = end + len(m.group(0))
-            else:
-                i += 1
-        elif c == ";":
-            _append(statements, text, start, i)
-            i += 1
-            start = i
+        elif c == "$" and not _is_word_char(text, i - 1) and (m := _DOLLAR_TAG.match(text, i)):
+            end = text.find(m.group(0), m.end())
+            if end < 0:
+                raise ValueError(f"unterminated {m.group(0)} quote at line {_line(text, i)}")
+            i = end + len(m.group(0))
         else:
             i += 1
-    _append(statements, text, start, n)
+    if code_start is not None:
+        statements.append(_statement(text, code_start, n))
     return statements
 
 
-def _append(out: list[Statement], text: str, start: int, end: int) -> None:
-    chunk = text[start:end]
-    if _has_code(chunk):
-        lead = len(chunk) - len(chunk.lstrip())
-        out.append(Statement(chunk.strip(), _line(text, start + lead)))
-
-
-def _has_code(chunk: str) -> bool:
-    """True when the chunk holds more than comments and whitespace."""
-    stripped = re.sub(r"--[^\n]*", "", chunk)
-    while "/*" in stripped:
-        begin = stripped.index("/*")
-        stripped = stripped[:begin] + stripped[_skip_block_comment(stripped, begin) :]
-    return bool(stripped.strip())
+def _statement(text: str, start: int, end: int) -> Statement:
+    return Statement(text[start:end].rstrip(), _line(text, start))
 
 
 def _skip_block_comment(text: str, i: int) -> int:
-    depth = 0
-    n = len(text)
+    depth, n = 0, len(text)
     while i < n:
         if text.startswith("/*", i):
             depth += 1
@@ -102,7 +94,7 @@ def _skip_quoted(text: str, i: int, quote: str, *, backslash: bool) -> int:
         if backslash and c == "\\":
             i += 2
         elif c == quote:
-            if i + 1 < n and text[i + 1] == quote:  # doubled quote is an escaped quote
+            if i + 1 < n and text[i + 1] == quote:  # a doubled quote stands for itself
                 i += 2
             else:
                 return i + 1

@@ -1,0 +1,55 @@
+"""Names in one place: tables, columns and the value lists the migrations' CHECKs enforce.
+
+A test compares every list here with the CHECK constraints in a migrated database, so
+code and schema cannot drift apart.
+"""
+
+from __future__ import annotations
+
+SLOS = "service_level_objectives"
+SLO_MEASUREMENTS = "slo_measurements"
+SPANS = "distributed_traces"
+ALERT_DEFINITIONS = "alert_definitions"
+ALERT_INCIDENTS = "alert_incidents"
+LOGS = "structured_logs"
+
+# The upstream plan's five tables, plus the logs table its logging section needs.
+PLAN_TABLES = (SLOS, SLO_MEASUREMENTS, SPANS, ALERT_DEFINITIONS, ALERT_INCIDENTS)
+TABLES = (*PLAN_TABLES, LOGS)
+
+SPAN_COLUMNS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "service_name",
+    "operation_name",
+    "span_kind",
+    "start_time",
+    "end_time",
+    "duration_ms",
+    "status",
+    "tags",
+    "logs",
+)
+
+SPAN_STATUSES = ("ok", "error", "timeout")
+SPAN_KINDS = ("server", "client", "producer", "consumer", "internal")
+SLO_TYPES = ("availability", "latency", "error_rate", "throughput")
+COMPLIANCE_STATUSES = ("compliant", "at_risk", "violated")
+ALERT_TYPES = ("threshold", "anomaly", "slo_violation")
+SEVERITIES = ("critical", "high", "medium", "low")
+INCIDENT_STATUSES = ("open", "acknowledged", "resolved", "auto_resolved")
+LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")
+
+# (table, column) -> allowed values, as the CHECK constraints state them
+CHECKED_VALUES: dict[tuple[str, str], tuple[str, ...]] = {
+    (SPANS, "status"): SPAN_STATUSES,
+    (SPANS, "span_kind"): SPAN_KINDS,
+    (SLOS, "slo_type"): SLO_TYPES,
+    (SLO_MEASUREMENTS, "compliance_status"): COMPLIANCE_STATUSES,
+    (ALERT_DEFINITIONS, "alert_type"): ALERT_TYPES,
+    (ALERT_DEFINITIONS, "severity"): SEVERITIES,
+    (ALERT_INCIDENTS, "status"): INCIDENT_STATUSES,
+    (ALERT_INCIDENTS, "severity"): SEVERITIES,
+    (LOGS, "level"): LOG_LEVELS,
+}

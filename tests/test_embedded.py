@@ -1,0 +1,134 @@
+"""The embedded PostgreSQL: started on first use, reused, stopped on request, per user."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from obslib import embedded
+from obslib.config import Settings
+from tests.conftest import REPO, run_cli
+
+OTHER_USER = "obslibtest"
+
+
+@pytest.fixture
+def home() -> Path:
+    """A short OBSLIB_HOME of its own (the server's socket lives inside it)."""
+    path = Path(tempfile.mkdtemp(prefix="obh-", dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    embedded.stop(Settings(database_url=None, home=path))
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_started_on_first_use_reused_then_stopped(home: Path) -> None:
+    """`db up` starts the server, later commands reuse it, `db stop` stops it."""
+    env = {"OBSLIB_HOME": str(home)}
+    first = run_cli("db", "up", env=env)
+    assert first.returncode == 0, first.stderr
+    assert f"(embedded, data in {home}/pgdata)" in first.stdout
+    cfg = Settings(database_url=None, home=home)
+    running = embedded.state(cfg)
+    assert running.running and running.pid
+    again = run_cli("db", "status", env=env)
+    assert "version   5, clean" in again.stdout
+    assert embedded.state(cfg).pid == running.pid  # the same server, not a new one
+    url = run_cli("db", "url", env=env).stdout.strip()
+    assert url == f"postgresql://postgres:@/obslib?host={home}/pgdata"
+    stopped = run_cli("db", "stop", env=env)
+    assert stopped.returncode == 0 and f"pid {running.pid}" in stopped.stdout
+    assert not embedded.state(cfg).running
+    assert "not running" in run_cli("db", "stop", env=env).stdout
+    # data survives a restart
+    assert "version   5, clean" in run_cli("db", "status", env=env).stdout
+
+
+def _python_for(user: str) -> str | None:
+    """An interpreter of this Python version that ``user`` may execute, or None."""
+    candidates = [
+        sys.executable,
+        f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}",
+    ]
+    for exe in candidates:
+        probe = subprocess.run(
+            ["runuser", "-u", user, "--", exe, "-c", "import sys; print(sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == str(tuple(sys.version_info[:2])):
+            return exe
+    return None
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("runuser"), reason="needs root to add a user"
+)
+def test_a_second_unix_user_starts_its_own_server(home: Path, server_url: str) -> None:
+    """After root has started servers (and left the package's shared /tmp/.lockfile behind),
+    another Unix user still starts an embedded server of their own."""
+    # The trap from shared machines: the package's fallback lock file, created by root.
+    shared_lock = Path(tempfile.gettempdir()) / ".lockfile"
+    created_lock = not shared_lock.exists()
+    if created_lock:
+        shared_lock.touch(mode=0o644)
+    try:
+        pwd.getpwnam(OTHER_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--no-create-home", OTHER_USER], check=True)
+    user = pwd.getpwnam(OTHER_USER)
+    os.chown(home, user.pw_uid, user.pw_gid)
+    python = _python_for(OTHER_USER)
+    if python is None:
+        pytest.skip(f"no Python {sys.version_info[:2]} that {OTHER_USER} may execute")
+    site = [p for p in sys.path if p.endswith("site-packages")]
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(home),
+        "OBSLIB_HOME": str(home / "obslib"),
+        "PYTHONPATH": os.pathsep.join([str(REPO), *site]),
+    }
+    script = (
+        "from obslib import config, db, embedded, migrate\n"
+        "url = db.database_url()\n"
+        "migrate.Migrator(url).up()\n"
+        "print(db.mask_url(url))\n"
+        "print(embedded.stop(config.settings()).pid)\n"
+    )
+    result = subprocess.run(
+        [
+            "runuser",
+            "-u",
+            OTHER_USER,
+            "--",
+            "env",
+            "-i",
+            *(f"{k}={v}" for k, v in env.items()),
+            python,
+            "-c",
+            script,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    try:
+        assert result.returncode == 0, result.stderr
+        url, pid = result.stdout.split()
+        assert url == f"postgresql://postgres:@/obslib?host={home}/obslib/pgdata"
+        assert int(pid) > 0
+        assert (
+            home / "obslib" / "pgdata"
+        ).stat().st_uid == user.pw_uid  # their server, their files
+        lock_dir = home / "obslib" / "run"
+        assert lock_dir.stat().st_mode & 0o777 == 0o700
+    finally:
+        if created_lock:
+            shared_lock.unlink(missing_ok=True)
