@@ -88,7 +88,7 @@ def connect(url: str | None = None, *, autocommit: bool = False) -> psycopg.Conn
         )
     except psycopg.OperationalError as err:
         host, port = host_port(target)
-        raise DatabaseUnreachable(host, port, _first_line(err)) from err
+        raise DatabaseUnreachable(host, port, first_line(err)) from err
 
 
 @contextmanager
@@ -116,7 +116,7 @@ def engine(url: str | None = None) -> sa.Engine:
     return _engine_for(libpq_url(url) if url else database_url())
 
 
-def _first_line(err: Exception) -> str:
+def first_line(err: Exception) -> str:
     text = str(err).strip() or type(err).__name__
     line = text.splitlines()[0]
     return line.removeprefix("connection failed: ")
@@ -135,7 +135,7 @@ def adbc_connection(url: str | None = None) -> Iterator:
         conn = adbc.connect(target)
     except adbc.Error as err:
         host, port = host_port(target)
-        raise DatabaseUnreachable(host, port, _first_line(err)) from err
+        raise DatabaseUnreachable(host, port, first_line(err)) from err
     try:
         yield conn
     finally:

@@ -22,10 +22,11 @@ from sqlalchemy.engine import make_url
 
 from obslib import db, embedded
 from obslib.config import ENV_DATABASE_URL, ENV_HOME, settings
-from obslib.migrate import Migrator
+from obslib.migrate import Migrator, discover
 
 REPO = Path(__file__).resolve().parent.parent
 MIGRATIONS = REPO / "migrations"
+LATEST = discover(MIGRATIONS)[-1].version  # the newest shipped schema version
 
 
 def with_database(url: str, name: str) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import run_cli
+from obslib.migrate import discover
+from tests.conftest import LATEST, MIGRATIONS, run_cli
 
 
 def test_help_lists_every_command() -> None:
@@ -59,11 +60,11 @@ def test_up_status_down_through_the_cli(fresh_db: str) -> None:
     up = run_cli("db", "up", env=env)
     assert up.returncode == 0, up.stderr
     assert "applied 0001_monitoring_observability" in up.stdout
-    assert "version   5, clean" in up.stdout
+    assert f"version   {LATEST}, clean" in up.stdout
     down = run_cli("db", "down", env=env)
     assert down.returncode == 0, down.stderr
-    assert "reverted 0005_slo_latency_threshold" in down.stdout
-    assert "version   4, clean" in down.stdout
+    assert f"reverted {discover(MIGRATIONS)[-1].label}" in down.stdout
+    assert f"version   {LATEST - 1}, clean" in down.stdout
     everything = run_cli("db", "down", "--all", env=env)
     assert "version   none, clean" in everything.stdout
     bad = run_cli("db", "down", "--to", "3", "--all", env=env)
@@ -72,13 +73,15 @@ def test_up_status_down_through_the_cli(fresh_db: str) -> None:
 
 def test_broken_migration_exits_1_naming_the_file(fresh_db: str, migrations_copy: Path) -> None:
     """A migration failure is an operation failure: exit 1, the file and statement named."""
-    (migrations_copy / "0006_oops.up.sql").write_text("SELEC 1;\n")
+    (migrations_copy / f"{LATEST + 1:04d}_oops.up.sql").write_text("SELEC 1;\n")
     env = {"OBSLIB_DATABASE_URL": fresh_db, "OBSLIB_MIGRATIONS_DIR": str(migrations_copy)}
     result = run_cli("db", "up", env=env)
     assert result.returncode == 1
-    assert result.stderr.startswith("obslib: error: 0006_oops.up.sql: statement 1 (line 1) failed:")
+    assert result.stderr.startswith(
+        f"obslib: error: {LATEST + 1:04d}_oops.up.sql: statement 1 (line 1) failed:"
+    )
     assert len(result.stderr.strip().splitlines()) == 1
     status = run_cli("db", "status", env=env)
-    assert "version   6 DIRTY" in status.stdout
+    assert f"version   {LATEST + 1} DIRTY" in status.stdout
     debug = run_cli("--debug", "db", "up", env=env)
     assert "Traceback" in debug.stderr and debug.returncode == 1

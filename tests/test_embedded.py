@@ -14,7 +14,7 @@ import pytest
 
 from obslib import embedded
 from obslib.config import Settings
-from tests.conftest import REPO, run_cli
+from tests.conftest import LATEST, REPO, run_cli
 
 OTHER_USER = "obslibtest"
 
@@ -39,7 +39,7 @@ def test_started_on_first_use_reused_then_stopped(home: Path) -> None:
     running = embedded.state(cfg)
     assert running.running and running.pid
     again = run_cli("db", "status", env=env)
-    assert "version   5, clean" in again.stdout
+    assert f"version   {LATEST}, clean" in again.stdout
     assert embedded.state(cfg).pid == running.pid  # the same server, not a new one
     url = run_cli("db", "url", env=env).stdout.strip()
     assert url == f"postgresql://postgres:@/obslib?host={home}/pgdata"
@@ -48,7 +48,7 @@ def test_started_on_first_use_reused_then_stopped(home: Path) -> None:
     assert not embedded.state(cfg).running
     assert "not running" in run_cli("db", "stop", env=env).stdout
     # data survives a restart
-    assert "version   5, clean" in run_cli("db", "status", env=env).stdout
+    assert f"version   {LATEST}, clean" in run_cli("db", "status", env=env).stdout
 
 
 def _python_for(user: str) -> str | None:

@@ -13,7 +13,7 @@ import pytest
 from obslib import schema
 from obslib.errors import ChecksumMismatch, DirtyDatabase, MigrationError, UsageError
 from obslib.migrate import Migrator, advisory_lock_key, discover
-from tests.conftest import MIGRATIONS
+from tests.conftest import LATEST, MIGRATIONS
 
 CATALOG_QUERIES = {
     "columns": """
@@ -159,32 +159,33 @@ def test_broken_migration_marks_dirty_and_names_file_and_statement(
     fresh_db: str, migrations_copy: Path
 ) -> None:
     """A failing statement rolls its file back, leaves the state dirty and says where."""
-    broken = migrations_copy / "0006_broken.up.sql"
+    nxt = LATEST + 1
+    broken = migrations_copy / f"{nxt:04d}_broken.up.sql"
     broken.write_text(
         "CREATE TABLE half_done (x int);\n\n"
         "-- second statement is wrong\n"
         "ALTER TABLE nowhere ADD y int;\n"
     )
-    (migrations_copy / "0006_broken.down.sql").write_text("DROP TABLE IF EXISTS half_done;\n")
+    (migrations_copy / f"{nxt:04d}_broken.down.sql").write_text("DROP TABLE IF EXISTS half_done;\n")
     migrator = Migrator(fresh_db, migrations_copy)
     with pytest.raises(MigrationError) as info:
         migrator.up()
     message = str(info.value)
-    assert "0006_broken.up.sql: statement 2 (line 4)" in message
+    assert f"{nxt:04d}_broken.up.sql: statement 2 (line 4)" in message
     assert 'relation "nowhere" does not exist' in message
-    assert info.value.file == "0006_broken.up.sql" and info.value.statement == 2
+    assert info.value.file == f"{nxt:04d}_broken.up.sql" and info.value.statement == 2
     state = migrator.status().state
-    assert (state.version, state.dirty) == (6, True)
+    assert (state.version, state.dirty) == (nxt, True)
     assert "half_done" not in user_tables(fresh_db)  # the file's transaction was rolled back
     assert set(schema.TABLES) <= user_tables(fresh_db)  # earlier versions stay applied
 
-    with pytest.raises(DirtyDatabase, match="dirty at version 6"):
+    with pytest.raises(DirtyDatabase, match=f"dirty at version {nxt}"):
         migrator.up()
     # the repair path: fix the file, record the real version, run again
     broken.write_text("CREATE TABLE half_done (x int);\n")
     migrator = Migrator(fresh_db, migrations_copy)
-    migrator.force(5)
-    assert [m.version for m in migrator.up()] == [6]
+    migrator.force(LATEST)
+    assert [m.version for m in migrator.up()] == [nxt]
     assert "half_done" in user_tables(fresh_db)
 
 
@@ -215,7 +216,7 @@ def test_failed_no_transaction_migration_can_be_rerun(fresh_db: str, migrations_
     assert snapshot["invalid_indexes"] == []
     names = {row[1] for row in snapshot["indexes"]}
     assert {"idx_traces_service_duration", "idx_incidents_open"} <= names
-    assert migrator.status().state == migrator.status().state.__class__(5, False)
+    assert migrator.status().state == migrator.status().state.__class__(LATEST, False)
 
 
 def test_status_reads_without_creating_anything(fresh_db: str) -> None:

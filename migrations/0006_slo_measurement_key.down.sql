@@ -1,0 +1,1 @@
+ALTER TABLE slo_measurements DROP CONSTRAINT IF EXISTS slo_measurements_slo_timestamp_key;
