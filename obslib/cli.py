@@ -30,6 +30,8 @@ all commands:
   obslib db force N              record version N as current after a repair
   obslib db url                  print the database URL, password masked
   obslib db stop                 stop the embedded PostgreSQL server
+  obslib demo [--seed N] [--spans N]
+                                 bring the database up and write the DomainFlow demo
 
 The database is $OBSLIB_DATABASE_URL (postgresql://user:password@host:port/db). When
 that is unset, obslib starts an embedded PostgreSQL with its data under $OBSLIB_HOME
@@ -75,7 +77,46 @@ def build_parser() -> argparse.ArgumentParser:
 
     stop = dbc.add_parser("stop", help="stop the embedded PostgreSQL server")
     stop.set_defaults(func=_db_stop)
+
+    demo = commands.add_parser(
+        "demo", help="write two weeks of DomainFlow telemetry with a scripted incident"
+    )
+    demo.add_argument("--seed", type=int, default=7, help="same seed, same data (default 7)")
+    demo.add_argument(
+        "--spans",
+        type=_positive,
+        default=500_000,
+        metavar="N",
+        help="about N spans (default 500000)",
+    )
+    demo.set_defaults(func=_demo)
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from obslib import demo
+
+    migrator = _migrator()
+    for m in migrator.up():
+        print(f"applied {m.label}")
+    with tqdm(total=demo.topo.DEMO_DAYS, unit="day", desc="writing demo", leave=False) as bar:
+        summary = demo.run(
+            seed=args.seed, spans=args.spans, url=migrator.url, progress=lambda *_: bar.update()
+        )
+    print(demo.format_summary(summary))
+    return 0
 
 
 def _migrator():

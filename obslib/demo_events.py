@@ -1,0 +1,321 @@
+"""The demo's events around the spans: request and background logs, deploys, alert
+incidents (the scripted one, flapping and false positives) and recorded SLO measurements."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from obslib import demo_topology as topo
+from obslib import slo
+
+ALERT_THRESHOLD = 90.0  # the demo's SLOs keep the plan's default alert_threshold_percent
+
+
+def incident_window() -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The scripted regression: from the bad deploy to its rollback."""
+    return topo.DEPLOY_AT, topo.DEPLOY_AT + pd.Timedelta(minutes=topo.INCIDENT_MINUTES)
+
+
+def main_incident_id() -> str:
+    """The id of the scripted incident's page."""
+    return "INC-" + topo.DEPLOY_AT.strftime("%Y%m%d") + "-0001"
+
+
+def request_logs(nd, frame: pd.DataFrame, logged: np.ndarray, failed: np.ndarray, hosts):
+    """One record per logged request; errors log at error level with a stack."""
+    message = topo.ERROR_MESSAGES.get(nd.service, "request failed")
+    slow = frame["duration_ms"].to_numpy() > 1000
+    level = np.where(failed, "error", np.where(slow, "warn", "info")).astype(object)
+    text = np.where(
+        failed, message, np.where(slow, f"slow request: {nd.operation}", f"{nd.operation} ok")
+    ).astype(object)
+    error = np.where(
+        failed,
+        f"{nd.service}.Error: {message}\n    at handler ({nd.operation})\n    at server.serve",
+        None,
+    ).astype(object)
+    fields = [
+        json.dumps({"duration_ms": round(float(d), 3), "host": h, "status": s}, sort_keys=True)
+        for d, h, s in zip(frame["duration_ms"], hosts, frame["status"], strict=True)
+    ]
+    logs = pd.DataFrame(
+        {
+            "log_id": frame["span_id"] + "-req",
+            "timestamp": frame["end_time"],
+            "level": level,
+            "service_name": nd.service,
+            "trace_id": frame["trace_id"],
+            "span_id": frame["span_id"],
+            "message": text,
+            "fields": fields,
+            "error": error,
+        }
+    )
+    return logs[logged].reset_index(drop=True)
+
+
+def background_logs(rng: np.random.Generator, day_start: pd.Timestamp) -> pd.DataFrame:
+    """Logs that belong to no request: health checks, pool stats, cache evictions, deploys."""
+    rows = []
+    for service in topo.HOSTS:
+        for minute in range(0, 24 * 60, 30):
+            at = day_start + pd.Timedelta(minutes=minute, seconds=int(rng.integers(0, 60)))
+            rows.append(
+                (
+                    f"bg-{service}-{at.value // 1000}",
+                    at,
+                    "debug",
+                    service,
+                    "health check ok",
+                    {"check": "liveness"},
+                    None,
+                )
+            )
+    for minute in np.sort(rng.choice(24 * 60, size=6, replace=False)):
+        at = day_start + pd.Timedelta(minutes=int(minute))
+        rows.append(
+            (
+                f"evict-cache-{at.value // 1000}",
+                at,
+                "warn",
+                "cache",
+                "evicted keys under memory pressure",
+                {"evicted": int(rng.integers(100, 5000))},
+                None,
+            )
+        )
+    day_end = day_start + pd.Timedelta(days=1)
+    for at, service, version, previous in topo.DEPLOYS:
+        if day_start <= at < day_end:
+            rows += _deploy_logs(at, service, version, previous)
+    frame = pd.DataFrame(
+        rows, columns=["log_id", "timestamp", "level", "service_name", "message", "fields", "error"]
+    )
+    frame["trace_id"] = None
+    frame["span_id"] = None
+    return frame
+
+
+def _deploy_logs(at: pd.Timestamp, service: str, version: str, previous: str) -> list[tuple]:
+    deploy = {
+        "event": "deploy",
+        "version": version,
+        "previous_version": previous,
+        "actor": "ci-pipeline",
+    }
+    rows = [
+        (
+            f"deploy-{service}-{version}-start",
+            at,
+            "info",
+            service,
+            f"deploy started: {service} {previous} -> {version}",
+            deploy,
+            None,
+        ),
+        (
+            f"deploy-{service}-{version}-done",
+            at + pd.Timedelta(seconds=50),
+            "info",
+            service,
+            f"deploy finished: {service} {version} on all hosts",
+            deploy,
+            None,
+        ),
+    ]
+    if version == topo.BAD_VERSION:
+        _, end = incident_window()
+        rollback = {
+            "event": "rollback",
+            "version": previous,
+            "previous_version": version,
+            "actor": "bob",
+        }
+        rows += [
+            (
+                f"rollback-{service}-{version}",
+                end - pd.Timedelta(minutes=1),
+                "warn",
+                service,
+                f"rollback started: {service} {version} -> {previous}",
+                rollback,
+                None,
+            ),
+            (
+                f"rollback-{service}-{version}-done",
+                end,
+                "info",
+                service,
+                f"rollback finished: {service} {previous} on all hosts",
+                rollback,
+                None,
+            ),
+        ]
+    return rows
+
+
+def alert_incidents(seed: int = topo.DEFAULT_SEED) -> pd.DataFrame:
+    """The scripted incident, its correlated alerts, and two weeks of background noise."""
+    rng = np.random.default_rng([seed, 1000])
+    deploy, end = incident_window()
+    minute = pd.Timedelta(minutes=1)
+    day = deploy.strftime("%Y%m%d")
+    main = main_incident_id()
+    rows = [
+        dict(
+            incident_id=main,
+            alert_name="domain-service-high-error-rate",
+            status="resolved",
+            severity="critical",
+            triggered_at=deploy + 6 * minute,
+            acknowledged_at=deploy + 9 * minute,
+            resolved_at=end + 2 * minute,
+            acknowledged_by="alice",
+            resolved_by="bob",
+            escalation_level=2,
+            incident_data={
+                "summary": "domain-service 5xx after deploy " + topo.BAD_VERSION,
+                "escalations": [
+                    {
+                        "at": (deploy + 20 * minute).isoformat(),
+                        "level": 2,
+                        "to": "domain-service-secondary",
+                    }
+                ],
+                "root_cause": "connection pool exhausted in " + topo.BAD_VERSION,
+                "remediation": "rollback to " + topo.GOOD_VERSION,
+            },
+        ),
+        dict(
+            incident_id=f"INC-{day}-0002",
+            alert_name="api-gateway-latency-p99",
+            status="resolved",
+            severity="high",
+            triggered_at=deploy + 8 * minute,
+            acknowledged_at=deploy + 10 * minute,
+            resolved_at=end + 3 * minute,
+            acknowledged_by="alice",
+            resolved_by="bob",
+            escalation_level=1,
+            incident_data={"related_to": main},
+        ),
+        dict(
+            incident_id=f"INC-{day}-0003",
+            alert_name="domain-service-availability-burn",
+            status="resolved",
+            severity="critical",
+            triggered_at=deploy + 11 * minute,
+            acknowledged_at=deploy + 12 * minute,
+            resolved_at=end + 5 * minute,
+            acknowledged_by="alice",
+            resolved_by="bob",
+            escalation_level=1,
+            incident_data={"related_to": main, "burn_rate_1h": 31.5},
+        ),
+    ]
+    start = topo.DEMO_END - pd.Timedelta(days=topo.DEMO_DAYS)
+    # a flapping alert: bursts of short dns-resolver timeout incidents, auto-resolved
+    n = 0
+    for burst in np.sort(rng.choice(np.arange(1, topo.DEMO_DAYS * 24 - 1), size=5, replace=False)):
+        t = start + pd.Timedelta(hours=int(burst), minutes=int(rng.integers(0, 50)))
+        for _ in range(int(rng.integers(4, 8))):
+            n += 1
+            fired = t
+            t = t + pd.Timedelta(seconds=int(rng.integers(60, 240)))
+            rows.append(
+                dict(
+                    incident_id=f"INC-FLAP-{n:04d}",
+                    alert_name="dns-resolver-timeouts",
+                    status="auto_resolved",
+                    severity="low",
+                    triggered_at=fired,
+                    resolved_at=t,
+                    resolved_by="automated_runbook",
+                    incident_data={"runbook": "restart-resolver-cache"},
+                )
+            )
+            t = t + pd.Timedelta(seconds=int(rng.integers(30, 300)))
+    # false positives: anomaly alerts nobody needed
+    for i, hour in enumerate(
+        np.sort(rng.choice(np.arange(2, topo.DEMO_DAYS * 24 - 2), 5, replace=False))
+    ):
+        fired = start + pd.Timedelta(hours=int(hour), minutes=int(rng.integers(0, 59)))
+        rows.append(
+            dict(
+                incident_id=f"INC-FP-{i + 1:04d}",
+                alert_name="auth-service-latency-anomaly",
+                status="resolved",
+                severity="medium",
+                triggered_at=fired,
+                acknowledged_at=fired + 3 * minute,
+                resolved_at=fired + 9 * minute,
+                acknowledged_by="carol",
+                resolved_by="carol",
+                incident_data={"false_positive": True, "note": "weekly batch job"},
+            )
+        )
+    # still going at the end of the window: one open, one acknowledged
+    rows.append(
+        dict(
+            incident_id="INC-OPEN-0001",
+            alert_name="campaign-service-error-budget",
+            status="open",
+            severity="high",
+            triggered_at=topo.DEMO_END - 40 * minute,
+            incident_data={},
+        )
+    )
+    rows.append(
+        dict(
+            incident_id="INC-ACK-0001",
+            alert_name="cache-hit-ratio-anomaly",
+            status="acknowledged",
+            severity="low",
+            triggered_at=topo.DEMO_END - 130 * minute,
+            acknowledged_at=topo.DEMO_END - 100 * minute,
+            acknowledged_by="dave",
+            incident_data={},
+        )
+    )
+    return pd.DataFrame(rows)
+
+
+def slo_measurements(counts: pd.DataFrame, slos: pd.DataFrame) -> pd.DataFrame:
+    """Hourly measurements over each SLO's rolling window, as an SLO evaluator records them.
+
+    ``counts`` is ``load.sli_counts`` output per hour (with ``fast`` per latency threshold).
+    """
+    out = []
+    for definition in slos.itertuples(index=False):
+        threshold = definition.latency_threshold_ms
+        same = (
+            counts["threshold"].isna() if pd.isna(threshold) else counts["threshold"] == threshold
+        )
+        mine = counts[(counts["service_name"] == definition.service_name) & same]
+        if mine.empty:
+            continue
+        hourly = mine.set_index("bucket").sort_index()
+        good_col = "fast" if definition.slo_type == "latency" else "ok"
+        window = f"{int(definition.measurement_window_hours)}h"
+        good = hourly[good_col].rolling(window).sum()
+        total = hourly["total"].rolling(window).sum()
+        remaining = slo.budget_remaining_percent(good, total, definition.target_value)
+        keep = hourly.index >= hourly.index[0] + pd.Timedelta(hours=24)  # evaluator warm-up
+        out.append(
+            pd.DataFrame(
+                {
+                    "service_name": definition.service_name,
+                    "slo_name": definition.slo_name,
+                    "measurement_timestamp": hourly.index + pd.Timedelta(hours=1),
+                    "actual_value": np.round(100.0 * good / total, 4),
+                    "target_value": definition.target_value,
+                    "compliance_status": slo.compliance_status(remaining, ALERT_THRESHOLD),
+                    "error_budget_remaining": np.round(remaining, 2),
+                    "measurement_period_s": definition.measurement_window_hours * 3600.0,
+                }
+            )[keep]
+        )
+    return pd.concat(out, ignore_index=True)
