@@ -117,9 +117,16 @@ def engine(url: str | None = None) -> sa.Engine:
 
 
 def first_line(err: Exception) -> str:
+    """The one line of a driver error a person needs: PostgreSQL's own ERROR line when the
+    driver wraps it (ADBC prefixes the whole query), else the first line."""
+    for key, value in getattr(err, "details", None) or ():  # ADBC: PostgreSQL's diagnostics
+        if key == b"PG_DIAG_MESSAGE_PRIMARY":
+            return value.decode(errors="replace")
     text = str(err).strip() or type(err).__name__
-    line = text.splitlines()[0]
-    return line.removeprefix("connection failed: ")
+    for line in text.splitlines():
+        if "ERROR:" in line:
+            return line.split("ERROR:", 1)[1].strip()
+    return text.splitlines()[0].removeprefix("connection failed: ")
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from obslib import load
 from obslib.demo_events import (
     alert_incidents,
     background_logs,
+    detection_time,
     incident_window,
     main_incident_id,
     request_logs,
@@ -153,18 +154,17 @@ def _template_day(template, rng, n, day, day_start):
     duration = own.copy()
     consumer = np.array([nd.kind == "consumer" for nd in nodes])
     child_max = np.zeros((n, k_count))
-    for k in range(k_count - 1, 0, -1):
+    for k in range(k_count - 1, -1, -1):  # children have higher indices than their parent
+        if nodes[k].fanout:
+            duration[:, k] += child_max[:, k]  # all of k's children are done by now
         p = parent[k]
-        if consumer[k]:
+        if p < 0 or consumer[k]:
             continue  # a message consumer runs after its producer, not inside it
         contribution = np.where(present[:, k], duration[:, k] + GAP_MS, 0.0)
         if nodes[p].fanout:
             child_max[:, p] = np.maximum(child_max[:, p], contribution)
         else:
             duration[:, p] += contribution
-    for k, nd in enumerate(nodes):
-        if nd.fanout:
-            duration[:, k] += child_max[:, k]
 
     # start times top-down: children one after another from a cursor inside the parent
     start = np.zeros((n, k_count))
@@ -176,7 +176,7 @@ def _template_day(template, rng, n, day, day_start):
         elif consumer[k]:
             start[:, k] = start[:, p] + duration[:, p] + rng.lognormal(np.log(40.0), 0.6, n)
         elif nodes[p].fanout:
-            start[:, k] = cursor[:, p] + rng.random(n) * 0.2
+            start[:, k] = cursor[:, p] + rng.random(n) * GAP_MS * 0.5
         else:
             start[:, k] = cursor[:, p]
             cursor[:, p] += np.where(present[:, k], duration[:, k] + GAP_MS, 0.0)
@@ -302,16 +302,17 @@ def run(
 ) -> DemoSummary:
     """Generate and store the demo in one transaction; the same seed again adds nothing."""
     per_day = traces_per_day(spans)
-    incidents = alert_incidents(seed)
     start = topo.DEMO_END - pd.Timedelta(days=topo.DEMO_DAYS)
     n_spans = n_logs = 0
     trace_ids: set[str] = set()
     with batch(url) as b:
         b.slos(topo.SLOS)
         b.alert_definitions(topo.ALERTS)
-        b.incidents(incidents)
+        detected_at = None
         for day in range(topo.DEMO_DAYS):
             day_spans, day_logs = generate_day(day, seed, per_day)
+            if day_spans["start_time"].iloc[0].normalize() == topo.DEPLOY_AT.normalize():
+                detected_at = detection_time(day_spans)
             b.spans(day_spans)
             b.logs(day_logs)
             n_spans += len(day_spans)
@@ -319,6 +320,8 @@ def run(
             trace_ids.update(day_spans["trace_id"].unique())
             if progress:
                 progress(day + 1, topo.DEMO_DAYS)
+        incidents = alert_incidents(seed, detected_at)
+        b.incidents(incidents)
         new_rows = sum(b.written.values())
     measurements = _measure(url)
     with batch(url) as b:

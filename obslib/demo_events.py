@@ -157,12 +157,43 @@ def _deploy_logs(at: pd.Timestamp, service: str, version: str, previous: str) ->
     return rows
 
 
-def alert_incidents(seed: int = topo.DEFAULT_SEED) -> pd.DataFrame:
-    """The scripted incident, its correlated alerts, and two weeks of background noise."""
-    rng = np.random.default_rng([seed, 1000])
+def detection_time(spans: pd.DataFrame) -> pd.Timestamp:
+    """When the error-rate alert fires: one evaluation (1 min) after the second
+    domain-service error within 5 minutes of another, after the deploy.
+
+    Derived from the generated spans, so the page follows the errors at any demo size;
+    With thinner traffic, a minute after the first error (or 6 after the deploy).
+    """
     deploy, end = incident_window()
+    errors = spans.loc[
+        (spans["service_name"] == "domain-service")
+        & (spans["span_kind"] == "server")
+        & (spans["status"] == "error")
+        & (spans["start_time"] >= deploy)
+        & (spans["start_time"] < end),
+        "end_time",
+    ].sort_values()
+    close = errors.diff() <= pd.Timedelta(minutes=5)
+    if close.any():
+        return errors[close].iloc[0].ceil("min") + pd.Timedelta(minutes=1)
+    if len(errors):  # thin traffic: the first error is all there is to see
+        return errors.iloc[0].ceil("min") + pd.Timedelta(minutes=1)
+    return deploy + pd.Timedelta(minutes=6)
+
+
+def alert_incidents(
+    seed: int = topo.DEFAULT_SEED, detected_at: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """The scripted incident, its correlated alerts, and two weeks of background noise.
+
+    ``detected_at`` is when the page fires (``detection_time`` of the incident day's spans).
+    """
+    rng = np.random.default_rng([seed, 1000])
+    _, end = incident_window()
     minute = pd.Timedelta(minutes=1)
-    day = deploy.strftime("%Y%m%d")
+    # times below are minutes after `paged` (the first page), which follows the errors
+    paged = detected_at if detected_at is not None else topo.DEPLOY_AT + 6 * minute
+    day = topo.DEPLOY_AT.strftime("%Y%m%d")
     main = main_incident_id()
     rows = [
         dict(
@@ -170,8 +201,8 @@ def alert_incidents(seed: int = topo.DEFAULT_SEED) -> pd.DataFrame:
             alert_name="domain-service-high-error-rate",
             status="resolved",
             severity="critical",
-            triggered_at=deploy + 6 * minute,
-            acknowledged_at=deploy + 9 * minute,
+            triggered_at=paged,
+            acknowledged_at=paged + 3 * minute,
             resolved_at=end + 2 * minute,
             acknowledged_by="alice",
             resolved_by="bob",
@@ -180,7 +211,7 @@ def alert_incidents(seed: int = topo.DEFAULT_SEED) -> pd.DataFrame:
                 "summary": "domain-service 5xx after deploy " + topo.BAD_VERSION,
                 "escalations": [
                     {
-                        "at": (deploy + 20 * minute).isoformat(),
+                        "at": (paged + 14 * minute).isoformat(),
                         "level": 2,
                         "to": "domain-service-secondary",
                     }
@@ -194,8 +225,8 @@ def alert_incidents(seed: int = topo.DEFAULT_SEED) -> pd.DataFrame:
             alert_name="api-gateway-latency-p99",
             status="resolved",
             severity="high",
-            triggered_at=deploy + 8 * minute,
-            acknowledged_at=deploy + 10 * minute,
+            triggered_at=paged + 2 * minute,
+            acknowledged_at=paged + 4 * minute,
             resolved_at=end + 3 * minute,
             acknowledged_by="alice",
             resolved_by="bob",
@@ -207,8 +238,8 @@ def alert_incidents(seed: int = topo.DEFAULT_SEED) -> pd.DataFrame:
             alert_name="domain-service-availability-burn",
             status="resolved",
             severity="critical",
-            triggered_at=deploy + 11 * minute,
-            acknowledged_at=deploy + 12 * minute,
+            triggered_at=paged + 5 * minute,
+            acknowledged_at=paged + 6 * minute,
             resolved_at=end + 5 * minute,
             acknowledged_by="alice",
             resolved_by="bob",

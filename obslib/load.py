@@ -22,7 +22,8 @@ import pandas as pd
 import pyarrow as pa
 
 from obslib import db, schema
-from obslib.errors import UsageError
+from obslib.errors import ObslibError, UsageError
+from obslib.slo import duration
 
 JsonMode = Literal["dict", "text"]
 Moment = datetime | pd.Timestamp | str
@@ -96,6 +97,7 @@ def spans(
 
     ``tag_columns`` adds one text column per tag key (``tag:<key>``), extracted in SQL.
     """
+    _json_mode(json)
     lo, hi = _window(start, end)
     select = _SPANS + "".join(
         ", tags ->> $" + str(i + 3) + " AS tag_" + str(i) for i in range(len(tag_columns))
@@ -115,6 +117,7 @@ def spans(
 
 def trace(trace_id: str, *, json: JsonMode = "dict", url: str | None = None) -> pd.DataFrame:
     """All spans of one trace, by start time; an unknown id gives an empty frame."""
+    _json_mode(json)
     q = _Query(_SPANS + "\nFROM distributed_traces").where("trace_id = ?", str(trace_id))
     return _spans_frame(_fetch(q.sql("start_time, span_id"), q.params, url), json)
 
@@ -132,6 +135,7 @@ def logs(
     url: str | None = None,
 ) -> pd.DataFrame:
     """Structured log records, by time; every filter optional."""
+    _json_mode(json)
     lo, hi = _window(start, end, required=False)
     q = _Query(_LOGS).where("timestamp >= ?", lo).where("timestamp < ?", hi)
     q.where("service_name = ANY(?)", _texts(services))
@@ -240,7 +244,7 @@ def sli_counts(
     """
     lo, hi = _window(start, end)
     try:
-        seconds = pd.Timedelta(bucket).total_seconds()
+        seconds = duration(bucket).total_seconds()
     except ValueError as err:
         raise UsageError(f"bucket is not a duration: {bucket!r}") from err
     if seconds <= 0:
@@ -268,9 +272,18 @@ def parse_json(values: pd.Series) -> pd.Series:
 
 
 def _fetch(query: str, params: Sequence[object], url: str | None) -> pa.Table:
+    import adbc_driver_manager
+
     with db.adbc_connection(url) as conn, conn.cursor() as cur:
-        cur.execute(query, parameters=tuple(params) if params else None)
-        return cur.fetch_arrow_table()
+        try:
+            cur.execute(query, parameters=tuple(params) if params else None)
+            return cur.fetch_arrow_table()
+        except adbc_driver_manager.Error as err:
+            if getattr(err, "sqlstate", None) == "42P01":  # undefined_table
+                raise UsageError(
+                    "the database has no obslib schema yet: run `obslib db up` (or `obslib demo`)"
+                ) from err
+            raise ObslibError(f"query failed: {db.first_line(err)}") from err
 
 
 _INTS = {pa.int16(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype(), pa.int64(): pd.Int64Dtype()}
@@ -291,12 +304,15 @@ def _typed(
             frame[col] = frame[col].astype("str")
     for col in times:
         frame[col] = pd.to_datetime(frame[col], utc=True)
-    for col in json_cols:
-        if json == "dict":
+    if json == "dict":
+        for col in json_cols:
             frame[col] = parse_json(frame[col])
-        elif json != "text":
-            raise UsageError(f"json must be 'dict' or 'text', not {json!r}")
     return frame
+
+
+def _json_mode(json: str) -> None:
+    if json not in ("dict", "text"):
+        raise UsageError(f"json must be 'dict' or 'text', not {json!r}")
 
 
 def _spans_frame(table: pa.Table, json: JsonMode) -> pd.DataFrame:

@@ -5,6 +5,8 @@ Pure functions on numbers and frames; no I/O.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -17,8 +19,8 @@ _WINDOWS_30D = (
     # severity, long window, short window, budget share consumed
     ("page", "1h", "5min", 0.02),
     ("page", "6h", "30min", 0.05),
-    ("ticket", "1d", "2h", 0.10),
-    ("ticket", "3d", "6h", 0.10),
+    ("ticket", "1D", "2h", 0.10),
+    ("ticket", "3D", "6h", 0.10),
 )
 
 
@@ -29,7 +31,7 @@ def burn_rate_windows(period: str = "30d") -> pd.DataFrame:
     ``budget_share``. For 30 days the burn rates are 14.4, 6, 3 and 1.
     """
     try:
-        length = pd.Timedelta(period)
+        length = duration(period)
     except ValueError as err:
         raise UsageError(f"SLO period is not a duration: {period!r}") from err
     if length <= pd.Timedelta(0):
@@ -41,6 +43,11 @@ def burn_rate_windows(period: str = "30d") -> pd.DataFrame:
     return pd.DataFrame(
         rows, columns=["severity", "long_window", "short_window", "burn_rate", "budget_share"]
     )
+
+
+def duration(text: str) -> pd.Timedelta:
+    """Parse "30d", "6h", "5min" (pandas wants days as "D"; people write "d")."""
+    return pd.Timedelta(re.sub(r"(?<=\d)d\b", "D", text.strip()))
 
 
 def error_budget(target_percent: float | np.ndarray) -> float | np.ndarray:
@@ -55,7 +62,9 @@ def budget_remaining_percent(good, total, target_percent) -> np.ndarray:
     """
     good, total = np.asarray(good, dtype=float), np.asarray(total, dtype=float)
     bad_share = np.divide(total - good, total, out=np.zeros_like(total), where=total > 0)
-    return 100.0 * (1.0 - bad_share / error_budget(target_percent))
+    # rounded to 1e-9 %: 99.9 % is not exact in binary, and a budget spent exactly must read
+    # 0, not -1e-11 (which would flip the status to violated)
+    return np.round(100.0 * (1.0 - bad_share / error_budget(target_percent)), 9)
 
 
 def compliance_status(remaining_percent, alert_threshold_percent=90.0) -> np.ndarray:

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -60,9 +61,8 @@ def server_url() -> Iterator[str]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-@pytest.fixture
-def fresh_db(server_url: str) -> Iterator[str]:
-    """URL of a new, empty database, dropped after the test."""
+@contextmanager
+def scratch_database(server_url: str) -> Iterator[str]:
     name = f"obslib_t_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -73,6 +73,30 @@ def fresh_db(server_url: str) -> Iterator[str]:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@pytest.fixture
+def fresh_db(server_url: str) -> Iterator[str]:
+    """URL of a new, empty database, dropped after the test."""
+    with scratch_database(server_url) as url:
+        yield url
+
+
+DEMO_SPANS = 150_000  # the same story at 3/10 of the default traffic
+
+
+@pytest.fixture(scope="session")
+def demo_db(server_url: str) -> Iterator[tuple[str, object]]:
+    """A migrated database holding the demo (seed 7, DEMO_SPANS spans) and its summary.
+
+    Shared by the whole run: tests must only read it.
+    """
+    from obslib import demo
+
+    with scratch_database(server_url) as url:
+        Migrator(url, MIGRATIONS).up()
+        summary = demo.run(seed=7, spans=DEMO_SPANS, url=url)
+        yield url, summary
 
 
 @pytest.fixture

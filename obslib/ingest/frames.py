@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -99,10 +101,21 @@ def _json(values: pd.Series, col: Col, what: str) -> pa.Array:
             out.append(value)  # already JSON text; PostgreSQL validates it in the merge
         else:
             try:
-                out.append(json.dumps(value, default=str))
+                out.append(json.dumps(value, default=_json_default))
             except (TypeError, ValueError) as err:
                 raise InputError(f"{what} row {i}: {col.name} is not JSON ({err})") from err
     return pa.array(out, type=pa.string())
+
+
+def _json_default(value: Any) -> Any:
+    """Values telemetry carries that json does not know: times, numpy scalars, decimals."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
 def _first(mask: np.ndarray) -> int:

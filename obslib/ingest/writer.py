@@ -222,11 +222,14 @@ class Batch:
         return self._merge("incidents", to_arrow(frame, INCIDENT_SPEC, "incidents"))
 
     def _merge(self, kind: str, table: pa.Table) -> int:
+        import adbc_driver_manager
+
         if table.num_rows == 0:
             return 0
+        # On any error the caller's batch rolls back, which also drops the staging table.
         with self._conn.cursor() as cur:
-            cur.adbc_ingest("obslib_stage", table, mode="create", temporary=True)
             try:
+                cur.adbc_ingest("obslib_stage", table, mode="create", temporary=True)
                 check = _UNRESOLVED.get(kind)
                 if check:
                     cur.execute(check)
@@ -235,8 +238,11 @@ class Batch:
                         raise InputError(f"{kind}: {row[0]!r} names no stored definition")
                 cur.execute(_MERGE[kind])
                 inserted = cur.rowcount
-            finally:
-                cur.execute("DROP TABLE IF EXISTS obslib_stage")
+                cur.execute("DROP TABLE obslib_stage")
+            except adbc_driver_manager.Error as err:
+                raise InputError(
+                    f"{kind}: PostgreSQL refused the batch: {db.first_line(err)}"
+                ) from err
         self.written[kind] = self.written.get(kind, 0) + inserted
         logger.info("%s: %d of %d rows new", kind, inserted, table.num_rows)
         return inserted
@@ -276,5 +282,6 @@ def _log_ids(frame: pd.DataFrame) -> list[str]:
     cols = [
         c for c in ("timestamp", "service_name", "trace_id", "span_id", "message") if c in frame
     ]
-    keys = frame[cols].astype(str).agg("\x1f".join, axis=1)
-    return [hashlib.sha256(k.encode()).hexdigest()[:32] for k in keys]
+    parts = frame[cols].astype(object)
+    rows = parts.where(parts.notna(), "").itertuples(index=False, name=None)
+    return [hashlib.sha256("\x1f".join(map(str, r)).encode()).hexdigest()[:32] for r in rows]

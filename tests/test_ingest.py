@@ -1,0 +1,158 @@
+"""Writers: a batch lands whole or not at all, idempotent on natural keys, no 'nan' text."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+
+from obslib import load
+from obslib.errors import InputError, UsageError
+from obslib.ingest import batch, write_logs, write_spans
+
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+def spans(trace_id: str = "t-1", n: int = 3) -> pd.DataFrame:
+    """A root and n-1 children, with NaN (pandas' missing string) as the root's parent."""
+    rows = [
+        dict(
+            trace_id=trace_id,
+            span_id=f"s{i}",
+            parent_span_id=np.nan if i == 0 else "s0",
+            service_name="api-gateway" if i == 0 else "auth-service",
+            operation_name="GET /" if i == 0 else "validate_token",
+            span_kind="server",
+            start_time=T0 + timedelta(milliseconds=i),
+            end_time=T0 + timedelta(milliseconds=50 - i),
+            tags={"i": i},
+        )
+        for i in range(n)
+    ]
+    return pd.DataFrame(rows)
+
+
+def logs(n: int = 3, trace_id: str | None = "t-1") -> pd.DataFrame:
+    return pd.DataFrame(
+        dict(
+            timestamp=[T0 + timedelta(seconds=i) for i in range(n)],
+            level="INFO",
+            service_name="auth-service",
+            trace_id=trace_id,
+            span_id=None,
+            message=[f"message {i}" for i in range(n)],
+            fields=[{"n": i} for i in range(n)],
+        )
+    )
+
+
+def test_missing_strings_are_stored_as_null_not_nan(migrated_db: str) -> None:
+    """pandas 3 keeps missing text as NaN; the database gets NULL, never the text 'nan'."""
+    write_spans(spans(), url=migrated_db)
+    with psycopg.connect(migrated_db) as conn:
+        parents = conn.execute(
+            "SELECT parent_span_id FROM distributed_traces ORDER BY span_id"
+        ).fetchall()
+    assert parents == [(None,), ("s0",), ("s0",)]
+
+
+def test_a_failure_later_in_a_batch_rolls_back_everything(migrated_db: str) -> None:
+    """Spans written, then logs that fail validation: neither lands."""
+    bad_logs = logs()
+    bad_logs.loc[1, "level"] = "loud"
+    with (
+        pytest.raises(InputError, match="logs row 1: level 'loud' is not one of"),
+        batch(migrated_db) as b,
+    ):
+        assert b.spans(spans()) == 3
+        b.logs(bad_logs)
+    assert load.trace("t-1", url=migrated_db).empty
+
+
+def test_a_database_rejection_rolls_back_everything(migrated_db: str) -> None:
+    """A row PostgreSQL refuses (bad JSON text) fails the batch without partial rows."""
+    broken = spans("t-2")
+    broken["tags"] = ['{"ok": 1}', '{"ok": 2}', "{not json"]
+    with (
+        pytest.raises(
+            InputError,
+            match=r"spans: PostgreSQL refused the batch: invalid input syntax for type json",
+        ),
+        batch(migrated_db) as b,
+    ):
+        b.spans(broken)
+    assert load.trace("t-2", url=migrated_db).empty
+
+
+def test_unknown_references_are_named(migrated_db: str) -> None:
+    """An incident naming no stored alert, a measurement naming no SLO: refused by name."""
+    incident = pd.DataFrame(
+        [dict(incident_id="I-1", alert_name="ghost-alert", severity="low", triggered_at=T0)]
+    )
+    with (
+        pytest.raises(InputError, match="'ghost-alert' names no stored definition"),
+        batch(migrated_db) as b,
+    ):
+        b.incidents(incident)
+    measurement = pd.DataFrame(
+        [
+            dict(
+                service_name="api-gateway",
+                slo_name="ghost",
+                measurement_timestamp=T0,
+                actual_value=99.0,
+                target_value=99.9,
+                compliance_status="violated",
+                measurement_period=pd.Timedelta(hours=1),
+            )
+        ]
+    )
+    with (
+        pytest.raises(InputError, match="'api-gateway/ghost' names no stored"),
+        batch(migrated_db) as b,
+    ):
+        b.slo_measurements(measurement)
+
+
+def test_logs_are_idempotent_with_derived_ids(migrated_db: str) -> None:
+    """Logs without ids get stable ones from their content: a second write adds nothing."""
+    assert write_logs(logs(), url=migrated_db) == 3
+    assert write_logs(logs(), url=migrated_db) == 0
+    stored = load.logs(trace_id="t-1", url=migrated_db)
+    assert stored["level"].tolist() == ["info"] * 3  # levels are normalised
+    assert stored["fields"].tolist() == [{"n": 0}, {"n": 1}, {"n": 2}]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: f.drop(columns=["span_id"]), "spans: missing column"),
+        (lambda f: f.assign(status="meh"), "spans row 0: status 'meh' is not one of"),
+        (lambda f: f.assign(trace_id=""), "spans row 0: trace_id is empty"),
+        (lambda f: f.assign(end_time=T0 - timedelta(seconds=1)), "spans row 0: end_time is before"),
+        (lambda f: f.assign(start_time="not a time"), "spans: column start_time is not time"),
+        (lambda f: f.assign(tags=[{"x": object()}] * 3), "spans row 0: tags is not JSON"),
+    ],
+    ids=[
+        "a missing column",
+        "an unknown status",
+        "an empty id",
+        "time running backwards",
+        "a time that is not a time",
+        "tags that are not JSON",
+    ],
+)
+def test_bad_spans_are_refused_with_row_and_column(migrated_db: str, change, message: str) -> None:
+    """Each malformed input gets a message naming what and where, and nothing is stored."""
+    with pytest.raises(InputError, match=message):
+        write_spans(change(spans("t-bad")), url=migrated_db)
+    assert load.trace("t-bad", url=migrated_db).empty
+
+
+def test_reading_an_unmigrated_database_says_what_to_do(fresh_db: str) -> None:
+    """Without the schema, a loader says to run `obslib db up` instead of a driver error."""
+    with pytest.raises(UsageError, match="obslib db up"):
+        load.trace("t-1", url=fresh_db)
