@@ -85,3 +85,24 @@ def test_broken_migration_exits_1_naming_the_file(fresh_db: str, migrations_copy
     assert f"version   {LATEST + 1} DIRTY" in status.stdout
     debug = run_cli("--debug", "db", "up", env=env)
     assert "Traceback" in debug.stderr and debug.returncode == 1
+
+
+def test_demo_through_the_cli(fresh_db: str) -> None:
+    """`obslib demo` migrates, writes, summarises; a second run adds nothing."""
+    env = {"OBSLIB_DATABASE_URL": fresh_db}
+    first = run_cli("demo", "--spans", "5000", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "applied 0001_monitoring_observability" in first.stdout
+    assert "INC-20261114-0001: deploy of domain-service at 2026-11-14 14:05 UTC" in first.stdout
+    assert "window     2026-11-02 00:00 UTC .. 2026-11-16 00:00 UTC" in first.stdout
+    again = run_cli("demo", "--spans", "5000", env=env)
+    assert "nothing new (already stored)" in again.stdout
+    spans_line = [line for line in first.stdout.splitlines() if "spans " in line][0]
+    assert spans_line in again.stdout  # the same data, counted the same
+
+
+def test_demo_refuses_a_silly_size() -> None:
+    """A non-positive span count is bad usage: exit 2, one line."""
+    result = run_cli("demo", "--spans", "0")
+    assert result.returncode == 2
+    assert "must be at least 1" in result.stderr and len(result.stderr.strip().splitlines()) == 1
