@@ -97,7 +97,7 @@ def test_demo_through_the_cli(fresh_db: str) -> None:
     assert "window     2026-11-02 00:00 UTC .. 2026-11-16 00:00 UTC" in first.stdout
     again = run_cli("demo", "--spans", "5000", env=env)
     assert "nothing new (already stored)" in again.stdout
-    spans_line = [line for line in first.stdout.splitlines() if "spans " in line][0]
+    spans_line = next(line for line in first.stdout.splitlines() if "spans " in line)
     assert spans_line in again.stdout  # the same data, counted the same
 
 
