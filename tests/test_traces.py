@@ -1,0 +1,138 @@
+"""Trace reconstruction: exact answers on hand-built traces, invariants on random ones."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from obslib import traces
+from obslib.errors import InputError
+
+T0 = pd.Timestamp("2026-11-14 14:00", tz="UTC")
+
+
+def frame(rows: list[tuple], trace_id: str = "t") -> pd.DataFrame:
+    """Rows of (span_id, parent, start_ms, end_ms, kind) as a spans frame."""
+    return pd.DataFrame(
+        {
+            "trace_id": trace_id,
+            "span_id": [r[0] for r in rows],
+            "parent_span_id": [r[1] for r in rows],
+            "start_time": [T0 + pd.Timedelta(milliseconds=r[2]) for r in rows],
+            "end_time": [T0 + pd.Timedelta(milliseconds=r[3]) for r in rows],
+            "span_kind": [r[4] if len(r) > 4 else "internal" for r in rows],
+        }
+    )
+
+
+# A root with a short call, a call that overflows it (and has two calls of its own), and an
+# asynchronous producer the root does not wait for.
+TRACE = frame(
+    [
+        ("A", None, 0, 100, "server"),
+        ("B", "A", 5, 25, "client"),
+        ("C", "A", 30, 110, "client"),
+        ("D", "C", 40, 60),
+        ("E", "C", 65, 90),
+        ("F", "A", 50, 200, "producer"),
+    ]
+)
+
+
+def sections(path: pd.DataFrame) -> list[tuple[str, float, float]]:
+    ms = lambda s: (s - T0) / pd.Timedelta(milliseconds=1)  # noqa: E731
+    return [(r.span_id, ms(r.section_start), ms(r.section_end)) for r in path.itertuples()]
+
+
+def test_critical_path_by_last_finishing_child() -> None:
+    """The walk clips C to its parent, skips the producer and returns at each child's start."""
+    assert sections(traces.critical_path(TRACE)) == [
+        ("C", 90, 100),
+        ("E", 65, 90),
+        ("C", 60, 65),
+        ("D", 40, 60),
+        ("C", 30, 40),
+        ("A", 25, 30),
+        ("B", 5, 25),
+        ("A", 0, 5),
+    ]
+
+
+def test_follows_from_children_are_off_the_path() -> None:
+    """A FOLLOWS_FROM reference (as the Jaeger importer stores it) does not block its parent."""
+    spans = frame([("A", None, 0, 100), ("B", "A", 10, 90)])
+    spans["tags"] = [{}, {"ref_type": "follows_from"}]
+    assert sections(traces.critical_path(spans)) == [("A", 0, 100)]
+
+
+def test_several_roots_are_walked_as_one_trace() -> None:
+    """An orphan and the root are both roots: the path runs through the latest first."""
+    spans = frame([("A", None, 0, 50), ("X", "lost", 40, 80), ("Y", "X", 45, 70)])
+    assert sections(traces.critical_path(spans)) == [
+        ("X", 70, 80),
+        ("Y", 45, 70),
+        ("X", 40, 45),
+        ("A", 0, 40),
+    ]
+
+
+def test_a_deep_chain_needs_no_recursion() -> None:
+    """10,000 nested spans: every span is on the path, twice (before and after its child)."""
+    n = 10_000
+    spans = frame([(f"s{i}", f"s{i - 1}" if i else None, i, 2 * n - i) for i in range(n)])
+    path = traces.critical_path(spans)
+    assert len(path) == 2 * n - 1
+    assert path["span_id"].iloc[0] == "s0" and path["span_id"].iloc[n - 1] == f"s{n - 1}"
+
+
+def test_a_parent_cycle_is_an_error_not_a_hang() -> None:
+    """Spans that are each other's parents are reported."""
+    spans = frame([("A", "B", 0, 10), ("B", "A", 1, 9)])
+    with pytest.raises(InputError, match="cycle"):
+        traces.critical_path(spans)
+
+
+def test_self_time() -> None:
+    """Own time is the span minus the union of its children, overlaps counted once."""
+    got = dict(zip(TRACE["span_id"], traces.self_time(TRACE), strict=True))
+    assert got == {"A": 10.0, "B": 20.0, "C": 35.0, "D": 20.0, "E": 25.0, "F": 150.0}
+
+
+@st.composite
+def random_trace(draw) -> pd.DataFrame:
+    """A random tree; children may overflow their parents and start anywhere."""
+    n = draw(st.integers(1, 40))
+    rows = []
+    for i in range(n):
+        parent = draw(st.integers(-1, i - 1)) if i else -1
+        start = draw(st.integers(0, 1000))
+        length = draw(st.integers(0, 500))
+        kind = draw(st.sampled_from(["server", "client", "internal", "producer"]))
+        rows.append((f"s{i}", f"s{parent}" if parent >= 0 else None, start, start + length, kind))
+    return frame(rows)
+
+
+@settings(max_examples=150, deadline=None)
+@given(random_trace())
+def test_self_time_is_between_zero_and_the_duration(spans: pd.DataFrame) -> None:
+    """No span has negative own time or more than its duration."""
+    own = traces.self_time(spans).to_numpy()
+    duration = ((spans["end_time"] - spans["start_time"]) / pd.Timedelta(milliseconds=1)).to_numpy()
+    assert (own >= -1e-9).all() and (own <= duration + 1e-9).all()
+
+
+@settings(max_examples=150, deadline=None)
+@given(random_trace())
+def test_critical_path_stays_inside_the_trace_and_never_overlaps(spans: pd.DataFrame) -> None:
+    """Sections lie within the trace, run backwards in time and never overlap each other."""
+    path = traces.critical_path(spans)
+    lo, hi = spans["start_time"].min(), spans["end_time"].max()
+    assert (path["section_start"] >= lo).all() and (path["section_end"] <= hi).all()
+    assert (path["section_start"] < path["section_end"]).all()
+    ends = path["section_end"].to_numpy()
+    starts = path["section_start"].to_numpy()
+    assert (ends[1:] <= starts[:-1]).all()
+    assert set(path["span_id"]) <= set(spans["span_id"])
+    assert path["section_start"].dtype == spans["start_time"].dtype
