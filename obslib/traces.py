@@ -1,13 +1,15 @@
-"""Trace reconstruction on a spans frame: tree shape, self time and the critical path.
+"""Trace reconstruction on a spans frame: tree shape, self time, statistics, critical path.
 
 Pure functions: a frame with the columns of ``distributed_traces`` in, frames out. Work is
-vectorised with numpy except the critical-path walk, which is an explicit loop (no Python
-recursion, so a 10,000-deep chain is fine) of one step per path section.
+vectorised with numpy over all traces at once; the critical-path walk is one explicit loop
+of one step per path section (no Python recursion, so a 10,000-deep chain is fine).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -18,6 +20,17 @@ logger = logging.getLogger(__name__)
 
 _REQUIRED = ("trace_id", "span_id", "parent_span_id", "start_time", "end_time")
 NON_BLOCKING_KINDS = ("producer", "consumer")
+_IDENTITY = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "service_name",
+    "operation_name",
+    "span_kind",
+    "start_time",
+    "end_time",
+    "status",
+)
 
 
 def _check(spans: pd.DataFrame) -> None:
@@ -32,19 +45,14 @@ def _ns(values: pd.Series) -> np.ndarray:
 
 
 def _parent_index(spans: pd.DataFrame) -> np.ndarray:
-    """Row of each span's parent within the same trace, -1 for roots and orphans."""
-    keys = pd.MultiIndex.from_arrays([spans["trace_id"].astype(str), spans["span_id"].astype(str)])
+    """Row of each span's parent within the same trace; -1 for roots and orphans."""
+    trace = spans["trace_id"].astype(str)
+    keys = pd.MultiIndex.from_arrays([trace, spans["span_id"].astype(str)])
+    parents = spans["parent_span_id"].astype(object)
     parent_keys = pd.MultiIndex.from_arrays(
-        [
-            spans["trace_id"].astype(str),
-            spans["parent_span_id"]
-            .astype(object)
-            .where(spans["parent_span_id"].notna(), "\x00")
-            .astype(str),
-        ]
+        [trace, parents.where(parents.notna(), "\x00").astype(str)]
     )
-    index = keys.get_indexer(parent_keys)
-    return np.asarray(index, dtype=np.int64)
+    return np.asarray(keys.get_indexer(parent_keys), dtype=np.int64)
 
 
 def is_non_blocking(spans: pd.DataFrame) -> np.ndarray:
@@ -54,19 +62,126 @@ def is_non_blocking(spans: pd.DataFrame) -> np.ndarray:
         mask |= spans["span_kind"].isin(NON_BLOCKING_KINDS).to_numpy()
     if "tags" in spans.columns:
         mask |= np.array(
-            [isinstance(t, dict) and t.get("ref_type") == "follows_from" for t in spans["tags"]]
+            [isinstance(t, dict) and t.get("ref_type") == "follows_from" for t in spans["tags"]],
+            dtype=bool,
         )
     return mask
 
 
-def self_time(spans: pd.DataFrame) -> pd.Series:
+def _depths(up: np.ndarray) -> np.ndarray:
+    """Hops to the root (a node that is its own parent) by pointer jumping, log n steps.
+
+    Nodes that never reach a root (they sit on or under a parent cycle) get -1.
+    """
+    up = up.astype(np.int64)
+    is_root = up == np.arange(len(up))
+    depth = (~is_root).astype(np.int64)
+    for _ in range(int(np.ceil(np.log2(max(len(up), 2)))) + 1):
+        depth, up = depth + depth[up], up[up]
+    return np.where(is_root[up], depth, -1)  # a cycle jumps onto itself, never onto a root
+
+
+# -- reconstruction -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reconstruction:
+    """A cleaned span forest and what had to be repaired to get it."""
+
+    spans: pd.DataFrame  # + depth, n_children, is_root, is_orphan, self_time_ms
+    duplicates_dropped: int
+    shared_ids_split: int
+    orphans: int
+    cycles_broken: int
+
+    @property
+    def notes(self) -> list[str]:
+        """One sentence per repair, for the notebook's warnings section."""
+        out = []
+        if self.duplicates_dropped:
+            out.append(f"{self.duplicates_dropped} exact duplicate span(s) dropped")
+        if self.shared_ids_split:
+            out.append(f"{self.shared_ids_split} client/server pair(s) sharing one span id split")
+        if self.orphans:
+            out.append(f"{self.orphans} orphan span(s) (parent not in the trace) shown as roots")
+        if self.cycles_broken:
+            out.append(f"{self.cycles_broken} parent cycle(s) broken at their earliest span")
+        return out
+
+
+def reconstruct(spans: pd.DataFrame) -> Reconstruction:
+    """Rebuild the span trees of one or more traces.
+
+    Exact duplicates are dropped; a Zipkin-style client and server span sharing one id are
+    split (the server becomes ``<id>:server``, child of the client); spans whose parent is
+    missing become roots flagged ``is_orphan``; a parent cycle is broken at its earliest span.
+    Each repair is counted and logged as a warning.
+    """
+    _check(spans)
+    frame = spans.reset_index(drop=True)
+    identity = [c for c in _IDENTITY if c in frame.columns]
+    duplicated = frame.duplicated(subset=identity)
+    frame = frame[~duplicated].reset_index(drop=True)
+    frame, split = _split_shared_ids(frame)
+    parent = _parent_index(frame)
+    has_parent = frame["parent_span_id"].notna().to_numpy()
+    orphan = has_parent & (parent < 0)
+    n = len(frame)
+    up = np.where(parent < 0, np.arange(n), parent)
+    depth = _depths(up) if n else np.zeros(0, dtype=np.int64)
+    broken = 0
+    start = _ns(frame["start_time"]) if n else np.zeros(0, dtype=np.int64)
+    while (depth < 0).any():  # break each cycle at its earliest-starting span
+        stuck = np.flatnonzero(depth < 0)
+        first = stuck[np.argmin(start[stuck])]
+        up[first] = first
+        broken += 1
+        depth = _depths(up)
+    frame["depth"] = depth
+    frame["is_root"] = up == np.arange(n)
+    frame["is_orphan"] = orphan
+    children = np.bincount(up[up != np.arange(n)], minlength=n) if n else np.zeros(0, int)
+    frame["n_children"] = children
+    frame["self_time_ms"] = self_time(frame, _up=up).to_numpy()
+    result = Reconstruction(frame, int(duplicated.sum()), split, int(orphan.sum()), broken)
+    for note in result.notes:
+        logger.warning("trace reconstruction: %s", note)
+    return result
+
+
+def _split_shared_ids(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    if "span_kind" not in frame.columns:
+        return frame, 0
+    key = frame[["trace_id", "span_id"]]
+    shared = key.duplicated(keep=False)
+    servers = shared & (frame["span_kind"] == "server")
+    clients = shared & (frame["span_kind"] == "client")
+    pairs = frame.loc[servers, ["trace_id", "span_id"]].merge(
+        frame.loc[clients, ["trace_id", "span_id"]]
+    )
+    if pairs.empty:
+        return frame, 0
+    hit = servers & frame.set_index(["trace_id", "span_id"]).index.isin(
+        pd.MultiIndex.from_frame(pairs)
+    )
+    frame = frame.copy()
+    frame.loc[hit, "parent_span_id"] = frame.loc[hit, "span_id"]
+    frame.loc[hit, "span_id"] = frame.loc[hit, "span_id"].astype(str) + ":server"
+    # the shared span's children hang from the server side
+    moved = frame["parent_span_id"].isin(frame.loc[hit, "parent_span_id"]) & ~hit
+    frame.loc[moved, "parent_span_id"] = frame.loc[moved, "parent_span_id"].astype(str) + ":server"
+    return frame, int(hit.sum())
+
+
+def self_time(spans: pd.DataFrame, *, _up: np.ndarray | None = None) -> pd.Series:
     """Milliseconds of each span not covered by the union of its children (clipped to it).
 
     Indexed like ``spans``; always between 0 and the span's duration.
     """
     _check(spans)
     start, end = _ns(spans["start_time"]), _ns(spans["end_time"])
-    parent = _parent_index(spans)
+    own = np.arange(len(spans))
+    parent = _parent_index(spans) if _up is None else np.where(_up == own, -1, _up)
     child = np.flatnonzero(parent >= 0)
     p = parent[child]
     lo = np.clip(start[child], start[p], end[p])
@@ -76,14 +191,49 @@ def self_time(spans: pd.DataFrame) -> pd.Series:
     # union length per parent: sweep intervals by start, counting only what extends the
     # furthest end reached so far among earlier siblings
     reach = pd.Series(hi).groupby(p).cummax().to_numpy()
-    before = np.empty_like(reach)
-    before[:] = np.iinfo(np.int64).min
+    before = np.full(len(p), np.iinfo(np.int64).min, dtype=np.int64)
     same = np.zeros(len(p), dtype=bool)
     same[1:] = p[1:] == p[:-1]
     before[same] = reach[np.flatnonzero(same) - 1]
     covered = np.maximum(0, hi - np.maximum(lo, before))
     union = np.bincount(p, weights=covered, minlength=len(spans))
     return pd.Series((end - start - union) / 1e6, index=spans.index, name="self_time_ms")
+
+
+def statistics(spans: pd.DataFrame, by: str | list[str] = "service_name") -> pd.DataFrame:
+    """Jaeger's Trace Statistics, grouped by columns or tags (``"tag:http.route"``).
+
+    Per group: count, total/avg/min/max duration and self time (ms), and ``self_pct``, the
+    group's self time as a share of the traces' durations (self times add up to ~100 %).
+    """
+    _check(spans)
+    keys = [by] if isinstance(by, str) else list(by)
+    frame = spans.copy()
+    frame["self_time_ms"] = self_time(spans)
+    frame["duration_ms"] = (_ns(spans["end_time"]) - _ns(spans["start_time"])) / 1e6
+    for key in keys:
+        if key.startswith("tag:") and key not in frame.columns:
+            name = key.removeprefix("tag:")
+            frame[key] = [t.get(name) if isinstance(t, dict) else None for t in frame["tags"]]
+    per_trace = frame.groupby("trace_id")
+    trace_ms = (
+        (per_trace["end_time"].max() - per_trace["start_time"].min()) / pd.Timedelta(milliseconds=1)
+    ).sum()
+    stats = frame.groupby(keys, dropna=False, observed=True).agg(
+        count=("span_id", "size"),
+        total_ms=("duration_ms", "sum"),
+        avg_ms=("duration_ms", "mean"),
+        min_ms=("duration_ms", "min"),
+        max_ms=("duration_ms", "max"),
+        self_total_ms=("self_time_ms", "sum"),
+        self_avg_ms=("self_time_ms", "mean"),
+        self_max_ms=("self_time_ms", "max"),
+    )
+    stats["self_pct"] = 100.0 * stats["self_total_ms"] / trace_ms if trace_ms > 0 else 0.0
+    return stats.sort_values("self_total_ms", ascending=False).reset_index()
+
+
+# -- critical path --------------------------------------------------------------------------
 
 
 def critical_path(spans: pd.DataFrame) -> pd.DataFrame:
@@ -94,76 +244,69 @@ def critical_path(spans: pd.DataFrame) -> pd.DataFrame:
     Non-blocking children (producer/consumer kinds, FOLLOWS_FROM) are off the path; children
     overflowing their parent are clipped to it; several roots (orphans included) are walked
     as children of one virtual root spanning the trace, each taking the path from where the
-    later one started back to its own start. Returns one row per section,
-    latest first: ``span_id``, ``section_start``, ``section_end`` (the input's time type).
+    later one started back to its own start. Returns one row per section, latest first:
+    ``span_id``, ``section_start``, ``section_end`` (the input's time type).
     """
     _check(spans)
+    if spans["trace_id"].nunique() > 1:
+        raise InputError("critical_path takes the spans of one trace; use critical_paths")
+    return critical_paths(spans).drop(columns="trace_id")
+
+
+def critical_paths(spans: pd.DataFrame) -> pd.DataFrame:
+    """``critical_path`` of every trace in ``spans`` at once, with a ``trace_id`` column."""
+    _check(spans)
+    unit = spans["start_time"].dtype
     if spans.empty:
         return pd.DataFrame(
             {
+                "trace_id": pd.Series(dtype="str"),
                 "span_id": pd.Series(dtype="str"),
                 "section_start": spans["start_time"].iloc[:0],
                 "section_end": spans["end_time"].iloc[:0],
             }
         )
-    if spans["trace_id"].nunique() > 1:
-        raise InputError("critical_path takes the spans of one trace; group by trace_id first")
     frame = spans.reset_index(drop=True)
     n = len(frame)
+    codes, uniques = pd.factorize(frame["trace_id"])
+    t = len(uniques)
     start, end = _ns(frame["start_time"]), _ns(frame["end_time"])
     parent = _parent_index(frame)
-    blocking = ~is_non_blocking(frame)
-    # node n is the virtual root: roots, orphans and nothing else hang from it
-    parent = np.where(parent < 0, n, parent)
-    start = np.r_[start, start.min()]
-    end = np.r_[end, end.max()]
+    # nodes n..n+t-1 are one virtual root per trace: its roots and orphans hang from it
+    parent = np.where(parent < 0, n + codes, parent)
+    up = np.r_[parent, np.arange(n, n + t)]
+    depth = _depths(up)
+    if (depth < 0).any():
+        raise InputError("spans form a parent cycle: a span is its own ancestor (use reconstruct)")
+    start = np.r_[start, pd.Series(start).groupby(codes).min().to_numpy()]
+    end = np.r_[end, pd.Series(end).groupby(codes).max().to_numpy()]
     # clip children to their parent (Jaeger's overflow sanitising), top-down by depth
-    depth = _depth(parent, n)
-    for d in range(1, int(depth.max()) + 1):
-        rows = np.flatnonzero(depth == d)
-        start[rows] = np.clip(start[rows], start[parent[rows]], end[parent[rows]])
-        end[rows] = np.clip(end[rows], start[rows], end[parent[rows]])
-    # children per parent, latest finishing first
+    order = np.argsort(depth[:n], kind="stable")
+    bounds = np.searchsorted(depth[:n][order], np.arange(1, depth.max() + 2))
+    for lo_i, hi_i in itertools.pairwise(bounds):
+        rows = order[lo_i:hi_i]
+        start[rows] = np.clip(start[rows], start[up[rows]], end[up[rows]])
+        end[rows] = np.clip(end[rows], start[rows], end[up[rows]])
+    blocking = np.r_[~is_non_blocking(frame), np.zeros(t, dtype=bool)]
     kids = np.flatnonzero(blocking)
-    kids = kids[np.lexsort((-end[kids], parent[kids]))]
-    first = np.searchsorted(parent[kids], np.arange(n + 1), side="left")
-    last = np.searchsorted(parent[kids], np.arange(n + 1), side="right")
-    cursor = first.copy()  # next candidate child of each parent (times only decrease)
-
-    sections: list[tuple[int, int, int]] = []
-    node, point = n, end[n]
-    while True:
-        # the last child of `node` that finished before `point`
-        # (under the virtual root: the latest root still running at `point`, cut there)
-        c = cursor[node]
-        if node == n:
-            while c < last[node] and start[kids[c]] >= point:
-                c += 1
-        else:
-            while c < last[node] and end[kids[c]] > point:
-                c += 1
-        cursor[node] = c
-        if c < last[node]:
-            child = kids[c]
-            cursor[node] = c + 1
-            child_end = min(end[child], point)
-            if child_end < point:
-                sections.append((node, child_end, point))
-            node, point = child, child_end
-            continue
-        if start[node] < point:
-            sections.append((node, start[node], point))
-        if node == n:
-            break
-        node, point = parent[node], start[node]
-    result = [(i, s, e) for i, s, e in sections if i != n]
+    kids = kids[np.lexsort((-end[kids], up[kids]))]
+    first = np.searchsorted(up[kids], np.arange(n + t), side="left")
+    last = np.searchsorted(up[kids], np.arange(n + t), side="right")
+    sections = _walk(n, t, start, end, up, kids, first, last)
     ids = frame["span_id"].to_numpy()
-    unit = frame["start_time"].dtype
+    nodes = np.array([s[0] for s in sections], dtype=np.int64)
     out = pd.DataFrame(
         {
-            "span_id": pd.Series([ids[i] for i, _, _ in result], dtype="str"),
-            "section_start": pd.to_datetime([s for _, s, _ in result], utc=True),
-            "section_end": pd.to_datetime([e for _, _, e in result], utc=True),
+            "trace_id": pd.Series(
+                uniques.to_numpy()[codes[nodes]] if len(nodes) else [], dtype="str"
+            ),
+            "span_id": pd.Series(ids[nodes] if len(nodes) else [], dtype="str"),
+            "section_start": pd.to_datetime(
+                np.array([s[1] for s in sections], dtype=np.int64), utc=True
+            ),
+            "section_end": pd.to_datetime(
+                np.array([s[2] for s in sections], dtype=np.int64), utc=True
+            ),
         }
     )
     for col in ("section_start", "section_end"):
@@ -171,18 +314,43 @@ def critical_path(spans: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _depth(parent: np.ndarray, root: int) -> np.ndarray:
-    """Depth below ``root`` for every node by pointer jumping (log n vector steps).
+def _walk(n, t, start, end, up, kids, first, last) -> list[tuple[int, int, int]]:
+    """The last-finishing-child walk from each virtual root; returns (node, start, end)."""
+    cursor = first.copy()  # next candidate child of each parent: the point only moves back
+    sections: list[tuple[int, int, int]] = []
+    for root in range(n, n + t):
+        node, point = root, end[root]
+        while True:
+            c = cursor[node]
+            if node >= n:  # under a virtual root: the latest root still running at `point`
+                while c < last[node] and start[kids[c]] >= point:
+                    c += 1
+            else:  # the last child that finished by `point`
+                while c < last[node] and end[kids[c]] > point:
+                    c += 1
+            if c < last[node]:
+                child = kids[c]
+                cursor[node] = c + 1
+                child_end = min(end[child], point)
+                if child_end < point and node < n:
+                    sections.append((node, child_end, point))
+                node, point = child, child_end
+                continue
+            cursor[node] = c
+            if node >= n:
+                break
+            if start[node] < point:
+                sections.append((node, start[node], point))
+            node, point = up[node], start[node]
+    return sections
 
-    Raises InputError on a parent cycle instead of looping forever.
-    """
-    size = len(parent) + 1
-    up = np.r_[parent, root].astype(np.int64)
-    depth = np.where(np.arange(size) == root, 0, 1)
-    for _ in range(int(np.ceil(np.log2(size))) + 2):
-        at_root = up == root
-        if at_root.all():
-            return depth[:-1] if len(depth) > len(parent) else depth
-        depth = np.where(at_root, depth, depth + depth[up])
-        up = np.where(at_root, up, up[up])
-    raise InputError("spans form a parent cycle: a span is its own ancestor")
+
+def critical_path_segments(spans: pd.DataFrame) -> pd.DataFrame:
+    """Critical paths with each section's service, operation and length in ms."""
+    paths = critical_paths(spans)
+    info = spans[
+        [c for c in ("trace_id", "span_id", "service_name", "operation_name") if c in spans.columns]
+    ].astype({"trace_id": "str", "span_id": "str"})
+    out = paths.merge(info, on=["trace_id", "span_id"], how="left")
+    out["duration_ms"] = (out["section_end"] - out["section_start"]) / pd.Timedelta(milliseconds=1)
+    return out

@@ -136,3 +136,65 @@ def test_critical_path_stays_inside_the_trace_and_never_overlaps(spans: pd.DataF
     assert (ends[1:] <= starts[:-1]).all()
     assert set(path["span_id"]) <= set(spans["span_id"])
     assert path["section_start"].dtype == spans["start_time"].dtype
+
+
+def test_reconstruct_repairs_and_counts_what_it_repaired() -> None:
+    """Duplicates dropped, a shared client/server id split, an orphan and a cycle flagged."""
+    spans = frame(
+        [
+            ("A", None, 0, 100, "server"),
+            ("A", None, 0, 100, "server"),  # exact duplicate
+            ("B", "A", 10, 90, "client"),
+            ("B", "A", 12, 88, "server"),  # Zipkin: the server side shares the client's id
+            ("C", "B", 20, 60),  # a child of the shared span hangs from its server side
+            ("O", "missing", 5, 15),  # orphan
+            ("X", "Y", 30, 40),  # X and Y are each other's parent
+            ("Y", "X", 31, 39),
+        ]
+    )
+    rebuilt = traces.reconstruct(spans)
+    got = rebuilt.spans.set_index("span_id")
+    assert (rebuilt.duplicates_dropped, rebuilt.shared_ids_split) == (1, 1)
+    assert (rebuilt.orphans, rebuilt.cycles_broken) == (1, 1)
+    assert got.loc["B:server", "parent_span_id"] == "B"
+    assert got.loc["C", "parent_span_id"] == "B:server"
+    assert got.loc["C", "depth"] == 3 and got.loc["A", "depth"] == 0
+    assert got["is_root"].to_dict() == {
+        "A": True,
+        "B": False,
+        "B:server": False,
+        "C": False,
+        "O": True,
+        "X": True,
+        "Y": False,
+    }
+    assert bool(got.loc["O", "is_orphan"]) and got.loc["A", "n_children"] == 1
+    assert len(rebuilt.notes) == 4
+
+
+def test_statistics_group_by_service_and_tag() -> None:
+    """Counts, durations and self time per group; self time shares add up to 100 %."""
+    spans = TRACE.assign(
+        service_name=["gw", "gw", "dom", "dom", "dom", "gw"],
+        tags=[{"r": "x"}, {}, {"r": "y"}, {}, {}, {"r": "x"}],
+    )
+    stats = traces.statistics(spans).set_index("service_name")
+    assert stats.loc["dom", "count"] == 3 and stats.loc["dom", "total_ms"] == 80 + 20 + 25
+    assert stats.loc["dom", "self_total_ms"] == 35 + 20 + 25
+    assert stats.loc["gw", "max_ms"] == 150
+    assert stats["self_pct"].sum() == pytest.approx(100 * (10 + 20 + 35 + 20 + 25 + 150) / 200)
+    by_tag = traces.statistics(spans, by="tag:r").set_index("tag:r")
+    assert by_tag.loc["x", "count"] == 2
+
+
+def test_many_traces_at_once_match_one_at_a_time() -> None:
+    """critical_paths over several traces equals critical_path trace by trace."""
+    other = frame([("R", None, 0, 40), ("S", "R", 10, 30)], trace_id="u")
+    both = pd.concat([TRACE, other], ignore_index=True)
+    together = traces.critical_paths(both)
+    for trace_id, spans in both.groupby("trace_id"):
+        alone = traces.critical_path(spans)
+        mine = together[together["trace_id"] == trace_id].drop(columns="trace_id")
+        pd.testing.assert_frame_equal(mine.reset_index(drop=True), alone)
+    segments = traces.critical_path_segments(both.assign(service_name="svc", operation_name="op"))
+    assert segments.groupby("trace_id")["duration_ms"].sum().to_dict() == {"t": 100.0, "u": 40.0}
