@@ -39,12 +39,12 @@ def _check(spans: pd.DataFrame) -> None:
         raise InputError(f"spans frame lacks column(s): {', '.join(missing)}")
 
 
-def _ns(values: pd.Series) -> np.ndarray:
+def epoch_ns(values: pd.Series) -> np.ndarray:
     """Times as int64 nanoseconds since the epoch, whatever the column's unit."""
     return pd.to_datetime(values, utc=True).to_numpy(dtype="datetime64[ns]").astype(np.int64)
 
 
-def _parent_index(spans: pd.DataFrame) -> np.ndarray:
+def parent_index(spans: pd.DataFrame) -> np.ndarray:
     """Row of each span's parent within the same trace; -1 for roots and orphans."""
     trace = spans["trace_id"].astype(str)
     keys = pd.MultiIndex.from_arrays([trace, spans["span_id"].astype(str)])
@@ -123,14 +123,14 @@ def reconstruct(spans: pd.DataFrame) -> Reconstruction:
     duplicated = frame.duplicated(subset=identity)
     frame = frame[~duplicated].reset_index(drop=True)
     frame, split = _split_shared_ids(frame)
-    parent = _parent_index(frame)
+    parent = parent_index(frame)
     has_parent = frame["parent_span_id"].notna().to_numpy()
     orphan = has_parent & (parent < 0)
     n = len(frame)
     up = np.where(parent < 0, np.arange(n), parent)
     depth = _depths(up) if n else np.zeros(0, dtype=np.int64)
     broken = 0
-    start = _ns(frame["start_time"]) if n else np.zeros(0, dtype=np.int64)
+    start = epoch_ns(frame["start_time"]) if n else np.zeros(0, dtype=np.int64)
     while (depth < 0).any():  # break each cycle at its earliest-starting span
         stuck = np.flatnonzero(depth < 0)
         first = stuck[np.argmin(start[stuck])]
@@ -179,9 +179,9 @@ def self_time(spans: pd.DataFrame, *, _up: np.ndarray | None = None) -> pd.Serie
     Indexed like ``spans``; always between 0 and the span's duration.
     """
     _check(spans)
-    start, end = _ns(spans["start_time"]), _ns(spans["end_time"])
+    start, end = epoch_ns(spans["start_time"]), epoch_ns(spans["end_time"])
     own = np.arange(len(spans))
-    parent = _parent_index(spans) if _up is None else np.where(_up == own, -1, _up)
+    parent = parent_index(spans) if _up is None else np.where(_up == own, -1, _up)
     child = np.flatnonzero(parent >= 0)
     p = parent[child]
     lo = np.clip(start[child], start[p], end[p])
@@ -210,7 +210,7 @@ def statistics(spans: pd.DataFrame, by: str | list[str] = "service_name") -> pd.
     keys = [by] if isinstance(by, str) else list(by)
     frame = spans.copy()
     frame["self_time_ms"] = self_time(spans)
-    frame["duration_ms"] = (_ns(spans["end_time"]) - _ns(spans["start_time"])) / 1e6
+    frame["duration_ms"] = (epoch_ns(spans["end_time"]) - epoch_ns(spans["start_time"])) / 1e6
     for key in keys:
         if key.startswith("tag:") and key not in frame.columns:
             name = key.removeprefix("tag:")
@@ -270,8 +270,8 @@ def critical_paths(spans: pd.DataFrame) -> pd.DataFrame:
     n = len(frame)
     codes, uniques = pd.factorize(frame["trace_id"])
     t = len(uniques)
-    start, end = _ns(frame["start_time"]), _ns(frame["end_time"])
-    parent = _parent_index(frame)
+    start, end = epoch_ns(frame["start_time"]), epoch_ns(frame["end_time"])
+    parent = parent_index(frame)
     # nodes n..n+t-1 are one virtual root per trace: its roots and orphans hang from it
     parent = np.where(parent < 0, n + codes, parent)
     up = np.r_[parent, np.arange(n, n + t)]

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from obslib import traces
+from obslib import skew, traces
 from obslib.errors import InputError
 
 T0 = pd.Timestamp("2026-11-14 14:00", tz="UTC")
@@ -198,3 +198,35 @@ def test_many_traces_at_once_match_one_at_a_time() -> None:
         pd.testing.assert_frame_equal(mine.reset_index(drop=True), alone)
     segments = traces.critical_path_segments(both.assign(service_name="svc", operation_name="op"))
     assert segments.groupby("trace_id")["duration_ms"].sum().to_dict() == {"t": 100.0, "u": 40.0}
+
+
+def test_clock_skew_is_adjusted_by_jaegers_rule_and_reported() -> None:
+    """A child from a fast host is centred in its parent; its same-host child moves with it;
+    a shift above the maximum is reported but not applied; switched off, nothing moves."""
+    spans = frame(
+        [
+            ("A", None, 0, 100, "client"),
+            ("B", "A", 70, 130, "server"),  # 60 ms long, 40 ms too late: centred at 20..80
+            ("C", "B", 80, 120),  # same host as B: follows it
+            ("D", "A", 10, 20, "server"),  # fits: untouched
+        ]
+    ).assign(
+        tags=[{"host.name": "h1"}, {"host.name": "h2"}, {"host.name": "h2"}, {"host.name": "h3"}]
+    )
+    result = skew.adjust_clock_skew(spans, max_skew_ms=1000)
+
+    def ms(col: str) -> dict[str, float]:
+        offsets = (result.spans[col] - T0) / pd.Timedelta(milliseconds=1)
+        return dict(zip(result.spans["span_id"], offsets, strict=True))
+
+    assert ms("start_time") == {"A": 0, "B": 20, "C": 30, "D": 10}
+    assert ms("end_time") == {"A": 100, "B": 80, "C": 70, "D": 20}
+    report = result.adjustments
+    assert report[["span_id", "host", "parent_host", "delta_ms", "applied"]].values.tolist() == [
+        ["B", "h2", "h1", -50.0, True]
+    ]
+    capped = skew.adjust_clock_skew(spans, max_skew_ms=10)
+    assert capped.adjustments["applied"].tolist() == [False]
+    assert (capped.spans["start_time"] == spans["start_time"]).all()
+    off = skew.adjust_clock_skew(spans, enabled=False)
+    assert off.adjustments.empty and off.spans.equals(spans)
