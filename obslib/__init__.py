@@ -1,22 +1,12 @@
 """obslib: load DomainFlow telemetry from PostgreSQL into typed DataFrames and analyse it.
 
-Notebooks need only ``import obslib``: the loaders, the writers and the SLO arithmetic are
-re-exported here.
+Notebooks need only ``import obslib``: the modules below are its public surface
+(``obslib.load.spans(...)``, ``obslib.traces.critical_path(...)``, ``obslib.slo...``).
 """
 
-from obslib import load, slo
+from obslib import load, logs, skew, slo, trace_sets, traces
 from obslib.errors import InputError, ObslibError, UsageError
 from obslib.ingest import batch, write_logs, write_spans
-from obslib.load import (
-    alert_definitions,
-    incident,
-    incidents,
-    logs,
-    slo_measurements,
-    slos,
-    spans,
-    trace,
-)
 
 __version__ = "0.1.0"
 
@@ -25,17 +15,13 @@ __all__ = [
     "ObslibError",
     "UsageError",
     "__version__",
-    "alert_definitions",
     "batch",
-    "incident",
-    "incidents",
     "load",
     "logs",
+    "skew",
     "slo",
-    "slo_measurements",
-    "slos",
-    "spans",
-    "trace",
+    "trace_sets",
+    "traces",
     "write_logs",
     "write_spans",
 ]

@@ -131,10 +131,14 @@ def logs(
     trace_id: str | None = None,
     span_id: str | None = None,
     trace_ids: Iterable[str] | None = None,
+    untraced: bool = False,
     json: JsonMode = "dict",
     url: str | None = None,
 ) -> pd.DataFrame:
-    """Structured log records, by time; every filter optional."""
+    """Structured log records, by time; every filter optional.
+
+    ``untraced=True`` keeps only records that carry no trace id (the context around a trace).
+    """
     _json_mode(json)
     lo, hi = _window(start, end, required=False)
     q = _Query(_LOGS).where("timestamp >= ?", lo).where("timestamp < ?", hi)
@@ -143,6 +147,8 @@ def logs(
     q.where("trace_id = ?", None if trace_id is None else str(trace_id))
     q.where("span_id = ?", None if span_id is None else str(span_id))
     q.where("trace_id = ANY(?)", _texts(trace_ids))
+    if untraced:
+        q.conditions.append("trace_id IS NULL")
     table = _fetch(q.sql("timestamp, log_id"), q.params, url)
     return _typed(table, times=("timestamp",), json_cols=("fields",), json=json)
 
