@@ -4,7 +4,7 @@ Notebooks need only ``import obslib``: the modules below are its public surface
 (``obslib.load.spans(...)``, ``obslib.traces.critical_path(...)``, ``obslib.slo...``).
 """
 
-from obslib import load, logs, skew, slo, trace_sets, traces
+from obslib import charts, investigation, load, logs, reports, skew, slo, trace_sets, traces
 from obslib.errors import InputError, ObslibError, UsageError
 from obslib.ingest import batch, write_logs, write_spans
 
@@ -16,8 +16,11 @@ __all__ = [
     "UsageError",
     "__version__",
     "batch",
+    "charts",
+    "investigation",
     "load",
     "logs",
+    "reports",
     "skew",
     "slo",
     "trace_sets",

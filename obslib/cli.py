@@ -32,6 +32,9 @@ all commands:
   obslib db stop                 stop the embedded PostgreSQL server
   obslib demo [--seed N] [--spans N]
                                  bring the database up and write the DomainFlow demo
+  obslib report trace [--trace-id ID] [-p NAME VALUE]... --out DIR
+                                 run a notebook headless: executed .ipynb + offline HTML
+  obslib lab                     JupyterLab on the notebooks, same database and Python
 
 The database is $OBSLIB_DATABASE_URL (postgresql://user:password@host:port/db). When
 that is unset, obslib starts an embedded PostgreSQL with its data under $OBSLIB_HOME
@@ -90,7 +93,64 @@ def build_parser() -> argparse.ArgumentParser:
         help="about N spans (default 500000)",
     )
     demo.set_defaults(func=_demo)
+
+    report = commands.add_parser("report", help="run a notebook headless into an offline report")
+    report.add_argument("name", choices=["trace"], help="which notebook")
+    report.add_argument("--trace-id", help="trace to investigate (default: slowest error trace)")
+    report.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a notebook parameter (repeatable), e.g. -p skew_correction false",
+    )
+    report.add_argument("--out", required=True, help="folder for the .ipynb and .html")
+    report.set_defaults(func=_report)
+
+    lab = commands.add_parser("lab", help="start JupyterLab on the notebooks")
+    lab.add_argument("lab_args", nargs=argparse.REMAINDER, help="passed on to jupyter lab")
+    lab.set_defaults(func=_lab)
     return parser
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from obslib import reports
+
+    raw = dict(args.param)
+    if args.trace_id is not None:
+        raw["trace_id"] = args.trace_id
+    params = reports.coerce_parameters(args.name, raw)
+    db.database_url()  # start the embedded server (or fail on the URL) before the kernel does
+    result = reports.run_report(args.name, params, Path(args.out))
+    print(f"notebook  {result.notebook}")
+    print(f"report    {result.html}")
+    return 0
+
+
+def _lab(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+
+    from obslib import reports
+
+    url = db.database_url()  # the kernel inherits it; the embedded server is up first
+    env = {**os.environ, "OBSLIB_DATABASE_URL": url}
+    kernel = reports.kernel_name()
+    env["JUPYTER_PATH"] = os.environ["JUPYTER_PATH"]
+    print(f"kernel {kernel} runs {sys.executable}; database {db.mask_url(url)}")
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--notebook-dir={reports.notebooks_dir()}",
+        f"--MappingKernelManager.default_kernel_name={kernel}",
+        *args.lab_args,
+    ]
+    return subprocess.call(command, env=env)
 
 
 def _positive(text: str) -> int:
