@@ -1,0 +1,108 @@
+"""The PostgreSQL a test run uses, shared by the fixtures and the notebook tests.
+
+$OBSLIB_DATABASE_URL when set, else an embedded server started for this run in a temporary
+OBSLIB_HOME (never the user's own), stopped when the run ends. The demo database is made
+once, on first need: notebooks (nbval) need it before their kernels start.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from obslib import db, embedded
+from obslib.config import ENV_DATABASE_URL, ENV_HOME, settings
+from obslib.migrate import Migrator
+
+REPO = Path(__file__).resolve().parent.parent
+MIGRATIONS = REPO / "migrations"
+DEMO_SPANS = 150_000  # the same story at 3/10 of the default traffic
+DEMO_SEED = 7
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server, another database."""
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+class TestPostgres:
+    """Lazily started server and demo database for one pytest session."""
+
+    def __init__(self) -> None:
+        self._url: str | None = None
+        self._home: Path | None = None
+        self._saved_home: str | None = None
+        self._demo: tuple[str, object] | None = None
+        self._external = os.environ.get(ENV_DATABASE_URL, "").strip() or None
+
+    def server_url(self) -> str:
+        if self._url is None:
+            if self._external:
+                self._url = db.libpq_url(self._external)
+            else:
+                self._home = Path(tempfile.mkdtemp(prefix="obt-", dir="/tmp"))  # short socket path
+                self._saved_home = os.environ.get(ENV_HOME)
+                os.environ[ENV_HOME] = str(self._home)
+                self._url = embedded.start(settings())
+                # library calls without a URL must land on this server, never a user's own
+                os.environ[ENV_DATABASE_URL] = self._url
+        return self._url
+
+    def demo(self) -> tuple[str, object]:
+        """(URL, DemoSummary) of a migrated database holding the demo; read-only for tests."""
+        if self._demo is None:
+            from obslib import demo
+
+            name = f"obslib_demo_{uuid.uuid4().hex[:8]}"
+            _create(self.server_url(), name)
+            url = with_database(self.server_url(), name)
+            Migrator(url, MIGRATIONS).up()
+            self._demo = (url, demo.run(seed=DEMO_SEED, spans=DEMO_SPANS, url=url))
+        return self._demo
+
+    def close(self) -> None:
+        if self._demo is not None and self._url is not None:
+            _drop(self._url, make_url(self._demo[0]).database)
+        if self._home is not None:
+            os.environ.pop(ENV_DATABASE_URL, None)
+            embedded.stop(settings())
+            if self._saved_home is None:
+                os.environ.pop(ENV_HOME, None)
+            else:
+                os.environ[ENV_HOME] = self._saved_home
+            shutil.rmtree(self._home, ignore_errors=True)
+
+
+def _create(server_url: str, name: str) -> None:
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def _drop(server_url: str, name: str) -> None:
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@contextmanager
+def scratch_database(server_url: str) -> Iterator[str]:
+    """A new empty database on the server, dropped afterwards."""
+    name = f"obslib_t_{uuid.uuid4().hex[:10]}"
+    _create(server_url, name)
+    try:
+        yield with_database(server_url, name)
+    finally:
+        _drop(server_url, name)
+
+
+POSTGRES = TestPostgres()
