@@ -1,0 +1,205 @@
+"""Reports: papermill runs of the trace notebook, offline HTML, failures, a real browser."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from obslib import load, reports
+from obslib.errors import UsageError
+from tests.conftest import run_cli
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def outputs_text(notebook: Path) -> str:
+    nb = nbformat.read(str(notebook), as_version=4)
+    chunks = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            chunks.append(out.get("text", ""))
+            chunks.extend(str(v) for k, v in out.get("data", {}).items() if k.startswith("text/"))
+    return "\n".join(chunks)
+
+
+def chart_images(html: str) -> list[bytes]:
+    """The SVG documents of the report's chart images (not the stylesheet's icons)."""
+    found = re.findall(r'<img[^>]*src="data:image/svg\+xml;base64,([A-Za-z0-9+/=\s]+)"', html)
+    return [base64.b64decode(b.replace("\n", "")) for b in found]
+
+
+@pytest.fixture(scope="module")
+def default_report(demo_db, tmp_path_factory) -> reports.Report:
+    """`obslib report trace` with the defaults, on the demo."""
+    url, _ = demo_db
+    out = tmp_path_factory.mktemp("report")
+    result = run_cli(
+        "report", "trace", "--out", str(out), env={"OBSLIB_DATABASE_URL": url}, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    return reports.Report(out / "trace_investigation.ipynb", out / "trace_investigation.html")
+
+
+def test_report_is_offline_and_keeps_secrets_out(default_report, demo_db) -> None:
+    """No remote script, charts as inline SVG, code hidden, and no database URL anywhere."""
+    html = default_report.html.read_text()
+    assert not re.search(r"<script[^>]+src=[\"']https?://", html)
+    assert len(chart_images(html)) >= 4
+    assert "investigate_trace(" not in html  # code cells are hidden
+    url, _ = demo_db
+    database = url.split("/")[-1].split("?")[0]
+    for text in (html, default_report.notebook.read_text()):
+        assert database not in text and "postgresql://" not in text
+
+
+def test_report_with_a_given_trace_and_skew_off(demo_db, tmp_path) -> None:
+    """Non-default parameters: the named trace is investigated, no skew is adjusted."""
+    url, summary = demo_db
+    spans = load.spans(
+        summary.incident_start,
+        summary.incident_end,
+        services=["dns-resolver"],
+        json="text",
+        url=url,
+    )
+    trace_id = spans["trace_id"].iloc[0]
+    result = run_cli(
+        "report",
+        "trace",
+        "--trace-id",
+        trace_id,
+        "-p",
+        "skew_correction",
+        "false",
+        "--out",
+        str(tmp_path),
+        env={"OBSLIB_DATABASE_URL": url},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    text = outputs_text(tmp_path / "trace_investigation.ipynb")
+    assert f"Investigating trace `{trace_id}`" in text
+    nb = nbformat.read(str(tmp_path / "trace_investigation.ipynb"), as_version=4)
+    injected = next(c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert "skew_correction = False" in injected.source
+    assert f'trace_id = "{trace_id}"' in injected.source  # ids stay strings
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--trace-id", "no-such-trace"], "No trace with id 'no-such-trace'"),
+        (
+            ["-p", "start", "1999-01-01T00:00:00Z", "-p", "end", "1999-01-01T01:00:00Z"],
+            "No spans between 1999-01-01 00:00 and 1999-01-01 01:00 UTC.",
+        ),
+    ],
+    ids=["an unknown trace id", "an empty window"],
+)
+def test_no_data_is_a_message_not_a_traceback(demo_db, tmp_path, args, message) -> None:
+    """The run succeeds and the report says what is missing."""
+    url, _ = demo_db
+    result = run_cli(
+        "report",
+        "trace",
+        *args,
+        "--out",
+        str(tmp_path),
+        env={"OBSLIB_DATABASE_URL": url},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert message in outputs_text(tmp_path / "trace_investigation.ipynb")
+
+
+def test_a_failing_cell_writes_the_notebook_and_exits_1(demo_db, tmp_path) -> None:
+    """A cell error: exit 1, one line naming the cell, the executed notebook kept."""
+    url, _ = demo_db
+    result = run_cli(
+        "report",
+        "trace",
+        "-p",
+        "max_skew_ms",
+        "-5",
+        "--out",
+        str(tmp_path),
+        env={"OBSLIB_DATABASE_URL": url},
+        timeout=300,
+    )
+    assert result.returncode == 1
+    line = result.stderr.strip().splitlines()[-1]
+    assert re.match(
+        r"obslib: error: trace_investigation\.ipynb: cell \d+ failed: UsageError:"
+        r" max_skew_ms must be >= 0",
+        line,
+    )
+    assert (tmp_path / "trace_investigation.ipynb").exists()
+    assert not (tmp_path / "trace_investigation.html").exists()
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"database_url": "postgresql://x"}, "looks like a secret"),
+        ({"colour": "red"}, "has no parameter 'colour'"),
+        ({"skew_correction": "maybe"}, "skew_correction must be bool"),
+        ({"max_skew_ms": "lots"}, "max_skew_ms must be float"),
+    ],
+    ids=["a URL parameter", "an unknown parameter", "a bad bool", "a bad number"],
+)
+def test_bad_parameters_are_refused_before_running(raw, message) -> None:
+    """Parameters are checked against the notebook's own parameters cell."""
+    with pytest.raises(UsageError, match=message):
+        reports.coerce_parameters("trace", raw)
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it as root)"
+)
+def test_every_chart_renders_in_a_browser_without_network(default_report, tmp_path) -> None:
+    """Headless Chromium, networking off: every chart image decodes and has a size, and the
+    SVGs hold drawn marks."""
+    html = default_report.html.read_text()
+    svgs = chart_images(html)
+    assert len(svgs) >= 4 and all(b"<path" in s or b"<rect" in s for s in svgs)
+    probe = (
+        "<script>window.addEventListener('load', () => {"
+        " const imgs = [...document.images];"
+        " const ok = imgs.filter(i => i.complete && i.naturalWidth > 0 && i.naturalHeight > 0);"
+        " document.body.setAttribute('data-charts', ok.length + '/' + imgs.length);"
+        "});</script>"
+    )
+    page = tmp_path / "probe.html"
+    page.write_text(html.replace("</body>", probe + "</body>"))
+    dom = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    found = re.search(r'data-charts="(\d+)/(\d+)"', dom.stdout)
+    assert found, dom.stderr[-2000:]
+    ok, total = int(found.group(1)), int(found.group(2))
+    assert total >= 4 and ok == total
