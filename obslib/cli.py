@@ -34,7 +34,7 @@ all commands:
                                  bring the database up and write the DomainFlow demo
   obslib report trace [--trace-id ID] [-p NAME VALUE]... --out DIR
                                  run a notebook headless: executed .ipynb + offline HTML
-  obslib lab                     JupyterLab on the notebooks, same database and Python
+  obslib lab [JUPYTER-ARGS]      JupyterLab on the notebooks, same database and Python
 
 The database is $OBSLIB_DATABASE_URL (postgresql://user:password@host:port/db). When
 that is unset, obslib starts an embedded PostgreSQL with its data under $OBSLIB_HOME
@@ -110,8 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=_report)
 
     lab = commands.add_parser("lab", help="start JupyterLab on the notebooks")
-    lab.add_argument("lab_args", nargs=argparse.REMAINDER, help="passed on to jupyter lab")
-    lab.set_defaults(func=_lab)
+    lab.set_defaults(func=_lab, passes_extra=True)  # other arguments go to jupyter lab
     return parser
 
 
@@ -133,7 +132,6 @@ def _report(args: argparse.Namespace) -> int:
 
 def _lab(args: argparse.Namespace) -> int:
     import os
-    import subprocess
 
     from obslib import reports
 
@@ -141,16 +139,18 @@ def _lab(args: argparse.Namespace) -> int:
     env = {**os.environ, "OBSLIB_DATABASE_URL": url}
     kernel = reports.kernel_name()
     env["JUPYTER_PATH"] = os.environ["JUPYTER_PATH"]
-    print(f"kernel {kernel} runs {sys.executable}; database {db.mask_url(url)}")
+    print(f"kernel {kernel} runs {sys.executable}; database {db.mask_url(url)}", flush=True)
     command = [
         sys.executable,
         "-m",
         "jupyterlab",
         f"--notebook-dir={reports.notebooks_dir()}",
         f"--MappingKernelManager.default_kernel_name={kernel}",
-        *args.lab_args,
+        *args.extra,
     ]
-    return subprocess.call(command, env=env)
+    sys.stdout.flush()
+    os.execve(sys.executable, command, env)  # JupyterLab takes over this process and its signals
+    return 0  # not reached
 
 
 def _positive(text: str) -> int:
@@ -265,7 +265,11 @@ def _print_status(migrator) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "passes_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
