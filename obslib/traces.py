@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 _REQUIRED = ("trace_id", "span_id", "parent_span_id", "start_time", "end_time")
 NON_BLOCKING_KINDS = ("producer", "consumer")
+_FOLLOWS_FROM = r'"ref_type"\s*:\s*"follows_from"'
 _IDENTITY = (
     "trace_id",
     "span_id",
@@ -56,14 +57,19 @@ def parent_index(spans: pd.DataFrame) -> np.ndarray:
 
 
 def is_non_blocking(spans: pd.DataFrame) -> np.ndarray:
-    """Children whose parent does not wait for them: messaging kinds and FOLLOWS_FROM refs."""
+    """Children whose parent does not wait for them: messaging kinds and FOLLOWS_FROM refs.
+
+    Tags may be dicts or JSON text (``load.spans(json="text")``); both are understood.
+    """
     mask = np.zeros(len(spans), dtype=bool)
     if "span_kind" in spans.columns:
         mask |= spans["span_kind"].isin(NON_BLOCKING_KINDS).to_numpy()
-    if "tags" in spans.columns:
+    if "tags" in spans.columns and len(spans):
+        tags = spans["tags"]
+        text = tags.astype(object).where(tags.map(lambda t: isinstance(t, str)), None)
+        mask |= text.str.contains(_FOLLOWS_FROM, regex=True, na=False).to_numpy(dtype=bool)
         mask |= np.array(
-            [isinstance(t, dict) and t.get("ref_type") == "follows_from" for t in spans["tags"]],
-            dtype=bool,
+            [isinstance(t, dict) and t.get("ref_type") == "follows_from" for t in tags], dtype=bool
         )
     return mask
 

@@ -60,10 +60,15 @@ def test_critical_path_by_last_finishing_child() -> None:
     ]
 
 
-def test_follows_from_children_are_off_the_path() -> None:
+@pytest.mark.parametrize(
+    "tags",
+    [[{}, {"ref_type": "follows_from"}], ["{}", '{"ref_type": "follows_from"}']],
+    ids=["tags as dicts", "tags as JSON text"],
+)
+def test_follows_from_children_are_off_the_path(tags) -> None:
     """A FOLLOWS_FROM reference (as the Jaeger importer stores it) does not block its parent."""
     spans = frame([("A", None, 0, 100), ("B", "A", 10, 90)])
-    spans["tags"] = [{}, {"ref_type": "follows_from"}]
+    spans["tags"] = tags
     assert sections(traces.critical_path(spans)) == [("A", 0, 100)]
 
 
