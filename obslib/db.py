@@ -62,6 +62,9 @@ def mask_url(url: str) -> str:
         return "<unparseable URL>"
     if parsed.password:
         parsed = parsed.set(password="***")
+    secret_keys = [k for k in parsed.query if k.lower() in ("password", "sslpassword")]
+    if secret_keys:  # libpq also takes the password as a query option
+        parsed = parsed.update_query_dict({k: "***" for k in secret_keys})
     # unquote for reading (a socket folder shows as /tmp/x, not %2Ftmp%2Fx); no secret is left
     return unquote(parsed.render_as_string(hide_password=False))
 
@@ -89,6 +92,8 @@ def connect(url: str | None = None, *, autocommit: bool = False) -> psycopg.Conn
     except psycopg.OperationalError as err:
         host, port = host_port(target)
         raise DatabaseUnreachable(host, port, first_line(err)) from err
+    except psycopg.ProgrammingError as err:  # e.g. an unknown option in the URL
+        raise UsageError(f"OBSLIB_DATABASE_URL is not usable: {first_line(err)}") from err
 
 
 @contextmanager

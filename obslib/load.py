@@ -14,6 +14,7 @@ than the read itself. ``json="text"`` keeps the JSON text (the lazy form): parse
 from __future__ import annotations
 
 import json as _json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Literal
@@ -70,13 +71,14 @@ class _Query:
             self.conditions.append(fragment.replace("?", "$" + str(len(self.params))))
         return self
 
-    def sql(self, order_by: str, group_by: str | None = None) -> str:
+    def sql(self, order_by: str | None, group_by: str | None = None) -> str:
         clauses = [self.select]
         if self.conditions:
             clauses.append("WHERE " + " AND ".join(self.conditions))
         if group_by:
             clauses.append("GROUP BY " + group_by)
-        clauses.append("ORDER BY " + order_by)
+        if order_by:
+            clauses.append("ORDER BY " + order_by)
         return "\n".join(clauses)
 
 
@@ -91,11 +93,14 @@ def spans(
     trace_ids: Iterable[str] | None = None,
     json: JsonMode = "dict",
     tag_columns: Sequence[str] = (),
+    ordered: bool = True,
     url: str | None = None,
 ) -> pd.DataFrame:
     """Spans that start in ``[start, end)``, optionally narrowed; ordered by start time.
 
     ``tag_columns`` adds one text column per tag key (``tag:<key>``), extracted in SQL.
+    ``ordered=False`` skips the server's sort: a third faster for a million spans, for
+    analyses that group by trace anyway.
     """
     _json_mode(json)
     lo, hi = _window(start, end)
@@ -111,7 +116,8 @@ def spans(
     q.where("status = ANY(?)", _checked(statuses, schema.SPAN_STATUSES, "status"))
     q.where("span_kind = ANY(?)", _checked(kinds, schema.SPAN_KINDS, "span kind"))
     q.where("trace_id = ANY(?)", _texts(trace_ids))
-    frame = _spans_frame(_fetch(q.sql("start_time, trace_id, span_id"), q.params, url), json)
+    order = "start_time, trace_id, span_id" if ordered else None
+    frame = _spans_frame(_fetch(q.sql(order), q.params, url), json)
     return frame.rename(columns={f"tag_{i}": f"tag:{k}" for i, k in enumerate(tag_columns)})
 
 
@@ -266,23 +272,45 @@ def sli_counts(
 
 
 def parse_json(values: pd.Series) -> pd.Series:
-    """Turn a JSON-text column (the ``json="text"`` form) into Python objects."""
-    return pd.Series(
-        [_json.loads(v) if isinstance(v, str) else v for v in values],
-        index=values.index,
-        dtype=object,
-    )
+    """Turn a JSON-text column (the ``json="text"`` form) into Python objects.
+
+    Empty containers, most of a spans frame's ``logs``, skip the parser (a new object each).
+    """
+    out = []
+    for v in values:
+        if v == "[]":
+            out.append([])
+        elif v == "{}":
+            out.append({})
+        else:
+            out.append(_json.loads(v) if isinstance(v, str) else v)
+    return pd.Series(out, index=values.index, dtype=object)
 
 
 # -- the type layer -------------------------------------------------------------------------
 
 
 def _fetch(query: str, params: Sequence[object], url: str | None) -> pa.Table:
+    """Run a query with its values bound, on the driver's COPY path.
+
+    ADBC streams a result through COPY only for a statement without parameters; with
+    parameters libpq buffers the whole result first (3x the frame's memory, measured). So
+    the values are bound to session settings in a first statement, and the query reads
+    them back with ``current_setting``: still bound, never pasted into SQL.
+    """
     import adbc_driver_manager
 
     with db.adbc_connection(url) as conn, conn.cursor() as cur:
         try:
-            cur.execute(query, parameters=tuple(params) if params else None)
+            if params:
+                assignments = ", ".join(
+                    "set_config('obslib.p" + str(i) + "', $" + str(i) + ", false)"
+                    for i in range(1, len(params) + 1)
+                )
+                cur.execute("SELECT " + assignments, parameters=tuple(map(_as_setting, params)))
+                cur.fetchall()
+                query = _PLACEHOLDER.sub(lambda m: _setting_ref(params, int(m.group(1))), query)
+            cur.execute(query)
             return cur.fetch_arrow_table()
         except adbc_driver_manager.Error as err:
             if getattr(err, "sqlstate", None) == "42P01":  # undefined_table
@@ -290,6 +318,39 @@ def _fetch(query: str, params: Sequence[object], url: str | None) -> pa.Table:
                     "the database has no obslib schema yet: run `obslib db up` (or `obslib demo`)"
                 ) from err
             raise ObslibError(f"query failed: {db.first_line(err)}") from err
+
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+def _as_setting(value: object) -> str:
+    """A parameter as the text a session setting holds (lists as JSON arrays)."""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return _json.dumps([str(v) for v in value])
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _setting_ref(params: Sequence[object], n: int) -> str:
+    """SQL that reads parameter ``n`` back from its setting, cast to the value's type."""
+    value = params[n - 1]
+    ref = "current_setting('obslib.p" + str(n) + "')"
+    if value is None:
+        return "NULL"
+    if isinstance(value, list | tuple):
+        return "ARRAY(SELECT jsonb_array_elements_text(" + ref + "::jsonb))"
+    if isinstance(value, datetime):
+        return ref + "::timestamptz"
+    if isinstance(value, bool):
+        return ref + "::boolean"
+    if isinstance(value, int):
+        return ref + "::int8"
+    if isinstance(value, float):
+        return ref + "::float8"
+    return ref
 
 
 _INTS = {pa.int16(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype(), pa.int64(): pd.Int64Dtype()}

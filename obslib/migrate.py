@@ -306,11 +306,10 @@ class Migrator:
         status = self._status(conn)
         state = status.state
         if state.dirty:
-            failed = self._by_version.get(state.version or 0)
-            label = failed.label if failed else f"version {state.version}"
             raise DirtyDatabase(
-                f"database is dirty at version {state.version} ({label} did not finish);"
-                " repair the schema, then `obslib db force VERSION` with the version it is at"
+                f"database is dirty at version {state.version}: the last migration step (up to"
+                " it, or down from the version after it) did not finish; repair the schema,"
+                " then `obslib db force VERSION` with the version it is really at"
             )
         if state.version is not None and state.version not in self._by_version:
             raise MigrationError(

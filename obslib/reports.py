@@ -26,6 +26,7 @@ NOTEBOOKS = {
     "trace": "trace_investigation.ipynb",
 }
 _SECRET_WORDS = ("url", "password", "dsn", "secret", "token")
+_DATABASE_URL = re.compile(r"postgres(ql)?(\+\w+)?://", re.I)
 
 
 class ReportFailed(ObslibError):
@@ -93,6 +94,11 @@ def coerce_parameters(name: str, raw: dict[str, str]) -> dict[str, object]:
             raise UsageError(
                 f"parameter {key!r} looks like a secret: the database URL comes"
                 " from OBSLIB_DATABASE_URL, never from a report parameter"
+            )
+        if _DATABASE_URL.search(text):
+            raise UsageError(
+                f"parameter {key!r} holds a database URL: the database comes from"
+                " OBSLIB_DATABASE_URL, never from a report parameter"
             )
         if key not in declared:
             raise UsageError(

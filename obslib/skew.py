@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from obslib import traces
+from obslib.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,9 @@ def adjust_clock_skew(
     computed = np.zeros(len(rebuilt), dtype=np.int64)
     switched = np.zeros(len(rebuilt), dtype=bool)
     applied = np.zeros(len(rebuilt), dtype=bool)
-    limit = int(max_skew_ms * 1e6)
+    if max_skew_ms != max_skew_ms or max_skew_ms < 0:  # NaN or negative
+        raise UsageError(f"max_skew_ms must be a number >= 0, not {max_skew_ms}")
+    limit = np.iinfo(np.int64).max if max_skew_ms == float("inf") else int(max_skew_ms * 1e6)
     for d in range(1, int(depth.max()) + 1 if len(depth) else 1):
         rows = np.flatnonzero((depth == d) & (parent >= 0))
         p = parent[rows]
@@ -76,9 +79,8 @@ def adjust_clock_skew(
         switched[rows] = own
         applied[rows] = own & ok
     out = rebuilt[frame.columns].copy()
-    unit = frame["start_time"].dtype
-    out["start_time"] = pd.to_datetime(start + delta, utc=True).astype(unit)
-    out["end_time"] = pd.to_datetime(end + delta, utc=True).astype(unit)
+    out["start_time"] = traces.from_epoch_ns(start + delta, frame["start_time"]).to_numpy()
+    out["end_time"] = traces.from_epoch_ns(end + delta, frame["end_time"]).to_numpy()
     rows = np.flatnonzero(switched)
     report = pd.DataFrame(
         {

@@ -38,21 +38,49 @@ def _check(spans: pd.DataFrame) -> None:
     missing = [c for c in _REQUIRED if c not in spans.columns]
     if missing:
         raise InputError(f"spans frame lacks column(s): {', '.join(missing)}")
+    for col in ("trace_id", "span_id"):
+        if spans[col].isna().any():
+            row = int(np.flatnonzero(spans[col].isna().to_numpy())[0])
+            raise InputError(f"spans row {row}: {col} is missing")
 
 
 def epoch_ns(values: pd.Series) -> np.ndarray:
-    """Times as int64 nanoseconds since the epoch, whatever the column's unit."""
-    return pd.to_datetime(values, utc=True).to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    """Times as int64 nanoseconds since the epoch, whatever the column's unit.
+
+    Raises InputError for times nanoseconds cannot hold (after 2262), instead of wrapping.
+    """
+    stamps = pd.to_datetime(values, utc=True)
+    try:
+        return stamps.dt.as_unit("ns").dt.tz_localize(None).astype("int64").to_numpy()
+    except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime) as err:
+        raise InputError(f"{values.name or 'a time column'} is out of range: {err}") from err
+
+
+def from_epoch_ns(ns: np.ndarray, like: pd.Series) -> pd.Series:
+    """int64 nanoseconds back to the time type of ``like`` (its unit, aware or naive)."""
+    out = pd.Series(pd.to_datetime(np.asarray(ns, dtype=np.int64), utc=True))
+    if getattr(like.dtype, "tz", None) is None:
+        out = out.dt.tz_convert(None)
+    return out.astype(like.dtype)
 
 
 def parent_index(spans: pd.DataFrame) -> np.ndarray:
-    """Row of each span's parent within the same trace; -1 for roots and orphans."""
+    """Row of each span's parent within the same trace; -1 for roots and orphans.
+
+    An empty parent id (OpenTelemetry's way of saying "root") counts as none. Span ids must
+    be unique within a trace (``reconstruct`` repairs the usual causes first).
+    """
     trace = spans["trace_id"].astype(str)
     keys = pd.MultiIndex.from_arrays([trace, spans["span_id"].astype(str)])
+    if not keys.is_unique:
+        dup = keys[keys.duplicated()][0]
+        raise InputError(
+            f"span id {dup[1]!r} appears twice in trace {dup[0]!r} with different"
+            " contents; run obslib.traces.reconstruct first"
+        )
     parents = spans["parent_span_id"].astype(object)
-    parent_keys = pd.MultiIndex.from_arrays(
-        [trace, parents.where(parents.notna(), "\x00").astype(str)]
-    )
+    missing = parents.isna() | (parents.astype(str) == "")
+    parent_keys = pd.MultiIndex.from_arrays([trace, parents.where(~missing, "\x00").astype(str)])
     return np.asarray(keys.get_indexer(parent_keys), dtype=np.int64)
 
 
@@ -130,16 +158,17 @@ def reconstruct(spans: pd.DataFrame) -> Reconstruction:
     frame = frame[~duplicated].reset_index(drop=True)
     frame, split = _split_shared_ids(frame)
     parent = parent_index(frame)
-    has_parent = frame["parent_span_id"].notna().to_numpy()
+    parents = frame["parent_span_id"]
+    has_parent = (parents.notna() & (parents.astype(str) != "")).to_numpy()
     orphan = has_parent & (parent < 0)
     n = len(frame)
     up = np.where(parent < 0, np.arange(n), parent)
     depth = _depths(up) if n else np.zeros(0, dtype=np.int64)
     broken = 0
     start = epoch_ns(frame["start_time"]) if n else np.zeros(0, dtype=np.int64)
-    while (depth < 0).any():  # break each cycle at its earliest-starting span
-        stuck = np.flatnonzero(depth < 0)
-        first = stuck[np.argmin(start[stuck])]
+    while (depth < 0).any():  # break each cycle at its earliest-starting member
+        cycle = _cycle_from(up, int(np.flatnonzero(depth < 0)[0]))
+        first = cycle[np.argmin(start[cycle])]
         up[first] = first
         broken += 1
         depth = _depths(up)
@@ -153,6 +182,16 @@ def reconstruct(spans: pd.DataFrame) -> Reconstruction:
     for note in result.notes:
         logger.warning("trace reconstruction: %s", note)
     return result
+
+
+def _cycle_from(up: np.ndarray, node: int) -> np.ndarray:
+    """The spans of the cycle reached by following parents from ``node`` (which is on or
+    under it)."""
+    seen: dict[int, int] = {}
+    while node not in seen:
+        seen[node] = len(seen)
+        node = int(up[node])
+    return np.array(list(seen)[seen[node] :], dtype=np.int64)
 
 
 def _split_shared_ids(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -174,7 +213,9 @@ def _split_shared_ids(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     frame.loc[hit, "parent_span_id"] = frame.loc[hit, "span_id"]
     frame.loc[hit, "span_id"] = frame.loc[hit, "span_id"].astype(str) + ":server"
     # the shared span's children hang from the server side
-    moved = frame["parent_span_id"].isin(frame.loc[hit, "parent_span_id"]) & ~hit
+    shared_keys = pd.MultiIndex.from_frame(frame.loc[hit, ["trace_id", "parent_span_id"]])
+    child_keys = pd.MultiIndex.from_frame(frame[["trace_id", "parent_span_id"]])
+    moved = child_keys.isin(shared_keys) & ~hit.to_numpy()
     frame.loc[moved, "parent_span_id"] = frame.loc[moved, "parent_span_id"].astype(str) + ":server"
     return frame, int(hit.sum())
 
@@ -250,7 +291,10 @@ def critical_path(spans: pd.DataFrame) -> pd.DataFrame:
     Non-blocking children (producer/consumer kinds, FOLLOWS_FROM) are off the path; children
     overflowing their parent are clipped to it; several roots (orphans included) are walked
     as children of one virtual root spanning the trace, each taking the path from where the
-    later one started back to its own start. Returns one row per section, latest first:
+    later one started back to its own start. One deliberate difference from Jaeger's UI:
+    a child that ends exactly when the path returns to its parent (back-to-back calls) is
+    followed, where Jaeger requires it to end strictly earlier and gives the gap to the
+    parent. Returns one row per section, latest first:
     ``span_id``, ``section_start``, ``section_end`` (the input's time type).
     """
     _check(spans)
@@ -262,7 +306,6 @@ def critical_path(spans: pd.DataFrame) -> pd.DataFrame:
 def critical_paths(spans: pd.DataFrame) -> pd.DataFrame:
     """``critical_path`` of every trace in ``spans`` at once, with a ``trace_id`` column."""
     _check(spans)
-    unit = spans["start_time"].dtype
     if spans.empty:
         return pd.DataFrame(
             {
@@ -293,7 +336,10 @@ def critical_paths(spans: pd.DataFrame) -> pd.DataFrame:
         rows = order[lo_i:hi_i]
         start[rows] = np.clip(start[rows], start[up[rows]], end[up[rows]])
         end[rows] = np.clip(end[rows], start[rows], end[up[rows]])
-    blocking = np.r_[~is_non_blocking(frame), np.zeros(t, dtype=bool)]
+    # a producer/consumer root (e.g. a consumer whose producer is outside the window) is
+    # still on its trace's path: only a child can be non-blocking for its parent
+    has_parent = parent < n
+    blocking = np.r_[~(is_non_blocking(frame) & has_parent), np.zeros(t, dtype=bool)]
     kids = np.flatnonzero(blocking)
     kids = kids[np.lexsort((-end[kids], up[kids]))]
     first = np.searchsorted(up[kids], np.arange(n + t), side="left")
@@ -307,16 +353,10 @@ def critical_paths(spans: pd.DataFrame) -> pd.DataFrame:
                 uniques.to_numpy()[codes[nodes]] if len(nodes) else [], dtype="str"
             ),
             "span_id": pd.Series(ids[nodes] if len(nodes) else [], dtype="str"),
-            "section_start": pd.to_datetime(
-                np.array([s[1] for s in sections], dtype=np.int64), utc=True
-            ),
-            "section_end": pd.to_datetime(
-                np.array([s[2] for s in sections], dtype=np.int64), utc=True
-            ),
+            "section_start": from_epoch_ns([s[1] for s in sections], frame["start_time"]),
+            "section_end": from_epoch_ns([s[2] for s in sections], frame["end_time"]),
         }
     )
-    for col in ("section_start", "section_end"):
-        out[col] = out[col].astype(unit)
     return out
 
 

@@ -235,3 +235,76 @@ def test_clock_skew_is_adjusted_by_jaegers_rule_and_reported() -> None:
     assert (capped.spans["start_time"] == spans["start_time"]).all()
     off = skew.adjust_clock_skew(spans, enabled=False)
     assert off.adjustments.empty and off.spans.equals(spans)
+
+
+def test_back_to_back_children_are_followed() -> None:
+    """Our one difference from Jaeger: a child ending exactly where the next one starts is on
+    the path (Jaeger gives that time to the parent)."""
+    spans = frame([("P", None, 0, 100), ("A", "P", 10, 50), ("B", "P", 50, 90)])
+    assert sections(traces.critical_path(spans)) == [
+        ("P", 90, 100),
+        ("B", 50, 90),
+        ("A", 10, 50),
+        ("P", 0, 10),
+    ]
+
+
+def test_a_messaging_root_stays_on_the_path() -> None:
+    """A consumer whose producer is outside the window is its trace's root, and on the path."""
+    spans = frame([("C", "producer-elsewhere", 0, 30, "consumer"), ("W", "C", 5, 25)])
+    assert sections(traces.critical_path(spans)) == [("C", 25, 30), ("W", 5, 25), ("C", 0, 5)]
+
+
+def test_naive_times_come_back_naive() -> None:
+    """The path keeps the input's time type, tz-naive included."""
+    naive = TRACE.assign(
+        start_time=TRACE["start_time"].dt.tz_localize(None),
+        end_time=TRACE["end_time"].dt.tz_localize(None),
+    )
+    path = traces.critical_path(naive)
+    assert path["section_start"].dtype == naive["start_time"].dtype
+    assert len(path) == 8
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: f.assign(trace_id=[None] + ["t"] * 5), "spans row 0: trace_id is missing"),
+        (lambda f: f.assign(span_id=["A", "A", "C", "D", "E", "F"]), "appears twice in trace"),
+        (
+            lambda f: f.assign(
+                end_time=f["end_time"]
+                .astype("datetime64[us, UTC]")
+                .where(f["span_id"] != "F", pd.Timestamp("2300-01-01", tz="UTC"))
+            ),
+            "out of range",
+        ),
+    ],
+    ids=["a missing trace id", "a repeated span id", "a time past 2262"],
+)
+def test_malformed_spans_are_input_errors(change, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        traces.critical_path(change(TRACE))
+
+
+def test_repairs_stay_within_their_trace() -> None:
+    """An empty parent id is a root; a cycle breaks on the cycle, not at a child under it;
+    splitting a shared id in one trace leaves another trace's same-named span alone."""
+    spans = pd.concat(
+        [
+            frame([("R", "", 0, 10)], trace_id="r"),
+            frame([("X", "Y", 30, 40), ("Y", "X", 31, 39), ("Z", "X", 20, 35)], trace_id="c"),
+            frame(
+                [("B", None, 10, 90, "client"), ("B", None, 12, 88, "server"), ("K", "B", 20, 60)],
+                trace_id="s",
+            ),
+            frame([("B", None, 0, 50, "server"), ("K", "B", 5, 45)], trace_id="o"),
+        ],
+        ignore_index=True,
+    )
+    rebuilt = traces.reconstruct(spans)
+    got = rebuilt.spans.set_index(["trace_id", "span_id"])
+    assert not got.loc[("r", "R"), "is_orphan"] and got.loc[("r", "R"), "is_root"]
+    assert rebuilt.cycles_broken == 1 and not got.loc[("c", "Z"), "is_root"]
+    assert got.loc[("s", "K"), "parent_span_id"] == "B:server"
+    assert got.loc[("o", "K"), "parent_span_id"] == "B"

@@ -85,14 +85,36 @@ def _typed(values: pd.Series, present: np.ndarray, kind: str) -> pa.Array:
     if kind == FLOAT:
         return pa.array(pd.to_numeric(values.where(present, np.nan)).astype("float64"), mask=mask)
     if kind == INT:
-        return pa.array(values.where(present, 0).astype("int64"), mask=mask)
+        numbers = pd.to_numeric(values.where(present, 0))
+        if (numbers != numbers.round()).any():
+            raise ValueError("has fractional values")
+        return pa.array(numbers.astype("int64"), mask=mask)
     if kind == BOOL:
-        return pa.array(values.where(present, False).astype(bool), mask=mask)
+        flags = [_bool(v) for v in values.where(present, False)]
+        return pa.array(flags, type=pa.bool_(), mask=mask)
     raise ValueError(f"unknown column kind {kind}")
+
+
+_TRUE, _FALSE = ("true", "t", "yes", "y", "1"), ("false", "f", "no", "n", "0")
+
+
+def _bool(value: Any) -> bool:
+    """Booleans as files spell them: "false" is False (``bool("false")`` would say True)."""
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE or lowered in _FALSE:
+            return lowered in _TRUE
+        raise ValueError(f"{value!r} is not a boolean")
+    return bool(value)
 
 
 def _json(values: pd.Series, col: Col, what: str) -> pa.Array:
     empty = json.dumps(col.default) if col.default is not None else None
+    if pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_object_dtype(
+        values.dtype
+    ):
+        # already JSON text (a str column): PostgreSQL validates it in the merge
+        return pa.array(values.where(values.notna(), empty), type=pa.string())
     out = []
     for i, value in enumerate(values):
         if value is None or (isinstance(value, float) and value != value):

@@ -167,6 +167,7 @@ class Batch:
     def __init__(self, conn) -> None:
         self._conn = conn
         self.written: dict[str, int] = {}
+        self.failed: str | None = None  # once a write failed, the transaction is lost
 
     def spans(self, frame: pd.DataFrame) -> int:
         """Stage and merge spans; ``duration_ms`` defaults to end - start."""
@@ -191,7 +192,9 @@ class Batch:
             frame = frame.copy()
             derived = _log_ids(frame)
             frame["log_id"] = (
-                derived if "log_id" not in frame.columns else frame["log_id"].fillna(derived)
+                derived
+                if "log_id" not in frame.columns
+                else frame["log_id"].fillna(pd.Series(derived, index=frame.index))
             )
         if "level" in frame.columns:
             frame = frame.assign(
@@ -224,6 +227,8 @@ class Batch:
     def _merge(self, kind: str, table: pa.Table) -> int:
         import adbc_driver_manager
 
+        if self.failed:
+            raise InputError(f"{kind}: this batch already failed ({self.failed}); start a new one")
         if table.num_rows == 0:
             return 0
         # On any error the caller's batch rolls back, which also drops the staging table.
@@ -240,9 +245,11 @@ class Batch:
                 inserted = cur.rowcount
                 cur.execute("DROP TABLE obslib_stage")
             except adbc_driver_manager.Error as err:
-                raise InputError(
-                    f"{kind}: PostgreSQL refused the batch: {db.first_line(err)}"
-                ) from err
+                self.failed = f"{kind}: {db.first_line(err)}"
+                raise InputError(f"{kind}: PostgreSQL refused the batch: {self.failed}") from err
+            except InputError as err:
+                self.failed = str(err)
+                raise
         self.written[kind] = self.written.get(kind, 0) + inserted
         logger.info("%s: %d of %d rows new", kind, inserted, table.num_rows)
         return inserted
@@ -254,11 +261,15 @@ def batch(url: str | None = None) -> Iterator[Batch]:
     import adbc_driver_postgresql.dbapi as adbc
 
     with db.adbc_connection(url) as conn:
+        writes = Batch(conn)
         try:
-            yield Batch(conn)
+            yield writes
         except BaseException:
             conn.rollback()
             raise
+        if writes.failed:  # an error was caught inside the block: nothing of it may land
+            conn.rollback()
+            raise InputError(f"batch rolled back: {writes.failed}")
         try:
             conn.commit()
         except adbc.Error as err:
