@@ -54,6 +54,26 @@ def test_db_url_masks_the_password() -> None:
     assert result.stdout.strip() == "postgresql://alice:***@db.example:6543/domainflow"
 
 
+def test_a_password_in_the_query_string_is_masked_too() -> None:
+    """libpq also takes ?password=…: `db url` hides it as well."""
+    url = "postgresql://alice@db.example/domainflow?password=s3cret-pw&sslmode=require"
+    result = run_cli("db", "url", env={"OBSLIB_DATABASE_URL": url})
+    assert "s3cret-pw" not in result.stdout
+    assert (
+        result.stdout.strip()
+        == "postgresql://alice@db.example/domainflow?password=***&sslmode=require"
+    )
+
+
+def test_a_bad_url_option_is_a_usage_error() -> None:
+    """An option libpq does not know is bad input (exit 2), not an internal error."""
+    result = run_cli(
+        "db", "status", env={"OBSLIB_DATABASE_URL": "postgresql://u@127.0.0.1:1/x?bogus=1"}
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("obslib: error: OBSLIB_DATABASE_URL is not usable")
+
+
 def test_up_status_down_through_the_cli(fresh_db: str) -> None:
     """The migration commands work end to end and report what they did."""
     env = {"OBSLIB_DATABASE_URL": fresh_db}

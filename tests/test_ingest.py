@@ -156,3 +156,47 @@ def test_reading_an_unmigrated_database_says_what_to_do(fresh_db: str) -> None:
     """Without the schema, a loader says to run `obslib db up` instead of a driver error."""
     with pytest.raises(UsageError, match="obslib db up"):
         load.trace("t-1", url=fresh_db)
+
+
+def test_an_error_caught_inside_a_batch_still_rolls_it_back(migrated_db: str) -> None:
+    """Catching a failed write and carrying on cannot commit half a batch."""
+    bad = logs()
+    bad.loc[0, "level"] = "loud"
+    with pytest.raises(InputError, match="batch rolled back: logs row 0"), batch(migrated_db) as b:
+        b.spans(spans("t-caught"))
+        with pytest.raises(InputError):
+            b.logs(bad)
+        with pytest.raises(InputError, match="this batch already failed"):
+            b.spans(spans("t-after"))
+    assert load.trace("t-caught", url=migrated_db).empty
+
+
+def test_booleans_and_integers_are_parsed_strictly(migrated_db: str) -> None:
+    """ "false" is false (not a truthy string) and 1.5 is no integer."""
+    slos = pd.DataFrame(
+        [
+            dict(
+                service_name="api-gateway",
+                slo_name="availability",
+                slo_type="availability",
+                target_value=99.9,
+                enabled="false",
+            )
+        ]
+    )
+    with batch(migrated_db) as b:
+        b.slos(slos)
+    assert not load.slos(url=migrated_db)["enabled"].iloc[0]
+    with (
+        pytest.raises(InputError, match="measurement_window_hours is not int"),
+        batch(migrated_db) as b,
+    ):
+        b.slos(slos.assign(slo_name="x", measurement_window_hours=1.5))
+
+
+def test_missing_log_ids_are_derived_row_by_row(migrated_db: str) -> None:
+    """Some records carry ids, some do not: the missing ones are derived, the rest kept."""
+    some = logs().assign(log_id=["given-0", None, None])
+    assert write_logs(some, url=migrated_db) == 3
+    ids = load.logs(trace_id="t-1", url=migrated_db)["log_id"].tolist()
+    assert ids[0] == "given-0" and len(set(ids)) == 3

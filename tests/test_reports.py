@@ -148,11 +148,18 @@ def test_a_failing_cell_writes_the_notebook_and_exits_1(demo_db, tmp_path) -> No
     ("raw", "message"),
     [
         ({"database_url": "postgresql://x"}, "looks like a secret"),
+        ({"trace_id": "postgresql://u:pw@h/db"}, "holds a database URL"),
         ({"colour": "red"}, "has no parameter 'colour'"),
         ({"skew_correction": "maybe"}, "skew_correction must be bool"),
         ({"max_skew_ms": "lots"}, "max_skew_ms must be float"),
     ],
-    ids=["a URL parameter", "an unknown parameter", "a bad bool", "a bad number"],
+    ids=[
+        "a URL parameter",
+        "a URL as a value",
+        "an unknown parameter",
+        "a bad bool",
+        "a bad number",
+    ],
 )
 def test_bad_parameters_are_refused_before_running(raw, message) -> None:
     """Parameters are checked against the notebook's own parameters cell."""
