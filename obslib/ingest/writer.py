@@ -9,9 +9,10 @@ NUMERIC, no text -> JSONB) because PostgreSQL does those casts in the merge.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pandas as pd
@@ -161,6 +162,25 @@ _UNRESOLVED = {
 }
 
 
+def _all_or_nothing(
+    write: Callable[[Batch, pd.DataFrame], int],
+) -> Callable[[Batch, pd.DataFrame], int]:
+    """A failed write poisons its batch: later writes are refused and nothing commits, even
+    when the caller catches the error and carries on."""
+
+    @functools.wraps(write)
+    def guarded(self: Batch, frame: pd.DataFrame) -> int:
+        if self.failed:
+            raise InputError(f"this batch already failed ({self.failed}); start a new one")
+        try:
+            return write(self, frame)
+        except InputError as err:
+            self.failed = str(err)
+            raise
+
+    return guarded
+
+
 class Batch:
     """Writes of one transaction: everything in a ``with batch()`` block lands, or nothing."""
 
@@ -169,6 +189,7 @@ class Batch:
         self.written: dict[str, int] = {}
         self.failed: str | None = None  # once a write failed, the transaction is lost
 
+    @_all_or_nothing
     def spans(self, frame: pd.DataFrame) -> int:
         """Stage and merge spans; ``duration_ms`` defaults to end - start."""
         table = to_arrow(frame, SPAN_SPEC, "spans")
@@ -186,6 +207,7 @@ class Batch:
         )
         return self._merge("spans", table)
 
+    @_all_or_nothing
     def logs(self, frame: pd.DataFrame) -> int:
         """Stage and merge log records; ``log_id`` defaults to a hash of the record."""
         if "log_id" not in frame.columns or frame["log_id"].isna().any():
@@ -205,9 +227,11 @@ class Batch:
             )
         return self._merge("logs", to_arrow(frame, LOG_SPEC, "logs"))
 
+    @_all_or_nothing
     def slos(self, frame: pd.DataFrame) -> int:
         return self._merge("slos", to_arrow(frame, SLO_SPEC, "slos"))
 
+    @_all_or_nothing
     def slo_measurements(self, frame: pd.DataFrame) -> int:
         """Measurements name their SLO by (service_name, slo_name); the period is in seconds."""
         if "measurement_period" in frame.columns and "measurement_period_s" not in frame.columns:
@@ -217,9 +241,11 @@ class Batch:
             "slo_measurements", to_arrow(frame, MEASUREMENT_SPEC, "slo_measurements")
         )
 
+    @_all_or_nothing
     def alert_definitions(self, frame: pd.DataFrame) -> int:
         return self._merge("alert_definitions", to_arrow(frame, ALERT_SPEC, "alert_definitions"))
 
+    @_all_or_nothing
     def incidents(self, frame: pd.DataFrame) -> int:
         """Incidents name their alert by ``alert_name`` (resolved to ``alert_id``)."""
         return self._merge("incidents", to_arrow(frame, INCIDENT_SPEC, "incidents"))
@@ -227,8 +253,6 @@ class Batch:
     def _merge(self, kind: str, table: pa.Table) -> int:
         import adbc_driver_manager
 
-        if self.failed:
-            raise InputError(f"{kind}: this batch already failed ({self.failed}); start a new one")
         if table.num_rows == 0:
             return 0
         # On any error the caller's batch rolls back, which also drops the staging table.
@@ -245,11 +269,9 @@ class Batch:
                 inserted = cur.rowcount
                 cur.execute("DROP TABLE obslib_stage")
             except adbc_driver_manager.Error as err:
-                self.failed = f"{kind}: {db.first_line(err)}"
-                raise InputError(f"{kind}: PostgreSQL refused the batch: {self.failed}") from err
-            except InputError as err:
-                self.failed = str(err)
-                raise
+                raise InputError(
+                    f"{kind}: PostgreSQL refused the batch: {db.first_line(err)}"
+                ) from err
         self.written[kind] = self.written.get(kind, 0) + inserted
         logger.info("%s: %d of %d rows new", kind, inserted, table.num_rows)
         return inserted
