@@ -26,23 +26,12 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from obslib import schema
+
 logger = logging.getLogger("bench")
 
-TABLE = "distributed_traces"
-COLUMNS = (
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "service_name",
-    "operation_name",
-    "span_kind",
-    "start_time",
-    "end_time",
-    "duration_ms",
-    "status",
-    "tags",
-    "logs",
-)
+TABLE = schema.SPANS
+COLUMNS = schema.SPAN_COLUMNS
 COLUMN_LIST = ", ".join(COLUMNS)
 SELECT_ALL = f"SELECT {COLUMN_LIST} FROM {TABLE}"
 SEED = 7

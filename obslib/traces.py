@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from obslib import schema
 from obslib.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -21,17 +22,8 @@ logger = logging.getLogger(__name__)
 _REQUIRED = ("trace_id", "span_id", "parent_span_id", "start_time", "end_time")
 NON_BLOCKING_KINDS = ("producer", "consumer")
 _FOLLOWS_FROM = r'"ref_type"\s*:\s*"follows_from"'
-_IDENTITY = (
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "service_name",
-    "operation_name",
-    "span_kind",
-    "start_time",
-    "end_time",
-    "status",
-)
+# what makes two rows "the same span" for duplicate removal (JSON columns are unhashable)
+_IDENTITY = tuple(c for c in schema.SPAN_COLUMNS if c not in ("duration_ms", "tags", "logs"))
 
 
 def _check(spans: pd.DataFrame) -> None:
