@@ -9,6 +9,7 @@ import traceback
 from collections.abc import Sequence
 
 from obslib import __version__, db, embedded
+from obslib import demo_topology as topo
 from obslib.config import settings
 from obslib.errors import ObslibError
 
@@ -84,13 +85,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="write two weeks of DomainFlow telemetry with a scripted incident"
     )
-    demo.add_argument("--seed", type=int, default=7, help="same seed, same data (default 7)")
+    demo.add_argument(
+        "--seed",
+        type=int,
+        default=topo.DEFAULT_SEED,
+        help="same seed, same data (default %(default)s)",
+    )
     demo.add_argument(
         "--spans",
         type=_positive,
-        default=500_000,
+        default=topo.DEFAULT_SPANS,
         metavar="N",
-        help="about N spans (default 500000)",
+        help="about N spans (default %(default)s)",
     )
     demo.set_defaults(func=_demo)
 

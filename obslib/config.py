@@ -31,6 +31,21 @@ class Settings:
         return self.home / "run"
 
 
+def shipped_dir(env_var: str, name: str) -> Path:
+    """A folder that ships with obslib: ``$env_var``, the wheel's ``obslib/_<name>`` copy, or
+    the checkout's top-level ``<name>`` (source tree and editable installs)."""
+    override = os.environ.get(env_var, "").strip()
+    if override:
+        return Path(override)
+    package = Path(__file__).resolve().parent
+    for candidate in (package / f"_{name}", package.parent / name):
+        if candidate.is_dir():
+            return candidate
+    from obslib.errors import ObslibError
+
+    raise ObslibError(f"no {name} folder found next to {package}")
+
+
 def settings() -> Settings:
     """Read the settings now, so tests and notebooks can change the environment."""
     url = os.environ.get(ENV_DATABASE_URL, "").strip() or None

@@ -32,7 +32,7 @@ from obslib.ingest import batch
 logger = logging.getLogger(__name__)
 
 DEFAULT_SEED = topo.DEFAULT_SEED
-DEFAULT_SPANS = 500_000
+DEFAULT_SPANS = topo.DEFAULT_SPANS
 GAP_MS = 0.15  # between consecutive calls of one parent
 LOG_SHARE = 0.85  # requests whose services log; the rest are traces without logs
 ORPHAN_SHARE = 0.003  # traces that lost a span (a collector dropped it)

@@ -209,23 +209,13 @@ def incidents(
     q.where("i.status = ANY(?)", _checked(statuses, schema.INCIDENT_STATUSES, "incident status"))
     q.where("i.severity = ANY(?)", _checked(severities, schema.SEVERITIES, "severity"))
     q.where("a.service_name = ANY(?)", _texts(services))
-    table = _fetch(q.sql("i.triggered_at, i.incident_id"), q.params, url)
-    return _typed(
-        table,
-        times=("triggered_at", "acknowledged_at", "resolved_at"),
-        json_cols=("incident_data",),
-    )
+    return _incidents_frame(_fetch(q.sql("i.triggered_at, i.incident_id"), q.params, url))
 
 
 def incident(incident_id: str, *, url: str | None = None) -> pd.DataFrame:
     """One incident by its id (a one-row frame; empty when the id is unknown)."""
     q = _Query(_INCIDENTS).where("i.incident_id = ?", str(incident_id))
-    table = _fetch(q.sql("i.incident_id"), q.params, url)
-    return _typed(
-        table,
-        times=("triggered_at", "acknowledged_at", "resolved_at"),
-        json_cols=("incident_data",),
-    )
+    return _incidents_frame(_fetch(q.sql("i.incident_id"), q.params, url))
 
 
 _SLI_COUNTS = """SELECT service_name,
@@ -377,6 +367,11 @@ def _typed(
 def _json_mode(json: str) -> None:
     if json not in ("dict", "text"):
         raise UsageError(f"json must be 'dict' or 'text', not {json!r}")
+
+
+def _incidents_frame(table: pa.Table) -> pd.DataFrame:
+    times = ("triggered_at", "acknowledged_at", "resolved_at")
+    return _typed(table, times=times, json_cols=("incident_data",))
 
 
 def _spans_frame(table: pa.Table, json: JsonMode) -> pd.DataFrame:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 import time
 import zlib
@@ -24,12 +23,11 @@ from pathlib import Path
 import psycopg
 
 from obslib import db
-from obslib.config import ENV_MIGRATIONS_DIR
+from obslib.config import ENV_MIGRATIONS_DIR, shipped_dir
 from obslib.errors import (
     ChecksumMismatch,
     DirtyDatabase,
     MigrationError,
-    ObslibError,
     UsageError,
 )
 from obslib.sqlsplit import split_statements
@@ -120,15 +118,7 @@ class Status:
 
 def migrations_dir() -> Path:
     """The migrations folder: $OBSLIB_MIGRATIONS_DIR, the wheel's copy, or the checkout's."""
-
-    override = os.environ.get(ENV_MIGRATIONS_DIR, "").strip()
-    if override:
-        return Path(override)
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_migrations", here.parent / "migrations"):
-        if candidate.is_dir():
-            return candidate
-    raise ObslibError(f"no migrations folder found next to {here}")
+    return shipped_dir(ENV_MIGRATIONS_DIR, "migrations")
 
 
 def discover(directory: Path | None = None) -> list[Migration]:

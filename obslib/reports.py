@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from obslib.config import settings
+from obslib.config import settings, shipped_dir
 from obslib.errors import ObslibError, UsageError
 
 logger = logging.getLogger(__name__)
@@ -41,14 +41,7 @@ class Report:
 
 def notebooks_dir() -> Path:
     """The notebooks: $OBSLIB_NOTEBOOKS_DIR, the wheel's copy, or the checkout's folder."""
-    override = os.environ.get("OBSLIB_NOTEBOOKS_DIR", "").strip()
-    if override:
-        return Path(override)
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_notebooks", here.parent / "notebooks"):
-        if candidate.is_dir():
-            return candidate
-    raise ObslibError(f"no notebooks folder found next to {here}")
+    return shipped_dir("OBSLIB_NOTEBOOKS_DIR", "notebooks")
 
 
 def kernel_name() -> str:
