@@ -60,8 +60,8 @@ def server() -> Iterator[str]:
     The embedded server lives in a fresh short temp OBSLIB_HOME (the socket is inside it),
     is stopped at the end and its folder removed.
     """
-    from obslib import db, embedded
     from obslib.config import ENV_DATABASE_URL, ENV_HOME, settings
+    from obslib.storage import db, pgserver
 
     if os.environ.get(ENV_DATABASE_URL, "").strip():
         yield db.database_url()
@@ -79,7 +79,7 @@ def server() -> Iterator[str]:
     finally:
         logger.info("stopping the embedded PostgreSQL in %s", home)
         try:
-            embedded.stop(settings())
+            pgserver.stop(settings())
         finally:
             shutil.rmtree(home, ignore_errors=True)
 
@@ -91,7 +91,7 @@ def with_database(url: str, name: str) -> str:
 @contextmanager
 def scratch_database(server_url: str) -> Iterator[str]:
     """A new database with obslib's schema, dropped (WITH FORCE) at the end."""
-    from obslib.migrate import Migrator
+    from obslib.storage.migrate import Migrator
 
     name = f"obslib_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(server_url, autocommit=True) as conn:

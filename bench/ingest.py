@@ -103,9 +103,9 @@ def breakdown(frame: pd.DataFrame, url: str) -> list[tuple[str, float]]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from obslib import db
     from obslib.ingest.frames import to_arrow
     from obslib.ingest.writer import _MERGE, SPAN_SPEC
+    from obslib.storage import db
 
     c.reset_table(url)
     stages: list[tuple[str, float]] = []

@@ -81,7 +81,7 @@ def child(method: str, lo: str, hi: str) -> dict:
     import psycopg
     import pyarrow  # noqa: F401
 
-    from obslib import db, load
+    from obslib.storage import db, load
 
     url = os.environ[c.URL_ENV]
     engine = db.engine(url) if method == "read_sql" else None
@@ -139,7 +139,7 @@ def breakdown(mode: str, lo: str, hi: str) -> dict:
     import pandas as pd
     import pyarrow as pa
 
-    from obslib import db, load
+    from obslib.storage import db, load
 
     url = os.environ[c.URL_ENV]
     query = (
@@ -241,7 +241,7 @@ def what_if(url: str, lo: str, hi: str, variant: str):
     """
     from psycopg import sql
 
-    from obslib import db, load
+    from obslib.storage import db, load
 
     where = "\nFROM distributed_traces\nWHERE start_time >= {} AND start_time < {}"
     if variant == "set_config":

@@ -4,7 +4,7 @@ Notebooks need only ``import obslib``: the modules below are its public surface
 (``obslib.load.spans(...)``, ``obslib.traces.critical_path(...)``, ``obslib.slo...``).
 """
 
-from obslib import charts, investigation, load, logs, reports, skew, slo, trace_sets, traces
+from obslib import charts, load, logs, reports, skew, slo, trace_sets, traces, views
 from obslib.errors import InputError, ObslibError, UsageError
 from obslib.ingest import batch, write_logs, write_spans
 
@@ -17,7 +17,6 @@ __all__ = [
     "__version__",
     "batch",
     "charts",
-    "investigation",
     "load",
     "logs",
     "reports",
@@ -25,6 +24,7 @@ __all__ = [
     "slo",
     "trace_sets",
     "traces",
+    "views",
     "write_logs",
     "write_spans",
 ]

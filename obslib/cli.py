@@ -8,10 +8,11 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from obslib import __version__, db, embedded
-from obslib import demo_topology as topo
-from obslib.config import settings
+from obslib import __version__
+from obslib.config import scrub, settings
+from obslib.demo import topology as topo
 from obslib.errors import ObslibError
+from obslib.storage import db, pgserver
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _migrator():
-    from obslib.migrate import Migrator
+    from obslib.storage.migrate import Migrator
 
     return Migrator()
 
@@ -241,7 +242,7 @@ def _db_stop(args: argparse.Namespace) -> int:
     if cfg.database_url:
         print("OBSLIB_DATABASE_URL is set: obslib did not start that server and leaves it alone")
         return 0
-    before = embedded.stop(cfg)
+    before = pgserver.stop(cfg)
     if before.running:
         print(f"stopped the embedded server (pid {before.pid}) in {before.pgdata}")
     else:
@@ -294,7 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(
-            f"obslib: internal error: {type(err).__name__}: {err} (rerun with --debug for details)",
+            f"obslib: internal error: {type(err).__name__}: {scrub(str(err))}"
+            " (rerun with --debug for details)",
             file=sys.stderr,
         )
         return 1

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 import platformdirs
 
@@ -59,3 +61,41 @@ def settings() -> Settings:
     else:
         home = platformdirs.user_data_path("obslib")
     return Settings(database_url=url, home=home.absolute())
+
+
+_SECRET_QUERY = re.compile(r"(?i)\b(password|sslpassword)=([^&\s]*)")
+_FRAGMENT = re.compile(r"[^\s:@/]{3,}")
+_QUOTED = re.compile(r'"([^"]*)"')
+
+
+def scrub(text: str, url: str | None = None) -> str:
+    """``text`` with the database URL's userinfo, and every fragment of it, replaced by ***.
+
+    libpq quotes the part of a URL it failed to parse, which may be half a password
+    (``postgresql://sre:s3cret PW@/db`` fails at ``PW@``), so the whole userinfo and each
+    3+ character piece of it are masked, as is a ``password=`` query option. ``url``
+    defaults to ``$OBSLIB_DATABASE_URL``.
+    """
+    url = os.environ.get(ENV_DATABASE_URL, "") if url is None else url
+    if not text or "://" not in url:
+        return text
+    rest = url.split("://", 1)[1]
+    head = rest.split("?", 1)[0]
+    secrets = [m.group(2) for m in _SECRET_QUERY.finditer(rest) if m.group(2)]
+    if "@" in head:
+        userinfo = head.rsplit("@", 1)[0]
+        secrets += [userinfo, unquote(userinfo)]
+        for piece in (userinfo, unquote(userinfo)):
+            secrets += _FRAGMENT.findall(piece)
+    if "@" in head:  # a quoted piece of the URL that holds any part of the userinfo
+        text = _QUOTED.sub(lambda m: _mask_quoted(m, userinfo), text)
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _mask_quoted(match: re.Match, userinfo: str) -> str:
+    pieces = re.split(r"[\s:@/]+", match.group(1))
+    if any(p and (p in userinfo or p in unquote(userinfo)) for p in pieces):
+        return '"***"'
+    return match.group(0)

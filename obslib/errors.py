@@ -12,11 +12,23 @@ class ObslibError(Exception):
 
     exit_code = 1
 
+    def __init__(self, *args: object) -> None:
+        # Every message may carry driver text that quotes the database URL: scrub it here,
+        # once, so no CLI line, log record or report kernel ever shows a password.
+        from obslib.config import scrub
+
+        super().__init__(*(scrub(a) if isinstance(a, str) else a for a in args))
+
 
 class UsageError(ObslibError):
     """Invalid arguments or parameters."""
 
     exit_code = 2
+
+
+class DatabaseError(ObslibError):
+    """The database failed an operation that was valid (lost connection, disk full, a
+    deadlock that retries did not clear): not the user's input, so exit 1."""
 
 
 class DatabaseUnreachable(ObslibError):
@@ -53,3 +65,21 @@ class InputError(ObslibError):
     """Input data (a file, a frame, an id) is malformed; the message says what and where."""
 
     exit_code = 2
+
+
+class ReportFailed(ObslibError):
+    """A notebook cell failed; the executed notebook (with the error) was still written.
+
+    Carries what papermill's error does, so callers need not parse the message: the cell's
+    execution count, the exception's name and value, and the executed notebook's path.
+    """
+
+    def __init__(
+        self, notebook: str, cell: int | None, ename: str, evalue: str, executed: str
+    ) -> None:
+        self.notebook, self.cell, self.ename, self.evalue = notebook, cell, ename, evalue
+        self.executed = executed
+        super().__init__(
+            f"{notebook}: cell {cell} failed: {ename}: {evalue}"
+            f" (the executed notebook with the error is {executed})"
+        )

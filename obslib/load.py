@@ -23,12 +23,12 @@ from typing import Literal
 import pandas as pd
 import pyarrow as pa
 
-from obslib import db, schema
+from obslib import schema
 from obslib.errors import ObslibError, UsageError
-from obslib.slo import duration
+from obslib.storage import db
+from obslib.values import Moment, duration, utc
 
 JsonMode = Literal["dict", "text"]
-Moment = datetime | pd.Timestamp | str
 
 _SPANS = """SELECT trace_id, span_id, parent_span_id, service_name, operation_name, span_kind,
        start_time, end_time, duration_ms::float8 AS duration_ms, status,
@@ -383,24 +383,13 @@ def _spans_frame(table: pa.Table, json: JsonMode) -> pd.DataFrame:
 def _window(start: Moment | None, end: Moment | None, *, required: bool = True):
     if required and (start is None or end is None):
         raise UsageError("a time window needs both start and end")
-    lo = None if start is None else _utc(start, "start")
-    hi = None if end is None else _utc(end, "end")
+    lo = None if start is None else utc(start, "start").to_pydatetime()
+    hi = None if end is None else utc(end, "end").to_pydatetime()
     if lo is not None and hi is not None and hi <= lo:
         raise UsageError(
             f"empty time window: end {hi.isoformat()} is not after start {lo.isoformat()}"
         )
     return lo, hi
-
-
-def _utc(value: Moment, name: str) -> datetime:
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError) as err:
-        raise UsageError(f"{name} is not a time: {value!r}") from err
-    if stamp is pd.NaT:
-        raise UsageError(f"{name} is not a time: {value!r}")
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return stamp.to_pydatetime()
 
 
 def _texts(values: Iterable[str] | None) -> list[str] | None:

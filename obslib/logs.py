@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-LEVEL_ORDER = ("trace", "debug", "info", "warn", "error", "fatal")
+from obslib.schema import LOG_LEVELS
 
 
 def logs_per_span(spans: pd.DataFrame, logs: pd.DataFrame) -> pd.DataFrame:
     """The trace's spans with how many records each logged and the worst level among them."""
     counts = logs.groupby("span_id").agg(
         log_count=("log_id", "size"),
-        worst_level=("level", lambda s: max(s, key=LEVEL_ORDER.index)),
+        worst_level=("level", lambda s: max(s, key=LOG_LEVELS.index)),
     )
     out = spans[["trace_id", "span_id", "service_name", "operation_name", "status"]].merge(
         counts, left_on="span_id", right_index=True, how="left"

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from obslib.config import settings, shipped_dir
-from obslib.errors import ObslibError, UsageError
+from obslib.errors import ReportFailed, UsageError
+from obslib.values import boolean
 
 logger = logging.getLogger(__name__)
 
@@ -27,10 +28,6 @@ NOTEBOOKS = {
 }
 _SECRET_WORDS = ("url", "password", "dsn", "secret", "token")
 _DATABASE_URL = re.compile(r"postgres(ql)?(\+\w+)?://", re.I)
-
-
-class ReportFailed(ObslibError):
-    """A notebook cell failed; the executed notebook (with the error) was still written."""
 
 
 @dataclass(frozen=True)
@@ -105,10 +102,7 @@ def coerce_parameters(name: str, raw: dict[str, str]) -> dict[str, object]:
 def _convert(key: str, text: str, kind: str) -> object:
     try:
         if kind == "bool":
-            lowered = text.strip().lower()
-            if lowered not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError(text)
-            return lowered in ("true", "1", "yes")
+            return boolean(text)
         if kind == "float":
             return float(text)
         if kind == "int":
@@ -143,8 +137,7 @@ def run_report(name: str, parameters: dict[str, object], out_dir: Path) -> Repor
         )
     except papermill.PapermillExecutionError as err:
         raise ReportFailed(
-            f"{source.name}: cell {err.exec_count} failed: {err.ename}: {err.evalue}"
-            f" (the executed notebook with the error is {executed})"
+            source.name, err.exec_count, err.ename, err.evalue, str(executed)
         ) from err
     html = out_dir / f"{stem}.html"
     html.write_text(to_offline_html(executed), encoding="utf-8")

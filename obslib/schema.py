@@ -6,6 +6,11 @@ code and schema cannot drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
+from obslib.errors import InputError
+
 SLOS = "service_level_objectives"
 SLO_MEASUREMENTS = "slo_measurements"
 SPANS = "distributed_traces"
@@ -39,7 +44,7 @@ COMPLIANCE_STATUSES = ("compliant", "at_risk", "violated")
 ALERT_TYPES = ("threshold", "anomaly", "slo_violation")
 SEVERITIES = ("critical", "high", "medium", "low")
 INCIDENT_STATUSES = ("open", "acknowledged", "resolved", "auto_resolved")
-LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")
+LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")  # least to most severe
 
 # (table, column) -> allowed values, as the CHECK constraints state them
 CHECKED_VALUES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -53,3 +58,11 @@ CHECKED_VALUES: dict[tuple[str, str], tuple[str, ...]] = {
     (ALERT_INCIDENTS, "severity"): SEVERITIES,
     (LOGS, "level"): LOG_LEVELS,
 }
+
+
+def require_columns(frame: Any, columns: Iterable[str], what: str) -> None:
+    """Refuse a frame without the columns an analysis needs, naming them (not a KeyError
+    from deep inside pandas)."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"{what} frame lacks column(s): {', '.join(missing)}")

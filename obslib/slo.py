@@ -5,12 +5,14 @@ Pure functions on numbers and frames; no I/O.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
 from obslib.errors import UsageError
+from obslib.schema import require_columns
+from obslib.values import duration
+
+DEFAULT_ALERT_THRESHOLD_PERCENT = 90.0  # the plan's default for alert_threshold_percent
 
 # Multiwindow, multi-burn-rate alerts for a 30-day SLO (SRE Workbook, ch. 5): page when 2 %
 # of the budget burns in 1 h (14.4x) or 5 % in 6 h (6x); ticket for 10 % in 1 d (3x) or
@@ -45,11 +47,6 @@ def burn_rate_windows(period: str = "30d") -> pd.DataFrame:
     )
 
 
-def duration(text: str) -> pd.Timedelta:
-    """Parse "30d", "6h", "5min" (pandas wants days as "D"; people write "d")."""
-    return pd.Timedelta(re.sub(r"(?<=\d)d\b", "D", text.strip()))
-
-
 def error_budget(target_percent: float | np.ndarray) -> float | np.ndarray:
     """The share of events allowed to be bad: 1 - target (99.9 % -> 0.001)."""
     return 1.0 - np.asarray(target_percent, dtype=float) / 100.0
@@ -67,7 +64,9 @@ def budget_remaining_percent(good, total, target_percent) -> np.ndarray:
     return np.round(100.0 * (1.0 - bad_share / error_budget(target_percent)), 9)
 
 
-def compliance_status(remaining_percent, alert_threshold_percent=90.0) -> np.ndarray:
+def compliance_status(
+    remaining_percent, alert_threshold_percent=DEFAULT_ALERT_THRESHOLD_PERCENT
+) -> np.ndarray:
     """The one rule for compliance, used everywhere obslib states it.
 
     ``violated``: the budget is overspent (the SLI is below target over the window);
@@ -81,3 +80,78 @@ def compliance_status(remaining_percent, alert_threshold_percent=90.0) -> np.nda
         "violated",
         np.where(spent >= np.asarray(alert_threshold_percent, dtype=float), "at_risk", "compliant"),
     )
+
+
+_COUNT_COLUMNS = ("service_name", "bucket", "total", "ok", "fast", "threshold")
+_SLO_COLUMNS = ("service_name", "slo_name", "slo_type", "target_value", "measurement_window_hours")
+
+
+def evaluate(
+    counts: pd.DataFrame,
+    slos: pd.DataFrame,
+    *,
+    bucket: str | pd.Timedelta = "1h",
+    warm_up: str | pd.Timedelta = "0h",
+) -> pd.DataFrame:
+    """Rolling-window SLO measurements, one per SLO per bucket end, as an evaluator records them.
+
+    ``counts`` holds per-bucket span counts (``load.sli_counts``: ``service_name``,
+    ``bucket``, ``total``, ``ok``, ``fast``) with a ``threshold`` column saying which latency
+    threshold ``fast`` was counted with (NaN for none). A latency SLO's good events are the
+    ``fast`` ones at its own threshold; every other SLO's are the ``ok`` ones. Each
+    measurement sums the SLO's ``measurement_window_hours`` before it; the first
+    ``warm_up`` of buckets is not recorded (the window is not full yet). The status comes
+    from ``compliance_status`` with the SLO's ``alert_threshold_percent`` (default 90).
+    """
+    require_columns(counts, _COUNT_COLUMNS, "SLI counts")
+    require_columns(slos, _SLO_COLUMNS, "SLO definitions")
+    width = pd.Timedelta(bucket) if isinstance(bucket, pd.Timedelta) else duration(bucket)
+    skip = pd.Timedelta(warm_up) if isinstance(warm_up, pd.Timedelta) else duration(warm_up)
+    out = []
+    for definition in slos.to_dict("records"):
+        threshold = definition.get("latency_threshold_ms")
+        same = (
+            counts["threshold"].isna() if pd.isna(threshold) else counts["threshold"] == threshold
+        )
+        mine = counts[(counts["service_name"] == definition["service_name"]) & same]
+        if mine.empty:
+            continue
+        hourly = mine.set_index("bucket").sort_index()
+        good_col = "fast" if definition["slo_type"] == "latency" else "ok"
+        window = pd.Timedelta(hours=float(definition["measurement_window_hours"]))
+        good = hourly[good_col].rolling(window).sum()
+        total = hourly["total"].rolling(window).sum()
+        remaining = budget_remaining_percent(good, total, definition["target_value"])
+        alert_at = definition.get("alert_threshold_percent")
+        alert_at = DEFAULT_ALERT_THRESHOLD_PERCENT if pd.isna(alert_at) else alert_at
+        keep = hourly.index >= hourly.index[0] + skip
+        actual = np.divide(100.0 * good, total, out=np.full(len(total), np.nan), where=total > 0)
+        out.append(
+            pd.DataFrame(
+                {
+                    "service_name": definition["service_name"],
+                    "slo_name": definition["slo_name"],
+                    "measurement_timestamp": hourly.index + width,
+                    "actual_value": np.round(actual, 4),
+                    "target_value": definition["target_value"],
+                    "compliance_status": compliance_status(remaining, alert_at),
+                    "error_budget_remaining": np.round(remaining, 2),
+                    "measurement_period_s": window.total_seconds(),
+                }
+            )[keep]
+        )
+    if not out:
+        return pd.DataFrame(columns=_MEASUREMENT_COLUMNS)
+    return pd.concat(out, ignore_index=True)
+
+
+_MEASUREMENT_COLUMNS = (
+    "service_name",
+    "slo_name",
+    "measurement_timestamp",
+    "actual_value",
+    "target_value",
+    "compliance_status",
+    "error_budget_remaining",
+    "measurement_period_s",
+)

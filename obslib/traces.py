@@ -27,9 +27,7 @@ _IDENTITY = tuple(c for c in schema.SPAN_COLUMNS if c not in ("duration_ms", "ta
 
 
 def _check(spans: pd.DataFrame) -> None:
-    missing = [c for c in _REQUIRED if c not in spans.columns]
-    if missing:
-        raise InputError(f"spans frame lacks column(s): {', '.join(missing)}")
+    schema.require_columns(spans, _REQUIRED, "spans")
     for col in ("trace_id", "span_id"):
         if spans[col].isna().any():
             row = int(np.flatnonzero(spans[col].isna().to_numpy())[0])

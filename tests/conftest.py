@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from obslib.migrate import Migrator, discover
+from obslib.storage.migrate import Migrator, discover
 from tests.pg import DEMO_SPANS, MIGRATIONS, POSTGRES, REPO, scratch_database, with_database
 
 __all__ = [

@@ -20,9 +20,9 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from obslib import db, embedded
 from obslib.config import ENV_DATABASE_URL, ENV_HOME, settings
-from obslib.migrate import Migrator
+from obslib.storage import db, pgserver
+from obslib.storage.migrate import Migrator
 
 REPO = Path(__file__).resolve().parent.parent
 MIGRATIONS = REPO / "migrations"
@@ -56,7 +56,7 @@ class TestPostgres:
                 atexit.register(shutil.rmtree, self._home, ignore_errors=True)
                 self._saved_home = os.environ.get(ENV_HOME)
                 os.environ[ENV_HOME] = str(self._home)
-                self._url = embedded.start(settings())
+                self._url = pgserver.start(settings())
                 # library calls without a URL must land on this server, never a user's own
                 os.environ[ENV_DATABASE_URL] = self._url
         return self._url
@@ -78,7 +78,7 @@ class TestPostgres:
             _drop(self._url, make_url(self._demo[0]).database)
         if self._home is not None:
             os.environ.pop(ENV_DATABASE_URL, None)
-            embedded.stop(settings())
+            pgserver.stop(settings())
             if self._saved_home is None:
                 os.environ.pop(ENV_HOME, None)
             else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from obslib.migrate import discover
+from obslib.storage.migrate import discover
 from tests.conftest import LATEST, MIGRATIONS, run_cli
 
 

@@ -8,8 +8,8 @@ import pandas as pd
 import psycopg
 
 from obslib import demo, load
-from obslib import demo_topology as topo
-from obslib.migrate import Migrator
+from obslib.demo import topology as topo
+from obslib.storage.migrate import Migrator
 from tests.conftest import DEMO_SPANS, MIGRATIONS, scratch_database
 
 PER_DAY = demo.traces_per_day(DEMO_SPANS)

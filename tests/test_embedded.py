@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from obslib import embedded
 from obslib.config import Settings
+from obslib.storage import pgserver
 from tests.conftest import LATEST, REPO, run_cli
 
 OTHER_USER = "obslibtest"
@@ -25,7 +25,7 @@ def home() -> Path:
     path = Path(tempfile.mkdtemp(prefix="obh-", dir="/tmp"))
     path.chmod(0o755)
     yield path
-    embedded.stop(Settings(database_url=None, home=path))
+    pgserver.stop(Settings(database_url=None, home=path))
     shutil.rmtree(path, ignore_errors=True)
 
 
@@ -36,16 +36,16 @@ def test_started_on_first_use_reused_then_stopped(home: Path) -> None:
     assert first.returncode == 0, first.stderr
     assert f"(embedded, data in {home}/pgdata)" in first.stdout
     cfg = Settings(database_url=None, home=home)
-    running = embedded.state(cfg)
+    running = pgserver.state(cfg)
     assert running.running and running.pid
     again = run_cli("db", "status", env=env)
     assert f"version   {LATEST}, clean" in again.stdout
-    assert embedded.state(cfg).pid == running.pid  # the same server, not a new one
+    assert pgserver.state(cfg).pid == running.pid  # the same server, not a new one
     url = run_cli("db", "url", env=env).stdout.strip()
     assert url == f"postgresql://postgres:@/obslib?host={home}/pgdata"
     stopped = run_cli("db", "stop", env=env)
     assert stopped.returncode == 0 and f"pid {running.pid}" in stopped.stdout
-    assert not embedded.state(cfg).running
+    assert not pgserver.state(cfg).running
     assert "not running" in run_cli("db", "stop", env=env).stdout
     # data survives a restart
     assert f"version   {LATEST}, clean" in run_cli("db", "status", env=env).stdout
@@ -96,11 +96,11 @@ def test_a_second_unix_user_starts_its_own_server(home: Path, server_url: str) -
         "PYTHONPATH": os.pathsep.join([str(REPO), *site]),
     }
     script = (
-        "from obslib import config, db, embedded, migrate\n"
+        "from obslib import config\nfrom obslib.storage import db, migrate, pgserver\n"
         "url = db.database_url()\n"
         "migrate.Migrator(url).up()\n"
         "print(db.mask_url(url))\n"
-        "print(embedded.stop(config.settings()).pid)\n"
+        "print(pgserver.stop(config.settings()).pid)\n"
     )
     result = subprocess.run(
         [

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from obslib import investigation
 from obslib.errors import UsageError
+from obslib.views import trace_investigation as investigation
 from tests.conftest import run_cli
 
 

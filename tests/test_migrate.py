@@ -12,7 +12,7 @@ import pytest
 
 from obslib import schema
 from obslib.errors import ChecksumMismatch, DirtyDatabase, MigrationError, UsageError
-from obslib.migrate import Migrator, advisory_lock_key, discover
+from obslib.storage.migrate import Migrator, advisory_lock_key, discover
 from tests.conftest import LATEST, MIGRATIONS
 
 CATALOG_QUERIES = {

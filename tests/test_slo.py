@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from obslib import slo
+from obslib import slo, values
 from obslib.errors import UsageError
 
 
@@ -32,8 +32,8 @@ def test_30_day_windows_are_the_workbooks() -> None:
     ):
         assert (row.severity, row.long_window, row.short_window) == (
             severity,
-            slo.duration(long_w),
-            slo.duration(short_w),
+            values.duration(long_w),
+            values.duration(short_w),
         )
         assert row.burn_rate == pytest.approx(burn)
         assert row.budget_share == share

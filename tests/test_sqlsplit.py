@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from obslib.sqlsplit import split_statements
+from obslib.storage.sqlsplit import split_statements
 
 CASES = [
     ("a single statement without semicolon", "SELECT 1", ["SELECT 1"]),

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from obslib.errors import InputError
+from obslib.values import boolean
 
 TEXT, TIME, FLOAT, INT, BOOL, JSON = "text", "time", "float", "int", "bool", "json"
 
@@ -90,22 +91,9 @@ def _typed(values: pd.Series, present: np.ndarray, kind: str) -> pa.Array:
             raise ValueError("has fractional values")
         return pa.array(numbers.astype("int64"), mask=mask)
     if kind == BOOL:
-        flags = [_bool(v) for v in values.where(present, False)]
+        flags = [boolean(v) for v in values.where(present, False)]
         return pa.array(flags, type=pa.bool_(), mask=mask)
     raise ValueError(f"unknown column kind {kind}")
-
-
-_TRUE, _FALSE = ("true", "t", "yes", "y", "1"), ("false", "f", "no", "n", "0")
-
-
-def _bool(value: Any) -> bool:
-    """Booleans as files spell them: "false" is False (``bool("false")`` would say True)."""
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in _TRUE or lowered in _FALSE:
-            return lowered in _TRUE
-        raise ValueError(f"{value!r} is not a boolean")
-    return bool(value)
 
 
 def _json(values: pd.Series, col: Col, what: str) -> pa.Array:

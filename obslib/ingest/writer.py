@@ -19,9 +19,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from obslib import db, schema
+from obslib import schema
 from obslib.errors import InputError
 from obslib.ingest.frames import BOOL, FLOAT, INT, JSON, TIME, Col, to_arrow
+from obslib.storage import db
 
 logger = logging.getLogger(__name__)
 

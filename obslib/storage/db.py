@@ -16,9 +16,9 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
-from obslib import embedded
 from obslib.config import settings
 from obslib.errors import DatabaseUnreachable, UsageError
+from obslib.storage import pgserver
 
 logger = logging.getLogger(__name__)
 
@@ -30,14 +30,14 @@ def database_url() -> str:
     cfg = settings()
     if cfg.database_url:
         return libpq_url(cfg.database_url)
-    return embedded.start(cfg)
+    return pgserver.start(cfg)
 
 
 def _parse(url: str) -> URL:
     try:
         parsed = make_url(url)
-    except Exception as err:
-        raise UsageError(f"OBSLIB_DATABASE_URL is not a database URL: {mask_url(url)}") from err
+    except Exception:
+        raise UsageError(f"OBSLIB_DATABASE_URL is not a database URL: {mask_url(url)}") from None
     backend = parsed.drivername.split("+", 1)[0]
     if backend not in ("postgresql", "postgres"):
         raise UsageError(f"OBSLIB_DATABASE_URL must be a postgresql:// URL, not {backend}://")
@@ -91,9 +91,10 @@ def connect(url: str | None = None, *, autocommit: bool = False) -> psycopg.Conn
         )
     except psycopg.OperationalError as err:
         host, port = host_port(target)
-        raise DatabaseUnreachable(host, port, first_line(err)) from err
+        # from None: the driver's own message may quote the URL; ours is scrubbed
+        raise DatabaseUnreachable(host, port, first_line(err)) from None
     except psycopg.ProgrammingError as err:  # e.g. an unknown option in the URL
-        raise UsageError(f"OBSLIB_DATABASE_URL is not usable: {first_line(err)}") from err
+        raise UsageError(f"OBSLIB_DATABASE_URL is not usable: {first_line(err)}") from None
 
 
 @contextmanager
@@ -147,7 +148,7 @@ def adbc_connection(url: str | None = None) -> Iterator:
         conn = adbc.connect(target)
     except adbc.Error as err:
         host, port = host_port(target)
-        raise DatabaseUnreachable(host, port, first_line(err)) from err
+        raise DatabaseUnreachable(host, port, first_line(err)) from None
     try:
         yield conn
     finally:

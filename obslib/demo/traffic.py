@@ -1,35 +1,18 @@
-"""Deterministic DomainFlow telemetry with a scripted incident: ``obslib demo``.
+"""One day of DomainFlow traffic: span trees laid out per request kind with numpy.
 
-The same seed gives the same rows and ids on every run and machine: each day's traffic is
-drawn from its own generator seeded by (seed, day, request kind), so scaling the span count
-or writing in chunks changes nothing else. Generation is vectorised per request kind: the
-span tree of a template is laid out for all its traces at once with numpy.
+Each day's traffic is drawn from its own generator seeded by (seed, day, request kind), so
+scaling the span count or writing in chunks changes nothing else.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from obslib import demo_topology as topo
-from obslib import load
-from obslib.demo_events import (
-    alert_incidents,
-    background_logs,
-    detection_time,
-    incident_window,
-    main_incident_id,
-    request_logs,
-    slo_measurements,
-)
-from obslib.ingest import batch
-
-logger = logging.getLogger(__name__)
+from obslib.demo import topology as topo
+from obslib.demo.events import background_logs, incident_window, request_logs
 
 DEFAULT_SEED = topo.DEFAULT_SEED
 DEFAULT_SPANS = topo.DEFAULT_SPANS
@@ -37,47 +20,6 @@ GAP_MS = 0.15  # between consecutive calls of one parent
 LOG_SHARE = 0.85  # requests whose services log; the rest are traces without logs
 ORPHAN_SHARE = 0.003  # traces that lost a span (a collector dropped it)
 _US = 1_000  # microseconds per millisecond
-
-
-@dataclass(frozen=True)
-class DemoSummary:
-    """What ``obslib demo`` wrote and where the story is."""
-
-    seed: int
-    start: pd.Timestamp
-    end: pd.Timestamp
-    spans: int
-    traces: int
-    logs: int
-    slos: int
-    measurements: int
-    alerts: int
-    incidents: int
-    incident_id: str
-    incident_start: pd.Timestamp
-    incident_end: pd.Timestamp
-    deploy_at: pd.Timestamp
-    new_rows: int  # rows this run added (0 when re-run with the same seed)
-
-
-def format_summary(s: DemoSummary) -> str:
-    """What a person reads after ``obslib demo``."""
-    fmt = "%Y-%m-%d %H:%M UTC"
-    added = f"{s.new_rows:,} new rows" if s.new_rows else "nothing new (already stored)"
-    return "\n".join(
-        [
-            f"DomainFlow demo, seed {s.seed}: {added}",
-            f"  window     {s.start.strftime(fmt)} .. {s.end.strftime(fmt)} (14 days)",
-            f"  spans      {s.spans:,} in {s.traces:,} traces",
-            f"  logs       {s.logs:,}",
-            f"  SLOs       {s.slos} with {s.measurements:,} measurements",
-            f"  alerts     {s.alerts} definitions, {s.incidents} incidents",
-            f"  incident   {s.incident_id}: deploy of domain-service at"
-            f" {s.deploy_at.strftime(fmt)}, regression {s.incident_start.strftime('%H:%M')}"
-            f"..{s.incident_end.strftime('%H:%M')} UTC",
-            "  reports    `obslib report ... --out reports/` writes them under ./reports/",
-        ]
-    )
 
 
 def traces_per_day(total_spans: int) -> int:
@@ -288,71 +230,3 @@ def _span_events(nd: topo.Node, failed: np.ndarray, end_us: np.ndarray) -> list[
         else:
             out.append("[]")
     return out
-
-
-# -- writing it all -------------------------------------------------------------------------
-
-
-def run(
-    *,
-    seed: int = DEFAULT_SEED,
-    spans: int = DEFAULT_SPANS,
-    url: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> DemoSummary:
-    """Generate and store the demo in one transaction; the same seed again adds nothing."""
-    per_day = traces_per_day(spans)
-    start = topo.DEMO_END - pd.Timedelta(days=topo.DEMO_DAYS)
-    n_spans = n_logs = 0
-    trace_ids: set[str] = set()
-    with batch(url) as b:
-        b.slos(topo.SLOS)
-        b.alert_definitions(topo.ALERTS)
-        detected_at = None
-        for day in range(topo.DEMO_DAYS):
-            day_spans, day_logs = generate_day(day, seed, per_day)
-            if day_spans["start_time"].iloc[0].normalize() == topo.DEPLOY_AT.normalize():
-                detected_at = detection_time(day_spans)
-            b.spans(day_spans)
-            b.logs(day_logs)
-            n_spans += len(day_spans)
-            n_logs += len(day_logs)
-            trace_ids.update(day_spans["trace_id"].unique())
-            if progress:
-                progress(day + 1, topo.DEMO_DAYS)
-        incidents = alert_incidents(seed, detected_at)
-        b.incidents(incidents)
-        new_rows = sum(b.written.values())
-    measurements = _measure(url)
-    with batch(url) as b:
-        n_measurements = b.slo_measurements(measurements)
-    lo, hi = incident_window()
-    return DemoSummary(
-        seed=seed,
-        start=start,
-        end=topo.DEMO_END,
-        spans=n_spans,
-        traces=len(trace_ids),
-        logs=n_logs,
-        slos=len(topo.SLOS),
-        measurements=len(measurements),
-        alerts=len(topo.ALERTS),
-        incidents=len(incidents),
-        incident_id=main_incident_id(),
-        incident_start=lo,
-        incident_end=hi,
-        deploy_at=topo.DEPLOY_AT,
-        new_rows=new_rows + n_measurements,
-    )
-
-
-def _measure(url: str | None) -> pd.DataFrame:
-    start = topo.DEMO_END - pd.Timedelta(days=topo.DEMO_DAYS)
-    frames = []
-    thresholds = topo.SLOS["latency_threshold_ms"].dropna().unique().tolist()
-    for threshold in [None, *thresholds]:
-        counts = load.sli_counts(
-            start, topo.DEMO_END, bucket="1h", latency_threshold_ms=threshold, url=url
-        )
-        frames.append(counts.assign(threshold=threshold))
-    return slo_measurements(pd.concat(frames, ignore_index=True), topo.SLOS)

@@ -1,4 +1,4 @@
-"""Altair charts over pre-aggregated frames: waterfall, self time, service graph, path shares.
+"""Trace charts over pre-aggregated frames: waterfall, self time, service graph, path shares.
 
 Charts refuse more than ``MAX_ROWS`` rows rather than lifting Altair's limit: a huge trace's
 waterfall folds its deepest levels and says what was folded.
@@ -16,11 +16,6 @@ import pandas as pd
 MAX_ROWS = 5_000
 _PATH_COLOR = "#111111"
 _ERROR_COLOR = "#d62728"
-
-
-def use_renderer(report: bool) -> None:
-    """Static SVG for reports (renders offline, no CDN); Altair's default in JupyterLab."""
-    alt.renderers.enable("svg" if report else "default")
 
 
 @dataclass(frozen=True)

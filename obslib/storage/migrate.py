@@ -22,7 +22,6 @@ from pathlib import Path
 
 import psycopg
 
-from obslib import db
 from obslib.config import ENV_MIGRATIONS_DIR, shipped_dir
 from obslib.errors import (
     ChecksumMismatch,
@@ -30,7 +29,8 @@ from obslib.errors import (
     MigrationError,
     UsageError,
 )
-from obslib.sqlsplit import split_statements
+from obslib.storage import db
+from obslib.storage.sqlsplit import split_statements
 
 logger = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ import pandas as pd
 
 from obslib import charts, load, logs, skew, trace_sets, traces
 from obslib.errors import UsageError
+from obslib.values import utc
 
 DAY = pd.Timedelta(days=1)
 
@@ -134,9 +135,9 @@ def investigate_trace(
     """Load a window and one trace in it (by default the slowest error trace) and rebuild it."""
     if max_skew_ms < 0:
         raise UsageError(f"max_skew_ms must be >= 0, not {max_skew_ms}")
-    lo, hi = pd.Timestamp(start), pd.Timestamp(end)
-    lo = lo.tz_localize("UTC") if lo.tzinfo is None else lo.tz_convert("UTC")
-    hi = hi.tz_localize("UTC") if hi.tzinfo is None else hi.tz_convert("UTC")
+    lo, hi = utc(start, "start"), utc(end, "end")
+    if hi <= lo:
+        raise UsageError(f"end {hi.isoformat()} is not after start {lo.isoformat()}")
     inv = TraceInvestigation(lo, hi, url=url)
     inv.window = load.spans(lo, hi, json="text", url=url)
     inv.sample = trace_sets.sample_traces(inv.window)

@@ -1,5 +1,5 @@
 """The demo's events around the spans: request and background logs, deploys, alert
-incidents (the scripted one, flapping and false positives) and recorded SLO measurements."""
+incidents (the scripted one, flapping and false positives)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from obslib import demo_topology as topo
-from obslib import slo
-
-ALERT_THRESHOLD = 90.0  # the demo's SLOs keep the plan's default alert_threshold_percent
+from obslib.demo import topology as topo
 
 
 def incident_window() -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -312,41 +309,3 @@ def alert_incidents(
         )
     )
     return pd.DataFrame(rows)
-
-
-def slo_measurements(counts: pd.DataFrame, slos: pd.DataFrame) -> pd.DataFrame:
-    """Hourly measurements over each SLO's rolling window, as an SLO evaluator records them.
-
-    ``counts`` is ``load.sli_counts`` output per hour (with ``fast`` per latency threshold).
-    """
-    out = []
-    for definition in slos.itertuples(index=False):
-        threshold = definition.latency_threshold_ms
-        same = (
-            counts["threshold"].isna() if pd.isna(threshold) else counts["threshold"] == threshold
-        )
-        mine = counts[(counts["service_name"] == definition.service_name) & same]
-        if mine.empty:
-            continue
-        hourly = mine.set_index("bucket").sort_index()
-        good_col = "fast" if definition.slo_type == "latency" else "ok"
-        window = f"{int(definition.measurement_window_hours)}h"
-        good = hourly[good_col].rolling(window).sum()
-        total = hourly["total"].rolling(window).sum()
-        remaining = slo.budget_remaining_percent(good, total, definition.target_value)
-        keep = hourly.index >= hourly.index[0] + pd.Timedelta(hours=24)  # evaluator warm-up
-        out.append(
-            pd.DataFrame(
-                {
-                    "service_name": definition.service_name,
-                    "slo_name": definition.slo_name,
-                    "measurement_timestamp": hourly.index + pd.Timedelta(hours=1),
-                    "actual_value": np.round(100.0 * good / total, 4),
-                    "target_value": definition.target_value,
-                    "compliance_status": slo.compliance_status(remaining, ALERT_THRESHOLD),
-                    "error_budget_remaining": np.round(remaining, 2),
-                    "measurement_period_s": definition.measurement_window_hours * 3600.0,
-                }
-            )[keep]
-        )
-    return pd.concat(out, ignore_index=True)

@@ -1,0 +1,23 @@
+"""Altair chart builders over pre-aggregated frames, one module per subject."""
+
+from obslib.charts.render import use_renderer
+from obslib.charts.traces import (
+    MAX_ROWS,
+    WaterfallRows,
+    path_share_comparison,
+    self_time_bars,
+    service_graph,
+    waterfall,
+    waterfall_rows,
+)
+
+__all__ = [
+    "MAX_ROWS",
+    "WaterfallRows",
+    "path_share_comparison",
+    "self_time_bars",
+    "service_graph",
+    "use_renderer",
+    "waterfall",
+    "waterfall_rows",
+]

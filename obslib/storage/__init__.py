@@ -1,0 +1,1 @@
+"""Storage: connections, the embedded server, migrations and the SQL splitter they use."""

@@ -1,0 +1,55 @@
+"""Values people type, parsed one way everywhere: UTC moments, durations and booleans.
+
+The bottom layer: the CLI, report parameters, loaders, writers and analysis all parse
+"2026-11-14 14:05", "30d" and "false" here, so they cannot disagree about them.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from obslib.errors import UsageError
+
+Moment = datetime | pd.Timestamp | str
+
+TRUE_WORDS = ("true", "t", "yes", "y", "1")
+FALSE_WORDS = ("false", "f", "no", "n", "0")
+
+
+def utc(value: Moment, name: str = "time") -> pd.Timestamp:
+    """A moment as a tz-aware UTC Timestamp; naive input is taken as UTC.
+
+    Raises UsageError naming ``name`` (the parameter) when the value is not a time.
+    """
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError) as err:
+        raise UsageError(f"{name} is not a time: {value!r}") from err
+    if stamp is pd.NaT:
+        raise UsageError(f"{name} is not a time: {value!r}")
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def duration(text: str) -> pd.Timedelta:
+    """Parse "30d", "6h", "5min" (pandas wants days as "D"; people write "d").
+
+    Raises ValueError for text that is not a duration; callers name the parameter.
+    """
+    return pd.Timedelta(re.sub(r"(?<=\d)d\b", "D", str(text).strip()))
+
+
+def boolean(value: Any) -> bool:
+    """Booleans as people and files spell them: "false" is False (``bool("false")`` is True).
+
+    Raises ValueError for text that is neither.
+    """
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in TRUE_WORDS or lowered in FALSE_WORDS:
+            return lowered in TRUE_WORDS
+        raise ValueError(f"{value!r} is not a boolean")
+    return bool(value)
