@@ -1,0 +1,99 @@
+"""Values people type (times, durations, booleans) and the scrubbing of database URLs."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from obslib import values
+from obslib.config import scrub
+from obslib.errors import InputError, ObslibError, UsageError
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-14T14:05:00Z", "2026-11-14 14:05:00+00:00"),
+        ("2026-11-14 14:05", "2026-11-14 14:05:00+00:00"),
+        ("2026-11-14T16:05:00+02:00", "2026-11-14 14:05:00+00:00"),
+    ],
+    ids=["Z suffix", "naive text is UTC", "an offset is converted"],
+)
+def test_utc_normalises_to_aware_utc(text: str, expected: str) -> None:
+    assert str(values.utc(text)) == expected
+
+
+@pytest.mark.parametrize("bad", ["notadate", "", None, "2026-13-45"])
+def test_utc_names_the_parameter(bad) -> None:
+    """An unparseable moment is a UsageError naming the parameter, never a raw ValueError."""
+    with pytest.raises(UsageError, match="^start is not a time"):
+        values.utc(bad, "start")
+
+
+@pytest.mark.parametrize(
+    ("text", "hours"), [("30d", 720), ("6h", 6), ("5min", 1 / 12), (" 1d ", 24)]
+)
+def test_durations_take_days_as_people_write_them(text: str, hours: float) -> None:
+    assert values.duration(text) == pd.Timedelta(hours=hours)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("true", True), ("False", False), (" yes ", True), ("0", False), ("n", False)],
+)
+def test_booleans_as_people_spell_them(text: str, expected: bool) -> None:
+    assert values.boolean(text) is expected
+
+
+def test_a_word_that_is_not_a_boolean_is_refused() -> None:
+    """``bool("maybe")`` would be True; the parser refuses it instead."""
+    with pytest.raises(ValueError, match="not a boolean"):
+        values.boolean("maybe")
+
+
+URL = "postgresql://sre:s3cret PW@/obslib?host=/tmp/db"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        'unexpected spaces found in "s3cret PW", use percent-encoded spaces (%20) instead',
+        'missing "=" after "PW@/obslib?host=/tmp/db" in connection info string',
+        "connecting with postgresql://sre:s3cret PW@/obslib failed",
+        'password authentication failed for user "sre"',
+    ],
+    ids=["libpq quotes the password", "libpq quotes a fragment", "the URL itself", "user name"],
+)
+def test_scrub_removes_every_piece_of_the_userinfo(message: str) -> None:
+    """No fragment of ``sre:s3cret PW`` survives, however the driver quotes it."""
+    clean = scrub(message, URL)
+    for secret in ("s3cret", "PW@", '"PW', "sre"):
+        assert secret not in clean, clean
+
+
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=4, max_size=20))
+def test_scrub_masks_any_password(password: str) -> None:
+    url = f"postgresql://u:{password}@db.internal/x"
+    assert password not in scrub(f"could not connect: {password} rejected", url)
+
+
+def test_scrub_leaves_text_without_secrets_alone() -> None:
+    text = 'connection to server on socket "/tmp/db/.s.PGSQL.5432" failed'
+    assert scrub(text, "postgresql:///obslib?host=/tmp/db") == text
+
+
+def test_a_password_query_option_is_scrubbed() -> None:
+    assert "hunter22" not in scrub(
+        "bad option password=hunter22", "postgresql://h/db?password=hunter22"
+    )
+
+
+def test_obslib_errors_scrub_their_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ObslibError is scrubbed against $OBSLIB_DATABASE_URL when it is made."""
+    monkeypatch.setenv("OBSLIB_DATABASE_URL", URL)
+    for cls in (ObslibError, UsageError, InputError):
+        err = cls('could not parse "s3cret PW"')
+        assert "s3cret" not in str(err)
+        assert "PW" not in str(err)
