@@ -47,9 +47,7 @@ def test_each_measurement_sums_the_window_before_it() -> None:
     """A 2-hour window at 99 %: hour 1 alone, then hours 1+2, then hours 2+3."""
     counts = _counts("api", [(100, 100, 0), (100, 99, 0), (100, 98, 0)])
     out = slo.evaluate(counts, _slo())
-    assert out["measurement_timestamp"].tolist() == [
-        T0 + pd.Timedelta(hours=h) for h in (1, 2, 3)
-    ]
+    assert out["measurement_timestamp"].tolist() == [T0 + pd.Timedelta(hours=h) for h in (1, 2, 3)]
     assert out["actual_value"].tolist() == [100.0, 99.5, 98.5]
     # budget 1 %: 0 bad of 100 -> 100 % left; 1 of 200 -> 50 %; 3 of 200 -> -50 %
     assert out["error_budget_remaining"].tolist() == [100.0, 50.0, -50.0]
@@ -124,5 +122,5 @@ def test_services_without_counts_and_no_slos_give_an_empty_frame() -> None:
 def test_missing_columns_are_named() -> None:
     """A counts frame without ``threshold`` is refused naming the column, not a KeyError."""
     counts = _counts("api", [(10, 10, 0)]).drop(columns="threshold")
-    with pytest.raises(InputError, match="SLI counts frame lacks column.*threshold"):
+    with pytest.raises(InputError, match=r"SLI counts frame lacks column.*threshold"):
         slo.evaluate(counts, _slo())
