@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from obslib import traces
+from obslib import schema, traces
 from obslib.errors import UsageError
 
 
@@ -27,12 +27,13 @@ class SkewAdjustment:
 
 
 def host_of(spans: pd.DataFrame) -> np.ndarray:
-    """Each span's host: its ``host.name`` tag, else its service (one clock per service)."""
+    """Each span's host: its ``host.name`` tag (tags as dicts or JSON text), else its service
+    (one clock per service)."""
     services = spans["service_name"].astype(str).to_numpy() if "service_name" in spans else None
     hosts = np.empty(len(spans), dtype=object)
     tags = spans["tags"] if "tags" in spans.columns else [None] * len(spans)
     for i, t in enumerate(tags):
-        host = t.get("host.name") if isinstance(t, dict) else None
+        host = traces.tag_dict(t).get("host.name")
         hosts[i] = host if host else (services[i] if services is not None else "")
     return hosts
 
@@ -41,6 +42,9 @@ def adjust_clock_skew(
     spans: pd.DataFrame, *, max_skew_ms: float = 1000.0, enabled: bool = True
 ) -> SkewAdjustment:
     """Shift spans from skewed hosts into their parents (Jaeger's adjuster), with a report."""
+    schema.require_columns(spans, traces.REQUIRED, "spans")
+    if not isinstance(max_skew_ms, (int, float)) or not max_skew_ms >= 0:  # NaN fails too
+        raise UsageError(f"max_skew_ms must be a number >= 0, not {max_skew_ms}")
     columns = ["span_id", "service_name", "host", "parent_host", "delta_ms", "applied"]
     frame = spans.reset_index(drop=True).copy()
     empty = pd.DataFrame(
@@ -62,8 +66,6 @@ def adjust_clock_skew(
     computed = np.zeros(len(rebuilt), dtype=np.int64)
     switched = np.zeros(len(rebuilt), dtype=bool)
     applied = np.zeros(len(rebuilt), dtype=bool)
-    if max_skew_ms != max_skew_ms or max_skew_ms < 0:  # NaN or negative
-        raise UsageError(f"max_skew_ms must be a number >= 0, not {max_skew_ms}")
     limit = np.iinfo(np.int64).max if max_skew_ms == float("inf") else int(max_skew_ms * 1e6)
     for d in range(1, int(depth.max()) + 1 if len(depth) else 1):
         rows = np.flatnonzero((depth == d) & (parent >= 0))

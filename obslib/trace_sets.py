@@ -2,37 +2,121 @@
 window and how that changed, a trace against its cohort, and which traces to look at.
 
 What no single-trace viewer shows: these aggregate the per-trace functions of
-``obslib.traces`` over every trace of a window.
+``obslib.traces`` over every trace of a window. A window holds whatever was stored, so each
+function first repairs every trace on its own (``clean_window``) and leaves out the few that
+cannot be repaired: one bad trace never fails a window-wide view. Pass a ``CleanWindow`` to
+do that work once for several views (and to show its notes).
 """
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-from obslib import traces
+from obslib import schema, traces
+from obslib.errors import InputError, UsageError
+
+logger = logging.getLogger(__name__)
 
 _PATH_KEYS = ["service_name", "operation_name"]
+# a request failed when its span says so: every stored status but ok (error, timeout)
+FAILED_STATUSES = tuple(s for s in schema.SPAN_STATUSES if s != "ok")
+_SUMMARY_COLUMNS = (*traces.REQUIRED, "service_name", "operation_name", "status")
 
 
-def service_graph(spans: pd.DataFrame) -> pd.DataFrame:
+@dataclass(frozen=True)
+class CleanWindow:
+    """A window's spans with every trace repaired on its own (``traces.reconstruct``).
+
+    ``repaired`` counts traces a repair changed (duplicates, shared ids, self-parents,
+    cycles; an orphan is only flagged, not counted); ``skipped`` lists the trace ids left
+    out because no repair makes them a tree; ``notes`` says what was done, for a report.
+    """
+
+    spans: pd.DataFrame
+    repaired: int
+    skipped: list[str]
+    notes: list[str]
+
+
+@dataclass(frozen=True)
+class TraceSample:
+    """Traces worth investigating, one row each with ``reason``, and how many per reason."""
+
+    traces: pd.DataFrame
+    counts: dict[str, int]  # "error", "slow", "uniform"
+
+
+@dataclass(frozen=True)
+class CohortComparison:
+    """Self time per service of one trace against its cohort, and how many cohort traces."""
+
+    table: pd.DataFrame
+    cohort_traces: int
+
+
+Spans = pd.DataFrame | CleanWindow
+
+
+def clean_window(spans: Spans, *, what: str = "spans") -> CleanWindow:
+    """Repair every trace of a window on its own; leave out the ones that cannot be repaired.
+
+    Spans without a trace id are left out too (they belong to no trace). ``what`` names the
+    frame in error messages (e.g. ``"baseline"``). A ``CleanWindow`` is returned as it is.
+    """
+    if isinstance(spans, CleanWindow):
+        return spans
+    schema.require_columns(spans, traces.REQUIRED, what)
+    notes = []
+    no_trace = spans["trace_id"].isna().to_numpy()
+    if no_trace.any():
+        notes.append(f"{int(no_trace.sum())} span(s) without a trace id left out")
+        logger.warning("%s: %s", what, notes[0])  # reconstruct logs the rest
+        spans = spans[~no_trace]
+    rebuilt = traces.reconstruct(spans, skip_broken=True)
+    if rebuilt.repaired_traces:
+        notes.append(f"{len(rebuilt.repaired_traces)} trace(s) repaired")
+    notes += rebuilt.notes
+    skipped = list(rebuilt.skipped_traces or {})
+    return CleanWindow(rebuilt.spans, len(rebuilt.repaired_traces), skipped, notes)
+
+
+def _clean(spans: Spans, what: str, columns: tuple[str, ...] | list[str]) -> CleanWindow:
+    """Check the columns a function needs up front (naming the parameter), then clean."""
+    frame = spans.spans if isinstance(spans, CleanWindow) else spans
+    schema.require_columns(frame, columns, what)
+    return clean_window(spans, what=what)
+
+
+def _failed(status: pd.Series) -> np.ndarray:
+    return status.isin(FAILED_STATUSES).to_numpy()
+
+
+def service_graph(spans: Spans) -> pd.DataFrame:
     """Edges caller -> callee service, from each span whose parent is another service.
 
-    Per edge: ``calls``, ``errors`` (callee status not ok), ``error_rate``, and the callee
-    spans' ``p50_ms`` / ``p99_ms`` durations.
+    Per edge: ``calls``, ``errors`` (callee status error or timeout), ``error_rate``, and
+    the callee spans' ``p50_ms`` / ``p99_ms`` durations (``duration_ms``, else end - start).
     """
-    frame = spans.reset_index(drop=True)
+    frame = _clean(spans, "spans", (*traces.REQUIRED, "service_name", "status")).spans
     parent = traces.parent_index(frame)
     child = np.flatnonzero(parent >= 0)
     caller = frame["service_name"].to_numpy()[parent[child]].astype(str)
     callee = frame["service_name"].to_numpy()[child].astype(str)
     cross = caller != callee
+    if "duration_ms" in frame.columns:
+        duration = frame["duration_ms"].to_numpy(dtype=float)
+    else:
+        duration = (traces.epoch_ns(frame["end_time"]) - traces.epoch_ns(frame["start_time"])) / 1e6
     edges = pd.DataFrame(
         {
             "caller": caller[cross],
             "callee": callee[cross],
-            "duration_ms": frame["duration_ms"].to_numpy()[child][cross].astype(float),
-            "error": (frame["status"].to_numpy()[child][cross] != "ok"),
+            "duration_ms": duration[child][cross],
+            "error": _failed(frame["status"])[child][cross],
         }
     )
     graph = edges.groupby(["caller", "callee"]).agg(
@@ -48,13 +132,14 @@ def service_graph(spans: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def critical_path_time(spans: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
+def critical_path_time(spans: Spans, by: list[str] | None = None) -> pd.DataFrame:
     """Critical-path milliseconds per service/operation, summed over every trace in ``spans``.
 
     ``share`` is each group's part of all critical-path time in the window.
     """
-    keys = by or _PATH_KEYS
-    segments = traces.critical_path_segments(spans)
+    keys = _keys(by)
+    frame = _clean(spans, "spans", [*traces.REQUIRED, *keys]).spans
+    segments = traces.critical_path_segments(frame)
     total = segments.groupby(keys, dropna=False)["duration_ms"].agg(["sum", "count"])
     total = total.rename(columns={"sum": "path_ms", "count": "sections"})
     total["traces"] = segments.groupby(keys, dropna=False)["trace_id"].nunique()
@@ -63,18 +148,28 @@ def critical_path_time(spans: pd.DataFrame, by: list[str] | None = None) -> pd.D
     return total.sort_values("path_ms", ascending=False).reset_index()
 
 
+def _keys(by: list[str] | None) -> list[str]:
+    keys = list(_PATH_KEYS if by is None else [by] if isinstance(by, str) else by)
+    if not keys:
+        raise UsageError("by must name at least one column to group critical-path time by")
+    return keys
+
+
 def compare_critical_paths(
-    window: pd.DataFrame, baseline: pd.DataFrame, by: list[str] | None = None
+    window: Spans, baseline: Spans, by: list[str] | None = None
 ) -> pd.DataFrame:
     """Critical-path time per group in ``window`` against ``baseline`` (e.g. the day before).
 
     Per group: path ms per trace in each, their difference, and each share. Sorted by the
-    largest increase per trace first: where the incident's time went.
+    largest increase per trace first: where the incident's time went. Traces left out as
+    unrepairable count in neither.
     """
-    keys = by or _PATH_KEYS
-    a, b = critical_path_time(window, keys), critical_path_time(baseline, keys)
-    n_a = max(window["trace_id"].nunique(), 1)
-    n_b = max(baseline["trace_id"].nunique(), 1)
+    keys = _keys(by)
+    clean_a = _clean(window, "window", [*traces.REQUIRED, *keys])
+    clean_b = _clean(baseline, "baseline", [*traces.REQUIRED, *keys])
+    a, b = critical_path_time(clean_a, keys), critical_path_time(clean_b, keys)
+    n_a = max(clean_a.spans["trace_id"].nunique(), 1)
+    n_b = max(clean_b.spans["trace_id"].nunique(), 1)
     a = a.assign(per_trace_ms=a["path_ms"] / n_a)[[*keys, "per_trace_ms", "share"]]
     b = b.assign(per_trace_ms=b["path_ms"] / n_b)[[*keys, "per_trace_ms", "share"]]
     both = a.merge(b, on=keys, how="outer", suffixes=("", "_baseline")).fillna(
@@ -84,39 +179,56 @@ def compare_critical_paths(
     return both.sort_values("delta_ms", ascending=False, ignore_index=True)
 
 
-def compare_to_cohort(trace: pd.DataFrame, cohort: pd.DataFrame) -> pd.DataFrame:
+def compare_to_cohort(trace: pd.DataFrame, cohort: Spans) -> CohortComparison:
     """Self time per service of one trace against traces of the same root operation.
 
-    ``cohort`` holds many traces (the trace itself is left out); per service: this trace's
-    self time, the cohort's median and p90 per trace, and the excess over the median.
+    ``cohort`` holds many traces; the investigated trace is left out of it (it would pull
+    the cohort towards itself). Per service: this trace's self time, the cohort's median and
+    p90 per trace, and the excess over the median. The trace is repaired first (a trace that
+    cannot be is an InputError); cohort traces that cannot be are left out.
     """
-    trace_id = trace["trace_id"].iloc[0] if len(trace) else None
-    others = cohort[cohort["trace_id"] != trace_id]
-    mine = trace.assign(self_ms=traces.self_time(trace)).groupby("service_name")["self_ms"].sum()
-    per = others.assign(self_ms=traces.self_time(others))
-    per_trace = per.groupby(["trace_id", "service_name"])["self_ms"].sum().unstack(fill_value=0.0)
+    needed = (*traces.REQUIRED, "service_name")
+    schema.require_columns(trace, needed, "trace")
+    if trace["trace_id"].nunique() > 1:
+        raise InputError("compare_to_cohort: trace holds spans of several traces; pass one")
+    own = traces.reconstruct(trace).spans
+    others = _clean(cohort, "cohort", needed).spans
+    if len(own):
+        others = others[others["trace_id"].astype(str) != str(own["trace_id"].iloc[0])]
+    mine = own.groupby("service_name", observed=True)["self_time_ms"].sum()
+    per_trace = (
+        others.groupby(["trace_id", "service_name"], observed=True)["self_time_ms"]
+        .sum()
+        .unstack(fill_value=0.0)
+    )
     out = pd.DataFrame({"self_ms": mine})
     out = out.join(per_trace.median().rename("cohort_median_ms"), how="outer")
     out = out.join(per_trace.quantile(0.9).rename("cohort_p90_ms"), how="left")
     out = out.fillna(0.0)
     out["excess_ms"] = out["self_ms"] - out["cohort_median_ms"]
     out.index.name = "service_name"
-    out.attrs["cohort_traces"] = int(per_trace.shape[0])
-    return out.sort_values("excess_ms", ascending=False).reset_index()
+    table = out.sort_values("excess_ms", ascending=False).reset_index()
+    return CohortComparison(table, int(per_trace.shape[0]))
 
 
-def trace_summaries(spans: pd.DataFrame) -> pd.DataFrame:
-    """One row per trace: root service/operation, start, duration, span and error counts."""
-    frame = spans.reset_index(drop=True)
+def trace_summaries(spans: Spans) -> pd.DataFrame:
+    """One row per trace: root service/operation, start, duration, span and error counts
+    (spans whose status is error or timeout)."""
+    frame = _clean(spans, "spans", _SUMMARY_COLUMNS).spans
     parent = traces.parent_index(frame)
     root = frame[parent < 0].sort_values("start_time").drop_duplicates("trace_id")
-    per = frame.groupby("trace_id").agg(
-        start_time=("start_time", "min"),
-        end_time=("end_time", "max"),
-        spans=("span_id", "size"),
-        errors=("status", lambda s: int((s != "ok").sum())),
-        services=("service_name", "nunique"),
+    per = (
+        frame.assign(failed=_failed(frame["status"]))
+        .groupby("trace_id")
+        .agg(
+            start_time=("start_time", "min"),
+            end_time=("end_time", "max"),
+            spans=("span_id", "size"),
+            errors=("failed", "sum"),
+            services=("service_name", "nunique"),
+        )
     )
+    per["errors"] = per["errors"].astype("int64")
     per["duration_ms"] = (per["end_time"] - per["start_time"]) / pd.Timedelta(milliseconds=1)
     names = root.set_index("trace_id")[["service_name", "operation_name"]]
     per = per.join(
@@ -126,30 +238,33 @@ def trace_summaries(spans: pd.DataFrame) -> pd.DataFrame:
 
 
 def sample_traces(
-    spans: pd.DataFrame, *, uniform: int = 20, slow_quantile: float = 0.99, seed: int = 0
-) -> pd.DataFrame:
+    spans: Spans, *, uniform: int = 20, slow_quantile: float = 0.99, seed: int = 0
+) -> TraceSample:
     """A representative set to investigate: every error trace, the slowest of the rest (the
     top ``1 - slow_quantile`` of them, at least one) and a uniform random sample of the rest.
 
-    ``reason`` says why each trace is in; ``counts`` in ``attrs`` says how many of each.
+    ``reason`` says why each trace is in; ``counts`` how many of each.
     """
+    if isinstance(uniform, bool) or not isinstance(uniform, (int, np.integer)) or uniform < 0:
+        raise UsageError(f"uniform must be a whole number >= 0, not {uniform!r}")
+    if not isinstance(slow_quantile, (int, float)) or not 0 <= slow_quantile <= 1:
+        raise UsageError(f"slow_quantile must be between 0 and 1, not {slow_quantile!r}")
+    order = {"error": 0, "slow": 1, "uniform": 2}
     summary = trace_summaries(spans)
     if summary.empty:
         summary["reason"] = pd.Series(dtype="str")
-        summary.attrs["counts"] = {"error": 0, "slow": 0, "uniform": 0}
-        return summary
+        return TraceSample(summary, dict.fromkeys(order, 0))
     summary["reason"] = np.where(summary["errors"] > 0, "error", "")
     clean = summary[summary["reason"] == ""]
     top = np.ceil(round(len(clean) * (1.0 - slow_quantile), 9))  # 20 x 0.05 is 1, not 1.0000001
     slow_count = max(1, int(top)) if len(clean) else 0
     summary.loc[clean.nlargest(slow_count, "duration_ms").index, "reason"] = "slow"
     rest = summary[summary["reason"] == ""]
-    picked = rest.sample(n=min(uniform, len(rest)), random_state=seed).index
+    picked = rest.sample(n=min(int(uniform), len(rest)), random_state=seed).index
     summary.loc[picked, "reason"] = "uniform"
     chosen = summary[summary["reason"] != ""].copy()
-    order = {"error": 0, "slow": 1, "uniform": 2}
     chosen = chosen.sort_values(
         ["reason", "duration_ms"], key=lambda s: s.map(order) if s.name == "reason" else -s
     )
-    chosen.attrs["counts"] = {k: int((chosen["reason"] == k).sum()) for k in order}
-    return chosen.reset_index(drop=True)
+    counts = {k: int((chosen["reason"] == k).sum()) for k in order}
+    return TraceSample(chosen.reset_index(drop=True), counts)

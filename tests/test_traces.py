@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from obslib import skew, traces
-from obslib.errors import InputError
+from obslib.errors import InputError, ObslibError
 
 T0 = pd.Timestamp("2026-11-14 14:00", tz="UTC")
 
@@ -283,6 +284,7 @@ def test_naive_times_come_back_naive() -> None:
     ids=["a missing trace id", "a repeated span id", "a time past 2262"],
 )
 def test_malformed_spans_are_input_errors(change, message: str) -> None:
+    """The critical path refuses malformed spans with a message naming the row or trace."""
     with pytest.raises(InputError, match=message):
         traces.critical_path(change(TRACE))
 
@@ -308,3 +310,254 @@ def test_repairs_stay_within_their_trace() -> None:
     assert rebuilt.cycles_broken == 1 and not got.loc[("c", "Z"), "is_root"]
     assert got.loc[("s", "K"), "parent_span_id"] == "B:server"
     assert got.loc[("o", "K"), "parent_span_id"] == "B"
+
+
+# -- rules pinned by issue 7 ----------------------------------------------------------------
+
+
+def test_overlapping_children_are_swept_in_start_order() -> None:
+    """A long child that starts first and a short one inside it cover 40 ms, not 30: the
+    union is swept by start (by end, the short child would hide the long one's start)."""
+    spans = frame([("P", None, 0, 100), ("X", "P", 10, 50), ("Y", "P", 20, 30), ("Z", "P", 60, 70)])
+    got = dict(zip(spans["span_id"], traces.self_time(spans), strict=True))
+    assert got == {"P": 50.0, "X": 40.0, "Y": 10.0, "Z": 10.0}
+
+
+@settings(max_examples=150, deadline=None)
+@given(random_trace())
+def test_self_time_matches_counting_milliseconds(spans: pd.DataFrame) -> None:
+    """Self time equals the span's milliseconds not covered by any child (clipped to it),
+    counted one by one."""
+    start = ((spans["start_time"] - T0) / pd.Timedelta(milliseconds=1)).astype(int).to_numpy()
+    end = ((spans["end_time"] - T0) / pd.Timedelta(milliseconds=1)).astype(int).to_numpy()
+    row = {s: i for i, s in enumerate(spans["span_id"])}
+    covered = [np.zeros(1500, dtype=bool) for _ in range(len(spans))]
+    for i, parent in enumerate(spans["parent_span_id"]):
+        if isinstance(parent, str):
+            p = row[parent]
+            covered[p][max(start[i], start[p]) : min(end[i], end[p])] = True
+    expected = [
+        float(end[i] - start[i] - covered[i][start[i] : end[i]].sum()) for i in row.values()
+    ]
+    assert traces.self_time(spans).tolist() == expected
+
+
+def test_zipkin_shared_id_renames_the_server_side() -> None:
+    """Of a client and server span sharing one id, the server is renamed ``<id>:server`` and
+    hangs under the client, which keeps the id, its parent and its times."""
+    spans = frame(
+        [
+            ("A", None, 0, 100, "server"),
+            ("B", "A", 12, 88, "server"),  # listed first: order must not decide
+            ("B", "A", 10, 90, "client"),
+            ("C", "B", 20, 60),
+        ]
+    )
+    got = traces.reconstruct(spans).spans.set_index("span_id")
+    assert got.loc["B", ["span_kind", "parent_span_id"]].tolist() == ["client", "A"]
+    assert got.loc["B:server", ["span_kind", "parent_span_id"]].tolist() == ["server", "B"]
+    assert (got.loc["B", "start_time"] - T0) / pd.Timedelta(milliseconds=1) == 10
+    assert (got.loc["B:server", "start_time"] - T0) / pd.Timedelta(milliseconds=1) == 12
+    assert got.loc["C", "parent_span_id"] == "B:server"
+    assert got["depth"].to_dict() == {"A": 0, "B:server": 2, "B": 1, "C": 3}
+
+
+def _skewed(child: tuple[int, int]) -> pd.DataFrame:
+    """A parent 0..100 ms on host h1 and one child on host h2."""
+    return frame([("P", None, 0, 100, "client"), ("K", "P", *child, "server")]).assign(
+        tags=[{"host.name": "h1"}, {"host.name": "h2"}]
+    )
+
+
+@pytest.mark.parametrize(
+    ("child", "moved_to", "reported_ms"),
+    [
+        ((0, 40), (0, 40), None),
+        ((60, 100), (60, 100), None),
+        ((-30, 120), (0, 150), 30.0),
+        ((20, 170), (20, 170), None),
+        ((0, 150), (0, 150), None),
+        ((-10, 30), (30, 70), 40.0),
+    ],
+    ids=[
+        "a child starting exactly with its parent fits and stays",
+        "a child ending exactly with its parent fits and stays",
+        "a longer child starting early moves later, to the parent's start",
+        "a longer child starting late is not moved (only the start can be aligned)",
+        "a longer child starting exactly with its parent is not moved",
+        "a shorter child starting early is centred",
+    ],
+)
+def test_clock_skew_edge_cases(child, moved_to, reported_ms) -> None:
+    """Jaeger's rule at its edges: what fits stays; a longer child can only be moved later."""
+    result = skew.adjust_clock_skew(_skewed(child), max_skew_ms=1000)
+    k = result.spans.set_index("span_id").loc["K"]
+    ms = lambda t: (t - T0) / pd.Timedelta(milliseconds=1)  # noqa: E731
+    assert (ms(k["start_time"]), ms(k["end_time"])) == moved_to
+    expected = [] if reported_ms is None else [["K", reported_ms, True]]
+    assert result.adjustments[["span_id", "delta_ms", "applied"]].values.tolist() == expected
+
+
+def test_a_broken_cycle_leaves_a_tree_every_function_accepts() -> None:
+    """reconstruct clears the parent of the cycle's earliest span, so the path and self
+    times of its output need no second repair."""
+    spans = frame([("A", "B", 0, 10), ("B", "A", 1, 9), ("C", "B", 2, 5)])
+    rebuilt = traces.reconstruct(spans)
+    got = rebuilt.spans.set_index("span_id")
+    assert rebuilt.cycles_broken == 1 and rebuilt.repaired_traces == ("t",)
+    assert pd.isna(got.loc["A", "parent_span_id"]) and got.loc["B", "parent_span_id"] == "A"
+    assert got["self_time_ms"].to_dict() == {"A": 2.0, "B": 5.0, "C": 3.0}
+    assert sections(traces.critical_path(rebuilt.spans)) == [
+        ("A", 9, 10),
+        ("B", 5, 9),
+        ("C", 2, 5),
+        ("B", 1, 2),
+        ("A", 0, 1),
+    ]
+    assert traces.reconstruct(rebuilt.spans).notes == []  # nothing left to repair
+
+
+def test_cycles_in_many_traces_are_each_broken_once() -> None:
+    """Two traces with a cycle (one with spans hanging under it) and a healthy one."""
+    spans = pd.concat(
+        [
+            frame([("X", "Z", 5, 50), ("Y", "X", 1, 60), ("Z", "Y", 3, 40), ("W", "Z", 4, 6)], "a"),
+            frame([("P", "Q", 0, 10), ("Q", "P", 0, 10)], "b"),
+            frame([("R", None, 0, 10)], "c"),
+        ],
+        ignore_index=True,
+    )
+    rebuilt = traces.reconstruct(spans)
+    got = rebuilt.spans.set_index(["trace_id", "span_id"])
+    assert rebuilt.cycles_broken == 2 and rebuilt.repaired_traces == ("a", "b")
+    assert got.index[got["is_root"]].tolist() == [("a", "Y"), ("b", "P"), ("c", "R")]
+    assert got.loc["a", "depth"].to_dict() == {"X": 2, "Y": 0, "Z": 1, "W": 2}
+
+
+def test_a_span_that_is_its_own_parent_is_a_root_with_a_note() -> None:
+    """Not an orphan and not a zero self time: a root, its parent id cleared, and noted."""
+    spans = frame([("A", "A", 0, 10), ("B", "A", 2, 5)])
+    rebuilt = traces.reconstruct(spans)
+    got = rebuilt.spans.set_index("span_id")
+    assert rebuilt.self_parents == 1 and rebuilt.orphans == 0
+    assert rebuilt.notes == ["1 span(s) naming themselves as parent made roots (parent id cleared)"]
+    assert bool(got.loc["A", "is_root"]) and not got.loc["A", "is_orphan"]
+    assert pd.isna(got.loc["A", "parent_span_id"])
+    assert got["self_time_ms"].to_dict() == {"A": 7.0, "B": 3.0}
+    expected = [("A", 5, 10), ("B", 2, 5), ("A", 0, 2)]
+    assert sections(traces.critical_path(rebuilt.spans)) == expected
+    assert sections(traces.critical_path(spans)) == expected  # unrepaired: a root too
+
+
+def test_copies_differing_in_tags_are_not_exact_duplicates() -> None:
+    """Tags and logs are compared by their canonical JSON: the same content as a dict or as
+    reordered JSON text is an exact duplicate; other content is a different copy, of which the
+    first is kept, and the note says so."""
+    spans = frame([("A", None, 0, 10)] * 4 + [("B", "A", 1, 5)] * 2).assign(
+        tags=[{"a": 1, "b": 2}, '{"b": 2, "a": 1}', {"a": 2}, {"a": 1, "b": 2}, None, None],
+        logs=[[], "[]", [], [{"event": "x"}], [], None],
+    )
+    rebuilt = traces.reconstruct(spans)
+    assert (rebuilt.duplicates_dropped, rebuilt.variants_dropped) == (1, 3)
+    assert rebuilt.spans["tags"].tolist() == [{"a": 1, "b": 2}, None]
+    assert rebuilt.notes == [
+        "1 exact duplicate span(s) dropped (same columns, tags and logs; one copy kept)",
+        "3 copy(ies) of a span differing only in tags or logs dropped: the first copy in"
+        " input order kept",
+    ]
+
+
+def test_traces_that_cannot_be_repaired_are_skipped_or_refused() -> None:
+    """A span id used twice with different contents, a span without an id, a missing time
+    and a time past 2262: with skip_broken the trace is left out and listed, else refused."""
+    late = pd.Timestamp("2300-01-01", tz="UTC")
+    spans = pd.concat(
+        [
+            frame([("R", None, 0, 10), ("S", "R", 1, 5)], "ok"),
+            frame([("A", None, 0, 10), ("A", None, 1, 10)], "twice"),
+            frame([("A", None, 0, 10), (None, "A", 1, 5)], "no-id"),
+            frame([("A", None, 0, 10)], "late"),
+            frame([("A", None, 0, 10)], "no-end"),
+        ],
+        ignore_index=True,
+    ).astype({"start_time": "datetime64[us, UTC]", "end_time": "datetime64[us, UTC]"})
+    spans.loc[spans["trace_id"] == "late", "end_time"] = late
+    spans.loc[spans["trace_id"] == "no-end", "end_time"] = pd.NaT
+    rebuilt = traces.reconstruct(spans, skip_broken=True)
+    unusable = "a span without an id or with a time missing or past 2262"
+    assert rebuilt.skipped_traces == {
+        "no-id": unusable,
+        "late": unusable,
+        "no-end": unusable,
+        "twice": "a span id used twice with different contents",
+    }
+    assert rebuilt.spans["trace_id"].tolist() == ["ok", "ok"]
+    assert rebuilt.notes == [
+        f"3 trace(s) left out, {unusable}: no-id, late, no-end",
+        "1 trace(s) left out, a span id used twice with different contents: twice",
+    ]
+    with pytest.raises(InputError, match="span id 'A' appears twice in trace 'twice'"):
+        traces.reconstruct(spans[spans["trace_id"].isin(["ok", "twice"])])
+    with pytest.raises(InputError, match="spans row 2: end_time is missing"):
+        traces.reconstruct(spans[spans["trace_id"].isin(["ok", "no-end"])])
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda f: traces.reconstruct(f.drop(columns="end_time")), "spans frame lacks.*end_time"),
+        (lambda f: traces.self_time(f.drop(columns="parent_span_id")), "lacks.*parent_span_id"),
+        (lambda f: traces.statistics(f, by="service"), "by names column.*: service"),
+        (lambda f: traces.statistics(f, by="tag:http.route"), "needs a tags column"),
+        (lambda f: skew.adjust_clock_skew(f.drop(columns="span_id")), "spans frame lacks.*span_id"),
+        (lambda f: skew.adjust_clock_skew(f, max_skew_ms=-1), "max_skew_ms must be"),
+        (lambda f: skew.adjust_clock_skew(f, max_skew_ms=float("nan")), "max_skew_ms must be"),
+    ],
+    ids=[
+        "reconstruct without end times",
+        "self time without parents",
+        "statistics by a column that is not there",
+        "statistics by a tag without tags",
+        "clock skew without span ids",
+        "a negative skew limit",
+        "a NaN skew limit",
+    ],
+)
+def test_missing_columns_and_bad_parameters_are_named(call, message: str) -> None:
+    """Checked up front: an ObslibError naming the column or parameter, not a KeyError."""
+    with pytest.raises(ObslibError, match=message):
+        call(TRACE)
+
+
+def test_statistics_read_tags_stored_as_json_text() -> None:
+    """Tags loaded with json="text" group like dicts; unreadable text counts as no tag."""
+    spans = TRACE.assign(tags=['{"r": "x"}', "{}", '{"r": "y"}', "not json", None, '{"r": "x"}'])
+    by_tag = traces.statistics(spans, by="tag:r").set_index("tag:r")
+    counts = by_tag["count"].rename(index=lambda k: "(none)" if pd.isna(k) else k).to_dict()
+    assert counts == {"x": 2, "y": 1, "(none)": 3}
+
+
+@st.composite
+def random_parents(draw) -> pd.DataFrame:
+    """Spans with any parent at all: cycles, self-parents, orphans, several traces."""
+    n = draw(st.integers(1, 30))
+    rows = []
+    for i in range(n):
+        parent = draw(st.one_of(st.none(), st.just("lost"), st.integers(0, n - 1)))
+        start = draw(st.integers(0, 1000))
+        rows.append((f"s{i}", parent if not isinstance(parent, int) else f"s{parent}", start))
+    spans = frame([(s, p, start, start + 50) for s, p, start in rows])
+    return spans.assign(trace_id=[draw(st.sampled_from(["t", "u"])) for _ in range(n)])
+
+
+@settings(max_examples=60, deadline=None)
+@given(random_parents())
+def test_reconstruct_always_yields_a_forest(spans: pd.DataFrame) -> None:
+    """Whatever the parents, the output is a forest the path accepts, and rebuilding it
+    again repairs nothing."""
+    rebuilt = traces.reconstruct(spans)
+    assert (rebuilt.spans["depth"] >= 0).all()
+    assert len(rebuilt.spans) == len(spans)
+    traces.critical_paths(rebuilt.spans)  # no cycle error
+    again = traces.reconstruct(rebuilt.spans)
+    assert again.repaired_traces == () and again.cycles_broken == again.self_parents == 0
