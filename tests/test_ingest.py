@@ -72,14 +72,13 @@ def test_a_failure_later_in_a_batch_rolls_back_everything(migrated_db: str) -> N
     assert load.trace("t-1", url=migrated_db).empty
 
 
-def test_a_database_rejection_rolls_back_everything(migrated_db: str) -> None:
-    """A row PostgreSQL refuses (bad JSON text) fails the batch without partial rows."""
+def test_json_text_is_checked_before_the_merge_with_its_row(migrated_db: str) -> None:
+    """JSON given as text that jsonb refuses fails the batch naming row and column."""
     broken = spans("t-2")
     broken["tags"] = ['{"ok": 1}', '{"ok": 2}', "{not json"]
     with (
         pytest.raises(
-            InputError,
-            match=r"spans: PostgreSQL refused the batch: invalid input syntax for type json",
+            InputError, match=r"^spans row 2: tags is not JSON \(invalid input syntax for type json"
         ),
         batch(migrated_db) as b,
     ):
@@ -200,3 +199,119 @@ def test_missing_log_ids_are_derived_row_by_row(migrated_db: str) -> None:
     assert write_logs(some, url=migrated_db) == 3
     ids = load.logs(trace_id="t-1", url=migrated_db)["log_id"].tolist()
     assert ids[0] == "given-0" and len(set(ids)) == 3
+
+
+def _set(col: str, row: int, value):
+    """A change that puts ``value`` into one cell (object dtype, so any value fits)."""
+
+    def change(frame: pd.DataFrame) -> pd.DataFrame:
+        frame[col] = frame[col].astype(object) if col in frame else None
+        frame.at[row, col] = value
+        return frame
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_set("service_name", 1, "auth\x00service"), r"spans row 1: service_name contains a NUL"),
+        (
+            _set("tags", 2, {"k": "a\x00b"}),
+            r"spans row 2: tags is not JSON \(unsupported Unicode escape sequence",
+        ),
+        (
+            _set("tags", 1, '{"k": "\\u0000"}'),
+            r"spans row 1: tags is not JSON \(unsupported Unicode escape sequence",
+        ),
+        (_set("tags", 0, {"ratio": float("nan")}), r"spans row 0: tags is not JSON"),
+        (_set("logs", 1, '["a\x00"]'), r"spans row 1: logs contains a NUL character"),
+        (_set("trace_id", 2, "t" * 101), r"spans row 2: trace_id is 101 characters long, more "),
+        (_set("operation_name", 1, "o" * 201), r"spans row 1: operation_name is 201 characters"),
+        (_set("span_id", 1, "   "), r"spans row 1: span_id is blank"),
+        (_set("parent_span_id", 2, ""), r"spans row 2: parent_span_id is empty \(leave it null"),
+        (_set("service_name", 0, " \t"), r"spans row 0: service_name is blank"),
+        (
+            _set("end_time", 1, T0 + timedelta(days=366 * 40)),
+            r"spans row 1: duration_ms 126\d+\.0 does not fit its column \(NUMERIC\(15,3\)",
+        ),
+        (
+            lambda f: f.assign(duration_ms=[50.0, 48.0, 12.5]),
+            r"spans row 2: duration_ms 12.5 disagrees with end_time - start_time \(46.0 ms\)",
+        ),
+        (
+            lambda f: f.assign(duration_ms=[50.0, 48.0, float("inf")]),
+            r"spans row 2: duration_ms is inf, not a number",
+        ),
+    ],
+    ids=[
+        "a NUL in a text column",
+        "a NUL in a tag value",
+        "an escaped NUL in JSON text",
+        "NaN inside tags",
+        "a NUL in JSON text",
+        "a trace id longer than its column",
+        "an operation longer than its column",
+        "a blank span id",
+        "an empty parent id",
+        "a blank service",
+        "a span too long for duration_ms",
+        "a duration that is not end minus start",
+        "an infinite duration",
+    ],
+)
+def test_values_postgres_would_refuse_are_named_first(
+    migrated_db: str, change, message: str
+) -> None:
+    """What PostgreSQL refuses without naming a row or column is caught first, with both."""
+    with pytest.raises(InputError, match=f"^{message}"):
+        write_spans(change(spans("t-bad")), url=migrated_db)
+    assert load.trace("t-bad", url=migrated_db).empty
+
+
+def test_values_at_the_column_limits_are_stored(migrated_db: str) -> None:
+    """A 100-character id, a 200-character operation and a given duration that agrees."""
+    frame = spans("t" * 100)
+    frame.loc[0, "operation_name"] = "o" * 200
+    frame["duration_ms"] = [50.0, 48.0, 46.0005]  # within a microsecond of end - start
+    assert write_spans(frame, url=migrated_db) == 3
+    stored = load.trace("t" * 100, url=migrated_db)
+    assert stored["duration_ms"].tolist() == [50.0, 48.0, 46.0]  # derived from the times
+    assert stored["operation_name"].str.len().max() == 200
+
+
+def test_a_zero_length_span_is_legal(migrated_db: str) -> None:
+    """end_time == start_time (an instant event, a cache hit under the clock's resolution)."""
+    frame = spans("t-zero", n=1)
+    frame["end_time"] = frame["start_time"]
+    assert write_spans(frame, url=migrated_db) == 1
+    assert load.trace("t-zero", url=migrated_db)["duration_ms"].tolist() == [0.0]
+
+
+def test_derived_log_ids_include_the_timestamp(migrated_db: str) -> None:
+    """The same message at two times is two records; the same instant spelled twice is one."""
+    same_text = logs(2).assign(message="retrying", fields=[{}, {}])
+    assert write_logs(same_text, url=migrated_db) == 2
+    respelled = same_text.assign(
+        timestamp=["2026-11-20T10:00:00+01:00", "2026-11-20T09:00:01.000000Z"]
+    )
+    assert write_logs(respelled, url=migrated_db) == 0
+    assert len(load.logs(trace_id="t-1", url=migrated_db)) == 2
+
+
+def test_numbers_that_overflow_their_column_are_named(migrated_db: str) -> None:
+    """An SLO target past NUMERIC(10,4) and a window past INTEGER: row and column named."""
+    slo = dict(service_name="api", slo_name="a", slo_type="availability", target_value=99.9)
+    too_big = pd.DataFrame([slo, {**slo, "slo_name": "b", "target_value": 1e6}])
+    with (
+        pytest.raises(InputError, match=r"^slos row 1: target_value 1000000.0 does not fit"),
+        batch(migrated_db) as b,
+    ):
+        b.slos(too_big)
+    long_window = pd.DataFrame([{**slo, "measurement_window_hours": 2**31}])
+    with (
+        pytest.raises(InputError, match=r"^slos row 0: measurement_window_hours 2147483648 is"),
+        batch(migrated_db) as b,
+    ):
+        b.slos(long_window)
+    assert load.slos(url=migrated_db).empty

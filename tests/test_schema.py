@@ -250,3 +250,49 @@ def test_unknown_trace_is_an_empty_frame_with_the_same_columns(migrated_db: str)
     assert empty.empty
     assert list(empty.columns) == list(schema.SPAN_COLUMNS)
     assert len(load.trace("test-trace-123", url=migrated_db)) == 3
+
+
+# Spec columns that name a row of another table instead of landing in their own.
+REFERENCES = {
+    ("slo_measurements", "service_name"): schema.SLOS,
+    ("slo_measurements", "slo_name"): schema.SLOS,
+    ("incidents", "alert_name"): schema.ALERT_DEFINITIONS,
+}
+
+
+def column_types(url: str, table: str) -> dict[str, tuple]:
+    """column -> (data_type, varchar length, numeric precision, numeric scale)."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT column_name, data_type, character_maximum_length, numeric_precision,"
+            " numeric_scale FROM information_schema.columns"
+            " WHERE table_schema = 'public' AND table_name = %s",
+            (table,),
+        ).fetchall()
+    return {name: rest for name, *rest in rows}
+
+
+def test_writer_widths_match_the_migrated_columns(migrated_db: str) -> None:
+    """Every width the writer checks (VARCHAR length, NUMERIC digits, INTEGER range) is the
+    migrated column's, so the checks and the schema cannot drift apart."""
+    from obslib.ingest.frames import FLOAT, INT, TEXT
+    from obslib.ingest.tables import TARGETS
+
+    checked = 0
+    for target in TARGETS.values():
+        for col in target.spec:
+            table = REFERENCES.get((target.kind, col.name), target.table)
+            db_type = column_types(migrated_db, table).get(col.name)
+            if db_type is None:  # a value the merge converts (measurement_period_s)
+                continue
+            data_type, length, precision, scale = db_type
+            where = f"{target.kind}.{col.name} -> {table}.{col.name} ({data_type})"
+            if col.kind == TEXT:
+                assert col.width == length, where
+            elif col.kind == FLOAT:
+                digits = (precision, scale) if data_type == "numeric" and precision else None
+                assert col.digits == digits, where
+            elif col.kind == INT:
+                assert data_type == "integer", where
+            checked += 1
+    assert checked > 50

@@ -1,0 +1,317 @@
+"""What each writer stores where: the column specs (with the widths of their columns) and the
+merge, conflict and check statements built from them.
+
+Widths live here once: ``Col.width`` is a VARCHAR length, ``Col.digits`` a NUMERIC
+(precision, scale), both as the migrations define them; tests compare them with the migrated
+database's information_schema. Every statement is fixed text made from these constants (table
+and column names are ours, never the caller's); values travel through the staging table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from obslib import schema
+from obslib.ingest.frames import BOOL, FLOAT, INT, JSON, TEXT, TIME, Col
+
+STAGE = "obslib_stage"  # the temporary staging table of one write
+ROW = "_row"  # the frame row a staged row came from, for messages
+MAX_KEYS = 5  # conflicting keys a report lists (the count is always complete)
+# What the last retried_merge left: rows inserted, retries taken, the data error it stopped at.
+MERGE_RESULT = (
+    "SELECT current_setting('obslib.merge_inserted')::bigint,"
+    " current_setting('obslib.merge_retries')::int, current_setting('obslib.merge_error')"
+)
+
+SPAN_SPEC = (
+    Col("trace_id", required=True, width=100, key=True),
+    Col("span_id", required=True, width=100, key=True),
+    Col("parent_span_id", width=100, key=True),
+    Col("service_name", required=True, width=100),
+    Col("operation_name", required=True, width=200),
+    Col("span_kind", default="internal", allowed=schema.SPAN_KINDS, width=10),
+    Col("start_time", TIME, required=True),
+    Col("end_time", TIME, required=True),
+    Col("duration_ms", FLOAT, digits=(15, 3)),
+    Col("status", default="ok", allowed=schema.SPAN_STATUSES, width=20),
+    Col("tags", JSON, default={}),
+    Col("logs", JSON, default=[]),
+)
+LOG_SPEC = (
+    Col("log_id", required=True, width=100, key=True),
+    Col("timestamp", TIME, required=True),
+    Col("level", required=True, allowed=schema.LOG_LEVELS, width=10),
+    Col("service_name", required=True, width=100),
+    Col("trace_id", width=100, key=True),
+    Col("span_id", width=100, key=True),
+    Col("message", required=True),
+    Col("fields", JSON, default={}),
+    Col("error"),
+)
+SLO_SPEC = (
+    Col("service_name", required=True, width=100),
+    Col("slo_name", required=True, width=100, key=True),
+    Col("slo_type", required=True, allowed=schema.SLO_TYPES, width=50),
+    Col("target_value", FLOAT, required=True, digits=(10, 4)),
+    Col("measurement_window_hours", INT, default=24),
+    Col("error_budget_percent", FLOAT, digits=(5, 2)),
+    Col("alert_threshold_percent", FLOAT, default=90.0, digits=(5, 2)),
+    Col("enabled", BOOL, default=True),
+    Col("latency_threshold_ms", FLOAT, digits=(15, 3)),
+)
+MEASUREMENT_SPEC = (
+    Col("service_name", required=True, width=100),  # with slo_name: resolved to slo_id
+    Col("slo_name", required=True, width=100, key=True),
+    Col("measurement_timestamp", TIME, required=True),
+    Col("actual_value", FLOAT, required=True, digits=(10, 4)),
+    Col("target_value", FLOAT, required=True, digits=(10, 4)),
+    Col("compliance_status", required=True, allowed=schema.COMPLIANCE_STATUSES, width=20),
+    Col("error_budget_remaining", FLOAT, default=0.0, digits=(9, 2)),
+    Col("measurement_period_s", FLOAT, required=True),
+)
+ALERT_SPEC = (
+    Col("alert_name", required=True, width=100, key=True),
+    Col("service_name", required=True, width=100),
+    Col("alert_type", required=True, allowed=schema.ALERT_TYPES, width=50),
+    Col("metric_name", required=True, width=100),
+    Col("condition_expression", required=True),
+    Col("severity", required=True, allowed=schema.SEVERITIES, width=20),
+    Col("notification_channels", JSON, default=[]),
+    Col("enabled", BOOL, default=True),
+)
+INCIDENT_SPEC = (
+    Col("incident_id", required=True, width=100, key=True),
+    Col("alert_name", width=100, key=True),  # resolved to alert_id
+    Col("status", default="open", allowed=schema.INCIDENT_STATUSES, width=20),
+    Col("severity", required=True, allowed=schema.SEVERITIES, width=20),
+    Col("triggered_at", TIME, required=True),
+    Col("acknowledged_at", TIME),
+    Col("resolved_at", TIME),
+    Col("acknowledged_by", width=100),
+    Col("resolved_by", width=100),
+    Col("escalation_level", INT, default=1),
+    Col("incident_data", JSON, default={}),
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One table a writer merges into.
+
+    ``key`` is the table's natural key (its unique constraint, what ON CONFLICT names);
+    ``stage_key`` is the same key as the frame spells it (names, not surrogate ids): rows are
+    sorted and de-duplicated by it and conflicts are reported with it. ``exprs`` overrides how
+    a table column is computed from the staged row ``s``; ``joins`` resolves references.
+    ``order`` overrides the key order the merge inserts in (for a key of surrogate ids).
+    """
+
+    kind: str
+    table: str
+    spec: tuple[Col, ...]
+    key: tuple[str, ...]
+    stage_key: tuple[str, ...]
+    columns: tuple[str, ...]
+    exprs: dict[str, str] = field(default_factory=dict)
+    joins: str = ""
+    order: str = ""
+    unresolved: str | None = None
+
+    def _expr(self, column: str) -> str:
+        if column in self.exprs:
+            return self.exprs[column]
+        col = next(c for c in self.spec if c.name == column)
+        if col.kind == JSON:
+            return f"s.{column}::jsonb"
+        if col.kind == FLOAT and col.digits:
+            # the column's own type, so a re-written row compares equal to the stored one
+            return f"s.{column}::numeric({col.digits[0]},{col.digits[1]})"
+        return f"s.{column}"
+
+    @property
+    def source(self) -> str:
+        """The staged rows as the table's columns, plus the stage key as k0, k1, ..."""
+        exprs = [f"{self._expr(c)} AS {c}" for c in self.columns]
+        exprs += [f"s.{k} AS k{i}" for i, k in enumerate(self.stage_key)]
+        return f"SELECT {', '.join(exprs)} FROM {STAGE} s {self.joins}"
+
+    @property
+    def merge(self) -> str:
+        """Insert what is new; a stored row with the same key stays (first stored wins)."""
+        cols = ", ".join(self.columns)
+        return (
+            f"INSERT INTO {self.table} ({cols}) SELECT {cols} FROM ({self.source}) src"
+            f" ORDER BY {self.key_order} ON CONFLICT ({', '.join(self.key)}) DO NOTHING"
+        )
+
+    @property
+    def key_order(self) -> str:
+        """Key order, the same for every writer (bytewise text, "C"), so two writers of the
+        same rows take their row locks in one order and cannot deadlock each other. Measured:
+        the sort is lost in the noise of the merge's index work (300k spans, 14-18 s either
+        way on a loaded machine)."""
+        if self.order:
+            return self.order
+        text = {c.name for c in self.spec if c.kind == TEXT}
+        return ", ".join(f'{k} COLLATE "C"' if k in text else k for k in self.key)
+
+    def retried_merge(self, attempts: int) -> str:
+        """The merge in a PL/pgSQL loop that retries a deadlock or serialization failure.
+
+        Each attempt runs in its own subtransaction (the EXCEPTION block), so a failed one
+        releases its locks and the transaction goes on; the merge is idempotent, so a retry
+        is safe. A data error (jsonb refusing a text, a value out of range) is caught too, so
+        the transaction survives to find the row at fault (``json_check``): checking every
+        JSON text up front would cost ~4 s per million spans. Rows inserted, retries taken
+        and the data error are left in ``MERGE_RESULT``'s settings.
+        """
+        return f"""DO $obslib$
+            DECLARE
+                inserted bigint;
+                attempt int := 1;
+            BEGIN
+                PERFORM set_config('obslib.merge_error', '', true);
+                LOOP
+                    BEGIN
+                        {self.merge};
+                        GET DIAGNOSTICS inserted = ROW_COUNT;
+                        PERFORM set_config('obslib.merge_inserted', inserted::text, true);
+                        PERFORM set_config('obslib.merge_retries', (attempt - 1)::text, true);
+                        RETURN;
+                    EXCEPTION WHEN deadlock_detected OR serialization_failure THEN
+                        IF attempt >= {int(attempts)} THEN
+                            RAISE;
+                        END IF;
+                        attempt := attempt + 1;
+                        PERFORM pg_sleep(0.05 * 2 ^ attempt * (0.5 + random()));  -- jitter
+                    WHEN data_exception THEN
+                        PERFORM set_config('obslib.merge_inserted', '0', true);
+                        PERFORM set_config('obslib.merge_retries', (attempt - 1)::text, true);
+                        PERFORM set_config('obslib.merge_error', SQLERRM, true);
+                        RETURN;
+                    END;
+                END LOOP;
+            END $obslib$"""
+
+    @property
+    def conflicts(self) -> str:
+        """Staged rows whose key is stored with other content: their count and first keys."""
+        rest = [c for c in self.columns if c not in self.key]
+        src = ", ".join(f"src.{c}" for c in rest)
+        stored = ", ".join(f"t.{c}" for c in rest)
+        keys = ", ".join(f"k{i}" for i in range(len(self.stage_key)))
+        return (
+            f"SELECT {keys}, count(*) OVER () FROM (SELECT DISTINCT {keys}"
+            f" FROM ({self.source}) src JOIN {self.table} t USING ({', '.join(self.key)})"
+            f" WHERE ROW({src}) IS DISTINCT FROM ROW({stored})) c"
+            f" ORDER BY {keys} LIMIT {MAX_KEYS}"
+        )
+
+
+def json_check(column: str) -> str:
+    """The first staged row whose JSON text jsonb refuses, with PostgreSQL's reason (run
+    after a merge failed on data, to name the row).
+
+    ``column`` comes from a spec (an allow-list), never from the caller."""
+    if column not in _JSON_COLUMNS:
+        raise ValueError(f"{column} is not a JSON column of any spec")
+    return (
+        f"SELECT {ROW}, (pg_input_error_info({column}, 'jsonb')).message FROM {STAGE}"
+        f" WHERE NOT pg_input_is_valid({column}, 'jsonb') ORDER BY {ROW} LIMIT 1"
+    )
+
+
+SPANS = Target(
+    "spans",
+    schema.SPANS,
+    SPAN_SPEC,
+    key=("trace_id", "span_id"),
+    stage_key=("trace_id", "span_id"),
+    columns=schema.SPAN_COLUMNS,
+)
+LOGS = Target(
+    "logs",
+    schema.LOGS,
+    LOG_SPEC,
+    key=("log_id",),
+    stage_key=("log_id",),
+    columns=tuple(c.name for c in LOG_SPEC),
+)
+SLOS = Target(
+    "slos",
+    schema.SLOS,
+    SLO_SPEC,
+    key=("service_name", "slo_name"),
+    stage_key=("service_name", "slo_name"),
+    columns=tuple(c.name for c in SLO_SPEC),
+    exprs={
+        "error_budget_percent": "COALESCE(s.error_budget_percent, 100 - s.target_value)"
+        "::numeric(5,2)"
+    },
+)
+MEASUREMENTS = Target(
+    "slo_measurements",
+    schema.SLO_MEASUREMENTS,
+    MEASUREMENT_SPEC,
+    key=("slo_id", "measurement_timestamp"),
+    stage_key=("service_name", "slo_name", "measurement_timestamp"),
+    columns=(
+        "slo_id",
+        "measurement_timestamp",
+        "actual_value",
+        "target_value",
+        "compliance_status",
+        "error_budget_remaining",
+        "measurement_period",
+    ),
+    exprs={
+        "slo_id": "o.id",
+        "measurement_period": "make_interval(secs => s.measurement_period_s)",
+    },
+    joins=f"JOIN {schema.SLOS} o USING (service_name, slo_name)",
+    order="slo_id, measurement_timestamp",
+    unresolved=f"""
+        SELECT s.service_name || '/' || s.slo_name FROM {STAGE} s
+        LEFT JOIN {schema.SLOS} o USING (service_name, slo_name)
+        WHERE o.id IS NULL LIMIT 1""",
+)
+ALERTS = Target(
+    "alert_definitions",
+    schema.ALERT_DEFINITIONS,
+    ALERT_SPEC,
+    key=("alert_name",),
+    stage_key=("alert_name",),
+    columns=tuple(c.name for c in ALERT_SPEC),
+    exprs={
+        "notification_channels": "ARRAY(SELECT jsonb_array_elements_text("
+        "s.notification_channels::jsonb))"
+    },
+)
+INCIDENTS = Target(
+    "incidents",
+    schema.ALERT_INCIDENTS,
+    INCIDENT_SPEC,
+    key=("incident_id",),
+    stage_key=("incident_id",),
+    columns=(
+        "incident_id",
+        "alert_id",
+        "status",
+        "severity",
+        "triggered_at",
+        "acknowledged_at",
+        "resolved_at",
+        "acknowledged_by",
+        "resolved_by",
+        "escalation_level",
+        "incident_data",
+    ),
+    exprs={"alert_id": "a.id"},
+    joins=f"LEFT JOIN {schema.ALERT_DEFINITIONS} a ON a.alert_name = s.alert_name",
+    unresolved=f"""
+        SELECT s.alert_name FROM {STAGE} s
+        LEFT JOIN {schema.ALERT_DEFINITIONS} a ON a.alert_name = s.alert_name
+        WHERE s.alert_name IS NOT NULL AND a.id IS NULL LIMIT 1""",
+)
+
+TARGETS = {t.kind: t for t in (SPANS, LOGS, SLOS, MEASUREMENTS, ALERTS, INCIDENTS)}
+_JSON_COLUMNS = {c.name for t in TARGETS.values() for c in t.spec if c.kind == JSON}

@@ -1,0 +1,260 @@
+"""Writers lose nothing silently: key conflicts are reported, duplicates in a batch are
+refused or collapsed, concurrent writers do not deadlock, database failures are not input."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import psycopg
+import pytest
+
+from obslib import load
+from obslib.errors import DatabaseError, InputError
+from obslib.ingest import batch, write_spans
+from obslib.ingest.writer import Conflicts
+
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+WRITER = "obslib.ingest.writer"
+
+
+def spans(trace_id: str = "t-1", n: int = 3) -> pd.DataFrame:
+    """n spans of one trace, s0 the root of the others."""
+    return pd.DataFrame(
+        [
+            dict(
+                trace_id=trace_id,
+                span_id=f"s{i}",
+                parent_span_id=None if i == 0 else "s0",
+                service_name="api-gateway",
+                operation_name=f"op {i}",
+                start_time=T0 + timedelta(milliseconds=i),
+                end_time=T0 + timedelta(milliseconds=10 + i),
+                tags={"i": i, "zone": "eu"},
+            )
+            for i in range(n)
+        ]
+    )
+
+
+def stored(url: str, trace_id: str) -> dict[str, str]:
+    """span_id -> operation_name of what is stored."""
+    frame = load.trace(trace_id, url=url)
+    return dict(zip(frame["span_id"], frame["operation_name"], strict=True))
+
+
+def test_rewriting_identical_rows_is_quiet(migrated_db: str, caplog) -> None:
+    """Re-ingesting the same rows (tags spelled in another key order) adds nothing, reports
+    no conflict and logs no warning."""
+    assert write_spans(spans(), url=migrated_db) == 3
+    again = spans().assign(tags=[{"zone": "eu", "i": i} for i in range(3)])
+    with caplog.at_level(logging.WARNING, logger=WRITER):
+        written = write_spans(again, url=migrated_db)
+    assert (written, written.conflicts) == (0, Conflicts())
+    assert not caplog.records
+
+
+def test_a_conflicting_rewrite_is_counted_named_and_the_stored_row_kept(
+    migrated_db: str, caplog
+) -> None:
+    """Same key, other content: not written (first stored wins), counted with its key,
+    and a warning says so."""
+    write_spans(spans(), url=migrated_db)
+    changed = spans(n=4)
+    changed.loc[1, "operation_name"] = "renamed"
+    changed.loc[2, "tags"] = [{"i": 2, "zone": "us"}]
+    with caplog.at_level(logging.WARNING, logger=WRITER):
+        written = write_spans(changed, url=migrated_db)
+    assert written == 1  # s3 is new
+    assert written.conflicts == Conflicts(2, (("t-1", "s1"), ("t-1", "s2")))
+    assert stored(migrated_db, "t-1") == {"s0": "op 0", "s1": "op 1", "s2": "op 2", "s3": "op 3"}
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "spans: 2 row(s) not written" in caplog.text and "('t-1', 's1')" in caplog.text
+
+
+def test_a_batch_adds_up_conflicts_over_its_writes(migrated_db: str) -> None:
+    """Two writes in one batch: the second conflicts with the first (already stored in the
+    same transaction); ``Batch.conflicts`` keeps the count per kind."""
+    changed = spans().assign(status="error")
+    with batch(migrated_db) as b:
+        b.spans(spans())
+        b.spans(changed)
+        b.spans(changed.iloc[[0]])
+    assert b.conflicts == {
+        "spans": Conflicts(4, (("t-1", "s0"), ("t-1", "s1"), ("t-1", "s2"), ("t-1", "s0")))
+    }
+    assert load.trace("t-1", url=migrated_db)["status"].tolist() == ["ok"] * 3
+
+
+def test_identical_duplicates_in_one_write_collapse(migrated_db: str) -> None:
+    """The same row twice in one frame is stored once and counted once."""
+    frame = spans()
+    twice = pd.concat([frame, frame.iloc[[1, 1]]], ignore_index=True)
+    written = write_spans(twice, url=migrated_db)
+    assert (written, written.conflicts) == (3, Conflicts())
+    assert stored(migrated_db, "t-1") == {"s0": "op 0", "s1": "op 1", "s2": "op 2"}
+
+
+def test_different_rows_with_one_key_in_one_write_are_refused(migrated_db: str) -> None:
+    """Which of two different rows is meant is the caller's to say: both rows are named."""
+    frame = spans(n=4)
+    frame.loc[3, "span_id"] = "s1"
+    with pytest.raises(
+        InputError,
+        match=r"^spans rows 1 and 3 have the same key \(trace_id='t-1', span_id='s1'\)"
+        r" but different operation_name$",
+    ):
+        write_spans(frame, url=migrated_db)
+    assert load.trace("t-1", url=migrated_db).empty
+
+
+def test_measurement_conflicts_name_the_slo(migrated_db: str) -> None:
+    """A joined table reports its conflicts with the frame's key (service, SLO, time)."""
+    slo = pd.DataFrame(
+        [dict(service_name="api", slo_name="avail", slo_type="availability", target_value=99.9)]
+    )
+    measurement = dict(
+        service_name="api",
+        slo_name="avail",
+        measurement_timestamp=T0,
+        actual_value=99.95,
+        target_value=99.9,
+        compliance_status="compliant",
+        measurement_period=pd.Timedelta(hours=1),
+    )
+    with batch(migrated_db) as b:
+        b.slos(slo)
+        assert b.slo_measurements(pd.DataFrame([measurement])) == 1
+        assert b.slo_measurements(pd.DataFrame([measurement])) == 0  # identical: quiet
+        late = b.slo_measurements(pd.DataFrame([{**measurement, "actual_value": 98.0}]))
+    assert late == 0
+    assert late.conflicts == Conflicts(1, (("api", "avail", pd.Timestamp(T0)),))
+    assert load.slo_measurements(url=migrated_db)["actual_value"].tolist() == [99.95]
+
+
+def _terminate_others(url: str) -> int:
+    """End every other session on this test's private database (the writer's)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()[0]
+
+
+def test_a_lost_connection_is_a_database_error_not_bad_input(migrated_db: str) -> None:
+    """The server ending the writer's session is the database failing (exit 1), and the
+    batch still lands nothing."""
+    with pytest.raises(DatabaseError) as caught, batch(migrated_db) as b:
+        b.spans(spans("t-lost"))
+        assert _terminate_others(migrated_db) == 1
+        b.spans(spans("t-after"))
+    assert not isinstance(caught.value, InputError)
+    assert caught.value.exit_code == 1
+    assert str(caught.value).startswith("spans: the database failed the write")
+    assert load.trace("t-lost", url=migrated_db).empty
+
+
+def _with_deadlock_timeout(url: str, timeout: str) -> str:
+    """The URL with a session setting (no space in it: obslib re-renders URLs, and libpq
+    does not read a '+' as a space)."""
+    return f"{url}&options=-cdeadlock_timeout%3D{timeout}"
+
+
+def _wait_for_lock_waiters(url: str, count: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock'"
+            ).fetchone()[0]
+            if waiting >= count:
+                return
+            time.sleep(0.01)
+    raise AssertionError(f"no {count} session(s) waiting for a lock after {timeout} s")
+
+
+def test_a_deadlock_is_retried_and_the_write_lands(migrated_db: str, caplog) -> None:
+    """Another session holds s1 and then asks for s0, which the writer holds: PostgreSQL
+    aborts the writer's merge (it checks first); the writer retries from its savepoint,
+    the other session commits, and the retry finds both rows stored, identical."""
+    frame = spans("t-dl", n=2)
+    result: dict[str, object] = {}
+
+    def writer() -> None:
+        try:
+            result["written"] = write_spans(frame, url=_with_deadlock_timeout(migrated_db, "300ms"))
+        except Exception as err:  # reported by the assertion below
+            result["error"] = err
+
+    insert = (
+        "INSERT INTO distributed_traces (trace_id, span_id, parent_span_id, service_name,"
+        " operation_name, start_time, end_time, duration_ms, status, tags)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'ok', %s::jsonb)"
+    )
+    rows = [
+        (
+            r.trace_id,
+            r.span_id,
+            None if pd.isna(r.parent_span_id) else r.parent_span_id,
+            r.service_name,
+            r.operation_name,
+            r.start_time,
+            r.end_time,
+            10.0,
+            psycopg.types.json.Jsonb(r.tags),
+        )
+        for r in frame.itertuples()
+    ]
+    with caplog.at_level(logging.WARNING, logger=WRITER):
+        with psycopg.connect(_with_deadlock_timeout(migrated_db, "30s")) as other:
+            other.execute(insert, rows[1])  # holds s1
+            thread = threading.Thread(target=writer)
+            thread.start()
+            _wait_for_lock_waiters(migrated_db, 1)  # the writer inserted s0, waits for s1
+            other.execute(insert, rows[0])  # waits for the writer: a cycle
+            other.commit()
+        thread.join(timeout=60)
+    assert "error" not in result, result.get("error")
+    assert result["written"] == 0 and not result["written"].conflicts
+    assert "spans: the merge was retried 1 time(s) after a deadlock" in caplog.text
+    assert stored(migrated_db, "t-dl") == {"s0": "op 0", "s1": "op 1"}
+
+
+def test_two_writers_of_the_same_rows_in_opposite_orders_do_not_deadlock(
+    migrated_db: str, caplog
+) -> None:
+    """Two threads write the same spans at once, one frame reversed: both succeed without a
+    single deadlock (merges insert in key order), and every span is stored once. Three
+    rounds, because two threads do not always overlap on a shared machine."""
+    total = 0
+    for round_ in range(3):
+        rows = pd.concat(
+            [spans(f"r{round_}-trace-{k:04d}", n=4) for k in range(1500)], ignore_index=True
+        )
+        orders = [rows, rows.iloc[::-1].reset_index(drop=True)]
+        results: list[object] = [None, None]
+        start = threading.Barrier(2)
+
+        def write(i: int, orders=orders, results=results, start=start) -> None:
+            start.wait()
+            try:
+                results[i] = write_spans(orders[i], url=migrated_db)
+            except Exception as err:  # reported by the assertion below
+                results[i] = err
+
+        with caplog.at_level(logging.WARNING, logger=WRITER):
+            threads = [threading.Thread(target=write, args=(i,)) for i in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=120)
+        assert all(isinstance(r, int) for r in results), results
+        assert sum(results) == len(rows)
+        total += len(rows)
+    assert "retried" not in caplog.text
+    with psycopg.connect(migrated_db) as conn:
+        assert conn.execute("SELECT count(*) FROM distributed_traces").fetchone()[0] == total
