@@ -69,33 +69,42 @@ _QUOTED = re.compile(r'"([^"]*)"')
 
 
 def scrub(text: str, url: str | None = None) -> str:
-    """``text`` with the database URL's userinfo, and every fragment of it, replaced by ***.
+    """``text`` with the database URL's password, wherever and however it shows, as ***.
 
     libpq quotes the part of a URL it failed to parse, which may be half a password
-    (``postgresql://sre:s3cret PW@/db`` fails at ``PW@``), so the whole userinfo and each
-    3+ character piece of it are masked, as is a ``password=`` query option. ``url``
-    defaults to ``$OBSLIB_DATABASE_URL``.
+    (``postgresql://sre:s3cret PW@/db`` fails at ``"PW@/db"``), so the whole userinfo
+    (``sre:s3cret PW``), the password, each 3+ character piece of it, any quoted text that
+    holds a piece of it, and a ``password=`` query option are masked. A URL without a
+    password has nothing to hide: its user name (``postgres`` for the embedded server) is
+    also a service name in the demo, and masking it would garble reports. ``url`` defaults
+    to ``$OBSLIB_DATABASE_URL``.
     """
     url = os.environ.get(ENV_DATABASE_URL, "") if url is None else url
     if not text or "://" not in url:
         return text
     rest = url.split("://", 1)[1]
     head = rest.split("?", 1)[0]
-    secrets = [m.group(2) for m in _SECRET_QUERY.finditer(rest) if m.group(2)]
+    passwords = [m.group(2) for m in _SECRET_QUERY.finditer(rest) if m.group(2)]
+    secrets: list[str] = []
     if "@" in head:
         userinfo = head.rsplit("@", 1)[0]
-        secrets += [userinfo, unquote(userinfo)]
-        for piece in (userinfo, unquote(userinfo)):
-            secrets += _FRAGMENT.findall(piece)
-    if "@" in head:  # a quoted piece of the URL that holds any part of the userinfo
-        text = _QUOTED.sub(lambda m: _mask_quoted(m, userinfo), text)
+        if ":" in userinfo and userinfo.split(":", 1)[1]:
+            passwords.append(userinfo.split(":", 1)[1])
+            secrets += [userinfo, unquote(userinfo)]
+    passwords += [unquote(p) for p in passwords]
+    if not passwords:
+        return text
+    for password in passwords:
+        secrets += [password, *_FRAGMENT.findall(password)]
+    text = _QUOTED.sub(lambda m: _mask_quoted(m, passwords), text)
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
 
 
-def _mask_quoted(match: re.Match, userinfo: str) -> str:
-    pieces = re.split(r"[\s:@/]+", match.group(1))
-    if any(p and (p in userinfo or p in unquote(userinfo)) for p in pieces):
+def _mask_quoted(match: re.Match, passwords: list[str]) -> str:
+    """A quoted piece of text that holds 2+ characters of a password is masked whole."""
+    pieces = [p for p in re.split(r"[\s:@/]+", match.group(1)) if len(p) >= 2]
+    if any(piece in password for piece in pieces for password in passwords):
         return '"***"'
     return match.group(0)

@@ -1,9 +1,16 @@
-"""Charts: the rows a waterfall draws, folding of huge traces, and real SVG rendering."""
+"""Charts: the rows a waterfall draws, folding of huge traces, real SVG rendering with alt
+text, one colour per service across charts, and the renderers."""
 
 from __future__ import annotations
 
+import logging
+
+import altair as alt
+import nbformat
 import pandas as pd
+import pytest
 import vl_convert
+from nbconvert import HTMLExporter
 
 from obslib import charts, trace_sets, traces
 from tests.test_trace_sets import SMALL
@@ -49,5 +56,110 @@ def test_every_chart_renders_to_svg_offline() -> None:
     for chart in built:
         svg = vl_convert.vegalite_to_svg(chart.to_dict())
         assert svg.startswith("<svg") and ("<path" in svg or "<rect" in svg)
-    assert isinstance(built[0].to_dict()["layer"], list)
+        assert len(chart.to_dict()["description"]) > 20, "every chart carries alt text"
     assert pd.api.types.is_numeric_dtype(charts.waterfall_rows(t1).rows["start_ms"])
+
+
+def _t(trace_id: str) -> pd.DataFrame:
+    spans = traces.reconstruct(SMALL).spans
+    return spans[spans["trace_id"] == trace_id]
+
+
+def test_waterfall_labels_sit_in_a_column_left_of_the_bars() -> None:
+    """As Jaeger draws it: a text column of span names, then the bars, sharing the rows."""
+    t2 = _t("t2")
+    spec = charts.waterfall(charts.waterfall_rows(t2, traces.critical_path(t2))).to_dict()
+    labels, bars = spec["hconcat"]
+    assert labels["mark"]["type"] == "text" and labels["encoding"]["text"]["field"] == "name"
+    assert labels["encoding"]["y"]["field"] == bars["layer"][0]["encoding"]["y"]["field"] == "row"
+    assert spec["resolve"]["scale"]["y"] == "shared"
+    names = spec["datasets"][labels["data"]["name"]]
+    assert [r["name"] for r in names] == ["gw: GET", "db: q", "gw: render"]
+    assert [r["indent"] for r in names] == [0, 12, 12]
+    marks = [layer["mark"]["type"] for layer in bars["layer"]]
+    assert marks == ["bar", "bar", "point"], "bars, the critical path on top, then errors"
+    assert spec["description"].startswith("Waterfall of a trace: 3 spans from 2 services")
+
+
+def test_a_trace_without_errors_draws_no_empty_layer() -> None:
+    """An empty error layer makes Vega log 'Infinite extent for field "end_ms"'."""
+    t1 = _t("t1")
+    spec = charts.waterfall(charts.waterfall_rows(t1, traces.critical_path(t1))).to_dict()
+    assert [layer["mark"]["type"] for layer in spec["hconcat"][1]["layer"]] == ["bar", "bar"]
+    assert all(len(rows) for rows in spec["datasets"].values())
+    no_path = charts.waterfall(charts.waterfall_rows(t1)).to_dict()
+    assert len(no_path["hconcat"][1]["layer"]) == 1
+    assert all(len(rows) for rows in no_path["datasets"].values())
+
+
+def test_a_service_keeps_its_colour_in_every_chart() -> None:
+    """One scale from the report's services: each chart maps a service to the same colour."""
+    colors = charts.service_colors(["gw", "db", "cache", "gw"])
+    assert colors.to_dict()["domain"] == ["cache", "db", "gw"]
+    t2 = _t("t2")
+    specs = [
+        charts.waterfall(charts.waterfall_rows(t2), colors=colors).to_dict()["hconcat"][1]["layer"][
+            0
+        ]["encoding"]["color"],
+        charts.self_time_bars(traces.statistics(SMALL), colors=colors).to_dict()["encoding"][
+            "color"
+        ],
+        charts.service_graph(trace_sets.service_graph(SMALL), colors=colors).to_dict()["layer"][1][
+            "encoding"
+        ]["fill"],
+    ]
+    assert all(s["scale"] == colors.to_dict() for s in specs)
+    default = charts.waterfall(charts.waterfall_rows(t2)).to_dict()
+    own = default["hconcat"][1]["layer"][0]["encoding"]["color"]["scale"]
+    assert dict(zip(own["domain"], own["range"], strict=True)) == dict(
+        zip(colors.to_dict()["domain"][1:], colors.to_dict()["range"][:2], strict=True)
+    )
+
+
+def test_the_service_graph_legend_stays_clear_of_the_names() -> None:
+    """The legend sits below the graph and the x axis is padded past the outer nodes."""
+    spec = charts.service_graph(trace_sets.service_graph(SMALL)).to_dict()
+    edges = spec["layer"][0]["encoding"]
+    assert edges["color"]["legend"]["orient"] == "bottom"
+    assert edges["x"]["scale"]["domain"] == [-0.5, 1.5]  # nodes at x = 0 and 1
+
+
+def _exported(outputs: list[dict]) -> str:
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("chart")
+    cell.outputs = [nbformat.v4.new_output("display_data", data=data) for data in outputs]
+    nb.cells.append(cell)
+    body, _ = HTMLExporter(exclude_input=True).from_notebook_node(nb)
+    return body
+
+
+def test_report_charts_carry_alt_text_through_nbconvert(caplog) -> None:
+    """nbconvert warns about every <img> without alt (it exports image/svg+xml outputs as
+    <img>); the report renderer's <img> carries the chart's description, so no warning."""
+    chart = charts.self_time_bars(traces.statistics(SMALL))
+    bundle = charts.svg_with_alt(chart.to_dict())
+    description = chart.to_dict()["description"]
+    assert bundle["text/plain"] == f"[chart] {description}"
+    assert f'alt="{description}"' in bundle["text/html"]
+    with caplog.at_level(logging.WARNING):
+        html = _exported([bundle])
+    assert f'alt="{description}"' in html
+    assert "Alternative text is missing" not in caplog.text
+    plain = alt.vegalite.v6.display.svg_renderer(chart.to_dict())  # Altair's own "svg"
+    with caplog.at_level(logging.WARNING):
+        _exported([plain])
+    assert "Alternative text is missing on 1 image(s)" in caplog.text
+
+
+def test_renderers_svg_in_reports_and_the_offline_widget_in_jupyterlab() -> None:
+    """Reports render static SVG with alt text; JupyterLab uses Altair's anywidget renderer,
+    whose JavaScript comes from Python packages, not a CDN."""
+    pytest.importorskip("anywidget")
+    try:
+        charts.use_renderer(True)
+        assert alt.renderers.active == "obslib-svg"
+        charts.use_renderer(False)
+        assert alt.renderers.active == "jupyter"
+        assert alt.renderers.options.get("offline") is True
+    finally:
+        alt.renderers.enable("default")

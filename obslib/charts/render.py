@@ -1,10 +1,54 @@
-"""How charts display: static SVG in reports, Altair's default in JupyterLab."""
+"""How charts display: static SVG with alt text in reports, Altair's offline widget in
+JupyterLab.
+
+Reports: vl-convert draws the SVG; it is shown as an ``<img>`` whose ``alt`` is the chart's
+``description`` (vl-convert's SVG carries no description, and nbconvert's HTML export warns
+about every ``<img>`` without ``alt``, which is how it exports ``image/svg+xml`` outputs).
+JupyterLab: Altair's anywidget renderer with its JavaScript shipped in Python packages,
+because the default renderer loads vega from a CDN ("Error loading script" offline).
+"""
 
 from __future__ import annotations
 
+import base64
+import html
+import logging
+
 import altair as alt
+from altair.vegalite.v6 import display as vl_display
+
+logger = logging.getLogger(__name__)
+
+REPORT_RENDERER = "obslib-svg"
+NO_DESCRIPTION = "Chart without a description."
+
+
+def svg_with_alt(spec: dict, **metadata) -> dict[str, str]:
+    """Altair renderer: the SVG as an ``<img>`` with the spec's description as alt text
+    (``text/html``), and the description alone as ``text/plain``."""
+    bundle = vl_display.svg_renderer(spec, **metadata)
+    svg = bundle["image/svg+xml"] if isinstance(bundle, dict) else bundle[0]["image/svg+xml"]
+    alt_text = str(spec.get("description") or NO_DESCRIPTION)
+    svg = svg.replace("<svg ", f'<svg role="img" aria-label="{html.escape(alt_text)}" ', 1)
+    encoded = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+    img = (
+        f'<img class="obslib-chart" alt="{html.escape(alt_text, quote=True)}" '
+        f'style="max-width: 100%; height: auto;" src="data:image/svg+xml;base64,{encoded}">'
+    )
+    return {"text/html": img, "text/plain": f"[chart] {alt_text}"}
+
+
+alt.renderers.register(REPORT_RENDERER, svg_with_alt)
 
 
 def use_renderer(report: bool) -> None:
-    """Static SVG for reports (renders offline, no CDN); Altair's default in JupyterLab."""
-    alt.renderers.enable("svg" if report else "default")
+    """Static SVG with alt text for reports (offline, no CDN); the offline widget renderer
+    in JupyterLab (needs ``anywidget``; without it, Altair's default and a warning)."""
+    if report:
+        alt.renderers.enable(REPORT_RENDERER)
+        return
+    try:
+        alt.renderers.enable("jupyter", offline=True)
+    except ImportError as err:
+        logger.warning("charts need the anywidget package to render offline (%s)", err)
+        alt.renderers.enable("default")

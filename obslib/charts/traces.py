@@ -16,6 +16,26 @@ import pandas as pd
 MAX_ROWS = 5_000
 _PATH_COLOR = "#111111"
 _ERROR_COLOR = "#d62728"
+# Tableau 10 without its red (red means "error" in every chart), then Tableau 20's lighter
+# shades: enough distinct colours for a report's services, assigned in sorted-name order.
+_SERVICE_PALETTE = (
+    "#4c78a8", "#f58518", "#54a24b", "#b279a2", "#eeca3b", "#9d755d", "#72b7b2",
+    "#bab0ac", "#ff9da6", "#9ecae9", "#ffbf79", "#88d27a", "#d6a5c9", "#fcbfd2",
+    "#439894", "#83bcb6", "#79706e", "#d8b5a5", "#b6992d", "#f2cf5b",
+)  # fmt: skip
+_LABEL_WIDTH = 300  # px of the waterfall's label column
+
+
+def service_colors(services) -> alt.Scale:
+    """One colour per service, the same in every chart built with this scale: pass the
+    report's services (e.g. the window's) to each chart so a service keeps its colour."""
+    names = sorted({str(s) for s in services})
+    palette = [_SERVICE_PALETTE[i % len(_SERVICE_PALETTE)] for i in range(len(names))]
+    return alt.Scale(domain=names, range=palette)
+
+
+def _services_scale(colors: alt.Scale | None, services) -> alt.Scale:
+    return colors if colors is not None else service_colors(services)
 
 
 @dataclass(frozen=True)
@@ -63,6 +83,7 @@ def waterfall_rows(
     rows = pd.DataFrame(
         {
             "row": np.arange(len(frame)),
+            "depth": frame["depth"].to_numpy(dtype=np.int64),
             "label": [
                 ("\u2003" * int(d)) + f"{s}: {o}"
                 for d, s, o in zip(
@@ -108,59 +129,117 @@ def _tree_order(frame: pd.DataFrame) -> np.ndarray:
     return np.array(order, dtype=np.int64)
 
 
-def waterfall(rows: WaterfallRows, *, title: str = "") -> alt.LayerChart:
-    """Span bars by tree order, coloured by service; the critical path drawn over them in
-    black, errors marked red; tooltips carry the span's attributes."""
-    data = rows.rows
-    height = max(120, min(18 * len(data), 4000))
-    y = alt.Y("row:O", axis=alt.Axis(title=None, labels=False, ticks=False), sort="ascending")
+def waterfall(
+    rows: WaterfallRows, *, title: str = "", colors: alt.Scale | None = None
+) -> alt.HConcatChart:
+    """Span labels in a column of their own (as Jaeger draws them) beside bars by tree order,
+    coloured by service; the critical path drawn over the bars in black, failed spans marked
+    red; tooltips carry the span's attributes. Empty layers are left out (an empty layer
+    makes Vega log "Infinite extent")."""
+    data = rows.rows.assign(
+        indent=rows.rows["depth"] * 12, name=rows.rows["service"] + ": " + rows.rows["operation"]
+    )
+    height = max(60, min(18 * len(data), 4000))
+    y = alt.Y("row:O", axis=None, sort="ascending")
     tooltip = [
         "service",
         "operation",
         "span_id",
-        alt.Tooltip("duration_ms:Q", format=".2f"),
+        alt.Tooltip("duration_ms:Q", format=".1f"),
         "status",
         "kind",
     ]
-    bars = (
+    labels = (
+        alt.Chart(data)
+        .mark_text(align="left", baseline="middle", fontSize=11, limit=_LABEL_WIDTH - 8)
+        .encode(
+            x=alt.X("indent:Q", scale=None, axis=None),
+            y=y,
+            text="name:N",
+            tooltip=tooltip,
+        )
+        .properties(width=_LABEL_WIDTH, height=height, view=alt.ViewBackground(stroke=None))
+    )
+    layers = [
         alt.Chart(data)
         .mark_bar(height={"band": 0.7})
         .encode(
             x=alt.X("start_ms:Q", title="ms since trace start"),
             x2="end_ms:Q",
             y=y,
-            color=alt.Color("service:N", legend=alt.Legend(title="service")),
+            color=alt.Color(
+                "service:N",
+                scale=_services_scale(colors, data["service"]),
+                legend=alt.Legend(title="service", orient="bottom", columns=4),
+            ),
             tooltip=tooltip,
         )
+    ]
+    if len(rows.path):
+        layers.append(
+            alt.Chart(rows.path)
+            .mark_bar(height={"band": 0.3}, color=_PATH_COLOR)
+            .encode(x="start_ms:Q", x2="end_ms:Q", y=y)
+        )
+    failed = data[data["status"] != "ok"]
+    if len(failed):
+        layers.append(
+            alt.Chart(failed)
+            .mark_point(shape="triangle-left", color=_ERROR_COLOR, filled=True, size=60)
+            .encode(x="end_ms:Q", y=y, tooltip=tooltip)
+        )
+    bars = alt.layer(*layers).properties(width=640, height=height)
+    subtitle = ["black: critical path" + (", red triangles: failed spans" if len(failed) else "")]
+    if rows.note:
+        subtitle.append(rows.note)
+    return (
+        alt.hconcat(labels, bars, spacing=4)
+        .resolve_scale(y="shared")
+        .properties(
+            title=alt.Title(title, subtitle=subtitle, anchor="start"),
+            description=waterfall_description(rows, title),
+        )
     )
-    path = (
-        alt.Chart(rows.path)
-        .mark_bar(height={"band": 0.25}, color=_PATH_COLOR)
-        .encode(x="start_ms:Q", x2="end_ms:Q", y=y)
-    )
-    errors = (
-        alt.Chart(data[data["status"] != "ok"])
-        .mark_point(shape="triangle-left", color=_ERROR_COLOR, filled=True, size=60)
-        .encode(x="end_ms:Q", y=y, tooltip=tooltip)
-    )
-    labels = (
-        alt.Chart(data)
-        .mark_text(align="left", dx=3, fontSize=10)
-        .encode(x="start_ms:Q", y=y, text="label:N")
-    )
-    return alt.layer(bars, path, errors, labels).properties(title=title, height=height, width=760)
 
 
-def self_time_bars(stats: pd.DataFrame, by: str = "service_name", *, title: str = "") -> alt.Chart:
+def waterfall_description(rows: WaterfallRows, title: str = "") -> str:
+    """One sentence for the waterfall's alt text."""
+    data = rows.rows
+    total = float(data["end_ms"].max()) if len(data) else 0.0
+    failed = int((data["status"] != "ok").sum())
+    what = title or "a trace"
+    return (
+        f"Waterfall of {what}: {len(data)} spans from {data['service'].nunique()} services "
+        f"over {total:.1f} ms, {failed} failed; the critical path is drawn in black."
+    )
+
+
+def self_time_bars(
+    stats: pd.DataFrame,
+    by: str = "service_name",
+    *,
+    title: str = "",
+    colors: alt.Scale | None = None,
+) -> alt.Chart:
     """Self time per group (``obslib.traces.statistics`` output), largest first."""
     data = stats.head(40)
+    color = (
+        alt.Color(f"{by}:N", scale=_services_scale(colors, data[by]), legend=None)
+        if by == "service_name"
+        else alt.value(_SERVICE_PALETTE[0])
+    )
+    top = (
+        f"; most in {data.iloc[0][by]} ({data.iloc[0]['self_total_ms']:.1f} ms)"
+        if len(data)
+        else ""
+    )
     return (
         alt.Chart(data)
         .mark_bar()
         .encode(
             x=alt.X("self_total_ms:Q", title="self time (ms)"),
             y=alt.Y(f"{by}:N", sort="-x", title=None),
-            color=alt.Color(f"{by}:N", legend=None),
+            color=color,
             tooltip=[
                 by,
                 alt.Tooltip("self_total_ms:Q", format=".1f"),
@@ -168,32 +247,49 @@ def self_time_bars(stats: pd.DataFrame, by: str = "service_name", *, title: str 
                 alt.Tooltip("self_pct:Q", format=".1f"),
             ],
         )
-        .properties(title=title, width=560)
+        .properties(
+            title=title,
+            width=560,
+            description=f"Bar chart of self time per {by.replace('_', ' ')} "
+            f"for {len(data)} groups{top}.",
+        )
     )
 
 
-def service_graph(edges: pd.DataFrame, *, title: str = "") -> alt.Chart:
-    """Services in layers from the entry point, edges sized by calls, coloured by errors."""
+def service_graph(
+    edges: pd.DataFrame, *, title: str = "", colors: alt.Scale | None = None
+) -> alt.LayerChart:
+    """Services in layers from the entry point, edges sized by calls, coloured by errors.
+
+    The axes are padded so the outermost names fit, and the legend sits below the graph
+    (on the right it covered the last layer's names)."""
     nodes = _layout(edges)
     lines = edges.merge(nodes.add_prefix("from_"), left_on="caller", right_on="from_service")
     lines = lines.merge(nodes.add_prefix("to_"), left_on="callee", right_on="to_service")
+    right = float(nodes["x"].max()) if len(nodes) else 1.0
+    x_scale = alt.Scale(domain=[-0.5, right + 0.5], nice=False, zero=False)
+    y_scale = alt.Scale(domain=[0.0, 1.0], nice=False)
     edge_marks = (
         alt.Chart(lines)
         .mark_rule(opacity=0.7)
         .encode(
-            x=alt.X("from_x:Q", axis=None),
-            y=alt.Y("from_y:Q", axis=None),
+            x=alt.X("from_x:Q", axis=None, scale=x_scale),
+            y=alt.Y("from_y:Q", axis=None, scale=y_scale),
             x2="to_x:Q",
             y2="to_y:Q",
             strokeWidth=alt.StrokeWidth("calls:Q", scale=alt.Scale(range=[1, 8]), legend=None),
             color=alt.Color(
-                "error_rate:Q", scale=alt.Scale(scheme="reds", domain=[0, 0.1]), title="error rate"
+                "error_rate:Q",
+                scale=alt.Scale(scheme="reds", domain=[0, 0.1]),
+                title="error rate",
+                legend=alt.Legend(orient="bottom", format=".0%"),
             ),
             tooltip=[
                 "caller",
                 "callee",
                 "calls",
                 "errors",
+                alt.Tooltip("error_rate:Q", format=".1%"),
                 alt.Tooltip("p50_ms:Q", format=".1f"),
                 alt.Tooltip("p99_ms:Q", format=".1f"),
             ],
@@ -201,11 +297,36 @@ def service_graph(edges: pd.DataFrame, *, title: str = "") -> alt.Chart:
     )
     node_marks = (
         alt.Chart(nodes)
-        .mark_circle(size=300, color="#4c78a8")
-        .encode(x="x:Q", y="y:Q", tooltip=["service"])
+        .mark_circle(size=300, opacity=1)
+        .encode(
+            x=alt.X("x:Q", scale=x_scale),
+            y=alt.Y("y:Q", scale=y_scale),
+            fill=alt.Fill(
+                "service:N", scale=_services_scale(colors, nodes["service"]), legend=None
+            ),
+            tooltip=["service"],
+        )
     )
-    names = alt.Chart(nodes).mark_text(dy=-14, fontSize=11).encode(x="x:Q", y="y:Q", text="service")
-    return alt.layer(edge_marks, node_marks, names).properties(title=title, width=640, height=360)
+    names = (
+        alt.Chart(nodes)
+        .mark_text(dy=-16, fontSize=11)
+        .encode(x=alt.X("x:Q", scale=x_scale), y=alt.Y("y:Q", scale=y_scale), text="service")
+    )
+    failing = edges[edges["errors"] > 0]
+    worst = (
+        f"; the highest error rate is {failing.iloc[failing['error_rate'].argmax()]['caller']} -> "
+        f"{failing.iloc[failing['error_rate'].argmax()]['callee']} "
+        f"({failing['error_rate'].max():.1%})"
+        if len(failing)
+        else "; no call failed"
+    )
+    return alt.layer(edge_marks, node_marks, names).properties(
+        title=title,
+        width=640,
+        height=360,
+        description=f"Service graph of {len(nodes)} services and {len(edges)} caller-callee "
+        f"edges, line width by calls and colour by error rate{worst}.",
+    )
 
 
 def _layout(edges: pd.DataFrame) -> pd.DataFrame:
@@ -239,6 +360,12 @@ def path_share_comparison(change: pd.DataFrame, *, top: int = 12, title: str = "
         value_name="ms",
     )
     long["when"] = long["when"].map({"per_trace_ms": "window", "per_trace_ms_baseline": "baseline"})
+    grew = head.iloc[0] if len(head) else None
+    biggest = (
+        f"; the largest increase is {grew['group']} ({grew['delta_ms']:+.1f} ms per trace)"
+        if grew is not None
+        else ""
+    )
     return (
         alt.Chart(long)
         .mark_bar()
@@ -249,8 +376,15 @@ def path_share_comparison(change: pd.DataFrame, *, top: int = 12, title: str = "
             color=alt.Color(
                 "when:N",
                 scale=alt.Scale(domain=["window", "baseline"], range=["#e45756", "#9ecae9"]),
+                legend=alt.Legend(title=None, orient="bottom"),
             ),
             tooltip=["group", "when", alt.Tooltip("ms:Q", format=".1f")],
         )
-        .properties(title=title, width=560, height=max(120, math.ceil(28 * len(head))))
+        .properties(
+            title=title,
+            width=560,
+            height=max(120, math.ceil(28 * len(head))),
+            description=f"Paired bars of critical-path ms per trace for the top {len(head)} "
+            f"operations, window against baseline{biggest}.",
+        )
     )

@@ -1,9 +1,12 @@
 """Views: one module per notebook, holding everything that notebook shows.
 
-``obslib.views.trace_investigation`` is the trace notebook's; each returns something that
-displays well in every case (a table, a chart or a note saying why there is nothing).
+``obslib.views.trace_investigation`` is the trace notebook's; each view returns something
+that displays well in every case: a ``Table`` (``obslib.views.tables``, the one formatter
+for reading), a chart, or a ``Note`` saying why there is nothing to show.
 """
 
 from obslib.views import trace_investigation
+from obslib.views.notes import Note
+from obslib.views.tables import Table, table
 
-__all__ = ["trace_investigation"]
+__all__ = ["Note", "Table", "table", "trace_investigation"]

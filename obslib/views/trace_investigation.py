@@ -1,20 +1,46 @@
 """Everything the trace investigation notebook shows, assembled and tested here.
 
 The notebook holds narrative and one call per view; the choices (which trace, which
-baseline, what to say when there is no data) live in this module.
+baseline, what to say when there is no data) live in this module. Every view returns a
+readable table, a chart or a ``Note`` saying why there is nothing, so a cell needs no guard.
+Window-wide views run on the window after ``trace_sets.clean_window``: one broken trace is
+repaired or skipped (and counted), never a failed report.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
+from typing import Any
 
+import altair as alt
 import pandas as pd
 
 from obslib import charts, load, logs, skew, trace_sets, traces
 from obslib.errors import UsageError
 from obslib.values import utc
+from obslib.views.live import LiveView, per_trace, redraw_all
+from obslib.views.notes import Note
+from obslib.views.picker import trace_picker
+from obslib.views.tables import Table, table
 
 DAY = pd.Timedelta(days=1)
+_SAMPLE_COLUMNS = (
+    "reason", "trace_id", "root_service", "root_operation", "start_time",
+    "duration_ms", "spans", "services", "errors",
+)  # fmt: skip
+_CHANGE_LABELS = {
+    "service_name": "service",
+    "operation_name": "operation",
+    "per_trace_ms": "window, per trace",
+    "share": "window share",
+    "per_trace_ms_baseline": "day before, per trace",
+    "share_baseline": "day before share",
+    "delta_ms": "change per trace",
+}
+COHORT_SIZE = 300  # traces of the same root operation the day before, enough for a p90
+
+View = Table | Note | alt.TopLevelMixin
 
 
 @dataclass
@@ -24,80 +50,195 @@ class TraceInvestigation:
 
     start: pd.Timestamp
     end: pd.Timestamp
+    skew_correction: bool = True
+    max_skew_ms: float = 1000.0
+    url: str | None = None
+    live: bool = False  # views return LiveViews that the picker redraws
     trace_id: str = ""
     found: bool = False
     message: str = ""
-    window: pd.DataFrame = field(default_factory=pd.DataFrame)
-    sample: pd.DataFrame = field(default_factory=pd.DataFrame)
+    window: pd.DataFrame = field(default_factory=pd.DataFrame)  # cleaned window spans
+    cleaning: trace_sets.CleanWindow | None = None  # the window, each trace repaired
+    sample: trace_sets.TraceSample | None = None
     spans: pd.DataFrame = field(default_factory=pd.DataFrame)
     notes: list[str] = field(default_factory=list)
     adjustments: pd.DataFrame = field(default_factory=pd.DataFrame)
     path: pd.DataFrame = field(default_factory=pd.DataFrame)
-    url: str | None = None
+    colors: alt.Scale | None = None  # one colour per service for every chart of the report
+    views: dict[str, LiveView] = field(default_factory=dict)
 
-    # -- the views, each a frame or a chart ------------------------------------------------
+    # -- choosing the trace ----------------------------------------------------------------
 
-    def summary(self) -> pd.DataFrame:
+    def pick(self, trace_id: str) -> list[str]:
+        """Investigate another trace with the same window and skew parameters, and redraw
+        every live per-trace view; returns the names of the views redrawn."""
+        self._load_trace(str(trace_id or "").strip())
+        return redraw_all(self.views)
+
+    def _load_trace(self, chosen: str) -> None:
+        raw = load.trace(chosen, url=self.url) if chosen else pd.DataFrame()
+        if raw.empty:
+            self.trace_id, self.found = chosen, False
+            self.message = f"No trace with id {chosen!r} in the database."
+            self.spans, self.notes, self.adjustments = pd.DataFrame(), [], pd.DataFrame()
+            self.path = pd.DataFrame()
+            return
+        adjusted = skew.adjust_clock_skew(
+            raw, max_skew_ms=self.max_skew_ms, enabled=self.skew_correction
+        )
+        rebuilt = traces.reconstruct(adjusted.spans)
+        self.trace_id, self.found, self.message = chosen, True, ""
+        self.spans, self.notes, self.adjustments = (
+            rebuilt.spans,
+            rebuilt.notes,
+            adjusted.adjustments,
+        )
+        self.path = traces.critical_path(rebuilt.spans)
+        self.colors = charts.service_colors(
+            self._window_services() | set(self.spans["service_name"].astype(str))
+        )
+
+    def _window_services(self) -> set[str]:
+        return set(self.window["service_name"].astype(str)) if len(self.window) else set()
+
+    @per_trace
+    def headline(self) -> View:
+        """Which trace this is and why it was chosen, or why there is none."""
+        how = "" if self.sample is None else f" ({self._why(self.trace_id)})"
+        return Note(f"Investigating trace {self.trace_id}{how}.")
+
+    def _why(self, trace_id: str) -> str:
+        picked = self.sample.traces[self.sample.traces["trace_id"] == trace_id]
+        if picked.empty:
+            return "chosen by id"
+        reason = str(picked.iloc[0]["reason"])
+        return {"error": "a failing trace", "slow": "one of the slowest", "uniform": "sampled"}.get(
+            reason, reason
+        )
+
+    def picker(self) -> Any:
+        """The JupyterLab trace picker (``obslib.views.picker``); a note in a static report."""
+        if not self.live:
+            shows = f"; this report shows trace {self.trace_id}" if self.found else ""
+            return Note(f"The trace picker works when the notebook runs in JupyterLab{shows}.")
+        return trace_picker(self, follows_picker())
+
+    # -- per-trace views: they follow the picker --------------------------------------------
+
+    @per_trace
+    def summary(self) -> View:
         """The trace at a glance (one row): what, how long, how wide, how broken."""
-        if not self.found:
-            return pd.DataFrame()
         s = self.spans
         root = s[s["is_root"]].sort_values("start_time").iloc[0]
-        top = (
-            self.path_segments()
-            .groupby("service_name")["duration_ms"]
-            .sum()
-            .sort_values(ascending=False)
-        )
-        return pd.DataFrame(
-            [
-                {
-                    "trace_id": self.trace_id,
-                    "root": f"{root['service_name']}: {root['operation_name']}",
-                    "start (UTC)": s["start_time"].min().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
-                    "duration_ms": round(
-                        (s["end_time"].max() - s["start_time"].min())
-                        / pd.Timedelta(milliseconds=1),
-                        3,
-                    ),
-                    "spans": len(s),
-                    "services": s["service_name"].nunique(),
-                    "errors": int((s["status"] != "ok").sum()),
-                    "critical path mostly in": top.index[0] if len(top) else "",
-                    "repairs": len(self.notes) + len(self.adjustments),
-                }
-            ]
-        ).set_index("trace_id")
+        top = self.path_segments().groupby("service_name")["duration_ms"].sum()
+        row = {
+            "trace_id": self.trace_id,
+            "root": f"{root['service_name']}: {root['operation_name']}",
+            "start": s["start_time"].min(),
+            "duration_ms": (s["end_time"].max() - s["start_time"].min())
+            / pd.Timedelta(milliseconds=1),
+            "spans": len(s),
+            "services": s["service_name"].nunique(),
+            "errors": int((s["status"] != "ok").sum()),
+            "critical path mostly in": top.idxmax() if len(top) else "",
+            "repairs": len(self.notes) + int(self.adjustments.get("applied", pd.Series()).sum()),
+        }
+        return table(pd.DataFrame([row]), "The investigated trace")
 
-    def waterfall(self):
+    @per_trace
+    def waterfall(self) -> View:
+        """Spans in tree order with the critical path over them (folded when huge)."""
         rows = charts.waterfall_rows(self.spans, self.path)
-        return charts.waterfall(rows, title=f"trace {self.trace_id}"), rows.note
+        return charts.waterfall(rows, title=f"trace {self.trace_id}", colors=self.colors)
 
-    def path_segments(self) -> pd.DataFrame:
-        return traces.critical_path_segments(self.spans)
+    @per_trace
+    def critical_path(self) -> View:
+        """Critical-path time per service and operation, largest first."""
+        segments = self.path_segments()
+        per = (
+            segments.groupby(["service_name", "operation_name"], observed=True)["duration_ms"]
+            .agg(["sum", "size"])
+            .rename(columns={"sum": "path_ms", "size": "sections"})
+            .sort_values("path_ms", ascending=False)
+            .reset_index()
+        )
+        total = per["path_ms"].sum()
+        per["share"] = per["path_ms"] / total if total > 0 else 0.0
+        return table(per, "Where the request waited: critical-path time per operation")
 
-    def statistics(self, by: str = "service_name") -> pd.DataFrame:
-        return traces.statistics(self.spans, by=by)
+    @per_trace
+    def statistics(self, by: str = "service_name") -> View:
+        """Jaeger's Trace Statistics: count, durations and self time per group."""
+        stats = traces.statistics(self.spans, by=by)
+        return table(stats, f"Span statistics per {by.replace('_', ' ')}")
 
-    def errors(self) -> pd.DataFrame:
+    @per_trace
+    def self_time_chart(self) -> View:
+        """Self time per service as bars, in the report's service colours."""
+        stats = traces.statistics(self.spans)
+        return charts.self_time_bars(stats, title="self time by service", colors=self.colors)
+
+    @per_trace
+    def errors(self) -> View:
         """Failing spans with the log records they wrote."""
         failing = self.spans[self.spans["status"] != "ok"]
+        if failing.empty:
+            return Note(f"No span of trace {self.trace_id} failed.")
         records = load.logs(trace_id=self.trace_id, url=self.url)
         joined = logs.span_logs(failing, records[records["span_id"].isin(failing["span_id"])])
-        return joined[["timestamp", "span_service", "operation_name", "level", "message", "error"]]
+        if joined.empty:
+            return table(
+                failing[["start_time", "service_name", "operation_name", "status"]],
+                f"{len(failing)} failing spans; none of them logged anything",
+            )
+        shown = joined[["timestamp", "span_service", "operation_name", "level", "message", "error"]]
+        return table(shown, f"Records written by the {len(failing)} failing spans")
 
-    def trace_logs(self) -> pd.DataFrame:
-        return logs.logs_per_span(self.spans, load.logs(trace_id=self.trace_id, url=self.url))
+    @per_trace
+    def trace_logs(self) -> View:
+        """Every span with how many records it logged and the worst level among them."""
+        records = load.logs(trace_id=self.trace_id, url=self.url)
+        if records.empty:
+            return Note(f"Trace {self.trace_id} wrote no log records.")
+        per = logs.logs_per_span(self.spans, records)
+        per = per[per["log_count"] > 0].drop(columns="trace_id")
+        return table(per, f"{len(records)} records of the trace, per span that logged")
 
-    def untraced_logs(self) -> pd.DataFrame:
+    @per_trace
+    def untraced_logs(self) -> View:
         """Records of the trace's services in its time range that carry no trace id."""
         start, end, services = logs.context_window(self.spans)
         around = load.logs(start, end, services=services, untraced=True, url=self.url)
-        return around[["timestamp", "service_name", "level", "message"]]
+        if around.empty:
+            return Note(
+                f"No record without a trace id from {', '.join(services)} between "
+                f"{start:%H:%M:%S} and {end:%H:%M:%S} UTC (the trace's time range with a "
+                f"{logs.CONTEXT_MARGIN.total_seconds():g} s margin)."
+            )
+        return table(
+            around[["timestamp", "service_name", "level", "message"]],
+            "Records without a trace id from the trace's services, during it",
+        )
 
-    def versus_cohort(self) -> pd.DataFrame:
+    @per_trace
+    def repairs(self) -> View:
+        """Clock-skew adjustments and tree repairs, reported rather than silent."""
+        said = "; ".join(self.notes)
+        if self.adjustments.empty:
+            why = (
+                "clock-skew correction is off"
+                if not self.skew_correction
+                else "no span lay outside its parent"
+            )
+            return Note(f"No clock-skew adjustment ({why}). " + (said or "No repair needed."))
+        caption = "Clock-skew adjustments (spans shifted into their parents)"
+        return table(self.adjustments, caption + (f". Repairs: {said}" if said else ""))
+
+    @per_trace
+    def versus_cohort(self) -> View:
         """Self time per service against traces of the same root operation the day before."""
         root = self.spans[self.spans["is_root"]].sort_values("start_time").iloc[0]
+        what = f"{root['service_name']}: {root['operation_name']}"
         before = load.spans(
             self.start - DAY,
             self.end - DAY,
@@ -106,9 +247,9 @@ class TraceInvestigation:
             operations=[root["operation_name"]],
             services=[root["service_name"]],
         )
-        ids = before.loc[before["parent_span_id"].isna(), "trace_id"].unique()[:300]
+        ids = before.loc[before["parent_span_id"].isna(), "trace_id"].unique()[:COHORT_SIZE]
         if len(ids) == 0:
-            return pd.DataFrame()
+            return Note(f"No trace of {what} in the same hours of the day before to compare with.")
         cohort = load.spans(
             self.start - DAY,
             self.end - DAY + pd.Timedelta(minutes=5),
@@ -116,11 +257,111 @@ class TraceInvestigation:
             json="text",
             url=self.url,
         )
-        return trace_sets.compare_to_cohort(self.spans, cohort)
+        compared = trace_sets.compare_to_cohort(self.spans, cohort)
+        return table(
+            compared.table,
+            f"Self time per service against {compared.cohort_traces} traces of {what} "
+            "the day before",
+        )
 
-    def window_versus_day_before(self) -> pd.DataFrame:
+    def path_segments(self) -> pd.DataFrame:
+        """The trace's critical-path sections with service, operation and ms (data, not a view)."""
+        return traces.critical_path_segments(self.spans)
+
+    # -- window-wide views: they do not follow the picker -----------------------------------
+
+    def _window_note(self) -> Note | None:
+        if self.window.empty:
+            return Note(self.message or "No spans in the window.")
+        return None
+
+    def sampled(self) -> View:
+        """The traces worth a look: every error trace, the slowest, a uniform sample."""
+        if (empty := self._window_note()) is not None:
+            return empty
+        counts = self.sample.counts
+        n = self.window["trace_id"].nunique()
+        shown = self.sample.traces[list(_SAMPLE_COLUMNS)]
+        return table(
+            shown,
+            f"{counts.get('error', 0)} failing, {counts.get('slow', 0)} slowest and "
+            f"{counts.get('uniform', 0)} sampled of the window's {n:,} traces",
+        )
+
+    def window_repairs(self) -> Note:
+        """How many window traces were repaired or skipped before the window-wide views."""
+        if (empty := self._window_note()) is not None:
+            return empty
+        c = self.cleaning
+        n = self.window["trace_id"].nunique()
+        if not c.repaired and not c.skipped and not c.notes:
+            return Note(f"All {n:,} traces of the window were used as stored.")
+        skipped = ""
+        if c.skipped:
+            more = ", ..." if len(c.skipped) > 3 else ""
+            skipped = f"; {len(c.skipped)} skipped ({', '.join(c.skipped[:3])}{more})"
+        detail = f" What was done: {'; '.join(c.notes)}." if c.notes else ""
+        return Note(f"Window-wide views use {n:,} traces: {c.repaired} repaired{skipped}.{detail}")
+
+    def window_versus_day_before(self) -> View:
+        """Critical-path ms per trace and operation: the window against the day before."""
+        change = self._window_change()
+        if isinstance(change, Note):
+            return change
+        return table(
+            change.head(12),
+            "Critical-path time per trace, window against the same hours the day before "
+            "(largest increase first)",
+            labels=_CHANGE_LABELS,
+        )
+
+    def window_versus_day_before_chart(self) -> View:
+        """The same comparison as paired bars."""
+        change = self._window_change()
+        if isinstance(change, Note):
+            return change
+        return charts.path_share_comparison(
+            change, title="critical path per trace: window vs day before"
+        )
+
+    @functools.cached_property
+    def _day_before(self) -> trace_sets.CleanWindow:
         before = load.spans(self.start - DAY, self.end - DAY, json="text", url=self.url)
-        return trace_sets.compare_critical_paths(self.window, before)
+        return trace_sets.clean_window(before, what="baseline")
+
+    def _window_change(self) -> pd.DataFrame | Note:
+        if (empty := self._window_note()) is not None:
+            return empty
+        if self._day_before.spans.empty:
+            return Note(
+                f"No spans between {self.start - DAY:%Y-%m-%d %H:%M} and "
+                f"{self.end - DAY:%Y-%m-%d %H:%M} UTC (the day before) to compare with."
+            )
+        return trace_sets.compare_critical_paths(self.cleaning, self._day_before)
+
+    def service_graph(self) -> View:
+        """Who calls whom in the window: calls, errors, callee latency."""
+        edges = self._edges()
+        if isinstance(edges, Note):
+            return edges
+        return table(edges, "Calls between services in the window")
+
+    def service_graph_chart(self) -> View:
+        """The service graph drawn in layers from the entry point."""
+        edges = self._edges()
+        if isinstance(edges, Note):
+            return edges
+        return charts.service_graph(
+            edges, title="service dependencies in the window", colors=self.colors
+        )
+
+    def _edges(self) -> pd.DataFrame | Note:
+        if (empty := self._window_note()) is not None:
+            return empty
+        edges = trace_sets.service_graph(self.cleaning)
+        if edges.empty:
+            return Note("No span in the window calls another service.")
+        return edges
 
 
 def investigate_trace(
@@ -131,31 +372,31 @@ def investigate_trace(
     skew_correction: bool = True,
     max_skew_ms: float = 1000.0,
     url: str | None = None,
+    live: bool = False,
 ) -> TraceInvestigation:
-    """Load a window and one trace in it (by default the slowest error trace) and rebuild it."""
+    """Load a window and one trace in it (by default the slowest error trace) and rebuild it.
+
+    ``live=True`` (JupyterLab) makes the per-trace views follow the trace picker.
+    """
     if max_skew_ms < 0:
         raise UsageError(f"max_skew_ms must be >= 0, not {max_skew_ms}")
     lo, hi = utc(start, "start"), utc(end, "end")
     if hi <= lo:
         raise UsageError(f"end {hi.isoformat()} is not after start {lo.isoformat()}")
-    inv = TraceInvestigation(lo, hi, url=url)
-    inv.window = load.spans(lo, hi, json="text", url=url)
-    inv.sample = trace_sets.sample_traces(inv.window)
+    inv = TraceInvestigation(
+        lo, hi, skew_correction=bool(skew_correction), max_skew_ms=max_skew_ms, url=url, live=live
+    )
+    inv.cleaning = trace_sets.clean_window(load.spans(lo, hi, json="text", url=url), what="window")
+    inv.window = inv.cleaning.spans
+    inv.sample = trace_sets.sample_traces(inv.cleaning)
+    inv.colors = charts.service_colors(inv._window_services())
     chosen = str(trace_id or "").strip()
     if not chosen:
-        if inv.sample.empty:
+        if inv.sample.traces.empty:
             inv.message = f"No spans between {lo:%Y-%m-%d %H:%M} and {hi:%Y-%m-%d %H:%M} UTC."
             return inv
-        chosen = _default_trace(inv.sample)
-    raw = load.trace(chosen, url=url)
-    if raw.empty:
-        inv.message = f"No trace with id {chosen!r} in the database."
-        return inv
-    adjusted = skew.adjust_clock_skew(raw, max_skew_ms=max_skew_ms, enabled=skew_correction)
-    rebuilt = traces.reconstruct(adjusted.spans)
-    inv.trace_id, inv.found = chosen, True
-    inv.spans, inv.notes, inv.adjustments = rebuilt.spans, rebuilt.notes, adjusted.adjustments
-    inv.path = traces.critical_path(rebuilt.spans)
+        chosen = _default_trace(inv.sample.traces)
+    inv._load_trace(chosen)
     return inv
 
 
@@ -168,32 +409,10 @@ def _default_trace(sample: pd.DataFrame) -> str:
     )
 
 
-def trace_picker(inv: TraceInvestigation):
-    """A dropdown over the sampled traces that redraws waterfall, path and statistics."""
-    import ipywidgets as widgets
-    from IPython.display import display
-
-    options = [
-        (f"{r.reason:7} {r.duration_ms:9.1f} ms  {r.root_operation}  {r.trace_id}", r.trace_id)
-        for r in inv.sample.itertuples()
+def follows_picker() -> list[str]:
+    """The views a picked trace redraws (the notebook says so next to the picker)."""
+    return [
+        name
+        for name, member in vars(TraceInvestigation).items()
+        if getattr(member, "follows_picker", False)
     ]
-    picker = widgets.Dropdown(
-        options=options,
-        value=inv.trace_id if inv.found else None,
-        description="trace",
-        layout=widgets.Layout(width="95%"),
-    )
-    out = widgets.Output()
-
-    def show(change) -> None:
-        chosen = investigate_trace(change["new"], inv.start, inv.end, url=inv.url)
-        out.clear_output()
-        with out:
-            chart, note = chosen.waterfall()
-            display(chosen.summary(), chart)
-            if note:
-                print(note)
-            display(chosen.statistics())
-
-    picker.observe(show, names="value")
-    return widgets.VBox([picker, out])

@@ -1,0 +1,303 @@
+"""Tables for reading: the one formatter every view uses for what it shows as a table.
+
+A report is read by someone who did not run it, often on a phone: no 0..N index, times in
+UTC as ``HH:MM:SS.mmm`` with the date stated once in the caption, durations rounded (0.1 ms
+under a second, three significant digits above), percentages as percentages, blanks for
+missing values, long text cut with the full text on hover, error rows marked. The HTML is
+a pandas Styler inside a scrolling box, so it renders the same in JupyterLab and in
+nbconvert's HTML export; ``repr`` gives the same cells as plain text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from pandas.io.formats.style import Styler
+
+TEXT_LIMIT = 60  # characters shown of a long text cell; the rest is in its hover title
+ERROR_ROW_STYLE = "background-color: #fde2e1;"  # an error row, every cell
+ERROR_EDGE_STYLE = " border-left: 3px solid #d62728;"  # and a red edge on its first cell
+_ERROR_LEVELS = ("error", "fatal")
+_MS = pd.Timedelta(milliseconds=1)
+
+
+# -- cell formatting rules (pure functions, tested one by one) -----------------------------
+
+
+def _significant(value: float, digits: int = 3) -> str:
+    """``value`` (> 0) with ``digits`` significant digits, never in exponent notation."""
+    rounded = float(f"{value:.{digits}g}")
+    decimals = max(0, digits - 1 - math.floor(math.log10(rounded)))
+    return f"{rounded:.{decimals}f}"
+
+
+def duration_text(ms: float | None) -> str:
+    """A duration in ms for reading: ``999.9 ms`` under a second, else three significant
+    digits in s, min or h; blank when missing. Rounding happens before the unit is chosen,
+    so 999.96 ms reads ``1.00 s``, never ``1000.0 ms``."""
+    if ms is None or pd.isna(ms):
+        return ""
+    sign = "-" if ms < 0 else ""
+    size = abs(float(ms))
+    if round(size, 1) < 1000:
+        return f"{sign}{size:.1f} ms"
+    for unit, per, next_at in (("s", 1e3, 60), ("min", 6e4, 60), ("h", 3.6e6, math.inf)):
+        value = max(size / per, 1.0)  # 59.96 s rounds up to the next unit: 1.00 min
+        if float(_significant(value)) < next_at:
+            return f"{sign}{_significant(value)} {unit}"
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def percent_text(fraction: float | None) -> str:
+    """A fraction (0.123) as ``12.3 %``; tiny non-zero shares read ``<0.1 %``."""
+    if fraction is None or pd.isna(fraction):
+        return ""
+    pct = 100.0 * float(fraction)
+    if 0 < abs(pct) < 0.05:
+        return "<0.1 %" if pct > 0 else "-<0.1 %"
+    return f"{pct:.1f} %"
+
+
+def number_text(value: object) -> str:
+    """Counts with thousands separators, other numbers with three significant digits (whole
+    numbers from 1,000 up)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, int | np.integer) or float(value).is_integer():
+        return f"{int(value):,}"
+    size = abs(float(value))
+    if size >= 1000:  # no digits dropped before the point: 1,235 rather than 1230
+        return f"{round(float(value)):,}"
+    return ("-" if value < 0 else "") + _significant(size)
+
+
+def time_text(moment: pd.Timestamp | None, day: pd.Timestamp | None) -> str:
+    """``HH:MM:SS.mmm`` in UTC; a moment on a later day than ``day`` gets ``+Nd``."""
+    if moment is None or pd.isna(moment):
+        return ""
+    stamp = pd.Timestamp(moment)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    text = f"{stamp:%H:%M:%S}.{stamp.microsecond // 1000:03d}"
+    if day is not None:
+        days = (stamp.normalize() - day).days
+        if days:
+            text += f" ({days:+d}d)"
+    return text
+
+
+def short_text(value: object, limit: int = TEXT_LIMIT) -> tuple[str, str]:
+    """(shown, full): the text cut to ``limit`` characters with an ellipsis, and all of it."""
+    if value is None or (not isinstance(value, str | dict | list) and pd.isna(value)):
+        return "", ""
+    full = str(value)
+    flat = " ".join(full.split())
+    return (flat if len(flat) <= limit else flat[: limit - 1] + "\u2026"), full
+
+
+# -- column kinds ---------------------------------------------------------------------------
+
+
+def column_kind(name: str, series: pd.Series) -> str:
+    """How a column reads, from its dtype and the words of its name: time, duration (``ms``),
+    percent (``pct``, 0-100), fraction (``share``, ``rate``, 0-1), number or text."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(series):
+        return "time"
+    numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    words = name.split("_")
+    if numeric and ("ms" in words or name == "duration"):
+        return "duration"
+    if numeric and "pct" in words:
+        return "percent"
+    if numeric and ("share" in words or "rate" in words):
+        return "fraction"
+    if numeric or pd.api.types.is_bool_dtype(series):
+        return "number"
+    return "text"
+
+
+def header(name: str) -> str:
+    """``self_total_ms`` -> ``self total``, ``self_pct`` -> ``self %``: units live in cells."""
+    words = [w for w in str(name).split("_") if w != "ms"]
+    return " ".join("%" if w == "pct" else w for w in words) or str(name)
+
+
+def error_rows(frame: pd.DataFrame) -> np.ndarray:
+    """Rows that describe a failure: a span status other than ok, an error/fatal log level,
+    a positive ``errors`` count or an error-sampled trace."""
+    flags = np.zeros(len(frame), dtype=bool)
+    for column in ("status", "span_status"):
+        if column in frame:
+            values = frame[column].astype("string")
+            flags |= (values.notna() & (values != "ok") & (values != "")).to_numpy(bool)
+    if "level" in frame:
+        flags |= frame["level"].astype("string").isin(_ERROR_LEVELS).to_numpy(bool)
+    if "errors" in frame and pd.api.types.is_numeric_dtype(frame["errors"]):
+        flags |= (frame["errors"].fillna(0) > 0).to_numpy(bool)
+    if "reason" in frame:
+        flags |= (frame["reason"].astype("string") == "error").to_numpy(bool)
+    return flags
+
+
+# -- the table ------------------------------------------------------------------------------
+
+
+def _as_utc(series: pd.Series) -> pd.Series:
+    """Times in UTC; naive times are taken as UTC (as ``obslib.values.utc`` does)."""
+    times = pd.Series(series)
+    if isinstance(times.dtype, pd.DatetimeTZDtype):
+        return times.dt.tz_convert("UTC")
+    return times.dt.tz_localize("UTC")
+
+
+@dataclass(frozen=True)
+class Table:
+    """A frame with a caption, formatted for reading. ``data`` keeps the raw values."""
+
+    data: pd.DataFrame
+    caption: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)  # column -> header override
+    errors: np.ndarray | None = None  # rows to mark; default: ``error_rows(data)``
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def _times(self) -> list[pd.Series]:
+        return [
+            _as_utc(self.data[c])
+            for c in self.data.columns
+            if column_kind(str(c), self.data[c]) == "time"
+        ]
+
+    @property
+    def day(self) -> pd.Timestamp | None:
+        """The first UTC date among the table's times (stated once, in the caption)."""
+        firsts = [t.min() for t in self._times() if t.notna().any()]
+        return min(firsts).normalize() if firsts else None
+
+    def full_caption(self) -> str:
+        """The caption and, when the table holds times, the date they are on."""
+        parts = [self.caption.rstrip(".") + "." if self.caption else ""]
+        day = self.day
+        if day is not None:
+            last = max(t.max() for t in self._times() if t.notna().any()).normalize()
+            if last == day:
+                parts.append(f"Times UTC on {day:%Y-%m-%d}.")
+            else:
+                parts.append(
+                    f"Times UTC from {day:%Y-%m-%d} to {last:%Y-%m-%d}; (+1d) marks the next day."
+                )
+        return " ".join(p for p in parts if p)
+
+    def cells(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(shown, full): every cell as display text, and the full text behind cut cells."""
+        day = self.day
+        shown, full = {}, {}
+        for column in self.data.columns:
+            series = self.data[column]
+            kind = column_kind(str(column), series)
+            if kind == "time":
+                values = [time_text(v, day) for v in series]
+                whole = values
+            elif kind == "duration":
+                values = whole = [duration_text(v) for v in series]
+            elif kind == "percent":
+                values = whole = [percent_text(v / 100.0) for v in series]
+            elif kind == "fraction":
+                values = whole = [percent_text(v) for v in series]
+            elif kind == "number":
+                values = whole = [number_text(v) for v in series]
+            else:
+                pairs = [short_text(v) for v in series]
+                values, whole = [p[0] for p in pairs], [p[1] for p in pairs]
+            name = self.labels.get(column, header(column))
+            shown[name], full[name] = values, whole
+        return pd.DataFrame(shown), pd.DataFrame(full)
+
+    def styler(self) -> Styler:
+        """The pandas Styler behind the HTML: no index, escaped cells, error rows marked."""
+        shown, full = self.cells()
+        cut = shown != full
+        body = shown.map(html.escape)
+        kinds = [column_kind(str(c), self.data[c]) for c in self.data.columns]
+        text_columns = [n for n, k in zip(shown.columns, kinds, strict=True) if k == "text"]
+        other_columns = [n for n in shown.columns if n not in text_columns]
+        for name in other_columns:  # "391.8 ms" never wraps between number and unit
+            body[name] = body[name].str.replace(" ", "&nbsp;", regex=False)
+        for name in shown.columns:
+            rows = cut[name].to_numpy()
+            if rows.any():
+                body.loc[rows, name] = [
+                    f'<span title="{html.escape(f, quote=True)}">{html.escape(s)}</span>'
+                    for s, f in zip(shown.loc[rows, name], full.loc[rows, name], strict=True)
+                ]
+        marked = self.errors if self.errors is not None else error_rows(self.data)
+        uuid = hashlib.sha1((self.full_caption() + shown.to_csv(index=False)).encode()).hexdigest()[
+            :10
+        ]
+        style = (
+            body.style.hide(axis="index")
+            .set_uuid(uuid)
+            .set_caption(html.escape(self.full_caption()))
+            .set_table_styles(
+                [
+                    {"selector": "caption", "props": "caption-side: top; text-align: left;"},
+                    {"selector": "td, th", "props": "padding: 2px 8px; vertical-align: top;"},
+                    {"selector": "th", "props": "text-align: left;"},
+                ]
+            )
+            .set_table_styles(
+                {
+                    name: [
+                        {
+                            "selector": "td",
+                            "props": "text-align: " + ("left" if name in text_columns else "right"),
+                        }
+                    ]
+                    for name in shown.columns
+                },
+                overwrite=False,
+            )
+        )
+        if marked.any():
+            style = style.apply(
+                lambda row: [
+                    (ERROR_ROW_STYLE + (ERROR_EDGE_STYLE if i == 0 else ""))
+                    if marked[row.name]
+                    else ""
+                    for i in range(len(row))
+                ],
+                axis=1,
+            )
+        return style
+
+    def _repr_html_(self) -> str:
+        table = self.styler().to_html()
+        return f'<div class="obslib-table" style="max-width: 100%; overflow-x: auto;">{table}</div>'
+
+    def __repr__(self) -> str:
+        shown, _ = self.cells()
+        text = shown.to_string(index=False) if len(shown) else "(no rows)"
+        caption = self.full_caption()
+        return f"{caption}\n{text}" if caption else text
+
+
+def table(
+    frame: pd.DataFrame,
+    caption: str = "",
+    *,
+    labels: Mapping[str, str] | None = None,
+    errors: np.ndarray | pd.Series | None = None,
+) -> Table:
+    """A readable table of ``frame``: kinds come from column names and dtypes (``*_ms``
+    durations, ``*_pct`` percents, ``share``/``*_rate`` fractions, tz-aware times)."""
+    data = frame.reset_index(drop=True)
+    marks = None if errors is None else np.asarray(errors, dtype=bool)
+    return Table(data, caption, dict(labels or {}), marks)

@@ -1,0 +1,142 @@
+"""Tables for reading and notes in place of empty sections: the formatting rules, exactly."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from obslib.views import Note, table
+from obslib.views.tables import ERROR_ROW_STYLE, duration_text, number_text, percent_text
+
+
+@pytest.mark.parametrize(
+    ("ms", "text"),
+    [
+        pytest.param(999.96, "1.00 s", id="999.96 ms rounds to a second and reads 1.00 s"),
+        pytest.param(999.94, "999.9 ms", id="999.94 ms stays in ms with 0.1 ms"),
+        pytest.param(1234.5, "1.23 s", id="1234.5 ms reads 1.23 s (3 significant digits)"),
+        pytest.param(0.04, "0.0 ms", id="tiny durations round to 0.1 ms"),
+        pytest.param(59_960.0, "1.00 min", id="59.96 s rounds up into minutes"),
+        pytest.param(90_000.0, "1.50 min", id="a minute and a half"),
+        pytest.param(-1234.5, "-1.23 s", id="negative differences keep their sign"),
+        pytest.param(float("nan"), "", id="NaN is blank"),
+        pytest.param(None, "", id="None is blank"),
+    ],
+)
+def test_duration_text(ms: float | None, text: str) -> None:
+    """Durations: 0.1 ms under a second, three significant digits above, blank when missing."""
+    assert duration_text(ms) == text
+
+
+@given(st.floats(min_value=0, max_value=1e10, allow_nan=False))
+def test_a_duration_reads_back_within_its_rounding(ms: float) -> None:
+    """Whatever the size, the text parses back to the duration within its rounding."""
+    number, unit = duration_text(ms).split(" ")
+    value = float(number) * {"ms": 1, "s": 1e3, "min": 6e4, "h": 3.6e6}[unit]
+    if unit == "ms":
+        assert abs(value - ms) <= 0.05 + 1e-9 and value < 1000
+    else:
+        digits = len(number.replace(".", "").lstrip("0"))
+        assert digits == 3 or (unit == "h" and "." not in number)
+        assert math.isclose(value, ms, rel_tol=0.005 + 1e-9)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0.123, "12.3 %"), (0.0001, "<0.1 %"), (0.0, "0.0 %"), (1.0, "100.0 %"), (np.nan, "")],
+    ids=["a share", "a tiny share", "zero", "everything", "missing"],
+)
+def test_percent_text(value: float, text: str) -> None:
+    assert percent_text(value) == text
+
+
+def test_numbers_read_as_counts_or_three_digits() -> None:
+    assert [number_text(v) for v in (12000, 3.0, 0.25, 1234.5678, np.nan)] == [
+        "12,000",
+        "3",
+        "0.250",
+        "1,235",
+        "",
+    ]
+
+
+def _frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(
+                ["2026-11-14 23:59:58.1234", "2026-11-15 00:00:01.5"], utc=True
+            ),
+            "duration_ms": [999.96, 1234.5],
+            "self_pct": [12.345, np.nan],
+            "error_rate": [0.5, 0.0],
+            "message": ["x" * 199 + "!", "short"],
+            "status": ["ok", "error"],
+        },
+        index=[7, 9],
+    )
+
+
+def test_a_table_states_the_dates_once_and_marks_the_next_day() -> None:
+    """Rows show HH:MM:SS.mmm; the caption says the date, a later day is marked (+1d)."""
+    t = table(_frame(), "Example")
+    shown, _ = t.cells()
+    assert shown["timestamp"].tolist() == ["23:59:58.123", "00:00:01.500 (+1d)"]
+    assert t.full_caption() == (
+        "Example. Times UTC from 2026-11-14 to 2026-11-15; (+1d) marks the next day."
+    )
+    one_day = table(_frame().iloc[:1])
+    assert one_day.full_caption() == "Times UTC on 2026-11-14."
+    assert table(_frame().iloc[:1].assign(timestamp=pd.NaT)).full_caption() == ""
+
+
+def test_a_table_formats_every_kind_of_cell() -> None:
+    """Durations, percentages (0-100 and fractions), blanks for NaN, headers without units."""
+    shown, full = table(_frame()).cells()
+    assert list(shown.columns) == [
+        *("timestamp", "duration", "self %", "error rate", "message", "status")
+    ]
+    assert shown["duration"].tolist() == ["1.00 s", "1.23 s"]
+    assert shown["self %"].tolist() == ["12.3 %", ""]
+    assert shown["error rate"].tolist() == ["50.0 %", "0.0 %"]
+    assert shown["message"].iloc[0] == "x" * 59 + "\u2026" and full["message"].iloc[0][-1] == "!"
+
+
+def test_the_html_has_no_index_keeps_long_text_on_hover_and_marks_error_rows() -> None:
+    html = table(_frame(), "Example")._repr_html_()
+    assert "<caption>Example. Times UTC from 2026-11-14" in html
+    assert 'class="row_heading' not in html and ">7<" not in html and ">9<" not in html
+    assert f'<span title="{"x" * 199}!">{"x" * 59}\u2026</span>' in html
+    assert "nan" not in html.lower().replace("nanosecond", "")
+    styled = re.findall(r"(#T_\w+_row(\d)_col0)[^{]*\{([^}]*)\}", html)
+    marked = {row for _, row, props in styled if "background-color: #fde2e1" in props}
+    assert marked == {"1"}, "only the error row (status error) stands out"
+    assert ERROR_ROW_STYLE.startswith("background-color: #fde2e1")
+    assert "1.00&nbsp;s" in html  # number and unit never wrap apart
+    assert "overflow-x: auto" in html  # wide tables scroll inside the page, not past it
+
+
+def test_the_html_is_the_same_on_every_run() -> None:
+    """nbval compares a checked table's HTML: its style ids come from its content."""
+    assert table(_frame(), "a")._repr_html_() == table(_frame(), "a")._repr_html_()
+    assert table(_frame(), "a")._repr_html_() != table(_frame(), "b")._repr_html_()
+
+
+def test_plain_text_shows_the_same_cells() -> None:
+    text = repr(table(_frame(), "Example"))
+    assert text.splitlines()[0].startswith("Example. Times UTC from 2026-11-14")
+    assert "1.23 s" in text and "nan" not in text.lower()
+    assert repr(table(pd.DataFrame({"a": []}))) == "(no rows)"
+
+
+def test_a_note_says_why_in_every_format() -> None:
+    note = Note("No span of trace abc failed.")
+    assert repr(note) == str(note) == "No span of trace abc failed."
+    assert note._repr_markdown_() == "*No span of trace abc failed.*"
+    assert note._repr_html_() == '<p class="obslib-note"><em>No span of trace abc failed.</em></p>'
+    assert Note("<b>").__repr__() == "<b>" and "&lt;b&gt;" in Note("<b>")._repr_html_()
