@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from obslib import __version__
 from obslib.config import scrub, settings
 from obslib.demo import topology as topo
-from obslib.errors import ObslibError
+from obslib.errors import ObslibError, UsageError
 from obslib.storage import db, pgserver
 
 logger = logging.getLogger(__name__)
@@ -32,8 +32,10 @@ all commands:
   obslib db force N              record version N as current after a repair
   obslib db url                  print the database URL, password masked
   obslib db stop                 stop the embedded PostgreSQL server
-  obslib demo [--seed N] [--spans N]
-                                 bring the database up and write the DomainFlow demo
+  obslib db grant-reader ROLE [--password-stdin]
+                                 create or update a role that reads every table, writes none
+  obslib demo [--seed N] [--spans N] [--reports DIR | --no-reports]
+                                 bring the database up, write the demo, then every report
   obslib report trace [--trace-id ID] [-p NAME VALUE]... --out DIR
                                  run a notebook headless: executed .ipynb + offline HTML
   obslib lab [JUPYTER-ARGS]      JupyterLab on the notebooks, same database and Python
@@ -83,12 +85,24 @@ def build_parser() -> argparse.ArgumentParser:
     stop = dbc.add_parser("stop", help="stop the embedded PostgreSQL server")
     stop.set_defaults(func=_db_stop)
 
+    reader = dbc.add_parser(
+        "grant-reader",
+        help="create or update a role that can read every obslib table and write none",
+    )
+    reader.add_argument("role", metavar="ROLE", help="role name: lowercase letters, digits, _")
+    reader.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the role's password from standard input (one line)",
+    )
+    reader.set_defaults(func=_db_grant_reader)
+
     demo = commands.add_parser(
         "demo", help="write two weeks of DomainFlow telemetry with a scripted incident"
     )
     demo.add_argument(
         "--seed",
-        type=int,
+        type=_non_negative,
         default=topo.DEFAULT_SEED,
         help="same seed, same data (default %(default)s)",
     )
@@ -99,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="about N spans (default %(default)s)",
     )
+    where = demo.add_mutually_exclusive_group()
+    where.add_argument(
+        "--reports",
+        default="reports",
+        metavar="DIR",
+        help="folder for every report, run once the data is written (default ./%(default)s)",
+    )
+    where.add_argument("--no-reports", action="store_true", help="write the data only, no report")
     demo.set_defaults(func=_demo)
 
     report = commands.add_parser("report", help="run a notebook headless into an offline report")
@@ -129,12 +151,25 @@ def _report(args: argparse.Namespace) -> int:
     raw = dict(args.param)
     if args.trace_id is not None:
         raw["trace_id"] = args.trace_id
+    # bad input is refused before a kernel starts: parameters, the folder, the database
     params = reports.coerce_parameters(args.name, raw)
-    db.database_url()  # start the embedded server (or fail on the URL) before the kernel does
-    result = reports.run_report(args.name, params, Path(args.out))
+    out = reports.prepare_out_dir(Path(args.out))
+    url = _reachable_url()
+    result = reports.run_report(args.name, params, out, database_url=url)
     print(f"notebook  {result.notebook}")
     print(f"report    {result.html}")
     return 0
+
+
+def _reachable_url() -> str:
+    """The database URL, after one connection proves it works (else exit 2, one line).
+
+    Starts the embedded server when no URL is set; a kernel then inherits this URL.
+    """
+    url = db.database_url()
+    with db.connection(url):
+        pass
+    return url
 
 
 def _lab(args: argparse.Namespace) -> int:
@@ -142,18 +177,23 @@ def _lab(args: argparse.Namespace) -> int:
 
     from obslib import reports
 
-    url = db.database_url()  # the kernel inherits it; the embedded server is up first
+    url = _reachable_url()  # the kernel inherits it; the embedded server is up first
     env = {**os.environ, "OBSLIB_DATABASE_URL": url}
     kernel = reports.kernel_name()
     env["JUPYTER_PATH"] = os.environ["JUPYTER_PATH"]
     print(f"kernel {kernel} runs {sys.executable}; database {db.mask_url(url)}", flush=True)
+    extra = list(args.extra)
+    if os.geteuid() == 0 and "--allow-root" not in extra:
+        # JupyterLab refuses to start as root without it; obslib's users run it in
+        # containers and on root-only VMs, where root is the only user there is
+        extra.append("--allow-root")
     command = [
         sys.executable,
         "-m",
         "jupyterlab",
         f"--notebook-dir={reports.notebooks_dir()}",
         f"--MappingKernelManager.default_kernel_name={kernel}",
-        *args.extra,
+        *extra,
     ]
     sys.stdout.flush()
     os.execve(sys.executable, command, env)  # JupyterLab takes over this process and its signals
@@ -170,11 +210,24 @@ def _positive(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
 def _demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from tqdm import tqdm
 
-    from obslib import demo
+    from obslib import demo, reports
 
+    out = None if args.no_reports else reports.prepare_out_dir(Path(args.reports))
     migrator = _migrator()
     for m in migrator.up():
         print(f"applied {m.label}")
@@ -183,6 +236,10 @@ def _demo(args: argparse.Namespace) -> int:
             seed=args.seed, spans=args.spans, url=migrator.url, progress=lambda *_: bar.update()
         )
     print(demo.format_summary(summary))
+    if out is not None:
+        for name in reports.NOTEBOOKS:
+            result = reports.run_report(name, {}, out, database_url=migrator.url)
+            print(f"report    {result.html}")
     return 0
 
 
@@ -250,6 +307,24 @@ def _db_stop(args: argparse.Namespace) -> int:
     return 0
 
 
+def _db_grant_reader(args: argparse.Namespace) -> int:
+    from sqlalchemy.engine import make_url
+
+    from obslib.storage import roles
+
+    password = None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise UsageError("--password-stdin: standard input held no password")
+    url = db.database_url()
+    reader_url = roles.grant_reader(args.role, url=url, password=password)
+    database = make_url(url).database
+    print(f"role {args.role} can read every table of database {database} and write none")
+    print(f"reader URL  {db.mask_url(reader_url)}")
+    return 0
+
+
 def _print_status(migrator) -> None:
     status = migrator.status()
     cfg = settings()
@@ -277,15 +352,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and not getattr(args, "passes_extra", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(ScrubbingFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, handlers=[handler])
     try:
         return args.func(args)
     except ObslibError as err:
         if args.debug:
-            traceback.print_exc()
+            print(scrub(traceback.format_exc()), file=sys.stderr, end="")
         print(f"obslib: error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
@@ -293,10 +367,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as err:
         if args.debug:
-            raise
+            print(scrub(traceback.format_exc()), file=sys.stderr, end="")
+            return 1
         print(
             f"obslib: internal error: {type(err).__name__}: {scrub(str(err))}"
             " (rerun with --debug for details)",
             file=sys.stderr,
         )
         return 1
+
+
+class ScrubbingFormatter(logging.Formatter):
+    """Log lines (tracebacks included) without the database URL's userinfo: a driver's
+    message may quote part of the URL, password and all."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub(super().format(record))

@@ -94,8 +94,8 @@ def scrub(text: str, url: str | None = None) -> str:
     passwords += [unquote(p) for p in passwords]
     if not passwords:
         return text
-    for password in passwords:
-        secrets += [password, *_FRAGMENT.findall(password)]
+    for password in passwords:  # a 1-2 character password would garble every message
+        secrets += [p for p in (password, *_FRAGMENT.findall(password)) if len(p) >= 3]
     text = _QUOTED.sub(lambda m: _mask_quoted(m, passwords), text)
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
         text = text.replace(secret, "***")

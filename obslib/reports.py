@@ -8,24 +8,39 @@ never a parameter: the kernel inherits OBSLIB_DATABASE_URL from the environment.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import logging
 import os
 import re
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from obslib.config import settings, shipped_dir
+import pandas as pd
+
+from obslib.config import ENV_DATABASE_URL, scrub, settings, shipped_dir
 from obslib.errors import ReportFailed, UsageError
-from obslib.values import boolean
+from obslib.values import boolean, utc
 
 logger = logging.getLogger(__name__)
 
 NOTEBOOKS = {
     "trace": "trace_investigation.ipynb",
 }
+# Parameters that hold a moment, per notebook: checked with values.utc before a kernel starts,
+# so `-p start notadate` is bad input (exit 2) rather than a failing cell. Beyond these, any
+# parameter named start/end or ending in _start, _end, _time or _at is taken as a moment.
+TIME_PARAMETERS = {
+    "trace": ("start", "end"),
+}
+_TIME_NAME = re.compile(r"^(start|end)$|_(start|end|time|at)$")
+_HEADER_TAG = "obslib-report-header"
 _SECRET_WORDS = ("url", "password", "dsn", "secret", "token")
 _DATABASE_URL = re.compile(r"postgres(ql)?(\+\w+)?://", re.I)
 
@@ -95,11 +110,18 @@ def coerce_parameters(name: str, raw: dict[str, str]) -> dict[str, object]:
                 f"report {name!r} has no parameter {key!r} (it has: {', '.join(sorted(declared))})"
             )
         kind = declared[key].get("inferred_type_name", "str")
-        out[key] = _convert(key, text, kind)
+        out[key] = _convert(key, text, "time" if is_time_parameter(name, key) else kind)
     return out
 
 
+def is_time_parameter(report: str, key: str) -> bool:
+    """Whether report ``report``'s parameter ``key`` holds a moment (a UTC time)."""
+    return key in TIME_PARAMETERS.get(report, ()) or bool(_TIME_NAME.search(key))
+
+
 def _convert(key: str, text: str, kind: str) -> object:
+    if kind == "time":  # checked and written back as ISO 8601 UTC, which every reader parses
+        return utc(text, f"parameter {key}").isoformat()
     try:
         if kind == "bool":
             return boolean(text)
@@ -112,36 +134,194 @@ def _convert(key: str, text: str, kind: str) -> object:
     return text
 
 
-def run_report(name: str, parameters: dict[str, object], out_dir: Path) -> Report:
+def prepare_out_dir(out_dir: Path) -> Path:
+    """Create ``out_dir`` (with parents) and check it is a writable folder, before any run.
+
+    A file in the way or a folder without write permission is bad input (UsageError).
+    """
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"--out {out_dir}: exists and is not a folder") from None
+    except NotADirectoryError:
+        raise UsageError(f"--out {out_dir}: a part of the path is a file, not a folder") from None
+    except OSError as err:
+        raise UsageError(f"--out {out_dir}: cannot create it: {err.strerror}") from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out_dir}: no permission to write in this folder")
+    return out_dir
+
+
+def run_report(
+    name: str, parameters: dict[str, object], out_dir: Path, *, database_url: str | None = None
+) -> Report:
     """Execute the report's notebook with ``parameters`` and write ``.ipynb`` + ``.html``.
 
-    On a failing cell the executed notebook is written with the error and ReportFailed
-    names the cell; the HTML is not written.
+    ``database_url`` (default: $OBSLIB_DATABASE_URL) reaches the kernel through its
+    environment only, never as a parameter, so the kernel does not resolve it again. On a
+    failing cell the executed notebook is written with the error and ReportFailed names
+    the cell; the HTML is not written.
     """
     import papermill
 
     source = _notebook(name)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = prepare_out_dir(out_dir)
     stem = source.stem
     executed = out_dir / f"{stem}.ipynb"
     params = {**parameters, "report_mode": True}
-    try:
-        papermill.execute_notebook(
-            str(source),
-            str(executed),
-            parameters=params,
-            kernel_name=kernel_name(),
-            cwd=str(source.parent),
-            progress_bar=False,
-            log_output=False,
-        )
-    except papermill.PapermillExecutionError as err:
-        raise ReportFailed(
-            source.name, err.exec_count, err.ename, err.evalue, str(executed)
-        ) from err
+    env = {ENV_DATABASE_URL: database_url} if database_url else {}
+    with _environment(env), _ipc_kernel() as config:
+        try:
+            papermill.execute_notebook(
+                str(source),
+                str(executed),
+                parameters=params,
+                kernel_name=kernel_name(),
+                config=config,
+                cwd=str(source.parent),
+                progress_bar=False,
+                log_output=False,
+            )
+        except papermill.PapermillExecutionError as err:
+            raise ReportFailed(
+                source.name, err.exec_count, err.ename, err.evalue, str(executed)
+            ) from err
+        finally:
+            if executed.exists():
+                scrub_outputs(executed)
+    add_header(executed, name, parameters)
     html = out_dir / f"{stem}.html"
     html.write_text(to_offline_html(executed), encoding="utf-8")
     return Report(executed, html)
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the kernel this process starts, then restore them."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+@contextmanager
+def _ipc_kernel() -> Iterator[object]:
+    """Configuration that makes the kernel talk over Unix sockets in a private folder.
+
+    Over TCP anyone on the machine who finds the ports can talk to the kernel (ipykernel
+    warns about it on every start); IPC sockets in a mode-700 folder are this user's only.
+    """
+    from traitlets.config import Config
+
+    with tempfile.TemporaryDirectory(prefix="obslib-kernel-") as folder:
+        yield Config({"KernelManager": {"transport": "ipc", "ip": str(Path(folder) / "k")}})
+
+
+def scrub_outputs(notebook: Path, url: str | None = None) -> None:
+    """Mask the database URL's userinfo in every output of ``notebook`` (tracebacks too).
+
+    obslib's own errors are scrubbed where they are raised; this catches whatever else a
+    cell printed (a driver's error, a warning) before the notebook leaves this machine.
+    """
+    import nbformat
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    changed = False
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            for key in ("text", "evalue"):
+                if isinstance(out.get(key), str):
+                    clean = scrub(out[key], url)
+                    changed |= clean != out[key]
+                    out[key] = clean
+            if "traceback" in out:
+                clean_tb = [scrub(line, url) for line in out["traceback"]]
+                changed |= clean_tb != out["traceback"]
+                out["traceback"] = clean_tb
+            for mime, value in out.get("data", {}).items():
+                if mime.startswith("text/") and isinstance(value, str):
+                    clean = scrub(value, url)
+                    changed |= clean != value
+                    out["data"][mime] = clean
+    if changed:
+        nbformat.write(nb, str(notebook))
+
+
+def add_header(notebook: Path, name: str, parameters: dict[str, object]) -> None:
+    """Put a header cell first in the executed notebook: title, parameters, data window,
+    when and by which obslib it was generated. Never the database URL."""
+    import nbformat
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    title = notebook.stem.replace("_", " ").capitalize()
+    first = nb.cells[0] if nb.cells else None
+    if first is not None and first.cell_type == "markdown":
+        line, _, rest = first.source.partition("\n")
+        if line.startswith("# "):  # the notebook's own title becomes the header's
+            title = line[2:].strip()
+            first.source = rest.lstrip("\n")
+    cell = nbformat.v4.new_markdown_cell(report_header(name, title, parameters))
+    cell.metadata["tags"] = [_HEADER_TAG]
+    nb.cells.insert(0, cell)
+    nbformat.write(nb, str(notebook))
+
+
+def report_header(
+    name: str, title: str, parameters: dict[str, object], now: datetime | None = None
+) -> str:
+    """The header's markdown: what a reader who did not run the report needs first."""
+    from obslib import __version__
+
+    values = {**_defaults(name), **parameters}
+    values.pop("report_mode", None)
+    shown = [
+        f"`{k} = {v!r}`" + ("" if k in parameters else " (default)") for k, v in values.items()
+    ]
+    now = now or datetime.now(UTC)
+    rows = [
+        ("Parameters", ", ".join(shown) or "none"),
+        ("Data window", _window(name, values)),
+        ("Generated", f"{now:%Y-%m-%d %H:%M} UTC by obslib {__version__}"),
+    ]
+    table = "\n".join(f"| **{k}** | {v} |" for k, v in rows)
+    return f"# {title}\n\n| | |\n|---|---|\n{table}\n"
+
+
+def _defaults(name: str) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, spec in notebook_parameters(name).items():
+        try:
+            out[key] = ast.literal_eval(spec.get("default", "None"))
+        except (ValueError, SyntaxError):
+            out[key] = spec.get("default")
+    return out
+
+
+def _window(name: str, values: dict[str, object]) -> str:
+    """``start .. end`` in UTC with the date stated once when both fall on one day."""
+    times = [k for k in values if is_time_parameter(name, k)]
+    start = next((values[k] for k in times if "start" in k), None)
+    end = next((values[k] for k in times if "end" in k), None)
+    if not (start and end):
+        return "not set"
+    lo, hi = utc(str(start), "start"), utc(str(end), "end")
+    if lo.normalize() == hi.normalize():
+        return f"{lo:%Y-%m-%d %H:%M} .. {hi:%H:%M} UTC ({_span(hi - lo)})"
+    return f"{lo:%Y-%m-%d %H:%M} .. {hi:%Y-%m-%d %H:%M} UTC ({_span(hi - lo)})"
+
+
+def _span(delta: pd.Timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if abs(minutes) < 120:
+        return f"{minutes} min"
+    return f"{delta.total_seconds() / 3600:.1f} h"
 
 
 _REMOTE_SCRIPT = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>", re.I)

@@ -2,18 +2,49 @@
 
 from __future__ import annotations
 
+import argparse
+import os
+import re
 from pathlib import Path
 
+import psycopg
+import pytest
+
+from obslib.cli import build_parser, main
 from obslib.storage.migrate import discover
 from tests.conftest import LATEST, MIGRATIONS, run_cli
+from tests.test_roles import drop_role
 
 
-def test_help_lists_every_command() -> None:
-    """`obslib --help` names every command a user can run."""
+def _leaf_commands(parser: argparse.ArgumentParser, prefix: str = "") -> set[str]:
+    """Every command the parser really dispatches, e.g. {"db up", "demo", ...}."""
+    found: set[str] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found |= _leaf_commands(sub, f"{prefix}{name} ") or {prefix + name}
+    return found
+
+
+def test_help_lists_exactly_the_commands_that_exist() -> None:
+    """`obslib --help` names every command the parser dispatches, and no other."""
+    real = _leaf_commands(build_parser())
+    assert {"db up", "db grant-reader", "demo", "report", "lab"} <= real
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("db up", "db down", "db status", "db force", "db url", "db stop"):
-        assert f"obslib {command}" in result.stdout
+    listed = set(re.findall(r"^  obslib ((?:db )?[\w-]+)", result.stdout, re.M))
+    assert listed == real
+
+
+@pytest.mark.parametrize(
+    "command", sorted(_leaf_commands(build_parser())), ids=lambda c: f"obslib {c} --help"
+)
+def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each command parses `--help` and prints its own usage line."""
+    with pytest.raises(SystemExit) as info:
+        main([*command.split(), "--help"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: obslib {command}")
 
 
 def test_bad_usage_is_one_line_and_exit_2() -> None:
@@ -107,22 +138,212 @@ def test_broken_migration_exits_1_naming_the_file(fresh_db: str, migrations_copy
     assert "Traceback" in debug.stderr and debug.returncode == 1
 
 
-def test_demo_through_the_cli(fresh_db: str) -> None:
-    """`obslib demo` migrates, writes, summarises; a second run adds nothing."""
+def test_demo_through_the_cli(fresh_db: str, tmp_path: Path) -> None:
+    """`obslib demo` migrates, writes, summarises, writes every report; a second run adds
+    nothing."""
     env = {"OBSLIB_DATABASE_URL": fresh_db}
-    first = run_cli("demo", "--spans", "5000", env=env)
+    out = tmp_path / "reports"
+    first = run_cli("demo", "--spans", "5000", "--reports", str(out), env=env, timeout=400)
     assert first.returncode == 0, first.stderr
     assert "applied 0001_monitoring_observability" in first.stdout
     assert "INC-20261114-0001: deploy of domain-service at 2026-11-14 14:05 UTC" in first.stdout
     assert "window     2026-11-02 00:00 UTC .. 2026-11-16 00:00 UTC" in first.stdout
-    again = run_cli("demo", "--spans", "5000", env=env)
+    html = out / "trace_investigation.html"
+    assert f"report    {html}" in first.stdout.splitlines()
+    assert html.stat().st_size > 0
+    again = run_cli("demo", "--spans", "5000", "--no-reports", env=env)
     assert "nothing new (already stored)" in again.stdout
+    assert not any(line.startswith("report    ") for line in again.stdout.splitlines())
     spans_line = next(line for line in first.stdout.splitlines() if "spans " in line)
     assert spans_line in again.stdout  # the same data, counted the same
 
 
-def test_demo_refuses_a_silly_size() -> None:
-    """A non-positive span count is bad usage: exit 2, one line."""
-    result = run_cli("demo", "--spans", "0")
-    assert result.returncode == 2
-    assert "must be at least 1" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["demo", "--spans", "0"], "argument --spans: must be at least 1, not 0"),
+        (["demo", "--seed", "-1"], "argument --seed: must be 0 or more, not -1"),
+        (["demo", "--seed", "x"], "argument --seed: not a whole number: 'x'"),
+        (["demo", "--reports", "r", "--no-reports"], "not allowed with argument --reports"),
+        (["db", "grant-reader", "Robert'); DROP"], 'role name "Robert\'); DROP": use 1-63'),
+        (["db", "grant-reader", "pg_reader"], "role name 'pg_reader' is reserved"),
+    ],
+    ids=[
+        "no spans",
+        "a negative seed",
+        "a seed that is not a number",
+        "reports and no reports",
+        "a role name that is not an identifier",
+        "a reserved role name",
+    ],
+)
+def test_bad_arguments_are_one_line_and_exit_2(args: list[str], message: str) -> None:
+    """Bad usage is refused before anything runs: exit 2, one line naming the argument."""
+    result = run_cli(*args, env={"OBSLIB_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x"})
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert message in result.stderr
+
+
+def _report_args(out: str, *extra: str) -> list[str]:
+    return ["report", "trace", *extra, "--out", out]
+
+
+@pytest.mark.parametrize(
+    ("case", "extra", "message"),
+    [
+        ("a file", [], "exists and is not a folder"),
+        ("a path through a file", [], "a part of the path is a file, not a folder"),
+        ("a place nobody may create", [], "cannot create it"),
+        ("a good folder", ["-p", "start", "notadate"], "parameter start is not a time: 'notadate'"),
+        ("a good folder", ["-p", "end", "14:99"], "parameter end is not a time: '14:99'"),
+        ("a good folder", ["-p", "max_skew_ms", "lots"], "parameter max_skew_ms must be float"),
+        ("a good folder", [], "cannot reach PostgreSQL at 127.0.0.1:1"),
+    ],
+    ids=[
+        "--out is a file",
+        "--out goes through a file",
+        "--out under /proc",
+        "a start that is not a time",
+        "an end that is not a time",
+        "a number that is not a number",
+        "an unreachable database",
+    ],
+)
+def test_report_refuses_bad_input_with_exit_2(
+    tmp_path: Path, case: str, extra: list[str], message: str
+) -> None:
+    """`obslib report` checks its folder, parameters and database before a kernel starts."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    out = {
+        "a file": str(blocker),
+        "a path through a file": str(blocker / "reports"),
+        "a place nobody may create": "/proc/obslib-reports",
+        "a good folder": str(tmp_path / "reports"),
+    }[case]
+    env = {"OBSLIB_DATABASE_URL": "postgresql://alice:pw@127.0.0.1:1/domainflow"}
+    result = run_cli(*_report_args(out, *extra), env=env)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("obslib: error: "), result.stderr
+    assert message in lines[0]
+    assert not (tmp_path / "reports" / "trace_investigation.ipynb").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write in any folder")
+def test_report_refuses_a_folder_without_write_permission(tmp_path: Path) -> None:
+    """A read-only --out folder is bad input, not an internal error."""
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    result = run_cli(*_report_args(str(locked)))
+    assert result.returncode == 2, result.stderr
+    assert "no permission to write in this folder" in result.stderr
+
+
+def test_unterminated_quote_in_a_migration_exits_1_naming_the_file(
+    fresh_db: str, migrations_copy: Path
+) -> None:
+    """A file that cannot be split: exit 1, the file and line named, the state still clean."""
+    name = f"{LATEST + 1:04d}_quote.up.sql"
+    (migrations_copy / name).write_text("SELECT 1;\nSELECT 'open;\n")
+    env = {"OBSLIB_DATABASE_URL": fresh_db, "OBSLIB_MIGRATIONS_DIR": str(migrations_copy)}
+    result = run_cli("db", "up", env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"obslib: error: {name}: not valid SQL text: unterminated ' quote opened at line 2;"
+        " nothing was applied"
+    )
+    status = run_cli("db", "status", env=env)
+    assert "version   none, clean" in status.stdout
+
+
+def test_grant_reader_through_the_cli(migrated_db: str) -> None:
+    """`db grant-reader` prints the role's URL, without its password, and the role reads."""
+    role = "obslib_cli_reader"
+    env = {"OBSLIB_DATABASE_URL": migrated_db}
+    try:
+        result = subprocess_with_stdin(
+            ["db", "grant-reader", role, "--password-stdin"], "s3cret pw\n", env
+        )
+        assert result.returncode == 0, result.stderr
+        url = result.stdout.splitlines()[-1].removeprefix("reader URL  ")
+        assert url.startswith(f"postgresql://{role}:***@") and "s3cret" not in result.stdout
+        with psycopg.connect(url.replace(":***@", ":s3cret%20pw@")) as conn:
+            assert conn.execute("SELECT count(*) FROM alert_incidents").fetchone() == (0,)
+    finally:
+        drop_role(migrated_db, role)
+
+
+def subprocess_with_stdin(args: list[str], stdin: str, env: dict[str, str]):
+    """The real CLI with ``stdin`` on its standard input."""
+    import subprocess
+    import sys
+
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("OBSLIB_")}
+    return subprocess.run(
+        [sys.executable, "-m", "obslib", *args],
+        input=stdin,
+        env={**full_env, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_lab_starts_on_the_obslib_kernel_also_as_root(migrated_db: str, tmp_path: Path) -> None:
+    """`obslib lab` serves (as root too, where JupyterLab wants --allow-root) and its
+    default kernel is obslib's, not whatever `python3` the machine has."""
+    import json
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port, token = _free_port(), "obslib-test-token"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OBSLIB_")}
+    env.update(
+        OBSLIB_DATABASE_URL=migrated_db,
+        OBSLIB_HOME=str(tmp_path / "obslib"),  # the kernel spec goes here, not in a real home
+        HOME=str(tmp_path),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+    )
+    command = [sys.executable, "-m", "obslib", "lab", "--no-browser", f"--port={port}"]
+    lab = subprocess.Popen(
+        [*command, f"--IdentityProvider.token={token}"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        first = lab.stdout.readline()
+        kernel = re.match(r"kernel (obslib-\w+) runs ", first)
+        assert kernel, first
+        api = f"http://127.0.0.1:{port}/api/kernelspecs?token={token}"
+        deadline, specs = time.monotonic() + 90, None
+        while specs is None and time.monotonic() < deadline and lab.poll() is None:
+            try:
+                with urllib.request.urlopen(api, timeout=5) as response:
+                    specs = json.load(response)
+            except OSError:
+                time.sleep(0.5)
+        assert lab.poll() is None, lab.stdout.read()  # as root it used to exit at once
+        assert specs is not None and specs["default"] == kernel.group(1)
+        assert kernel.group(1) in specs["kernelspecs"]
+    finally:
+        lab.terminate()
+        try:
+            lab.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            lab.kill()
+            lab.wait()

@@ -132,3 +132,22 @@ def test_a_second_unix_user_starts_its_own_server(home: Path, server_url: str) -
     finally:
         if created_lock:
             shared_lock.unlink(missing_ok=True)
+
+
+def test_the_reader_role_on_the_embedded_server_needs_no_password(home: Path) -> None:
+    """The embedded server listens on its socket only, with trust for local users (its folder
+    is mode 700, so only this Unix user reaches it): the reader's URL is the admin's URL with
+    another user name, and it reads but cannot write."""
+    env = {"OBSLIB_HOME": str(home)}
+    assert run_cli("db", "up", env=env).returncode == 0
+    granted = run_cli("db", "grant-reader", "notebooks", env=env)
+    assert granted.returncode == 0, granted.stderr
+    url = f"postgresql://notebooks@/obslib?host={home}/pgdata"
+    assert granted.stdout.splitlines()[-1] == f"reader URL  {url}"
+    hba = (home / "pgdata" / "pg_hba.conf").read_text().splitlines()
+    assert next(r.split() for r in hba if r.startswith("local")) == ["local", "all", "all", "trust"]
+    reader = {"OBSLIB_DATABASE_URL": url}
+    assert f"version   {LATEST}, clean" in run_cli("db", "status", env=reader).stdout
+    refused = run_cli("db", "down", env=reader)
+    assert refused.returncode == 1, refused.stderr
+    assert "may not change the schema" in refused.stderr  # (the user name reads ***)

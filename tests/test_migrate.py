@@ -12,7 +12,7 @@ import pytest
 
 from obslib import schema
 from obslib.errors import ChecksumMismatch, DirtyDatabase, MigrationError, UsageError
-from obslib.storage.migrate import Migrator, advisory_lock_key, discover
+from obslib.storage.migrate import Migrator, advisory_lock_key, advisory_lock_keys, discover
 from tests.conftest import LATEST, MIGRATIONS
 
 CATALOG_QUERIES = {
@@ -245,8 +245,66 @@ def test_bad_folder_is_refused(tmp_path: Path, name: str, message: str) -> None:
         discover(tmp_path)
 
 
-def test_advisory_lock_key_is_stable_and_per_database() -> None:
-    """The key depends only on the database name, so every runner computes the same one."""
-    assert advisory_lock_key("obslib") == advisory_lock_key("obslib")
-    assert advisory_lock_key("obslib") != advisory_lock_key("other")
-    assert 0 <= advisory_lock_key("obslib") < 2**32
+# golang-migrate v4 (database/util.go GenerateAdvisoryLockId, from database/postgres Lock):
+# crc32.ChecksumIEEE("public\x00schema_migrations\x00" + name) * uint32(1486364155), as a
+# uint32. The literals were computed outside Python, by a bitwise CRC-32 in C.
+GO_MIGRATE_KEYS = [
+    ("domainflow", 2896588217),  # WithInstance: current_database()
+    ("/domainflow", 4252662691),  # the CLI and migrate.New: the URL's path, slash included
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    GO_MIGRATE_KEYS,
+    ids=["a Go program's connection", "the migrate CLI's URL"],
+)
+def test_advisory_lock_key_is_the_one_golang_migrate_takes(name: str, key: int) -> None:
+    """The key for a database name equals golang-migrate's own, pinned as a literal."""
+    assert advisory_lock_key(name) == key
+
+
+def test_runner_takes_both_of_golang_migrates_keys() -> None:
+    """obslib holds the key of either way Go names the database."""
+    assert advisory_lock_keys("domainflow") == [key for _, key in GO_MIGRATE_KEYS]
+
+
+@pytest.mark.parametrize("prefix", ["", "/"], ids=["Go with a connection", "the Go CLI"])
+def test_a_lock_held_by_golang_migrate_makes_the_runner_wait(fresh_db: str, prefix: str) -> None:
+    """While a Go runner holds its lock on this database, obslib does not apply anything."""
+    with psycopg.connect(fresh_db, autocommit=True) as go:
+        name = go.info.dbname
+        go.execute("SELECT pg_advisory_lock(%s)", (advisory_lock_key(prefix + name),))
+        migrator = Migrator(fresh_db, MIGRATIONS, lock_timeout_s=0.3)
+        with pytest.raises(MigrationError, match=f"holds the lock on database {name}"):
+            migrator.up()
+    assert migrator.status().state.version is None
+    assert [m.version for m in migrator.up(to=1)] == [1]  # released: the runner goes on
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("CREATE TABLE t (x text DEFAULT 'open);\n", "unterminated ' quote opened at line 1"),
+        ("SELECT 1;\n\nDO $$ BEGIN\n", "unterminated $$ quote opened at line 3"),
+        ("SELECT 1;\n/* never closed\n", "unterminated block comment opened at line 2"),
+    ],
+    ids=["an unterminated string", "an unterminated dollar quote", "an open comment"],
+)
+def test_a_file_that_cannot_be_split_runs_nothing_and_stays_clean(
+    fresh_db: str, migrations_copy: Path, text: str, where: str
+) -> None:
+    """A split error names the file and line; no pending file ran; the state is clean."""
+    Migrator(fresh_db, migrations_copy).up(to=LATEST - 1)
+    nxt = LATEST + 1
+    bad = migrations_copy / f"{nxt:04d}_unterminated.up.sql"
+    bad.write_text(text)
+    (migrations_copy / f"{nxt:04d}_unterminated.down.sql").write_text("SELECT 1;\n")
+    migrator = Migrator(fresh_db, migrations_copy)
+    with pytest.raises(MigrationError) as info:
+        migrator.up()
+    assert str(info.value).startswith(f"{bad.name}: not valid SQL text: {where}")
+    assert info.value.file == bad.name
+    state = migrator.status().state
+    assert (state.version, state.dirty) == (LATEST - 1, False)  # not even LATEST was applied
+    assert [v for v, d in log_rows(fresh_db) if d == "up"] == list(range(1, LATEST))

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import nbformat
@@ -36,15 +37,81 @@ def chart_images(html: str) -> list[bytes]:
 
 
 @pytest.fixture(scope="module")
-def default_report(demo_db, tmp_path_factory) -> reports.Report:
-    """`obslib report trace` with the defaults, on the demo."""
+def default_run(demo_db, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """`obslib report trace` with the defaults, on the demo: (its --out folder, the run)."""
     url, _ = demo_db
     out = tmp_path_factory.mktemp("report")
     result = run_cli(
         "report", "trace", "--out", str(out), env={"OBSLIB_DATABASE_URL": url}, timeout=300
     )
     assert result.returncode == 0, result.stderr
+    return out, result
+
+
+@pytest.fixture(scope="module")
+def default_report(default_run) -> reports.Report:
+    out, _ = default_run
     return reports.Report(out / "trace_investigation.ipynb", out / "trace_investigation.html")
+
+
+def test_a_report_prints_its_two_paths_and_nothing_else(default_run) -> None:
+    """No warning reaches the console (ipykernel's TCP warning: the kernel runs over IPC);
+    stdout is the two paths."""
+    out, result = default_run
+    assert result.stderr == ""
+    assert result.stdout.splitlines() == [
+        f"notebook  {out / 'trace_investigation.ipynb'}",
+        f"report    {out / 'trace_investigation.html'}",
+    ]
+
+
+def test_every_report_starts_with_a_header(default_report, demo_db) -> None:
+    """Title, parameters, data window, when and by which obslib: first in both files."""
+    nb = nbformat.read(str(default_report.notebook), as_version=4)
+    header = nb.cells[0]
+    assert header.cell_type == "markdown" and "obslib-report-header" in header.metadata.tags
+    lines = header.source.splitlines()
+    assert lines[0] == "# Trace investigation"
+    assert "| **Data window** | 2026-11-14 14:05 .. 14:50 UTC (45 min) |" in lines
+    assert "`start = '2026-11-14T14:05:00Z'` (default)" in header.source
+    assert re.search(
+        r"\| \*\*Generated\*\* \| \d{4}-\d\d-\d\d \d\d:\d\d UTC by obslib ", header.source
+    )
+    assert not nb.cells[1].source.startswith("# Trace investigation")  # the title is not doubled
+    html = default_report.html.read_text()
+    assert len(re.findall(r"<h1[^>]*>Trace investigation", html)) == 1
+    assert "Data window" in html
+
+
+def test_header_states_what_a_reader_needs() -> None:
+    """The header's exact text, from given parameters and a fixed clock."""
+    from obslib import __version__
+
+    text = reports.report_header(
+        "trace",
+        "Trace investigation",
+        {"start": "2026-11-13T22:00:00+00:00", "end": "2026-11-14T02:30:00+00:00"},
+        now=datetime(2026, 11, 27, 9, 5, tzinfo=UTC),
+    )
+    assert text == (
+        "# Trace investigation\n\n| | |\n|---|---|\n"
+        "| **Parameters** | `trace_id = ''` (default), `start = '2026-11-13T22:00:00+00:00'`,"
+        " `end = '2026-11-14T02:30:00+00:00'`, `skew_correction = True` (default),"
+        " `max_skew_ms = 1000.0` (default) |\n"
+        "| **Data window** | 2026-11-13 22:00 .. 2026-11-14 02:30 UTC (4.5 h) |\n"
+        f"| **Generated** | 2026-11-27 09:05 UTC by obslib {__version__} |\n"
+    )
+
+
+def test_the_kernel_gets_the_database_from_the_caller(demo_db, tmp_path) -> None:
+    """run_report's URL reaches the kernel through its environment (the process's own
+    OBSLIB_DATABASE_URL names an empty database here), and the environment is restored."""
+    url, _ = demo_db
+    before = os.environ.get("OBSLIB_DATABASE_URL")
+    assert before != url
+    result = reports.run_report("trace", {}, tmp_path, database_url=url)
+    assert "Investigating trace " in outputs_text(result.notebook)
+    assert os.environ.get("OBSLIB_DATABASE_URL") == before
 
 
 def test_report_is_offline_and_keeps_secrets_out(default_report, demo_db) -> None:
@@ -85,7 +152,7 @@ def test_report_with_a_given_trace_and_skew_off(demo_db, tmp_path) -> None:
     )
     assert result.returncode == 0, result.stderr
     text = outputs_text(tmp_path / "trace_investigation.ipynb")
-    assert f"Investigating trace `{trace_id}`" in text
+    assert re.search(f"Investigating trace `?{trace_id}", text)
     nb = nbformat.read(str(tmp_path / "trace_investigation.ipynb"), as_version=4)
     injected = next(c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
     assert "skew_correction = False" in injected.source
@@ -152,6 +219,8 @@ def test_a_failing_cell_writes_the_notebook_and_exits_1(demo_db, tmp_path) -> No
         ({"colour": "red"}, "has no parameter 'colour'"),
         ({"skew_correction": "maybe"}, "skew_correction must be bool"),
         ({"max_skew_ms": "lots"}, "max_skew_ms must be float"),
+        ({"start": "notadate"}, "parameter start is not a time: 'notadate'"),
+        ({"end": "2026-13-01"}, "parameter end is not a time: '2026-13-01'"),
     ],
     ids=[
         "a URL parameter",
@@ -159,12 +228,40 @@ def test_a_failing_cell_writes_the_notebook_and_exits_1(demo_db, tmp_path) -> No
         "an unknown parameter",
         "a bad bool",
         "a bad number",
+        "a start that is not a time",
+        "an end that is not a time",
     ],
 )
 def test_bad_parameters_are_refused_before_running(raw, message) -> None:
     """Parameters are checked against the notebook's own parameters cell."""
     with pytest.raises(UsageError, match=message):
         reports.coerce_parameters("trace", raw)
+
+
+def test_times_are_passed_on_as_utc() -> None:
+    """A time parameter in any accepted spelling reaches the notebook as ISO 8601 UTC."""
+    params = reports.coerce_parameters(
+        "trace", {"start": "2026-11-14 15:05+01:00", "end": "2026-11-14 14:50"}
+    )
+    assert params == {"start": "2026-11-14T14:05:00+00:00", "end": "2026-11-14T14:50:00+00:00"}
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda tmp: (tmp / "f").write_text("x") and tmp / "f", "exists and is not a folder"),
+        (
+            lambda tmp: (tmp / "f").write_text("x") and tmp / "f" / "sub",
+            "a part of the path is a file",
+        ),
+    ],
+    ids=["a file", "a path through a file"],
+)
+def test_an_unusable_out_folder_is_bad_input(tmp_path, make, message) -> None:
+    """prepare_out_dir turns what mkdir would raise into a UsageError naming --out."""
+    target = make(tmp_path)
+    with pytest.raises(UsageError, match=f"--out {re.escape(str(target))}: {message}"):
+        reports.prepare_out_dir(target)
 
 
 @pytest.mark.skipif(

@@ -64,11 +64,22 @@ def test_statements_know_their_line() -> None:
     assert [s.line for s in split_statements(text)] == [3, 5]
 
 
-@pytest.mark.parametrize("text", ["SELECT 'open", 'SELECT "open', "SELECT $$ open", "/* open"])
-def test_unterminated_quotes_are_errors(text: str) -> None:
-    """An unterminated quote or comment is reported rather than swallowing the file."""
-    with pytest.raises(ValueError, match="unterminated"):
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("SELECT 1;\nSELECT 'open", "unterminated ' quote opened at line 2"),
+        ('SELECT "open', 'unterminated " quote opened at line 1'),
+        ("SELECT 1;\n\nSELECT $$ open", "unterminated $$ quote opened at line 3"),
+        ("SELECT 1; /* a /* b */\n", "unterminated block comment opened at line 1"),
+    ],
+    ids=["a string", "an identifier", "a dollar quote", "a nested block comment"],
+)
+def test_unterminated_quotes_are_errors(text: str, message: str) -> None:
+    """An unterminated quote or comment is reported, with the line it opens on, rather than
+    swallowing the rest of the file."""
+    with pytest.raises(ValueError) as info:
         split_statements(text)
+    assert str(info.value) == message
 
 
 _literal = st.text(alphabet=st.sampled_from(list("ab;'$ -\n*/")), max_size=12).map(

@@ -30,7 +30,7 @@ from obslib.errors import (
     UsageError,
 )
 from obslib.storage import db
-from obslib.storage.sqlsplit import split_statements
+from obslib.storage.sqlsplit import Statement, split_statements
 
 logger = logging.getLogger(__name__)
 
@@ -59,15 +59,28 @@ CREATE TABLE IF NOT EXISTS schema_migration_log (
 );
 """
 
-# golang-migrate's postgres driver locks on crc32("public\0schema_migrations\0<db>") * salt;
-# using the same key makes the two runners wait for each other.
+# golang-migrate (database/util.go GenerateAdvisoryLockId, called by the postgres driver's
+# Lock) takes crc32-IEEE("<schema>\0schema_migrations\0<database>") times this salt, as a
+# uint32 product. Using the same key makes the two runners wait for each other.
 _GO_MIGRATE_SALT = 1486364155
+_MIGRATIONS_TABLE = "schema_migrations"
 
 
 def advisory_lock_key(database: str, schema: str = "public") -> int:
-    """The advisory lock id golang-migrate takes for ``database`` (a signed 64-bit value)."""
-    ident = "\x00".join([schema, "schema_migrations", database]).encode()
+    """The advisory lock id golang-migrate takes for ``database`` (0 <= id < 2**32)."""
+    ident = "\x00".join([schema, _MIGRATIONS_TABLE, database]).encode()
     return (zlib.crc32(ident) * _GO_MIGRATE_SALT) & 0xFFFFFFFF
+
+
+def advisory_lock_keys(database: str, schema: str = "public") -> list[int]:
+    """Every key golang-migrate may use for ``database``, in the order obslib takes them.
+
+    golang-migrate names the database by how it was opened: ``current_database()`` when
+    given a connection (``WithInstance``), but the URL's path, leading slash included, when
+    given a URL (the ``migrate`` CLI, ``migrate.New``). obslib holds both, so it waits for
+    either kind of Go runner.
+    """
+    return [advisory_lock_key(database, schema), advisory_lock_key("/" + database, schema)]
 
 
 @dataclass(frozen=True)
@@ -193,8 +206,10 @@ class Migrator:
                 for m in self.migrations
                 if m.version > current and (to is None or m.version <= to)
             ]
-            for m in todo:
-                self._apply(conn, m, "up")
+            # every file is read and split before the first one runs
+            plans = [(m, self._plan(m, "up")) for m in todo]
+            for m, plan in plans:
+                self._apply(conn, m, "up", plan)
             return todo
 
     def down(self, to: int = 0) -> list[Migration]:
@@ -207,8 +222,9 @@ class Migrator:
             if to > current:
                 raise UsageError(f"database is at version {current}; use `db up --to {to}`")
             todo = [m for m in reversed(self.migrations) if to < m.version <= current]
-            for m in todo:
-                self._apply(conn, m, "down")
+            plans = [(m, self._plan(m, "down")) for m in todo]
+            for m, plan in plans:
+                self._apply(conn, m, "down", plan)
             return todo
 
     def force(self, version: int) -> None:
@@ -243,17 +259,30 @@ class Migrator:
     @contextmanager
     def _session(self, *, lock: bool = True) -> Iterator[psycopg.Connection]:
         with db.connection(self.url, autocommit=True) as conn:
-            key = None
-            if lock:
-                key = advisory_lock_key(conn.info.dbname)
-                self._acquire(conn, key)
+            held: list[int] = []
             try:
-                if lock:  # created under the lock: concurrent CREATE IF NOT EXISTS can collide
+                if lock:
+                    row = conn.execute("SELECT current_schema()").fetchone()
+                    schema = row[0] if row and row[0] else "public"
+                    for key in advisory_lock_keys(conn.info.dbname, schema):
+                        self._acquire(conn, key)
+                        held.append(key)
+                    # created under the lock: concurrent CREATE IF NOT EXISTS can collide
                     conn.execute(_BOOKKEEPING)
                 yield conn
+            except (
+                psycopg.errors.ReadOnlySqlTransaction,
+                psycopg.errors.InsufficientPrivilege,
+            ) as err:
+                # e.g. the read-only role of `db grant-reader`: a clear refusal, not a crash
+                raise MigrationError(
+                    f"user {conn.info.user} may not change the schema of database"
+                    f" {conn.info.dbname}: {db.first_line(err)}"
+                ) from err
             finally:
-                if key is not None and not conn.closed:
-                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                if not conn.closed:
+                    for key in reversed(held):
+                        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
     def _acquire(self, conn: psycopg.Connection, key: int) -> None:
         deadline = time.monotonic() + self.lock_timeout_s
@@ -315,16 +344,36 @@ class Migrator:
                 )
         return state
 
-    def _apply(self, conn: psycopg.Connection, m: Migration, direction: str) -> None:
+    def _plan(self, m: Migration, direction: str) -> tuple[Path, list[Statement]]:
+        """The file for ``direction`` and its statements, or a MigrationError naming it.
+
+        Called before anything is recorded: a file that cannot be read or split has run
+        nothing, so the database stays clean.
+        """
         path = m.up if direction == "up" else m.down
         if path is None:
             raise MigrationError(f"{m.label} has no down file; cannot revert it", file=m.label)
+        try:
+            return path, split_statements(path.read_text(encoding="utf-8"))
+        except (ValueError, OSError) as err:  # UnicodeDecodeError is a ValueError
+            raise MigrationError(
+                f"{path.name}: not valid SQL text: {err}; nothing was applied",
+                file=path.name,
+            ) from err
+
+    def _apply(
+        self,
+        conn: psycopg.Connection,
+        m: Migration,
+        direction: str,
+        plan: tuple[Path, list[Statement]],
+    ) -> None:
+        path, statements = plan
         previous = [v.version for v in self.migrations if v.version < m.version]
         target = m.version if direction == "up" else (previous[-1] if previous else None)
         logger.info("%s %s", direction, path.name)
         # golang-migrate's protocol: mark the target version dirty, run, then mark it clean.
         self._set_state(conn, target, dirty=True, record_none=True)
-        statements = split_statements(path.read_text(encoding="utf-8"))
         if _is_transactional(path):
             with conn.transaction():
                 self._run(conn, path, statements)
@@ -334,7 +383,7 @@ class Migrator:
             with conn.transaction():
                 self._finish(conn, m, direction, target)
 
-    def _run(self, conn: psycopg.Connection, path: Path, statements: list) -> None:
+    def _run(self, conn: psycopg.Connection, path: Path, statements: list[Statement]) -> None:
         for i, stmt in enumerate(statements, start=1):
             try:
                 conn.execute(stmt.sql.encode())  # bytes: the file's text, never a template

@@ -57,7 +57,7 @@ def split_statements(text: str) -> list[Statement]:
         elif c == "$" and not _is_word_char(text, i - 1) and (m := _DOLLAR_TAG.match(text, i)):
             end = text.find(m.group(0), m.end())
             if end < 0:
-                raise ValueError(f"unterminated {m.group(0)} quote at line {_line(text, i)}")
+                raise ValueError(f"unterminated {m.group(0)} quote opened at line {_line(text, i)}")
             i = end + len(m.group(0))
         else:
             i += 1
@@ -71,7 +71,7 @@ def _statement(text: str, start: int, end: int) -> Statement:
 
 
 def _skip_block_comment(text: str, i: int) -> int:
-    depth, n = 0, len(text)
+    start, depth, n = i, 0, len(text)
     while i < n:
         if text.startswith("/*", i):
             depth += 1
@@ -83,10 +83,11 @@ def _skip_block_comment(text: str, i: int) -> int:
                 return i
         else:
             i += 1
-    raise ValueError("unterminated block comment")
+    raise ValueError(f"unterminated block comment opened at line {_line(text, start)}")
 
 
 def _skip_quoted(text: str, i: int, quote: str, *, backslash: bool) -> int:
+    start = i
     i += 1
     n = len(text)
     while i < n:
@@ -100,7 +101,7 @@ def _skip_quoted(text: str, i: int, quote: str, *, backslash: bool) -> int:
                 return i + 1
         else:
             i += 1
-    raise ValueError(f"unterminated {quote} quote")
+    raise ValueError(f"unterminated {quote} quote opened at line {_line(text, start)}")
 
 
 def _is_word_char(text: str, i: int) -> bool:

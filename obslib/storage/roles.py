@@ -1,0 +1,111 @@
+"""A read-only role for notebooks and reports: reads every table, writes none.
+
+Analysis code runs in kernels with whatever the URL allows; a URL for this role makes an
+accidental ``DELETE`` (or a notebook someone shared) unable to change the data. The grant
+covers the tables that exist now and, through default privileges, those later migrations
+create (when the same user runs them; otherwise run ``grant-reader`` again: it is
+idempotent).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from urllib.parse import quote
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from obslib.errors import UsageError
+from obslib.storage import db
+
+logger = logging.getLogger(__name__)
+
+# Lowercase only: an unquoted name in someone's psql session then means the same role.
+_ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def check_role_name(role: str) -> str:
+    """``role`` if it is a plain PostgreSQL identifier that is not a reserved name."""
+    if not _ROLE_NAME.match(role):
+        raise UsageError(
+            f"role name {role!r}: use 1-63 lowercase letters, digits and _, not starting"
+            " with a digit"
+        )
+    if role.startswith("pg_") or role in ("public", "none", "current_user", "session_user"):
+        raise UsageError(f"role name {role!r} is reserved by PostgreSQL")
+    return role
+
+
+def grant_reader(role: str, *, url: str | None = None, password: str | None = None) -> str:
+    """Create (or update) ``role`` so it can log in, read every table and write none.
+
+    Returns the database URL for the role (with ``password`` when given). A password is
+    sent as a SCRAM verifier computed here, so the server never sees or logs it in clear.
+    Refuses a role that is the current user, a superuser or owns tables in the database.
+    """
+    check_role_name(role)
+    target = db.libpq_url(url) if url else db.database_url()
+    ident = sql.Identifier(role)
+    with db.connection(target, autocommit=True) as conn:
+        _refuse_writers(conn, role)
+        with conn.transaction():
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+            verb = "ALTER" if exists else "CREATE"
+            options = sql.SQL("LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION")
+            if password is not None:
+                verifier = conn.pgconn.encrypt_password(
+                    password.encode(), role.encode(), b"scram-sha-256"
+                )
+                options = sql.SQL("{} PASSWORD {}").format(options, sql.Literal(verifier.decode()))
+            conn.execute(sql.SQL(verb + " ROLE {} {}").format(ident, options))
+            # a second guard: a transaction that writes must ask for it explicitly
+            conn.execute(
+                sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(ident)
+            )
+            schema = conn.execute("SELECT current_schema()").fetchone()[0]
+            database = conn.info.dbname
+            statements = [
+                "GRANT CONNECT ON DATABASE {db} TO {role}",
+                "GRANT USAGE ON SCHEMA {schema} TO {role}",
+                "GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}",
+                # tables that later migrations create (as this user) are readable too
+                "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT ON TABLES TO {role}",
+            ]
+            for text in statements:
+                conn.execute(
+                    sql.SQL(text).format(
+                        db=sql.Identifier(database), schema=sql.Identifier(schema), role=ident
+                    )
+                )
+    logger.info("%s reads every table of %s", role, database)
+    return reader_url(target, role, password)
+
+
+def reader_url(url: str, role: str, password: str | None = None) -> str:
+    """``url`` with its user replaced by ``role`` and its password by ``password`` (or none),
+    percent-encoded: libpq refuses a space or an ``@`` left raw in a URL."""
+    parsed = make_url(url)._replace(username=role, password=None)  # .set() ignores None
+    query = {k: v for k, v in parsed.query.items() if k.lower() not in ("password", "user")}
+    plain = parsed.set(query=query).render_as_string(hide_password=False)
+    if password is None:
+        return plain
+    return plain.replace(f"://{role}@", f"://{role}:{quote(password, safe='')}@", 1)
+
+
+def _refuse_writers(conn: psycopg.Connection, role: str) -> None:
+    """Making an admin read-only would lock its owner out: refuse such roles."""
+    row = conn.execute(
+        "SELECT r.rolsuper, r.rolname = current_user,"
+        " EXISTS (SELECT 1 FROM pg_class c WHERE c.relowner = r.oid AND c.relkind = 'r'"
+        "         AND c.relnamespace = current_schema()::regnamespace)"
+        " FROM pg_roles r WHERE r.rolname = %s",
+        (role,),
+    ).fetchone()
+    if row is None:
+        return
+    superuser, is_current, owns = row
+    if superuser or is_current or owns:
+        why = "a superuser" if superuser else "you" if is_current else "an owner of tables here"
+        raise UsageError(f"role {role!r} is {why}: choose another name for the reader")

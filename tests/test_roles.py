@@ -1,0 +1,148 @@
+"""The read-only role: reads every obslib table (also tables of later migrations), writes
+none, and is enough to run a report."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import nbformat
+import psycopg
+import pytest
+from psycopg import sql
+
+from obslib import demo, schema
+from obslib.errors import UsageError
+from obslib.storage.migrate import Migrator
+from obslib.storage.roles import check_role_name, grant_reader
+from tests.conftest import MIGRATIONS, run_cli
+
+WRITES = {
+    "insert": "INSERT INTO alert_definitions (alert_name, alert_type, service_name, severity)"
+    " VALUES ('x', 'threshold', 'api-gateway', 'low')",
+    "update": "UPDATE distributed_traces SET status = 'ok'",
+    "delete": "DELETE FROM structured_logs",
+    "truncate": "TRUNCATE slo_measurements",
+}
+
+
+def drop_role(url: str, role: str) -> None:
+    """Remove ``role`` and what it was granted in the database at ``url`` (roles outlive
+    the test's database: they belong to the whole server)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+@pytest.fixture
+def role(fresh_db: str) -> Iterator[str]:
+    """A role name of this test's own, dropped afterwards."""
+    name = f"obslib_reader_{uuid.uuid4().hex[:8]}"
+    yield name
+    drop_role(fresh_db, name)
+
+
+def as_role(url: str, role: str) -> psycopg.Connection:
+    return psycopg.connect(url, user=role, password="pw-for-tests", autocommit=True)
+
+
+def test_reader_reads_every_table_also_those_created_later(fresh_db: str, role: str) -> None:
+    """Granted at version 2, the role still reads structured_logs, which 0003 creates."""
+    migrator = Migrator(fresh_db, MIGRATIONS)
+    migrator.up(to=2)
+    grant_reader(role, url=fresh_db, password="pw-for-tests")
+    migrator.up()
+    with as_role(fresh_db, role) as conn:
+        for table in (*schema.TABLES, "schema_migrations"):
+            query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+            assert conn.execute(query).fetchone() is not None, table
+
+
+@pytest.mark.parametrize("statement", list(WRITES.values()), ids=list(WRITES))
+def test_reader_cannot_write(migrated_db: str, role: str, statement: str) -> None:
+    """A write fails twice over: the session is read-only, and asking for read-write still
+    meets "permission denied"."""
+    grant_reader(role, url=migrated_db, password="pw-for-tests")
+    with as_role(migrated_db, role) as conn:
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute(statement)
+        conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+            conn.execute(statement)
+
+
+def test_grant_again_updates_and_stores_no_clear_password(migrated_db: str, role: str) -> None:
+    """Granting twice is fine; the server keeps a SCRAM verifier, never the password."""
+    grant_reader(role, url=migrated_db)
+    url = grant_reader(role, url=migrated_db, password="s3cret pw")
+    assert f"//{role}:s3cret%20pw@" in url  # encoded, so libpq takes it
+    with psycopg.connect(migrated_db) as conn:
+        row = conn.execute(
+            "SELECT rolpassword, rolcanlogin, rolsuper FROM pg_authid WHERE rolname = %s",
+            (role,),
+        ).fetchone()
+    assert row[0].startswith("SCRAM-SHA-256$") and "s3cret" not in row[0]
+    assert row[1:] == (True, False)
+
+
+def test_an_admin_is_never_made_read_only(migrated_db: str, role: str) -> None:
+    """The current user, a superuser or a table owner is refused, so no one locks out the
+    account that runs the migrations."""
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
+        me = conn.execute("SELECT current_user").fetchone()[0]
+        conn.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("CREATE TABLE owned (x int)"))
+        conn.execute(sql.SQL("ALTER TABLE owned OWNER TO {}").format(sql.Identifier(role)))
+    # (the name itself may read *** : errors mask the URL's user name too)
+    with pytest.raises(UsageError, match=r"is (a superuser|you): choose another name"):
+        grant_reader(me, url=migrated_db)
+    with pytest.raises(UsageError, match=f"role '{role}' is an owner of tables here"):
+        grant_reader(role, url=migrated_db)
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("notebooks", True),
+        ("_r2", True),
+        ("a" * 63, True),
+        ("a" * 64, False),
+        ("Reader", False),
+        ("2reader", False),
+        ('x"; DROP TABLE y; --', False),
+        ("pg_monitor", False),
+        ("public", False),
+    ],
+    ids=[
+        "a plain name",
+        "underscore first",
+        "63 characters",
+        "64 characters",
+        "an upper-case letter",
+        "a digit first",
+        "an injection",
+        "a pg_ name",
+        "public",
+    ],
+)
+def test_role_names_are_plain_identifiers(name: str, ok: bool) -> None:
+    """Only plain lowercase identifiers pass, before any SQL is built."""
+    if ok:
+        assert check_role_name(name) == name
+    else:
+        with pytest.raises(UsageError, match="role name"):
+            check_role_name(name)
+
+
+def test_a_report_runs_through_the_reader_url(migrated_db: str, role: str, tmp_path) -> None:
+    """The README's setup: a report through the reader's URL succeeds and finds the data."""
+    demo.run(seed=7, spans=5_000, url=migrated_db)
+    url = grant_reader(role, url=migrated_db, password="pw-for-tests")
+    result = run_cli(
+        "report", "trace", "--out", str(tmp_path), env={"OBSLIB_DATABASE_URL": url}, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    nb = nbformat.read(str(tmp_path / "trace_investigation.ipynb"), as_version=4)
+    texts = [str(o.get("data", {})) for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert any("Investigating trace " in t for t in texts)
