@@ -9,7 +9,6 @@ never a parameter: the kernel inherits OBSLIB_DATABASE_URL from the environment.
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 import logging
 import os
@@ -29,6 +28,8 @@ from obslib.errors import ReportFailed, UsageError
 from obslib.values import boolean, utc
 
 logger = logging.getLogger(__name__)
+
+KERNEL_NAME = "obslib"  # the kernel the notebooks are saved with
 
 NOTEBOOKS = {
     "trace": "trace_investigation.ipynb",
@@ -57,14 +58,20 @@ def notebooks_dir() -> Path:
 
 
 def kernel_name() -> str:
-    """A kernel spec for this interpreter, made visible to Jupyter through JUPYTER_PATH."""
-    digest = hashlib.sha256(sys.executable.encode()).hexdigest()[:8]
-    name = f"obslib-{digest}"
+    """The ``obslib`` kernel spec, pointed at this interpreter and made visible to Jupyter
+    through JUPYTER_PATH.
+
+    One stable name, so the notebooks can save it as their kernel and JupyterLab opens them
+    on obslib's Python instead of whatever "Python 3" it finds; each run points it at the
+    interpreter that runs obslib (a spec under OBSLIB_HOME, not the user's Jupyter folders).
+    """
+    name = KERNEL_NAME
     root = settings().home / "jupyter"
     spec_dir = root / "kernels" / name
     spec = {
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": f"obslib ({sys.executable})",
+        "display_name": "obslib",
+        "metadata": {"interpreter": sys.executable},
         "language": "python",
     }
     spec_dir.mkdir(parents=True, exist_ok=True)

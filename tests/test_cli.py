@@ -327,7 +327,7 @@ def test_lab_starts_on_the_obslib_kernel_also_as_root(migrated_db: str, tmp_path
     )
     try:
         first = lab.stdout.readline()
-        kernel = re.match(r"kernel (obslib-\w+) runs ", first)
+        kernel = re.match(r"kernel (obslib) runs ", first)
         assert kernel, first
         api = f"http://127.0.0.1:{port}/api/kernelspecs?token={token}"
         deadline, specs = time.monotonic() + 90, None

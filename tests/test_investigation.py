@@ -230,4 +230,7 @@ def test_lab_passes_its_arguments_to_jupyterlab(demo_db) -> None:
     url, _ = demo_db
     result = run_cli("lab", "--version", env={"OBSLIB_DATABASE_URL": url})
     assert result.returncode == 0, result.stderr
-    assert "kernel obslib-" in result.stdout and result.stdout.strip().splitlines()[-1][0].isdigit()
+    assert (
+        "kernel obslib runs" in result.stdout
+        and result.stdout.strip().splitlines()[-1][0].isdigit()
+    )

@@ -63,7 +63,6 @@ def format_summary(s: DemoSummary) -> str:
             f"  incident   {s.incident_id}: deploy of domain-service at"
             f" {s.deploy_at.strftime(fmt)}, regression {s.incident_start.strftime('%H:%M')}"
             f"..{s.incident_end.strftime('%H:%M')} UTC",
-            "  reports    `obslib report ... --out reports/` writes them under ./reports/",
         ]
     )
 

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote
 
 import psycopg
+import psycopg.conninfo
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
@@ -55,8 +56,14 @@ def _parse(url: str) -> URL:
 
 @functools.lru_cache(maxsize=32)
 def libpq_url(url: str) -> str:
-    """Normalise ``postgresql+psycopg://`` or ``postgres://`` to a URL libpq accepts."""
-    return _parse(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    """Normalise ``postgresql+psycopg://`` or ``postgres://`` to a URL libpq accepts.
+
+    Only the scheme changes; the rest stays as written, because re-rendering it decodes an
+    encoded password (``%20`` back to a space libpq refuses) and writes a space in a query
+    value as ``+``, which libpq does not read as a space.
+    """
+    _parse(url)  # refuse what is not a PostgreSQL URL, naming the variable
+    return "postgresql://" + url.strip().split("://", 1)[1]
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -97,7 +104,7 @@ def connect(url: str | None = None, *, autocommit: bool = False) -> psycopg.Conn
             target,
             autocommit=autocommit,
             connect_timeout=CONNECT_TIMEOUT_S,
-            options="-c TimeZone=UTC",
+            options=_utc_options(target),
         )
     except psycopg.OperationalError as err:
         host, port = host_port(target)
@@ -118,11 +125,18 @@ def connection(url: str | None = None, *, autocommit: bool = False) -> Iterator[
         conn.close()
 
 
+def _utc_options(target: str) -> str:
+    """The URL's own ``options`` plus ``-c TimeZone=UTC``: a keyword ``options`` replaces the
+    URL's, so a user's ``?options=-c statement_timeout=…`` would be silently dropped."""
+    own = psycopg.conninfo.conninfo_to_dict(target).get("options")
+    return " ".join(o for o in (str(own) if own else "", "-c TimeZone=UTC") if o)
+
+
 @functools.lru_cache(maxsize=8)
 def _engine_for(url: str) -> sa.Engine:
     return sa.create_engine(
         sqlalchemy_url(url),
-        connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "options": "-c TimeZone=UTC"},
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "options": _utc_options(url)},
         pool_pre_ping=True,
     )
 

@@ -1,0 +1,219 @@
+"""JupyterLab in a real browser: `obslib lab`, Run All, pick another trace, every chart drawn.
+
+Headless Chromium (Debian's, driven by Playwright's Python package: nothing is downloaded)
+talks only to the loopback JupyterLab; any other request is aborted and fails the test.
+Screenshots before and after the pick are written to the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.pg import REPO
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)"),
+]
+TOKEN = "obslib-browser-test"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def lab(demo_db, tmp_path: Path):
+    """`obslib lab` on a free loopback port over a copy of the notebooks (JupyterLab saves
+    what it opens), stopped by its pid whatever happens."""
+    url, _ = demo_db
+    notebooks = tmp_path / "notebooks"
+    shutil.copytree(REPO / "notebooks", notebooks)
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OBSLIB_", "JUPYTER"))}
+    env.update(
+        OBSLIB_DATABASE_URL=url,
+        OBSLIB_HOME=str(tmp_path / "home"),
+        OBSLIB_NOTEBOOKS_DIR=str(notebooks),
+        JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"),
+        JUPYTER_DATA_DIR=str(tmp_path / "jupyter-data"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "jupyter-runtime"),
+    )
+    log = (tmp_path / "lab.log").open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "obslib",
+            "lab",
+            "--no-browser",
+            f"--port={port}",
+            "--ServerApp.ip=127.0.0.1",
+            f"--IdentityProvider.token={TOKEN}",
+            "--LabApp.expose_app_in_browser=True",  # lets the test run JupyterLab commands
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"obslib lab exited {proc.returncode}:\n{_tail(tmp_path / 'lab.log')}")
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"obslib lab did not answer:\n{_tail(tmp_path / 'lab.log')}")
+                time.sleep(0.5)
+        yield base
+    finally:
+        with_group = proc.pid
+        try:
+            os.killpg(with_group, signal.SIGTERM)
+            proc.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(with_group, signal.SIGKILL)
+            proc.wait(timeout=10)
+        log.close()
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _run_all_and_wait(page, timeout_s: float = 240) -> None:
+    page.evaluate("void window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    deadline = time.monotonic() + timeout_s
+    time.sleep(1)
+    while time.monotonic() < deadline:
+        prompts = [p.strip() for p in page.locator(".jp-InputArea-prompt").all_inner_texts()]
+        ran = [p for p in prompts if p not in ("", "[ ]:")]
+        if ran and not any("*" in p for p in prompts):
+            if any(p == "[ ]:" for p in prompts):
+                raise AssertionError(f"Run All stopped early (an error?): prompts {prompts}")
+            return
+        time.sleep(0.5)
+    raise AssertionError("Run All did not finish in time")
+
+
+def _wait_for(predicate, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _charts_drawn(page) -> tuple[int, int]:
+    """(chart outputs, those holding a drawn SVG or canvas)."""
+    return page.evaluate(
+        """() => {
+            const charts = [...document.querySelectorAll('.jp-OutputArea-output')]
+                .filter(o => o.querySelector('.vega-embed, .anywidget, [class*=vega]'));
+            const drawn = charts.filter(
+                o => o.querySelector('.vega-embed svg, .vega-embed canvas'));
+            return [charts.length, drawn.length];
+        }"""
+    )
+
+
+def test_run_all_then_pick_another_trace(lab: str, tmp_path: Path) -> None:
+    """Run All renders every chart offline; picking a trace redraws summary and waterfall."""
+    from playwright.sync_api import sync_playwright
+
+    outside: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+
+            def loopback_only(route) -> None:
+                request_url = route.request.url
+                if request_url.startswith(("data:", "blob:")) or urlparse(request_url).hostname in (
+                    "127.0.0.1",
+                    "localhost",
+                ):
+                    route.continue_()
+                else:
+                    outside.append(request_url)
+                    route.abort()
+
+            context.route("**/*", loopback_only)
+            page = context.new_page()
+            try:
+                page.goto(f"{lab}/lab/tree/trace_investigation.ipynb?token={TOKEN}")
+                page.wait_for_function("window.jupyterapp !== undefined", timeout=90_000)
+                page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+                _wait_for(
+                    lambda: (
+                        "Idle" in page.locator(".jp-StatusBar-TextItem").all_inner_texts().__str__()
+                    ),
+                    90,
+                    "the kernel to be idle",
+                )
+                kernel = page.locator(".jp-Toolbar-kernelName").inner_text()
+                assert "obslib" in kernel, f"the notebook runs on {kernel!r}, not the obslib kernel"
+
+                _run_all_and_wait(page)
+                page.screenshot(path=str(tmp_path / "before-pick.png"))
+                html = page.content()
+                assert "Error loading script" not in html
+                charts, drawn = _charts_drawn(page)
+                assert charts >= 3 and drawn == charts, f"{drawn} of {charts} charts drawn"
+
+                picker = page.locator(".widget-dropdown select").first
+                options = picker.locator("option").evaluate_all("os => os.map(o => o.textContent)")
+                first = picker.evaluate("s => s.options[s.selectedIndex].textContent")
+                first_id = first.split()[-1]
+                other = next(o for o in options if o != first)
+                other_id = other.split()[-1]
+                summary = page.locator(".jp-OutputArea-output", has_text="critical path mostly in")
+                assert first_id in summary.first.text_content()
+
+                picker.select_option(label=other)
+                _wait_for(
+                    lambda: other_id in summary.first.text_content(), 60, "the summary to follow"
+                )
+                # the chart widgets redraw a moment after the tables
+                _wait_for(lambda: f"trace {first_id}" not in page.content(), 60, "the waterfall")
+                _wait_for(lambda: _charts_drawn(page)[1] >= charts, 60, "the charts to redraw")
+                page.screenshot(path=str(tmp_path / "after-pick.png"))
+                html = page.content()
+                assert f"trace {other_id}" in html, "the waterfall does not show the picked trace"
+                assert f"trace {first_id}" not in html, "a view still shows the first trace"
+                assert "Error loading script" not in html
+            except Exception as err:
+                page.screenshot(path=str(tmp_path / "failure.png"))
+                raise AssertionError(f"{err}\n(screenshots in {tmp_path})") from err
+        finally:
+            browser.close()
+    assert outside == [], f"the page tried to reach beyond loopback: {outside[:3]}"
