@@ -103,12 +103,14 @@ def test_header_states_what_a_reader_needs() -> None:
     )
 
 
-def test_the_kernel_gets_the_database_from_the_caller(demo_db, tmp_path) -> None:
+def test_the_kernel_gets_the_database_from_the_caller(
+    demo_db, migrated_db, tmp_path, monkeypatch
+) -> None:
     """run_report's URL reaches the kernel through its environment (the process's own
     OBSLIB_DATABASE_URL names an empty database here), and the environment is restored."""
     url, _ = demo_db
+    monkeypatch.setenv("OBSLIB_DATABASE_URL", migrated_db)  # empty: no trace to investigate
     before = os.environ.get("OBSLIB_DATABASE_URL")
-    assert before != url
     result = reports.run_report("trace", {}, tmp_path, database_url=url)
     assert "Investigating trace " in outputs_text(result.notebook)
     assert os.environ.get("OBSLIB_DATABASE_URL") == before
