@@ -37,7 +37,9 @@ class DatabaseUnreachable(ObslibError):
     exit_code = 2
 
     def __init__(self, host: str, port: str, reason: str) -> None:
-        self.host, self.port, self.reason = host, port, reason
+        from obslib.config import scrub
+
+        self.host, self.port, self.reason = host, port, scrub(reason)
         super().__init__(f"cannot reach PostgreSQL at {host}:{port}: {reason}")
 
 
@@ -77,7 +79,10 @@ class ReportFailed(ObslibError):
     def __init__(
         self, notebook: str, cell: int | None, ename: str, evalue: str, executed: str
     ) -> None:
-        self.notebook, self.cell, self.ename, self.evalue = notebook, cell, ename, evalue
+        from obslib.config import scrub
+
+        self.notebook, self.cell, self.ename = notebook, cell, ename
+        self.evalue = scrub(evalue)  # the kernel's error text may quote the URL
         self.executed = executed
         super().__init__(
             f"{notebook}: cell {cell} failed: {ename}: {evalue}"

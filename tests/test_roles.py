@@ -146,3 +146,36 @@ def test_a_report_runs_through_the_reader_url(migrated_db: str, role: str, tmp_p
     nb = nbformat.read(str(tmp_path / "trace_investigation.ipynb"), as_version=4)
     texts = [str(o.get("data", {})) for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert any("Investigating trace " in t for t in texts)
+
+
+def test_an_existing_role_loses_its_write_grants(migrated_db: str, role: str) -> None:
+    """A role that could insert before ``grant-reader`` cannot afterwards."""
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        conn.execute(
+            sql.SQL("GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}").format(
+                sql.Identifier(role)
+            )
+        )
+    grant_reader(role, url=migrated_db)
+    with as_role(migrated_db, role) as conn:
+        conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+            conn.execute(WRITES["delete"])
+
+
+def test_a_member_of_another_role_is_refused(migrated_db: str, role: str) -> None:
+    """Membership in a writing role would let the reader SET ROLE and write."""
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(role + "_writers")))
+        conn.execute(
+            sql.SQL("GRANT {} TO {}").format(
+                sql.Identifier(role + "_writers"), sql.Identifier(role)
+            )
+        )
+    try:
+        with pytest.raises(UsageError, match=f"member of {role}_writers"):
+            grant_reader(role, url=migrated_db)
+    finally:
+        drop_role(migrated_db, role + "_writers")

@@ -105,3 +105,28 @@ def test_obslib_errors_scrub_their_message(monkeypatch: pytest.MonkeyPatch) -> N
         err = cls('could not parse "s3cret PW"')
         assert "s3cret" not in str(err)
         assert "PW" not in str(err)
+
+
+def test_a_one_character_tail_of_the_password_is_masked_where_libpq_quotes_it() -> None:
+    """``s3cret P`` fails at ``"P@/obslib"``: the quoted piece runs past the password."""
+    assert "P@" not in scrub(
+        'missing "=" after "P@/obslib" in', "postgresql://sre:s3cret P@/obslib"
+    )
+
+
+def test_a_short_word_inside_the_password_is_not_masked_elsewhere() -> None:
+    """``"ok"`` in a message is not a leak of the password ``brokenpw``."""
+    assert scrub('status "ok"', "postgresql://u:brokenpw@h/db") == 'status "ok"'
+
+
+def test_an_explicit_url_is_scrubbed_from_connection_errors(monkeypatch) -> None:
+    """A URL given to the library (not in the environment) is scrubbed from the error too,
+    message and fields alike."""
+    from obslib.errors import DatabaseUnreachable, UsageError
+    from obslib.storage import db
+
+    monkeypatch.delenv("OBSLIB_DATABASE_URL", raising=False)
+    with pytest.raises((DatabaseUnreachable, UsageError)) as caught:
+        db.connect("postgresql://sre:s3cret PW@/obslib?host=/nonexistent")
+    assert "s3cret" not in str(caught.value)
+    assert "s3cret" not in getattr(caught.value, "reason", "")

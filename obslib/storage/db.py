@@ -21,7 +21,7 @@ import psycopg.conninfo
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
-from obslib.config import settings
+from obslib.config import scrub, settings
 from obslib.errors import DatabaseUnreachable, UsageError
 from obslib.storage import pgserver
 
@@ -109,9 +109,10 @@ def connect(url: str | None = None, *, autocommit: bool = False) -> psycopg.Conn
     except psycopg.OperationalError as err:
         host, port = host_port(target)
         # from None: the driver's own message may quote the URL; ours is scrubbed
-        raise DatabaseUnreachable(host, port, first_line(err)) from None
+        raise DatabaseUnreachable(host, port, scrub(first_line(err), target)) from None
     except psycopg.ProgrammingError as err:  # e.g. an unknown option in the URL
-        raise UsageError(f"OBSLIB_DATABASE_URL is not usable: {first_line(err)}") from None
+        reason = scrub(first_line(err), target)
+        raise UsageError(f"OBSLIB_DATABASE_URL is not usable: {reason}") from None
 
 
 @contextmanager
@@ -209,7 +210,7 @@ def _adbc_connect(target: str, *, autocommit: bool = False) -> Any:
     except adbc.Error as err:
         host, port = host_port(target)
         # from None: the driver's own message may quote the URL; ours is scrubbed
-        raise DatabaseUnreachable(host, port, first_line(err)) from None
+        raise DatabaseUnreachable(host, port, scrub(first_line(err), target)) from None
 
 
 def _broken(err: Exception) -> bool:

@@ -67,6 +67,11 @@ def grant_reader(role: str, *, url: str | None = None, password: str | None = No
             schema = conn.execute("SELECT current_schema()").fetchone()[0]
             database = conn.info.dbname
             statements = [
+                # an existing role may hold write grants from before: a reader holds none
+                "REVOKE ALL ON ALL TABLES IN SCHEMA {schema} FROM {role}",
+                "REVOKE ALL ON ALL SEQUENCES IN SCHEMA {schema} FROM {role}",
+                "REVOKE CREATE ON SCHEMA {schema} FROM {role}",
+                "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} REVOKE ALL ON TABLES FROM {role}",
                 "GRANT CONNECT ON DATABASE {db} TO {role}",
                 "GRANT USAGE ON SCHEMA {schema} TO {role}",
                 "GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}",
@@ -105,6 +110,19 @@ def _refuse_writers(conn: psycopg.Connection, role: str) -> None:
     ).fetchone()
     if row is None:
         return
+    groups = [
+        name
+        for (name,) in conn.execute(
+            "SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid"
+            " JOIN pg_roles r ON r.oid = m.member WHERE r.rolname = %s ORDER BY 1",
+            (role,),
+        )
+    ]
+    if groups:
+        raise UsageError(
+            f"role {role!r} is a member of {', '.join(groups)}: through them it may write;"
+            " revoke those memberships first, or choose a new role name"
+        )
     superuser, is_current, owns = row
     if superuser or is_current or owns:
         why = "a superuser" if superuser else "you" if is_current else "an owner of tables here"
