@@ -35,12 +35,11 @@ NOTEBOOKS = {
     "trace": "trace_investigation.ipynb",
 }
 # Parameters that hold a moment, per notebook: checked with values.utc before a kernel starts,
-# so `-p start notadate` is bad input (exit 2) rather than a failing cell. Beyond these, any
-# parameter named start/end or ending in _start, _end, _time or _at is taken as a moment.
+# so `-p start notadate` is bad input (exit 2) rather than a failing cell. Only these: a name
+# is no proof of a type (a `max_wait_time: float` is not a moment).
 TIME_PARAMETERS = {
     "trace": ("start", "end"),
 }
-_TIME_NAME = re.compile(r"^(start|end)$|_(start|end|time|at)$")
 _HEADER_TAG = "obslib-report-header"
 _SECRET_WORDS = ("url", "password", "dsn", "secret", "token")
 _DATABASE_URL = re.compile(r"postgres(ql)?(\+\w+)?://", re.I)
@@ -123,7 +122,7 @@ def coerce_parameters(name: str, raw: dict[str, str]) -> dict[str, object]:
 
 def is_time_parameter(report: str, key: str) -> bool:
     """Whether report ``report``'s parameter ``key`` holds a moment (a UTC time)."""
-    return key in TIME_PARAMETERS.get(report, ()) or bool(_TIME_NAME.search(key))
+    return key in TIME_PARAMETERS.get(report, ())
 
 
 def _convert(key: str, text: str, kind: str) -> object:

@@ -52,7 +52,7 @@ def from_epoch_ns(ns: np.ndarray, like: pd.Series) -> pd.Series:
     return out.astype(like.dtype)
 
 
-def _no_parent(parents: pd.Series) -> np.ndarray:
+def no_parent(parents: pd.Series) -> np.ndarray:
     """An empty parent id (OpenTelemetry's way of saying "root") counts as none."""
     return (parents.isna() | (parents.astype(str) == "")).to_numpy()
 
@@ -73,7 +73,7 @@ def parent_index(spans: pd.DataFrame) -> np.ndarray:
             " contents; run obslib.traces.reconstruct first"
         )
     parents = spans["parent_span_id"].astype(object)
-    missing = _no_parent(parents)
+    missing = no_parent(parents)
     parent_keys = pd.MultiIndex.from_arrays([trace, parents.where(~missing, "\x00").astype(str)])
     index = np.asarray(keys.get_indexer(parent_keys), dtype=np.int64)
     index[index == np.arange(len(index))] = -1

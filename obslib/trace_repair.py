@@ -17,9 +17,9 @@ from obslib.span_tree import (
     REQUIRED,
     _check,
     _depths,
-    _no_parent,
     _present,
     epoch_ns,
+    no_parent,
     parent_index,
     self_time,
 )
@@ -132,7 +132,7 @@ def reconstruct(spans: pd.DataFrame, *, skip_broken: bool = False) -> Reconstruc
         parent = parent_index(frame)
     parents = frame["parent_span_id"]
     itself = parents.to_numpy(dtype=object) == frame["span_id"].to_numpy(dtype=object)
-    has_parent = ~_no_parent(parents) & ~itself
+    has_parent = ~no_parent(parents) & ~itself
     if itself.any():  # parent_index already treats them as roots
         frame.loc[itself, "parent_span_id"] = None
     orphan = has_parent & (parent < 0)

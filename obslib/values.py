@@ -25,6 +25,8 @@ def utc(value: Moment, name: str = "time") -> pd.Timestamp:
 
     Raises UsageError naming ``name`` (the parameter) when the value is not a time.
     """
+    if not isinstance(value, str | datetime):  # pd.Timestamp(5) would be 1970-01-01
+        raise UsageError(f"{name} is not a time: {value!r}")
     try:
         stamp = pd.Timestamp(value)
     except (ValueError, TypeError, OverflowError) as err:

@@ -7,12 +7,14 @@ from collections.abc import Iterator
 
 import altair as alt
 import pandas as pd
+import psycopg
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.display import display
 from IPython.utils.capture import capture_output
 
 from obslib.errors import UsageError
+from obslib.ingest import write_spans
 from obslib.views import Note, Table
 from obslib.views import trace_investigation as investigation
 from tests.conftest import run_cli
@@ -117,9 +119,72 @@ def test_empty_sections_say_why(demo_db) -> None:
     fine = inv.sample.traces[inv.sample.traces["errors"] == 0]["trace_id"].iloc[0]
     inv.pick(fine)
     assert inv.errors() == Note(f"No span of trace {fine} failed.")
+
+
+def _two_span_trace(parent_id) -> pd.DataFrame:
+    t0 = pd.Timestamp("2026-11-14 14:10", tz="UTC")
+    return pd.DataFrame(
+        {
+            "trace_id": ["t1", "t1"],
+            "span_id": ["a", "b"],
+            "parent_span_id": [parent_id, "a"],
+            "service_name": ["api-gateway", "auth-service"],
+            "operation_name": ["GET /", "check"],
+            "span_kind": ["server", "server"],
+            "start_time": [t0, t0 + pd.Timedelta(milliseconds=1)],
+            "end_time": [t0 + pd.Timedelta(milliseconds=9), t0 + pd.Timedelta(milliseconds=5)],
+            "status": ["ok", "ok"],
+        }
+    )
+
+
+def test_no_untraced_logs_is_said_in_a_sentence(migrated_db) -> None:
+    """A database with spans and no logs: the untraced-logs section is a Note saying why."""
+    write_spans(_two_span_trace(None), url=migrated_db)
+    inv = investigation.investigate_trace(
+        "t1", "2026-11-14 14:00", "2026-11-14 15:00", url=migrated_db
+    )
     untraced = inv.untraced_logs()
-    if isinstance(untraced, Note):
-        assert untraced.text.startswith("No record without a trace id from ")
+    assert isinstance(untraced, Note)
+    assert untraced.text.startswith("No record without a trace id from ")
+
+
+def test_the_cohort_finds_roots_whose_parent_id_is_empty(migrated_db) -> None:
+    """OpenTelemetry marks a root with an empty parent id (another writer may store it so;
+    obslib's own writer stores null): such traces a day earlier are the cohort, not
+    "nothing to compare with"."""
+    today = _two_span_trace(None)
+    before = today.assign(
+        trace_id="t0",
+        start_time=today["start_time"] - pd.Timedelta(days=1),
+        end_time=today["end_time"] - pd.Timedelta(days=1),
+    )
+    write_spans(pd.concat([today, before], ignore_index=True), url=migrated_db)
+    with psycopg.connect(migrated_db) as conn:
+        conn.execute("UPDATE distributed_traces SET parent_span_id = '' WHERE span_id = 'a'")
+    inv = investigation.investigate_trace(
+        "t1", "2026-11-14 14:00", "2026-11-14 15:00", url=migrated_db
+    )
+    assert not isinstance(inv.versus_cohort(), Note)
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [("skew_correction", "maybe"), ("max_skew_ms", "10"), ("max_skew_ms", float("nan"))],
+)
+def test_parameter_types_are_checked(demo_db, param: str, value) -> None:
+    url, _ = demo_db
+    with pytest.raises(UsageError, match=param):
+        investigation.investigate_trace("", "2026-11-14", "2026-11-15", url=url, **{param: value})
+
+
+def test_skew_correction_false_as_text_means_off(demo_db) -> None:
+    """``"false"`` (a string, as a hand-edited notebook might hold) turns correction off."""
+    url, summary = demo_db
+    inv = investigation.investigate_trace(
+        "", summary.incident_start, summary.incident_end, skew_correction="false", url=url
+    )
+    assert inv.skew_correction is False
 
 
 def test_skew_is_reported_for_a_trace_through_the_fast_host(demo_db) -> None:

@@ -25,7 +25,7 @@ def test_utc_normalises_to_aware_utc(text: str, expected: str) -> None:
     assert str(values.utc(text)) == expected
 
 
-@pytest.mark.parametrize("bad", ["notadate", "", None, "2026-13-45"])
+@pytest.mark.parametrize("bad", ["notadate", "", None, "2026-13-45", 5, 1.5])
 def test_utc_names_the_parameter(bad) -> None:
     """An unparseable moment is a UsageError naming the parameter, never a raw ValueError."""
     with pytest.raises(UsageError, match=r"^start is not a time"):

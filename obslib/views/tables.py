@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from pandas.io.formats.style import Styler
 
+from obslib.values import utc
+
 TEXT_LIMIT = 60  # characters shown of a long text cell; the rest is in its hover title
 ERROR_ROW_STYLE = "background-color: #fde2e1;"  # an error row, every cell
 ERROR_EDGE_STYLE = " border-left: 3px solid #d62728;"  # and a red edge on its first cell
@@ -83,8 +85,7 @@ def time_text(moment: pd.Timestamp | None, day: pd.Timestamp | None) -> str:
     """``HH:MM:SS.mmm`` in UTC; a moment on a later day than ``day`` gets ``+Nd``."""
     if moment is None or pd.isna(moment):
         return ""
-    stamp = pd.Timestamp(moment)
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    stamp = utc(moment, "time")
     text = f"{stamp:%H:%M:%S}.{stamp.microsecond // 1000:03d}"
     if day is not None:
         days = (stamp.normalize() - day).days

@@ -18,7 +18,8 @@ import pandas as pd
 
 from obslib import charts, load, logs, skew, trace_sets, traces
 from obslib.errors import UsageError
-from obslib.values import utc
+from obslib.span_tree import no_parent
+from obslib.values import boolean, utc
 from obslib.views.live import LiveView, per_trace, redraw_all
 from obslib.views.notes import Note
 from obslib.views.picker import trace_picker
@@ -247,7 +248,8 @@ class TraceInvestigation:
             operations=[root["operation_name"]],
             services=[root["service_name"]],
         )
-        ids = before.loc[before["parent_span_id"].isna(), "trace_id"].unique()[:COHORT_SIZE]
+        roots = no_parent(before["parent_span_id"])  # null or "" (OpenTelemetry's root)
+        ids = before.loc[roots, "trace_id"].unique()[:COHORT_SIZE]
         if len(ids) == 0:
             return Note(f"No trace of {what} in the same hours of the day before to compare with.")
         cohort = load.spans(
@@ -378,13 +380,21 @@ def investigate_trace(
 
     ``live=True`` (JupyterLab) makes the per-trace views follow the trace picker.
     """
-    if max_skew_ms < 0:
-        raise UsageError(f"max_skew_ms must be >= 0, not {max_skew_ms}")
+    if isinstance(max_skew_ms, bool) or not isinstance(max_skew_ms, int | float):
+        raise UsageError(f"max_skew_ms must be a number >= 0, not {max_skew_ms!r}")
+    if not max_skew_ms >= 0:  # NaN fails too
+        raise UsageError(f"max_skew_ms must be a number >= 0, not {max_skew_ms!r}")
+    try:
+        skew_correction = boolean(skew_correction)
+    except ValueError:
+        raise UsageError(
+            f"skew_correction must be true or false, not {skew_correction!r}"
+        ) from None
     lo, hi = utc(start, "start"), utc(end, "end")
     if hi <= lo:
         raise UsageError(f"end {hi.isoformat()} is not after start {lo.isoformat()}")
     inv = TraceInvestigation(
-        lo, hi, skew_correction=bool(skew_correction), max_skew_ms=max_skew_ms, url=url, live=live
+        lo, hi, skew_correction=skew_correction, max_skew_ms=max_skew_ms, url=url, live=live
     )
     inv.cleaning = trace_sets.clean_window(load.spans(lo, hi, json="text", url=url), what="window")
     inv.window = inv.cleaning.spans
