@@ -270,18 +270,36 @@ def test_an_unusable_out_folder_is_bad_input(tmp_path, make, message) -> None:
     CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it as root)"
 )
 def test_every_chart_renders_in_a_browser_without_network(default_report, tmp_path) -> None:
-    """Headless Chromium, networking off: every chart image decodes and has a size, and the
-    SVGs hold drawn marks."""
+    """Headless Chromium, networking off: every chart image decodes and has a size, the
+    SVGs hold drawn marks, no cell shows NaN, no table shows a bare 0..N index, every
+    chart has alt text and the header names every parameter."""
     html = default_report.html.read_text()
     svgs = chart_images(html)
     assert len(svgs) >= 4 and all(b"<path" in s or b"<rect" in s for s in svgs)
-    probe = (
-        "<script>window.addEventListener('load', () => {"
-        " const imgs = [...document.images];"
-        " const ok = imgs.filter(i => i.complete && i.naturalWidth > 0 && i.naturalHeight > 0);"
-        " document.body.setAttribute('data-charts', ok.length + '/' + imgs.length);"
-        "});</script>"
-    )
+    probe = """<script>window.addEventListener('load', () => {
+        const b = document.body, imgs = [...document.images];
+        const ok = imgs.filter(i => i.complete && i.naturalWidth > 0 && i.naturalHeight > 0);
+        b.setAttribute('data-charts', ok.length + '/' + imgs.length);
+        // a cell showing NaN / nan / None instead of a blank
+        const cells = [...document.querySelectorAll('td, th')];
+        b.setAttribute('data-nan', cells.filter(
+            c => /^(nan|NaN|None|NaT|<NA>)$/.test(c.textContent.trim())).length);
+        // a table whose rows are labelled 0..N-1 (pandas' default index shown)
+        const bare = [...document.querySelectorAll('table')].filter(t => {
+            const rows = [...t.querySelectorAll('tbody tr')];
+            const label = r => r.firstElementChild ? r.firstElementChild.textContent.trim() : '';
+            return rows.length > 1 && rows.every((r, i) => label(r) === String(i));
+        });
+        b.setAttribute('data-bare-index', bare.length);
+        // charts without alt text: <img> without alt, inline <svg> without title/aria-label
+        const noAlt = imgs.filter(i => !(i.getAttribute('alt') || '').trim()).length
+            + [...document.querySelectorAll('svg')].filter(
+                v => !v.parentElement.closest('svg') && !v.getAttribute('aria-label')
+                     && !v.querySelector('title')).length;
+        b.setAttribute('data-no-alt', noAlt);
+        const first = document.querySelector('.jp-Cell');
+        b.setAttribute('data-header', first ? first.textContent.replace(/\\s+/g, ' ') : '');
+    });</script>"""
     page = tmp_path / "probe.html"
     page.write_text(html.replace("</body>", probe + "</body>"))
     dom = subprocess.run(
@@ -309,3 +327,10 @@ def test_every_chart_renders_in_a_browser_without_network(default_report, tmp_pa
     assert found, dom.stderr[-2000:]
     ok, total = int(found.group(1)), int(found.group(2))
     assert total >= 4 and ok == total
+    assert re.search(r'data-nan="0"', dom.stdout), "a table cell shows NaN/None"
+    assert re.search(r'data-bare-index="0"', dom.stdout), "a table shows a bare 0..N index"
+    assert re.search(r'data-no-alt="0"', dom.stdout), "a chart has no alt text"
+    header = re.search(r'data-header="([^"]*)"', dom.stdout).group(1)
+    for name in reports.notebook_parameters("trace"):
+        if name != "report_mode":  # set by obslib report itself
+            assert name in header, f"the header does not name the parameter {name}"
