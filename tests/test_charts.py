@@ -18,11 +18,11 @@ from tests.test_traces import TRACE, frame
 
 
 def test_waterfall_rows_in_tree_order_with_the_path() -> None:
-    """Parents before children, siblings by start; labels indented by depth; path marked."""
+    """Parents before children, siblings by start; depths for the label indent; path marked."""
     spans = traces.reconstruct(TRACE.assign(service_name="svc", operation_name="op", status="ok"))
     rows = charts.waterfall_rows(spans.spans, traces.critical_path(spans.spans))
     assert rows.rows["span_id"].tolist() == ["A", "B", "C", "D", "E", "F"]
-    assert rows.rows["label"].str.count("\u2003").tolist() == [0, 1, 1, 2, 2, 1]
+    assert rows.rows["depth"].tolist() == [0, 1, 1, 2, 2, 1]
     assert rows.rows.set_index("span_id")["on_critical_path"].to_dict() == {
         "A": True,
         "B": True,

@@ -158,8 +158,7 @@ def test_a_lost_connection_is_a_database_error_not_bad_input(migrated_db: str) -
 
 
 def _with_deadlock_timeout(url: str, timeout: str) -> str:
-    """The URL with a session setting (no space in it: obslib re-renders URLs, and libpq
-    does not read a '+' as a space)."""
+    """The URL with a session setting for the writer's connections."""
     return f"{url}&options=-cdeadlock_timeout%3D{timeout}"
 
 

@@ -84,12 +84,6 @@ def waterfall_rows(
         {
             "row": np.arange(len(frame)),
             "depth": frame["depth"].to_numpy(dtype=np.int64),
-            "label": [
-                ("\u2003" * int(d)) + f"{s}: {o}"
-                for d, s, o in zip(
-                    frame["depth"], frame["service_name"], frame["operation_name"], strict=True
-                )
-            ],
             "span_id": frame["span_id"].astype(str),
             "service": frame["service_name"].astype(str),
             "operation": frame["operation_name"].astype(str),
