@@ -16,6 +16,8 @@ from obslib.storage.migrate import Migrator, discover
 from tests.pg import DEMO_SPANS, MIGRATIONS, POSTGRES, REPO, scratch_database, with_database
 
 __all__ = [
+    "CHROMIUM",
+    "CHROMIUM_ARGS",
     "DEMO_SPANS",
     "LATEST",
     "MIGRATIONS",
@@ -26,6 +28,19 @@ __all__ = [
 ]
 
 LATEST = discover(MIGRATIONS)[-1].version  # the newest shipped schema version
+
+# Debian's Chromium (.ci/run installs it as root), with the flags that work on a machine
+# with no network: no background connections, no updates, no sandbox as root.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="session")
