@@ -38,13 +38,20 @@ def host_of(spans: pd.DataFrame) -> np.ndarray:
     return hosts
 
 
+def check_max_skew_ms(value: object) -> float:
+    """``value`` if it is a number >= 0 (inf allowed: no limit); a UsageError otherwise.
+    Callers that load data first check it up front with this, the adjuster checks it too."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise UsageError(f"max_skew_ms must be a number >= 0, not {value!r}")  # NaN fails too
+    return float(value)
+
+
 def adjust_clock_skew(
     spans: pd.DataFrame, *, max_skew_ms: float = 1000.0, enabled: bool = True
 ) -> SkewAdjustment:
     """Shift spans from skewed hosts into their parents (Jaeger's adjuster), with a report."""
     schema.require_columns(spans, traces.REQUIRED, "spans")
-    if not isinstance(max_skew_ms, (int, float)) or not max_skew_ms >= 0:  # NaN fails too
-        raise UsageError(f"max_skew_ms must be a number >= 0, not {max_skew_ms}")
+    check_max_skew_ms(max_skew_ms)
     columns = ["span_id", "service_name", "host", "parent_host", "delta_ms", "applied"]
     frame = spans.reset_index(drop=True).copy()
     empty = pd.DataFrame(

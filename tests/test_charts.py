@@ -163,3 +163,11 @@ def test_renderers_svg_in_reports_and_the_offline_widget_in_jupyterlab() -> None
         assert alt.renderers.options.get("offline") is True
     finally:
         alt.renderers.enable("default")
+
+
+def test_extra_services_take_colours_after_the_windows() -> None:
+    """A picked trace's new service does not shift the colours of the window's services."""
+    window = charts.service_colors(["gw", "db"])
+    extended = charts.service_colors(["gw", "db"], extra=["auth", "db"])
+    assert extended.domain[:2] == window.domain and extended.range[:2] == window.range
+    assert extended.domain[2:] == ["auth"]

@@ -26,10 +26,14 @@ _SERVICE_PALETTE = (
 _LABEL_WIDTH = 300  # px of the waterfall's label column
 
 
-def service_colors(services) -> alt.Scale:
+def service_colors(services, extra=()) -> alt.Scale:
     """One colour per service, the same in every chart built with this scale: pass the
-    report's services (e.g. the window's) to each chart so a service keeps its colour."""
+    report's services (e.g. the window's) to each chart so a service keeps its colour.
+
+    ``extra`` services (a picked trace's that the window lacks) take colours after them, so
+    the window's services keep the colours charts drawn earlier gave them."""
     names = sorted({str(s) for s in services})
+    names += sorted({str(s) for s in extra} - set(names))
     palette = [_SERVICE_PALETTE[i % len(_SERVICE_PALETTE)] for i in range(len(names))]
     return alt.Scale(domain=names, range=palette)
 

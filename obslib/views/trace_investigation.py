@@ -67,6 +67,8 @@ class TraceInvestigation:
     path: pd.DataFrame = field(default_factory=pd.DataFrame)
     colors: alt.Scale | None = None  # one colour per service for every chart of the report
     views: dict[str, LiveView] = field(default_factory=dict)
+    _logs: pd.DataFrame = field(default_factory=pd.DataFrame, init=False, repr=False)
+    _logs_of: str | None = field(default=None, init=False, repr=False)  # whose _logs
 
     # -- choosing the trace ----------------------------------------------------------------
 
@@ -96,7 +98,7 @@ class TraceInvestigation:
         )
         self.path = traces.critical_path(rebuilt.spans)
         self.colors = charts.service_colors(
-            self._window_services() | set(self.spans["service_name"].astype(str))
+            self._window_services(), extra=self.spans["service_name"].astype(str)
         )
 
     def _window_services(self) -> set[str]:
@@ -126,11 +128,22 @@ class TraceInvestigation:
 
     # -- per-trace views: they follow the picker --------------------------------------------
 
+    def _root(self) -> pd.Series:
+        """The trace's earliest root span."""
+        return self.spans[self.spans["is_root"]].sort_values("start_time").iloc[0]
+
+    def _records(self) -> pd.DataFrame:
+        """The trace's log records, loaded once per picked trace (two views show them)."""
+        if self._logs_of != self.trace_id:
+            self._logs = load.logs(trace_id=self.trace_id, url=self.url)
+            self._logs_of = self.trace_id
+        return self._logs
+
     @per_trace
     def summary(self) -> View:
         """The trace at a glance (one row): what, how long, how wide, how broken."""
         s = self.spans
-        root = s[s["is_root"]].sort_values("start_time").iloc[0]
+        root = self._root()
         top = self.path_segments().groupby("service_name")["duration_ms"].sum()
         row = {
             "trace_id": self.trace_id,
@@ -185,7 +198,7 @@ class TraceInvestigation:
         failing = self.spans[self.spans["status"] != "ok"]
         if failing.empty:
             return Note(f"No span of trace {self.trace_id} failed.")
-        records = load.logs(trace_id=self.trace_id, url=self.url)
+        records = self._records()
         joined = logs.span_logs(failing, records[records["span_id"].isin(failing["span_id"])])
         if joined.empty:
             return table(
@@ -198,7 +211,7 @@ class TraceInvestigation:
     @per_trace
     def trace_logs(self) -> View:
         """Every span with how many records it logged and the worst level among them."""
-        records = load.logs(trace_id=self.trace_id, url=self.url)
+        records = self._records()
         if records.empty:
             return Note(f"Trace {self.trace_id} wrote no log records.")
         per = logs.logs_per_span(self.spans, records)
@@ -238,7 +251,7 @@ class TraceInvestigation:
     @per_trace
     def versus_cohort(self) -> View:
         """Self time per service against traces of the same root operation the day before."""
-        root = self.spans[self.spans["is_root"]].sort_values("start_time").iloc[0]
+        root = self._root()
         what = f"{root['service_name']}: {root['operation_name']}"
         before = load.spans(
             self.start - DAY,
@@ -307,7 +320,7 @@ class TraceInvestigation:
 
     def window_versus_day_before(self) -> View:
         """Critical-path ms per trace and operation: the window against the day before."""
-        change = self._window_change()
+        change = self._window_change
         if isinstance(change, Note):
             return change
         return table(
@@ -319,7 +332,7 @@ class TraceInvestigation:
 
     def window_versus_day_before_chart(self) -> View:
         """The same comparison as paired bars."""
-        change = self._window_change()
+        change = self._window_change
         if isinstance(change, Note):
             return change
         return charts.path_share_comparison(
@@ -331,7 +344,9 @@ class TraceInvestigation:
         before = load.spans(self.start - DAY, self.end - DAY, json="text", url=self.url)
         return trace_sets.clean_window(before, what="baseline")
 
+    @functools.cached_property
     def _window_change(self) -> pd.DataFrame | Note:
+        """Window against the day before: computed once for the table and the chart."""
         if (empty := self._window_note()) is not None:
             return empty
         if self._day_before.spans.empty:
@@ -343,21 +358,23 @@ class TraceInvestigation:
 
     def service_graph(self) -> View:
         """Who calls whom in the window: calls, errors, callee latency."""
-        edges = self._edges()
+        edges = self._edges
         if isinstance(edges, Note):
             return edges
         return table(edges, "Calls between services in the window")
 
     def service_graph_chart(self) -> View:
         """The service graph drawn in layers from the entry point."""
-        edges = self._edges()
+        edges = self._edges
         if isinstance(edges, Note):
             return edges
         return charts.service_graph(
             edges, title="service dependencies in the window", colors=self.colors
         )
 
+    @functools.cached_property
     def _edges(self) -> pd.DataFrame | Note:
+        """The window's service graph: computed once for the table and the chart."""
         if (empty := self._window_note()) is not None:
             return empty
         edges = trace_sets.service_graph(self.cleaning)
@@ -380,10 +397,7 @@ def investigate_trace(
 
     ``live=True`` (JupyterLab) makes the per-trace views follow the trace picker.
     """
-    if isinstance(max_skew_ms, bool) or not isinstance(max_skew_ms, int | float):
-        raise UsageError(f"max_skew_ms must be a number >= 0, not {max_skew_ms!r}")
-    if not max_skew_ms >= 0:  # NaN fails too
-        raise UsageError(f"max_skew_ms must be a number >= 0, not {max_skew_ms!r}")
+    max_skew_ms = skew.check_max_skew_ms(max_skew_ms)
     try:
         skew_correction = boolean(skew_correction)
     except ValueError:
