@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -36,7 +38,13 @@ all commands:
                                  create or update a role that reads every table, writes none
   obslib demo [--seed N] [--spans N] [--reports DIR | --no-reports]
                                  bring the database up, write the demo, then every report
-  obslib report trace [--trace-id ID] [-p NAME VALUE]... --out DIR
+  obslib slo evaluate [--record] [--service S]... [--at TIME] [--min-events N]
+                                 every SLO over its window: SLI, budget, burn, alerts
+  obslib slo apply FILE.yaml     create or update SLO definitions from a file
+  obslib slo list                the SLO definitions
+  obslib slo export-prom --out FILE.prom [--service S]... [--at TIME]
+                                 the evaluation for node_exporter's textfile collector
+  obslib report trace|slo [--trace-id ID] [-p NAME VALUE]... --out DIR
                                  run a notebook headless: executed .ipynb + offline HTML
   obslib lab [JUPYTER-ARGS]      JupyterLab on the notebooks, same database and Python
 
@@ -123,8 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--no-reports", action="store_true", help="write the data only, no report")
     demo.set_defaults(func=_demo)
 
+    _slo_commands(commands)
+
     report = commands.add_parser("report", help="run a notebook headless into an offline report")
-    report.add_argument("name", choices=["trace"], help="which notebook")
+    report.add_argument("name", choices=["trace", "slo"], help="which notebook")
     report.add_argument("--trace-id", help="trace to investigate (default: slowest error trace)")
     report.add_argument(
         "-p",
@@ -141,6 +151,152 @@ def build_parser() -> argparse.ArgumentParser:
     lab = commands.add_parser("lab", help="start JupyterLab on the notebooks")
     lab.set_defaults(func=_lab, passes_extra=True)  # other arguments go to jupyter lab
     return parser
+
+
+def _slo_commands(commands) -> None:
+    from obslib.slo import DEFAULT_MIN_EVENTS
+
+    slop = commands.add_parser("slo", help="SLOs: evaluate, record, apply from YAML, export")
+    sloc = slop.add_subparsers(title="slo commands", metavar="ACTION", required=True)
+
+    def scope(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--service",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="only this service's SLOs (repeatable; default: all)",
+        )
+        p.add_argument("--at", metavar="TIME", help="evaluate at (default: end of the data)")
+        p.add_argument(
+            "--min-events",
+            type=_non_negative,
+            default=DEFAULT_MIN_EVENTS,
+            metavar="N",
+            help="no burn-rate alert on fewer events in the long window (default %(default)s)",
+        )
+
+    evaluate = sloc.add_parser("evaluate", help="evaluate every SLO over its window")
+    scope(evaluate)
+    evaluate.add_argument(
+        "--record",
+        action="store_true",
+        help="store the measurements and open incidents for new violations",
+    )
+    evaluate.set_defaults(func=_slo_evaluate)
+
+    apply = sloc.add_parser("apply", help="create or update SLO definitions from a YAML file")
+    apply.add_argument("file", metavar="FILE", help="the SLO file (see README: SLOs as code)")
+    apply.set_defaults(func=_slo_apply)
+
+    listing = sloc.add_parser("list", help="print the SLO definitions")
+    listing.set_defaults(func=_slo_list)
+
+    prom = sloc.add_parser(
+        "export-prom", help="write the evaluation in Prometheus' text format (atomically)"
+    )
+    scope(prom)
+    prom.add_argument("--out", required=True, metavar="FILE", help="the .prom file to write")
+    prom.set_defaults(func=_slo_export_prom)
+
+
+def _slo_evaluate(args: argparse.Namespace) -> int:
+    from obslib import evaluation
+
+    url = _reachable_url()
+    result = evaluation.evaluate(
+        args.at, services=args.service, min_events=args.min_events, url=url
+    )
+    print(_evaluation_table(result))
+    if args.record:
+        print(evaluation.record(result, url=url))
+    return 0
+
+
+def _evaluation_table(result) -> str:
+    """The evaluation as a fixed-width table for a terminal."""
+    header = ("SLO", "window", "SLI", "target", "status", "budget left", "burn 1h", "alert")
+    rows = [header]
+    for d in result.slos.to_dict("records"):
+        rows.append(
+            (
+                f"{d['service_name']}/{d['slo_name']}",
+                _short(d["window"]),
+                _num(d["sli"], "{:.3f}"),
+                f"{d['target_value']:g}",
+                d["compliance_status"],
+                _num(d["error_budget_remaining"], "{:.1f} %"),
+                _num(d["recent_burn_rate"], "{:.2f}x"),
+                d["firing"] or ("yes" if d["should_alert"] else ""),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = [f"SLOs at {result.at:%Y-%m-%d %H:%M} UTC"]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    if len(rows) == 1:
+        lines.append("(no enabled SLOs)")
+    return "\n".join(lines)
+
+
+def _short(delta) -> str:
+    from obslib.slo import window_label
+
+    return window_label(delta)
+
+
+def _num(value: float, fmt: str) -> str:
+    import math
+
+    return "" if value is None or math.isnan(value) else fmt.format(value)
+
+
+def _slo_apply(args: argparse.Namespace) -> int:
+    from obslib.ingest import slo_file
+
+    frame = slo_file.read_slo_file(args.file)  # a bad file is refused before connecting
+    print(slo_file.apply_slos(frame, url=_reachable_url()))
+    return 0
+
+
+def _slo_list(args: argparse.Namespace) -> int:
+    from obslib import load
+
+    slos = load.slos(url=_reachable_url())
+    header = ("SLO", "type", "target", "window", "threshold", "alert at", "enabled")
+    rows = [header]
+    for d in slos.to_dict("records"):
+        threshold = d["latency_threshold_ms"]
+        rows.append(
+            (
+                f"{d['service_name']}/{d['slo_name']}",
+                d["slo_type"],
+                f"{d['target_value']:g}",
+                f"{d['measurement_window_hours']}h",
+                "" if threshold is None or threshold != threshold else f"{threshold:g} ms",
+                f"{d['alert_threshold_percent']:g} %",
+                "yes" if d["enabled"] else "no",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    if len(rows) == 1:
+        print("(no SLOs defined: obslib slo apply FILE.yaml)")
+    return 0
+
+
+def _slo_export_prom(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from obslib import evaluation
+
+    out = evaluation.textfile_path(Path(args.out))  # refused before any work
+    url = _reachable_url()
+    result = evaluation.evaluate(
+        args.at, services=args.service, min_events=args.min_events, url=url
+    )
+    print(f"wrote {evaluation.write_prometheus(result, out)} ({len(result.slos)} SLOs)")
+    return 0
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -364,6 +520,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("obslib: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `obslib ... | head`: the reader left; say nothing more
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as err:
         if args.debug:
             print(scrub(traceback.format_exc()), file=sys.stderr, end="")

@@ -13,6 +13,20 @@ import platformdirs
 ENV_DATABASE_URL = "OBSLIB_DATABASE_URL"
 ENV_HOME = "OBSLIB_HOME"
 ENV_MIGRATIONS_DIR = "OBSLIB_MIGRATIONS_DIR"
+ENV_CRITICAL_SERVICES = "OBSLIB_CRITICAL_SERVICES"
+
+# The services the plan's quality gate "all critical services have defined SLOs" means for
+# DomainFlow: the request path every user request takes. Override with a comma-separated
+# OBSLIB_CRITICAL_SERVICES (an empty value means none are critical).
+DEFAULT_CRITICAL_SERVICES = ("api-gateway", "auth-service", "domain-service")
+
+
+def critical_services() -> tuple[str, ...]:
+    """The services that must have an SLO: ``$OBSLIB_CRITICAL_SERVICES`` or the default."""
+    raw = os.environ.get(ENV_CRITICAL_SERVICES)
+    if raw is None:
+        return DEFAULT_CRITICAL_SERVICES
+    return tuple(dict.fromkeys(name.strip() for name in raw.split(",") if name.strip()))
 
 
 @dataclass(frozen=True)

@@ -269,6 +269,88 @@ def sli_counts(
     return frame
 
 
+def slo_counts(
+    slos: pd.DataFrame,
+    start: Moment,
+    end: Moment,
+    *,
+    bucket: str = "1min",
+    url: str | None = None,
+) -> pd.DataFrame:
+    """``sli_counts`` for every service with an SLO, once without a latency threshold and
+    once per latency SLO's threshold, with a ``threshold`` column saying which (NaN: none):
+    the counts ``slo.evaluate``, ``slo.evaluate_at`` and ``slo_replay.replay`` take."""
+    services = sorted(set(slos["service_name"]))
+    thresholds = slos.loc[slos["slo_type"] == "latency", "latency_threshold_ms"]
+    frames = []
+    for threshold in [None, *sorted(set(thresholds.dropna().astype(float)))]:
+        counts = sli_counts(
+            start, end, services=services, bucket=bucket, latency_threshold_ms=threshold, url=url
+        )
+        frames.append(counts.assign(threshold=np.nan if threshold is None else threshold))
+    return pd.concat(frames, ignore_index=True)
+
+
+_OPERATION_COUNTS = """SELECT service_name, operation_name,
+       count(*) AS total,
+       count(*) FILTER (WHERE status = 'ok') AS ok,
+       count(*) FILTER (WHERE duration_ms <= $3) AS fast
+FROM distributed_traces"""
+
+
+def operation_counts(
+    start: Moment,
+    end: Moment,
+    *,
+    services: Iterable[str] | None = None,
+    latency_threshold_ms: float | None = None,
+    url: str | None = None,
+) -> pd.DataFrame:
+    """Server-span counts per service and operation in ``[start, end)``, aggregated in
+    PostgreSQL: ``total``, ``ok`` and ``fast`` (no slower than the threshold; 0 without)."""
+    lo, hi = _window(start, end)
+    q = _Query(_OPERATION_COUNTS).where("start_time >= ?", lo).where("start_time < ?", hi)
+    q.params.append(latency_threshold_ms)
+    q.conditions.append("span_kind = 'server'")
+    q.where("service_name = ANY(?)", _texts(services))
+    table = _fetch(q.sql(group_by="1, 2"), q.params, url, order=("service_name", "operation_name"))
+    frame = _typed(table)
+    for col in ("total", "ok", "fast"):
+        frame[col] = frame[col].astype("int64")
+    return frame
+
+
+_SERVICES = """SELECT service_name, count(*) AS spans,
+       count(*) FILTER (WHERE span_kind = 'server') AS server_spans
+FROM distributed_traces"""
+
+
+def services(start: Moment, end: Moment, *, url: str | None = None) -> pd.DataFrame:
+    """The services seen in spans of ``[start, end)`` with their span counts."""
+    lo, hi = _window(start, end)
+    q = _Query(_SERVICES).where("start_time >= ?", lo).where("start_time < ?", hi)
+    frame = _typed(_fetch(q.sql(group_by="1"), q.params, url, order=("service_name",)))
+    for col in ("spans", "server_spans"):
+        frame[col] = frame[col].astype("int64")
+    return frame
+
+
+def data_range(*, url: str | None = None) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The start times of the first and the latest stored span (None for an empty table):
+    where the data begins, and "now" for data that stopped arriving, like the demo's."""
+    table = _fetch(
+        "SELECT min(start_time) AS first, max(start_time) AS last FROM distributed_traces",
+        [],
+        url,
+        order=(),
+        small=True,
+    )
+    first, last = table.column("first")[0].as_py(), table.column("last")[0].as_py()
+    if first is None:
+        return None
+    return pd.Timestamp(first).tz_convert("UTC"), pd.Timestamp(last).tz_convert("UTC")
+
+
 def parse_json(values: pd.Series) -> pd.Series:
     """Turn a JSON-text column (the ``json="text"`` form) into Python objects."""
     return pd.Series(_json_objects(values), index=values.index, dtype=object)

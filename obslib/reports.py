@@ -25,7 +25,7 @@ import pandas as pd
 
 from obslib.config import ENV_DATABASE_URL, scrub, settings, shipped_dir
 from obslib.errors import ReportFailed, UsageError
-from obslib.values import boolean, utc
+from obslib.values import boolean, duration, utc
 
 logger = logging.getLogger(__name__)
 
@@ -33,12 +33,18 @@ KERNEL_NAME = "obslib"  # the kernel the notebooks are saved with
 
 NOTEBOOKS = {
     "trace": "trace_investigation.ipynb",
+    "slo": "slo_review.ipynb",
 }
 # Parameters that hold a moment, per notebook: checked with values.utc before a kernel starts,
 # so `-p start notadate` is bad input (exit 2) rather than a failing cell. Only these: a name
 # is no proof of a type (a `max_wait_time: float` is not a moment).
 TIME_PARAMETERS = {
     "trace": ("start", "end"),
+    "slo": ("end",),
+}
+# Parameters that hold a duration ("30d"), checked with values.duration the same way.
+DURATION_PARAMETERS = {
+    "slo": ("window",),
 }
 _HEADER_TAG = "obslib-report-header"
 _SECRET_WORDS = ("url", "password", "dsn", "secret", "token")
@@ -116,7 +122,11 @@ def coerce_parameters(name: str, raw: dict[str, str]) -> dict[str, object]:
                 f"report {name!r} has no parameter {key!r} (it has: {', '.join(sorted(declared))})"
             )
         kind = declared[key].get("inferred_type_name", "str")
-        out[key] = _convert(key, text, "time" if is_time_parameter(name, key) else kind)
+        if is_time_parameter(name, key):
+            kind = "time"
+        elif key in DURATION_PARAMETERS.get(name, ()):
+            kind = "duration"
+        out[key] = _convert(key, text, kind)
     return out
 
 
@@ -126,6 +136,15 @@ def is_time_parameter(report: str, key: str) -> bool:
 
 
 def _convert(key: str, text: str, kind: str) -> object:
+    if kind == "duration":
+        try:
+            if duration(text) <= pd.Timedelta(0):
+                raise ValueError(text)
+        except ValueError:
+            raise UsageError(
+                f"parameter {key} must be a positive duration (e.g. 30d, 12h), not {text!r}"
+            ) from None
+        return text
     if kind == "time":  # checked and written back as ISO 8601 UTC, which every reader parses
         return utc(text, f"parameter {key}").isoformat()
     try:
@@ -315,8 +334,12 @@ def _window(name: str, values: dict[str, object]) -> str:
     times = [k for k in values if is_time_parameter(name, k)]
     start = next((values[k] for k in times if "start" in k), None)
     end = next((values[k] for k in times if "end" in k), None)
+    if end and not start and values.get("window"):  # a window back from the end
+        hi = utc(str(end), "end")
+        lo = hi - duration(str(values["window"]))
+        return f"{lo:%Y-%m-%d %H:%M} .. {hi:%Y-%m-%d %H:%M} UTC ({values['window']})"
     if not (start and end):
-        return "not set"
+        return "up to the latest stored span" if "end" in values else "not set"
     lo, hi = utc(str(start), "start"), utc(str(end), "end")
     if lo.normalize() == hi.normalize():
         return f"{lo:%Y-%m-%d %H:%M} .. {hi:%H:%M} UTC ({_span(hi - lo)})"

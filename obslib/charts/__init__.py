@@ -1,6 +1,7 @@
 """Altair chart builders over pre-aggregated frames, one module per subject."""
 
 from obslib.charts.render import svg_with_alt, use_renderer
+from obslib.charts.slo import budget_burndown, burn_rate_chart, replay_timeline
 from obslib.charts.traces import (
     MAX_ROWS,
     WaterfallRows,
@@ -15,7 +16,10 @@ from obslib.charts.traces import (
 __all__ = [
     "MAX_ROWS",
     "WaterfallRows",
+    "budget_burndown",
+    "burn_rate_chart",
     "path_share_comparison",
+    "replay_timeline",
     "self_time_bars",
     "service_colors",
     "service_graph",

@@ -54,7 +54,7 @@ SLO_SPEC = (
     Col("slo_type", required=True, allowed=schema.SLO_TYPES, width=50),
     Col("target_value", FLOAT, required=True, digits=(10, 4)),
     Col("measurement_window_hours", INT, default=24),
-    Col("error_budget_percent", FLOAT, digits=(5, 2)),
+    Col("error_budget_percent", FLOAT, digits=(7, 4)),
     Col("alert_threshold_percent", FLOAT, default=90.0, digits=(5, 2)),
     Col("enabled", BOOL, default=True),
     Col("latency_threshold_ms", FLOAT, digits=(15, 3)),
@@ -66,7 +66,7 @@ MEASUREMENT_SPEC = (
     Col("actual_value", FLOAT, required=True, digits=(10, 4)),
     Col("target_value", FLOAT, required=True, digits=(10, 4)),
     Col("compliance_status", required=True, allowed=schema.COMPLIANCE_STATUSES, width=20),
-    Col("error_budget_remaining", FLOAT, default=0.0, digits=(9, 2)),
+    Col("error_budget_remaining", FLOAT, digits=(9, 2)),  # none for a throughput SLO
     Col("measurement_period_s", FLOAT, required=True),
 )
 ALERT_SPEC = (
@@ -243,9 +243,9 @@ SLOS = Target(
     key=("service_name", "slo_name"),
     stage_key=("service_name", "slo_name"),
     columns=tuple(c.name for c in SLO_SPEC),
-    exprs={
-        "error_budget_percent": "COALESCE(s.error_budget_percent, 100 - s.target_value)"
-        "::numeric(5,2)"
+    exprs={  # an error-rate SLO's target is the most errors allowed: its budget
+        "error_budget_percent": "COALESCE(s.error_budget_percent, CASE s.slo_type"
+        " WHEN 'error_rate' THEN s.target_value ELSE 100 - s.target_value END)::numeric(7,4)"
     },
 )
 MEASUREMENTS = Target(

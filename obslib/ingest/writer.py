@@ -39,6 +39,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from obslib import schema
 from obslib.errors import DatabaseError, InputError, ObslibError
 from obslib.ingest import tables
 from obslib.ingest.frames import JSON, check_number, json_default, to_arrow
@@ -51,6 +52,7 @@ from obslib.ingest.tables import (
     SPAN_SPEC,
     Target,
 )
+from obslib.schema import require_columns
 from obslib.storage import db
 
 logger = logging.getLogger(__name__)
@@ -210,6 +212,27 @@ class Batch:
         """Incidents name their alert by ``alert_name`` (resolved to ``alert_id``)."""
         return self._write(tables.INCIDENTS, to_arrow(frame, INCIDENT_SPEC, "incidents"))
 
+    @_all_or_nothing
+    def resolve_incidents(self, frame: pd.DataFrame) -> Written:
+        """Close still-open incidents (``incident_id``, ``resolved_at``, ``resolved_by``) as
+        ``auto_resolved``: what an evaluator does when the condition it opened them for has
+        ended. An incident already resolved or acknowledged-and-resolved stays as it is."""
+        import adbc_driver_manager
+
+        require_columns(frame, ("incident_id", "resolved_at", "resolved_by"), "resolutions")
+        done = 0
+        with self._conn.cursor() as cur:
+            try:
+                for row in frame.to_dict("records"):
+                    cur.execute(
+                        _RESOLVE, (row["incident_id"], row["resolved_at"], row["resolved_by"])
+                    )
+                    done += int(cur.rowcount or 0)
+            except adbc_driver_manager.Error as err:
+                raise database_error("incidents", err) from err
+        self.written["resolved"] = self.written.get("resolved", 0) + done
+        return Written(done)
+
     def _write(self, target: Target, table: pa.Table) -> Written:
         import adbc_driver_manager
 
@@ -351,6 +374,11 @@ def database_error(kind: str, err: Exception) -> ObslibError:
         return InputError(f"{kind}: PostgreSQL refused the batch: {db.first_line(err)}")
     code = f" [SQLSTATE {state}]" if state else ""
     return DatabaseError(f"{kind}: the database failed the write{code}: {db.first_line(err)}")
+
+
+_RESOLVE = f"""UPDATE {schema.ALERT_INCIDENTS}
+SET status = 'auto_resolved', resolved_at = $2, resolved_by = $3
+WHERE incident_id = $1 AND status IN ('open', 'acknowledged') AND triggered_at <= $2"""
 
 
 @contextmanager

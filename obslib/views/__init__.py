@@ -1,12 +1,13 @@
 """Views: one module per notebook, holding everything that notebook shows.
 
-``obslib.views.trace_investigation`` is the trace notebook's; each view returns something
+``obslib.views.trace_investigation`` is the trace notebook's, ``obslib.views.slo_review``
+the SLO review's; each view returns something
 that displays well in every case: a ``Table`` (``obslib.views.tables``, the one formatter
 for reading), a chart, or a ``Note`` saying why there is nothing to show.
 """
 
-from obslib.views import trace_investigation
+from obslib.views import slo_review, trace_investigation
 from obslib.views.notes import Note
 from obslib.views.tables import Table, table
 
-__all__ = ["Note", "Table", "table", "trace_investigation"]
+__all__ = ["Note", "Table", "slo_review", "table", "trace_investigation"]

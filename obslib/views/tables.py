@@ -27,6 +27,7 @@ ERROR_ROW_STYLE = "background-color: #fde2e1;"  # an error row, every cell
 ERROR_EDGE_STYLE = " border-left: 3px solid #d62728;"  # and a red edge on its first cell
 _ERROR_LEVELS = ("error", "fatal")
 _MS = pd.Timedelta(milliseconds=1)
+LONG_RANGE = pd.Timedelta(days=2)
 
 
 # -- cell formatting rules (pure functions, tested one by one) -----------------------------
@@ -92,6 +93,13 @@ def time_text(moment: pd.Timestamp | None, day: pd.Timestamp | None) -> str:
         if days:
             text += f" ({days:+d}d)"
     return text
+
+
+def date_minute_text(moment: pd.Timestamp | None) -> str:
+    """``YYYY-MM-DD HH:MM`` in UTC: a time in a table that spans weeks."""
+    if moment is None or pd.isna(moment):
+        return ""
+    return f"{utc(moment, 'time'):%Y-%m-%d %H:%M}"
 
 
 def short_text(value: object, limit: int = TEXT_LIMIT) -> tuple[str, str]:
@@ -183,11 +191,22 @@ class Table:
         firsts = [t.min() for t in self._times() if t.notna().any()]
         return min(firsts).normalize() if firsts else None
 
+    @property
+    def long_range(self) -> bool:
+        """Times over more than two days read as dates and minutes (``11-14 14:18``), not
+        as times of one day with a day offset."""
+        times = [t for t in self._times() if t.notna().any()]
+        if not times:
+            return False
+        return max(t.max() for t in times) - min(t.min() for t in times) > LONG_RANGE
+
     def full_caption(self) -> str:
         """The caption and, when the table holds times, the date they are on."""
         parts = [self.caption.rstrip(".") + "." if self.caption else ""]
         day = self.day
-        if day is not None:
+        if day is not None and self.long_range:
+            parts.append("Times UTC.")
+        elif day is not None:
             last = max(t.max() for t in self._times() if t.notna().any()).normalize()
             if last == day:
                 parts.append(f"Times UTC on {day:%Y-%m-%d}.")
@@ -204,7 +223,10 @@ class Table:
         for column in self.data.columns:
             series = self.data[column]
             kind = column_kind(str(column), series)
-            if kind == "time":
+            if kind == "time" and self.long_range:
+                values = [date_minute_text(v) for v in series]
+                whole = values
+            elif kind == "time":
                 values = [time_text(v, day) for v in series]
                 whole = values
             elif kind == "duration":

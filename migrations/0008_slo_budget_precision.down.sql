@@ -1,0 +1,1 @@
+ALTER TABLE service_level_objectives ALTER COLUMN error_budget_percent TYPE NUMERIC(5,2);

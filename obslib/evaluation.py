@@ -1,0 +1,302 @@
+"""Load, evaluate, record: what ``obslib slo evaluate`` and the SLO review do with the
+stored spans (the plan's ``EvaluateSLO``, ``storeSLOEvaluation`` and ``TriggerSLOAlert``).
+
+Above the analysis and the loaders, below the views: the maths stays in ``obslib.slo``
+(numbers in, frames out) and the writes in ``obslib.ingest``; this module only decides
+which rows go where, in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from obslib import load, slo
+from obslib.errors import UsageError
+from obslib.ingest import batch
+from obslib.values import Moment, utc
+
+BUCKET = "1min"  # the evaluator's step: the shortest rule window (5 min) needs minutes
+SOURCE = "obslib slo evaluate"  # who opens and closes SLO incidents
+NAME_WIDTH = 100  # alert_definitions.alert_name and alert_incidents.incident_id
+
+
+def resolve_end(
+    end: Moment | None = None, *, url: str | None = None, name: str = "end"
+) -> pd.Timestamp:
+    """The instant to evaluate at: ``end`` as given, else the latest stored span's minute
+    (the end of the data: "now" on a live system, the demo's end on the demo)."""
+    if end is not None and str(end).strip():
+        return utc(end, name)
+    stored = load.data_range(url=url)
+    if stored is None:
+        return pd.Timestamp.now(tz="UTC").floor("min")
+    return stored[1].floor("min") + pd.Timedelta(minutes=1)
+
+
+def enabled_slos(services: list[str] | None = None, *, url: str | None = None) -> pd.DataFrame:
+    """The enabled SLO definitions, of ``services`` when given (empty or None: all)."""
+    slos = load.slos(services=services or None, url=url)
+    return slos[slos["enabled"].fillna(True).astype(bool)].reset_index(drop=True)
+
+
+def lookback(slos: pd.DataFrame) -> pd.Timedelta:
+    """How much history before an instant its evaluation reads: the longest SLO period,
+    rule window or recent-burn window."""
+    if slos.empty:
+        return slo.RECENT_BURN
+    rules = slo.alert_rules(slos)
+    windows = [*rules.loc[rules["applies"], "long_window"], slo.RECENT_BURN]
+    periods = [slo.period(d) for d in slos.to_dict("records")]
+    return max([*windows, *periods])
+
+
+def evaluate(
+    at: Moment | None = None,
+    *,
+    services: list[str] | None = None,
+    min_events: int = slo.DEFAULT_MIN_EVENTS,
+    url: str | None = None,
+) -> slo.Evaluation:
+    """Every enabled SLO (of ``services``) evaluated at ``at`` (default: the data's end)."""
+    instant = resolve_end(at, url=url, name="at").floor(BUCKET)
+    slos = enabled_slos(services, url=url)
+    if services and slos.empty:
+        known = ", ".join(sorted(set(load.slos(url=url)["service_name"]))) or "none"
+        raise UsageError(f"no enabled SLO for service(s) {', '.join(services)} (known: {known})")
+    counts = load.slo_counts(slos, instant - lookback(slos), instant, bucket=BUCKET, url=url)
+    return slo.evaluate_at(counts, slos, instant, bucket=BUCKET, min_events=min_events)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What ``record`` stored: new measurements, SLOs without data (nothing to store), and
+    the incidents it opened and auto-resolved."""
+
+    measurements: int
+    no_data: list[str] = field(default_factory=list)
+    opened: list[str] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        parts = [f"{self.measurements} new measurement(s)"]
+        if self.no_data:
+            parts.append(f"no data for {', '.join(self.no_data)}")
+        parts.append(f"{len(self.opened)} incident(s) opened" + _listed(self.opened))
+        parts.append(f"{len(self.resolved)} auto-resolved" + _listed(self.resolved))
+        return "; ".join(parts)
+
+
+def _listed(ids: list[str]) -> str:
+    return f" ({', '.join(ids)})" if ids else ""
+
+
+def alert_name(service_name: str, slo_name: str) -> str:
+    """The alert definition an SLO's violations are incidents of: ``slo:service/name``
+    (hashed past the column's 100 characters, so two long names never collide)."""
+    return _fit(f"slo:{service_name}/{slo_name}")
+
+
+def _fit(text: str) -> str:
+    if len(text) <= NAME_WIDTH:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return f"{text[: NAME_WIDTH - 13]}~{digest}"
+
+
+def record(evaluation: slo.Evaluation, *, url: str | None = None) -> Recorded:
+    """Store each SLO's measurement at the evaluation's instant (idempotent per SLO and
+    instant), open an incident for a new violation (not while one for the same SLO is still
+    open or acknowledged) and auto-resolve the open ones whose SLO is no longer violated.
+
+    One transaction: all of it lands, or nothing.
+    """
+    at = evaluation.at
+    rows = evaluation.slos
+    judged = rows[rows["compliance_status"] != slo.NO_DATA]
+    no_data = [slo.slo_label(d) for d in rows[~rows.index.isin(judged.index)].to_dict("records")]
+    measurements = pd.DataFrame(
+        {
+            "service_name": judged["service_name"],
+            "slo_name": judged["slo_name"],
+            "measurement_timestamp": at,
+            "actual_value": judged["sli"].round(4),
+            "target_value": judged["target_value"],
+            "compliance_status": judged["compliance_status"],
+            # NUMERIC(9,2): a zero budget overspent is -inf; store the column's floor
+            "error_budget_remaining": judged["error_budget_remaining"]
+            .clip(lower=-9_999_999.99)
+            .round(2),
+            "measurement_period_s": judged["window"].dt.total_seconds(),
+        }
+    )
+    names = {
+        slo.slo_label(d): alert_name(d["service_name"], d["slo_name"])
+        for d in judged.to_dict("records")
+    }
+    still_open = load.incidents(statuses=["open", "acknowledged"], url=url)
+    still_open = still_open[still_open["alert_name"].isin(names.values())]
+    open_alerts = set(still_open["alert_name"])
+    violated = judged[judged["compliance_status"] == "violated"]
+    new = [d for d in violated.to_dict("records") if names[slo.slo_label(d)] not in open_alerts]
+    healed = {names[slo.slo_label(d)] for d in judged.to_dict("records")} - {
+        names[slo.slo_label(d)] for d in violated.to_dict("records")
+    }
+    closing = still_open[still_open["alert_name"].isin(healed) & (still_open["triggered_at"] <= at)]
+    definitions = pd.DataFrame(
+        [
+            {
+                "alert_name": names[slo.slo_label(d)],
+                "service_name": d["service_name"],
+                "alert_type": "slo_violation",
+                "metric_name": "slo_error_budget_remaining",
+                "condition_expression": f"error budget of {slo.slo_label(d)} overspent"
+                f" (SLI below target over {slo.window_label(d['window'])})",
+                "severity": "high",
+                "notification_channels": [],
+            }
+            for d in new
+        ]
+    )
+    incidents = pd.DataFrame(
+        [
+            {
+                "incident_id": _fit(f"SLO-{at:%Y%m%dT%H%M}-{slo.slo_label(d)}"),
+                "alert_name": names[slo.slo_label(d)],
+                "status": "open",
+                "severity": "critical" if d["firing"] == "page" else "high",
+                "triggered_at": at,
+                "incident_data": _incident_data(d),
+            }
+            for d in new
+        ]
+    )
+    with batch(url) as b:
+        stored = b.slo_measurements(measurements)
+        if new:
+            b.alert_definitions(definitions)
+            opened = b.incidents(incidents)
+        else:
+            opened = 0
+        if len(closing):
+            b.resolve_incidents(
+                pd.DataFrame(
+                    {
+                        "incident_id": closing["incident_id"],
+                        "resolved_at": at,
+                        "resolved_by": SOURCE,
+                    }
+                )
+            )
+    return Recorded(
+        measurements=int(stored),
+        no_data=no_data,
+        opened=list(incidents["incident_id"]) if opened else [],
+        resolved=list(closing["incident_id"]),
+    )
+
+
+def _incident_data(d: dict) -> dict:
+    """What a responder sees first: the SLO, its numbers and who opened the incident."""
+    return {
+        "source": SOURCE,
+        "slo": slo.slo_label(d),
+        "summary": f"{slo.slo_label(d)} violated: SLI {d['sli']:.3f} against target"
+        f" {d['target_value']:g} over {slo.window_label(d['window'])}",
+        "sli": _number(d["sli"]),
+        "target": _number(d["target_value"]),
+        "error_budget_remaining_percent": _number(d["error_budget_remaining"]),
+        "burn_rate": _number(d["burn_rate"]),
+        "recent_burn_rate": _number(d["recent_burn_rate"]),
+        "firing": d["firing"] or None,
+    }
+
+
+def _number(value: float) -> float | None:
+    """JSON has no NaN or infinity: those become null."""
+    return float(value) if value is not None and np.isfinite(value) else None
+
+
+# -- Prometheus textfile ---------------------------------------------------------------------
+
+
+def textfile_path(path: str | Path) -> Path:
+    """The file to write, refused (before any work) when it is a folder or its folder is
+    missing."""
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"{target} is a folder; name the .prom file to write")
+    if not target.parent.is_dir():
+        raise UsageError(f"{target}: folder {target.parent} does not exist")
+    return target
+
+
+def write_prometheus(evaluation: slo.Evaluation, path: str | Path) -> Path:
+    """The evaluation in Prometheus' text format, for node_exporter's textfile collector.
+
+    ``prometheus_client.write_to_textfile`` writes a temporary file beside ``path`` and
+    renames it, so a scrape never reads half a file. An SLO without data exports no SLI
+    (an absent series, not a made-up value); a throughput SLO exports no budget or burn.
+    """
+    from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
+
+    target = textfile_path(path)
+    registry = CollectorRegistry()
+    labels = ["service_name", "slo_name"]
+
+    def gauge(name: str, doc: str, extra: tuple[str, ...] = ()) -> Gauge:
+        return Gauge(name, doc, [*labels, *extra], registry=registry)
+
+    compliance = gauge(
+        "domainflow_slo_compliance_ratio",
+        "Share of good events over the SLO window (0..1): the SLI as a ratio.",
+    )
+    target_ratio = gauge("domainflow_slo_target_ratio", "The SLO's target share of good events.")
+    remaining = gauge(
+        "domainflow_slo_error_budget_remaining_ratio",
+        "Share of the error budget left (1 untouched, 0 spent, negative overspent).",
+    )
+    status = gauge(
+        "domainflow_slo_status",
+        "1 for the SLO's compliance status (compliant, at_risk, violated, no_data).",
+        ("status",),
+    )
+    burn = gauge(
+        "domainflow_slo_burn_rate",
+        "Error-budget burn rate over a window (1 = exactly on budget).",
+        ("window",),
+    )
+    firing = gauge(
+        "domainflow_slo_alert_firing",
+        "1 when a multiwindow burn-rate rule of this severity fires.",
+        ("severity",),
+    )
+    stamp = Gauge(
+        "domainflow_slo_evaluation_timestamp_seconds",
+        "When the SLOs were evaluated (the end of their windows).",
+        registry=registry,
+    )
+    stamp.set(evaluation.at.timestamp())
+    for d in evaluation.slos.to_dict("records"):
+        key = (d["service_name"], d["slo_name"])
+        for value in (slo.NO_DATA, "compliant", "at_risk", "violated"):
+            status.labels(*key, value).set(1.0 if d["compliance_status"] == value else 0.0)
+        if d["slo_type"] not in slo.BUDGETED_TYPES:
+            continue
+        target_ratio.labels(*key).set(slo.good_target(d) / 100.0)
+        if d["compliance_status"] != slo.NO_DATA:
+            compliance.labels(*key).set((d["events"] - d["bad_events"]) / d["events"])
+            remaining.labels(*key).set(d["error_budget_remaining"] / 100.0)
+        burn.labels(*key, slo.window_label(d["window"])).set(d["burn_rate"])
+        for severity in ("page", "ticket"):
+            firing.labels(*key, severity).set(1.0 if d["firing"] == severity else 0.0)
+    for r in evaluation.rules.to_dict("records"):
+        key = (r["service_name"], r["slo_name"])
+        burn.labels(*key, slo.window_label(r["long_window"])).set(r["long_burn"])
+        burn.labels(*key, slo.window_label(r["short_window"])).set(r["short_burn"])
+    write_to_textfile(str(target), registry)
+    return target

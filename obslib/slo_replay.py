@@ -1,0 +1,225 @@
+"""The burn-rate alert rules replayed on stored history: when each would have fired.
+
+SLO tools evaluate their rules from now on; a team choosing a rule wants to know what it
+would have done on the weeks already stored. ``replay`` runs every SLO's applicable rules
+(``slo.alert_rules``) at every bucket end of a window, with a minimum-traffic guard, and
+sets each firing interval beside the incidents people actually got: how long after the
+first bad minute it fired, and how much earlier or later than the page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from obslib import slo
+from obslib.schema import require_columns
+from obslib.values import utc
+
+FIRING_COLUMNS = (
+    "service_name",
+    "slo_name",
+    "severity",
+    "long_window",
+    "short_window",
+    "threshold",
+    "start",
+    "end",
+    "peak_burn",
+    "first_bad_minute",
+    "delay_from_first_bad",
+    "incident_id",
+    "delay_vs_incident",
+)
+# A firing counts as catching an incident when it is active at any moment from this long
+# before the incident was triggered until it was resolved.
+MATCH_TOLERANCE = pd.Timedelta(hours=1)
+INCIDENT_COLUMNS = (
+    "incident_id",
+    "service_name",
+    "severity",
+    "triggered_at",
+    "resolved_at",
+    "caught",
+    "caught_by_page",
+    "slo_name",
+    "replay_severity",
+    "replay_start",
+    "delay_vs_incident",
+)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What the rules would have done in ``[start, end]``.
+
+    ``rules``: ``slo.alert_rules`` plus, per rule, ``firings`` and ``held_back`` (intervals
+    the minimum-traffic guard stopped). ``firings``: one row per firing interval (``end`` NaT
+    when still firing at the window's end) with the first bad minute before it and the
+    incident it matches. ``incidents``: each incident of a service with SLOs, whether a
+    replayed rule caught it and how much earlier (negative) or later than its page.
+    """
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+    min_events: int
+    rules: pd.DataFrame
+    firings: pd.DataFrame
+    incidents: pd.DataFrame
+
+    @property
+    def pages(self) -> pd.DataFrame:
+        return self.firings[self.firings["severity"] == "page"]
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """Index ranges ``[i, j)`` where ``flags`` is true."""
+    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))
+
+
+def replay(
+    counts: pd.DataFrame,
+    slos: pd.DataFrame,
+    incidents: pd.DataFrame,
+    start,
+    end,
+    *,
+    bucket: str | pd.Timedelta = "1min",
+    min_events: int = slo.DEFAULT_MIN_EVENTS,
+) -> Replay:
+    """Evaluate every applicable rule at each bucket end in ``(start, end]``.
+
+    A rule fires while both its windows burn faster than its factor and the long window
+    holds at least ``min_events`` events. ``counts`` (``load.slo_counts`` with the same
+    bucket) must reach back the longest long window before ``start`` (3 days for a 30-day
+    SLO), or the first hours see too little history. ``incidents`` is ``load.incidents``:
+    an incident matches a firing of its service active from ``MATCH_TOLERANCE`` before it
+    was triggered until it was resolved; its catch is the earliest matching page (else the
+    earliest matching ticket).
+    """
+    require_columns(
+        incidents,
+        ("incident_id", "service_name", "severity", "triggered_at", "resolved_at"),
+        "incidents",
+    )
+    start, end = utc(start, "start"), utc(end, "end")
+    step = slo._timedelta(bucket, "bucket")
+    rules = slo.alert_rules(slos)
+    rules["firings"] = 0
+    rules["held_back"] = 0
+    firings = []
+    for d in slo.check_definitions(slos):
+        mine = rules.index[
+            (rules["service_name"] == d["service_name"])
+            & (rules["slo_name"] == d["slo_name"])
+            & rules["applies"]
+        ]
+        if mine.empty:
+            continue
+        target = slo.good_target(d)
+        lookback = max(rules.loc[mine, "long_window"])
+        grid = slo.burn_grid(slo.sli_series(counts, d), start, end, step=step, lookback=lookback)
+        times = grid.times[grid.first :]
+        bad_per_bucket = np.diff(grid.cum_total - grid.cum_good)  # bucket i ends at times[i]
+        for i in mine:
+            rule = rules.loc[i]
+            long_good, long_total = grid.sums(rule["long_window"])
+            short_good, short_total = grid.sums(rule["short_window"])
+            long_burn = slo.burn_rate(long_total - long_good, long_total, target)
+            short_burn = slo.burn_rate(short_total - short_good, short_total, target)
+            over = (long_burn > rule["burn_rate"]) & (short_burn > rule["burn_rate"])
+            fires = over & (long_total >= min_events)
+            runs = _runs(fires)
+            rules.loc[i, "firings"] = len(runs)
+            rules.loc[i, "held_back"] = sum(not fires[a:b].any() for a, b in _runs(over))
+            short_steps = int(rule["short_window"] / step)
+            for a, b in runs:
+                at = grid.first + a  # grid index of the first firing instant
+                window = bad_per_bucket[max(at - short_steps + 1, 0) : at + 1]
+                first_bad = max(at - short_steps + 1, 0) + int(np.flatnonzero(window > 0)[0])
+                first_bad_minute = grid.times[first_bad] - step
+                firings.append(
+                    {
+                        "service_name": d["service_name"],
+                        "slo_name": d["slo_name"],
+                        "severity": rule["severity"],
+                        "long_window": rule["long_window"],
+                        "short_window": rule["short_window"],
+                        "threshold": rule["burn_rate"],
+                        "start": times[a],
+                        "end": times[b] if b < len(times) else pd.NaT,
+                        "peak_burn": float(long_burn[a:b].max()),
+                        "first_bad_minute": first_bad_minute,
+                        "delay_from_first_bad": times[a] - first_bad_minute,
+                    }
+                )
+    frame = pd.DataFrame(firings, columns=list(FIRING_COLUMNS[:-2]))
+    for col in ("start", "end", "first_bad_minute"):
+        frame[col] = pd.to_datetime(frame[col], utc=True)
+    frame = frame.sort_values(["start", "service_name", "slo_name"], kind="stable")
+    frame = frame.reset_index(drop=True)
+    frame, matched = _match(frame, incidents, slos, start, end)
+    return Replay(start, end, int(min_events), rules, frame, matched)
+
+
+def _match(
+    firings: pd.DataFrame,
+    incidents: pd.DataFrame,
+    slos: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Pair firings with incidents of the same service whose lifetimes overlap."""
+    services = set(slos["service_name"])
+    mine = incidents[
+        incidents["service_name"].isin(services)
+        & (incidents["triggered_at"] >= start)
+        & (incidents["triggered_at"] < end)
+    ]
+    firing_end = firings["end"].fillna(end)
+    incident_ids: list[object] = [None] * len(firings)
+    delays: list[object] = [None] * len(firings)
+    rows = []
+    for inc in mine.sort_values("triggered_at", kind="stable").to_dict("records"):
+        closed = inc["resolved_at"] if pd.notna(inc["resolved_at"]) else end
+        hit = (
+            (firings["service_name"] == inc["service_name"])
+            & (firings["start"] <= closed)
+            & (firing_end >= inc["triggered_at"] - MATCH_TOLERANCE)
+        )
+        caught = firings[hit]
+        pages = caught[caught["severity"] == "page"]
+        for i in caught.index:
+            if incident_ids[i] is None:
+                incident_ids[i] = inc["incident_id"]
+                delays[i] = firings.at[i, "start"] - inc["triggered_at"]
+        first = pages.iloc[0] if len(pages) else caught.iloc[0] if len(caught) else None
+        rows.append(
+            {
+                "incident_id": inc["incident_id"],
+                "service_name": inc["service_name"],
+                "severity": inc["severity"],
+                "triggered_at": inc["triggered_at"],
+                "resolved_at": inc["resolved_at"],
+                "caught": first is not None,
+                "caught_by_page": len(pages) > 0,
+                "slo_name": None if first is None else first["slo_name"],
+                "replay_severity": None if first is None else first["severity"],
+                "replay_start": pd.NaT if first is None else first["start"],
+                "delay_vs_incident": (
+                    None if first is None else first["start"] - inc["triggered_at"]
+                ),
+            }
+        )
+    firings = firings.assign(
+        incident_id=pd.Series(incident_ids, index=firings.index, dtype=object),
+        delay_vs_incident=pd.to_timedelta(pd.Series(delays, index=firings.index, dtype=object)),
+    )
+    matched = pd.DataFrame(rows, columns=list(INCIDENT_COLUMNS))
+    for col in ("triggered_at", "resolved_at", "replay_start"):
+        matched[col] = pd.to_datetime(matched[col], utc=True)
+    matched["delay_vs_incident"] = pd.to_timedelta(matched["delay_vs_incident"].astype(object))
+    return firings, matched

@@ -1,0 +1,658 @@
+"""Everything the SLO review notebook shows, assembled and tested here.
+
+The review answers, for a window of stored spans (default: the last 30 days of data):
+which SLOs are spending their error budget, how fast, which operations spend it, what the
+burn-rate alert rules would have paged on in that window (and how that compares with the
+incidents people got), and which services have no SLO at all. Every view returns a table, a
+chart or a ``Note`` saying why there is nothing, so a notebook cell needs no guard.
+
+Two queries feed it, both aggregated in PostgreSQL: per-minute counts from the longest rule
+window before the window (evaluation, burn rates, replay) and hourly counts from the longest
+SLO period before it (budget burn-down). Memory grows with buckets, not spans.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import altair as alt
+import pandas as pd
+
+from obslib import evaluation, load, slo, slo_replay
+from obslib.charts import slo as slo_charts
+from obslib.config import critical_services
+from obslib.errors import UsageError
+from obslib.values import boolean, duration
+from obslib.views.live import LiveView, per_trace, redraw_all
+from obslib.views.notes import Note
+from obslib.views.tables import Table, table
+
+View = Table | Note | alt.TopLevelMixin
+TROUBLE = ("violated", "at_risk")  # the statuses whose SLOs get detail charts
+TOP_OPERATIONS = 5
+
+_OVERVIEW_LABELS = {
+    "slo": "SLO",
+    "slo_type": "type",
+    "period": "window",
+    "sli": "SLI",
+    "target_value": "target",
+    "compliance_status": "status",
+    "budget_left_pct": "budget left",
+    "window_burn": "burn (window)",
+    "recent_burn": "burn (1h)",
+    "exhaustion": "budget gone at 1h rate",
+    "alert": "alert",
+}
+
+
+@dataclass
+class SloReview:
+    """The SLOs of a window ending at ``end``; ``found`` is False with a ``message`` when an
+    SLO detail has nothing to show (no SLO in trouble, none picked)."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+    services: list[str]
+    min_events: int = slo.DEFAULT_MIN_EVENTS
+    url: str | None = None
+    live: bool = False
+    slos: pd.DataFrame = field(default_factory=pd.DataFrame)
+    counts: pd.DataFrame = field(default_factory=pd.DataFrame)  # per minute
+    hourly: pd.DataFrame = field(default_factory=pd.DataFrame)  # per hour, for burn-downs
+    result: slo.Evaluation | None = None
+    replayed: slo_replay.Replay | None = None
+    asked: pd.Timedelta = field(default_factory=lambda: pd.Timedelta(0))  # the window asked
+    selected: list[str] = field(default_factory=list)  # SLO labels the detail views show
+    found: bool = False
+    message: str = ""
+    views: dict[str, LiveView] = field(default_factory=dict)
+
+    # -- what is in the review -------------------------------------------------------------
+
+    @property
+    def rows(self) -> pd.DataFrame:
+        """The evaluation at ``end``, one row per SLO, with its ``slo`` label."""
+        frame = self.result.slos
+        labels = frame["service_name"] + "/" + frame["slo_name"]
+        thresholds = dict(
+            zip(
+                self.slos["service_name"] + "/" + self.slos["slo_name"],
+                self.slos["latency_threshold_ms"],
+                strict=True,
+            )
+        )
+        return frame.assign(slo=labels, latency_threshold_ms=labels.map(thresholds))
+
+    def in_trouble(self) -> list[str]:
+        """SLOs violated or at risk at the end of the window, least budget first."""
+        rows = self.rows[self.rows["compliance_status"].isin(TROUBLE)]
+        return list(rows.sort_values("error_budget_remaining", kind="stable")["slo"])
+
+    def _definition(self, label: str) -> dict:
+        return next(d for d in self.slos.to_dict("records") if slo.slo_label(d) == label)
+
+    def _empty(self) -> Note | None:
+        if self.slos.empty:
+            which = f" for {', '.join(self.services)}" if self.services else ""
+            return Note(f"No enabled SLO{which}: define some with `obslib slo apply FILE.yaml`.")
+        return None
+
+    # -- choosing the SLO (JupyterLab) -----------------------------------------------------
+
+    def pick(self, label: str) -> list[str]:
+        """Show another SLO in the detail views and redraw them; returns the views redrawn."""
+        self._select([label] if label else [])
+        return redraw_all(self.views)
+
+    def _select(self, labels: list[str]) -> None:
+        known = {slo.slo_label(d) for d in self.slos.to_dict("records")}
+        unknown = [x for x in labels if x not in known]
+        self.selected = [x for x in labels if x in known]
+        self.found = bool(self.selected)
+        if unknown:
+            self.message = f"No enabled SLO named {', '.join(unknown)}."
+        elif not self.found:
+            self.message = "No SLO is violated or at risk at the end of the window."
+
+    def picker(self) -> Any:
+        """A dropdown over every SLO (in trouble first) that redraws the detail views."""
+        if (empty := self._empty()) is not None:
+            return empty
+        if not self.live:
+            shown = ", ".join(self.selected) or "none"
+            return Note(
+                "The SLO picker works when the notebook runs in JupyterLab; this report "
+                f"shows every SLO in trouble ({shown})."
+            )
+        import ipywidgets as widgets
+
+        trouble = self.in_trouble()
+        rest = [x for x in self.rows.sort_values("slo")["slo"] if x not in trouble]
+        status = dict(zip(self.rows["slo"], self.rows["compliance_status"], strict=True))
+        options = [(f"{label}  ({status[label]})", label) for label in [*trouble, *rest]]
+        picker = widgets.Dropdown(
+            options=options,
+            value=self.selected[0] if self.selected else None,
+            description="SLO",
+            layout=widgets.Layout(width="95%"),
+        )
+        said = widgets.HTML("Picking an SLO redraws: " + ", ".join(_DETAIL_VIEWS))
+
+        def show(change: dict) -> None:
+            redrawn = self.pick(change["new"])
+            said.value = f"Showing {', '.join(self.selected)}: redrew {len(redrawn)} views."
+
+        picker.observe(show, names="value")
+        return widgets.VBox([picker, said])
+
+    # -- the overview ------------------------------------------------------------------------
+
+    def headline(self) -> Note:
+        """The review in two sentences: statuses now, what the replay found."""
+        if (empty := self._empty()) is not None:
+            return empty
+        counts = self.rows["compliance_status"].value_counts()
+        parts = [
+            f"{counts.get(s, 0)} {s.replace('_', ' ')}"
+            for s in ("violated", "at_risk", "compliant", slo.NO_DATA)
+            if counts.get(s, 0)
+        ]
+        text = (
+            f"{len(self.rows)} SLOs at {self.end:%Y-%m-%d %H:%M} UTC: {', '.join(parts)}."
+            f" Replayed over {self._replayed_over()}, the burn-rate rules would have"
+            f" paged {len(self.replayed.pages)} time(s) and opened"
+            f" {len(self.replayed.firings) - len(self.replayed.pages)} ticket(s)."
+        )
+        caught = self.replayed.incidents[self.replayed.incidents["caught_by_page"]]
+        if len(caught):
+            first = caught.iloc[0]
+            text += (
+                f" Incident {first['incident_id']} would have been paged by"
+                f" {first['service_name']}/{first['slo_name']}"
+                f" {_relative(first['delay_vs_incident'])} its own page."
+            )
+        return Note(text)
+
+    def _replayed_over(self) -> str:
+        said = _days(self.end - self.start)
+        if self.asked > self.end - self.start:
+            said += f" (the data starts {self.start:%Y-%m-%d %H:%M} UTC)"
+        return said
+
+    def overview(self) -> View:
+        """Every SLO, least error budget left first (Pyrra's list), with its status."""
+        if (empty := self._empty()) is not None:
+            return empty
+        r = self.rows.sort_values(["error_budget_remaining", "slo"], kind="stable")
+        shown = pd.DataFrame(
+            {
+                "slo": r["slo"],
+                "slo_type": r["slo_type"],
+                "period": [slo.window_label(w) for w in r["window"]],
+                "sli": [_sli_text(d) for d in r.to_dict("records")],
+                "target_value": [_target_text(d) for d in r.to_dict("records")],
+                "compliance_status": r["compliance_status"].str.replace("_", " "),
+                "budget_left_pct": r["error_budget_remaining"],
+                "window_burn": [_burn_text(v) for v in r["burn_rate"]],
+                "recent_burn": [_burn_text(v) for v in r["recent_burn_rate"]],
+                "exhaustion": [_exhaustion_text(d, self.end) for d in r.to_dict("records")],
+                "alert": [
+                    d["firing"] or ("yes" if d["should_alert"] else "")
+                    for d in r.to_dict("records")
+                ],
+            }
+        )
+        return table(
+            shown,
+            f"SLOs at {self.end:%Y-%m-%d %H:%M} UTC, least error budget left first",
+            labels=_OVERVIEW_LABELS,
+            errors=(r["compliance_status"] == "violated").to_numpy(),
+        )
+
+    def rules_note(self) -> Note:
+        """Which alert rules do not apply, and which fire while the SLO is met (factor < 1)."""
+        if (empty := self._empty()) is not None:
+            return empty
+        rules = self.replayed.rules
+        skipped = rules[~rules["applies"]]
+        weak = rules[rules["applies"] & (rules["burn_rate"] < 1)]
+        said = [
+            "Rules (SRE Workbook, scaled to each SLO's period): page at 14.4x over 1h and 5m"
+            " and 6x over 6h and 30m, ticket at 3x over 1d and 2h and 1x over 3d and 6h for a"
+            f" 30-day SLO; none fires on fewer than {self.min_events} events in its long window."
+        ]
+        if len(skipped):
+            said.append(
+                f"{len(skipped)} rule(s) do not apply: "
+                + "; ".join(
+                    f"{r['service_name']}/{r['slo_name']} {slo.window_label(r['long_window'])}"
+                    f" ({r['reason']})"
+                    for r in skipped.to_dict("records")
+                )
+                + "."
+            )
+        if len(weak):
+            labels = sorted(
+                {f"{r['service_name']}/{r['slo_name']}" for r in weak.to_dict("records")}
+            )
+            said.append(
+                f"{len(weak)} rule(s) of {', '.join(labels)} have a factor below 1: their"
+                " period is short for these windows, so they fire while the SLO is being met."
+            )
+        return Note(" ".join(said))
+
+    # -- per SLO in trouble (they follow the picker) ------------------------------------------
+
+    @per_trace
+    def burndown(self) -> View:
+        """Error budget left over the window, per selected SLO."""
+        made = []
+        for label in self.selected:
+            d = self._definition(label)
+            measured = slo.evaluate(self._hourly_of(d), pd.DataFrame([d]), bucket="1h")
+            measured = measured[
+                (measured["measurement_timestamp"] > self.start)
+                & (measured["measurement_timestamp"] <= self.end)
+            ]
+            if measured.empty:
+                continue
+            at_risk = 100.0 - slo._alert_threshold(d)
+            made.append(slo_charts.budget_burndown(measured, title=label, at_risk_below=at_risk))
+        return _stack(made, "No hourly measurement of the selected SLO in the window.")
+
+    def _hourly_of(self, d: dict) -> pd.DataFrame:
+        return self.hourly[self.hourly["service_name"] == d["service_name"]]
+
+    @per_trace
+    def burn_rates(self) -> View:
+        """Burn rate over each rule's long window (maximum per hour, or per few hours for
+        windows past ~40 days: a chart stays near 1,000 points per line), thresholds drawn."""
+        made = []
+        for label in self.selected:
+            d = self._definition(label)
+            one = pd.DataFrame([d])
+            burn = slo.burn_rates(self.counts, one, self.start, self.end, bucket=evaluation.BUCKET)
+            if burn.empty:
+                continue
+            step = f"{max(1, math.ceil((self.end - self.start) / pd.Timedelta(hours=1000)))}h"
+            hourly = (
+                burn.assign(time=burn["time"].dt.ceil(step))
+                .groupby(["window", "time"], as_index=False)["burn_rate"]
+                .max()
+            )
+            rules = slo.alert_rules(one)
+            rules = rules[rules["applies"]]
+            made.append(
+                slo_charts.burn_rate_chart(
+                    hourly,
+                    pd.DataFrame(
+                        {
+                            "severity": rules["severity"],
+                            "window": [slo.window_label(w) for w in rules["long_window"]],
+                            "burn_rate": rules["burn_rate"],
+                        }
+                    ),
+                    title=f"{label} (maximum per {step})",
+                )
+            )
+        return _stack(made, "No alert rule applies to the selected SLO (a throughput SLO).")
+
+    # -- who spends the budget -----------------------------------------------------------------
+
+    def contributors(self) -> View:
+        """The operations behind the bad events of every SLO in trouble."""
+        if (empty := self._empty()) is not None:
+            return empty
+        trouble = self.in_trouble()
+        if not trouble:
+            return Note("No SLO is violated or at risk, so no operation is spending budget.")
+        frames = []
+        for label in trouble:
+            d = self._definition(label)
+            threshold = d.get("latency_threshold_ms") if d["slo_type"] == "latency" else None
+            ops = load.operation_counts(
+                self.end - slo.period(d),
+                self.end,
+                services=[d["service_name"]],
+                latency_threshold_ms=None if pd.isna(threshold) else threshold,
+                url=self.url,
+            )
+            top = slo.contributors(ops, d, top=TOP_OPERATIONS)
+            frames.append(top.assign(slo=label, bad_kind=_bad_kind(d)))
+        out = pd.concat(frames, ignore_index=True)
+        if out.empty:
+            return Note("The SLOs in trouble have no bad events left in their windows.")
+        shown = out[["slo", "operation_name", "bad_kind", "total", "bad", "bad_percent", "share"]]
+        return table(
+            shown.rename(columns={"bad_percent": "bad_pct"}).assign(share=shown["share"] / 100),
+            f"Top {TOP_OPERATIONS} operations by bad events, per SLO in trouble (each over its"
+            " own window)",
+            labels={
+                "slo": "SLO",
+                "operation_name": "operation",
+                "bad_kind": "bad means",
+                "total": "requests",
+                "bad": "bad",
+                "bad_pct": "bad of its requests",
+                "share": "share of the SLO's bad",
+            },
+        )
+
+    # -- the replay -----------------------------------------------------------------------------
+
+    def replay_summary(self) -> View:
+        """Per SLO and rule: how often it would have fired in the window."""
+        if (empty := self._empty()) is not None:
+            return empty
+        rules = self.replayed.rules
+        rules = rules[rules["applies"]]
+        firings = self.replayed.firings
+        end = firings["end"].fillna(self.end)
+        firing_time = (
+            (end - firings["start"])
+            .groupby(
+                [
+                    firings["service_name"],
+                    firings["slo_name"],
+                    firings["severity"],
+                    firings["long_window"],
+                ]
+            )
+            .sum()
+        )
+        rows = []
+        for r in rules.to_dict("records"):
+            key = (r["service_name"], r["slo_name"], r["severity"], r["long_window"])
+            spent = firing_time.get(key, pd.Timedelta(0))
+            rows.append(
+                {
+                    "slo": f"{r['service_name']}/{r['slo_name']}",
+                    "severity": r["severity"],
+                    "rule": _rule_text(r["long_window"], r["short_window"], r["burn_rate"]),
+                    "firings": int(r["firings"]),
+                    "held_back": int(r["held_back"]),
+                    "firing_time": _duration_text(spent) if r["firings"] else "",
+                }
+            )
+        return table(
+            pd.DataFrame(rows),
+            f"Burn-rate rules replayed over {self._replayed_over()}"
+            f" (held back: intervals the {self.min_events}-event minimum kept quiet)",
+            labels={
+                "slo": "SLO",
+                "held_back": "held back",
+                "firing_time": "time firing",
+            },
+        )
+
+    def replay_chart(self) -> View:
+        """When each SLO's rules fired, against the incidents of its service."""
+        if (empty := self._empty()) is not None:
+            return empty
+        firings = self.replayed.firings
+        if firings.empty:
+            return Note(
+                f"No burn-rate rule fired between {self.start:%Y-%m-%d %H:%M} and"
+                f" {self.end:%Y-%m-%d %H:%M} UTC."
+            )
+        shown = pd.DataFrame(
+            {
+                "slo": firings["service_name"] + " / " + firings["slo_name"],
+                "severity": firings["severity"],
+                "rule": [
+                    _rule_text(r["long_window"], r["short_window"], r["threshold"])
+                    for r in firings.to_dict("records")
+                ],
+                "start": firings["start"],
+                "end": firings["end"],
+            }
+        )
+        incidents = self.replayed.incidents
+        return slo_charts.replay_timeline(
+            shown,
+            incidents[["service_name", "incident_id", "triggered_at", "severity"]],
+            start=self.start,
+            end=self.end,
+            title="burn-rate rules replayed, with the incidents people got",
+        )
+
+    def detections(self) -> View:
+        """Each incident of a service with SLOs: would a rule have caught it, and when."""
+        if (empty := self._empty()) is not None:
+            return empty
+        inc = self.replayed.incidents
+        if inc.empty:
+            return Note("No incident of a service with an SLO was triggered in the window.")
+        inc = (
+            inc.assign(_missed=~inc["caught"])
+            .sort_values(["_missed", "triggered_at"], kind="stable")
+            .reset_index(drop=True)
+        )
+        firings = self.replayed.firings
+        first_bad = []
+        for row in inc.to_dict("records"):
+            hit = firings[
+                (firings["service_name"] == row["service_name"])
+                & (firings["slo_name"] == row["slo_name"])
+                & (firings["start"] == row["replay_start"])
+            ]
+            first_bad.append(hit["first_bad_minute"].iloc[0] if len(hit) else pd.NaT)
+        shown = pd.DataFrame(
+            {
+                "incident_id": inc["incident_id"],
+                "service_name": inc["service_name"],
+                "severity": inc["severity"],
+                "triggered_at": inc["triggered_at"],
+                "caught_by": [
+                    f"{r['slo_name']} ({r['replay_severity']})" if r["caught"] else "not caught"
+                    for r in inc.to_dict("records")
+                ],
+                "replay_fired_at": inc["replay_start"],
+                "versus_page": [_relative(v) for v in inc["delay_vs_incident"]],
+                "first_bad_minute": pd.to_datetime(pd.Series(first_bad), utc=True),
+            }
+        )
+        return table(
+            shown,
+            "Incidents of services with SLOs, caught ones first: the replayed rule that caught"
+            " each (pages before tickets) and its delay against the page people got",
+            labels={
+                "incident_id": "incident",
+                "service_name": "service",
+                "triggered_at": "paged at",
+                "caught_by": "caught by SLO rule",
+                "replay_fired_at": "rule fired at",
+                "versus_page": "rule vs page",
+                "first_bad_minute": "first bad minute",
+            },
+            errors=(~inc["caught"]).to_numpy(),
+        )
+
+    # -- coverage --------------------------------------------------------------------------------
+
+    def coverage(self) -> View:
+        """Services seen in the window's spans without an SLO; critical ones first."""
+        seen = load.services(self.start, self.end, url=self.url)
+        all_slos = load.slos(url=self.url)
+        covered = slo.coverage(seen, all_slos, critical_services())
+        if covered.empty:
+            return Note("No spans in the window and no critical service configured.")
+        missing = covered[~covered["covered"]]
+        critical_missing = missing[missing["critical"]]
+        caption = (
+            f"{len(missing)} of {len(covered)} services have no SLO"
+            + (
+                f", {len(critical_missing)} of them critical"
+                f" ({', '.join(critical_missing['service_name'])})"
+                if len(critical_missing)
+                else "; every critical service has one"
+            )
+            + " (critical: $OBSLIB_CRITICAL_SERVICES or the default list)"
+        )
+        return table(
+            covered,
+            caption,
+            labels={"service_name": "service", "spans": "spans in window"},
+            errors=(~covered["covered"] & covered["critical"]).to_numpy(),
+        )
+
+    # -- recording -------------------------------------------------------------------------------
+
+    def record(self, enabled: bool) -> Note:
+        """Store the evaluation at ``end`` (``obslib slo evaluate --record``) when asked."""
+        if (empty := self._empty()) is not None:
+            return empty
+        if not enabled:
+            return Note("Not recorded (parameter record = False).")
+        done = evaluation.record(self.result, url=self.url)
+        return Note(f"Recorded at {self.end:%Y-%m-%d %H:%M} UTC: {done}.")
+
+
+_DETAIL_VIEWS = ("burndown", "burn_rates")
+
+
+def review_slos(
+    window: str = "30d",
+    end: str = "",
+    services: list[str] | str | None = None,
+    *,
+    min_events: int = slo.DEFAULT_MIN_EVENTS,
+    url: str | None = None,
+    live: bool = False,
+) -> SloReview:
+    """Load and evaluate the SLOs of ``services`` (empty: all) over ``window`` up to ``end``
+    (empty: the end of the stored data), replay their alert rules, and pick the SLOs in
+    trouble for the detail views. ``live=True`` (JupyterLab) makes those follow a picker."""
+    try:
+        length = duration(window)
+    except ValueError:
+        raise UsageError(f"window is not a duration: {window!r} (e.g. 30d, 7d, 12h)") from None
+    if length <= pd.Timedelta(0):
+        raise UsageError(f"window must be positive, not {window!r}")
+    if isinstance(services, str):
+        services = [s.strip() for s in services.split(",") if s.strip()]
+    try:
+        min_events = int(min_events)
+    except (TypeError, ValueError):
+        raise UsageError(f"min_events must be a whole number, not {min_events!r}") from None
+    if min_events < 0:
+        raise UsageError(f"min_events must be 0 or more, not {min_events}")
+    boolean(live)
+    stop = evaluation.resolve_end(end, url=url).floor(evaluation.BUCKET)
+    stored = load.data_range(url=url)
+    begin = stop - length
+    if stored is not None and begin < stored[0] < stop:  # no point replaying before the data
+        begin = stored[0].floor("h")
+    review = SloReview(begin, stop, list(services or []), min_events=min_events, url=url, live=live)
+    review.asked = length
+    review.slos = evaluation.enabled_slos(review.services, url=url)
+    slos = review.slos
+    rules = slo.alert_rules(slos)
+    longest_rule = max([slo.RECENT_BURN, *rules.loc[rules["applies"], "long_window"]])
+    minute_from = min(review.start - longest_rule, stop - evaluation.lookback(slos))
+    review.counts = load.slo_counts(slos, minute_from, stop, bucket=evaluation.BUCKET, url=url)
+    longest_period = max([pd.Timedelta(hours=1), *(slo.period(d) for d in slos.to_dict("records"))])
+    review.hourly = load.slo_counts(slos, review.start - longest_period, stop, bucket="1h", url=url)
+    review.result = slo.evaluate_at(
+        review.counts, slos, stop, bucket=evaluation.BUCKET, min_events=min_events
+    )
+    incidents = load.incidents(review.start, stop, url=url)
+    review.replayed = slo_replay.replay(
+        review.counts,
+        slos,
+        incidents,
+        review.start,
+        stop,
+        bucket=evaluation.BUCKET,
+        min_events=min_events,
+    )
+    trouble = review.in_trouble() if len(slos) else []
+    review._select(trouble[:1] if live else trouble)
+    return review
+
+
+# -- formatting helpers ---------------------------------------------------------------------------
+
+
+def _stack(made: list[alt.TopLevelMixin], empty: str) -> View:
+    if not made:
+        return Note(empty)
+    if len(made) == 1:
+        return made[0]
+    return alt.vconcat(*made).properties(
+        description=" ".join(str(c.to_dict().get("description", "")) for c in made)
+    )
+
+
+def _days(delta: pd.Timedelta) -> str:
+    days = delta / pd.Timedelta(days=1)
+    return f"{days:.3g} days" if days >= 1 else f"{delta / pd.Timedelta(hours=1):.3g} hours"
+
+
+def _duration_text(delta: pd.Timedelta) -> str:
+    minutes = round(delta.total_seconds() / 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes / 60:.1f} h"
+    return f"{minutes / 1440:.1f} d"
+
+
+def _relative(delta: pd.Timedelta) -> str:
+    """A delay against a page: ``6 min before``, ``2 min after``, ``at the same minute as``."""
+    if delta is None or pd.isna(delta):
+        return ""
+    if delta == pd.Timedelta(0):
+        return "at the same time as"
+    word = "before" if delta < pd.Timedelta(0) else "after"
+    return f"{_duration_text(abs(delta))} {word}"
+
+
+def _rule_text(long_window: pd.Timedelta, short_window: pd.Timedelta, factor: float) -> str:
+    return f"{slo.window_label(long_window)} & {slo.window_label(short_window)} > {factor:.3g}x"
+
+
+def _burn_text(value: float) -> str:
+    if value is None or pd.isna(value):
+        return ""
+    return "no budget" if value == float("inf") else f"{value:.2f}x"
+
+
+def _sli_text(d: dict) -> str:
+    if pd.isna(d["sli"]):
+        return "no data"
+    if d["slo_type"] == "throughput":
+        return f"{d['sli']:.3g}/s"
+    if d["slo_type"] == "error_rate":
+        return f"{d['sli']:.3f} % errors"
+    return f"{d['sli']:.3f} %"
+
+
+def _target_text(d: dict) -> str:
+    if d["slo_type"] == "throughput":
+        return f">= {d['target_value']:g}/s"
+    if d["slo_type"] == "error_rate":
+        return f"<= {d['target_value']:g} %"
+    if d["slo_type"] == "latency":
+        return f"{d['target_value']:g} % <= {d.get('latency_threshold_ms', float('nan')):g} ms"
+    return f"{d['target_value']:g} %"
+
+
+def _exhaustion_text(d: dict, end: pd.Timestamp) -> str:
+    if d["slo_type"] not in slo.BUDGETED_TYPES or d["compliance_status"] == slo.NO_DATA:
+        return ""
+    if d["error_budget_remaining"] <= 0:
+        return "already spent"
+    when = d["projected_exhaustion"]
+    if pd.isna(when):
+        return "not burning"
+    return f"in {_duration_text(when - end)}"
+
+
+def _bad_kind(d: dict) -> str:
+    if d["slo_type"] == "latency":
+        return f"slower than {d['latency_threshold_ms']:g} ms"
+    return "failed"

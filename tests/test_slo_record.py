@@ -1,0 +1,243 @@
+"""`obslib slo evaluate [--record]`, `export-prom` and the replay, on a real PostgreSQL.
+
+A hand-built service whose spans we place minute by minute, so every measurement, incident
+and exported number is known; then the demo, whose scripted incident the replay must catch.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import psycopg
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from obslib import evaluation, load, slo, slo_replay
+from obslib.demo import events
+from obslib.ingest import batch
+from tests.conftest import run_cli
+
+T0 = pd.Timestamp("2026-11-01 00:00", tz="UTC")
+MIN = pd.Timedelta(minutes=1)
+SLO = pd.DataFrame(
+    [("svc", "availability", "availability", 99.0, 1, None)],
+    columns=[
+        "service_name",
+        "slo_name",
+        "slo_type",
+        "target_value",
+        "measurement_window_hours",
+        "latency_threshold_ms",
+    ],
+)
+
+
+def _spans(minutes: dict[int, tuple[int, int]]) -> pd.DataFrame:
+    """``{minute: (requests, failures)}`` as one-span server traces of ``svc``."""
+    rows = []
+    for minute, (n, failed) in minutes.items():
+        for i in range(n):
+            start = T0 + minute * MIN + pd.Timedelta(seconds=i * 50 / n)
+            rows.append(
+                {
+                    "trace_id": f"{minute:05d}{i:05d}".ljust(32, "0"),
+                    "span_id": f"{minute:05d}{i:05d}0",
+                    "parent_span_id": None,
+                    "service_name": "svc",
+                    "operation_name": "GET /a" if i % 2 else "GET /b",
+                    "span_kind": "server",
+                    "start_time": start,
+                    "end_time": start + pd.Timedelta(milliseconds=20),
+                    "status": "error" if i < failed else "ok",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def svc_db(migrated_db: str) -> str:
+    """One hour clean (minutes 0-59), then minutes 60-69 with 5 of 10 failing, then clean
+    again until minute 180: a 1-hour 99 % SLO is violated from minute 61 until the bad
+    minutes leave its window."""
+    minutes = {m: (10, 5 if 60 <= m < 70 else 0) for m in range(180)}
+    with batch(migrated_db) as b:
+        b.slos(SLO)
+        b.spans(_spans(minutes))
+    return migrated_db
+
+
+def _plan_query(url: str) -> list[tuple]:
+    """The upstream plan's own CI check, verbatim."""
+    with psycopg.connect(url.replace("+psycopg", "")) as conn:
+        return conn.execute(
+            "SELECT service_name, compliance_status, COUNT(*) FROM slo_measurements"
+            " GROUP BY service_name, compliance_status;"
+        ).fetchall()
+
+
+def _incidents(url: str) -> pd.DataFrame:
+    return load.incidents(url=url)
+
+
+def test_recording_stores_one_measurement_per_slo_and_instant(svc_db: str) -> None:
+    at = T0 + 30 * MIN
+    first = evaluation.record(evaluation.evaluate(at, url=svc_db), url=svc_db)
+    again = evaluation.record(evaluation.evaluate(at, url=svc_db), url=svc_db)
+    assert (first.measurements, again.measurements) == (1, 0)
+    stored = load.slo_measurements(url=svc_db)
+    assert stored["measurement_timestamp"].tolist() == [at]
+    assert stored["actual_value"].tolist() == [100.0]
+    assert stored["measurement_period"].tolist() == [pd.Timedelta(hours=1)]
+    assert _plan_query(svc_db) == [("svc", "compliant", 1)]
+
+
+def test_a_violation_opens_one_incident_until_the_slo_recovers(svc_db: str) -> None:
+    """Violated at minute 65: an incident opens; still violated at 70: no second one; at 135
+    the bad minutes have left the 1-hour window: auto-resolved; a new violation later would
+    open a new incident."""
+    opened = evaluation.record(evaluation.evaluate(T0 + 65 * MIN, url=svc_db), url=svc_db)
+    assert len(opened.opened) == 1
+    incident = _incidents(svc_db).iloc[0]
+    assert incident["incident_id"] == "SLO-20261101T0105-svc/availability"
+    assert incident["alert_name"] == "slo:svc/availability"
+    assert (incident["status"], incident["triggered_at"]) == ("open", T0 + 65 * MIN)
+    assert incident["incident_data"]["error_budget_remaining_percent"] < 0
+    still = evaluation.record(evaluation.evaluate(T0 + 70 * MIN, url=svc_db), url=svc_db)
+    assert still.opened == [] and still.resolved == []
+    healed = evaluation.record(evaluation.evaluate(T0 + 135 * MIN, url=svc_db), url=svc_db)
+    assert healed.resolved == ["SLO-20261101T0105-svc/availability"]
+    closed = _incidents(svc_db).iloc[0]
+    assert (closed["status"], closed["resolved_at"]) == ("auto_resolved", T0 + 135 * MIN)
+    assert closed["resolved_by"] == evaluation.SOURCE
+    assert sorted(_plan_query(svc_db)) == [("svc", "compliant", 1), ("svc", "violated", 2)]
+
+
+def test_the_measurement_service_comes_from_its_slo_whoever_writes_it(svc_db: str) -> None:
+    """Migration 0007's trigger: a row inserted without service_name, or with a wrong one,
+    gets its SLO's."""
+    with psycopg.connect(svc_db.replace("+psycopg", "")) as conn:
+        slo_id = conn.execute("SELECT id FROM service_level_objectives").fetchone()[0]
+        conn.execute(
+            "INSERT INTO slo_measurements (slo_id, measurement_timestamp, actual_value,"
+            " target_value, compliance_status, measurement_period, service_name)"
+            " VALUES (%s, now(), 99, 99, 'compliant', '1 hour', 'someone-else'),"
+            " (%s, now() + interval '1 minute', 99, 99, 'compliant', '1 hour', NULL)",
+            (slo_id, slo_id),
+        )
+        names = conn.execute("SELECT DISTINCT service_name FROM slo_measurements").fetchall()
+    assert names == [("svc",)]
+
+
+def test_slo_evaluate_record_on_the_command_line(svc_db: str) -> None:
+    env = {"OBSLIB_DATABASE_URL": svc_db}
+    done = run_cli("slo", "evaluate", "--record", "--at", "2026-11-01T01:05", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "svc/availability" in done.stdout and "violated" in done.stdout
+    assert "1 new measurement(s)" in done.stdout
+    assert "1 incident(s) opened (SLO-20261101T0105-svc/availability)" in done.stdout
+    assert _plan_query(svc_db) == [("svc", "violated", 1)]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--service", "nope"), "no enabled SLO for service(s) nope (known: svc)"),
+        (("--at", "yesterday-ish"), "at is not a time"),
+        (("--min-events", "-1"), "--min-events"),
+    ],
+)
+def test_slo_evaluate_refuses_bad_input_in_one_line(svc_db: str, args, message) -> None:
+    done = run_cli("slo", "evaluate", "--record", *args, env={"OBSLIB_DATABASE_URL": svc_db})
+    assert done.returncode == 2
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert _plan_query(svc_db) == []  # nothing recorded
+
+
+def test_export_prom_writes_the_evaluation_atomically(svc_db: str, tmp_path) -> None:
+    out = tmp_path / "slo.prom"
+    env = {"OBSLIB_DATABASE_URL": svc_db}
+    done = run_cli("slo", "export-prom", "--out", str(out), "--at", "2026-11-01T01:05", env=env)
+    assert done.returncode == 0, done.stderr
+    assert os.listdir(tmp_path) == ["slo.prom"]  # no temporary file left beside it
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(out.read_text())
+        for s in family.samples
+    }
+    key = (("service_name", "svc"), ("slo_name", "availability"))
+    # minutes 5-64 of the window: 600 requests, 25 failed (minutes 60-64)
+    assert samples[("domainflow_slo_compliance_ratio", key)] == pytest.approx(575 / 600)
+    assert samples[("domainflow_slo_target_ratio", key)] == pytest.approx(0.99)
+    budget_left = 1 - (25 / 600) / 0.01
+    assert samples[("domainflow_slo_error_budget_remaining_ratio", key)] == pytest.approx(
+        budget_left
+    )
+    assert samples[("domainflow_slo_status", (*key, ("status", "violated")))] == 1.0
+    assert samples[("domainflow_slo_status", (*key, ("status", "compliant")))] == 0.0
+    burn_5m = (25 / 50) / 0.01
+    assert samples[
+        ("domainflow_slo_burn_rate", (("service_name", "svc"), ("slo_name", "availability"),
+                                      ("window", "5m")))
+    ] == pytest.approx(burn_5m)  # fmt: skip
+    assert samples[("domainflow_slo_evaluation_timestamp_seconds", ())] == pytest.approx(
+        (T0 + 65 * MIN).timestamp()
+    )
+
+
+@pytest.mark.parametrize("where", ["folder", "missing"])
+def test_export_prom_refuses_an_unwritable_target_before_any_work(tmp_path, where) -> None:
+    out = tmp_path if where == "folder" else tmp_path / "no" / "such.prom"
+    done = run_cli("slo", "export-prom", "--out", str(out), env={"OBSLIB_DATABASE_URL": "x"})
+    assert done.returncode == 2, done.stderr
+    assert "folder" in done.stderr
+
+
+def test_the_replay_catches_the_demo_incident_with_the_scripted_delay(demo_db) -> None:
+    """The demo pages one minute after domain-service's errors (events.detection_time);
+    the replayed domain-service availability page fires at the end of the minute of the
+    first failing server span, and its delay against the page follows from both."""
+    url, _summary = demo_db
+    lo, hi = events.incident_window()
+    day = load.spans(lo.normalize(), lo.normalize() + pd.Timedelta(days=1), url=url)
+    paged = events.detection_time(day)
+    failing = day[
+        (day["service_name"] == "domain-service")
+        & (day["span_kind"] == "server")
+        & (day["status"] != "ok")
+        & (day["start_time"] >= lo)
+        & (day["start_time"] < hi)
+    ]
+    fires = failing["start_time"].min().floor("min") + MIN
+    slos = evaluation.enabled_slos(url=url)
+    start, end = lo - pd.Timedelta(days=1), hi + pd.Timedelta(hours=1)
+    counts = load.slo_counts(slos, start - pd.Timedelta(days=3), end, url=url)
+    replayed = slo_replay.replay(counts, slos, load.incidents(start, end, url=url), start, end)
+    main = replayed.incidents.set_index("incident_id").loc[events.main_incident_id()]
+    assert main["caught_by_page"]
+    page = replayed.pages[
+        (replayed.pages["service_name"] == "domain-service")
+        & (replayed.pages["slo_name"] == "availability")
+        & (replayed.pages["start"] >= lo)
+    ].iloc[0]
+    assert page["start"] == fires
+    assert page["first_bad_minute"] == fires - MIN
+    assert page["incident_id"] == events.main_incident_id()
+    assert page["delay_vs_incident"] == fires - paged
+
+
+def test_the_demo_evaluation_at_its_end_matches_the_recorded_hourly_measurements(demo_db):
+    """The evaluator's per-minute windows and the demo's hourly rolling measurements agree
+    at a whole hour: the same rule on the same events."""
+    url, summary = demo_db
+    at = summary.end - pd.Timedelta(hours=5)
+    evaluated = evaluation.evaluate(at, url=url).slos.set_index(["service_name", "slo_name"])
+    stored = load.slo_measurements(at, at + pd.Timedelta(seconds=1), url=url)
+    assert len(stored) == len(evaluated) == len(slo.check_definitions(load.slos(url=url)))
+    for row in stored.to_dict("records"):
+        mine = evaluated.loc[(row["service_name"], row["slo_name"])]
+        assert mine["compliance_status"] == row["compliance_status"]
+        assert mine["sli"] == pytest.approx(row["actual_value"], abs=1e-4)
+        assert mine["error_budget_remaining"] == pytest.approx(
+            row["error_budget_remaining"], abs=0.006
+        )
