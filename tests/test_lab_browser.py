@@ -1,4 +1,5 @@
-"""JupyterLab in a real browser: `obslib lab`, Run All, pick another trace, every chart drawn.
+"""JupyterLab in a real browser: `obslib lab`, Run All, pick another trace or SLO, every
+chart drawn and the views that follow the picker redrawn in place.
 
 Headless Chromium (Debian's, driven by Playwright's Python package: nothing is downloaded)
 talks only to the loopback JupyterLab; any other request is aborted and fails the test.
@@ -8,6 +9,7 @@ Screenshots before and after the pick are written to the test's temporary folder
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -15,6 +17,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -115,13 +119,14 @@ def _run_all_and_wait(page, timeout_s: float = 240) -> None:
     raise AssertionError("Run All did not finish in time")
 
 
-def _wait_for(predicate, timeout_s: float, what: str) -> None:
+def _wait_for(predicate, timeout_s: float, what: str, shown=None) -> None:
+    """Poll ``predicate``; on timeout fail saying ``what`` and, if given, ``shown()``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if predicate():
             return
         time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}" + (f": {shown()}" if shown else ""))
 
 
 def _charts_drawn(page) -> tuple[int, int]:
@@ -137,8 +142,10 @@ def _charts_drawn(page) -> tuple[int, int]:
     )
 
 
-def test_run_all_then_pick_another_trace(lab: str, tmp_path: Path) -> None:
-    """Run All renders every chart offline; picking a trace redraws summary and waterfall."""
+@contextmanager
+def _browser_page(tmp_path: Path) -> Iterator:
+    """A Chromium page that may reach only loopback (anything else is aborted and fails the
+    test); on failure a screenshot is written to ``tmp_path``."""
     from playwright.sync_api import sync_playwright
 
     outside: list[str] = []
@@ -161,50 +168,186 @@ def test_run_all_then_pick_another_trace(lab: str, tmp_path: Path) -> None:
             context.route("**/*", loopback_only)
             page = context.new_page()
             try:
-                page.goto(f"{lab}/lab/tree/trace_investigation.ipynb?token={TOKEN}")
-                page.wait_for_function("window.jupyterapp !== undefined", timeout=90_000)
-                page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-                _wait_for(
-                    lambda: (
-                        "Idle" in page.locator(".jp-StatusBar-TextItem").all_inner_texts().__str__()
-                    ),
-                    90,
-                    "the kernel to be idle",
-                )
-                kernel = page.locator(".jp-Toolbar-kernelName").inner_text()
-                assert "obslib" in kernel, f"the notebook runs on {kernel!r}, not the obslib kernel"
-
-                _run_all_and_wait(page)
-                page.screenshot(path=str(tmp_path / "before-pick.png"))
-                html = page.content()
-                assert "Error loading script" not in html
-                charts, drawn = _charts_drawn(page)
-                assert charts >= 3 and drawn == charts, f"{drawn} of {charts} charts drawn"
-
-                picker = page.locator(".widget-dropdown select").first
-                options = picker.locator("option").evaluate_all("os => os.map(o => o.textContent)")
-                first = picker.evaluate("s => s.options[s.selectedIndex].textContent")
-                first_id = first.split()[-1]
-                other = next(o for o in options if o != first)
-                other_id = other.split()[-1]
-                summary = page.locator(".jp-OutputArea-output", has_text="critical path mostly in")
-                assert first_id in summary.first.text_content()
-
-                picker.select_option(label=other)
-                _wait_for(
-                    lambda: other_id in summary.first.text_content(), 60, "the summary to follow"
-                )
-                # the chart widgets redraw a moment after the tables
-                _wait_for(lambda: f"trace {first_id}" not in page.content(), 60, "the waterfall")
-                _wait_for(lambda: _charts_drawn(page)[1] >= charts, 60, "the charts to redraw")
-                page.screenshot(path=str(tmp_path / "after-pick.png"))
-                html = page.content()
-                assert f"trace {other_id}" in html, "the waterfall does not show the picked trace"
-                assert f"trace {first_id}" not in html, "a view still shows the first trace"
-                assert "Error loading script" not in html
+                yield page
             except Exception as err:
                 page.screenshot(path=str(tmp_path / "failure.png"))
                 raise AssertionError(f"{err}\n(screenshots in {tmp_path})") from err
         finally:
             browser.close()
     assert outside == [], f"the page tried to reach beyond loopback: {outside[:3]}"
+
+
+def _open_notebook(page, lab: str, name: str) -> None:
+    """Open ``name`` in JupyterLab and wait for its kernel, which must be obslib's."""
+    page.goto(f"{lab}/lab/tree/{name}?token={TOKEN}")
+    page.wait_for_function("window.jupyterapp !== undefined", timeout=90_000)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+    _wait_for(
+        lambda: "Idle" in str(page.locator(".jp-StatusBar-TextItem").all_inner_texts()),
+        90,
+        "the kernel to be idle",
+    )
+    kernel = page.locator(".jp-Toolbar-kernelName").inner_text()
+    assert "obslib" in kernel, f"the notebook runs on {kernel!r}, not the obslib kernel"
+
+
+def _errors_shown(page) -> list[str]:
+    """Error outputs (tracebacks) and stderr mentioning an error, in any cell."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll(
+                '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"],'
+                + '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
+            .map(o => o.textContent.trim())
+            .filter(t => /error|traceback/i.test(t))
+            .map(t => t.slice(0, 300))"""
+    )
+
+
+def test_run_all_then_pick_another_trace(lab: str, tmp_path: Path) -> None:
+    """Run All renders every chart offline; picking a trace redraws summary and waterfall."""
+    with _browser_page(tmp_path) as page:
+        _open_notebook(page, lab, "trace_investigation.ipynb")
+        _run_all_and_wait(page)
+        page.screenshot(path=str(tmp_path / "before-pick.png"))
+        html = page.content()
+        assert "Error loading script" not in html
+        charts, drawn = _charts_drawn(page)
+        assert charts >= 3 and drawn == charts, f"{drawn} of {charts} charts drawn"
+
+        picker = page.locator(".widget-dropdown select").first
+        options = picker.locator("option").evaluate_all("os => os.map(o => o.textContent)")
+        first = picker.evaluate("s => s.options[s.selectedIndex].textContent")
+        first_id = first.split()[-1]
+        other = next(o for o in options if o != first)
+        other_id = other.split()[-1]
+        summary = page.locator(".jp-OutputArea-output", has_text="critical path mostly in")
+        assert first_id in summary.first.text_content()
+
+        picker.select_option(label=other)
+        _wait_for(lambda: other_id in summary.first.text_content(), 60, "the summary to follow")
+        # the chart widgets redraw a moment after the tables
+        _wait_for(lambda: f"trace {first_id}" not in page.content(), 60, "the waterfall")
+        _wait_for(lambda: _charts_drawn(page)[1] >= charts, 60, "the charts to redraw")
+        page.screenshot(path=str(tmp_path / "after-pick.png"))
+        html = page.content()
+        assert f"trace {other_id}" in html, "the waterfall does not show the picked trace"
+        assert f"trace {first_id}" not in html, "a view still shows the first trace"
+        assert "Error loading script" not in html
+
+
+SLO_DETAIL_CELLS = ("review.burndown()", "review.burn_rates()")  # what the SLO picker redraws
+
+
+def _first_row(page, caption: str) -> dict[str, str] | None:
+    """The first body row, by column header, of the table output whose text has ``caption``."""
+    return page.evaluate(
+        """caption => {
+            const out = [...document.querySelectorAll('.jp-OutputArea-output')]
+                .find(o => o.querySelector('table') && o.textContent.includes(caption));
+            if (!out) return null;
+            const table = out.querySelector('table');
+            const heads = [...table.querySelectorAll('thead th')].map(c => c.textContent.trim());
+            const row = [...table.querySelector('tbody tr').querySelectorAll('th, td')]
+                .map(c => c.textContent.trim());
+            return Object.fromEntries(heads.map((h, i) => [h, row[i]]));
+        }""",
+        caption,
+    )
+
+
+def _cell_charts(page, source: str) -> dict[str, list[str]] | None:
+    """The drawn charts under the code cell whose source is ``source``: their titles (SVG
+    text, subtitles left out) and their alt text (``aria-label``, the spec's description)."""
+    return page.evaluate(
+        """source => {
+            const cell = [...document.querySelectorAll('.jp-CodeCell')].find(c =>
+                c.querySelector('.jp-InputArea-editor').textContent.trim() === source);
+            if (!cell) return null;
+            const out = cell.querySelector('.jp-OutputArea');
+            return {
+                titles: [...out.querySelectorAll('.vega-embed svg .role-title-text text')]
+                    .map(t => t.textContent),
+                alts: [...out.querySelectorAll('.vega-embed .chart-wrapper[aria-label]')]
+                    .map(e => e.getAttribute('aria-label')),
+            };
+        }""",
+        source,
+    )
+
+
+def _slo_details(page) -> dict[str, dict[str, list[str]] | None]:
+    return {source: _cell_charts(page, source) for source in SLO_DETAIL_CELLS}
+
+
+def _names(text: str, label: str) -> bool:
+    """``text`` names the SLO ``label`` (not merely a longer label it is the start of)."""
+    return re.search(re.escape(label) + r"(?![\w/-])", text) is not None
+
+
+def _slo_details_show(page, label: str) -> bool:
+    """Both detail charts are drawn, one per cell, titled with ``label`` (the title starts
+    with it) and naming it in their alt text."""
+    for charts in _slo_details(page).values():
+        if charts is None or len(charts["titles"]) != 1 or len(charts["alts"]) != 1:
+            return False
+        title, alt_text = charts["titles"][0], charts["alts"][0]
+        if not (title.startswith(label) and _names(title, label) and _names(alt_text, label)):
+            return False
+    return True
+
+
+def test_run_all_then_pick_another_slo(lab: str, tmp_path: Path) -> None:
+    """The SLO review opens on the SLO with least budget left; picking another SLO redraws
+    both detail charts (burn-down and burn rates) in place and says so."""
+    with _browser_page(tmp_path) as page:
+        _open_notebook(page, lab, "slo_review.ipynb")
+        _run_all_and_wait(page)
+        assert _errors_shown(page) == []
+        assert "Error loading script" not in page.content()
+        charts, drawn = _charts_drawn(page)
+        assert charts >= 3 and drawn == charts, f"{drawn} of {charts} charts drawn"
+
+        # the overview lists the SLOs least budget left first: its first row is in trouble
+        top = _first_row(page, "least error budget left first")
+        assert top and top.get("status") in ("violated", "at risk"), f"overview's top row {top}"
+        first_label = top["SLO"]
+
+        picker_cell = page.locator(".jp-CodeCell").filter(
+            has=page.locator(".jp-InputArea-editor", has_text="review.picker()")
+        )
+        picker = picker_cell.locator(".widget-dropdown", has_text="SLO").locator("select")
+        said = picker_cell.locator(".widget-html")
+        options = picker.locator("option").evaluate_all("os => os.map(o => o.textContent)")
+        first = picker.evaluate("s => s.options[s.selectedIndex].textContent")
+        assert first.split() == [first_label, f"({top['status'].replace(' ', '_')})"], first
+        assert first == options[0], f"the picker starts on {first!r}, not its first option"
+        _wait_for(
+            lambda: _slo_details_show(page, first_label),
+            60,
+            f"the detail charts of {first_label}",
+            lambda: _slo_details(page),
+        )
+
+        other = next(o for o in options if o != first)  # api-gateway/availability on the demo
+        other_label = other.split()[0]
+        picker_cell.scroll_into_view_if_needed()
+        page.screenshot(path=str(tmp_path / "before-pick.png"))
+        picker.select_option(label=other)
+        _wait_for(lambda: "Showing" in said.text_content(), 60, "the picker's status line")
+        _wait_for(
+            lambda: _slo_details_show(page, other_label),
+            60,
+            f"both detail charts to show {other_label}",
+            lambda: _slo_details(page),
+        )
+        _wait_for(lambda: _charts_drawn(page)[1] >= charts, 60, "every chart to be drawn")
+        picker_cell.scroll_into_view_if_needed()
+        page.screenshot(path=str(tmp_path / "after-pick.png"))
+        assert _charts_drawn(page) == [charts, charts], "the redraw added or lost a chart"
+        status = said.text_content().strip()
+        assert status == f"Showing {other_label}: redrew 2 views.", status
+        for source, shown in _slo_details(page).items():
+            texts = shown["titles"] + shown["alts"]
+            assert not any(_names(t, first_label) for t in texts), f"{source} still shows {texts}"
+        assert _errors_shown(page) == []
+        assert "Error loading script" not in page.content()

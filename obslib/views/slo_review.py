@@ -24,7 +24,7 @@ from obslib import evaluation, load, slo, slo_replay
 from obslib.charts import slo as slo_charts
 from obslib.config import critical_services
 from obslib.errors import UsageError
-from obslib.values import boolean, duration
+from obslib.values import duration
 from obslib.views.live import LiveView, per_trace, redraw_all
 from obslib.views.notes import Note
 from obslib.views.tables import Table, table
@@ -540,7 +540,6 @@ def review_slos(
         raise UsageError(f"min_events must be a whole number, not {min_events!r}") from None
     if min_events < 0:
         raise UsageError(f"min_events must be 0 or more, not {min_events}")
-    boolean(live)
     stop = evaluation.resolve_end(end, url=url).floor(evaluation.BUCKET)
     stored = load.data_range(url=url)
     begin = stop - length

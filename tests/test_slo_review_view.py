@@ -1,0 +1,108 @@
+"""The SLO review's view module on the demo: every section displays in every case."""
+
+from __future__ import annotations
+
+import altair as alt
+import pytest
+
+from obslib.errors import UsageError
+from obslib.views import slo_review
+from obslib.views.live import LiveView
+from obslib.views.notes import Note
+from obslib.views.tables import Table
+
+SECTIONS = (
+    "headline",
+    "overview",
+    "rules_note",
+    "picker",
+    "burndown",
+    "burn_rates",
+    "contributors",
+    "replay_summary",
+    "replay_chart",
+    "detections",
+    "coverage",
+)
+
+
+@pytest.fixture(scope="module")
+def review(demo_db):
+    url, _ = demo_db
+    return slo_review.review_slos("30d", "2026-11-16T00:00:00Z", url=url)
+
+
+def test_every_section_is_a_table_a_chart_or_a_note(review) -> None:
+    for name in SECTIONS:
+        shown = getattr(review, name)()
+        assert isinstance(shown, Table | Note | alt.TopLevelMixin), name
+
+
+def test_the_review_starts_where_the_data_starts_and_says_so(review, demo_db) -> None:
+    _, summary = demo_db
+    assert review.start == summary.start and review.end == summary.end
+    assert "the data starts 2026-11-02 00:00 UTC" in review.headline().text
+
+
+def test_the_overview_lists_least_budget_first_and_marks_violations(review) -> None:
+    shown = review.overview()
+    budgets = review.rows.sort_values("error_budget_remaining")["error_budget_remaining"]
+    assert shown.data["budget_left_pct"].tolist() == budgets.tolist()
+    violated = (shown.data["compliance_status"] == "violated").to_numpy()
+    assert violated.any() and (shown.errors == violated).all()
+
+
+def test_a_report_shows_every_slo_in_trouble_and_jupyterlab_the_first(demo_db, review) -> None:
+    url, _ = demo_db
+    assert review.selected == review.in_trouble() and review.selected
+    live = slo_review.review_slos("30d", "2026-11-16T00:00:00Z", url=url, live=True)
+    assert live.selected == review.in_trouble()[:1]
+    view = live.burndown()
+    assert isinstance(view, LiveView)
+    assert live.pick("api-gateway/availability") == []  # nothing displayed yet to redraw
+    assert live.selected == ["api-gateway/availability"]
+    assert "api-gateway/availability" in view.value.to_dict()["description"]
+    assert live.pick("nope/nothing") == [] and not live.found
+    assert live.burndown().value.text == "No enabled SLO named nope/nothing."
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "note"),
+    [
+        ({"services": "postgres"}, "No enabled SLO for postgres"),
+        ({"services": ["postgres", "cache"]}, "No enabled SLO for postgres, cache"),
+    ],
+)
+def test_services_without_slo_make_every_section_a_note(demo_db, kwargs, note) -> None:
+    url, _ = demo_db
+    review = slo_review.review_slos("30d", "2026-11-16T00:00:00Z", url=url, **kwargs)
+    for name in SECTIONS:
+        if name in ("burndown", "burn_rates", "coverage"):
+            continue  # the detail views say no SLO is in trouble; coverage still lists
+        assert note in getattr(review, name)().text, name
+
+
+def test_a_window_before_any_data_says_no_data_not_a_traceback(demo_db) -> None:
+    url, _ = demo_db
+    review = slo_review.review_slos("7d", "2020-01-08T00:00:00Z", url=url)
+    assert set(review.rows["compliance_status"]) == {"no_data"}
+    assert "8 no data" in review.headline().text
+    assert review.replay_chart().text.startswith("No burn-rate rule fired between 2020-01-01")
+    assert review.detections().text.startswith("No incident of a service with an SLO")
+    assert review.contributors().text.startswith("No SLO is violated or at risk")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"window": "forever"}, "window is not a duration: 'forever'"),
+        ({"window": "0d"}, "window must be positive"),
+        ({"end": "someday"}, "end is not a time"),
+        ({"min_events": -1}, "min_events must be 0 or more"),
+        ({"min_events": "ten"}, "min_events must be a whole number"),
+    ],
+)
+def test_bad_parameters_are_one_line_errors(demo_db, kwargs, message) -> None:
+    url, _ = demo_db
+    with pytest.raises(UsageError, match=message):
+        slo_review.review_slos(url=url, **kwargs)
