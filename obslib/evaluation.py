@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from obslib import load, slo
+from obslib import load, slo, slo_status
 from obslib.errors import UsageError
 from obslib.ingest import batch
 from obslib.values import Moment, utc
@@ -61,7 +61,7 @@ def evaluate(
     services: list[str] | None = None,
     min_events: int = slo.DEFAULT_MIN_EVENTS,
     url: str | None = None,
-) -> slo.Evaluation:
+) -> slo_status.Evaluation:
     """Every enabled SLO (of ``services``) evaluated at ``at`` (default: the data's end)."""
     instant = resolve_end(at, url=url, name="at").floor(BUCKET)
     slos = enabled_slos(services, url=url)
@@ -69,7 +69,7 @@ def evaluate(
         known = ", ".join(sorted(set(load.slos(url=url)["service_name"]))) or "none"
         raise UsageError(f"no enabled SLO for service(s) {', '.join(services)} (known: {known})")
     counts = load.slo_counts(slos, instant - lookback(slos), instant, bucket=BUCKET, url=url)
-    return slo.evaluate_at(counts, slos, instant, bucket=BUCKET, min_events=min_events)
+    return slo_status.evaluate_at(counts, slos, instant, bucket=BUCKET, min_events=min_events)
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def _fit(text: str) -> str:
     return f"{text[: NAME_WIDTH - 13]}~{digest}"
 
 
-def record(evaluation: slo.Evaluation, *, url: str | None = None) -> Recorded:
+def record(evaluation: slo_status.Evaluation, *, url: str | None = None) -> Recorded:
     """Store each SLO's measurement at the evaluation's instant (idempotent per SLO and
     instant), open an incident for a new violation (not while one for the same SLO is still
     open or acknowledged) and auto-resolve the open ones whose SLO is no longer violated.
@@ -235,7 +235,7 @@ def textfile_path(path: str | Path) -> Path:
     return target
 
 
-def write_prometheus(evaluation: slo.Evaluation, path: str | Path) -> Path:
+def write_prometheus(evaluation: slo_status.Evaluation, path: str | Path) -> Path:
     """The evaluation in Prometheus' text format, for node_exporter's textfile collector.
 
     ``prometheus_client.write_to_textfile`` writes a temporary file beside ``path`` and

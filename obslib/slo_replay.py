@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from obslib import slo
+from obslib import slo, slo_status
 from obslib.schema import require_columns
 from obslib.values import utc
 
@@ -106,7 +106,7 @@ def replay(
         "incidents",
     )
     start, end = utc(start, "start"), utc(end, "end")
-    step = slo._timedelta(bucket, "bucket")
+    step = slo.as_timedelta(bucket, "bucket")
     rules = slo.alert_rules(slos)
     rules["firings"] = 0
     rules["held_back"] = 0
@@ -121,7 +121,9 @@ def replay(
             continue
         target = slo.good_target(d)
         lookback = max(rules.loc[mine, "long_window"])
-        grid = slo.burn_grid(slo.sli_series(counts, d), start, end, step=step, lookback=lookback)
+        grid = slo_status.burn_grid(
+            slo.sli_series(counts, d), start, end, step=step, lookback=lookback
+        )
         times = grid.times[grid.first :]
         bad_per_bucket = np.diff(grid.cum_total - grid.cum_good)  # bucket i ends at times[i]
         for i in mine:

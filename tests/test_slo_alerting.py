@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from obslib import config, slo, slo_replay
+from obslib import config, slo, slo_replay, slo_status
 from obslib.errors import InputError
 
 T0 = pd.Timestamp("2026-11-01 00:00", tz="UTC")
@@ -59,7 +59,7 @@ def _slo(**overrides) -> pd.DataFrame:
     return pd.DataFrame([row])
 
 
-def _rule(evaluation: slo.Evaluation, long_window: str) -> dict:
+def _rule(evaluation: slo_status.Evaluation, long_window: str) -> dict:
     rules = evaluation.rules
     return rules[rules["long_window"] == pd.Timedelta(long_window)].iloc[0].to_dict()
 
@@ -71,8 +71,8 @@ def test_30_day_slo_at_99_9_pages_at_14_4x_over_1h_and_5m() -> None:
     """125 events a minute for an hour (7,500); 108 bad in the last minute is a burn of
     exactly 14.4 over the hour, which does not exceed 14.4; 109 bad does."""
     at = T0 + 60 * MIN
-    at_factor = slo.evaluate_at(_steady("api", 60, 125, {59: 108}), _slo(), at)
-    over = slo.evaluate_at(_steady("api", 60, 125, {59: 109}), _slo(), at)
+    at_factor = slo_status.evaluate_at(_steady("api", 60, 125, {59: 108}), _slo(), at)
+    over = slo_status.evaluate_at(_steady("api", 60, 125, {59: 109}), _slo(), at)
     rule = _rule(at_factor, "1h")
     assert (rule["severity"], rule["short_window"], rule["threshold"]) == (
         "page",
@@ -89,7 +89,7 @@ def test_a_rule_needs_both_windows_above_the_factor() -> None:
     """Bad minutes an hour ago keep the 1h window burning but the 5m window is clean: no
     page from that rule (the short window is what lets an alert reset)."""
     counts = _steady("api", 60, 125, {30: 120})
-    rule = _rule(slo.evaluate_at(counts, _slo(), T0 + 60 * MIN), "1h")
+    rule = _rule(slo_status.evaluate_at(counts, _slo(), T0 + 60 * MIN), "1h")
     assert rule["long_burn"] > 14.4 and rule["short_burn"] == 0.0
     assert not rule["firing"]
 
@@ -130,9 +130,9 @@ def test_the_minimum_traffic_guard_holds_back_a_rule_below_n_events() -> None:
     nine = _minutes("api", {59: (9, 0)})
     ten = _minutes("api", {59: (10, 0)})
     at = T0 + 60 * MIN
-    assert slo.evaluate_at(nine, _slo(), at).slos.iloc[0]["firing"] == ""
-    assert slo.evaluate_at(ten, _slo(), at).slos.iloc[0]["firing"] == "page"
-    assert slo.evaluate_at(nine, _slo(), at, min_events=9).slos.iloc[0]["firing"] == "page"
+    assert slo_status.evaluate_at(nine, _slo(), at).slos.iloc[0]["firing"] == ""
+    assert slo_status.evaluate_at(ten, _slo(), at).slos.iloc[0]["firing"] == "page"
+    assert slo_status.evaluate_at(nine, _slo(), at, min_events=9).slos.iloc[0]["firing"] == "page"
 
 
 # -- one SLO at an instant --------------------------------------------------------------------
@@ -145,7 +145,7 @@ def test_evaluation_states_budget_total_consumed_remaining_and_exhaustion() -> N
     counts = _steady("api", 1440, 100, {m: 2 for m in range(1380, 1440)})
     definition = _slo(target_value=99.0, measurement_window_hours=24)
     at = T0 + 1440 * MIN
-    row = slo.evaluate_at(counts, definition, at).slos.iloc[0]
+    row = slo_status.evaluate_at(counts, definition, at).slos.iloc[0]
     assert (row["events"], row["bad_events"]) == (144_000, 120)
     assert row["sli"] == pytest.approx(100 * (1 - 120 / 144_000))
     assert row["budget_total"] == pytest.approx(1440.0)
@@ -163,7 +163,9 @@ def test_evaluation_states_budget_total_consumed_remaining_and_exhaustion() -> N
 def test_the_window_ends_at_the_instant_and_excludes_its_minute() -> None:
     """Events of the minute starting at ``at`` belong to the next evaluation."""
     counts = _minutes("api", {0: (10, 10), 60: (10, 0)})
-    row = slo.evaluate_at(counts, _slo(measurement_window_hours=1), T0 + 60 * MIN).slos.iloc[0]
+    row = slo_status.evaluate_at(counts, _slo(measurement_window_hours=1), T0 + 60 * MIN).slos.iloc[
+        0
+    ]
     assert (row["events"], row["bad_events"]) == (10, 0)
 
 
@@ -171,7 +173,7 @@ def test_zero_traffic_is_no_data_without_a_division_by_zero() -> None:
     empty = _minutes("other", {0: (10, 10)})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        row = slo.evaluate_at(empty, _slo(), T0 + 60 * MIN).slos.iloc[0]
+        row = slo_status.evaluate_at(empty, _slo(), T0 + 60 * MIN).slos.iloc[0]
     assert row["compliance_status"] == slo.NO_DATA
     assert np.isnan(row["sli"]) and row["events"] == 0
     assert row["burn_rate"] == 0.0 and pd.isna(row["projected_exhaustion"])
@@ -184,8 +186,10 @@ def test_a_100_percent_target_has_no_budget_one_failure_overspends_it() -> None:
     at = T0 + 10 * MIN
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        clean = slo.evaluate_at(_steady("api", 10, 50), definition, at).slos.iloc[0]
-        one_bad = slo.evaluate_at(_steady("api", 10, 50, {3: 1}), definition, at).slos.iloc[0]
+        clean = slo_status.evaluate_at(_steady("api", 10, 50), definition, at).slos.iloc[0]
+        one_bad = slo_status.evaluate_at(_steady("api", 10, 50, {3: 1}), definition, at).slos.iloc[
+            0
+        ]
     assert clean["compliance_status"] == "compliant" and clean["error_budget_remaining"] == 100
     assert one_bad["compliance_status"] == "violated"
     assert one_bad["error_budget_remaining"] == -np.inf and one_bad["burn_rate"] == np.inf
@@ -193,7 +197,7 @@ def test_a_100_percent_target_has_no_budget_one_failure_overspends_it() -> None:
 
 def test_a_latency_slo_without_threshold_is_a_clear_error() -> None:
     with pytest.raises(InputError, match=r"api/p99: a latency SLO needs latency_threshold_ms"):
-        slo.evaluate_at(
+        slo_status.evaluate_at(
             _steady("api", 5, 10), _slo(slo_name="p99", slo_type="latency"), T0 + 5 * MIN
         )
 
@@ -201,7 +205,7 @@ def test_a_latency_slo_without_threshold_is_a_clear_error() -> None:
 def test_an_error_rate_slo_states_errors_and_its_target_is_the_most_allowed() -> None:
     """Target 1 (% errors at most); 2 % errors over the window: violated, SLI 2, budget 1 %."""
     counts = _steady("api", 60, 100, {m: 2 for m in range(60)})
-    row = slo.evaluate_at(
+    row = slo_status.evaluate_at(
         counts, _slo(slo_type="error_rate", target_value=1.0, measurement_window_hours=1),
         T0 + 60 * MIN,
     ).slos.iloc[0]  # fmt: skip
@@ -217,7 +221,7 @@ def test_a_latency_slo_counts_slow_spans_as_bad() -> None:
         slo_name="p97", slo_type="latency", target_value=99.0, latency_threshold_ms=250.0,
         measurement_window_hours=1,
     )  # fmt: skip
-    row = slo.evaluate_at(counts, definition, T0 + 60 * MIN).slos.iloc[0]
+    row = slo_status.evaluate_at(counts, definition, T0 + 60 * MIN).slos.iloc[0]
     assert (row["bad_events"], row["sli"], row["compliance_status"]) == (180, 97.0, "violated")
 
 
@@ -225,7 +229,7 @@ def test_a_latency_slo_counts_slow_spans_as_bad() -> None:
 def test_a_throughput_slo_compares_events_per_second_with_its_target(target, status) -> None:
     """60 events a minute is 1 per second."""
     definition = _slo(slo_type="throughput", target_value=target, measurement_window_hours=1)
-    row = slo.evaluate_at(_steady("api", 60, 60), definition, T0 + 60 * MIN).slos.iloc[0]
+    row = slo_status.evaluate_at(_steady("api", 60, 60), definition, T0 + 60 * MIN).slos.iloc[0]
     assert row["sli"] == pytest.approx(1.0)
     assert row["compliance_status"] == status
     assert np.isnan(row["error_budget_remaining"]) and np.isnan(row["burn_rate"])
@@ -259,7 +263,7 @@ def test_burning_at_1x_for_the_whole_period_consumes_exactly_the_budget(
     minutes = 60 * hours
     counts = _steady("api", minutes, per_minute, {m: bad for m in range(minutes)})
     definition = _slo(target_value=target, measurement_window_hours=hours)
-    row = slo.evaluate_at(counts, definition, T0 + minutes * MIN).slos.iloc[0]
+    row = slo_status.evaluate_at(counts, definition, T0 + minutes * MIN).slos.iloc[0]
     assert row["burn_rate"] == 1.0
     assert row["error_budget_remaining"] == 0.0
     assert row["budget_consumed"] == pytest.approx(row["budget_total"])
@@ -364,7 +368,7 @@ def test_coverage_puts_critical_services_without_slo_first() -> None:
     slos = pd.concat(
         [_slo(service_name="api"), _slo(service_name="db", enabled=False)], ignore_index=True
     )
-    out = slo.coverage(seen, slos, critical=["db", "auth"])
+    out = slo_status.coverage(seen, slos, critical=["db", "auth"])
     assert out["service_name"].tolist() == ["auth", "db", "cache", "api"]
     assert out["covered"].tolist() == [False, False, False, True]
     assert out.loc[out["service_name"] == "auth", "spans"].item() == 0  # critical, never seen
@@ -389,9 +393,9 @@ def test_contributors_rank_operations_by_bad_events_of_the_slo_type() -> None:
             "fast": [100, 20, 10, 0],
         }
     )
-    availability = slo.contributors(ops, _slo().iloc[0].to_dict())
+    availability = slo_status.contributors(ops, _slo().iloc[0].to_dict())
     assert availability["operation_name"].tolist() == ["GET /a", "GET /b"]
     assert availability["share"].tolist() == pytest.approx([200 / 3, 100 / 3])
-    latency = slo.contributors(ops, _slo(slo_type="latency").iloc[0].to_dict())
+    latency = slo_status.contributors(ops, _slo(slo_type="latency").iloc[0].to_dict())
     assert latency["operation_name"].tolist() == ["GET /b"]
     assert latency["bad_percent"].tolist() == [60.0]

@@ -20,11 +20,12 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from obslib import evaluation, load, slo, slo_replay
+from obslib import evaluation, load, slo, slo_replay, slo_status
 from obslib.charts import slo as slo_charts
 from obslib.config import critical_services
 from obslib.errors import UsageError
 from obslib.values import duration
+from obslib.views import slo_text as text
 from obslib.views.live import LiveView, per_trace, redraw_all
 from obslib.views.notes import Note
 from obslib.views.tables import Table, table
@@ -62,7 +63,7 @@ class SloReview:
     slos: pd.DataFrame = field(default_factory=pd.DataFrame)
     counts: pd.DataFrame = field(default_factory=pd.DataFrame)  # per minute
     hourly: pd.DataFrame = field(default_factory=pd.DataFrame)  # per hour, for burn-downs
-    result: slo.Evaluation | None = None
+    result: slo_status.Evaluation | None = None
     replayed: slo_replay.Replay | None = None
     asked: pd.Timedelta = field(default_factory=lambda: pd.Timedelta(0))  # the window asked
     selected: list[str] = field(default_factory=list)  # SLO labels the detail views show
@@ -172,12 +173,12 @@ class SloReview:
             text += (
                 f" Incident {first['incident_id']} would have been paged by"
                 f" {first['service_name']}/{first['slo_name']}"
-                f" {_relative(first['delay_vs_incident'])} its own page."
+                f" {text.relative(first['delay_vs_incident'])} its own page."
             )
         return Note(text)
 
     def _replayed_over(self) -> str:
-        said = _days(self.end - self.start)
+        said = text.days(self.end - self.start)
         if self.asked > self.end - self.start:
             said += f" (the data starts {self.start:%Y-%m-%d %H:%M} UTC)"
         return said
@@ -192,13 +193,13 @@ class SloReview:
                 "slo": r["slo"],
                 "slo_type": r["slo_type"],
                 "period": [slo.window_label(w) for w in r["window"]],
-                "sli": [_sli_text(d) for d in r.to_dict("records")],
-                "target_value": [_target_text(d) for d in r.to_dict("records")],
+                "sli": [text.sli_text(d) for d in r.to_dict("records")],
+                "target_value": [text.target_text(d) for d in r.to_dict("records")],
                 "compliance_status": r["compliance_status"].str.replace("_", " "),
                 "budget_left_pct": r["error_budget_remaining"],
-                "window_burn": [_burn_text(v) for v in r["burn_rate"]],
-                "recent_burn": [_burn_text(v) for v in r["recent_burn_rate"]],
-                "exhaustion": [_exhaustion_text(d, self.end) for d in r.to_dict("records")],
+                "window_burn": [text.burn_text(v) for v in r["burn_rate"]],
+                "recent_burn": [text.burn_text(v) for v in r["recent_burn_rate"]],
+                "exhaustion": [text.exhaustion_text(d, self.end) for d in r.to_dict("records")],
                 "alert": [
                     d["firing"] or ("yes" if d["should_alert"] else "")
                     for d in r.to_dict("records")
@@ -259,9 +260,9 @@ class SloReview:
             ]
             if measured.empty:
                 continue
-            at_risk = 100.0 - slo._alert_threshold(d)
+            at_risk = 100.0 - slo.alert_threshold(d)
             made.append(slo_charts.budget_burndown(measured, title=label, at_risk_below=at_risk))
-        return _stack(made, "No hourly measurement of the selected SLO in the window.")
+        return text.stack(made, "No hourly measurement of the selected SLO in the window.")
 
     def _hourly_of(self, d: dict) -> pd.DataFrame:
         return self.hourly[self.hourly["service_name"] == d["service_name"]]
@@ -274,7 +275,9 @@ class SloReview:
         for label in self.selected:
             d = self._definition(label)
             one = pd.DataFrame([d])
-            burn = slo.burn_rates(self.counts, one, self.start, self.end, bucket=evaluation.BUCKET)
+            burn = slo_status.burn_rates(
+                self.counts, one, self.start, self.end, bucket=evaluation.BUCKET
+            )
             if burn.empty:
                 continue
             step = f"{max(1, math.ceil((self.end - self.start) / pd.Timedelta(hours=1000)))}h"
@@ -298,7 +301,7 @@ class SloReview:
                     title=f"{label} (maximum per {step})",
                 )
             )
-        return _stack(made, "No alert rule applies to the selected SLO (a throughput SLO).")
+        return text.stack(made, "No alert rule applies to the selected SLO (a throughput SLO).")
 
     # -- who spends the budget -----------------------------------------------------------------
 
@@ -320,8 +323,8 @@ class SloReview:
                 latency_threshold_ms=None if pd.isna(threshold) else threshold,
                 url=self.url,
             )
-            top = slo.contributors(ops, d, top=TOP_OPERATIONS)
-            frames.append(top.assign(slo=label, bad_kind=_bad_kind(d)))
+            top = slo_status.contributors(ops, d, top=TOP_OPERATIONS)
+            frames.append(top.assign(slo=label, bad_kind=text.bad_kind(d)))
         out = pd.concat(frames, ignore_index=True)
         if out.empty:
             return Note("The SLOs in trouble have no bad events left in their windows.")
@@ -371,10 +374,10 @@ class SloReview:
                 {
                     "slo": f"{r['service_name']}/{r['slo_name']}",
                     "severity": r["severity"],
-                    "rule": _rule_text(r["long_window"], r["short_window"], r["burn_rate"]),
+                    "rule": text.rule_text(r["long_window"], r["short_window"], r["burn_rate"]),
                     "firings": int(r["firings"]),
                     "held_back": int(r["held_back"]),
-                    "firing_time": _duration_text(spent) if r["firings"] else "",
+                    "firing_time": text.duration_text(spent) if r["firings"] else "",
                 }
             )
         return table(
@@ -403,7 +406,7 @@ class SloReview:
                 "slo": firings["service_name"] + " / " + firings["slo_name"],
                 "severity": firings["severity"],
                 "rule": [
-                    _rule_text(r["long_window"], r["short_window"], r["threshold"])
+                    text.rule_text(r["long_window"], r["short_window"], r["threshold"])
                     for r in firings.to_dict("records")
                 ],
                 "start": firings["start"],
@@ -451,7 +454,7 @@ class SloReview:
                     for r in inc.to_dict("records")
                 ],
                 "replay_fired_at": inc["replay_start"],
-                "versus_page": [_relative(v) for v in inc["delay_vs_incident"]],
+                "versus_page": [text.relative(v) for v in inc["delay_vs_incident"]],
                 "first_bad_minute": pd.to_datetime(pd.Series(first_bad), utc=True),
             }
         )
@@ -477,7 +480,7 @@ class SloReview:
         """Services seen in the window's spans without an SLO; critical ones first."""
         seen = load.services(self.start, self.end, url=self.url)
         all_slos = load.slos(url=self.url)
-        covered = slo.coverage(seen, all_slos, critical_services())
+        covered = slo_status.coverage(seen, all_slos, critical_services())
         if covered.empty:
             return Note("No spans in the window and no critical service configured.")
         missing = covered[~covered["covered"]]
@@ -555,7 +558,7 @@ def review_slos(
     review.counts = load.slo_counts(slos, minute_from, stop, bucket=evaluation.BUCKET, url=url)
     longest_period = max([pd.Timedelta(hours=1), *(slo.period(d) for d in slos.to_dict("records"))])
     review.hourly = load.slo_counts(slos, review.start - longest_period, stop, bucket="1h", url=url)
-    review.result = slo.evaluate_at(
+    review.result = slo_status.evaluate_at(
         review.counts, slos, stop, bucket=evaluation.BUCKET, min_events=min_events
     )
     incidents = load.incidents(review.start, stop, url=url)
@@ -571,87 +574,3 @@ def review_slos(
     trouble = review.in_trouble() if len(slos) else []
     review._select(trouble[:1] if live else trouble)
     return review
-
-
-# -- formatting helpers ---------------------------------------------------------------------------
-
-
-def _stack(made: list[alt.TopLevelMixin], empty: str) -> View:
-    if not made:
-        return Note(empty)
-    if len(made) == 1:
-        return made[0]
-    return alt.vconcat(*made).properties(
-        description=" ".join(str(c.to_dict().get("description", "")) for c in made)
-    )
-
-
-def _days(delta: pd.Timedelta) -> str:
-    days = delta / pd.Timedelta(days=1)
-    return f"{days:.3g} days" if days >= 1 else f"{delta / pd.Timedelta(hours=1):.3g} hours"
-
-
-def _duration_text(delta: pd.Timedelta) -> str:
-    minutes = round(delta.total_seconds() / 60)
-    if minutes < 120:
-        return f"{minutes} min"
-    if minutes < 48 * 60:
-        return f"{minutes / 60:.1f} h"
-    return f"{minutes / 1440:.1f} d"
-
-
-def _relative(delta: pd.Timedelta) -> str:
-    """A delay against a page: ``6 min before``, ``2 min after``, ``at the same minute as``."""
-    if delta is None or pd.isna(delta):
-        return ""
-    if delta == pd.Timedelta(0):
-        return "at the same time as"
-    word = "before" if delta < pd.Timedelta(0) else "after"
-    return f"{_duration_text(abs(delta))} {word}"
-
-
-def _rule_text(long_window: pd.Timedelta, short_window: pd.Timedelta, factor: float) -> str:
-    return f"{slo.window_label(long_window)} & {slo.window_label(short_window)} > {factor:.3g}x"
-
-
-def _burn_text(value: float) -> str:
-    if value is None or pd.isna(value):
-        return ""
-    return "no budget" if value == float("inf") else f"{value:.2f}x"
-
-
-def _sli_text(d: dict) -> str:
-    if pd.isna(d["sli"]):
-        return "no data"
-    if d["slo_type"] == "throughput":
-        return f"{d['sli']:.3g}/s"
-    if d["slo_type"] == "error_rate":
-        return f"{d['sli']:.3f} % errors"
-    return f"{d['sli']:.3f} %"
-
-
-def _target_text(d: dict) -> str:
-    if d["slo_type"] == "throughput":
-        return f">= {d['target_value']:g}/s"
-    if d["slo_type"] == "error_rate":
-        return f"<= {d['target_value']:g} %"
-    if d["slo_type"] == "latency":
-        return f"{d['target_value']:g} % <= {d.get('latency_threshold_ms', float('nan')):g} ms"
-    return f"{d['target_value']:g} %"
-
-
-def _exhaustion_text(d: dict, end: pd.Timestamp) -> str:
-    if d["slo_type"] not in slo.BUDGETED_TYPES or d["compliance_status"] == slo.NO_DATA:
-        return ""
-    if d["error_budget_remaining"] <= 0:
-        return "already spent"
-    when = d["projected_exhaustion"]
-    if pd.isna(when):
-        return "not burning"
-    return f"in {_duration_text(when - end)}"
-
-
-def _bad_kind(d: dict) -> str:
-    if d["slo_type"] == "latency":
-        return f"slower than {d['latency_threshold_ms']:g} ms"
-    return "failed"

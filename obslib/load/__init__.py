@@ -1,0 +1,46 @@
+"""PostgreSQL -> typed DataFrames: one function per question, values always bound.
+
+Reads go through ADBC, which hands PostgreSQL's binary COPY stream to Arrow (far faster than
+pandas.read_sql for 1M spans; bench/load.py), on one connection per URL kept open for the
+process (``db.adbc_read``). Rows are sorted in Arrow, not by the server: for 1M spans the
+server's ``ORDER BY`` (default work_mem, spilling to disk) added 1.3-2.9 s, the Arrow sort
+and reorder ~0.8 s (bench/load.py --breakdown, 2 shared cores). Then one
+small type layer: timestamps tz-aware UTC, NUMERIC as float64, integers as nullable Int64,
+text as pandas' ``str`` dtype, JSON columns as Python objects. An empty result is an empty
+frame with the same columns and dtypes.
+
+JSON costs: parsing ``tags``/``logs`` into dicts (orjson) still costs about as much as the
+read itself. ``json="text"`` keeps the JSON text (the lazy form): parse later with
+``parse_json``, or extract the one tag you need in SQL with ``tag_columns``.
+"""
+
+from obslib.load._core import JsonMode, parse_json
+from obslib.load.alerts import alert_definitions, incident, incidents
+from obslib.load.slo_data import (
+    data_range,
+    operation_counts,
+    services,
+    sli_counts,
+    slo_counts,
+    slo_measurements,
+    slos,
+)
+from obslib.load.telemetry import logs, spans, trace
+
+__all__ = [
+    "JsonMode",
+    "alert_definitions",
+    "data_range",
+    "incident",
+    "incidents",
+    "logs",
+    "operation_counts",
+    "parse_json",
+    "services",
+    "sli_counts",
+    "slo_counts",
+    "slo_measurements",
+    "slos",
+    "spans",
+    "trace",
+]

@@ -1,0 +1,176 @@
+"""SLO definitions and measurements, and the span counts SLIs are made of (aggregated in
+PostgreSQL: memory grows with buckets, not spans)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from obslib.errors import UsageError
+from obslib.load._core import _fetch, _Query, _texts, _typed, _window
+from obslib.values import Moment, duration
+
+_SLOS = """SELECT id, service_name, slo_name, slo_type, target_value::float8 AS target_value,
+       measurement_window_hours, error_budget_percent::float8 AS error_budget_percent,
+       alert_threshold_percent::float8 AS alert_threshold_percent, enabled,
+       latency_threshold_ms::float8 AS latency_threshold_ms, created_at, updated_at
+FROM service_level_objectives"""
+_MEASUREMENTS = """SELECT m.id, m.slo_id, o.service_name, o.slo_name, o.slo_type,
+       m.measurement_timestamp, m.actual_value::float8 AS actual_value,
+       m.target_value::float8 AS target_value, m.compliance_status,
+       m.error_budget_remaining::float8 AS error_budget_remaining,
+       EXTRACT(EPOCH FROM m.measurement_period)::float8 AS measurement_period
+FROM slo_measurements m JOIN service_level_objectives o ON o.id = m.slo_id"""
+
+
+def slos(*, services: Iterable[str] | None = None, url: str | None = None) -> pd.DataFrame:
+    """SLO definitions, by service and name."""
+    q = _Query(_SLOS).where("service_name = ANY(?)", _texts(services))
+    table = _fetch(q.sql(), q.params, url, order=("service_name", "slo_name"))
+    return _typed(table, times=("created_at", "updated_at"))
+
+
+def slo_measurements(
+    start: Moment | None = None,
+    end: Moment | None = None,
+    *,
+    services: Iterable[str] | None = None,
+    slo_names: Iterable[str] | None = None,
+    url: str | None = None,
+) -> pd.DataFrame:
+    """Recorded SLO measurements with their SLO's service and name; period as a Timedelta."""
+    lo, hi = _window(start, end, required=False)
+    q = _Query(_MEASUREMENTS)
+    q.where("m.measurement_timestamp >= ?", lo).where("m.measurement_timestamp < ?", hi)
+    q.where("o.service_name = ANY(?)", _texts(services))
+    q.where("o.slo_name = ANY(?)", _texts(slo_names))
+    order = ("service_name", "slo_name", "measurement_timestamp")
+    table = _fetch(q.sql(), q.params, url, order=order)
+    frame = _typed(table, times=("measurement_timestamp",))
+    frame["measurement_period"] = pd.to_timedelta(frame["measurement_period"], unit="s")
+    return frame
+
+
+_SLI_COUNTS = """SELECT service_name,
+       date_bin(make_interval(secs => $3), start_time, TIMESTAMPTZ '2000-01-01') AS bucket,
+       count(*) AS total,
+       count(*) FILTER (WHERE status = 'ok') AS ok,
+       count(*) FILTER (WHERE duration_ms <= $4) AS fast
+FROM distributed_traces"""
+
+
+def sli_counts(
+    start: Moment,
+    end: Moment,
+    *,
+    services: Iterable[str] | None = None,
+    bucket: str = "1h",
+    latency_threshold_ms: float | None = None,
+    url: str | None = None,
+) -> pd.DataFrame:
+    """Server-span counts per service and time bucket, aggregated in PostgreSQL.
+
+    ``ok`` counts spans with status ok (availability SLIs); ``fast`` those no slower than
+    ``latency_threshold_ms`` (latency SLIs; 0 without a threshold). Memory grows with
+    buckets, not spans.
+    """
+    lo, hi = _window(start, end)
+    try:
+        seconds = duration(bucket).total_seconds()
+    except ValueError as err:
+        raise UsageError(f"bucket is not a duration: {bucket!r}") from err
+    if seconds <= 0:
+        raise UsageError(f"bucket must be positive, not {bucket!r}")
+    q = _Query(_SLI_COUNTS).where("start_time >= ?", lo).where("start_time < ?", hi)
+    q.params += [seconds, latency_threshold_ms]
+    q.conditions.append("span_kind = 'server'")
+    q.where("service_name = ANY(?)", _texts(services))
+    table = _fetch(q.sql(group_by="1, 2"), q.params, url, order=("service_name", "bucket"))
+    frame = _typed(table, times=("bucket",))
+    for col in ("total", "ok", "fast"):
+        frame[col] = frame[col].astype("int64")
+    return frame
+
+
+def slo_counts(
+    slos: pd.DataFrame,
+    start: Moment,
+    end: Moment,
+    *,
+    bucket: str = "1min",
+    url: str | None = None,
+) -> pd.DataFrame:
+    """``sli_counts`` for every service with an SLO, once without a latency threshold and
+    once per latency SLO's threshold, with a ``threshold`` column saying which (NaN: none):
+    the counts ``slo.evaluate``, ``slo_status.evaluate_at`` and ``slo_replay.replay`` take."""
+    services = sorted(set(slos["service_name"]))
+    thresholds = slos.loc[slos["slo_type"] == "latency", "latency_threshold_ms"]
+    frames = []
+    for threshold in [None, *sorted(set(thresholds.dropna().astype(float)))]:
+        counts = sli_counts(
+            start, end, services=services, bucket=bucket, latency_threshold_ms=threshold, url=url
+        )
+        frames.append(counts.assign(threshold=np.nan if threshold is None else threshold))
+    return pd.concat(frames, ignore_index=True)
+
+
+_OPERATION_COUNTS = """SELECT service_name, operation_name,
+       count(*) AS total,
+       count(*) FILTER (WHERE status = 'ok') AS ok,
+       count(*) FILTER (WHERE duration_ms <= $3) AS fast
+FROM distributed_traces"""
+
+
+def operation_counts(
+    start: Moment,
+    end: Moment,
+    *,
+    services: Iterable[str] | None = None,
+    latency_threshold_ms: float | None = None,
+    url: str | None = None,
+) -> pd.DataFrame:
+    """Server-span counts per service and operation in ``[start, end)``, aggregated in
+    PostgreSQL: ``total``, ``ok`` and ``fast`` (no slower than the threshold; 0 without)."""
+    lo, hi = _window(start, end)
+    q = _Query(_OPERATION_COUNTS).where("start_time >= ?", lo).where("start_time < ?", hi)
+    q.params.append(latency_threshold_ms)
+    q.conditions.append("span_kind = 'server'")
+    q.where("service_name = ANY(?)", _texts(services))
+    table = _fetch(q.sql(group_by="1, 2"), q.params, url, order=("service_name", "operation_name"))
+    frame = _typed(table)
+    for col in ("total", "ok", "fast"):
+        frame[col] = frame[col].astype("int64")
+    return frame
+
+
+_SERVICES = """SELECT service_name, count(*) AS spans,
+       count(*) FILTER (WHERE span_kind = 'server') AS server_spans
+FROM distributed_traces"""
+
+
+def services(start: Moment, end: Moment, *, url: str | None = None) -> pd.DataFrame:
+    """The services seen in spans of ``[start, end)`` with their span counts."""
+    lo, hi = _window(start, end)
+    q = _Query(_SERVICES).where("start_time >= ?", lo).where("start_time < ?", hi)
+    frame = _typed(_fetch(q.sql(group_by="1"), q.params, url, order=("service_name",)))
+    for col in ("spans", "server_spans"):
+        frame[col] = frame[col].astype("int64")
+    return frame
+
+
+def data_range(*, url: str | None = None) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The start times of the first and the latest stored span (None for an empty table):
+    where the data begins, and "now" for data that stopped arriving, like the demo's."""
+    table = _fetch(
+        "SELECT min(start_time) AS first, max(start_time) AS last FROM distributed_traces",
+        [],
+        url,
+        order=(),
+        small=True,
+    )
+    first, last = table.column("first")[0].as_py(), table.column("last")[0].as_py()
+    if first is None:
+        return None
+    return pd.Timestamp(first).tz_convert("UTC"), pd.Timestamp(last).tz_convert("UTC")

@@ -1,0 +1,107 @@
+"""Spans, one trace and log records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import pandas as pd
+import pyarrow as pa
+
+from obslib import schema
+from obslib.load._core import (
+    JsonMode,
+    _checked,
+    _fetch,
+    _json_mode,
+    _Query,
+    _texts,
+    _typed,
+    _window,
+)
+from obslib.values import Moment
+
+_SPANS = """SELECT trace_id, span_id, parent_span_id, service_name, operation_name, span_kind,
+       start_time, end_time, duration_ms::float8 AS duration_ms, status,
+       tags::text AS tags, logs::text AS logs"""
+_LOGS = """SELECT log_id, timestamp, level, service_name, trace_id, span_id, message,
+       fields::text AS fields, error
+FROM structured_logs"""
+
+
+def spans(
+    start: Moment,
+    end: Moment,
+    *,
+    services: Iterable[str] | None = None,
+    operations: Iterable[str] | None = None,
+    statuses: Iterable[str] | None = None,
+    kinds: Iterable[str] | None = None,
+    trace_ids: Iterable[str] | None = None,
+    json: JsonMode = "dict",
+    tag_columns: Sequence[str] = (),
+    url: str | None = None,
+) -> pd.DataFrame:
+    """Spans that start in ``[start, end)``, optionally narrowed; ordered by start time.
+
+    ``tag_columns`` adds one text column per tag key (``tag:<key>``), extracted in SQL.
+    """
+    _json_mode(json)
+    lo, hi = _window(start, end)
+    select = _SPANS + "".join(
+        ", tags ->> $" + str(i + 3) + " AS tag_" + str(i) for i in range(len(tag_columns))
+    )
+    q = _Query(select + "\nFROM distributed_traces")
+    q.where("start_time >= ?", lo).where("start_time < ?", hi)
+    for key in tag_columns:  # placeholders $3.. were used in the SELECT list above
+        q.params.append(str(key))
+    q.where("service_name = ANY(?)", _texts(services))
+    q.where("operation_name = ANY(?)", _texts(operations))
+    q.where("status = ANY(?)", _checked(statuses, schema.SPAN_STATUSES, "status"))
+    q.where("span_kind = ANY(?)", _checked(kinds, schema.SPAN_KINDS, "span kind"))
+    q.where("trace_id = ANY(?)", _texts(trace_ids))
+    table = _fetch(q.sql(), q.params, url, order=("start_time", "trace_id", "span_id"))
+    frame = _spans_frame(table, json)
+    return frame.rename(columns={f"tag_{i}": f"tag:{k}" for i, k in enumerate(tag_columns)})
+
+
+def trace(trace_id: str, *, json: JsonMode = "dict", url: str | None = None) -> pd.DataFrame:
+    """All spans of one trace, by start time; an unknown id gives an empty frame."""
+    _json_mode(json)
+    q = _Query(_SPANS + "\nFROM distributed_traces").where("trace_id = ?", str(trace_id))
+    table = _fetch(q.sql(), q.params, url, order=("start_time", "span_id"), small=True)
+    return _spans_frame(table, json)
+
+
+def logs(
+    start: Moment | None = None,
+    end: Moment | None = None,
+    *,
+    services: Iterable[str] | None = None,
+    levels: Iterable[str] | None = None,
+    trace_id: str | None = None,
+    span_id: str | None = None,
+    trace_ids: Iterable[str] | None = None,
+    untraced: bool = False,
+    json: JsonMode = "dict",
+    url: str | None = None,
+) -> pd.DataFrame:
+    """Structured log records, by time; every filter optional.
+
+    ``untraced=True`` keeps only records that carry no trace id (the context around a trace).
+    """
+    _json_mode(json)
+    lo, hi = _window(start, end, required=False)
+    q = _Query(_LOGS).where("timestamp >= ?", lo).where("timestamp < ?", hi)
+    q.where("service_name = ANY(?)", _texts(services))
+    q.where("level = ANY(?)", _checked(levels, schema.LOG_LEVELS, "log level"))
+    q.where("trace_id = ?", None if trace_id is None else str(trace_id))
+    q.where("span_id = ?", None if span_id is None else str(span_id))
+    q.where("trace_id = ANY(?)", _texts(trace_ids))
+    if untraced:
+        q.conditions.append("trace_id IS NULL")
+    table = _fetch(q.sql(), q.params, url, order=("timestamp", "log_id"))
+    return _typed(table, times=("timestamp",), json_cols=("fields",), json=json)
+
+
+def _spans_frame(table: pa.Table, json: JsonMode) -> pd.DataFrame:
+    return _typed(table, times=("start_time", "end_time"), json_cols=("tags", "logs"), json=json)

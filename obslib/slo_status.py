@@ -1,0 +1,359 @@
+"""SLOs at an instant and over time: burn rates on a minute grid, the plan's
+``EvaluateSLO`` for every SLO at once, which services lack an SLO and which operations
+spend the budget.
+
+The definitions, the budget arithmetic, the compliance rule and the alert rules are in
+``obslib.slo``; this module applies them to per-minute counts (``load.slo_counts``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from obslib import slo
+from obslib.errors import UsageError
+from obslib.schema import require_columns
+from obslib.values import utc
+
+
+@dataclass(frozen=True)
+class BurnGrid:
+    """One SLO's events on a dense grid of evaluation instants, for any window's sums.
+
+    ``times[i]`` is the end of bucket ``i`` (an evaluator looking back from there);
+    ``good`` and ``total`` are cumulative from before the first bucket (index 0 = none).
+    """
+
+    times: pd.DatetimeIndex
+    cum_good: np.ndarray
+    cum_total: np.ndarray
+    step: pd.Timedelta
+    first: int  # index of the first instant inside the asked window
+
+    def sums(self, window: pd.Timedelta) -> tuple[np.ndarray, np.ndarray]:
+        """Good and total events in the ``window`` before each instant from ``first`` on."""
+        k = window / self.step
+        if k != int(k) or k < 1:
+            step = slo.window_label(self.step)
+            raise UsageError(f"window {slo.window_label(window)} is not a whole number of {step}")
+        hi = np.arange(self.first, len(self.times)) + 1
+        lo = np.maximum(hi - int(k), 0)
+        return self.cum_good[hi] - self.cum_good[lo], self.cum_total[hi] - self.cum_total[lo]
+
+
+def burn_grid(
+    series: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    *,
+    step: pd.Timedelta,
+    lookback: pd.Timedelta,
+) -> BurnGrid:
+    """``slo.sli_series`` on every ``step`` from ``start - lookback`` to ``end`` (buckets with
+    no spans count zero), so that every window's sum is one subtraction of cumulative sums.
+    ``start`` and ``end`` are floored to the step."""
+    first_bucket = (start - lookback).floor(step)
+    last_bucket = end.floor(step) - step
+    buckets = pd.date_range(first_bucket, last_bucket, freq=step)
+    dense = series.reindex(buckets, fill_value=0)
+    zero = np.zeros(1, dtype="int64")
+    return BurnGrid(
+        times=buckets + step,
+        cum_good=np.concatenate([zero, np.cumsum(dense["good"].to_numpy(dtype="int64"))]),
+        cum_total=np.concatenate([zero, np.cumsum(dense["total"].to_numpy(dtype="int64"))]),
+        step=step,
+        first=int(np.searchsorted(buckets + step, start.floor(step), side="right")),
+    )
+
+
+def burn_rates(
+    counts: pd.DataFrame,
+    slos: pd.DataFrame,
+    start,
+    end,
+    *,
+    bucket: str | pd.Timedelta = "1min",
+) -> pd.DataFrame:
+    """Each budgeted SLO's burn rate over every long window of its rules, at every bucket
+    end in ``(start, end]``: ``service_name``, ``slo_name``, ``time``, ``window`` (label),
+    ``burn_rate``, ``events``. Long format, one row per instant and window."""
+    require_columns(counts, slo.COUNT_COLUMNS, "SLI counts")
+    step = slo.as_timedelta(bucket, "bucket")
+    start, end = utc(start, "start"), utc(end, "end")
+    rules = slo.alert_rules(slos)
+    out = []
+    for d in slo.check_definitions(slos):
+        mine = rules[
+            (rules["service_name"] == d["service_name"])
+            & (rules["slo_name"] == d["slo_name"])
+            & rules["applies"]
+        ]
+        if mine.empty:
+            continue
+        windows = sorted(set(mine["long_window"]))
+        grid = burn_grid(slo.sli_series(counts, d), start, end, step=step, lookback=max(windows))
+        for w in windows:
+            good, total = grid.sums(w)
+            out.append(
+                pd.DataFrame(
+                    {
+                        "service_name": d["service_name"],
+                        "slo_name": d["slo_name"],
+                        "time": grid.times[grid.first :],
+                        "window": slo.window_label(w),
+                        "burn_rate": slo.burn_rate(total - good, total, slo.good_target(d)),
+                        "events": total,
+                    }
+                )
+            )
+    columns = ["service_name", "slo_name", "time", "window", "burn_rate", "events"]
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=columns)
+
+
+# -- one SLO at one instant (the plan's EvaluateSLO) -----------------------------------------
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Every SLO evaluated at one instant.
+
+    ``slos``: one row per SLO (SLI, target, status, error budget total / consumed /
+    remaining, burn rate, projected exhaustion, whether it should alert and which rule
+    fires). ``rules``: one row per SLO and applicable alert rule, with both windows' burn.
+    """
+
+    at: pd.Timestamp
+    slos: pd.DataFrame
+    rules: pd.DataFrame
+
+    @property
+    def alerting(self) -> pd.DataFrame:
+        """The SLOs that should alert."""
+        return self.slos[self.slos["should_alert"]]
+
+
+EVALUATION_COLUMNS = (
+    "service_name",
+    "slo_name",
+    "slo_type",
+    "at",
+    "window",
+    "events",
+    "bad_events",
+    "sli",
+    "target_value",
+    "compliance_status",
+    "budget_total",
+    "budget_consumed",
+    "budget_consumed_percent",
+    "error_budget_remaining",
+    "burn_rate",
+    "recent_burn_rate",
+    "projected_exhaustion",
+    "firing",
+    "should_alert",
+    "alert_threshold_percent",
+)
+RULE_STATE_COLUMNS = (
+    "service_name",
+    "slo_name",
+    "severity",
+    "long_window",
+    "short_window",
+    "threshold",
+    "long_burn",
+    "short_burn",
+    "long_events",
+    "firing",
+)
+
+
+def evaluate_at(
+    counts: pd.DataFrame,
+    slos: pd.DataFrame,
+    at,
+    *,
+    bucket: str | pd.Timedelta = "1min",
+    min_events: int = slo.DEFAULT_MIN_EVENTS,
+) -> Evaluation:
+    """Evaluate every SLO over its window ending at ``at`` (floored to the bucket).
+
+    - ``sli``: percent good (error rate: percent bad; throughput: events per second);
+    - ``budget_total``: bad events the window may hold (budget share x events);
+      ``budget_consumed``: bad events it holds; ``budget_consumed_percent`` of the budget;
+    - ``error_budget_remaining``: percent left (``budget_remaining_percent``), and the
+      status by the one rule (``compliance_status``), ``no_data`` without events;
+    - ``burn_rate`` over the window and ``recent_burn_rate`` over the last hour, from which
+      ``projected_exhaustion``: when the budget left is gone at the recent rate (NaT when
+      already spent or not burning);
+    - ``firing``: the most severe alert rule whose two windows both exceed its factor, with
+      at least ``min_events`` in the long window ("" for none);
+    - ``should_alert``: at risk, violated, or a rule firing.
+    """
+    require_columns(counts, slo.COUNT_COLUMNS, "SLI counts")
+    step = slo.as_timedelta(bucket, "bucket")
+    at = utc(at, "at").floor(step)
+    rules = slo.alert_rules(slos)
+    rows, states = [], []
+    for d in slo.check_definitions(slos):
+        length = slo.period(d)
+        mine = rules[
+            (rules["service_name"] == d["service_name"])
+            & (rules["slo_name"] == d["slo_name"])
+            & rules["applies"]
+        ]
+        lookback = max([length, slo.RECENT_BURN, *mine["long_window"]])
+        grid = burn_grid(slo.sli_series(counts, d), at, at, step=step, lookback=lookback)
+        grid = BurnGrid(grid.times, grid.cum_good, grid.cum_total, step, len(grid.times) - 1)
+
+        def sums(window: pd.Timedelta, grid=grid) -> tuple[float, float]:
+            good, total = grid.sums(window)
+            return float(good[-1]), float(total[-1])
+
+        good, total = sums(length)
+        alert_at = slo.alert_threshold(d)
+        actual, remaining, status = slo.judge([good], [total], length.total_seconds(), d, alert_at)
+        budgeted = d["slo_type"] in slo.BUDGETED_TYPES
+        target = slo.good_target(d)
+        share = float(slo.error_budget(target)) if budgeted else np.nan
+        burn = float(slo.burn_rate([total - good], [total], target)[0]) if budgeted else np.nan
+        recent_good, recent_total = sums(slo.RECENT_BURN)
+        recent = (
+            float(slo.burn_rate([recent_total - recent_good], [recent_total], target)[0])
+            if budgeted
+            else np.nan
+        )
+        left = float(remaining[0]) if status[0] != slo.NO_DATA else np.nan  # nothing to judge
+        exhaustion = pd.NaT
+        if budgeted and left > 0 and recent > 0 and np.isfinite(recent):
+            exhaustion = at + length * (left / 100.0) / recent
+        firing = ""
+        for rule in mine.to_dict("records"):
+            long_good, long_total = sums(rule["long_window"])
+            short_good, short_total = sums(rule["short_window"])
+            long_burn = float(slo.burn_rate([long_total - long_good], [long_total], target)[0])
+            short_burn = float(slo.burn_rate([short_total - short_good], [short_total], target)[0])
+            fires = bool(
+                long_burn > rule["burn_rate"]
+                and short_burn > rule["burn_rate"]
+                and long_total >= min_events
+            )
+            if fires and firing != "page":
+                firing = rule["severity"]
+            states.append(
+                (
+                    d["service_name"],
+                    d["slo_name"],
+                    rule["severity"],
+                    rule["long_window"],
+                    rule["short_window"],
+                    rule["burn_rate"],
+                    long_burn,
+                    short_burn,
+                    int(long_total),
+                    fires,
+                )
+            )
+        rows.append(
+            (
+                d["service_name"],
+                d["slo_name"],
+                d["slo_type"],
+                at,
+                length,
+                int(total),
+                int(total - good),
+                float(actual[0]),
+                float(d["target_value"]),
+                str(status[0]),
+                share * total if budgeted else np.nan,
+                float(total - good) if budgeted else np.nan,
+                100.0 - left if budgeted else np.nan,
+                left,
+                burn,
+                recent,
+                exhaustion,
+                firing,
+                bool(status[0] in ("at_risk", "violated") or firing != ""),
+                alert_at,
+            )
+        )
+    frame = pd.DataFrame(rows, columns=list(EVALUATION_COLUMNS))
+    frame["projected_exhaustion"] = pd.to_datetime(frame["projected_exhaustion"], utc=True)
+    return Evaluation(
+        at=at, slos=frame, rules=pd.DataFrame(states, columns=list(RULE_STATE_COLUMNS))
+    )
+
+
+# -- what is measured, what is missing -------------------------------------------------------
+
+
+def coverage(
+    services: pd.DataFrame, slos: pd.DataFrame, critical: Iterable[str] = ()
+) -> pd.DataFrame:
+    """Which services seen in traces have SLOs, and which critical services lack one.
+
+    ``services``: ``service_name`` and ``spans`` (``load.services``). One row per service
+    seen or critical: ``service_name``, ``spans`` (0 when not seen), ``slos`` (enabled
+    SLOs), ``critical``, ``covered``; uncovered critical services first.
+    """
+    require_columns(services, ("service_name", "spans"), "services")
+    require_columns(slos, ("service_name",), "SLO definitions")
+    enabled = slos[slos["enabled"].fillna(True).astype(bool)] if "enabled" in slos else slos
+    per_service = enabled.groupby("service_name").size()
+    seen = services.set_index("service_name")["spans"]
+    critical = list(dict.fromkeys(critical))
+    names = list(dict.fromkeys([*seen.index, *critical]))
+    out = pd.DataFrame(
+        {
+            "service_name": names,
+            "spans": [int(seen.get(n, 0)) for n in names],
+            "slos": [int(per_service.get(n, 0)) for n in names],
+            "critical": [n in critical for n in names],
+        }
+    )
+    out["covered"] = out["slos"] > 0
+    order = (~out["covered"] & out["critical"]).astype(int) * 2 + (~out["covered"]).astype(int)
+    return (
+        out.assign(_order=-order)
+        .sort_values(["_order", "service_name"], kind="stable")
+        .drop(columns="_order")
+        .reset_index(drop=True)
+    )
+
+
+def contributors(operations: pd.DataFrame, definition: dict, *, top: int = 5) -> pd.DataFrame:
+    """The operations behind an SLO's bad events: for availability and error rate the failed
+    server spans, for latency the slow ones (over the SLO's threshold).
+
+    ``operations``: per operation ``service_name``, ``operation_name``, ``total``, ``ok``,
+    ``fast`` (``load.operation_counts`` at the SLO's threshold). Returns the ``top``
+    operations with bad events: ``operation_name``, ``total``, ``bad``, ``bad_percent`` (of
+    the operation's events) and ``share`` (percent of the SLO's bad events), most first.
+    """
+    require_columns(
+        operations, ("service_name", "operation_name", "total", "ok", "fast"), "operations"
+    )
+    mine = operations[operations["service_name"] == definition["service_name"]]
+    good = mine["fast"] if definition["slo_type"] == "latency" else mine["ok"]
+    bad = mine["total"] - good
+    out = pd.DataFrame(
+        {
+            "operation_name": mine["operation_name"].to_numpy(),
+            "total": mine["total"].to_numpy(dtype="int64"),
+            "bad": bad.to_numpy(dtype="int64"),
+        }
+    )
+    out = out[out["bad"] > 0]
+    all_bad = out["bad"].sum()
+    out["bad_percent"] = 100.0 * out["bad"] / out["total"]
+    out["share"] = 100.0 * out["bad"] / all_bad if all_bad else 0.0
+    return (
+        out.sort_values(["bad", "operation_name"], ascending=[False, True], kind="stable")
+        .head(top)
+        .reset_index(drop=True)
+    )

@@ -1,0 +1,91 @@
+"""How the SLO review words its numbers: windows, delays, burn rates, SLIs and targets."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from obslib import slo
+from obslib.views.notes import Note
+
+
+def stack(made: list[alt.TopLevelMixin], empty: str) -> Note | alt.TopLevelMixin:
+    """Charts one above the other (one alt text for all), or the note when there are none."""
+    if not made:
+        return Note(empty)
+    if len(made) == 1:
+        return made[0]
+    return alt.vconcat(*made).properties(
+        description=" ".join(str(c.to_dict().get("description", "")) for c in made)
+    )
+
+
+def days(delta: pd.Timedelta) -> str:
+    days = delta / pd.Timedelta(days=1)
+    return f"{days:.3g} days" if days >= 1 else f"{delta / pd.Timedelta(hours=1):.3g} hours"
+
+
+def duration_text(delta: pd.Timedelta) -> str:
+    minutes = round(delta.total_seconds() / 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes / 60:.1f} h"
+    return f"{minutes / 1440:.1f} d"
+
+
+def relative(delta: pd.Timedelta) -> str:
+    """A delay against a page: ``6 min before``, ``2 min after``, ``at the same minute as``."""
+    if delta is None or pd.isna(delta):
+        return ""
+    if delta == pd.Timedelta(0):
+        return "at the same time as"
+    word = "before" if delta < pd.Timedelta(0) else "after"
+    return f"{duration_text(abs(delta))} {word}"
+
+
+def rule_text(long_window: pd.Timedelta, short_window: pd.Timedelta, factor: float) -> str:
+    return f"{slo.window_label(long_window)} & {slo.window_label(short_window)} > {factor:.3g}x"
+
+
+def burn_text(value: float) -> str:
+    if value is None or pd.isna(value):
+        return ""
+    return "no budget" if value == float("inf") else f"{value:.2f}x"
+
+
+def sli_text(d: dict) -> str:
+    if pd.isna(d["sli"]):
+        return "no data"
+    if d["slo_type"] == "throughput":
+        return f"{d['sli']:.3g}/s"
+    if d["slo_type"] == "error_rate":
+        return f"{d['sli']:.3f} % errors"
+    return f"{d['sli']:.3f} %"
+
+
+def target_text(d: dict) -> str:
+    if d["slo_type"] == "throughput":
+        return f">= {d['target_value']:g}/s"
+    if d["slo_type"] == "error_rate":
+        return f"<= {d['target_value']:g} %"
+    if d["slo_type"] == "latency":
+        return f"{d['target_value']:g} % <= {d.get('latency_threshold_ms', float('nan')):g} ms"
+    return f"{d['target_value']:g} %"
+
+
+def exhaustion_text(d: dict, end: pd.Timestamp) -> str:
+    if d["slo_type"] not in slo.BUDGETED_TYPES or d["compliance_status"] == slo.NO_DATA:
+        return ""
+    if d["error_budget_remaining"] <= 0:
+        return "already spent"
+    when = d["projected_exhaustion"]
+    if pd.isna(when):
+        return "not burning"
+    return f"in {duration_text(when - end)}"
+
+
+def bad_kind(d: dict) -> str:
+    if d["slo_type"] == "latency":
+        return f"slower than {d['latency_threshold_ms']:g} ms"
+    return "failed"
