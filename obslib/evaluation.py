@@ -65,9 +65,10 @@ def evaluate(
     """Every enabled SLO (of ``services``) evaluated at ``at`` (default: the data's end)."""
     instant = resolve_end(at, url=url, name="at").floor(BUCKET)
     slos = enabled_slos(services, url=url)
-    if services and slos.empty:
-        known = ", ".join(sorted(set(load.slos(url=url)["service_name"]))) or "none"
-        raise UsageError(f"no enabled SLO for service(s) {', '.join(services)} (known: {known})")
+    missing = sorted(set(services or ()) - set(slos["service_name"]))
+    if missing:  # a typo in --service must not read as "all fine"
+        known = ", ".join(sorted(set(enabled_slos(url=url)["service_name"]))) or "none"
+        raise UsageError(f"no enabled SLO for service(s) {', '.join(missing)} (known: {known})")
     counts = load.slo_counts(slos, instant - lookback(slos), instant, bucket=BUCKET, url=url)
     return slo_status.evaluate_at(counts, slos, instant, bucket=BUCKET, min_events=min_events)
 

@@ -143,6 +143,7 @@ def test_slo_evaluate_record_on_the_command_line(svc_db: str) -> None:
     ("args", "message"),
     [
         (("--service", "nope"), "no enabled SLO for service(s) nope (known: svc)"),
+        (("--service", "svc", "--service", "sv"), "no enabled SLO for service(s) sv (known: svc)"),
         (("--at", "yesterday-ish"), "at is not a time"),
         (("--min-events", "-1"), "--min-events"),
     ],

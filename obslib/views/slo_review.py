@@ -25,7 +25,7 @@ from obslib.charts import slo as slo_charts
 from obslib.config import critical_services
 from obslib.errors import UsageError
 from obslib.values import duration
-from obslib.views import slo_text as text
+from obslib.views import slo_text as wording
 from obslib.views.live import LiveView, per_trace, redraw_all
 from obslib.views.notes import Note
 from obslib.views.tables import Table, table
@@ -173,12 +173,12 @@ class SloReview:
             text += (
                 f" Incident {first['incident_id']} would have been paged by"
                 f" {first['service_name']}/{first['slo_name']}"
-                f" {text.relative(first['delay_vs_incident'])} its own page."
+                f" {wording.relative(first['delay_vs_incident'])} its own page."
             )
         return Note(text)
 
     def _replayed_over(self) -> str:
-        said = text.days(self.end - self.start)
+        said = wording.days(self.end - self.start)
         if self.asked > self.end - self.start:
             said += f" (the data starts {self.start:%Y-%m-%d %H:%M} UTC)"
         return said
@@ -193,13 +193,13 @@ class SloReview:
                 "slo": r["slo"],
                 "slo_type": r["slo_type"],
                 "period": [slo.window_label(w) for w in r["window"]],
-                "sli": [text.sli_text(d) for d in r.to_dict("records")],
-                "target_value": [text.target_text(d) for d in r.to_dict("records")],
+                "sli": [wording.sli_text(d) for d in r.to_dict("records")],
+                "target_value": [wording.target_text(d) for d in r.to_dict("records")],
                 "compliance_status": r["compliance_status"].str.replace("_", " "),
                 "budget_left_pct": r["error_budget_remaining"],
-                "window_burn": [text.burn_text(v) for v in r["burn_rate"]],
-                "recent_burn": [text.burn_text(v) for v in r["recent_burn_rate"]],
-                "exhaustion": [text.exhaustion_text(d, self.end) for d in r.to_dict("records")],
+                "window_burn": [wording.burn_text(v) for v in r["burn_rate"]],
+                "recent_burn": [wording.burn_text(v) for v in r["recent_burn_rate"]],
+                "exhaustion": [wording.exhaustion_text(d, self.end) for d in r.to_dict("records")],
                 "alert": [
                     d["firing"] or ("yes" if d["should_alert"] else "")
                     for d in r.to_dict("records")
@@ -262,7 +262,7 @@ class SloReview:
                 continue
             at_risk = 100.0 - slo.alert_threshold(d)
             made.append(slo_charts.budget_burndown(measured, title=label, at_risk_below=at_risk))
-        return text.stack(made, "No hourly measurement of the selected SLO in the window.")
+        return wording.stack(made, "No hourly measurement of the selected SLO in the window.")
 
     def _hourly_of(self, d: dict) -> pd.DataFrame:
         return self.hourly[self.hourly["service_name"] == d["service_name"]]
@@ -301,7 +301,7 @@ class SloReview:
                     title=f"{label} (maximum per {step})",
                 )
             )
-        return text.stack(made, "No alert rule applies to the selected SLO (a throughput SLO).")
+        return wording.stack(made, "No alert rule applies to the selected SLO (a throughput SLO).")
 
     # -- who spends the budget -----------------------------------------------------------------
 
@@ -324,7 +324,7 @@ class SloReview:
                 url=self.url,
             )
             top = slo_status.contributors(ops, d, top=TOP_OPERATIONS)
-            frames.append(top.assign(slo=label, bad_kind=text.bad_kind(d)))
+            frames.append(top.assign(slo=label, bad_kind=wording.bad_kind(d)))
         out = pd.concat(frames, ignore_index=True)
         if out.empty:
             return Note("The SLOs in trouble have no bad events left in their windows.")
@@ -374,10 +374,10 @@ class SloReview:
                 {
                     "slo": f"{r['service_name']}/{r['slo_name']}",
                     "severity": r["severity"],
-                    "rule": text.rule_text(r["long_window"], r["short_window"], r["burn_rate"]),
+                    "rule": wording.rule_text(r["long_window"], r["short_window"], r["burn_rate"]),
                     "firings": int(r["firings"]),
                     "held_back": int(r["held_back"]),
-                    "firing_time": text.duration_text(spent) if r["firings"] else "",
+                    "firing_time": wording.duration_text(spent) if r["firings"] else "",
                 }
             )
         return table(
@@ -406,7 +406,7 @@ class SloReview:
                 "slo": firings["service_name"] + " / " + firings["slo_name"],
                 "severity": firings["severity"],
                 "rule": [
-                    text.rule_text(r["long_window"], r["short_window"], r["threshold"])
+                    wording.rule_text(r["long_window"], r["short_window"], r["threshold"])
                     for r in firings.to_dict("records")
                 ],
                 "start": firings["start"],
@@ -454,7 +454,7 @@ class SloReview:
                     for r in inc.to_dict("records")
                 ],
                 "replay_fired_at": inc["replay_start"],
-                "versus_page": [text.relative(v) for v in inc["delay_vs_incident"]],
+                "versus_page": [wording.relative(v) for v in inc["delay_vs_incident"]],
                 "first_bad_minute": pd.to_datetime(pd.Series(first_bad), utc=True),
             }
         )
