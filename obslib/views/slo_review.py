@@ -20,7 +20,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from obslib import evaluation, load, slo, slo_replay, slo_status
+from obslib import evaluation, load, schema, slo, slo_replay, slo_status
 from obslib.charts import slo as slo_charts
 from obslib.config import critical_services
 from obslib.errors import UsageError
@@ -168,8 +168,9 @@ class SloReview:
             f" {len(self.replayed.firings) - len(self.replayed.pages)} ticket(s)."
         )
         caught = self.replayed.incidents[self.replayed.incidents["caught_by_page"]]
-        if len(caught):
-            first = caught.iloc[0]
+        if len(caught):  # the most severe incident a page caught, the earliest of those
+            rank = caught["severity"].map({s: i for i, s in enumerate(schema.SEVERITIES)})
+            first = caught.assign(_rank=rank).sort_values(["_rank", "triggered_at"]).iloc[0]
             text += (
                 f" Incident {first['incident_id']} would have been paged by"
                 f" {first['service_name']}/{first['slo_name']}"
@@ -253,7 +254,12 @@ class SloReview:
         made = []
         for label in self.selected:
             d = self._definition(label)
-            measured = slo.evaluate(self._hourly_of(d), pd.DataFrame([d]), bucket="1h")
+            # the first day of data is left out: a 30-day window holding an hour of
+            # requests swings wildly and says nothing about the budget
+            warm_up = min(slo.period(d), pd.Timedelta(days=1))
+            measured = slo.evaluate(
+                self._hourly_of(d), pd.DataFrame([d]), bucket="1h", warm_up=warm_up
+            )
             measured = measured[
                 (measured["measurement_timestamp"] > self.start)
                 & (measured["measurement_timestamp"] <= self.end)
