@@ -74,3 +74,7 @@ def per_trace(method: Callable[..., Any]) -> Callable[..., Any]:
 
     view.follows_picker = True  # type: ignore[attr-defined]
     return view
+
+
+# The same for any picked item: the SLO review's detail views follow its SLO picker.
+per_selection = per_trace

@@ -26,7 +26,7 @@ from obslib.config import critical_services
 from obslib.errors import UsageError
 from obslib.values import duration
 from obslib.views import slo_text as wording
-from obslib.views.live import LiveView, per_trace, redraw_all
+from obslib.views.live import LiveView, per_selection, redraw_all
 from obslib.views.notes import Note
 from obslib.views.tables import Table, table
 
@@ -248,7 +248,7 @@ class SloReview:
 
     # -- per SLO in trouble (they follow the picker) ------------------------------------------
 
-    @per_trace
+    @per_selection
     def burndown(self) -> View:
         """Error budget left over the window, per selected SLO."""
         made = []
@@ -273,7 +273,7 @@ class SloReview:
     def _hourly_of(self, d: dict) -> pd.DataFrame:
         return self.hourly[self.hourly["service_name"] == d["service_name"]]
 
-    @per_trace
+    @per_selection
     def burn_rates(self) -> View:
         """Burn rate over each rule's long window (maximum per hour, or per few hours for
         windows past ~40 days: a chart stays near 1,000 points per line), thresholds drawn."""
