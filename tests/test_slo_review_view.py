@@ -106,3 +106,48 @@ def test_bad_parameters_are_one_line_errors(demo_db, kwargs, message) -> None:
     url, _ = demo_db
     with pytest.raises(UsageError, match=message):
         slo_review.review_slos(url=url, **kwargs)
+
+
+def test_one_scan_gives_the_counts_of_a_scan_per_threshold(demo_db) -> None:
+    """slo_counts reads every threshold in one pass; each equals sli_counts of its own."""
+    import pandas as pd
+
+    from obslib import load
+
+    url, _ = demo_db
+    slos = load.slos(url=url)
+    start, end = "2026-11-13T00:00:00Z", "2026-11-15T00:00:00Z"
+    together = load.slo_counts(slos, start, end, url=url)
+    thresholds = [None, *sorted(set(slos["latency_threshold_ms"].dropna()))]
+    assert len(thresholds) > 2
+    services = sorted(set(slos["service_name"]))
+    for threshold in thresholds:
+        alone = load.sli_counts(
+            start, end, services=services, bucket="1min", latency_threshold_ms=threshold, url=url
+        )
+        mine = together[
+            together["threshold"].isna()
+            if threshold is None
+            else together["threshold"] == threshold
+        ]
+        pd.testing.assert_frame_equal(
+            mine.drop(columns="threshold").reset_index(drop=True), alone, check_dtype=False
+        )
+
+
+def test_hours_summed_from_minutes_equal_hourly_buckets(demo_db) -> None:
+    import pandas as pd
+
+    from obslib import load
+
+    url, _ = demo_db
+    slos = load.slos(url=url)
+    start, end = "2026-11-13T00:00:00Z", "2026-11-15T00:00:00Z"
+    keys = ["service_name", "threshold", "bucket"]
+    derived = slo_review._hourly(load.slo_counts(slos, start, end, url=url))
+    scanned = load.slo_counts(slos, start, end, bucket="1h", url=url)
+    pd.testing.assert_frame_equal(
+        derived.sort_values(keys).reset_index(drop=True),
+        scanned.sort_values(keys).reset_index(drop=True),
+        check_dtype=False,
+    )

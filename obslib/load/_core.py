@@ -88,6 +88,7 @@ def _fetch(
     *,
     order: Sequence[str],
     small: bool = False,
+    planned: bool = False,
 ) -> pa.Table:
     """Run a query with its values bound, on the driver's COPY path; rows sorted by ``order``.
 
@@ -100,10 +101,19 @@ def _fetch(
     ``small=True`` (one trace, one incident; text values only) binds the values to the query
     itself: buffering a few rows costs nothing, and it saves the settings statement's round
     trips, about half of such a call.
+
+    ``planned=True`` binds them to the query too, cast to their types, for aggregates whose
+    result is small beside what they scan: the planner then sees the window. Behind a
+    session setting it guessed ~1,500 rows and walked the ``start_time`` index over the
+    whole table (0.82 s against 0.47 s for SLI counts of 1M spans, measured).
     """
     import adbc_driver_manager
 
-    if small:
+    if planned:
+        direct = tuple(map(_as_setting, params))
+        query = _PLACEHOLDER.sub(lambda m: _planned_ref(params, int(m.group(1))), query)
+        small = True
+    elif small:
         direct = tuple(str(p) for p in params)
     elif params:
         assignments = ", ".join(
@@ -204,6 +214,24 @@ def _setting_ref(params: Sequence[object], n: int) -> str:
     else:
         cast = ""
     return "(SELECT " + ref + cast + ")"
+
+
+def _planned_ref(params: Sequence[object], n: int) -> str:
+    """Parameter ``n`` bound to the statement (as text), cast to the value's type."""
+    value = params[n - 1]
+    if value is None:
+        raise ValueError(f"parameter ${n} is None: leave the condition out instead")
+    if isinstance(value, list | tuple):
+        return "ARRAY(SELECT jsonb_array_elements_text($" + str(n) + "::jsonb))"
+    if isinstance(value, datetime):
+        return "$" + str(n) + "::timestamptz"
+    if isinstance(value, bool):
+        return "$" + str(n) + "::boolean"
+    if isinstance(value, int):
+        return "$" + str(n) + "::int8"
+    if isinstance(value, float):
+        return "$" + str(n) + "::float8"
+    return "$" + str(n)
 
 
 _INT64 = pd.Int64Dtype()

@@ -523,6 +523,15 @@ class SloReview:
 _DETAIL_VIEWS = ("burndown", "burn_rates")
 
 
+def _hourly(minutes: pd.DataFrame) -> pd.DataFrame:
+    """Per-minute counts summed per hour (the same buckets ``load.slo_counts`` would give
+    for "1h": both are aligned to 2000-01-01), so the burn-downs need no second scan."""
+    keys = ["service_name", "threshold", "bucket"]
+    hourly = minutes.assign(bucket=minutes["bucket"].dt.floor("h"))
+    summed = hourly.groupby(keys, dropna=False, sort=False)[["total", "ok", "fast"]].sum()
+    return summed.reset_index()[["service_name", "bucket", "total", "ok", "fast", "threshold"]]
+
+
 def review_slos(
     window: str = "30d",
     end: str = "",
@@ -560,10 +569,14 @@ def review_slos(
     slos = review.slos
     rules = slo.alert_rules(slos)
     longest_rule = max([slo.RECENT_BURN, *rules.loc[rules["applies"], "long_window"]])
-    minute_from = min(review.start - longest_rule, stop - evaluation.lookback(slos))
+    minute_from = min(review.start - longest_rule, stop - evaluation.lookback(slos)).floor("h")
     review.counts = load.slo_counts(slos, minute_from, stop, bucket=evaluation.BUCKET, url=url)
-    longest_period = max([pd.Timedelta(hours=1), *(slo.period(d) for d in slos.to_dict("records"))])
-    review.hourly = load.slo_counts(slos, review.start - longest_period, stop, bucket="1h", url=url)
+    periods = [pd.Timedelta(hours=1), *(slo.period(d) for d in slos.to_dict("records"))]
+    hour_from = (review.start - max(periods)).floor("h")
+    review.hourly = _hourly(review.counts)  # the minutes' hours, plus a scan for what is older
+    if hour_from < minute_from:
+        older = load.slo_counts(slos, hour_from, minute_from, bucket="1h", url=url)
+        review.hourly = pd.concat([older, review.hourly], ignore_index=True)
     review.result = slo_status.evaluate_at(
         review.counts, slos, stop, bucket=evaluation.BUCKET, min_events=min_events
     )
