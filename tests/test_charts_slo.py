@@ -374,3 +374,12 @@ def test_every_slo_chart_renders_to_svg_with_alt_text_within_900_px() -> None:
         bundle = render.svg_with_alt(spec)
         assert bundle["text/html"].startswith('<img class="obslib-chart" alt="')
         assert bundle["text/plain"] == f"[chart] {spec['description']}"
+
+
+def test_time_axes_label_days_over_weeks_and_clock_times_within_a_day() -> None:
+    """A series starting mid-day must not read "12 PM, 12 PM, ..." along a month."""
+    from obslib.charts import slo as slo_charts
+
+    t0 = pd.Timestamp("2026-11-02 13:00", tz="UTC")
+    assert slo_charts._time_axis(t0, t0 + pd.Timedelta(days=13)).to_dict()["format"] == "%a %d"
+    assert slo_charts._time_axis(t0, t0 + pd.Timedelta(hours=12)).to_dict()["format"] == "%H:%M"

@@ -151,3 +151,14 @@ def test_hours_summed_from_minutes_equal_hourly_buckets(demo_db) -> None:
         scanned.sort_values(keys).reset_index(drop=True),
         check_dtype=False,
     )
+
+
+def test_detections_count_uncaught_low_severity_incidents_instead_of_listing_them(review):
+    shown = review.detections()
+    quiet = review.replayed.incidents
+    quiet = quiet[~quiet["caught"] & (quiet["severity"] == "low")]
+    assert len(quiet) > 10  # the demo's flapping dns-resolver alert
+    assert f"Left out: {len(quiet)} low-severity incident(s) no rule caught" in shown.caption
+    assert not set(quiet["incident_id"]) & set(shown.data["incident_id"])
+    listed = shown.data["caught_by"] != "not caught"
+    assert listed.iloc[: listed.sum()].all()  # caught ones first

@@ -54,6 +54,15 @@ MIN_BAR_PX = 3  # firing bars are at least this wide
 WIDTH = 760  # plot width in px; with axis labels and legends the chart fits ~900 px
 _GANTT_WIDTH = 600  # the replay's row labels take the rest
 _ROW_PX = 22
+
+
+def _time_axis(first: pd.Timestamp, last: pd.Timestamp) -> alt.Axis:
+    """Day labels ("Sat 14") over more than two days, clock times below: Vega's automatic
+    format labels noon ticks "12 PM" when a series starts mid-day, which says nothing."""
+    days = pd.notna(first) and pd.notna(last) and last - first > pd.Timedelta(days=2)
+    return alt.Axis(format="%a %d" if days else "%H:%M", formatType="utc", labelOverlap=True)
+
+
 _TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 MEASUREMENT_COLUMNS = ("measurement_timestamp", "error_budget_remaining", "compliance_status")
@@ -97,7 +106,13 @@ def budget_burndown(
         ],
         nice=True,
     )
-    x = alt.X("measurement_timestamp:T", title="time (UTC)", scale=alt.Scale(type="utc"))
+    when = values["measurement_timestamp"]
+    x = alt.X(
+        "measurement_timestamp:T",
+        title="time (UTC)",
+        scale=alt.Scale(type="utc"),
+        axis=_time_axis(when.min(), when.max()),
+    )
     y = alt.Y("error_budget_remaining:Q", title="error budget remaining (%)", scale=y_scale)
     tooltip = [
         _time_tooltip("measurement_timestamp", "time (UTC)"),
@@ -213,7 +228,12 @@ def burn_rate_chart(burn: pd.DataFrame, rules: pd.DataFrame, *, title: str) -> a
         alt.Chart(data)
         .mark_line(strokeWidth=1.5, clip=True)
         .encode(
-            x=alt.X("time:T", title="time (UTC)", scale=alt.Scale(type="utc")),
+            x=alt.X(
+                "time:T",
+                title="time (UTC)",
+                scale=alt.Scale(type="utc"),
+                axis=_time_axis(data["time"].min(), data["time"].max()),
+            ),
             y=y,
             color=color,
             tooltip=[
@@ -308,7 +328,7 @@ def replay_timeline(
     marks = marks[inside].assign(row=lambda m: m["service_name"] + " / incidents")
     rows = _replay_rows(bars["slo"], marks["service_name"])
     x_scale = alt.Scale(type="utc", domain=[_epoch_ms(lo), _epoch_ms(hi)])
-    x = alt.X("draw_start:T", title="time (UTC)", scale=x_scale)
+    x = alt.X("draw_start:T", title="time (UTC)", scale=x_scale, axis=_time_axis(lo, hi))
     y = alt.Y(
         "row:N", sort=rows, title=None, scale=alt.Scale(domain=rows), axis=alt.Axis(labelLimit=280)
     )

@@ -435,11 +435,23 @@ class SloReview:
         inc = self.replayed.incidents
         if inc.empty:
             return Note("No incident of a service with an SLO was triggered in the window.")
+        # low-severity incidents no rule caught (flapping alerts, mostly) are counted, not
+        # listed: thirty rows of them would bury the few that matter
+        quiet = inc[~inc["caught"] & (inc["severity"] == "low")]
         inc = (
-            inc.assign(_missed=~inc["caught"])
+            inc.drop(index=quiet.index)
+            .assign(_missed=lambda f: ~f["caught"])
             .sort_values(["_missed", "triggered_at"], kind="stable")
             .reset_index(drop=True)
         )
+        left_out = ""
+        if len(quiet):
+            services = ", ".join(sorted(set(quiet["service_name"])))
+            left_out = (
+                f". Left out: {len(quiet)} low-severity incident(s) no rule caught ({services})"
+            )
+        if inc.empty:
+            return Note(f"No incident above low severity in the window{left_out}.")
         firings = self.replayed.firings
         first_bad = []
         for row in inc.to_dict("records"):
@@ -467,7 +479,7 @@ class SloReview:
         return table(
             shown,
             "Incidents of services with SLOs, caught ones first: the replayed rule that caught"
-            " each (pages before tickets) and its delay against the page people got",
+            " each (pages before tickets) and its delay against the page people got" + left_out,
             labels={
                 "incident_id": "incident",
                 "service_name": "service",
