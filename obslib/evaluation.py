@@ -118,6 +118,8 @@ def record(evaluation: slo_status.Evaluation, *, url: str | None = None) -> Reco
     """
     at = evaluation.at
     rows = evaluation.slos
+    if rows.empty:
+        return Recorded(0)
     judged = rows[rows["compliance_status"] != slo.NO_DATA]
     no_data = [slo.slo_label(d) for d in rows[~rows.index.isin(judged.index)].to_dict("records")]
     measurements = pd.DataFrame(
@@ -144,6 +146,9 @@ def record(evaluation: slo_status.Evaluation, *, url: str | None = None) -> Reco
     open_alerts = set(still_open["alert_name"])
     violated = judged[judged["compliance_status"] == "violated"]
     new = [d for d in violated.to_dict("records") if names[slo.slo_label(d)] not in open_alerts]
+    # an incident of this instant already stored (recorded, then resolved by hand) stays
+    stored = set(load.incidents(at, at + pd.Timedelta(seconds=1), url=url)["incident_id"])
+    new = [d for d in new if _incident_id(at, d) not in stored]
     healed = {names[slo.slo_label(d)] for d in judged.to_dict("records")} - {
         names[slo.slo_label(d)] for d in violated.to_dict("records")
     }
@@ -166,7 +171,7 @@ def record(evaluation: slo_status.Evaluation, *, url: str | None = None) -> Reco
     incidents = pd.DataFrame(
         [
             {
-                "incident_id": _fit(f"SLO-{at:%Y%m%dT%H%M}-{slo.slo_label(d)}"),
+                "incident_id": _incident_id(at, d),
                 "alert_name": names[slo.slo_label(d)],
                 "status": "open",
                 "severity": "critical" if d["firing"] == "page" else "high",
@@ -199,6 +204,10 @@ def record(evaluation: slo_status.Evaluation, *, url: str | None = None) -> Reco
         opened=list(incidents["incident_id"]) if opened else [],
         resolved=list(closing["incident_id"]),
     )
+
+
+def _incident_id(at: pd.Timestamp, d: dict) -> str:
+    return _fit(f"SLO-{at:%Y%m%dT%H%M}-{slo.slo_label(d)}")
 
 
 def _incident_data(d: dict) -> dict:

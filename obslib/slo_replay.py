@@ -9,7 +9,7 @@ first bad minute it fired, and how much earlier or later than the page.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -57,9 +57,11 @@ class Replay:
 
     ``rules``: ``slo.alert_rules`` plus, per rule, ``firings`` and ``held_back`` (intervals
     the minimum-traffic guard stopped). ``firings``: one row per firing interval (``end`` NaT
-    when still firing at the window's end) with the first bad minute before it and the
-    incident it matches. ``incidents``: each incident of a service with SLOs, whether a
-    replayed rule caught it and how much earlier (negative) or later than its page.
+    when still firing at the window's end) with its first bad minute (the first minute with
+    failures of the stretch in which the short window kept burning over the factor, up to
+    the firing) and the incident it matches. ``incidents``: each incident of a service with
+    SLOs, whether a replayed rule caught it and how much earlier (negative) or later than
+    its page.
     """
 
     start: pd.Timestamp
@@ -72,6 +74,13 @@ class Replay:
     @property
     def pages(self) -> pd.DataFrame:
         return self.firings[self.firings["severity"] == "page"]
+
+
+def _run_starts(flags: np.ndarray) -> np.ndarray:
+    """For each index where ``flags`` is true, the index its run of trues began at."""
+    index = np.arange(len(flags))
+    starts = flags & ~np.concatenate([[False], flags[:-1]])
+    return np.maximum.accumulate(np.where(starts, index, 0))
 
 
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
@@ -138,10 +147,17 @@ def replay(
             rules.loc[i, "firings"] = len(runs)
             rules.loc[i, "held_back"] = sum(not fires[a:b].any() for a, b in _runs(over))
             short_steps = int(rule["short_window"] / step)
+            # where each stretch of the short window burning over the factor began, over the
+            # whole grid (the lookback too): a rule that needs its long window to fill fires
+            # well after the errors began, and the first bad minute is at that stretch's start
+            all_good, all_total = replace(grid, first=0).sums(rule["short_window"])
+            burning = slo.burn_rate(all_total - all_good, all_total, target) > rule["burn_rate"]
+            began = _run_starts(burning)
             for a, b in runs:
                 at = grid.first + a  # grid index of the first firing instant
-                window = bad_per_bucket[max(at - short_steps + 1, 0) : at + 1]
-                first_bad = max(at - short_steps + 1, 0) + int(np.flatnonzero(window > 0)[0])
+                since = began[at]
+                window = bad_per_bucket[max(since - short_steps + 1, 0) : since + 1]
+                first_bad = max(since - short_steps + 1, 0) + int(np.flatnonzero(window > 0)[0])
                 first_bad_minute = grid.times[first_bad] - step
                 firings.append(
                     {

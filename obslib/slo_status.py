@@ -117,6 +117,9 @@ def burn_rates(
 # -- one SLO at one instant (the plan's EvaluateSLO) -----------------------------------------
 
 
+EXHAUSTION_HORIZON = 100  # periods: a budget lasting longer than this is "not burning"
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """Every SLO evaluated at one instant.
@@ -230,7 +233,9 @@ def evaluate_at(
         left = float(remaining[0]) if status[0] != slo.NO_DATA else np.nan  # nothing to judge
         exhaustion = pd.NaT
         if budgeted and left > 0 and recent > 0 and np.isfinite(recent):
-            exhaustion = at + length * (left / 100.0) / recent
+            seconds = length.total_seconds() * (left / 100.0) / recent
+            if seconds <= EXHAUSTION_HORIZON * length.total_seconds():  # else: not in sight
+                exhaustion = at + pd.Timedelta(seconds=seconds)
         firing = ""
         for rule in mine.to_dict("records"):
             long_good, long_total = sums(rule["long_window"])
@@ -284,6 +289,8 @@ def evaluate_at(
         )
     frame = pd.DataFrame(rows, columns=list(EVALUATION_COLUMNS))
     frame["projected_exhaustion"] = pd.to_datetime(frame["projected_exhaustion"], utc=True)
+    frame["at"] = pd.to_datetime(frame["at"], utc=True)
+    frame["window"] = pd.to_timedelta(frame["window"])  # typed even with no SLO at all
     return Evaluation(
         at=at, slos=frame, rules=pd.DataFrame(states, columns=list(RULE_STATE_COLUMNS))
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -139,7 +140,7 @@ def test_two_runners_at_once_apply_each_version_once(fresh_db: str, migrations_c
     assert [p.returncode for p in procs] == [0, 0], outputs
     ups = [v for v, d in log_rows(fresh_db) if d == "up"]
     assert sorted(ups) == [m.version for m in discover(migrations_copy)]
-    applied_lines = sum(out.count("applied 000") for out, _ in outputs)
+    applied_lines = sum(len(re.findall(r"^applied \d{4}_", out, re.M)) for out, _ in outputs)
     assert applied_lines == len(ups)
 
 

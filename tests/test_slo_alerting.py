@@ -319,6 +319,40 @@ def test_the_replay_finds_each_firing_interval_with_its_first_bad_minute() -> No
     assert row["peak_burn"] == pytest.approx(500 / 6000 / 0.001)
 
 
+def test_the_first_bad_minute_is_where_the_errors_began_not_the_short_window_before_firing():
+    """10 % errors from minute BAD_START: the 1h window passes 14.4x after 9 minutes
+    (90 bad of 6,000 = 15x), so the page fires 9 minutes in; its first bad minute is the
+    first failing minute, not the one 5 minutes (the short window) before the firing."""
+    bad = {BAD_START + i: 10 for i in range(30)}
+    counts = _steady("api", 4 * 24 * 60, 100, bad)
+    replayed = slo_replay.replay(
+        counts, _slo(), _incidents([]), T0 + pd.Timedelta(days=3), T0 + pd.Timedelta(days=4)
+    )
+    page = replayed.firings[replayed.firings["long_window"] == pd.Timedelta("1h")].iloc[0]
+    bad_start = T0 + BAD_START * MIN
+    assert page["start"] == bad_start + 9 * MIN
+    assert page["first_bad_minute"] == bad_start
+    assert page["delay_from_first_bad"] == 9 * MIN
+
+
+def test_a_budget_lasting_beyond_the_horizon_is_not_burning_not_an_overflow() -> None:
+    """One failure in 432 million events: the budget would last millennia at that rate."""
+    counts = _minutes("api", {m: (10_000_000, 10_000_000) for m in range(0, 43200, 720)})
+    counts = pd.concat([counts, _minutes("api", {43199: (10_000_000, 9_999_999)})])
+    row = slo_status.evaluate_at(counts, _slo(target_value=90.0), T0 + 43200 * MIN).slos.iloc[0]
+    assert row["recent_burn_rate"] > 0 and pd.isna(row["projected_exhaustion"])
+
+
+def test_no_slo_at_all_evaluates_to_an_empty_typed_frame() -> None:
+    none = _slo().iloc[:0]
+    out = slo_status.evaluate_at(_steady("api", 5, 10), none, T0 + 5 * MIN).slos
+    assert (
+        out.empty
+        and out["window"].dtype.kind == "m"
+        and isinstance(out["at"].dtype, pd.DatetimeTZDtype)
+    )
+
+
 def test_the_replay_sets_each_page_beside_the_incident_it_would_have_caught() -> None:
     """The page people got came 5 minutes after the errors began: the rule would have
     fired 3 minutes earlier. Another service's incident, and one more than an hour after

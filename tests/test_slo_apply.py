@@ -110,6 +110,17 @@ def test_the_error_budget_is_100_minus_target_except_for_error_rate(
     assert frame["error_budget_percent"].tolist() == [budget]
 
 
+def test_yaml_merge_keys_share_fields_and_a_merged_key_may_be_overridden(tmp_path) -> None:
+    text = """slos:
+  - &base {service: api, name: a, type: availability, target: 99.9, window: 7d}
+  - {<<: *base, name: b, target: 99.5}
+"""
+    frame = read_slo_file(write(tmp_path, text))
+    assert frame["slo_name"].tolist() == ["a", "b"]
+    assert frame["target_value"].tolist() == [99.9, 99.5]
+    assert frame["measurement_window_hours"].tolist() == [168, 168]
+
+
 @pytest.mark.parametrize(
     ("window", "hours"),
     [
@@ -179,6 +190,11 @@ REFUSED = [
     ("a missing target is named", one_slo(target=None), f"{AT}: target: missing"),
     ("an empty name is refused", one_slo(name=""), f"{F}: slos[0]: name: must not be empty"),
     ("a blank service is refused", one_slo(service="  "), f"{F}: slos[0]: service: must not be"),
+    (
+        "a service with spaces around it is refused",
+        one_slo(service=" api-gateway"),
+        f"{F}: slos[0] ( api-gateway/avail): service: has spaces before or after it",
+    ),
     ("a numeric name must be quoted", one_slo(name=2024), f"{F}: slos[0]: name: must be text"),
     (
         "a service longer than its column is refused",
@@ -402,8 +418,8 @@ def test_a_database_without_the_table_is_a_database_error(fresh_db: str) -> None
 names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_. /", min_size=1, max_size=100)
 slos = st.builds(
     dict,
-    service=names.filter(str.strip),
-    name=names.filter(str.strip),
+    service=names.filter(lambda n: n.strip() == n and n),  # no spaces around a name
+    name=names.filter(lambda n: n.strip() == n and n),
     type=st.sampled_from(["availability", "latency", "error_rate", "throughput"]),
     target=st.integers(1, 9999).map(lambda n: n / 100),
     window=st.sampled_from(["1h", "24h", "7d", "30d", "90d"]),

@@ -155,6 +155,45 @@ def test_slo_evaluate_refuses_bad_input_in_one_line(svc_db: str, args, message) 
     assert _plan_query(svc_db) == []  # nothing recorded
 
 
+def test_recording_with_no_enabled_slo_stores_nothing_and_says_so(migrated_db: str) -> None:
+    with batch(migrated_db) as b:
+        b.spans(_spans({0: (5, 1)}))
+    done = run_cli("slo", "evaluate", "--record", env={"OBSLIB_DATABASE_URL": migrated_db})
+    assert done.returncode == 0, done.stderr
+    assert "(no enabled SLOs)" in done.stdout and "0 new measurement(s)" in done.stdout
+
+
+def test_an_incident_of_the_same_instant_is_not_opened_twice_nor_reported(svc_db: str) -> None:
+    """Recorded at 01:05, resolved by a person; recording 01:05 again opens nothing."""
+    at = T0 + 65 * MIN
+    evaluation.record(evaluation.evaluate(at, url=svc_db), url=svc_db)
+    with psycopg.connect(svc_db.replace("+psycopg", "")) as conn:
+        conn.execute("UPDATE alert_incidents SET status = 'resolved', resolved_at = now()")
+    again = evaluation.record(evaluation.evaluate(at, url=svc_db), url=svc_db)
+    assert again.opened == [] and len(_incidents(svc_db)) == 1
+
+
+def test_measurements_follow_a_renamed_slo(svc_db: str) -> None:
+    """Migration 0010: a service renamed by hand takes its measurements' service along."""
+    evaluation.record(evaluation.evaluate(T0 + 30 * MIN, url=svc_db), url=svc_db)
+    with psycopg.connect(svc_db.replace("+psycopg", "")) as conn:
+        conn.execute("UPDATE service_level_objectives SET service_name = 'svc-renamed'")
+    assert _plan_query(svc_db) == [("svc-renamed", "compliant", 1)]
+
+
+def test_export_prom_replaces_the_file_in_one_rename(svc_db: str, tmp_path) -> None:
+    """A scraper holding the old file keeps reading the old contents: the new file is a
+    new inode renamed over it, never the old one rewritten in place."""
+    out = tmp_path / "slo.prom"
+    out.write_text("# old\n")
+    before = out.stat().st_ino
+    with out.open() as held:
+        done = run_cli("slo", "export-prom", "--out", str(out), env={"OBSLIB_DATABASE_URL": svc_db})
+        assert done.returncode == 0, done.stderr
+        assert held.read() == "# old\n"
+    assert out.stat().st_ino != before and "domainflow_slo_status" in out.read_text()
+
+
 def test_export_prom_writes_the_evaluation_atomically(svc_db: str, tmp_path) -> None:
     out = tmp_path / "slo.prom"
     env = {"OBSLIB_DATABASE_URL": svc_db}

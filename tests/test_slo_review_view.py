@@ -89,7 +89,7 @@ def test_a_window_before_any_data_says_no_data_not_a_traceback(demo_db) -> None:
     assert "8 no data" in review.headline().text
     assert review.replay_chart().text.startswith("No burn-rate rule fired between 2020-01-01")
     assert review.detections().text.startswith("No incident of a service with an SLO")
-    assert review.contributors().text.startswith("No SLO is violated or at risk")
+    assert review.contributors().text.startswith("No SLO with an error budget is violated")
 
 
 @pytest.mark.parametrize(
@@ -162,3 +162,55 @@ def test_detections_count_uncaught_low_severity_incidents_instead_of_listing_the
     assert not set(quiet["incident_id"]) & set(shown.data["incident_id"])
     listed = shown.data["caught_by"] != "not caught"
     assert listed.iloc[: listed.sum()].all()  # caught ones first
+
+
+def test_a_throughput_slo_in_trouble_gets_notes_not_errors(migrated_db: str) -> None:
+    """A violated throughput SLO is in trouble but has no budget to burn down or spend."""
+    import pandas as pd
+
+    from obslib.ingest import batch
+
+    start = pd.Timestamp("2026-11-01 00:00", tz="UTC")
+    spans = pd.DataFrame(
+        {
+            "trace_id": [f"{i:032x}" for i in range(60)],
+            "span_id": [f"{i:016x}" for i in range(60)],
+            "service_name": "svc",
+            "operation_name": "GET /",
+            "span_kind": "server",
+            "start_time": [start + pd.Timedelta(minutes=i) for i in range(60)],
+            "end_time": [start + pd.Timedelta(minutes=i, milliseconds=5) for i in range(60)],
+        }
+    )
+    slo = pd.DataFrame(
+        [("svc", "rps", "throughput", 5.0, 1)],
+        columns=[
+            "service_name",
+            "slo_name",
+            "slo_type",
+            "target_value",
+            "measurement_window_hours",
+        ],
+    )
+    with batch(migrated_db) as b:
+        b.slos(slo)
+        b.spans(spans)
+    review = slo_review.review_slos("1d", "2026-11-01T01:00:00Z", url=migrated_db)
+    assert review.in_trouble() == ["svc/rps"]
+    for name in SECTIONS:
+        shown = getattr(review, name)()
+        assert isinstance(shown, Table | Note | alt.TopLevelMixin), name
+    assert "throughput SLO has no error budget" in review.burndown().text
+    assert review.contributors().text.startswith("No SLO with an error budget")
+
+
+def test_a_long_window_draws_the_worst_hour_of_each_step() -> None:
+    import pandas as pd
+
+    hours = pd.date_range("2026-01-01", periods=6000, freq="h", tz="UTC")
+    measured = pd.DataFrame(
+        {"measurement_timestamp": hours, "error_budget_remaining": [50.0] * 6000}
+    )
+    measured.loc[4321, "error_budget_remaining"] = -7.0
+    thinned = slo_review._lowest_per(measured, "7h")
+    assert len(thinned) <= 1000 and -7.0 in thinned["error_budget_remaining"].tolist()

@@ -53,8 +53,13 @@ class _Loader(yaml.SafeLoader):
 
 
 def _mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
+    # YAML merge keys (``<<: *defaults``) first: the SLOs written out, then the check on
+    # what the file itself repeats (a merged key may be overridden, as YAML intends)
+    own = [k for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"]
+    loader.flatten_mapping(node)
+    merged = len(node.value) - len(own)
     seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
+    for key_node, _ in node.value[merged:]:
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1
         if isinstance(key, str | int | float | bool) and key in seen:
@@ -230,6 +235,8 @@ def _text(value: Any, name: str, column: str, where: str) -> str:
         raise InputError(f"{where}: {name}: must be text, got {_shown(value)} (quote it)")
     if not value.strip():
         raise InputError(f"{where}: {name}: must not be empty")
+    if value != value.strip():  # " api" would never match the spans' "api"
+        raise InputError(f"{where}: {name}: has spaces before or after it: {value!r}")
     if "\x00" in value:
         raise InputError(f"{where}: {name}: contains a NUL character")
     width = _SPEC[column].width

@@ -254,6 +254,8 @@ class SloReview:
         made = []
         for label in self.selected:
             d = self._definition(label)
+            if d["slo_type"] not in slo.BUDGETED_TYPES:
+                continue  # a throughput SLO has no budget to burn down
             # the first day of data is left out: a 30-day window holding an hour of
             # requests swings wildly and says nothing about the budget
             warm_up = min(slo.period(d), pd.Timedelta(days=1))
@@ -266,9 +268,18 @@ class SloReview:
             ]
             if measured.empty:
                 continue
+            measured = _lowest_per(measured, self._chart_step())  # a chart keeps ~1,000 points
             at_risk = 100.0 - slo.alert_threshold(d)
             made.append(slo_charts.budget_burndown(measured, title=label, at_risk_below=at_risk))
-        return wording.stack(made, "No hourly measurement of the selected SLO in the window.")
+        return wording.stack(
+            made,
+            "No hourly measurement of the selected SLO in the window (a throughput SLO has"
+            " no error budget).",
+        )
+
+    def _chart_step(self) -> str:
+        """Hours per chart point: 1, or more past ~40 days, so a line keeps ~1,000 points."""
+        return f"{max(1, math.ceil((self.end - self.start) / pd.Timedelta(hours=1000)))}h"
 
     def _hourly_of(self, d: dict) -> pd.DataFrame:
         return self.hourly[self.hourly["service_name"] == d["service_name"]]
@@ -286,7 +297,7 @@ class SloReview:
             )
             if burn.empty:
                 continue
-            step = f"{max(1, math.ceil((self.end - self.start) / pd.Timedelta(hours=1000)))}h"
+            step = self._chart_step()
             hourly = (
                 burn.assign(time=burn["time"].dt.ceil(step))
                 .groupby(["window", "time"], as_index=False)["burn_rate"]
@@ -315,9 +326,13 @@ class SloReview:
         """The operations behind the bad events of every SLO in trouble."""
         if (empty := self._empty()) is not None:
             return empty
-        trouble = self.in_trouble()
+        budgeted = set(self.rows.loc[self.rows["slo_type"].isin(slo.BUDGETED_TYPES), "slo"])
+        trouble = [label for label in self.in_trouble() if label in budgeted]
         if not trouble:
-            return Note("No SLO is violated or at risk, so no operation is spending budget.")
+            return Note(
+                "No SLO with an error budget is violated or at risk, so no operation is"
+                " spending budget."
+            )
         frames = []
         for label in trouble:
             d = self._definition(label)
@@ -533,6 +548,16 @@ class SloReview:
 
 
 _DETAIL_VIEWS = ("burndown", "burn_rates")
+
+
+def _lowest_per(measured: pd.DataFrame, step: str) -> pd.DataFrame:
+    """One measurement per ``step``: the one with the least budget left (the worst moment
+    stays visible when a long window is drawn coarser)."""
+    if step == "1h":
+        return measured
+    slot = measured["measurement_timestamp"].dt.ceil(step)
+    worst = measured.groupby(slot)["error_budget_remaining"].idxmin()
+    return measured.loc[worst.sort_index().to_numpy()].reset_index(drop=True)
 
 
 def _hourly(minutes: pd.DataFrame) -> pd.DataFrame:
