@@ -1,0 +1,231 @@
+"""Incidents from the data itself: response times, a timeline, and the budget each burned.
+
+Pure functions on frames the loaders return (``load.incidents``, ``load.spans``,
+``load.logs``, ``load.slo_counts``); no I/O. What a postmortem states as fact comes from
+here, so no number in it is typed in by hand.
+
+- **Response times**: time to acknowledge (triggered -> acknowledged) and to resolve
+  (triggered -> resolved) per incident, and their means (MTTA, MTTR) by service and severity.
+- **Timeline**: the first SLI breach of each SLO of the service (its short-window burn above
+  1, that is faster than the budget allows), the first failing server span, the first error
+  log, deploy-like log events in the hour before, then the incident's own triggered,
+  acknowledged, escalations and resolved. Time to detect = triggered - the first bad minute.
+- **Budget burned**: per SLO, the bad events between the first bad minute and the
+  resolution, as a percent of the budget the SLO's whole period allows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from obslib import slo, slo_status
+from obslib.errors import InputError
+from obslib.schema import require_columns
+
+BREACH_WINDOW = pd.Timedelta(minutes=5)  # the short window whose burn above 1 is a breach
+LOOKBACK = pd.Timedelta(hours=1)  # how far before the page the timeline looks for causes
+DEPLOY_EVENTS = ("deploy", "rollback", "rollout", "release", "config_change")
+_DEPLOY_WORDS = ("deploy", "rollback", "rollout", "release")
+_INCIDENT_COLUMNS = ("incident_id", "service_name", "severity", "triggered_at")
+
+
+def response_times(incidents: pd.DataFrame) -> pd.DataFrame:
+    """Per incident: ``time_to_acknowledge`` and ``time_to_resolve`` (NaT while open)."""
+    require_columns(incidents, (*_INCIDENT_COLUMNS, "acknowledged_at", "resolved_at"), "incidents")
+    out = incidents[list(_INCIDENT_COLUMNS)].copy()
+    out["time_to_acknowledge"] = incidents["acknowledged_at"] - incidents["triggered_at"]
+    out["time_to_resolve"] = incidents["resolved_at"] - incidents["triggered_at"]
+    return out.reset_index(drop=True)
+
+
+def mean_times(incidents: pd.DataFrame, by: tuple[str, ...] = ("service_name", "severity")):
+    """MTTA and MTTR per group: ``incidents``, ``acknowledged``, ``resolved`` (counts) and
+    ``mtta``/``mttr`` over the incidents that were acknowledged/resolved (NaT for none)."""
+    times = response_times(incidents)
+    grouped = times.groupby(list(by), dropna=False, sort=True)
+    out = grouped.agg(
+        incidents=("incident_id", "size"),
+        acknowledged=("time_to_acknowledge", "count"),
+        resolved=("time_to_resolve", "count"),
+        mtta=("time_to_acknowledge", "mean"),
+        mttr=("time_to_resolve", "mean"),
+    )
+    return out.reset_index()
+
+
+def first_breach(
+    counts: pd.DataFrame, definition: dict, start: pd.Timestamp, end: pd.Timestamp
+) -> pd.Timestamp | None:
+    """The first minute in ``[start, end)`` whose short-window burn (5 minutes ending with
+    it) exceeds 1: the SLO starts losing budget faster than it may. None when it never does
+    (or the SLO has no budget to burn)."""
+    if definition["slo_type"] not in slo.BUDGETED_TYPES:
+        return None
+    step = pd.Timedelta(minutes=1)
+    series = slo.sli_series(counts, definition)
+    grid = slo_status.burn_grid(series, start, end, step=step, lookback=BREACH_WINDOW)
+    good, total = grid.sums(BREACH_WINDOW)
+    burning = slo.burn_rate(total - good, total, slo.good_target(definition)) > 1
+    hits = np.flatnonzero(burning)
+    if not len(hits):
+        return None
+    at = grid.first + int(hits[0])  # the instant the window first burned over 1
+    bad = np.diff(grid.cum_total - grid.cum_good)  # bucket i ends at grid.times[i]
+    lo = max(at - int(BREACH_WINDOW / step) + 1, 0)
+    first = lo + int(np.flatnonzero(bad[lo : at + 1] > 0)[0])
+    return grid.times[first] - step
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """An incident's events in time order (``time``, ``kind``, ``what``) and the times a
+    postmortem states: ``first_bad`` (the earliest breach or failing span), ``time_to_detect``
+    (triggered - first_bad), ``time_to_acknowledge``, ``time_to_resolve``."""
+
+    events: pd.DataFrame
+    first_bad: pd.Timestamp | None
+    time_to_detect: pd.Timedelta | None
+    time_to_acknowledge: pd.Timedelta | None
+    time_to_resolve: pd.Timedelta | None
+
+
+def timeline(
+    incident: dict,
+    *,
+    errors: pd.DataFrame,
+    logs: pd.DataFrame,
+    counts: pd.DataFrame,
+    slos: pd.DataFrame,
+    lookback: pd.Timedelta = LOOKBACK,
+) -> Timeline:
+    """The timeline of one incident (a row of ``load.incidents`` as a dict) from the data:
+    ``errors`` are failing spans, ``logs`` log records and ``counts`` per-minute SLI counts
+    (``load.slo_counts``), all covering ``lookback`` before the page to its resolution;
+    ``slos`` the SLOs of the incident's service."""
+    for column in ("triggered_at", "service_name", "incident_id"):
+        if column not in incident:
+            raise InputError(f"incident lacks {column}")
+    require_columns(errors, ("start_time", "service_name", "span_kind", "status"), "errors")
+    require_columns(logs, ("timestamp", "level", "service_name", "message"), "logs")
+    service = incident["service_name"]
+    triggered = incident["triggered_at"]
+    since = triggered - lookback
+    until = _end(incident)
+    rows: list[tuple[pd.Timestamp, str, str]] = []
+    breaches = []
+    for d in slo.check_definitions(slos[slos["service_name"] == service]):
+        at = first_breach(counts, d, since, until)
+        if at is not None:
+            breaches.append(at)
+            rows.append((at, "sli_breach", f"{slo.slo_label(d)} burns its budget over 1x"))
+    failing = errors[
+        (errors["service_name"] == service)
+        & (errors["span_kind"] == "server")
+        & (errors["status"] != "ok")
+        & (errors["start_time"] >= since)
+        & (errors["start_time"] < until)
+    ]
+    first_error = failing["start_time"].min() if len(failing) else None
+    if first_error is not None:
+        rows.append((first_error, "first_error_span", f"{len(failing)} failing {service} requests"))
+    mine = logs[(logs["service_name"] == service) & (logs["timestamp"] >= since)]
+    mine = mine[mine["timestamp"] < until]
+    bad_logs = mine[mine["level"].isin(("error", "fatal"))]
+    if len(bad_logs):
+        first_log = bad_logs.sort_values("timestamp").iloc[0]
+        rows.append((first_log["timestamp"], "first_error_log", str(first_log["message"])))
+    for record in mine[_deploy_like(mine)].sort_values("timestamp").to_dict("records"):
+        rows.append((record["timestamp"], "change", str(record["message"])))
+    rows += _incident_events(incident)
+    events = pd.DataFrame(rows, columns=["time", "kind", "what"])
+    events["time"] = pd.to_datetime(events["time"], utc=True)
+    events = events.sort_values(["time", "kind"], kind="stable").reset_index(drop=True)
+    candidates = [t for t in [*breaches, first_error] if t is not None and pd.notna(t)]
+    first_bad = min(candidates) if candidates else None
+    acknowledged, resolved = incident.get("acknowledged_at"), incident.get("resolved_at")
+    return Timeline(
+        events=events,
+        first_bad=first_bad,
+        time_to_detect=None if first_bad is None else triggered - first_bad,
+        time_to_acknowledge=None if _missing(acknowledged) else acknowledged - triggered,
+        time_to_resolve=None if _missing(resolved) else resolved - triggered,
+    )
+
+
+def _missing(value: object) -> bool:
+    return value is None or (not isinstance(value, str) and pd.isna(value))
+
+
+def _end(incident: dict) -> pd.Timestamp:
+    resolved = incident.get("resolved_at")
+    return incident["triggered_at"] + LOOKBACK if _missing(resolved) else resolved
+
+
+def _deploy_like(logs: pd.DataFrame) -> pd.Series:
+    """Records of a change: ``fields.event`` names one (deploy, rollback, ...), or the
+    message starts with one of their words."""
+    event = [
+        isinstance(f, dict) and str(f.get("event", "")).lower() in DEPLOY_EVENTS
+        for f in logs.get("fields", pd.Series([None] * len(logs), index=logs.index))
+    ]
+    said = logs["message"].astype(str).str.lower().str.startswith(_DEPLOY_WORDS)
+    return pd.Series(event, index=logs.index) | said
+
+
+def _incident_events(incident: dict) -> list[tuple[pd.Timestamp, str, str]]:
+    """Triggered, acknowledged (by whom), each escalation in ``incident_data``, resolved."""
+    rows = [(incident["triggered_at"], "triggered", f"{incident['incident_id']} paged")]
+    if not _missing(incident.get("acknowledged_at")):
+        who = incident.get("acknowledged_by") or "someone"
+        rows.append((incident["acknowledged_at"], "acknowledged", f"acknowledged by {who}"))
+    data = incident.get("incident_data") or {}
+    for step in data.get("escalations", []) if isinstance(data, dict) else []:
+        try:
+            at = pd.Timestamp(step["at"])
+        except (KeyError, TypeError, ValueError):
+            continue  # an escalation without a time cannot be placed
+        at = at.tz_localize("UTC") if at.tzinfo is None else at.tz_convert("UTC")
+        to = step.get("to", "the next level")
+        rows.append((at, "escalated", f"escalated to level {step.get('level', '?')} ({to})"))
+    if not _missing(incident.get("resolved_at")):
+        who = incident.get("resolved_by") or "someone"
+        rows.append((incident["resolved_at"], "resolved", f"resolved by {who}"))
+    return rows
+
+
+def budget_burned(
+    counts: pd.DataFrame, slos: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
+) -> pd.DataFrame:
+    """Per budgeted SLO: the ``bad`` events in ``[start, end)`` and the share of the SLO's
+    whole-period budget they spent (``burned_pct``: bad / (budget share x the events of
+    the period ending at ``end``)). ``counts`` per minute must reach back one period."""
+    rows = []
+    step = pd.Timedelta(minutes=1)
+    for d in slo.check_definitions(slos):
+        if d["slo_type"] not in slo.BUDGETED_TYPES:
+            continue
+        series = slo.sli_series(counts, d)
+        grid = slo_status.burn_grid(series, end, end, step=step, lookback=slo.period(d))
+        grid = slo_status.BurnGrid(
+            grid.times, grid.cum_good, grid.cum_total, step, len(grid.times) - 1
+        )
+        period_total = float(grid.sums(slo.period(d))[1][-1])
+        span = series[(series.index >= start) & (series.index < end)]
+        bad = int((span["total"] - span["good"]).sum())
+        allowed = float(slo.error_budget(slo.good_target(d))) * period_total
+        burned = 100.0 * bad / allowed if allowed > 0 else (np.inf if bad else 0.0)
+        rows.append(
+            {
+                "service_name": d["service_name"],
+                "slo_name": d["slo_name"],
+                "bad": bad,
+                "events": int(span["total"].sum()),
+                "budget_events": allowed,
+                "burned_pct": burned,
+            }
+        )
+    columns = ["service_name", "slo_name", "bad", "events", "budget_events", "burned_pct"]
+    return pd.DataFrame(rows, columns=columns)

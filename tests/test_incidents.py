@@ -1,0 +1,201 @@
+"""Incident facts from data: response times, the timeline, the budget an incident burned.
+
+Hand-built incidents, spans, logs and per-minute counts with known answers; then the demo's
+scripted incident, whose timeline must match its script.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from obslib import incidents, load
+from obslib.demo import events as demo_events
+from obslib.demo import topology as topo
+
+T0 = pd.Timestamp("2026-11-01 10:00", tz="UTC")
+MIN = pd.Timedelta(minutes=1)
+
+
+def _incidents() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "incident_id": ["A", "B", "C", "D", "E"],
+            "service_name": ["api", "api", "api", "db", "api"],
+            "severity": ["critical", "critical", "low", "critical", "critical"],
+            "triggered_at": [T0, T0 + 60 * MIN, T0, T0, T0],
+            "acknowledged_at": [T0 + 2 * MIN, T0 + 64 * MIN, pd.NaT, T0 + 10 * MIN, T0 + 9 * MIN],
+            "resolved_at": [T0 + 30 * MIN, T0 + 110 * MIN, T0 + 5 * MIN, pd.NaT, T0 + 100 * MIN],
+        }
+    )
+
+
+def test_mtta_and_mttr_are_means_over_the_incidents_that_got_there() -> None:
+    """api/critical: acknowledged after 2, 4 and 9 min (MTTA 5, a mean, not the median 4),
+    resolved after 30, 50 and 100 min (MTTR 60); api/low never acknowledged (MTTA NaT); db
+    still open (MTTR NaT)."""
+    out = incidents.mean_times(_incidents()).set_index(["service_name", "severity"])
+    crit = out.loc[("api", "critical")]
+    assert (crit["incidents"], crit["acknowledged"], crit["resolved"]) == (3, 3, 3)
+    assert crit["mtta"] == 5 * MIN and crit["mttr"] == 60 * MIN
+    low = out.loc[("api", "low")]
+    assert pd.isna(low["mtta"]) and low["mttr"] == 5 * MIN
+    db = out.loc[("db", "critical")]
+    assert db["resolved"] == 0 and pd.isna(db["mttr"])
+
+
+def _slo(**overrides) -> pd.DataFrame:
+    row = {
+        "service_name": "api",
+        "slo_name": "availability",
+        "slo_type": "availability",
+        "target_value": 99.0,
+        "measurement_window_hours": 24,
+        "latency_threshold_ms": np.nan,
+    }
+    row.update(overrides)
+    return pd.DataFrame([row])
+
+
+def _counts(bad: dict[int, int], per_minute: int = 100) -> pd.DataFrame:
+    """``per_minute`` server spans a minute from T0 - 26 h to T0 + 2 h; ``bad[m]`` failing
+    at minute offset m from T0 (negative: before)."""
+    offsets = range(-26 * 60, 120)
+    return pd.DataFrame(
+        {
+            "service_name": "api",
+            "bucket": [T0 + m * MIN for m in offsets],
+            "total": per_minute,
+            "ok": [per_minute - bad.get(m, 0) for m in offsets],
+            "fast": per_minute,
+            "threshold": np.nan,
+        }
+    )
+
+
+def test_the_first_breach_is_the_first_minute_the_short_window_burns_over_1() -> None:
+    """99 % over 5 minutes of 100 requests allows 5 failures: 5 in minute +3 is exactly 1x
+    (no breach); 6 is over, and the breach starts at that minute."""
+    d = _slo().iloc[0].to_dict()
+    assert incidents.first_breach(_counts({3: 5}), d, T0, T0 + 60 * MIN) is None
+    assert incidents.first_breach(_counts({3: 6}), d, T0, T0 + 60 * MIN) == T0 + 3 * MIN
+
+
+def _spans(minutes: list[int], service: str = "api", status: str = "error") -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "start_time": pd.to_datetime([T0 + m * MIN for m in minutes], utc=True),
+            "service_name": service,
+            "span_kind": "server",
+            "status": status,
+        }
+    )
+
+
+def _logs(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime([T0 + r[0] * MIN for r in rows], utc=True),
+            "level": [r[1] for r in rows],
+            "service_name": "api",
+            "message": [r[2] for r in rows],
+            "fields": [r[3] for r in rows],
+        }
+    )
+
+
+def test_the_timeline_orders_causes_and_responses_and_states_time_to_detect() -> None:
+    """Deploy at -10, errors from +2 (the first span and the SLI breach at +2), an error log
+    at +3, paged at +6, acknowledged at +8, escalated at +20, resolved at +40."""
+    incident = {
+        "incident_id": "INC-1",
+        "service_name": "api",
+        "triggered_at": T0 + 6 * MIN,
+        "acknowledged_at": T0 + 8 * MIN,
+        "acknowledged_by": "alice",
+        "resolved_at": T0 + 40 * MIN,
+        "resolved_by": "bob",
+        "incident_data": {
+            "escalations": [{"at": (T0 + 20 * MIN).isoformat(), "level": 2, "to": "db-team"}]
+        },
+    }
+    logs = _logs(
+        [
+            (-10, "info", "deploy started: api v2 -> v3", {"event": "deploy"}),
+            (-30, "info", "cache warmed", None),
+            (3, "error", "pool exhausted", None),
+            (50, "info", "deploy started: api v3 -> v4", {"event": "deploy"}),  # after it
+        ]
+    )
+    got = incidents.timeline(
+        incident,
+        errors=pd.concat([_spans([2, 2, 5, 9]), _spans([0], status="ok")]),
+        logs=logs,
+        counts=_counts({m: 20 for m in range(2, 12)}),
+        slos=_slo(),
+    )
+    assert got.events["kind"].tolist() == [
+        "change",
+        "first_error_span",
+        "sli_breach",
+        "first_error_log",
+        "triggered",
+        "acknowledged",
+        "escalated",
+        "resolved",
+    ]
+    assert got.events["time"].tolist() == [
+        T0 - 10 * MIN, T0 + 2 * MIN, T0 + 2 * MIN, T0 + 3 * MIN,
+        T0 + 6 * MIN, T0 + 8 * MIN, T0 + 20 * MIN, T0 + 40 * MIN,
+    ]  # fmt: skip
+    assert got.first_bad == T0 + 2 * MIN
+    assert got.time_to_detect == 4 * MIN
+    assert (got.time_to_acknowledge, got.time_to_resolve) == (2 * MIN, 34 * MIN)
+    assert "acknowledged by alice" in got.events["what"].tolist()
+
+
+def test_an_incident_without_any_sign_in_the_data_has_no_detection_time() -> None:
+    incident = {"incident_id": "X", "service_name": "api", "triggered_at": T0}
+    got = incidents.timeline(
+        incident, errors=_spans([]), logs=_logs([]), counts=_counts({}), slos=_slo()
+    )
+    assert got.first_bad is None and got.time_to_detect is None
+    assert got.events["kind"].tolist() == ["triggered"]
+
+
+def test_budget_burned_is_the_incidents_bad_events_over_the_periods_budget() -> None:
+    """A day of 100 a minute (144,000 events) at 99 % allows 1,440 bad; 10 minutes of 36
+    failures inside the incident burn 360 of them: 25 %. Failures outside do not count."""
+    counts = _counts({**{m: 36 for m in range(0, 10)}, -300: 50})
+    out = incidents.budget_burned(counts, _slo(), T0, T0 + 30 * MIN).iloc[0]
+    assert out["bad"] == 360 and out["events"] == 3000
+    assert out["budget_events"] == pytest.approx(1440.0)
+    assert out["burned_pct"] == pytest.approx(25.0)
+
+
+def test_the_demo_incident_timeline_matches_its_script(demo_db) -> None:
+    """Deploy at 14:05, the page one minute after the errors (events.detection_time), the
+    rollback starting before 14:50, acknowledged 3 minutes after the page, escalated once."""
+    url, _ = demo_db
+    row = load.incident(demo_events.main_incident_id(), url=url).iloc[0].to_dict()
+    lo = row["triggered_at"] - incidents.LOOKBACK
+    hi = row["resolved_at"]
+    day = load.spans(lo.normalize(), lo.normalize() + pd.Timedelta(days=1), url=url)
+    slos = load.slos(services=[row["service_name"]], url=url)
+    got = incidents.timeline(
+        row,
+        errors=load.spans(lo, hi, statuses=["error", "timeout"], url=url),
+        logs=load.logs(lo, hi, services=[row["service_name"]], url=url),
+        counts=load.slo_counts(slos, lo - pd.Timedelta(minutes=10), hi, url=url),
+        slos=slos,
+    )
+    changes = got.events[got.events["kind"] == "change"]
+    assert changes["time"].iloc[0] == topo.DEPLOY_AT
+    assert row["triggered_at"] == demo_events.detection_time(day)
+    assert got.time_to_acknowledge == 3 * MIN
+    assert (got.events["kind"] == "escalated").sum() == 1
+    rollbacks = changes[changes["what"].str.startswith("rollback")]
+    assert len(rollbacks) == 2  # started a minute before the regression ends, finished at it
+    assert rollbacks["time"].min() < demo_events.incident_window()[1]
+    assert got.first_bad is not None and topo.DEPLOY_AT <= got.first_bad < row["triggered_at"]
