@@ -215,13 +215,15 @@ def _slo_evaluate(args: argparse.Namespace) -> int:
 
 def _evaluation_table(result) -> str:
     """The evaluation as a fixed-width table for a terminal."""
+    from obslib.slo import window_label
+
     header = ("SLO", "window", "SLI", "target", "status", "budget left", "burn 1h", "alert")
     rows = [header]
     for d in result.slos.to_dict("records"):
         rows.append(
             (
                 f"{d['service_name']}/{d['slo_name']}",
-                _short(d["window"]),
+                window_label(d["window"]),
                 _num(d["sli"], "{:.3f}"),
                 f"{d['target_value']:g}",
                 d["compliance_status"],
@@ -230,18 +232,16 @@ def _evaluation_table(result) -> str:
                 d["firing"] or ("yes" if d["should_alert"] else ""),
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = [f"SLOs at {result.at:%Y-%m-%d %H:%M} UTC"]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines = [f"SLOs at {result.at:%Y-%m-%d %H:%M} UTC", *_columns(rows)]
     if len(rows) == 1:
         lines.append("(no enabled SLOs)")
     return "\n".join(lines)
 
 
-def _short(delta) -> str:
-    from obslib.slo import window_label
-
-    return window_label(delta)
+def _columns(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows of text as left-aligned columns two spaces apart (the first row: the header)."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
 def _num(value: float, fmt: str) -> str:
@@ -277,9 +277,7 @@ def _slo_list(args: argparse.Namespace) -> int:
                 "yes" if d["enabled"] else "no",
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    print("\n".join(_columns(rows)))
     if len(rows) == 1:
         print("(no SLOs defined: obslib slo apply FILE.yaml)")
     return 0

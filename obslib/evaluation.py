@@ -137,26 +137,25 @@ def record(evaluation: slo_status.Evaluation, *, url: str | None = None) -> Reco
             "measurement_period_s": judged["window"].dt.total_seconds(),
         }
     )
-    names = {
-        slo.slo_label(d): alert_name(d["service_name"], d["slo_name"])
-        for d in judged.to_dict("records")
-    }
+    names = zip(judged["service_name"], judged["slo_name"], strict=True)
+    judged = judged.assign(alert=[alert_name(service, name) for service, name in names])
     still_open = load.incidents(statuses=["open", "acknowledged"], url=url)
-    still_open = still_open[still_open["alert_name"].isin(names.values())]
-    open_alerts = set(still_open["alert_name"])
+    still_open = still_open[still_open["alert_name"].isin(judged["alert"])]
     violated = judged[judged["compliance_status"] == "violated"]
-    new = [d for d in violated.to_dict("records") if names[slo.slo_label(d)] not in open_alerts]
     # an incident of this instant already stored (recorded, then resolved by hand) stays
     stored = set(load.incidents(at, at + pd.Timedelta(seconds=1), url=url)["incident_id"])
-    new = [d for d in new if _incident_id(at, d) not in stored]
-    healed = {names[slo.slo_label(d)] for d in judged.to_dict("records")} - {
-        names[slo.slo_label(d)] for d in violated.to_dict("records")
-    }
-    closing = still_open[still_open["alert_name"].isin(healed) & (still_open["triggered_at"] <= at)]
+    paged = set(still_open["alert_name"])
+    new = [
+        d
+        for d in violated.to_dict("records")
+        if d["alert"] not in paged and _incident_id(at, d) not in stored
+    ]
+    healed = still_open["alert_name"].isin(set(judged["alert"]) - set(violated["alert"]))
+    closing = still_open[healed & (still_open["triggered_at"] <= at)]
     definitions = pd.DataFrame(
         [
             {
-                "alert_name": names[slo.slo_label(d)],
+                "alert_name": d["alert"],
                 "service_name": d["service_name"],
                 "alert_type": "slo_violation",
                 "metric_name": "slo_error_budget_remaining",
@@ -172,7 +171,7 @@ def record(evaluation: slo_status.Evaluation, *, url: str | None = None) -> Reco
         [
             {
                 "incident_id": _incident_id(at, d),
-                "alert_name": names[slo.slo_label(d)],
+                "alert_name": d["alert"],
                 "status": "open",
                 "severity": "critical" if d["firing"] == "page" else "high",
                 "triggered_at": at,

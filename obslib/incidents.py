@@ -72,11 +72,7 @@ def first_breach(
     hits = np.flatnonzero(burning)
     if not len(hits):
         return None
-    at = grid.first + int(hits[0])  # the instant the window first burned over 1
-    bad = np.diff(grid.cum_total - grid.cum_good)  # bucket i ends at grid.times[i]
-    lo = max(at - int(BREACH_WINDOW / step) + 1, 0)
-    first = lo + int(np.flatnonzero(bad[lo : at + 1] > 0)[0])
-    return grid.times[first] - step
+    return grid.first_bad(grid.first + int(hits[0]), BREACH_WINDOW)
 
 
 @dataclass(frozen=True)
@@ -209,10 +205,7 @@ def budget_burned(
             continue
         series = slo.sli_series(counts, d)
         grid = slo_status.burn_grid(series, end, end, step=step, lookback=slo.period(d))
-        grid = slo_status.BurnGrid(
-            grid.times, grid.cum_good, grid.cum_total, step, len(grid.times) - 1
-        )
-        period_total = float(grid.sums(slo.period(d))[1][-1])
+        _, period_total = grid.at_end(slo.period(d))
         span = series[(series.index >= start) & (series.index < end)]
         bad = int((span["total"] - span["good"]).sum())
         allowed = float(slo.error_budget(slo.good_target(d))) * period_total

@@ -47,6 +47,7 @@ INCIDENT_COLUMNS = (
     "slo_name",
     "replay_severity",
     "replay_start",
+    "first_bad_minute",
     "delay_vs_incident",
 )
 
@@ -134,7 +135,6 @@ def replay(
             slo.sli_series(counts, d), start, end, step=step, lookback=lookback
         )
         times = grid.times[grid.first :]
-        bad_per_bucket = np.diff(grid.cum_total - grid.cum_good)  # bucket i ends at times[i]
         for i in mine:
             rule = rules.loc[i]
             long_good, long_total = grid.sums(rule["long_window"])
@@ -146,7 +146,6 @@ def replay(
             runs = _runs(fires)
             rules.loc[i, "firings"] = len(runs)
             rules.loc[i, "held_back"] = sum(not fires[a:b].any() for a, b in _runs(over))
-            short_steps = int(rule["short_window"] / step)
             # where each stretch of the short window burning over the factor began, over the
             # whole grid (the lookback too): a rule that needs its long window to fill fires
             # well after the errors began, and the first bad minute is at that stretch's start
@@ -154,11 +153,8 @@ def replay(
             burning = slo.burn_rate(all_total - all_good, all_total, target) > rule["burn_rate"]
             began = _run_starts(burning)
             for a, b in runs:
-                at = grid.first + a  # grid index of the first firing instant
-                since = began[at]
-                window = bad_per_bucket[max(since - short_steps + 1, 0) : since + 1]
-                first_bad = max(since - short_steps + 1, 0) + int(np.flatnonzero(window > 0)[0])
-                first_bad_minute = grid.times[first_bad] - step
+                since = began[grid.first + a]  # a: the first firing instant
+                first_bad_minute = grid.first_bad(since, rule["short_window"])
                 firings.append(
                     {
                         "service_name": d["service_name"],
@@ -227,6 +223,7 @@ def _match(
                 "slo_name": None if first is None else first["slo_name"],
                 "replay_severity": None if first is None else first["severity"],
                 "replay_start": pd.NaT if first is None else first["start"],
+                "first_bad_minute": pd.NaT if first is None else first["first_bad_minute"],
                 "delay_vs_incident": (
                     None if first is None else first["start"] - inc["triggered_at"]
                 ),
@@ -237,7 +234,7 @@ def _match(
         delay_vs_incident=pd.to_timedelta(pd.Series(delays, index=firings.index, dtype=object)),
     )
     matched = pd.DataFrame(rows, columns=list(INCIDENT_COLUMNS))
-    for col in ("triggered_at", "resolved_at", "replay_start"):
+    for col in ("triggered_at", "resolved_at", "replay_start", "first_bad_minute"):
         matched[col] = pd.to_datetime(matched[col], utc=True)
     matched["delay_vs_incident"] = pd.to_timedelta(matched["delay_vs_incident"].astype(object))
     return firings, matched

@@ -9,7 +9,7 @@ The definitions, the budget arithmetic, the compliance rule and the alert rules 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,18 @@ class BurnGrid:
         hi = np.arange(self.first, len(self.times)) + 1
         lo = np.maximum(hi - int(k), 0)
         return self.cum_good[hi] - self.cum_good[lo], self.cum_total[hi] - self.cum_total[lo]
+
+    def at_end(self, window: pd.Timedelta) -> tuple[float, float]:
+        """Good and total events in the ``window`` before the grid's last instant."""
+        good, total = replace(self, first=len(self.times) - 1).sums(window)
+        return float(good[-1]), float(total[-1])
+
+    def first_bad(self, instant: int, window: pd.Timedelta) -> pd.Timestamp:
+        """The start of the first bucket with bad events in the ``window`` before instant
+        index ``instant`` (which must hold some: a burn over a factor there)."""
+        bad = np.diff(self.cum_total - self.cum_good)  # bucket i ends at times[i]
+        lo = max(instant - int(window / self.step) + 1, 0)
+        return self.times[lo + int(np.flatnonzero(bad[lo : instant + 1] > 0)[0])] - self.step
 
 
 def burn_grid(
@@ -211,12 +223,7 @@ def evaluate_at(
         ]
         lookback = max([length, slo.RECENT_BURN, *mine["long_window"]])
         grid = burn_grid(slo.sli_series(counts, d), at, at, step=step, lookback=lookback)
-        grid = BurnGrid(grid.times, grid.cum_good, grid.cum_total, step, len(grid.times) - 1)
-
-        def sums(window: pd.Timedelta, grid=grid) -> tuple[float, float]:
-            good, total = grid.sums(window)
-            return float(good[-1]), float(total[-1])
-
+        sums = grid.at_end
         good, total = sums(length)
         alert_at = slo.alert_threshold(d)
         actual, remaining, status = slo.judge([good], [total], length.total_seconds(), d, alert_at)

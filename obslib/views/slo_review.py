@@ -13,6 +13,7 @@ SLO period before it (budget burn-down). Memory grows with buckets, not spans.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,19 +74,15 @@ class SloReview:
 
     # -- what is in the review -------------------------------------------------------------
 
-    @property
+    @functools.cached_property
     def rows(self) -> pd.DataFrame:
-        """The evaluation at ``end``, one row per SLO, with its ``slo`` label."""
-        frame = self.result.slos
-        labels = frame["service_name"] + "/" + frame["slo_name"]
-        thresholds = dict(
-            zip(
-                self.slos["service_name"] + "/" + self.slos["slo_name"],
-                self.slos["latency_threshold_ms"],
-                strict=True,
-            )
+        """The evaluation at ``end``, one row per SLO, with its ``slo`` label and latency
+        threshold (computed once: every section reads it)."""
+        keys = ["service_name", "slo_name"]
+        frame = self.result.slos.merge(
+            self.slos[[*keys, "latency_threshold_ms"]], on=keys, how="left"
         )
-        return frame.assign(slo=labels, latency_threshold_ms=labels.map(thresholds))
+        return frame.assign(slo=frame["service_name"] + "/" + frame["slo_name"])
 
     def in_trouble(self) -> list[str]:
         """SLOs violated or at risk at the end of the window, least budget first."""
@@ -237,9 +234,7 @@ class SloReview:
                 + "."
             )
         if len(weak):
-            labels = sorted(
-                {f"{r['service_name']}/{r['slo_name']}" for r in weak.to_dict("records")}
-            )
+            labels = sorted({slo.slo_label(r) for r in weak.to_dict("records")})
             said.append(
                 f"{len(weak)} rule(s) of {', '.join(labels)} have a factor below 1: their"
                 " period is short for these windows, so they fire while the SLO is being met."
@@ -467,15 +462,6 @@ class SloReview:
             )
         if inc.empty:
             return Note(f"No incident above low severity in the window{left_out}.")
-        firings = self.replayed.firings
-        first_bad = []
-        for row in inc.to_dict("records"):
-            hit = firings[
-                (firings["service_name"] == row["service_name"])
-                & (firings["slo_name"] == row["slo_name"])
-                & (firings["start"] == row["replay_start"])
-            ]
-            first_bad.append(hit["first_bad_minute"].iloc[0] if len(hit) else pd.NaT)
         shown = pd.DataFrame(
             {
                 "incident_id": inc["incident_id"],
@@ -488,7 +474,7 @@ class SloReview:
                 ],
                 "replay_fired_at": inc["replay_start"],
                 "versus_page": [wording.relative(v) for v in inc["delay_vs_incident"]],
-                "first_bad_minute": pd.to_datetime(pd.Series(first_bad), utc=True),
+                "first_bad_minute": inc["first_bad_minute"],
             }
         )
         return table(
