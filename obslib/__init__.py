@@ -17,8 +17,11 @@ from obslib.errors import InputError, ObslibError, UsageError
 __version__ = "0.1.0"
 
 _MODULES = (
+    "alerts",
     "charts",
     "evaluation",
+    "health",
+    "incidents",
     "load",
     "logs",
     "reports",
@@ -34,8 +37,11 @@ _FROM_INGEST = ("batch", "write_logs", "write_spans")
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__ imports
     from obslib import (  # noqa: F401
+        alerts,
         charts,
         evaluation,
+        health,
+        incidents,
         load,
         logs,
         reports,

@@ -44,8 +44,11 @@ all commands:
   obslib slo list                the SLO definitions
   obslib slo export-prom --out FILE.prom [--service S]... [--at TIME]
                                  the evaluation for node_exporter's textfile collector
-  obslib report trace|slo [--trace-id ID] [-p NAME VALUE]... --out DIR
+  obslib report trace|slo|incident|health [--trace-id ID] [-p NAME VALUE]... --out DIR
                                  run a notebook headless: executed .ipynb + offline HTML
+  obslib triage [--since TIME] [--follow] [--out DIR]
+                                 run each incident's runbook (default: the postmortem) into
+                                 DIR/<incident>/ and record the paths on the incident
   obslib lab [JUPYTER-ARGS]      JupyterLab on the notebooks, same database and Python
 
 The database is $OBSLIB_DATABASE_URL (postgresql://user:password@host:port/db). When
@@ -134,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     _slo_commands(commands)
 
     report = commands.add_parser("report", help="run a notebook headless into an offline report")
-    report.add_argument("name", choices=["trace", "slo"], help="which notebook")
+    report.add_argument(
+        "name", choices=["trace", "slo", "incident", "health"], help="which notebook"
+    )
     report.add_argument("--trace-id", help="trace to investigate (default: slowest error trace)")
     report.add_argument(
         "-p",
@@ -148,9 +153,78 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", required=True, help="folder for the .ipynb and .html")
     report.set_defaults(func=_report)
 
+    _triage_command(commands)
+
     lab = commands.add_parser("lab", help="start JupyterLab on the notebooks")
     lab.set_defaults(func=_lab, passes_extra=True)  # other arguments go to jupyter lab
     return parser
+
+
+_TRIAGE_EPILOG = """\
+A runbook is the notebook an alert definition names in its `runbook` column (a report name
+or a notebook name looked up in the notebooks folder and in $OBSLIB_RUNBOOKS, folders
+separated by ':'); none means the incident postmortem. It runs with parameter incident_id.
+Each outcome is recorded under the incident's incident_data.report; an incident done is
+never run again, a failed one is retried by the next run.
+
+exit status: 0 every incident done (and --follow stopped by SIGTERM or Ctrl-C),
+             1 a runbook failed (its executed notebook with the error is in its folder),
+             2 bad input or the database unreachable at start
+"""
+
+
+def _triage_command(commands) -> None:
+    tri = commands.add_parser(
+        "triage",
+        help="run each incident's runbook (default: the postmortem) and record it",
+        description="Run the runbook of every incident without a report (or whose last attempt\n"
+        "failed) and record the paths of its HTML and Markdown on the incident.",
+        epilog=_TRIAGE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tri.add_argument(
+        "--since",
+        metavar="TIME",
+        help="only incidents triggered at or after TIME, e.g. 2026-11-14T14:00Z or now"
+        " (default: all); with --follow, bounds the catch-up at start and after reconnects",
+    )
+    tri.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep running: triage each incident as it is inserted (LISTEN/NOTIFY), survive"
+        " database restarts; SIGTERM or Ctrl-C stops after the report in progress",
+    )
+    tri.add_argument(
+        "--out",
+        default="reports/incidents",
+        metavar="DIR",
+        help="one folder per incident under DIR (default ./%(default)s)",
+    )
+    tri.set_defaults(func=_triage)
+
+
+def _triage(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from obslib import reports, triage
+    from obslib.values import utc
+
+    # bad input is refused before connecting: the time, the folder
+    since = None if args.since is None else utc(args.since, "--since")
+    out = reports.prepare_out_dir(Path(args.out))
+    url = _reachable_url()
+
+    def show(outcome: triage.Outcome) -> None:
+        print(outcome.line(), flush=True)
+
+    if args.follow:
+        logging.getLogger(triage.__name__).setLevel(logging.INFO)  # listening, reconnects
+        run = triage.follow(since, out, url, on_outcome=show)
+        print(f"triage stopped: {run.summary()}")
+        return 0
+    run = triage.triage(since, out, url, on_outcome=show)
+    print(f"triage: {run.summary()}")
+    return 1 if run.failed else 0
 
 
 def _slo_commands(commands) -> None:

@@ -57,11 +57,17 @@ def mean_times(incidents: pd.DataFrame, by: tuple[str, ...] = ("service_name", "
 
 
 def first_breach(
-    counts: pd.DataFrame, definition: dict, start: pd.Timestamp, end: pd.Timestamp
+    counts: pd.DataFrame,
+    definition: dict,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    *,
+    min_events: int = 0,
 ) -> pd.Timestamp | None:
     """The first minute in ``[start, end)`` whose short-window burn (5 minutes ending with
     it) exceeds 1: the SLO starts losing budget faster than it may. None when it never does
-    (or the SLO has no budget to burn)."""
+    (or the SLO has no budget to burn). ``min_events``: a window with fewer events is no
+    evidence (one slow request of three burns at 30x on a 99 % SLO)."""
     if definition["slo_type"] not in slo.BUDGETED_TYPES:
         return None
     step = pd.Timedelta(minutes=1)
@@ -69,6 +75,7 @@ def first_breach(
     grid = slo_status.burn_grid(series, start, end, step=step, lookback=BREACH_WINDOW)
     good, total = grid.sums(BREACH_WINDOW)
     burning = slo.burn_rate(total - good, total, slo.good_target(definition)) > 1
+    burning &= total >= min_events
     hits = np.flatnonzero(burning)
     if not len(hits):
         return None
@@ -109,7 +116,7 @@ def timeline(
     service = incident["service_name"]
     triggered = incident["triggered_at"]
     since = triggered - lookback
-    until = _end(incident)
+    until = window_end(incident)
     rows: list[tuple[pd.Timestamp, str, str]] = []
     breaches = []
     for d in slo.check_definitions(slos[slos["service_name"] == service]):
@@ -155,7 +162,8 @@ def _missing(value: object) -> bool:
     return value is None or (not isinstance(value, str) and pd.isna(value))
 
 
-def _end(incident: dict) -> pd.Timestamp:
+def window_end(incident: dict) -> pd.Timestamp:
+    """Where an incident's data ends: its resolution, or LOOKBACK after the page while open."""
     resolved = incident.get("resolved_at")
     return incident["triggered_at"] + LOOKBACK if _missing(resolved) else resolved
 
@@ -222,3 +230,82 @@ def budget_burned(
         )
     columns = ["service_name", "slo_name", "bad", "events", "budget_events", "burned_pct"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def neighbourhood(edges: pd.DataFrame, service: str) -> dict[str, str]:
+    """How each service of the graph relates to ``service``: ``"paged"`` itself,
+    ``"upstream"`` when it calls it (directly or through others: its requests wait on it),
+    ``"downstream"`` when ``service`` calls it; services in neither are left out."""
+    require_columns(edges, ("caller", "callee"), "edges")
+    callers: dict[str, set[str]] = {}
+    callees: dict[str, set[str]] = {}
+    for a, b in zip(edges["caller"].astype(str), edges["callee"].astype(str), strict=True):
+        callers.setdefault(b, set()).add(a)
+        callees.setdefault(a, set()).add(b)
+    out = {service: "paged"}
+    for graph, name in ((callers, "upstream"), (callees, "downstream")):
+        todo = [service]
+        while todo:
+            for nxt in graph.get(todo.pop(), ()):
+                if nxt not in out:
+                    out[nxt] = name
+                    todo.append(nxt)
+    return out
+
+
+def impact(
+    spans: pd.DataFrame,
+    edges: pd.DataFrame,
+    service: str,
+    slos: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> pd.DataFrame:
+    """Failed and slow server requests in ``[start, end)`` per service and operation, for the
+    paged service and every service linked to it in the service graph (``edges``).
+
+    Slow means longer than the service's latency SLO threshold (the lowest, when it has
+    several); a service without a latency SLO has no slow count (NaN, not 0: nobody said what
+    slow is). Rows with neither failed nor slow requests are left out; most failed first.
+    """
+    require_columns(
+        spans, ("service_name", "operation_name", "span_kind", "status", "start_time"), "spans"
+    )
+    related = neighbourhood(edges, service)
+    server = spans[
+        (spans["span_kind"] == "server")
+        & (spans["start_time"] >= start)
+        & (spans["start_time"] < end)
+        & spans["service_name"].astype(str).isin(related)
+    ]
+    thresholds: dict[str, float] = {}
+    if len(slos):
+        latency = slos[slos["slo_type"] == "latency"]
+        thresholds = latency.groupby("service_name")["latency_threshold_ms"].min().to_dict()
+    columns = [
+        "service_name", "relation", "operation_name", "requests", "failed", "slow",
+        "first_failure", "last_failure",
+    ]  # fmt: skip
+    if server.empty:
+        return pd.DataFrame(columns=columns)
+    frame = server.assign(
+        service_name=server["service_name"].astype(str),
+        operation_name=server["operation_name"].astype(str),
+        failed=(server["status"] != "ok").to_numpy(),
+    )
+    limit = frame["service_name"].map(thresholds).astype(float)
+    frame["slow"] = np.where(limit.isna(), np.nan, frame["duration_ms"].to_numpy() > limit)
+    frame["failed_at"] = frame["start_time"].where(frame["failed"])
+    out = frame.groupby(["service_name", "operation_name"], observed=True, sort=True).agg(
+        requests=("failed", "size"),
+        failed=("failed", "sum"),
+        slow=("slow", lambda s: np.nan if s.isna().all() else s.sum()),
+        first_failure=("failed_at", "min"),
+        last_failure=("failed_at", "max"),
+    )
+    out = out.reset_index()
+    out["failed"] = out["failed"].astype("int64")
+    out["relation"] = out["service_name"].map(related)
+    hit = (out["failed"] > 0) | (out["slow"].fillna(0) > 0)
+    out = out[hit].sort_values(["failed", "slow", "service_name"], ascending=[False, False, True])
+    return out[columns].reset_index(drop=True)

@@ -34,6 +34,8 @@ KERNEL_NAME = "obslib"  # the kernel the notebooks are saved with
 NOTEBOOKS = {
     "trace": "trace_investigation.ipynb",
     "slo": "slo_review.ipynb",
+    "incident": "incident_postmortem.ipynb",
+    "health": "observability_health.ipynb",
 }
 # Parameters that hold a moment, per notebook: checked with values.utc before a kernel starts,
 # so `-p start notadate` is bad input (exit 2) rather than a failing cell. Only these: a name
@@ -41,10 +43,12 @@ NOTEBOOKS = {
 TIME_PARAMETERS = {
     "trace": ("start", "end"),
     "slo": ("end",),
+    "health": ("end",),
 }
 # Parameters that hold a duration ("30d"), checked with values.duration the same way.
 DURATION_PARAMETERS = {
     "slo": ("window",),
+    "health": ("window",),
 }
 _HEADER_TAG = "obslib-report-header"
 _SECRET_WORDS = ("url", "password", "dsn", "secret", "token")
@@ -55,6 +59,7 @@ _DATABASE_URL = re.compile(r"postgres(ql)?(\+\w+)?://", re.I)
 class Report:
     notebook: Path
     html: Path
+    markdown: Path | None = None  # written when a cell of the notebook asks for it
 
 
 def notebooks_dir() -> Path:
@@ -62,38 +67,50 @@ def notebooks_dir() -> Path:
     return shipped_dir("OBSLIB_NOTEBOOKS_DIR", "notebooks")
 
 
-def kernel_name() -> str:
+def kernel_name(*, headless: bool = False) -> str:
     """The ``obslib`` kernel spec, pointed at this interpreter and made visible to Jupyter
     through JUPYTER_PATH.
 
     One stable name, so the notebooks can save it as their kernel and JupyterLab opens them
     on obslib's Python instead of whatever "Python 3" it finds; each run points it at the
     interpreter that runs obslib (a spec under OBSLIB_HOME, not the user's Jupyter folders).
+    ``headless``: the spec reports run on, whose kernel logs only critical errors. Jupyter
+    interrupts (SIGINT) every kernel it shuts down, and an ipykernel caught mid-step logs
+    "KeyboardInterrupt caught in kernel" to the console of whoever ran the report; what a
+    headless cell raises is in the executed notebook, not in the kernel's log.
     """
-    name = KERNEL_NAME
+    name = f"{KERNEL_NAME}-headless" if headless else KERNEL_NAME
     root = settings().home / "jupyter"
     spec_dir = root / "kernels" / name
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    if headless:
+        argv.append("--IPKernelApp.log_level=CRITICAL")
     spec = {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "obslib",
+        "argv": argv,
+        "display_name": "obslib (headless)" if headless else "obslib",
         "metadata": {"interpreter": sys.executable},
         "language": "python",
     }
     spec_dir.mkdir(parents=True, exist_ok=True)
     target = spec_dir / "kernel.json"
     if not target.exists() or json.loads(target.read_text()) != spec:
-        target.write_text(json.dumps(spec, indent=1))
+        # atomically: a second process starting a kernel meanwhile never reads half a file
+        partial = target.with_name(f".kernel.json.{os.getpid()}")
+        partial.write_text(json.dumps(spec, indent=1))
+        os.replace(partial, target)
     paths = os.environ.get("JUPYTER_PATH", "")
     if str(root) not in paths.split(os.pathsep):
         os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(root), paths) if p)
     return name
 
 
-def notebook_parameters(name: str) -> dict[str, dict]:
-    """The parameters a report's notebook declares (name -> papermill's description)."""
+def notebook_parameters(name: str | Path) -> dict[str, dict]:
+    """The parameters a notebook declares (name -> papermill's description): a report's
+    name, or the path of any notebook (a runbook)."""
     import papermill
 
-    return papermill.inspect_notebook(str(_notebook(name)))
+    source = name if isinstance(name, Path) else _notebook(name)
+    return papermill.inspect_notebook(str(source))
 
 
 def _notebook(name: str) -> Path:
@@ -130,9 +147,9 @@ def coerce_parameters(name: str, raw: dict[str, str]) -> dict[str, object]:
     return out
 
 
-def is_time_parameter(report: str, key: str) -> bool:
+def is_time_parameter(report: str | Path, key: str) -> bool:
     """Whether report ``report``'s parameter ``key`` holds a moment (a UTC time)."""
-    return key in TIME_PARAMETERS.get(report, ())
+    return isinstance(report, str) and key in TIME_PARAMETERS.get(report, ())
 
 
 def _convert(key: str, text: str, kind: str) -> object:
@@ -181,16 +198,31 @@ def prepare_out_dir(out_dir: Path) -> Path:
 def run_report(
     name: str, parameters: dict[str, object], out_dir: Path, *, database_url: str | None = None
 ) -> Report:
-    """Execute the report's notebook with ``parameters`` and write ``.ipynb`` + ``.html``.
+    """Execute report ``name``'s notebook with ``parameters``: see ``run_notebook``."""
+    source = _notebook(name)
+    return run_notebook(source, parameters, out_dir, report=name, database_url=database_url)
 
-    ``database_url`` (default: $OBSLIB_DATABASE_URL) reaches the kernel through its
-    environment only, never as a parameter, so the kernel does not resolve it again. On a
-    failing cell the executed notebook is written with the error and ReportFailed names
-    the cell; the HTML is not written.
+
+def run_notebook(
+    source: Path,
+    parameters: dict[str, object],
+    out_dir: Path,
+    *,
+    report: str | None = None,
+    database_url: str | None = None,
+) -> Report:
+    """Execute ``source`` with ``parameters`` and write ``.ipynb`` + ``.html`` (+ ``.md``).
+
+    ``report`` names the report the notebook is (its header then knows which parameters are
+    times); a runbook is any notebook. ``database_url`` (default: $OBSLIB_DATABASE_URL)
+    reaches the kernel through its environment only, never as a parameter. On a failing
+    cell the executed notebook is written with the error and ReportFailed names the cell;
+    the HTML is not written. A cell whose metadata names ``obslib.markdown`` (a file name)
+    has its Markdown output written to that file beside the HTML.
     """
     import papermill
 
-    source = _notebook(name)
+    source = Path(source)
     out_dir = prepare_out_dir(out_dir)
     stem = source.stem
     executed = out_dir / f"{stem}.ipynb"
@@ -202,7 +234,7 @@ def run_report(
                 str(source),
                 str(executed),
                 parameters=params,
-                kernel_name=kernel_name(),
+                kernel_name=kernel_name(headless=True),
                 config=config,
                 cwd=str(source.parent),
                 progress_bar=False,
@@ -215,10 +247,37 @@ def run_report(
         finally:
             if executed.exists():
                 scrub_outputs(executed)
-    add_header(executed, name, parameters)
+    add_header(executed, report or source, parameters)
     html = out_dir / f"{stem}.html"
     html.write_text(to_offline_html(executed), encoding="utf-8")
-    return Report(executed, html)
+    return Report(executed, html, write_markdown(executed, out_dir))
+
+
+def write_markdown(notebook: Path, out_dir: Path) -> Path | None:
+    """Write the Markdown output of the cell whose metadata names ``obslib.markdown``.
+
+    The notebook computes the document once; the runner only copies it out, so the HTML and
+    the Markdown always state the same facts. The name must be a plain ``*.md`` file name.
+    """
+    import nbformat
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    for cell in nb.cells:
+        target = cell.get("metadata", {}).get("obslib", {}).get("markdown")
+        if not target:
+            continue
+        if Path(target).name != target or not target.endswith(".md"):
+            raise UsageError(f"{notebook.name}: markdown target {target!r} is not a .md file name")
+        texts = [
+            out["data"]["text/markdown"]
+            for out in cell.get("outputs", [])
+            if "text/markdown" in out.get("data", {})
+        ]
+        if texts:
+            path = out_dir / target
+            path.write_text("\n\n".join(texts).rstrip() + "\n", encoding="utf-8")
+            return path
+    return None
 
 
 @contextmanager
@@ -279,7 +338,7 @@ def scrub_outputs(notebook: Path, url: str | None = None) -> None:
         nbformat.write(nb, str(notebook))
 
 
-def add_header(notebook: Path, name: str, parameters: dict[str, object]) -> None:
+def add_header(notebook: Path, name: str | Path, parameters: dict[str, object]) -> None:
     """Put a header cell first in the executed notebook: title, parameters, data window,
     when and by which obslib it was generated. Never the database URL."""
     import nbformat
@@ -299,7 +358,7 @@ def add_header(notebook: Path, name: str, parameters: dict[str, object]) -> None
 
 
 def report_header(
-    name: str, title: str, parameters: dict[str, object], now: datetime | None = None
+    name: str | Path, title: str, parameters: dict[str, object], now: datetime | None = None
 ) -> str:
     """The header's markdown: what a reader who did not run the report needs first."""
     from obslib import __version__
@@ -319,7 +378,7 @@ def report_header(
     return f"# {title}\n\n| | |\n|---|---|\n{table}\n"
 
 
-def _defaults(name: str) -> dict[str, object]:
+def _defaults(name: str | Path) -> dict[str, object]:
     out: dict[str, object] = {}
     for key, spec in notebook_parameters(name).items():
         try:
@@ -329,8 +388,10 @@ def _defaults(name: str) -> dict[str, object]:
     return out
 
 
-def _window(name: str, values: dict[str, object]) -> str:
+def _window(name: str | Path, values: dict[str, object]) -> str:
     """``start .. end`` in UTC with the date stated once when both fall on one day."""
+    if "incident_id" in values:  # a postmortem or a runbook: the incident sets the window
+        return "the incident: from an hour before its page to its resolution"
     times = [k for k in values if is_time_parameter(name, k)]
     start = next((values[k] for k in times if "start" in k), None)
     end = next((values[k] for k in times if "end" in k), None)
@@ -339,7 +400,10 @@ def _window(name: str, values: dict[str, object]) -> str:
         lo = hi - duration(str(values["window"]))
         return f"{lo:%Y-%m-%d %H:%M} .. {hi:%Y-%m-%d %H:%M} UTC ({values['window']})"
     if not (start and end):
-        return "up to the latest stored span" if "end" in values else "not set"
+        if "end" not in values:
+            return "not set"
+        back = f"the {values['window']} " if values.get("window") else ""
+        return f"{back}up to the latest stored span"
     lo, hi = utc(str(start), "start"), utc(str(end), "end")
     if lo.normalize() == hi.normalize():
         return f"{lo:%Y-%m-%d %H:%M} .. {hi:%H:%M} UTC ({_span(hi - lo)})"

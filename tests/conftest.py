@@ -28,6 +28,9 @@ __all__ = [
 ]
 
 LATEST = discover(MIGRATIONS)[-1].version  # the newest shipped schema version
+# Test runbooks are notebooks the triage tests run with an incident id; nbval must not
+# collect them as notebooks of their own.
+collect_ignore = ["data"]
 
 # Debian's Chromium (.ci/run installs it as root), with the flags that work on a machine
 # with no network: no background connections, no updates, no sandbox as root.

@@ -199,3 +199,73 @@ def test_the_demo_incident_timeline_matches_its_script(demo_db) -> None:
     assert len(rollbacks) == 2  # started a minute before the regression ends, finished at it
     assert rollbacks["time"].min() < demo_events.incident_window()[1]
     assert got.first_bad is not None and topo.DEPLOY_AT <= got.first_bad < row["triggered_at"]
+
+
+EDGES = pd.DataFrame(
+    {"caller": ["gw", "gw", "api", "api", "web"], "callee": ["api", "auth", "db", "cache", "gw"]}
+)
+
+
+def test_the_neighbourhood_follows_calls_both_ways_transitively() -> None:
+    """web -> gw -> api -> db: web and gw wait on api (upstream), db and cache are what api
+    waits on (downstream); auth is neither (gw calls it, but not because of api)."""
+    got = incidents.neighbourhood(EDGES, "api")
+    assert got == {
+        "api": "paged",
+        "gw": "upstream",
+        "web": "upstream",
+        "db": "downstream",
+        "cache": "downstream",
+    }
+
+
+def _impact_spans() -> pd.DataFrame:
+    rows = [  # service, operation, status, duration_ms, minute
+        ("api", "list", "error", 10.0, 1),
+        ("api", "list", "ok", 500.0, 2),
+        ("api", "list", "ok", 300.0, 3),  # exactly the threshold: not slow
+        ("api", "get", "ok", 20.0, 3),  # neither failed nor slow: left out
+        ("gw", "GET /", "error", 30.0, 1),
+        ("auth", "login", "error", 5.0, 1),  # failing, but not linked to api: left out
+        ("api", "list", "error", 10.0, -1),  # before the window
+        ("api", "list", "error", 10.0, 10),  # at the window's end: outside [start, end)
+    ]
+    frame = pd.DataFrame(
+        rows, columns=["service_name", "operation_name", "status", "duration_ms", "minute"]
+    )
+    frame["start_time"] = [T0 + m * MIN for m in frame.pop("minute")]
+    frame["span_kind"] = "server"
+    return frame
+
+
+def test_impact_counts_failed_and_slow_requests_of_linked_services_in_the_window() -> None:
+    slos = _slo(slo_name="p99-300", slo_type="latency", latency_threshold_ms=300.0)
+    got = incidents.impact(_impact_spans(), EDGES, "api", slos, T0, T0 + 10 * MIN)
+    assert got[["service_name", "relation", "operation_name", "requests", "failed"]].to_dict(
+        "records"
+    ) == [
+        {"service_name": "api", "relation": "paged", "operation_name": "list", "requests": 3,
+         "failed": 1},
+        {"service_name": "gw", "relation": "upstream", "operation_name": "GET /", "requests": 1,
+         "failed": 1},
+    ]  # fmt: skip
+    assert got["slow"].iloc[0] == 1  # 500 ms over 300; 300 ms is not over it
+    assert np.isnan(got["slow"].iloc[1])  # gw has no latency SLO: slow is unknown, not 0
+    assert got["first_failure"].iloc[0] == T0 + MIN and got["last_failure"].iloc[0] == T0 + MIN
+
+
+def test_impact_of_a_quiet_window_is_empty_with_its_columns() -> None:
+    got = incidents.impact(_impact_spans(), EDGES, "api", _slo(), T0 + 20 * MIN, T0 + 30 * MIN)
+    assert got.empty and "relation" in got.columns
+
+
+def test_a_breach_on_fewer_events_than_min_events_is_no_evidence() -> None:
+    """3 requests a minute, 1 failing at +3: 1 of 15 over 5 minutes burns 6.7x on a 99 %
+    SLO, a breach; with min_events=16 the window holds too few events to say so, with 15
+    exactly enough."""
+    d = _slo().iloc[0].to_dict()
+    counts = _counts({3: 1}, per_minute=3)
+    window = (T0, T0 + 30 * MIN)
+    assert incidents.first_breach(counts, d, *window) == T0 + 3 * MIN
+    assert incidents.first_breach(counts, d, *window, min_events=15) == T0 + 3 * MIN
+    assert incidents.first_breach(counts, d, *window, min_events=16) is None

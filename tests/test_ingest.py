@@ -315,3 +315,24 @@ def test_numbers_that_overflow_their_column_are_named(migrated_db: str) -> None:
     ):
         b.slos(long_window)
     assert load.slos(url=migrated_db).empty
+
+
+def test_a_bulk_load_refreshes_the_planners_statistics_and_a_small_one_does_not(
+    migrated_db: str,
+) -> None:
+    """9,999 new log records leave the statistics to autovacuum; 10,000 spans get ANALYZE
+    at once (a fresh table planned as empty made a 1-second coverage query take minutes)."""
+    from obslib.ingest.writer import ANALYZE_AFTER_ROWS
+
+    def analyzed(table: str) -> bool:
+        with psycopg.connect(migrated_db) as conn:
+            row = conn.execute(
+                "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = %s", [table]
+            ).fetchone()
+        return row[0] is not None
+
+    write_logs(logs(n=ANALYZE_AFTER_ROWS - 1), url=migrated_db)
+    many = spans(n=ANALYZE_AFTER_ROWS)
+    many["end_time"] = many["start_time"] + timedelta(milliseconds=5)
+    write_spans(many, url=migrated_db)
+    assert analyzed("distributed_traces") and not analyzed("structured_logs")

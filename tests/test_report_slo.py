@@ -97,4 +97,6 @@ def test_bad_slo_parameters_are_refused_before_running(raw, message) -> None:
 
 def test_an_empty_end_means_up_to_the_latest_stored_span() -> None:
     text = reports.report_header("slo", "SLO review", {"end": ""})
-    assert "| **Data window** | up to the latest stored span |" in text
+    assert "| **Data window** | the 30d up to the latest stored span |" in text
+    text = reports.report_header("slo", "SLO review", {"end": "", "window": "7d"})
+    assert "| **Data window** | the 7d up to the latest stored span |" in text

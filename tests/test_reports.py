@@ -6,6 +6,7 @@ import base64
 import os
 import re
 import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -332,3 +333,16 @@ def test_every_chart_renders_in_a_browser_without_network(default_report, tmp_pa
     for name in reports.notebook_parameters("trace"):
         if name != "report_mode":  # set by obslib report itself
             assert name in header, f"the header does not name the parameter {name}"
+
+
+def test_reports_run_on_a_quiet_kernel_and_the_lab_on_the_plain_one() -> None:
+    """Jupyter interrupts every kernel it shuts down; a headless report's kernel logs only
+    critical errors, so that interrupt never prints "KeyboardInterrupt caught in kernel"
+    on the console of whoever ran the report. The lab's kernel logs as usual."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    headless, lab = reports.kernel_name(headless=True), reports.kernel_name()
+    specs = KernelSpecManager()
+    assert "--IPKernelApp.log_level=CRITICAL" in specs.get_kernel_spec(headless).argv
+    assert not any("log_level" in a for a in specs.get_kernel_spec(lab).argv)
+    assert specs.get_kernel_spec(headless).argv[0] == sys.executable

@@ -140,3 +140,22 @@ def test_a_note_says_why_in_every_format() -> None:
     assert note._repr_markdown_() == "*No span of trace abc failed.*"
     assert note._repr_html_() == '<p class="obslib-note"><em>No span of trace abc failed.</em></p>'
     assert Note("<b>").__repr__() == "<b>" and "&lt;b&gt;" in Note("<b>")._repr_html_()
+
+
+def test_markdown_is_a_pipe_table_of_the_full_cells_under_the_caption() -> None:
+    """Numbers right-aligned, text left; a ``|`` in a cell is escaped and long text is
+    kept whole (a wiki page has no hover to show the rest)."""
+    long = "connection pool exhausted: " + "x" * 80
+    t0 = pd.Timestamp("2026-11-14 14:05", tz="UTC")
+    frame = pd.DataFrame(
+        {"service": ["a|b", "c"], "failed": [3, 1000], "what": ["ok", long], "at": [t0, t0]}
+    )
+    lines = table(frame, "Failures").markdown().splitlines()
+    assert lines[0] == "Failures. Times UTC on 2026-11-14."
+    assert lines[2:5] == [
+        "| service | failed | what | at |",
+        "|---|---:|---|---:|",
+        "| a\\|b | 3 | ok | 14:05:00.000 |",
+    ]
+    assert lines[5] == f"| c | 1,000 | {long} | 14:05:00.000 |"
+    assert table(frame.iloc[0:0], "Nothing").markdown() == "Nothing.\n\n*(no rows)*"

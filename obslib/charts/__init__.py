@@ -1,5 +1,7 @@
 """Altair chart builders over pre-aggregated frames, one module per subject."""
 
+from obslib.charts.health import coverage_chart, kpi_chart
+from obslib.charts.incidents import incident_timeline
 from obslib.charts.render import svg_with_alt, use_renderer
 from obslib.charts.slo import budget_burndown, burn_rate_chart, replay_timeline
 from obslib.charts.traces import (
@@ -18,6 +20,9 @@ __all__ = [
     "WaterfallRows",
     "budget_burndown",
     "burn_rate_chart",
+    "coverage_chart",
+    "incident_timeline",
+    "kpi_chart",
     "path_share_comparison",
     "replay_timeline",
     "self_time_bars",

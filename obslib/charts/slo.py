@@ -60,7 +60,10 @@ def _time_axis(first: pd.Timestamp, last: pd.Timestamp) -> alt.Axis:
     """Day labels ("Sat 14") over more than two days, clock times below: Vega's automatic
     format labels noon ticks "12 PM" when a series starts mid-day, which says nothing."""
     days = pd.notna(first) and pd.notna(last) and last - first > pd.Timedelta(days=2)
-    return alt.Axis(format="%a %d" if days else "%H:%M", formatType="utc", labelOverlap=True)
+    # Vega-Lite has no "utc" formatType (it is ignored, and labels fall back to Vega's local
+    # 12-hour multi-format): the labels are formatted in UTC by an expression instead.
+    fmt = "%a %d" if days else "%H:%M"
+    return alt.Axis(labelExpr=f"utcFormat(datum.value, '{fmt}')", labelOverlap=True)
 
 
 _TIME_FORMAT = "%Y-%m-%d %H:%M"

@@ -78,6 +78,7 @@ ALERT_SPEC = (
     Col("severity", required=True, allowed=schema.SEVERITIES, width=20),
     Col("notification_channels", JSON, default=[]),
     Col("enabled", BOOL, default=True),
+    Col("runbook"),  # a notebook name `obslib triage` runs (NULL: the postmortem)
 )
 INCIDENT_SPEC = (
     Col("incident_id", required=True, width=100, key=True),

@@ -402,6 +402,33 @@ def batch(url: str | None = None) -> Iterator[Batch]:
             conn.commit()
         except adbc.Error as err:
             raise database_error("batch", err) from err
+        _analyze(conn, writes.written)
+
+
+ANALYZE_AFTER_ROWS = 10_000  # a batch adding this many rows to a table refreshes its stats
+
+
+def _analyze(conn: Any, written: dict[str, int]) -> None:
+    """ANALYZE the tables a batch grew by ``ANALYZE_AFTER_ROWS`` or more, as PostgreSQL's
+    manual advises after a bulk load: until autovacuum gets to it, the planner sees a fresh
+    table as empty and may nest-loop over 150k spans (a 1-second query took minutes).
+    Statistics are an optimisation: failing to gather them loses nothing written."""
+    import adbc_driver_postgresql.dbapi as adbc
+
+    grown = [
+        tables.TARGETS[k].table
+        for k, n in written.items()
+        if k in tables.TARGETS and n >= ANALYZE_AFTER_ROWS
+    ]
+    if not grown:
+        return
+    try:
+        with conn.cursor() as cur:
+            for table in grown:  # identifiers from our own table specs, never user text
+                cur.execute(f"ANALYZE {table}")
+        conn.commit()
+    except adbc.Error as err:
+        logger.warning("could not refresh planner statistics after the load: %s", err)
 
 
 def write_spans(spans: pd.DataFrame, *, url: str | None = None) -> Written:

@@ -16,6 +16,7 @@ read itself. ``json="text"`` keeps the JSON text (the lazy form): parse later wi
 
 from obslib.load._core import JsonMode, parse_json
 from obslib.load.alerts import alert_definitions, incident, incidents
+from obslib.load.health_data import client_coverage, log_correlation, service_edges
 from obslib.load.slo_data import (
     data_range,
     operation_counts,
@@ -30,12 +31,15 @@ from obslib.load.telemetry import logs, spans, trace
 __all__ = [
     "JsonMode",
     "alert_definitions",
+    "client_coverage",
     "data_range",
     "incident",
     "incidents",
+    "log_correlation",
     "logs",
     "operation_counts",
     "parse_json",
+    "service_edges",
     "services",
     "sli_counts",
     "slo_counts",

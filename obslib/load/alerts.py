@@ -17,7 +17,7 @@ FROM alert_definitions"""
 _INCIDENTS = """SELECT i.id, i.incident_id, i.alert_id, a.alert_name, a.service_name,
        a.alert_type, i.status, i.severity, i.triggered_at, i.acknowledged_at, i.resolved_at,
        i.acknowledged_by, i.resolved_by, i.escalation_level,
-       i.incident_data::text AS incident_data
+       i.incident_data::text AS incident_data, a.runbook
 FROM alert_incidents i LEFT JOIN alert_definitions a ON a.id = i.alert_id"""
 
 
@@ -42,7 +42,8 @@ def incidents(
     services: Iterable[str] | None = None,
     url: str | None = None,
 ) -> pd.DataFrame:
-    """Alert incidents triggered in ``[start, end)`` with their alert's name and service."""
+    """Alert incidents triggered in ``[start, end)`` with their alert's name, service and
+    runbook (the notebook ``obslib triage`` runs for it; None: the postmortem)."""
     lo, hi = _window(start, end, required=False)
     q = _Query(_INCIDENTS).where("i.triggered_at >= ?", lo).where("i.triggered_at < ?", hi)
     q.where("i.status = ANY(?)", _checked(statuses, schema.INCIDENT_STATUSES, "incident status"))

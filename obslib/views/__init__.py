@@ -1,13 +1,27 @@
 """Views: one module per notebook, holding everything that notebook shows.
 
 ``obslib.views.trace_investigation`` is the trace notebook's, ``obslib.views.slo_review``
-the SLO review's; each view returns something
+the SLO review's, ``obslib.views.incident_postmortem`` the postmortem's and
+``obslib.views.observability_health`` the health notebook's; each view returns something
 that displays well in every case: a ``Table`` (``obslib.views.tables``, the one formatter
 for reading), a chart, or a ``Note`` saying why there is nothing to show.
 """
 
-from obslib.views import slo_review, trace_investigation
+from obslib.views import (
+    incident_postmortem,
+    observability_health,
+    slo_review,
+    trace_investigation,
+)
 from obslib.views.notes import Note
 from obslib.views.tables import Table, table
 
-__all__ = ["Note", "Table", "slo_review", "table", "trace_investigation"]
+__all__ = [
+    "Note",
+    "Table",
+    "incident_postmortem",
+    "observability_health",
+    "slo_review",
+    "table",
+    "trace_investigation",
+]

@@ -305,6 +305,26 @@ class Table:
         table = self.styler().to_html()
         return f'<div class="obslib-table" style="max-width: 100%; overflow-x: auto;">{table}</div>'
 
+    def markdown(self) -> str:
+        """The table as Markdown (a pipe table under its caption): for a wiki or a pull
+        request. Cells are the HTML's text in full (Markdown has no hover), ``|`` escaped."""
+        _, shown = self.cells()
+        caption = self.full_caption()
+        if shown.empty:
+            return f"{caption}\n\n*(no rows)*" if caption else "*(no rows)*"
+
+        def row(values: list[str]) -> str:
+            return (
+                "| " + " | ".join(v.replace("|", "\\|").replace("\n", " ") for v in values) + " |"
+            )
+
+        kinds = [column_kind(str(c), self.data[c]) for c in self.data.columns]
+        rule = ["---" if k == "text" else "---:" for k in kinds]
+        lines = [row([str(c) for c in shown.columns]), "|" + "|".join(rule) + "|"]
+        lines += [row([str(v) for v in values]) for values in shown.itertuples(index=False)]
+        body = "\n".join(lines)
+        return f"{caption}\n\n{body}" if caption else body
+
     def __repr__(self) -> str:
         shown, _ = self.cells()
         text = shown.to_string(index=False) if len(shown) else "(no rows)"

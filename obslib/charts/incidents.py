@@ -1,0 +1,167 @@
+"""Incident charts: what the paged service's requests did around the page, and when each
+event of the timeline happened, on one time axis.
+
+Why they look as they do: a postmortem reader asks "when did it start hurting, and when
+did we notice?", so failed requests per minute (red bars) sit above one lane per kind of
+event (change, first error, breach, page, acknowledgement, escalation, resolution) sharing
+the time axis; the gap between the first red bar and the page is the detection time. Event
+labels are in lanes, not on the bars, because the page and the acknowledgement are minutes
+apart and labels on one line would overwrite each other. Reports are static SVG, so the alt
+text states the numbers a reader needs (peak, first failure, page, resolution).
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from obslib.charts.slo import WIDTH, _epoch_ms, _refuse_empty_or_long, _time_axis, _time_tooltip
+from obslib.errors import InputError
+from obslib.schema import require_columns
+from obslib.values import Moment, utc
+
+MINUTE_COLUMNS = ("minute", "requests", "failed")
+EVENT_COLUMNS = ("time", "kind", "what")
+# The lanes top to bottom, in the order a story is told; colours: red = harm, amber =
+# change, blue = people responding, green = over.
+EVENT_LANES = {
+    "change": ("change", "#e5a50a"),
+    "sli_breach": ("SLI breach", "#d62728"),
+    "first_error_span": ("first failing request", "#d62728"),
+    "first_error_log": ("first error log", "#9d3a2b"),
+    "triggered": ("page", "#222222"),
+    "acknowledged": ("acknowledged", "#4c78a8"),
+    "escalated": ("escalated", "#72b7b2"),
+    "resolved": ("resolved", "#54a24b"),
+}
+FAILED_COLOR = "#d62728"
+OK_COLOR = "#c7c7c7"
+LABEL_GAP = (
+    0.04  # a label closer than this share of the axis to the previous in its lane is dropped
+)
+_LANE_PX = 20
+
+
+def incident_timeline(
+    minutes: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    start: Moment,
+    end: Moment,
+    service: str,
+    title: str,
+) -> alt.VConcatChart:
+    """Failed requests per minute of ``service`` over ``[start, end)`` above the timeline's
+    events (``time``, ``kind``, ``what``), one lane per kind, on a shared UTC axis."""
+    require_columns(minutes, MINUTE_COLUMNS, "minutes")
+    require_columns(events, EVENT_COLUMNS, "events")
+    lo, hi = utc(start, "start"), utc(end, "end")
+    if hi <= lo:
+        raise InputError(f"end ({hi}) must be after start ({lo})")
+    if minutes.empty and events.empty:
+        raise InputError("minutes and events frames are both empty: nothing to chart")
+    if len(minutes):
+        _refuse_empty_or_long(minutes, "minutes")
+    unknown = sorted(set(events["kind"].astype(str)) - set(EVENT_LANES))
+    if unknown:
+        raise InputError(f"events frame has unknown kinds {unknown} (known: {list(EVENT_LANES)})")
+    x_scale = alt.Scale(type="utc", domain=[_epoch_ms(lo), _epoch_ms(hi)])
+    minutes_shown = max(1.0, (hi - lo) / pd.Timedelta(minutes=1))
+    axis = _time_axis(lo, hi)
+    bars = pd.DataFrame(
+        {
+            "minute": pd.to_datetime(minutes["minute"], utc=True),
+            "requests": minutes["requests"].astype("int64"),
+            "failed": minutes["failed"].astype("int64"),
+        }
+    )
+    bars["middle"] = bars["minute"] + pd.Timedelta(seconds=30)
+    bars["ok"] = (bars["requests"] - bars["failed"]).clip(lower=0)
+    stacked = bars.melt(
+        id_vars=["minute", "middle", "requests"], value_vars=["ok", "failed"], var_name="outcome"
+    )
+    top = (
+        alt.Chart(stacked)
+        .mark_bar(clip=True, width=max(1.0, WIDTH / minutes_shown - 0.5))
+        .encode(
+            x=alt.X("middle:T", title=None, scale=x_scale, axis=axis),
+            y=alt.Y("value:Q", title="requests / min", stack="zero"),
+            color=alt.Color(
+                "outcome:N",
+                scale=alt.Scale(domain=["failed", "ok"], range=[FAILED_COLOR, OK_COLOR]),
+                legend=alt.Legend(title=None, orient="top-left"),
+            ),
+            order=alt.Order("outcome:N", sort="ascending"),
+            tooltip=[
+                _time_tooltip("minute", "minute (UTC)"),
+                alt.Tooltip("outcome:N"),
+                alt.Tooltip("value:Q", title="requests"),
+            ],
+        )
+        .properties(width=WIDTH, height=140)
+    )
+    marks = events.assign(
+        time=pd.to_datetime(events["time"], utc=True),
+        lane=[EVENT_LANES[k][0] for k in events["kind"].astype(str)],
+    )
+    marks = marks[marks["time"].between(lo, hi)].sort_values("time", kind="stable")
+    marks["label"] = _labels(marks, lo, hi)
+    lanes = [label for kind, (label, _) in EVENT_LANES.items() if label in set(marks["lane"])]
+    colors = alt.Scale(
+        domain=[label for label, _ in EVENT_LANES.values()],
+        range=[color for _, color in EVENT_LANES.values()],
+    )
+    y = alt.Y("lane:N", sort=lanes, scale=alt.Scale(domain=lanes), title=None)
+    x = alt.X("time:T", title="time (UTC)", scale=x_scale, axis=axis)
+    base = alt.Chart(marks).encode(x=x, y=y)
+    points = base.mark_point(filled=True, size=70, shape="diamond").encode(
+        color=alt.Color("lane:N", scale=colors, legend=None),
+        tooltip=[_time_tooltip("time", "time (UTC)"), "lane:N", "what:N"],
+    )
+    labels = base.mark_text(align="left", dx=7, fontSize=10).encode(text="label:N")
+    bottom = (points + labels).properties(width=WIDTH, height=max(1, len(lanes)) * _LANE_PX)
+    chart = alt.vconcat(top, bottom, spacing=6).resolve_scale(x="shared", color="independent")
+    return chart.properties(
+        title=alt.TitleParams(title, anchor="start"),
+        description=_describe(bars, marks, service, lo, hi),
+    )
+
+
+def _labels(marks: pd.DataFrame, lo: pd.Timestamp, hi: pd.Timestamp) -> list[str]:
+    """Each event's clock time, blank when the lane's previous label is closer than
+    ``LABEL_GAP`` of the axis (a deploy's start and finish a minute apart would overprint;
+    the tooltip and the table keep every time)."""
+    fmt = "%H:%M" if hi - lo <= pd.Timedelta(days=1) else "%m-%d %H:%M"
+    gap = (hi - lo) * LABEL_GAP
+    last: dict[str, pd.Timestamp] = {}
+    out = []
+    for lane, moment in zip(marks["lane"], marks["time"], strict=True):
+        if lane in last and moment - last[lane] < gap:
+            out.append("")
+            continue
+        last[lane] = moment
+        out.append(f"{moment:{fmt}}")
+    return out
+
+
+def _describe(
+    bars: pd.DataFrame, marks: pd.DataFrame, service: str, lo: pd.Timestamp, hi: pd.Timestamp
+) -> str:
+    """The alt text: the numbers a reader of the static SVG needs."""
+    parts = [f"Failed requests per minute of {service}, {lo:%Y-%m-%d %H:%M} to {hi:%H:%M} UTC"]
+    failing = bars[bars["failed"] > 0]
+    if failing.empty:
+        parts.append("no failed request")
+    else:
+        peak = failing.loc[failing["failed"].idxmax()]
+        first, total = failing["minute"].min(), int(failing["failed"].sum())
+        parts.append(
+            f"{total:,} failed, the first at {first:%H:%M}, "
+            f"peak {int(peak['failed']):,} at {peak['minute']:%H:%M}"
+        )
+    if len(marks):
+        ordered = marks.sort_values("time", kind="stable")
+        parts.append(
+            "events: " + ", ".join(f"{r.lane} {r.time:%H:%M}" for r in ordered.itertuples())
+        )
+    return "; ".join(parts) + "."

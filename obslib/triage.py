@@ -1,0 +1,413 @@
+"""Runbooks that run themselves: each incident gets its runbook notebook run and recorded.
+
+``triage`` runs, for every incident without a report (or whose last attempt failed), the
+notebook its alert names (``alert_definitions.runbook``; NULL: the incident postmortem)
+through papermill into ``<out>/<incident>/`` and records the outcome under
+``incident_data.report``. ``follow`` does the same as incidents arrive (LISTEN/NOTIFY, the
+trigger of migration 0011), surviving database restarts. An advisory lock per incident
+keeps two triage processes from running the same incident twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from obslib import reports
+from obslib.config import scrub
+from obslib.errors import (
+    DatabaseError,
+    DatabaseUnreachable,
+    InputError,
+    ObslibError,
+    ReportFailed,
+    UsageError,
+)
+from obslib.storage import db
+from obslib.values import Moment, utc
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "obslib_incidents"  # migrations/0011: the insert trigger's pg_notify channel
+DEFAULT_RUNBOOK = "incident"  # the report run when an alert names no runbook: the postmortem
+ENV_RUNBOOKS = "OBSLIB_RUNBOOKS"  # more folders of runbooks, os.pathsep-separated
+DEFAULT_OUT = Path("reports/incidents")
+REPORT_KEY = "report"  # the key of incident_data that holds the last attempt
+DONE, FAILED, SKIPPED = "done", "failed", "skipped"
+
+# Advisory locks in the two-int4 form live in a key space of their own, apart from the
+# single-bigint locks golang-migrate and obslib's migrator take: (this class, incident hash).
+_LOCK_CLASS = 0x0B5_7A1  # "obs triage"
+_RUNBOOK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a file name: no separator, no ..
+_IDLE_CHECK_S = 30.0  # a follower with nothing to do checks its connection this often
+_MAX_BACKOFF_S = 15.0
+
+_CANDIDATES = """
+SELECT i.incident_id, i.incident_data -> 'report' AS report
+FROM alert_incidents i
+WHERE (%(since)s::timestamptz IS NULL OR i.triggered_at >= %(since)s::timestamptz)
+  AND (%(ids)s::text[] IS NULL OR i.incident_id = ANY(%(ids)s::text[]))
+  AND (i.incident_data -> 'report' ->> 'status') IS DISTINCT FROM 'done'
+ORDER BY i.triggered_at NULLS LAST, i.incident_id"""
+_CURRENT = """
+SELECT a.runbook, i.incident_data -> 'report' AS report
+FROM alert_incidents i LEFT JOIN alert_definitions a ON a.id = i.alert_id
+WHERE i.incident_id = %s"""
+_RECORD = """
+UPDATE alert_incidents
+SET incident_data = COALESCE(incident_data, '{}'::jsonb) || jsonb_build_object('report', %s::jsonb)
+WHERE incident_id = %s"""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What triage did with one incident."""
+
+    incident_id: str
+    status: str  # done | failed | skipped
+    path: Path | None = None  # done: the HTML; failed: the executed notebook with the error
+    reason: str | None = None  # failed or skipped: why, on one line
+
+    def line(self) -> str:
+        """One line for a terminal: id, status, path (and why, when not done)."""
+        text = f"{self.incident_id}  {self.status:<7}  {self.path or '-'}"
+        return f"{text}  ({self.reason})" if self.reason else text
+
+
+@dataclass
+class TriageRun:
+    """The outcomes of one ``triage`` call (or of a whole ``follow``), in order."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def _count(self, status: str) -> int:
+        return sum(o.status == status for o in self.outcomes)
+
+    @property
+    def done(self) -> int:
+        return self._count(DONE)
+
+    @property
+    def failed(self) -> int:
+        return self._count(FAILED)
+
+    @property
+    def skipped(self) -> int:
+        return self._count(SKIPPED)
+
+    def summary(self) -> str:
+        return f"{self.done} done, {self.failed} failed, {self.skipped} skipped"
+
+
+@dataclass(frozen=True)
+class Runbook:
+    """A runbook resolved to a notebook file."""
+
+    name: str  # as the alert names it (DEFAULT_RUNBOOK for none)
+    source: Path
+    report: str | None  # the report it is, if any (its header then knows its time parameters)
+
+
+def runbook_dirs() -> list[Path]:
+    """Where runbooks are looked up: obslib's notebooks folder, then each $OBSLIB_RUNBOOKS one."""
+    found = []
+    with suppress(ObslibError):  # no shipped notebooks folder: only $OBSLIB_RUNBOOKS counts
+        found.append(reports.notebooks_dir())
+    extra = os.environ.get(ENV_RUNBOOKS, "")
+    found += [Path(p).expanduser() for p in extra.split(os.pathsep) if p.strip()]
+    return found
+
+
+def resolve_runbook(name: str | None) -> Runbook:
+    """The notebook an alert's ``runbook`` names: a report name or a plain notebook name.
+
+    The name comes from a database row, so it is never taken as a path: only a file name
+    (``.ipynb`` optional) found in ``runbook_dirs()``. Anything else is InputError.
+    """
+    name = DEFAULT_RUNBOOK if name is None or not name.strip() else name.strip()
+    if name in reports.NOTEBOOKS:
+        return Runbook(name, reports.notebooks_dir() / reports.NOTEBOOKS[name], name)
+    if name == DEFAULT_RUNBOOK:
+        raise InputError(f"the default runbook, report {DEFAULT_RUNBOOK!r}, is not installed")
+    if not _RUNBOOK_NAME.fullmatch(name):
+        raise InputError(
+            f"runbook {name!r} is not a notebook name (letters, digits, '_', '-', '.'; no path)"
+        )
+    file = name if name.endswith(".ipynb") else f"{name}.ipynb"
+    folders = runbook_dirs()
+    for folder in folders:
+        if (folder / file).is_file():
+            return Runbook(name, folder / file, None)
+    where = ", ".join(str(f) for f in folders) or "no folder"
+    raise InputError(f"runbook {name!r}: no {file} in {where} (set ${ENV_RUNBOOKS})")
+
+
+def incident_folder(incident_id: str) -> str:
+    """A folder name for the incident: its id when that is a safe name, else a safe form
+    plus a hash of the id (so no id climbs out of ``--out`` and no two share a folder)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", incident_id).lstrip(".-")[:80]
+    if safe and safe == incident_id:
+        return safe
+    digest = hashlib.sha256(incident_id.encode()).hexdigest()[:10]
+    return f"{safe or 'incident'}-{digest}"
+
+
+def lock_key(incident_id: str) -> tuple[int, int]:
+    """The advisory lock (two int4 keys) triage holds while it runs ``incident_id``."""
+    digest = hashlib.blake2b(incident_id.encode(), digest_size=4).digest()
+    return _LOCK_CLASS, int.from_bytes(digest, "big", signed=True)
+
+
+def triage(
+    since: Moment | None = None,
+    out: Path = DEFAULT_OUT,
+    url: str | None = None,
+    *,
+    incident_ids: Sequence[str] | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> TriageRun:
+    """Run the runbook of every incident triggered at or after ``since`` (default: all)
+    that has no report or whose last attempt failed, and record each outcome.
+
+    ``incident_ids`` narrows it to those incidents. A failing runbook is recorded and the
+    next incident runs; a second call does no new work. ``stop`` is asked before each
+    incident (the one running always finishes). Database trouble raises DatabaseError or
+    DatabaseUnreachable; bad ``since`` or ``out`` is UsageError.
+    """
+    lo = None if since is None else utc(since, "since")
+    out = reports.prepare_out_dir(Path(out)).resolve()
+    url = db.libpq_url(url) if url else db.database_url()
+    run = TriageRun()
+    with _session(url) as conn:
+        params = {"since": lo, "ids": None if incident_ids is None else list(incident_ids)}
+        candidates = conn.execute(_CANDIDATES, params).fetchall()
+        for incident_id, seen in candidates:
+            if stop is not None and stop():
+                break
+            outcome = _triage_one(conn, incident_id, seen, out, url)
+            run.outcomes.append(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+    return run
+
+
+@contextmanager
+def _session(url: str) -> Iterator[psycopg.Connection]:
+    """An autocommit connection (advisory locks are per session); driver errors as ours."""
+    conn = db.connect(url, autocommit=True)
+    try:
+        yield conn
+    except psycopg.errors.UndefinedColumn:
+        raise UsageError(
+            "the database has no alert_definitions.runbook: run `obslib db up` (migration 0011)"
+        ) from None
+    except psycopg.Error as err:
+        raise DatabaseError(f"triage: {scrub(db.first_line(err), url)}") from err
+    finally:
+        conn.close()
+
+
+def _triage_one(
+    conn: psycopg.Connection, incident_id: str, seen: object, out: Path, url: str
+) -> Outcome:
+    """Under the incident's lock, run it if it still looks as it did when it was picked."""
+    key = lock_key(incident_id)
+    if not conn.execute("SELECT pg_try_advisory_lock(%s, %s)", key).fetchone()[0]:
+        return Outcome(incident_id, SKIPPED, reason="another triage is running it")
+    try:
+        row = conn.execute(_CURRENT, (incident_id,)).fetchone()
+        if row is None:
+            return Outcome(incident_id, SKIPPED, reason="deleted meanwhile")
+        runbook, report = row
+        if report != seen:  # another triage finished it between our pick and our lock
+            return Outcome(incident_id, SKIPPED, reason="another triage ran it meanwhile")
+        attempts = (report.get("attempts", 0) if isinstance(report, dict) else 0) + 1
+        outcome, record = _run(incident_id, runbook, out / incident_folder(incident_id), url)
+        record["attempts"] = attempts
+        conn.execute(_RECORD, (Jsonb(record), incident_id))
+        return outcome
+    finally:
+        if not conn.closed:  # a lost session has lost its locks with it
+            with suppress(psycopg.Error):
+                conn.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+
+
+def _run(incident_id: str, runbook: str | None, folder: Path, url: str) -> tuple[Outcome, dict]:
+    """Run the runbook; every failure becomes a record, never an exception, so one broken
+    runbook cannot stop the others."""
+    started = time.monotonic()
+    record: dict[str, object] = {
+        "runbook": runbook or DEFAULT_RUNBOOK,
+        "html": None,
+        "markdown": None,
+        "notebook": None,
+        "error": None,
+    }
+    try:
+        book = resolve_runbook(runbook)
+        result = reports.run_notebook(
+            book.source, {"incident_id": incident_id}, folder, report=book.report, database_url=url
+        )
+    except ReportFailed as err:
+        record.update(status=FAILED, notebook=err.executed, error=_one_line(str(err)))
+    except ObslibError as err:
+        record.update(status=FAILED, error=_one_line(str(err)))
+    except Exception as err:  # papermill, nbconvert or the kernel broke in a way of its own
+        logger.exception("runbook of incident %s broke", incident_id)
+        record.update(status=FAILED, error=_one_line(f"{type(err).__name__}: {scrub(str(err))}"))
+    else:
+        record.update(
+            status=DONE,
+            html=str(result.html),
+            markdown=None if result.markdown is None else str(result.markdown),
+            notebook=str(result.notebook),
+        )
+    record["at"] = datetime.now(UTC).isoformat()
+    record["seconds"] = round(time.monotonic() - started, 2)
+    path = record["html"] if record["status"] == DONE else record["notebook"]
+    reason = record["error"]
+    return (
+        Outcome(incident_id, str(record["status"]), Path(path) if path else None, reason),
+        record,
+    )
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# -- following ---------------------------------------------------------------------------------
+
+
+def follow(
+    since: Moment | None = None,
+    out: Path = DEFAULT_OUT,
+    url: str | None = None,
+    *,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    stop: threading.Event | None = None,
+) -> TriageRun:
+    """Triage each incident as it is inserted, until ``stop`` is set (or SIGTERM/SIGINT).
+
+    LISTENs on CHANNEL; on start and after every reconnect a catch-up ``triage(since)``
+    covers whatever was inserted while nobody listened. A lost database is retried with
+    backoff (a log line each time), never fatal. A signal lets the report in progress
+    finish, then returns (a second SIGINT interrupts). Notified incidents are triaged
+    whatever their time; ``since`` bounds the catch-up only.
+    """
+    lo = None if since is None else utc(since, "since")
+    out = reports.prepare_out_dir(Path(out)).resolve()
+    url = db.libpq_url(url) if url else db.database_url()
+    stop = stop or threading.Event()
+    total = TriageRun()
+
+    def record(outcome: Outcome) -> None:
+        total.outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+
+    backoff, connected = 0.5, True
+    with _stop_on_signals(stop) as received:
+        _warm_up()
+        while not stop.is_set():
+            try:
+                with _listening(url) as listener:
+                    logger.info("listening on %s; catching up", CHANNEL)
+                    backoff, connected = 0.5, True
+                    triage(lo, out, url, on_outcome=record, stop=stop.is_set)
+                    _serve(listener, out, url, record, stop)
+            except (DatabaseUnreachable, DatabaseError, psycopg.OperationalError) as err:
+                if stop.is_set():
+                    break
+                if isinstance(err, DatabaseUnreachable):
+                    reason = err.reason
+                elif isinstance(err, psycopg.Error):
+                    reason = db.first_line(err)
+                else:
+                    reason = str(err)
+                what = "lost the database" if connected else "database still unreachable"
+                logger.warning("%s (%s); retrying in %.1f s", what, _one_line(reason), backoff)
+                connected = False
+                stop.wait(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF_S)
+        if received:
+            logger.info("stopped by %s", signal.Signals(received[0]).name)
+    return total
+
+
+def _warm_up() -> None:
+    """Load the report machinery before the first incident arrives, not after: importing
+    papermill and nbconvert's first conversion cost ~5 s here, once per process."""
+    import nbformat
+    import papermill  # noqa: F401
+    from nbconvert import HTMLExporter
+
+    HTMLExporter(exclude_input=True).from_notebook_node(nbformat.v4.new_notebook())
+
+
+@contextmanager
+def _listening(url: str) -> Iterator[psycopg.Connection]:
+    conn = db.connect(url, autocommit=True)
+    try:
+        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
+        yield conn
+    finally:
+        conn.close()
+
+
+def _serve(
+    listener: psycopg.Connection,
+    out: Path,
+    url: str,
+    record: Callable[[Outcome], None],
+    stop: threading.Event,
+) -> None:
+    """Triage notified incidents until ``stop``; raises when the connection is lost."""
+    idle_since = time.monotonic()
+    while not stop.is_set():
+        ids = [n.payload for n in listener.notifies(timeout=1.0, stop_after=1)]
+        if ids:
+            unique = list(dict.fromkeys(ids))
+            triage(None, out, url, incident_ids=unique, on_outcome=record, stop=stop.is_set)
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since > _IDLE_CHECK_S:
+            listener.execute("SELECT 1")  # a silently dead connection shows here, not never
+            idle_since = time.monotonic()
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[list[int]]:
+    """SIGTERM and SIGINT set ``stop`` (a second SIGINT interrupts); yields the signals
+    received. Only the main thread can take signals: elsewhere, only ``stop`` stops."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handler(signum: int, frame: object) -> None:  # no logging here: not reentrant
+        if signum == signal.SIGINT and stop.is_set():
+            raise KeyboardInterrupt
+        received.append(signum)
+        stop.set()
+
+    saved = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield received
+    finally:
+        for s, previous in saved.items():
+            signal.signal(s, previous)

@@ -1,0 +1,97 @@
+"""The observability health view on the demo and on an empty window, and its report."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from obslib import health
+from obslib.demo import events
+from obslib.errors import UsageError
+from obslib.views import observability_health as hv
+from obslib.views.notes import Note
+from tests.conftest import CHROMIUM, run_cli
+from tests.test_reports import browser_probe, chart_images, outputs_text
+
+VIEWS = (
+    "headline", "scorecard", "scorecard_chart", "coverage_chart", "uncovered", "noise",
+    "false_positives", "flapping", "correlated", "response_times", "replay_summary",
+    "replay_fates",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def demo_health(demo_db) -> hv.Health:
+    url, _ = demo_db
+    return hv.observability_health("14d", "", url=url)
+
+
+def test_the_demo_incident_is_real_and_the_scripted_noise_is_not(demo_health) -> None:
+    """The scripted page is judged real (its service burned); the flapping dns-resolver
+    alerts and the anomaly alerts scripted as false positives are judged false positives."""
+    verdict = demo_health.verdicts.set_index("incident_id")["verdict"]
+    assert verdict[events.main_incident_id()] == "real"
+    flaps = verdict[verdict.index.str.startswith("INC-FLAP-")]
+    assert len(flaps) > 10 and set(flaps) <= {"false_positive", "unknown"}
+    assert (flaps == "false_positive").mean() > 0.9
+    assert verdict["INC-OPEN-0001"] == "unknown"  # still open
+
+
+def test_the_scorecard_holds_every_kpi_computed_from_the_window(demo_health) -> None:
+    rows = demo_health.scorecard_rows.set_index("kpi")
+    assert list(rows.index) == list(health.TARGETS)
+    n = demo_health.noise_facts
+    fp = rows.loc[health.FALSE_POSITIVE_RATE]
+    assert fp["value"] == pytest.approx(100.0 * n.false_positive / (n.real + n.false_positive))
+    assert fp["passed"] is False  # the demo's alerts are noisy on purpose
+    worst = demo_health.detections["time_to_detect"].max().total_seconds()
+    assert rows.loc[health.DETECTION_TIME, "value"] == pytest.approx(worst)
+    cov = demo_health.coverage
+    assert rows.loc[health.TRACE_COVERAGE, "value"] == pytest.approx(
+        100.0 * cov["served"].sum() / cov["client_spans"].sum()
+    )
+    assert demo_health.headline().text.startswith("2026-11-02 00:00 .. 2026-11-16 00:00 UTC: ")
+
+
+def test_the_scripted_pages_form_one_correlated_group(demo_health) -> None:
+    day = events.main_incident_id().split("-")[1]
+    groups = demo_health.groups.set_index("incident_id")["group"]
+    ids = [events.main_incident_id(), f"INC-{day}-0002", f"INC-{day}-0003"]
+    assert groups[ids].nunique() == 1
+    shown = demo_health.correlated().data
+    assert (shown["opened_by"] == events.main_incident_id()).sum() == 1
+
+
+def test_an_empty_window_is_a_note_or_a_no_data_kpi_in_every_view(demo_db) -> None:
+    url, _ = demo_db
+    empty = hv.observability_health("1h", "2020-01-01T00:00Z", url=url)
+    for name in VIEWS:
+        got = getattr(empty, name)()
+        assert got is not None, name
+    rows = empty.scorecard_rows.set_index("kpi")
+    assert rows.loc[health.TRACE_COVERAGE, "passed"] is None
+    assert rows.loc[health.FALSE_POSITIVE_RATE, "passed"] is None
+    assert isinstance(empty.uncovered(), Note) and isinstance(empty.replay_summary(), Note)
+
+
+@pytest.mark.parametrize("window", ["soon", "-1d", "0h"])
+def test_a_bad_window_is_refused_by_name(window: str) -> None:
+    with pytest.raises(UsageError, match="window"):
+        hv.observability_health(window)
+
+
+def test_the_health_report_is_offline_and_every_chart_reads(demo_db, tmp_path) -> None:
+    url, _ = demo_db
+    result = run_cli(
+        "report", "health", "--out", str(tmp_path), env={"OBSLIB_DATABASE_URL": url}, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    html = (tmp_path / "observability_health.html").read_text()
+    assert not re.search(r"<script[^>]+src=\"https?://", html)
+    assert len(chart_images(html)) == 2
+    text = outputs_text(tmp_path / "observability_health.ipynb")
+    assert "Traceback" not in text and "of 5 KPIs pass" in text
+    if CHROMIUM:
+        browser_probe(html, tmp_path, min_charts=2)

@@ -1,0 +1,197 @@
+"""The incident postmortem: its view on the demo's scripted incident, the Markdown draft,
+the timeline chart, and `obslib report incident` run headless (HTML + postmortem.md)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from obslib.charts import incidents as incident_charts
+from obslib.demo import events
+from obslib.demo import topology as topo
+from obslib.errors import InputError
+from obslib.views import incident_postmortem as pm_view
+from obslib.views.notes import Note
+from tests.conftest import CHROMIUM, run_cli
+from tests.test_reports import browser_probe, chart_images, outputs_text
+
+VIEWS = (
+    "headline", "summary", "timeline", "timeline_chart", "impact", "budget", "related",
+    "errors_by_service", "critical_path_change", "critical_path_chart", "error_logs",
+)  # fmt: skip
+SECTIONS = (
+    "## Summary", "## Impact", "## Root causes", "## Trigger", "## Resolution", "## Detection",
+    "## Action items", "## Lessons learned", "### What went well", "### What went wrong",
+    "### Where we got lucky", "## Timeline",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def demo_pm(demo_db) -> pm_view.Postmortem:
+    url, _ = demo_db
+    return pm_view.postmortem(events.main_incident_id(), url=url)
+
+
+def test_an_unknown_incident_is_a_note_in_every_view(demo_db) -> None:
+    url, _ = demo_db
+    pm = pm_view.postmortem("INC-NOPE", url=url)
+    for name in VIEWS:
+        got = getattr(pm, name)()
+        assert isinstance(got, Note) and "No incident 'INC-NOPE' is stored" in got.text, name
+    assert "No incident 'INC-NOPE' is stored" in pm.document().text
+
+
+def test_the_demo_postmortem_states_the_scripted_facts(demo_pm) -> None:
+    """The deploy at 14:05 is the trigger, the rollback the resolution, the page came after
+    the first bad minute, the two other pages of the incident are related alerts."""
+    t = demo_pm.timeline_facts
+    assert t.first_bad is not None and topo.DEPLOY_AT <= t.first_bad < t.events["time"].max()
+    assert t.time_to_detect == demo_pm.incident["triggered_at"] - t.first_bad
+    related = set(demo_pm.related_rows["incident_id"])
+    day = topo.DEPLOY_AT.strftime("%Y%m%d")
+    assert {f"INC-{day}-0002", f"INC-{day}-0003"} <= related
+    impact = demo_pm.impact_rows
+    paged = impact[impact["relation"] == "paged"]
+    assert set(paged["service_name"]) == {"domain-service"} and paged["failed"].sum() > 0
+    budget = demo_pm.budget_rows.set_index(["service_name", "slo_name"])
+    assert budget.loc[("domain-service", "availability"), "bad"] > 0
+
+
+def test_the_markdown_draft_is_the_sre_skeleton_filled_with_facts(demo_pm) -> None:
+    text = demo_pm.document().text
+    positions = [text.index(s) for s in SECTIONS]
+    assert positions == sorted(positions)  # the skeleton's order
+    assert text.startswith(f"# Postmortem: {events.main_incident_id()}, ")
+    assert f"deploy finished: domain-service {topo.BAD_VERSION}" in text.split("## Trigger")[1]
+    resolution = text.split("## Resolution")[1].split("## Detection")[0]
+    assert f"rollback finished: domain-service {topo.GOOD_VERSION}" in resolution
+    assert text.count(pm_view.TO_WRITE) >= 8
+    timeline = text.split("## Timeline")[1]
+    assert "| time (UTC) | event | what |" in timeline and "| triggered |" in timeline
+    assert "connecti\u2026" not in text  # Markdown cells are never cut (no hover to see them)
+
+
+def test_the_summary_table_states_response_times(demo_pm) -> None:
+    got = demo_pm.summary().data.set_index("fact")["value"]
+    assert got["time to acknowledge"] == "3 min"
+    assert got["status"] == "resolved" and got["acknowledged"].endswith("by alice")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0 s"), (59.6, "1 min"), (61, "1 min 01 s"), (3600, "1 h 00 min"), (-90, "-1 min 30 s")],
+)
+def test_response_times_read_in_minutes_and_hours(seconds: float, text: str) -> None:
+    assert pm_view._span(pd.Timedelta(seconds=seconds)) == text
+
+
+T0 = pd.Timestamp("2026-11-14 14:00", tz="UTC")
+
+
+def _minutes(failed: list[int]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "minute": [T0 + pd.Timedelta(minutes=i) for i in range(len(failed))],
+            "requests": 10,
+            "failed": failed,
+        }
+    )
+
+
+def _events(rows: list[tuple[int, str]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "time": [T0 + pd.Timedelta(minutes=m) for m, _ in rows],
+            "kind": [k for _, k in rows],
+            "what": "x",
+        }
+    )
+
+
+def test_the_timeline_chart_alt_text_states_first_failure_peak_and_events() -> None:
+    chart = incident_charts.incident_timeline(
+        _minutes([0, 2, 5, 1]),
+        _events([(0, "change"), (3, "triggered")]),
+        start=T0,
+        end=T0 + pd.Timedelta(minutes=10),
+        service="api",
+        title="t",
+    )
+    text = chart.to_dict()["description"]
+    assert "8 failed, the first at 14:01, peak 5 at 14:02" in text
+    assert "events: change 14:00, page 14:03" in text
+
+
+def test_the_timeline_chart_drops_labels_that_would_overprint_in_a_lane() -> None:
+    """A deploy's start and finish 1 min apart on a 100-min axis: one label (4 % = 4 min);
+    a change 5 min later gets its own."""
+    marks = pd.DataFrame(
+        {
+            "lane": ["change", "change", "change", "page"],
+            "time": [T0 + pd.Timedelta(minutes=m) for m in (0, 1, 6, 1)],
+        }
+    )
+    got = incident_charts._labels(marks, T0, T0 + pd.Timedelta(minutes=100))
+    assert got == ["14:00", "", "14:06", "14:01"]
+
+
+def test_the_timeline_chart_refuses_unknown_kinds_and_nothing_to_draw() -> None:
+    end = T0 + pd.Timedelta(minutes=10)
+    with pytest.raises(InputError, match="unknown kinds"):
+        incident_charts.incident_timeline(
+            _minutes([1]), _events([(0, "deploy")]), start=T0, end=end, service="a", title="t"
+        )
+    with pytest.raises(InputError, match="both empty"):
+        incident_charts.incident_timeline(
+            _minutes([]), _events([]), start=T0, end=end, service="a", title="t"
+        )
+
+
+@pytest.fixture(scope="module")
+def incident_run(demo_db, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    url, _ = demo_db
+    out = tmp_path_factory.mktemp("incident-report")
+    result = run_cli(
+        "report", "incident", "--out", str(out), env={"OBSLIB_DATABASE_URL": url}, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_the_incident_report_writes_html_and_the_markdown_draft(incident_run, demo_pm) -> None:
+    out, result = incident_run
+    assert result.stderr == ""
+    assert (out / "incident_postmortem.html").is_file()
+    assert (out / "postmortem.md").read_text() == demo_pm.document().text.rstrip() + "\n"
+    header = nbformat.read(str(out / "incident_postmortem.ipynb"), as_version=4).cells[0].source
+    assert header.startswith("# Incident postmortem\n")
+    assert f"`incident_id = '{events.main_incident_id()}'` (default)" in header
+    assert "the incident: from an hour before its page to its resolution" in header
+    text = outputs_text(out / "incident_postmortem.ipynb")
+    assert "Traceback" not in text and "Warning" not in text
+
+
+def test_the_incident_report_is_offline_and_every_chart_reads(incident_run, tmp_path) -> None:
+    out, _ = incident_run
+    html = (out / "incident_postmortem.html").read_text()
+    assert not re.search(r"<script[^>]+src=\"https?://", html)
+    assert len(chart_images(html)) == 2
+    alts = re.findall(r'<img alt="([^"]*)" class="obslib-chart"', html)
+    assert [a.split(" of ")[0] for a in alts] == ["Failed requests per minute", "Paired bars"]
+    if CHROMIUM:
+        browser_probe(html, tmp_path, min_charts=2)
+
+
+def test_an_unknown_incident_reports_a_note_not_a_traceback(demo_db, tmp_path) -> None:
+    url, _ = demo_db
+    result = run_cli(
+        "report", "incident", "-p", "incident_id", "INC-NOPE", "--out", str(tmp_path),
+        env={"OBSLIB_DATABASE_URL": url}, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "No incident 'INC-NOPE' is stored" in (tmp_path / "postmortem.md").read_text()

@@ -1,0 +1,502 @@
+"""Triage: runbooks run for each incident, recorded once, on a real server and real kernels.
+
+The runbooks are the tiny notebooks of tests/data/runbooks (each run appends its incident id
+to $OBSLIB_TEST_RUNBOOK_LOG: a witness of every run outside the database).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from obslib import load, reports, triage
+from obslib.cli import main
+from obslib.config import ENV_DATABASE_URL, ENV_HOME, settings
+from obslib.errors import InputError
+from obslib.storage import pgserver
+from obslib.storage.migrate import Migrator
+from tests.conftest import MIGRATIONS, REPO, run_cli
+
+RUNBOOKS = REPO / "tests" / "data" / "runbooks"
+LOG_ENV = "OBSLIB_TEST_RUNBOOK_LOG"
+POSTMORTEM = REPO / "notebooks" / "incident_postmortem.ipynb"
+T0 = datetime(2026, 11, 14, 14, 6, tzinfo=UTC)
+
+
+def add_alert(url: str, name: str, runbook: str | None) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            """INSERT INTO alert_definitions (alert_name, service_name, alert_type,
+                   metric_name, condition_expression, severity, runbook)
+               VALUES (%s, 'domain-service', 'threshold', 'error_rate', 'error_rate > 0.05',
+                   'critical', %s) RETURNING id""",
+            (name, runbook),
+        ).fetchone()
+    return row[0]
+
+
+def add_incident(url: str, incident_id: str, alert_id: int, minutes: int = 0) -> None:
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            """INSERT INTO alert_incidents (incident_id, alert_id, severity, triggered_at)
+               VALUES (%s, %s, 'critical', %s)""",
+            (incident_id, alert_id, T0 + timedelta(minutes=minutes)),
+        )
+
+
+def report_of(url: str, incident_id: str) -> dict | None:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT incident_data -> 'report' FROM alert_incidents WHERE incident_id = %s",
+            (incident_id,),
+        ).fetchone()
+    return row[0]
+
+
+def runs(log: Path) -> list[str]:
+    """The incident ids the runbooks ran for, in order."""
+    return log.read_text().split() if log.exists() else []
+
+
+def wait_for(what: str, check: Callable[[], object], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:.0f} s for {what}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The test runbooks found through $OBSLIB_RUNBOOKS; the file their runs are logged in."""
+    path = tmp_path / "runs.log"
+    monkeypatch.setenv(triage.ENV_RUNBOOKS, str(RUNBOOKS))
+    monkeypatch.setenv(LOG_ENV, str(path))
+    return path
+
+
+def test_inserting_an_incident_notifies_the_channel(migrated_db: str) -> None:
+    """The trigger announces each committed insert with its incident id; a rolled-back
+    insert announces nothing."""
+    alert = add_alert(migrated_db, "a", None)
+    with psycopg.connect(migrated_db, autocommit=True) as listener:
+        listener.execute(f"LISTEN {triage.CHANNEL}")
+        with psycopg.connect(migrated_db) as conn:
+            conn.execute(
+                "INSERT INTO alert_incidents (incident_id, alert_id, severity)"
+                " VALUES ('INC-gone', %s, 'low')",
+                (alert,),
+            )
+            conn.rollback()
+        add_incident(migrated_db, "INC-1", alert)
+        got = list(listener.notifies(timeout=5, stop_after=1))
+        assert [(n.channel, n.payload) for n in got] == [(triage.CHANNEL, "INC-1")]
+        assert list(listener.notifies(timeout=0.5)) == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../tests/data/runbooks/ok", str(RUNBOOKS / "ok.ipynb"), "runbooks/ok", "..", ".ok", "a\\b"],
+    ids=["a relative path", "an absolute path", "a folder", "dot dot", "hidden", "backslash"],
+)
+def test_a_path_like_runbook_name_is_refused(name: str, log: Path) -> None:
+    """A runbook comes from a database row: only a plain notebook name is looked up."""
+    with pytest.raises(InputError, match=r"is not a notebook name"):
+        triage.resolve_runbook(name)
+
+
+def test_runbook_names_resolve_in_the_runbook_folders(log: Path) -> None:
+    """A name with or without .ipynb, a report name, none (the postmortem), an unknown one."""
+    assert triage.resolve_runbook("ok").source == RUNBOOKS / "ok.ipynb"
+    assert triage.resolve_runbook("ok.ipynb").source == RUNBOOKS / "ok.ipynb"
+    trace = triage.resolve_runbook("trace")
+    assert (trace.source, trace.report) == (
+        reports.notebooks_dir() / "trace_investigation.ipynb",
+        "trace",
+    )
+    with pytest.raises(InputError, match=r"runbook 'nosuch': no nosuch.ipynb in .*runbooks"):
+        triage.resolve_runbook("nosuch")
+    if "incident" in reports.NOTEBOOKS:
+        assert triage.resolve_runbook(None).report == "incident"
+    else:
+        with pytest.raises(InputError, match="default runbook"):
+            triage.resolve_runbook(None)
+
+
+@pytest.mark.parametrize(
+    ("incident_id", "folder"),
+    [("INC-20261114-0001", "INC-20261114-0001"), ("slo.domain_x", "slo.domain_x")],
+    ids=["a plain id is its own folder", "dots and underscores stay"],
+)
+def test_a_safe_incident_id_is_its_own_folder(incident_id: str, folder: str) -> None:
+    assert triage.incident_folder(incident_id) == folder
+
+
+@pytest.mark.parametrize(
+    "incident_id",
+    ["../../etc", "a/b", "/abs", "..", "", "x" * 100, "-rf", "ä b"],
+    ids=["climbs out", "slash", "absolute", "dot dot", "empty", "too long", "dash", "unicode"],
+)
+def test_an_unsafe_incident_id_gets_a_safe_folder(incident_id: str, tmp_path: Path) -> None:
+    """No id climbs out of --out or hides; two ids never share a folder."""
+    folder = triage.incident_folder(incident_id)
+    assert folder and "/" not in folder and not folder.startswith((".", "-"))
+    assert len(folder) <= 91
+    assert (tmp_path / folder).resolve().parent == tmp_path.resolve()
+    assert folder != triage.incident_folder(incident_id.replace("/", "_") + "_")
+
+
+def test_a_path_like_runbook_is_recorded_failed_and_never_run(
+    migrated_db: str, log: Path, tmp_path: Path
+) -> None:
+    """Even when the path points at a real notebook, nothing runs; the reason is recorded."""
+    bad = add_alert(migrated_db, "bad", "../tests/data/runbooks/ok")
+    absolute = add_alert(migrated_db, "abs", str(RUNBOOKS / "ok.ipynb"))
+    add_incident(migrated_db, "INC-rel", bad)
+    add_incident(migrated_db, "INC-abs", absolute, 1)
+    run = triage.triage(out=tmp_path / "out", url=migrated_db)
+    assert [(o.incident_id, o.status) for o in run.outcomes] == [
+        ("INC-rel", "failed"),
+        ("INC-abs", "failed"),
+    ]
+    assert runs(log) == []
+    record = report_of(migrated_db, "INC-rel")
+    assert record["status"] == "failed" and record["runbook"] == "../tests/data/runbooks/ok"
+    assert "is not a notebook name" in record["error"] and "\n" not in record["error"]
+    assert record["html"] is None and record["notebook"] is None
+
+
+def test_triage_runs_each_incident_once_and_records_it(
+    migrated_db: str, log: Path, tmp_path: Path
+) -> None:
+    """Each incident's runbook writes HTML and Markdown into its folder, the paths land in
+    incident_data; a second run does no new work and touches no file."""
+    alert = add_alert(migrated_db, "ok-alert", "ok")
+    add_incident(migrated_db, "INC-1", alert)
+    add_incident(migrated_db, "INC-2", alert, 1)
+    out = tmp_path / "incidents"
+    run = triage.triage(out=out, url=migrated_db)
+    assert [(o.incident_id, o.status) for o in run.outcomes] == [
+        ("INC-1", "done"),
+        ("INC-2", "done"),
+    ]
+    assert (run.done, run.failed, run.skipped) == (2, 0, 0)
+    assert runs(log) == ["INC-1", "INC-2"]
+    record = report_of(migrated_db, "INC-1")
+    folder = out.resolve() / "INC-1"
+    assert record["status"] == "done" and record["runbook"] == "ok" and record["attempts"] == 1
+    assert record["html"] == str(folder / "ok.html") and Path(record["html"]).is_file()
+    assert record["notebook"] == str(folder / "ok.ipynb") and record["error"] is None
+    assert record["markdown"] == str(folder / "postmortem.md")
+    assert Path(record["markdown"]).read_text().startswith("# Draft for INC-1")
+    assert run.outcomes[0].path == folder / "ok.html"
+    assert load.incidents(url=migrated_db)["runbook"].tolist() == ["ok", "ok"]
+
+    files = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    again = triage.triage(out=out, url=migrated_db)
+    assert again.outcomes == []
+    assert runs(log) == ["INC-1", "INC-2"]
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == files
+    assert report_of(migrated_db, "INC-1") == record
+
+
+def test_since_leaves_older_incidents_alone(migrated_db: str, log: Path, tmp_path: Path) -> None:
+    """--since: only incidents triggered at or after it."""
+    alert = add_alert(migrated_db, "ok-alert", "ok")
+    add_incident(migrated_db, "INC-old", alert)
+    add_incident(migrated_db, "INC-new", alert, 10)
+    run = triage.triage(T0 + timedelta(minutes=10), tmp_path, url=migrated_db)
+    assert [o.incident_id for o in run.outcomes] == ["INC-new"]
+    assert report_of(migrated_db, "INC-old") is None
+
+
+def test_a_failing_runbook_is_recorded_does_not_stop_the_others_and_is_retried(
+    migrated_db: str, log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The failure is recorded with its error notebook, the next incident runs; once the
+    runbook is fixed, the next run retries only the failed incident."""
+    books = tmp_path / "books"
+    books.mkdir()
+    shutil.copy(RUNBOOKS / "fails.ipynb", books / "flaky.ipynb")
+    shutil.copy(RUNBOOKS / "ok.ipynb", books / "ok.ipynb")
+    monkeypatch.setenv(triage.ENV_RUNBOOKS, str(books))
+    add_incident(migrated_db, "INC-bad", add_alert(migrated_db, "flaky-alert", "flaky"))
+    add_incident(migrated_db, "INC-good", add_alert(migrated_db, "ok-alert", "ok"), 1)
+    out = tmp_path / "out"
+
+    run = triage.triage(out=out, url=migrated_db)
+    assert [(o.incident_id, o.status) for o in run.outcomes] == [
+        ("INC-bad", "failed"),
+        ("INC-good", "done"),
+    ]
+    failed = report_of(migrated_db, "INC-bad")
+    assert failed["status"] == "failed" and failed["html"] is None
+    assert "RuntimeError: runbook broke on purpose" in failed["error"]
+    assert "\n" not in failed["error"]
+    error_notebook = Path(failed["notebook"])
+    assert error_notebook == out.resolve() / "INC-bad" / "flaky.ipynb"
+    assert "runbook broke on purpose" in error_notebook.read_text()
+    assert run.outcomes[0].path == error_notebook
+    assert report_of(migrated_db, "INC-good")["status"] == "done"
+
+    shutil.copy(RUNBOOKS / "ok.ipynb", books / "flaky.ipynb")  # the runbook is fixed
+    retry = triage.triage(out=out, url=migrated_db)
+    assert [(o.incident_id, o.status) for o in retry.outcomes] == [("INC-bad", "done")]
+    fixed = report_of(migrated_db, "INC-bad")
+    assert fixed["status"] == "done" and fixed["attempts"] == 2 and fixed["error"] is None
+    assert Path(fixed["html"]).is_file()
+    assert runs(log) == ["INC-bad", "INC-good", "INC-bad"]
+
+
+def test_an_incident_locked_by_another_triage_is_skipped(
+    migrated_db: str, log: Path, tmp_path: Path
+) -> None:
+    """While another session holds an incident's lock, triage leaves it to that session."""
+    alert = add_alert(migrated_db, "ok-alert", "ok")
+    add_incident(migrated_db, "INC-held", alert)
+    add_incident(migrated_db, "INC-free", alert, 1)
+    with psycopg.connect(migrated_db, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s, %s)", triage.lock_key("INC-held"))
+        run = triage.triage(out=tmp_path, url=migrated_db)
+    assert [(o.incident_id, o.status, o.reason) for o in run.outcomes] == [
+        ("INC-held", "skipped", "another triage is running it"),
+        ("INC-free", "done", None),
+    ]
+    assert runs(log) == ["INC-free"] and report_of(migrated_db, "INC-held") is None
+    later = triage.triage(out=tmp_path, url=migrated_db)  # the other session is gone
+    assert [(o.incident_id, o.status) for o in later.outcomes] == [("INC-held", "done")]
+
+
+def test_an_incident_finished_meanwhile_is_not_run_again(
+    migrated_db: str, log: Path, tmp_path: Path
+) -> None:
+    """Under the lock, triage re-reads the incident: one another triage finished after this
+    run picked it is left alone."""
+    alert = add_alert(migrated_db, "ok-alert", "ok")
+    add_incident(migrated_db, "INC-1", alert)
+    add_incident(migrated_db, "INC-2", alert, 1)
+    theirs = {"status": "done", "html": "/elsewhere/ok.html"}
+
+    def another_triage_finishes_inc_2(outcome: triage.Outcome) -> None:
+        with psycopg.connect(migrated_db) as conn:
+            conn.execute(
+                "UPDATE alert_incidents SET incident_data = incident_data"
+                " || jsonb_build_object('report', %s::jsonb) WHERE incident_id = 'INC-2'",
+                (psycopg.types.json.Jsonb(theirs),),
+            )
+
+    run = triage.triage(out=tmp_path, url=migrated_db, on_outcome=another_triage_finishes_inc_2)
+    assert [(o.incident_id, o.status) for o in run.outcomes] == [
+        ("INC-1", "done"),
+        ("INC-2", "skipped"),
+    ]
+    assert runs(log) == ["INC-1"]
+    assert report_of(migrated_db, "INC-2") == theirs
+
+
+@pytest.mark.slow
+def test_two_triage_processes_at_once_run_each_incident_once(
+    migrated_db: str, log: Path, tmp_path: Path
+) -> None:
+    """Two `obslib triage` started together share the incidents: each runs exactly once."""
+    alert = add_alert(migrated_db, "ok-alert", "ok")
+    ids = [f"INC-{n}" for n in range(4)]
+    for n, incident_id in enumerate(ids):
+        add_incident(migrated_db, incident_id, alert, n)
+    reports.kernel_name(headless=True)  # the kernel spec exists before two processes look for it
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("OBSLIB_")},
+        ENV_DATABASE_URL: migrated_db,
+        ENV_HOME: str(settings().home),
+        triage.ENV_RUNBOOKS: str(RUNBOOKS),
+        LOG_ENV: str(log),
+    }
+    command = [sys.executable, "-m", "obslib", "triage", "--out", str(tmp_path / "out")]
+    procs = [
+        subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    results = [p.communicate(timeout=180) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], results
+    assert sorted(runs(log)) == ids
+    done = [line.split()[0] for out, _ in results for line in out.splitlines() if " done " in line]
+    assert sorted(done) == ids
+    assert all(report_of(migrated_db, i)["attempts"] == 1 for i in ids)
+
+
+def test_the_command_prints_a_line_per_incident_and_exits_1_on_a_failure(
+    migrated_db: str, log: Path, tmp_path: Path
+) -> None:
+    """id, status and path per incident, a summary; exit 1 when any runbook failed."""
+    add_incident(migrated_db, "INC-bad", add_alert(migrated_db, "f", "fails"))
+    add_incident(migrated_db, "INC-good", add_alert(migrated_db, "o", "ok"), 1)
+    out = tmp_path / "out"
+    env = {ENV_DATABASE_URL: migrated_db, triage.ENV_RUNBOOKS: str(RUNBOOKS), LOG_ENV: str(log)}
+    result = run_cli("triage", "--out", str(out), env=env, timeout=180)
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    folder = out.resolve()
+    assert lines[0].startswith(f"INC-bad  failed   {folder / 'INC-bad' / 'fails.ipynb'}  (")
+    assert "RuntimeError: runbook broke on purpose" in lines[0]
+    assert lines[1] == f"INC-good  done     {folder / 'INC-good' / 'ok.html'}"
+    assert lines[2:] == ["triage: 1 done, 1 failed, 0 skipped"]
+    assert result.stderr == ""
+
+
+def test_help_states_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    """Scripts and service managers read the exit status: --help says what each means."""
+    with pytest.raises(SystemExit):
+        main(["triage", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "exit status: 0 every incident done" in text
+    assert "1 a runbook failed" in text and "2 bad input" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--since", "soonish"], "obslib: error: --since is not a time: 'soonish'"),
+        (["--out", "{file}"], "exists and is not a folder"),
+    ],
+    ids=["a since that is no time", "an out that is a file"],
+)
+def test_bad_input_is_exit_2_before_any_work(
+    migrated_db: str, tmp_path: Path, args: list[str], message: str
+) -> None:
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    args = [a.format(file=a_file) for a in args]
+    result = run_cli("triage", *args, env={ENV_DATABASE_URL: migrated_db})
+    assert result.returncode == 2
+    assert message in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_a_database_without_the_runbook_column_is_exit_2(fresh_db: str, tmp_path: Path) -> None:
+    """Before migration 0011 the command says which step is missing, on one line."""
+    Migrator(fresh_db, MIGRATIONS).up(to=10)
+    with psycopg.connect(fresh_db) as conn:
+        conn.execute("INSERT INTO alert_incidents (incident_id, severity) VALUES ('INC-1', 'low')")
+    result = run_cli("triage", "--out", str(tmp_path), env={ENV_DATABASE_URL: fresh_db})
+    assert result.returncode == 2
+    assert result.stderr == (
+        "obslib: error: the database has no alert_definitions.runbook:"
+        " run `obslib db up` (migration 0011)\n"
+    )
+
+
+@pytest.mark.slow
+def test_follow_triages_new_incidents_through_a_restart_and_stops_cleanly(tmp_path: Path) -> None:
+    """`obslib triage --follow` on a server of its own: the backlog at start, an incident as
+    it is inserted, one inserted while the server restarted (the catch-up after the
+    reconnect), then SIGTERM during a report: that report finishes and the exit is 0."""
+    log = tmp_path / "runs.log"
+    out = tmp_path / "out"
+    with pgserver.ScratchServer(prefix="obt-tf-") as server:
+        url = server.url
+        Migrator(url, MIGRATIONS).up()
+        alert = add_alert(url, "ok-alert", "ok")
+        add_incident(url, "INC-backlog", alert)
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("OBSLIB_")},
+            ENV_DATABASE_URL: url,
+            ENV_HOME: str(tmp_path / "home"),
+            triage.ENV_RUNBOOKS: str(RUNBOOKS),
+            LOG_ENV: str(log),
+        }
+        stdout, stderr = tmp_path / "stdout", tmp_path / "stderr"
+        with stdout.open("w") as o, stderr.open("w") as e:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "obslib", "triage", "--follow", "--out", str(out)],
+                env=env,
+                stdout=o,
+                stderr=e,
+            )
+        try:
+
+            def done(incident_id: str) -> Callable[[], bool]:
+                def check() -> bool:
+                    record = report_of(url, incident_id)
+                    return bool(record) and record["status"] == "done"
+
+                return check
+
+            wait_for("the backlog", done("INC-backlog"))
+            add_incident(url, "INC-live", alert, 1)
+            wait_for("the live incident", done("INC-live"))
+            assert (
+                Path(report_of(url, "INC-live")["html"]) == out.resolve() / "INC-live" / "ok.html"
+            )
+            assert (out / "INC-live" / "ok.html").is_file()
+
+            pgserver.stop(server.settings)  # the follower is idle, listening
+            retries = lambda: stderr.read_text().count("database still unreachable")  # noqa: E731
+            wait_for("two failed reconnects", lambda: retries() >= 2, timeout=30)
+            assert stderr.read_text().count("lost the database") == 1
+            pgserver.url(server.settings)  # up again; the follower retries in 2 s
+            add_incident(url, "INC-away", alert, 2)  # nobody listens: only a catch-up finds it
+            wait_for("the incident inserted while away", done("INC-away"))
+            assert stderr.read_text().count("listening on obslib_incidents") == 2
+
+            add_incident(url, "INC-slow", add_alert(url, "slow-alert", "slow"), 3)
+            wait_for("the slow runbook to start", lambda: "INC-slow" in runs(log))
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 0, stderr.read_text()
+            assert report_of(url, "INC-slow")["status"] == "done"  # finished, not cut short
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert runs(log) == ["INC-backlog", "INC-live", "INC-away", "INC-slow"]
+    lines = stdout.read_text().splitlines()
+    assert [line.split()[:2] for line in lines[:-1]] == [
+        [i, "done"] for i in ("INC-backlog", "INC-live", "INC-away", "INC-slow")
+    ]
+    assert lines[-1] == "triage stopped: 4 done, 0 failed, 0 skipped"
+
+
+def test_ctrl_c_lets_the_report_in_progress_finish(
+    migrated_db: str, log: Path, tmp_path: Path
+) -> None:
+    """SIGINT stops `follow` the way SIGTERM does: after the report in progress, no
+    KeyboardInterrupt, its outcome recorded."""
+    alert = add_alert(migrated_db, "slow-alert", "slow")
+
+    def page_then_interrupt() -> None:
+        add_incident(migrated_db, "INC-slow", alert)
+        wait_for("the slow runbook to start", lambda: "INC-slow" in runs(log))
+        os.kill(os.getpid(), signal.SIGINT)
+
+    helper = threading.Thread(target=page_then_interrupt)
+    helper.start()  # found by the start's catch-up or by its NOTIFY, whichever comes first
+    run = triage.follow(out=tmp_path, url=migrated_db)
+    helper.join()
+    assert [(o.incident_id, o.status) for o in run.outcomes] == [("INC-slow", "done")]
+    assert report_of(migrated_db, "INC-slow")["status"] == "done"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+@pytest.mark.skipif(
+    not POSTMORTEM.exists() or "incident" not in reports.NOTEBOOKS,
+    reason="notebooks/incident_postmortem.ipynb and report 'incident' are not there yet",
+)
+def test_the_default_runbook_is_the_postmortem(migrated_db: str, tmp_path: Path) -> None:
+    """An alert without a runbook gets the postmortem: HTML and Markdown, recorded."""
+    add_incident(migrated_db, "INC-pm", add_alert(migrated_db, "pm-alert", None))
+    run = triage.triage(out=tmp_path, url=migrated_db)
+    assert [(o.incident_id, o.status) for o in run.outcomes] == [("INC-pm", "done")], run
+    record = report_of(migrated_db, "INC-pm")
+    assert record["runbook"] == "incident"
+    assert Path(record["html"]).is_file() and Path(record["markdown"]).is_file()
