@@ -13,8 +13,8 @@ breach is a 5-minute window holding at least ``FP_MIN_EVENTS`` events that burns
 (``incidents.first_breach``), or the whole window, with at least ``FP_MIN_EVENTS`` events,
 burning over 1. One slow request of three is no evidence; a quiet service's failures,
 summed over the incident, are. It is ``unknown`` while open, when its service has no
-budgeted SLO, or when the counts hold no event of its service in
-that window (no data is not proof of health). Otherwise it is ``real``.
+budgeted SLO, or when the window holds fewer than ``FP_MIN_EVENTS`` events of its service
+(too little data is no proof either way). Otherwise it is ``real``.
 """
 
 from __future__ import annotations
@@ -97,6 +97,10 @@ def _relation(this: dict, other: dict, calls: set[tuple[str, str]]) -> str | Non
         other.get("incident_data")
     ):
         return "named related"
+    if incident_facts.missing(this.get("service_name")) or incident_facts.missing(
+        other.get("service_name")
+    ):
+        return None  # an incident whose alert is gone has no service to relate by
     mine, theirs = str(this["service_name"]), str(other["service_name"])
     if mine == theirs:
         return "same service"
@@ -616,13 +620,19 @@ def _verdict(x: dict, counts: pd.DataFrame, budgeted: list[dict]):
     ]
     if found:
         return "real", min(found), "an SLO of its service breached"
+    quiet = True
     for d in mine:  # a service too quiet for 5-minute evidence: the whole window's burn
         series = slo.sli_series(seen, d)
         span = series[(series.index >= start) & (series.index < end)]
         total = float(span["total"].sum())
+        if total < FP_MIN_EVENTS:
+            continue
+        quiet = False
         burn = slo.burn_rate(total - float(span["good"].sum()), total, slo.good_target(d))
-        if total >= FP_MIN_EVENTS and burn > 1:
+        if burn > 1:
             return "real", None, f"{slo.slo_label(d)} burned {burn:.1f}x over the window"
+    if quiet:  # three failed requests of three prove nothing either way
+        return "unknown", None, f"fewer than {FP_MIN_EVENTS} SLI events in its window"
     return "false_positive", None, "no SLO of its service breached"
 
 

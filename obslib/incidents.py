@@ -103,11 +103,14 @@ def timeline(
     counts: pd.DataFrame,
     slos: pd.DataFrame,
     lookback: pd.Timedelta = LOOKBACK,
+    min_events: int = slo.DEFAULT_MIN_EVENTS,
 ) -> Timeline:
     """The timeline of one incident (a row of ``load.incidents`` as a dict) from the data:
     ``errors`` are failing spans, ``logs`` log records and ``counts`` per-minute SLI counts
     (``load.slo_counts``), all covering ``lookback`` before the page to its resolution;
-    ``slos`` the SLOs of the incident's service."""
+    ``slos`` the SLOs of the incident's service. A breach needs ``min_events`` in its
+    5-minute window. The first bad minute is the earliest breach or failing request at or
+    before the page (what came after it is in the timeline, but the page did not miss it)."""
     for column in ("triggered_at", "service_name", "incident_id"):
         if column not in incident:
             raise InputError(f"incident lacks {column}")
@@ -120,7 +123,7 @@ def timeline(
     rows: list[tuple[pd.Timestamp, str, str]] = []
     breaches = []
     for d in slo.check_definitions(slos[slos["service_name"] == service]):
-        at = first_breach(counts, d, since, until)
+        at = first_breach(counts, d, since, until, min_events=min_events)
         if at is not None:
             breaches.append(at)
             rows.append((at, "sli_breach", f"{slo.slo_label(d)} burns its budget over 1x"))
@@ -146,26 +149,34 @@ def timeline(
     events = pd.DataFrame(rows, columns=["time", "kind", "what"])
     events["time"] = pd.to_datetime(events["time"], utc=True)
     events = events.sort_values(["time", "kind"], kind="stable").reset_index(drop=True)
-    candidates = [t for t in [*breaches, first_error] if t is not None and pd.notna(t)]
+    candidates = [
+        t for t in [*breaches, first_error] if t is not None and pd.notna(t) and t <= triggered
+    ]
     first_bad = min(candidates) if candidates else None
     acknowledged, resolved = incident.get("acknowledged_at"), incident.get("resolved_at")
     return Timeline(
         events=events,
         first_bad=first_bad,
         time_to_detect=None if first_bad is None else triggered - first_bad,
-        time_to_acknowledge=None if _missing(acknowledged) else acknowledged - triggered,
-        time_to_resolve=None if _missing(resolved) else resolved - triggered,
+        time_to_acknowledge=None if missing(acknowledged) else acknowledged - triggered,
+        time_to_resolve=None if missing(resolved) else resolved - triggered,
     )
 
 
-def _missing(value: object) -> bool:
+def missing(value: object) -> bool:
+    """None, NaN or NaT: a loader's NULL (text NULLs arrive as NaN, which is truthy)."""
     return value is None or (not isinstance(value, str) and pd.isna(value))
+
+
+def name_or(value: object, fallback: str) -> str:
+    """A name for a sentence: ``fallback`` for a NULL (None or NaN, never the text 'nan')."""
+    return fallback if missing(value) or not str(value).strip() else str(value)
 
 
 def window_end(incident: dict) -> pd.Timestamp:
     """Where an incident's data ends: its resolution, or LOOKBACK after the page while open."""
     resolved = incident.get("resolved_at")
-    return incident["triggered_at"] + LOOKBACK if _missing(resolved) else resolved
+    return incident["triggered_at"] + LOOKBACK if missing(resolved) else resolved
 
 
 def _deploy_like(logs: pd.DataFrame) -> pd.Series:
@@ -182,8 +193,8 @@ def _deploy_like(logs: pd.DataFrame) -> pd.Series:
 def _incident_events(incident: dict) -> list[tuple[pd.Timestamp, str, str]]:
     """Triggered, acknowledged (by whom), each escalation in ``incident_data``, resolved."""
     rows = [(incident["triggered_at"], "triggered", f"{incident['incident_id']} paged")]
-    if not _missing(incident.get("acknowledged_at")):
-        who = incident.get("acknowledged_by") or "someone"
+    if not missing(incident.get("acknowledged_at")):
+        who = name_or(incident.get("acknowledged_by"), "someone")
         rows.append((incident["acknowledged_at"], "acknowledged", f"acknowledged by {who}"))
     data = incident.get("incident_data") or {}
     for step in data.get("escalations", []) if isinstance(data, dict) else []:
@@ -194,8 +205,8 @@ def _incident_events(incident: dict) -> list[tuple[pd.Timestamp, str, str]]:
         at = at.tz_localize("UTC") if at.tzinfo is None else at.tz_convert("UTC")
         to = step.get("to", "the next level")
         rows.append((at, "escalated", f"escalated to level {step.get('level', '?')} ({to})"))
-    if not _missing(incident.get("resolved_at")):
-        who = incident.get("resolved_by") or "someone"
+    if not missing(incident.get("resolved_at")):
+        who = name_or(incident.get("resolved_by"), "someone")
         rows.append((incident["resolved_at"], "resolved", f"resolved by {who}"))
     return rows
 

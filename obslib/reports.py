@@ -391,7 +391,10 @@ def _defaults(name: str | Path) -> dict[str, object]:
 def _window(name: str | Path, values: dict[str, object]) -> str:
     """``start .. end`` in UTC with the date stated once when both fall on one day."""
     if "incident_id" in values:  # a postmortem or a runbook: the incident sets the window
-        return "the incident: from an hour before its page to its resolution"
+        return (
+            "the incident: from an hour before its page to its resolution"
+            " (or an hour after the page while it is open)"
+        )
     times = [k for k in values if is_time_parameter(name, k)]
     start = next((values[k] for k in times if "start" in k), None)
     end = next((values[k] for k in times if "end" in k), None)

@@ -301,6 +301,7 @@ def follow(
     *,
     on_outcome: Callable[[Outcome], None] | None = None,
     stop: threading.Event | None = None,
+    idle_check_s: float = _IDLE_CHECK_S,
 ) -> TriageRun:
     """Triage each incident as it is inserted, until ``stop`` is set (or SIGTERM/SIGINT).
 
@@ -316,8 +317,12 @@ def follow(
     stop = stop or threading.Event()
     total = TriageRun()
 
+    held: list[str] = []  # skipped under another triage's lock: tried again when idle
+
     def record(outcome: Outcome) -> None:
         total.outcomes.append(outcome)
+        if outcome.status == SKIPPED:
+            held.append(outcome.incident_id)
         if on_outcome is not None:
             on_outcome(outcome)
 
@@ -330,7 +335,7 @@ def follow(
                     logger.info("listening on %s; catching up", CHANNEL)
                     backoff, connected = 0.5, True
                     triage(lo, out, url, on_outcome=record, stop=stop.is_set)
-                    _serve(listener, out, url, record, stop)
+                    _serve(listener, out, url, record, stop, held, idle_check_s)
             except (DatabaseUnreachable, DatabaseError, psycopg.OperationalError) as err:
                 if stop.is_set():
                     break
@@ -376,8 +381,14 @@ def _serve(
     url: str,
     record: Callable[[Outcome], None],
     stop: threading.Event,
+    held: list[str],
+    idle_check_s: float = _IDLE_CHECK_S,
 ) -> None:
-    """Triage notified incidents until ``stop``; raises when the connection is lost."""
+    """Triage notified incidents until ``stop``; raises when the connection is lost.
+
+    An incident skipped because another triage held its lock (``held``) is tried again at
+    the next idle check: if that triage died mid-run, nobody else would (no NOTIFY comes
+    again)."""
     idle_since = time.monotonic()
     while not stop.is_set():
         ids = [n.payload for n in listener.notifies(timeout=1.0, stop_after=1)]
@@ -385,8 +396,12 @@ def _serve(
             unique = list(dict.fromkeys(ids))
             triage(None, out, url, incident_ids=unique, on_outcome=record, stop=stop.is_set)
             idle_since = time.monotonic()
-        elif time.monotonic() - idle_since > _IDLE_CHECK_S:
+        elif time.monotonic() - idle_since > idle_check_s:
             listener.execute("SELECT 1")  # a silently dead connection shows here, not never
+            if held:
+                again = list(dict.fromkeys(held))
+                held.clear()
+                triage(None, out, url, incident_ids=again, on_outcome=record, stop=stop.is_set)
             idle_since = time.monotonic()
 
 

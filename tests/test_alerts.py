@@ -479,6 +479,31 @@ def test_a_quiet_services_failures_count_summed_over_the_whole_window() -> None:
     assert calm["verdict"].tolist() == ["false_positive"]
 
 
+def test_too_few_events_to_judge_is_unknown_not_a_false_positive() -> None:
+    """Three requests in the whole window, all failed: no 5-minute window and not the whole
+    window holds FP_MIN_EVENTS, so the rule cannot say; it must not call it noise."""
+    counts = _counts({m: 1 for m in (11, 12, 13)}, per_minute=1)
+    counts = counts[counts["bucket"].between(T0 + 11 * MIN, T0 + 13 * MIN)]
+    frame = _incidents([("T", "api-errors", "api", "low", T0 + 10 * MIN, T0 + 20 * MIN)])
+    got = alerts.false_positives(frame, counts, _slos())
+    assert got["verdict"].tolist() == ["unknown"]
+    assert got["reason"].iloc[0] == f"fewer than {alerts.FP_MIN_EVENTS} SLI events in its window"
+
+
+def test_incidents_whose_alert_is_gone_relate_only_by_name() -> None:
+    """A NULL service (an incident without its alert) is not 'the same service' as another
+    NULL one: the loader's NaN must not read as the service 'nan'."""
+    frame = _incidents(
+        [
+            ("X", "a", np.nan, "low", T0, NAT),
+            ("Y", "b", np.nan, "low", T0 + MIN, NAT),
+            ("Z", "c", np.nan, "low", T0 + 2 * MIN, NAT, {"related_to": "X"}),
+        ]
+    )
+    got = alerts.related_alerts(frame, "X", None)
+    assert got[["incident_id", "relation"]].values.tolist() == [["Z", "named related"]]
+
+
 def test_noise_rates_exclude_unknowns_and_count_alerts_per_real_group() -> None:
     """Verdicts: 3 real, 1 false positive, 2 unknown -> 25 %. Groups 1 (3 incidents, real)
     and 2 (2 incidents, real) hold real verdicts; group 3 holds only the false positive:

@@ -164,6 +164,31 @@ def test_an_incident_without_any_sign_in_the_data_has_no_detection_time() -> Non
     assert got.events["kind"].tolist() == ["triggered"]
 
 
+def test_failures_after_the_page_are_in_the_timeline_but_not_its_first_bad_minute() -> None:
+    """Paged at T0, the first failure at +5 (and the SLO breached then): the page came
+    first, so there is no detection time to state (not -5 min, which would pass any
+    target), while the failure stays in the timeline."""
+    incident = {"incident_id": "X", "service_name": "api", "triggered_at": T0}
+    got = incidents.timeline(
+        incident, errors=_spans([5]), logs=_logs([]), counts=_counts({5: 50}), slos=_slo()
+    )
+    assert got.first_bad is None and got.time_to_detect is None
+    assert set(got.events["kind"]) == {"triggered", "sli_breach", "first_error_span"}
+
+
+def test_a_null_responder_reads_someone_never_nan() -> None:
+    """Loaders give text NULLs as NaN, which is truthy: the names fall back all the same."""
+    incident = {
+        "incident_id": "X", "service_name": "api", "triggered_at": T0,
+        "acknowledged_at": T0 + MIN, "acknowledged_by": np.nan,
+        "resolved_at": T0 + 2 * MIN, "resolved_by": None,
+    }  # fmt: skip
+    got = incidents.timeline(
+        incident, errors=_spans([]), logs=_logs([]), counts=_counts({}), slos=_slo()
+    )
+    assert got.events["what"].tolist()[1:] == ["acknowledged by someone", "resolved by someone"]
+
+
 def test_budget_burned_is_the_incidents_bad_events_over_the_periods_budget() -> None:
     """A day of 100 a minute (144,000 events) at 99 % allows 1,440 bad; 10 minutes of 36
     failures inside the incident burn 360 of them: 25 %. Failures outside do not count."""

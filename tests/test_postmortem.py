@@ -127,6 +127,23 @@ def test_the_timeline_chart_alt_text_states_first_failure_peak_and_events() -> N
     assert "events: change 14:00, page 14:03" in text
 
 
+def test_a_long_incident_is_drawn_in_coarser_bars_and_says_so() -> None:
+    """A week-long incident at one bar a minute would be 10,080 bars, more than a chart may
+    draw: the view picks the first step keeping it under MAX_BARS (15 min: 672 bars), and
+    the alt text names both dates and the step."""
+    start = T0
+    pm = pm_view.Postmortem("X", found=True, start=start, end=start + pd.Timedelta(days=7))
+    assert pm.step == pd.Timedelta(minutes=15)
+    pm.end = start + pd.Timedelta(minutes=90)
+    assert pm.step == pd.Timedelta(minutes=1)
+    chart = incident_charts.incident_timeline(
+        _minutes([3]), _events([]), start=start, end=start + pd.Timedelta(days=7),
+        service="api", title="t", step=pd.Timedelta(hours=1),
+    )  # fmt: skip
+    text = chart.to_dict()["description"]
+    assert text.startswith("Failed requests per hour of api, 2026-11-14 14:00 to 2026-11-21 14:00")
+
+
 def test_the_timeline_chart_drops_labels_that_would_overprint_in_a_lane() -> None:
     """A deploy's start and finish 1 min apart on a 100-min axis: one label (4 % = 4 min);
     a change 5 min later gets its own."""

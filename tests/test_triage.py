@@ -467,6 +467,37 @@ def test_follow_triages_new_incidents_through_a_restart_and_stops_cleanly(tmp_pa
     assert lines[-1] == "triage stopped: 4 done, 0 failed, 0 skipped"
 
 
+def test_a_follower_retries_an_incident_another_triage_held_once_it_is_free(
+    migrated_db: str, log: Path, tmp_path: Path
+) -> None:
+    """Another session holds INC-held's lock when it arrives (as a triage that then died
+    would): the follower skips it, and triages it at its next idle check once the lock is
+    free, without a new NOTIFY."""
+    alert = add_alert(migrated_db, "ok-alert", "ok")
+    stop = threading.Event()
+    outcomes: list[tuple[str, str]] = []
+    with psycopg.connect(migrated_db, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s, %s)", triage.lock_key("INC-held"))
+        follower = threading.Thread(
+            target=triage.follow,
+            kwargs=dict(
+                out=tmp_path, url=migrated_db, stop=stop, idle_check_s=1.0,
+                on_outcome=lambda o: outcomes.append((o.incident_id, o.status)),
+            ),
+        )  # fmt: skip
+        follower.start()
+        try:
+            add_incident(migrated_db, "INC-held", alert)
+            wait_for("the follower to skip it", lambda: ("INC-held", "skipped") in outcomes)
+            assert runs(log) == []
+            other.execute("SELECT pg_advisory_unlock(%s, %s)", triage.lock_key("INC-held"))
+            wait_for("the retry", lambda: ("INC-held", "done") in outcomes, timeout=60)
+        finally:
+            stop.set()
+            follower.join(timeout=60)
+    assert runs(log) == ["INC-held"] and report_of(migrated_db, "INC-held")["status"] == "done"
+
+
 def test_ctrl_c_lets_the_report_in_progress_finish(
     migrated_db: str, log: Path, tmp_path: Path
 ) -> None:

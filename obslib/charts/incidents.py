@@ -40,6 +40,7 @@ LABEL_GAP = (
     0.04  # a label closer than this share of the axis to the previous in its lane is dropped
 )
 _LANE_PX = 20
+MINUTE = pd.Timedelta(minutes=1)
 
 
 def incident_timeline(
@@ -50,9 +51,11 @@ def incident_timeline(
     end: Moment,
     service: str,
     title: str,
+    step: pd.Timedelta = MINUTE,
 ) -> alt.VConcatChart:
-    """Failed requests per minute of ``service`` over ``[start, end)`` above the timeline's
-    events (``time``, ``kind``, ``what``), one lane per kind, on a shared UTC axis."""
+    """Failed requests per ``step`` (a minute by default; ``minute`` is each bucket's start)
+    of ``service`` over ``[start, end)`` above the timeline's events (``time``, ``kind``,
+    ``what``), one lane per kind, on a shared UTC axis."""
     require_columns(minutes, MINUTE_COLUMNS, "minutes")
     require_columns(events, EVENT_COLUMNS, "events")
     lo, hi = utc(start, "start"), utc(end, "end")
@@ -66,7 +69,9 @@ def incident_timeline(
     if unknown:
         raise InputError(f"events frame has unknown kinds {unknown} (known: {list(EVENT_LANES)})")
     x_scale = alt.Scale(type="utc", domain=[_epoch_ms(lo), _epoch_ms(hi)])
-    minutes_shown = max(1.0, (hi - lo) / pd.Timedelta(minutes=1))
+    if step <= pd.Timedelta(0):
+        raise InputError(f"step must be positive, not {step}")
+    minutes_shown = max(1.0, (hi - lo) / step)
     axis = _time_axis(lo, hi)
     bars = pd.DataFrame(
         {
@@ -75,7 +80,7 @@ def incident_timeline(
             "failed": minutes["failed"].astype("int64"),
         }
     )
-    bars["middle"] = bars["minute"] + pd.Timedelta(seconds=30)
+    bars["middle"] = bars["minute"] + step / 2
     bars["ok"] = (bars["requests"] - bars["failed"]).clip(lower=0)
     stacked = bars.melt(
         id_vars=["minute", "middle", "requests"], value_vars=["ok", "failed"], var_name="outcome"
@@ -85,7 +90,7 @@ def incident_timeline(
         .mark_bar(clip=True, width=max(1.0, WIDTH / minutes_shown - 0.5))
         .encode(
             x=alt.X("middle:T", title=None, scale=x_scale, axis=axis),
-            y=alt.Y("value:Q", title="requests / min", stack="zero"),
+            y=alt.Y("value:Q", title=f"requests / {_per(step)}", stack="zero"),
             color=alt.Color(
                 "outcome:N",
                 scale=alt.Scale(domain=["failed", "ok"], range=[FAILED_COLOR, OK_COLOR]),
@@ -93,7 +98,7 @@ def incident_timeline(
             ),
             order=alt.Order("outcome:N", sort="ascending"),
             tooltip=[
-                _time_tooltip("minute", "minute (UTC)"),
+                _time_tooltip("minute", "from (UTC)"),
                 alt.Tooltip("outcome:N"),
                 alt.Tooltip("value:Q", title="requests"),
             ],
@@ -123,7 +128,7 @@ def incident_timeline(
     chart = alt.vconcat(top, bottom, spacing=6).resolve_scale(x="shared", color="independent")
     return chart.properties(
         title=alt.TitleParams(title, anchor="start"),
-        description=_describe(bars, marks, service, lo, hi),
+        description=_describe(bars, marks, service, lo, hi, step),
     )
 
 
@@ -144,11 +149,25 @@ def _labels(marks: pd.DataFrame, lo: pd.Timestamp, hi: pd.Timestamp) -> list[str
     return out
 
 
+def _per(step: pd.Timedelta) -> str:
+    minutes = int(step / pd.Timedelta(minutes=1))
+    if minutes % 60:
+        return "min" if minutes == 1 else f"{minutes} min"
+    return "hour" if minutes == 60 else f"{minutes // 60} h"
+
+
 def _describe(
-    bars: pd.DataFrame, marks: pd.DataFrame, service: str, lo: pd.Timestamp, hi: pd.Timestamp
+    bars: pd.DataFrame,
+    marks: pd.DataFrame,
+    service: str,
+    lo: pd.Timestamp,
+    hi: pd.Timestamp,
+    step: pd.Timedelta,
 ) -> str:
     """The alt text: the numbers a reader of the static SVG needs."""
-    parts = [f"Failed requests per minute of {service}, {lo:%Y-%m-%d %H:%M} to {hi:%H:%M} UTC"]
+    until = f"{hi:%H:%M}" if hi.normalize() == lo.normalize() else f"{hi:%Y-%m-%d %H:%M}"
+    per = "minute" if step == MINUTE else _per(step)
+    parts = [f"Failed requests per {per} of {service}, {lo:%Y-%m-%d %H:%M} to {until} UTC"]
     failing = bars[bars["failed"] > 0]
     if failing.empty:
         parts.append("no failed request")

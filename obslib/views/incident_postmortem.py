@@ -31,6 +31,8 @@ RELATED_WINDOW = pd.Timedelta(minutes=15)  # other alerts this close to the page
 TOP_LOGS = 10
 TO_WRITE = "**[TO WRITE]**"  # where the draft needs a person; greppable in the Markdown
 DETECTION_TARGET = pd.Timedelta(minutes=1)  # the plan's success criterion for critical issues
+STEPS = tuple(pd.Timedelta(s) for s in ("1min", "5min", "15min", "1h", "6h", "1D"))
+MAX_BARS = 1500  # bars of the timeline chart, at most
 
 _TIMELINE_LABELS = {"time": "time (UTC)", "kind": "event", "what": "what"}
 _IMPACT_LABELS = {
@@ -77,7 +79,7 @@ class Postmortem:
 
     @property
     def service(self) -> str:
-        return str(self.incident.get("service_name") or "")
+        return incidents.name_or(self.incident.get("service_name"), "an unknown service")
 
     @functools.cached_property
     def edges(self) -> pd.DataFrame:
@@ -128,7 +130,7 @@ class Postmortem:
             return empty
         i, t = self.incident, self.timeline_facts
         parts = [
-            f"{i['incident_id']}: {i.get('alert_name') or 'an alert'} on {self.service} "
+            f"{i['incident_id']}: {_alert(i, 'an alert')} on {self.service} "
             f"({i['severity']}) paged at {_when(i['triggered_at'])}"
         ]
         if t.time_to_detect is not None:
@@ -146,14 +148,14 @@ class Postmortem:
         i, t = self.incident, self.timeline_facts
         rows = [
             ("incident", i["incident_id"]),
-            ("alert", i.get("alert_name") or ""),
+            ("alert", _alert(i, "")),
             ("service", self.service),
             ("severity", i["severity"]),
             ("status", i["status"]),
             ("paged", _when(i["triggered_at"])),
             ("acknowledged", _when(i.get("acknowledged_at"), i.get("acknowledged_by"))),
             ("resolved", _when(i.get("resolved_at"), i.get("resolved_by"))),
-            ("escalation level", str(i.get("escalation_level") or "")),
+            ("escalation level", incidents.name_or(i.get("escalation_level"), "")),
             ("first bad minute", _when(t.first_bad)),
             ("time to detect", _span(t.time_to_detect)),
             ("time to acknowledge", _span(t.time_to_acknowledge)),
@@ -183,7 +185,18 @@ class Postmortem:
             end=self.end,
             service=self.service,
             title=f"{self.incident_id}: {self.service} failed requests and what happened",
+            step=self.step,
         )
+
+    @property
+    def step(self) -> pd.Timedelta:
+        """The chart's bar width: a minute, or coarser so a long incident stays under
+        ``MAX_BARS`` bars (a week-long one would exceed what a chart may draw)."""
+        span = self.end - self.start
+        for step in STEPS:
+            if span / step <= MAX_BARS:
+                return step
+        return STEPS[-1]
 
     def _minutes(self) -> pd.DataFrame:
         server = self.spans[
@@ -191,7 +204,7 @@ class Postmortem:
         ]
         if server.empty:
             return pd.DataFrame(columns=list(incident_charts.MINUTE_COLUMNS))
-        minute = server["start_time"].dt.floor("min")
+        minute = server["start_time"].dt.floor(self.step)
         per = server.assign(minute=minute, bad=server["status"] != "ok").groupby("minute")
         out = per.agg(requests=("bad", "size"), failed=("bad", "sum")).reset_index()
         return out
@@ -224,15 +237,33 @@ class Postmortem:
             return empty
         rows = self.budget_rows
         if rows.empty:
-            return Note(
-                f"No budgeted SLO covers {self.service} or the services linked to it: "
-                "the budget this incident burned cannot be stated."
-            )
+            return Note(self._no_budget_text())
         return table(
             rows,
             "Share of each SLO's whole-period error budget spent between the first bad minute "
             "and the resolution",
             labels=_BUDGET_LABELS,
+        )
+
+    def _no_budget_text(self) -> str:
+        """Why the budget table is empty: no SLO at all, or SLOs that lost nothing."""
+        related = incidents.neighbourhood(self.edges, self.service)
+        budgeted = (
+            self.slos[
+                self.slos["service_name"].isin(related)
+                & self.slos["slo_type"].isin(slo.BUDGETED_TYPES)
+            ]
+            if len(self.slos)
+            else self.slos
+        )
+        if budgeted.empty:
+            return (
+                f"No budgeted SLO covers {self.service} or the services linked to it: "
+                "the budget this incident burned cannot be stated."
+            )
+        names = ", ".join(sorted(set(budgeted["service_name"].astype(str))))
+        return (
+            f"The SLOs of {names} lost no event between {_when(self.start)} and {_when(self.end)}."
         )
 
     def related(self) -> View:
@@ -261,7 +292,10 @@ class Postmortem:
             return Note(f"No spans between {_when(self.start)} and {_when(self.end)}.")
         now = _error_counts(self.spans)
         before = _error_counts(self.day_before).add_suffix("_day_before")
-        both = now.join(before, how="left").fillna(0).reset_index()
+        both = now.join(before, how="left").reset_index()
+        both[["spans_day_before", "failed_day_before"]] = both[
+            ["spans_day_before", "failed_day_before"]
+        ].fillna(0)  # no span that day: counts are 0, the rate stays blank
         both = both.sort_values(["failed", "spans"], ascending=False, ignore_index=True)
         for column in ("spans", "failed", "spans_day_before", "failed_day_before"):
             both[column] = both[column].astype("int64")
@@ -386,7 +420,11 @@ def _when(moment: object, who: object = None) -> str:
     if moment is None or (not isinstance(moment, str) and pd.isna(moment)):
         return ""
     text = f"{pd.Timestamp(moment).tz_convert('UTC'):%Y-%m-%d %H:%M:%S} UTC"
-    return f"{text} by {who}" if who else text
+    return f"{text} by {who}" if not incidents.missing(who) and str(who).strip() else text
+
+
+def _alert(incident: dict, fallback: str) -> str:
+    return incidents.name_or(incident.get("alert_name"), fallback)
 
 
 def _span(delta: pd.Timedelta | None) -> str:
@@ -444,7 +482,7 @@ def _draft(pm: Postmortem) -> str:
     impact = pm.impact_rows
     budget = pm.budget_rows
     related = pm.related_rows
-    title = data.get("summary") or f"{i.get('alert_name') or 'alert'} on {pm.service}"
+    title = incidents.name_or(data.get("summary"), f"{_alert(i, 'alert')} on {pm.service}")
     out = [
         f"# Postmortem: {i['incident_id']}, {title}",
         "",
@@ -455,10 +493,14 @@ def _draft(pm: Postmortem) -> str:
         "",
         "## Summary",
         "",
-        f"{i.get('alert_name') or 'An alert'} paged for {pm.service} at "
+        f"{_alert(i, 'An alert')} paged for {pm.service} at "
         f"{_when(i['triggered_at'])}"
         + (f", {_span(t.time_to_detect)} after the first bad minute" if first_bad else "")
-        + (f"; resolved {_span(t.time_to_resolve)} later." if t.time_to_resolve else ".")
+        + (
+            f"; resolved {_span(t.time_to_resolve)} later."
+            if t.time_to_resolve is not None
+            else "."
+        )
         + f" {_failed_text(impact)}",
         "",
         f"{TO_WRITE} one paragraph in plain words: what users saw and why.",
@@ -475,7 +517,7 @@ def _draft(pm: Postmortem) -> str:
             labels=_BUDGET_LABELS,
         ).markdown()
         if len(budget)
-        else "*No budgeted SLO covers the services involved.*",
+        else f"*{pm._no_budget_text()}*",
         "",
         f"{TO_WRITE} customer-facing impact (who, how many, for how long).",
         "",
@@ -509,7 +551,8 @@ def _draft(pm: Postmortem) -> str:
     facts += [f"{r['what']} at {_when(r['time'])}." for _, r in after.iterrows()]
     if t.time_to_resolve is not None:
         facts.append(
-            f"Resolved by {i.get('resolved_by') or 'someone'} at {_when(i['resolved_at'])}, "
+            f"Resolved by {incidents.name_or(i.get('resolved_by'), 'someone')} at "
+            f"{_when(i['resolved_at'])}, "
             f"{_span(t.time_to_resolve)} after the page."
         )
     out += [" ".join(facts) or f"Not resolved yet ({i['status']}).", "", "## Detection", ""]
@@ -523,7 +566,7 @@ def _draft(pm: Postmortem) -> str:
         out.append("No SLI breach or failing request of the service before the page.")
     if t.time_to_acknowledge is not None:
         out.append(
-            f"Acknowledged by {i.get('acknowledged_by') or 'someone'} "
+            f"Acknowledged by {incidents.name_or(i.get('acknowledged_by'), 'someone')} "
             f"{_span(t.time_to_acknowledge)} after the page."
         )
     if len(related):
