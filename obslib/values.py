@@ -44,6 +44,18 @@ def duration(text: str) -> pd.Timedelta:
     return pd.Timedelta(re.sub(r"(?<=\d)d\b", "D", str(text).strip()))
 
 
+def window_length(text: str, name: str = "window") -> pd.Timedelta:
+    """A positive duration a person gave for a window ("30d"): UsageError naming ``name``
+    otherwise, so every view refuses a bad window the same way."""
+    try:
+        length = duration(text)
+    except ValueError:
+        raise UsageError(f"{name} is not a duration: {text!r} (e.g. 30d, 7d, 12h)") from None
+    if length <= pd.Timedelta(0):
+        raise UsageError(f"{name} must be positive, not {text!r}")
+    return length
+
+
 def boolean(value: Any) -> bool:
     """Booleans as people and files spell them: "false" is False (``bool("false")`` is True).
 

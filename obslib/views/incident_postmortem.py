@@ -24,6 +24,7 @@ from obslib import alerts, charts, evaluation, incidents, load, slo, trace_sets
 from obslib.charts import incidents as incident_charts
 from obslib.views.notes import Note
 from obslib.views.tables import Table, table
+from obslib.views.trace_investigation import CHANGE_LABELS
 
 View = Table | Note | alt.TopLevelMixin
 DAY = pd.Timedelta(days=1)
@@ -327,15 +328,7 @@ class Postmortem:
             change.head(10),
             "Critical-path time per trace and operation: the incident window against the same "
             "hours the day before (largest increase first)",
-            labels={
-                "service_name": "service",
-                "operation_name": "operation",
-                "per_trace_ms": "window, per trace",
-                "share": "window share",
-                "per_trace_ms_baseline": "day before, per trace",
-                "share_baseline": "day before share",
-                "delta_ms": "change per trace",
-            },
+            labels=CHANGE_LABELS,
         )
 
     def critical_path_chart(self) -> View:

@@ -21,8 +21,7 @@ import pandas as pd
 
 from obslib import alerts, evaluation, health, incidents, load, slo
 from obslib.charts import health as health_charts
-from obslib.errors import UsageError
-from obslib.values import duration
+from obslib.values import window_length
 from obslib.views.notes import Note
 from obslib.views.tables import Table, table
 
@@ -287,12 +286,7 @@ class Health:
 
 def observability_health(window: str = "14d", end: str = "", *, url: str | None = None) -> Health:
     """Load what the KPIs need for ``window`` up to ``end`` (empty: the end of the data)."""
-    try:
-        length = duration(window)
-    except ValueError:
-        raise UsageError(f"window is not a duration: {window!r} (e.g. 14d, 24h)") from None
-    if length <= pd.Timedelta(0):
-        raise UsageError(f"window must be positive, not {window!r}")
+    length = window_length(window)
     stop = evaluation.resolve_end(end, url=url).floor(evaluation.BUCKET)
     begin = stop - length
     slos = evaluation.enabled_slos(url=url)

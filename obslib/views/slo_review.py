@@ -25,7 +25,7 @@ from obslib import evaluation, load, schema, slo, slo_replay, slo_status
 from obslib.charts import slo as slo_charts
 from obslib.config import critical_services
 from obslib.errors import UsageError
-from obslib.values import duration
+from obslib.values import window_length
 from obslib.views import slo_text as wording
 from obslib.views.live import LiveView, per_selection, redraw_all
 from obslib.views.notes import Note
@@ -567,12 +567,7 @@ def review_slos(
     """Load and evaluate the SLOs of ``services`` (empty: all) over ``window`` up to ``end``
     (empty: the end of the stored data), replay their alert rules, and pick the SLOs in
     trouble for the detail views. ``live=True`` (JupyterLab) makes those follow a picker."""
-    try:
-        length = duration(window)
-    except ValueError:
-        raise UsageError(f"window is not a duration: {window!r} (e.g. 30d, 7d, 12h)") from None
-    if length <= pd.Timedelta(0):
-        raise UsageError(f"window must be positive, not {window!r}")
+    length = window_length(window)
     if isinstance(services, str):
         services = [s.strip() for s in services.split(",") if s.strip()]
     try:

@@ -30,7 +30,7 @@ _SAMPLE_COLUMNS = (
     "reason", "trace_id", "root_service", "root_operation", "start_time",
     "duration_ms", "spans", "services", "errors",
 )  # fmt: skip
-_CHANGE_LABELS = {
+CHANGE_LABELS = {  # the window against the day before, read by the postmortem too
     "service_name": "service",
     "operation_name": "operation",
     "per_trace_ms": "window, per trace",
@@ -327,7 +327,7 @@ class TraceInvestigation:
             change.head(12),
             "Critical-path time per trace, window against the same hours the day before "
             "(largest increase first)",
-            labels=_CHANGE_LABELS,
+            labels=CHANGE_LABELS,
         )
 
     def window_versus_day_before_chart(self) -> View:
