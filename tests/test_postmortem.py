@@ -76,6 +76,13 @@ def test_the_markdown_draft_is_the_sre_skeleton_filled_with_facts(demo_pm) -> No
     assert "connecti\u2026" not in text  # Markdown cells are never cut (no hover to see them)
 
 
+def test_related_alerts_are_not_marked_as_failures_for_being_resolved(demo_pm) -> None:
+    from obslib.views.tables import error_rows
+
+    shown = demo_pm.related()
+    assert "status" in shown.cells()[0].columns and not error_rows(shown.data).any()
+
+
 def test_the_summary_table_states_response_times(demo_pm) -> None:
     got = demo_pm.summary().data.set_index("fact")["value"]
     assert got["time to acknowledge"] == "3 min"

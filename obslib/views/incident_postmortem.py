@@ -52,6 +52,7 @@ _BUDGET_LABELS = {
 }
 _RELATED_LABELS = {
     "incident_id": "incident",
+    "incident_status": "status",
     "alert_name": "alert",
     "service_name": "service",
     "offset_ms": "after this page",
@@ -278,7 +279,9 @@ class Postmortem:
                 f"{self.service} or the services it calls or is called by."
             )
         shown = rows.assign(offset_ms=rows["offset"].dt.total_seconds() * 1000.0)
-        columns = ["incident_id", "alert_name", "service_name", "severity", "status"]
+        # an incident's status is not a span's: "resolved" must not mark the row as failed
+        shown = shown.rename(columns={"status": "incident_status"})
+        columns = ["incident_id", "alert_name", "service_name", "severity", "incident_status"]
         return table(
             shown[[*columns, "relation", "offset_ms"]],
             "Alerts related to this one (the plan's FindRelatedAlerts)",
