@@ -241,11 +241,7 @@ def false_positive_rate(verdicts: pd.DataFrame) -> Kpi:
     """KPI 4 from a verdict per incident (``alerts.false_positives``)."""
     require_columns(verdicts, VERDICT_COLUMNS, "verdicts")
     verdict = verdicts["verdict"]
-    for i, value in enumerate(verdict):
-        if not isinstance(value, str) or value not in VERDICTS:
-            raise InputError(
-                f"verdicts row {i}: verdict {value!r} is not one of {', '.join(VERDICTS)}"
-            )
+    _check_allowed(verdict, VERDICTS, "verdicts", "verdict")
     repeated = verdicts["incident_id"].duplicated()
     if repeated.any():
         i = int(repeated.to_numpy().argmax())
@@ -268,11 +264,7 @@ def detection_time(detections: pd.DataFrame) -> Kpi:
     """KPI 5 from a time to detect per incident (Timedelta; NaT when unknown)."""
     require_columns(detections, DETECTION_COLUMNS, "detection times")
     severity = detections["severity"]
-    for i, value in enumerate(severity):
-        if not isinstance(value, str) or value not in SEVERITIES:
-            raise InputError(
-                f"detection times row {i}: severity {value!r} is not one of {', '.join(SEVERITIES)}"
-            )
+    _check_allowed(severity, SEVERITIES, "detection times", "severity")
     ttd = _durations(detections["time_to_detect"])
     critical = ttd[(severity == CRITICAL).to_numpy()]
     known = critical.dropna().dt.total_seconds()
@@ -330,6 +322,15 @@ def scorecard(
     frame["value"] = frame["value"].astype(float)
     frame["passed"] = pd.Series([k.passed for k in kpis], dtype=object)
     return frame
+
+
+def _check_allowed(values: pd.Series, allowed: tuple[str, ...], what: str, column: str) -> None:
+    """Every value one of ``allowed``; else InputError naming the first bad row."""
+    for i, value in enumerate(values):
+        if not isinstance(value, str) or value not in allowed:
+            raise InputError(
+                f"{what} row {i}: {column} {value!r} is not one of {', '.join(allowed)}"
+            )
 
 
 def _check_counts(

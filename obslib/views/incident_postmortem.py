@@ -23,7 +23,7 @@ import pandas as pd
 from obslib import alerts, charts, evaluation, incidents, load, slo, trace_sets
 from obslib.charts import incidents as incident_charts
 from obslib.views.notes import Note
-from obslib.views.tables import Table, table
+from obslib.views.tables import Table, span_text, table
 from obslib.views.trace_investigation import CHANGE_LABELS
 
 View = Table | Note | alt.TopLevelMixin
@@ -136,9 +136,9 @@ class Postmortem:
             f"({i['severity']}) paged at {_when(i['triggered_at'])}"
         ]
         if t.time_to_detect is not None:
-            parts.append(f"{_span(t.time_to_detect)} after the first bad minute")
+            parts.append(f"{span_text(t.time_to_detect)} after the first bad minute")
         if t.time_to_resolve is not None:
-            parts.append(f"resolved {_span(t.time_to_resolve)} after the page")
+            parts.append(f"resolved {span_text(t.time_to_resolve)} after the page")
         else:
             parts.append(f"still {i['status']}")
         return Note(", ".join(parts) + ".")
@@ -159,9 +159,9 @@ class Postmortem:
             ("resolved", _when(i.get("resolved_at"), i.get("resolved_by"))),
             ("escalation level", incidents.name_or(i.get("escalation_level"), "")),
             ("first bad minute", _when(t.first_bad)),
-            ("time to detect", _span(t.time_to_detect)),
-            ("time to acknowledge", _span(t.time_to_acknowledge)),
-            ("time to resolve", _span(t.time_to_resolve)),
+            ("time to detect", span_text(t.time_to_detect)),
+            ("time to acknowledge", span_text(t.time_to_acknowledge)),
+            ("time to resolve", span_text(t.time_to_resolve)),
         ]
         return table(pd.DataFrame(rows, columns=["fact", "value"]), "The incident")
 
@@ -275,7 +275,7 @@ class Postmortem:
         rows = self.related_rows
         if rows.empty:
             return Note(
-                f"No other alert fired within {_span(RELATED_WINDOW)} of this page on "
+                f"No other alert fired within {span_text(RELATED_WINDOW)} of this page on "
                 f"{self.service} or the services it calls or is called by."
             )
         shown = rows.assign(offset_ms=rows["offset"].dt.total_seconds() * 1000.0)
@@ -423,21 +423,6 @@ def _alert(incident: dict, fallback: str) -> str:
     return incidents.name_or(incident.get("alert_name"), fallback)
 
 
-def _span(delta: pd.Timedelta | None) -> str:
-    """``2 min 30 s``, ``1 h 05 min``: response times for reading."""
-    if delta is None or pd.isna(delta):
-        return ""
-    seconds = round(pd.Timedelta(delta).total_seconds())
-    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{sign}{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{sign}{minutes} min {secs:02d} s" if secs else f"{sign}{minutes} min"
-    return f"{sign}{secs} s"
-
-
 def _error_counts(spans: pd.DataFrame) -> pd.DataFrame:
     if spans.empty:
         return pd.DataFrame(columns=["spans", "failed", "error_rate"]).rename_axis("service_name")
@@ -491,9 +476,9 @@ def _draft(pm: Postmortem) -> str:
         "",
         f"{_alert(i, 'An alert')} paged for {pm.service} at "
         f"{_when(i['triggered_at'])}"
-        + (f", {_span(t.time_to_detect)} after the first bad minute" if first_bad else "")
+        + (f", {span_text(t.time_to_detect)} after the first bad minute" if first_bad else "")
         + (
-            f"; resolved {_span(t.time_to_resolve)} later."
+            f"; resolved {span_text(t.time_to_resolve)} later."
             if t.time_to_resolve is not None
             else "."
         )
@@ -549,21 +534,22 @@ def _draft(pm: Postmortem) -> str:
         facts.append(
             f"Resolved by {incidents.name_or(i.get('resolved_by'), 'someone')} at "
             f"{_when(i['resolved_at'])}, "
-            f"{_span(t.time_to_resolve)} after the page."
+            f"{span_text(t.time_to_resolve)} after the page."
         )
     out += [" ".join(facts) or f"Not resolved yet ({i['status']}).", "", "## Detection", ""]
     if first_bad is not None:
         verdict = "within" if t.time_to_detect < DETECTION_TARGET else "over"
         out.append(
-            f"The first bad minute was {_when(first_bad)}; the page came {_span(t.time_to_detect)}"
-            f" later ({verdict} the {_span(DETECTION_TARGET)} target)."
+            f"The first bad minute was {_when(first_bad)}; the page came "
+            f"{span_text(t.time_to_detect)} later"
+            f" ({verdict} the {span_text(DETECTION_TARGET)} target)."
         )
     else:
         out.append("No SLI breach or failing request of the service before the page.")
     if t.time_to_acknowledge is not None:
         out.append(
             f"Acknowledged by {incidents.name_or(i.get('acknowledged_by'), 'someone')} "
-            f"{_span(t.time_to_acknowledge)} after the page."
+            f"{span_text(t.time_to_acknowledge)} after the page."
         )
     if len(related):
         names = ", ".join(f"{r.alert_name} ({r.relation})" for r in related.itertuples())
@@ -617,8 +603,8 @@ def _suggested_actions(pm: Postmortem) -> list[tuple[str, str]]:
     if t.time_to_detect is not None and t.time_to_detect >= DETECTION_TARGET:
         items.append(
             (
-                f"Detect faster: {_span(t.time_to_detect)} from the first bad minute to the page "
-                f"(target under {_span(DETECTION_TARGET)})",
+                f"Detect faster: {span_text(t.time_to_detect)} from the first bad minute to the "
+                f"page (target under {span_text(DETECTION_TARGET)})",
                 "detect",
             )
         )

@@ -23,7 +23,7 @@ from obslib import alerts, evaluation, health, incidents, load, slo
 from obslib.charts import health as health_charts
 from obslib.values import window_length
 from obslib.views.notes import Note
-from obslib.views.tables import Table, table
+from obslib.views.tables import Table, number_text, percent_text, span_text, table
 
 View = Table | Note | alt.TopLevelMixin
 # The route the replay applies: one page per service at a time (Alertmanager's timings by
@@ -181,9 +181,9 @@ class Health:
             ("judged real", n.real),
             ("judged false positive", n.false_positive),
             ("unknown (open, or no SLO / no data for the service)", n.unknown),
-            ("false-positive rate", _pct(n.false_positive_rate)),
+            ("false-positive rate", percent_text(n.false_positive_rate)),
             ("correlated groups with a real incident", n.real_groups),
-            ("alerts per real incident", _num(n.alerts_per_real_incident)),
+            ("alerts per real incident", number_text(n.alerts_per_real_incident)),
             ("duplicates (fired while the same alert was open)", n.duplicates),
             ("flapping episodes", n.flapping_episodes),
             ("firings in flapping episodes", n.flapping_firings),
@@ -265,8 +265,9 @@ class Health:
         return table(
             rows,
             f"The window's incidents through one Alertmanager route (group by service, wait "
-            f"{_dur(ROUTE.group_wait)}, interval {_dur(ROUTE.group_interval)}, repeat "
-            f"{_dur(ROUTE.repeat_interval)}; a critical alert mutes the others of its service)",
+            f"{span_text(ROUTE.group_wait)}, interval {span_text(ROUTE.group_interval)}, repeat "
+            f"{span_text(ROUTE.repeat_interval)}; a critical alert mutes the others of its "
+            "service)",
         )
 
     def replay_fates(self) -> View:
@@ -310,20 +311,3 @@ def observability_health(window: str = "14d", end: str = "", *, url: str | None 
         counts=counts,
         edges=load.service_edges(begin, stop, url=url),
     )
-
-
-def _pct(value: float | None) -> str:
-    return "" if value is None else f"{100.0 * value:.1f} %"
-
-
-def _num(value: float | None) -> str:
-    return "" if value is None else f"{value:.2f}"
-
-
-def _dur(delta: pd.Timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600} h"
-    if seconds % 60 == 0:
-        return f"{seconds // 60} min"
-    return f"{seconds} s"

@@ -82,6 +82,22 @@ def number_text(value: object) -> str:
     return ("-" if value < 0 else "") + _significant(size)
 
 
+def span_text(delta: pd.Timedelta | None) -> str:
+    """``2 min 30 s``, ``1 h 05 min``, ``30 s``: a span of time in a sentence (response
+    times, windows), whole seconds; blank when missing."""
+    if delta is None or pd.isna(delta):
+        return ""
+    seconds = round(pd.Timedelta(delta).total_seconds())
+    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{sign}{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{sign}{minutes} min {secs:02d} s" if secs else f"{sign}{minutes} min"
+    return f"{sign}{secs} s"
+
+
 def time_text(moment: pd.Timestamp | None, day: pd.Timestamp | None) -> str:
     """``HH:MM:SS.mmm`` in UTC; a moment on a later day than ``day`` gets ``+Nd``."""
     if moment is None or pd.isna(moment):
