@@ -10,7 +10,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from obslib import __version__
+from obslib import __version__, cli_ingest
 from obslib.config import scrub, settings
 from obslib.demo import topology as topo
 from obslib.errors import ObslibError, UsageError
@@ -38,6 +38,10 @@ all commands:
                                  create or update a role that reads every table, writes none
   obslib demo [--seed N] [--spans N] [--reports DIR | --no-reports]
                                  bring the database up, write the demo, then every report
+  obslib ingest otlp|jaeger|logs FILE... [--rejects FILE]
+                                 import OTLP/JSON, Jaeger JSON or JSON-lines logs (.gz too)
+  obslib collect [--host H] [--port P]
+                                 OTLP/HTTP receiver: /v1/traces, /v1/logs, /metrics
   obslib slo evaluate [--record] [--service S]... [--at TIME] [--min-events N]
                                  every SLO over its window: SLI, budget, burn, alerts
   obslib slo apply FILE.yaml     create or update SLO definitions from a file
@@ -135,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
 
     _slo_commands(commands)
+    cli_ingest.add_commands(commands)
 
     report = commands.add_parser("report", help="run a notebook headless into an offline report")
     report.add_argument(

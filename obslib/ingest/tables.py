@@ -196,6 +196,11 @@ class Target:
     @property
     def conflicts(self) -> str:
         """Staged rows whose key is stored with other content: their count and first keys."""
+        return self.conflicts_listing(MAX_KEYS)
+
+    def conflicts_listing(self, limit: int | None) -> str:
+        """As ``conflicts``, with up to ``limit`` keys (None: every key, for an importer
+        that lists each record it refused)."""
         rest = [c for c in self.columns if c not in self.key]
         src = ", ".join(f"src.{c}" for c in rest)
         stored = ", ".join(f"t.{c}" for c in rest)
@@ -204,7 +209,7 @@ class Target:
             f"SELECT {keys}, count(*) OVER () FROM (SELECT DISTINCT {keys}"
             f" FROM ({self.source}) src JOIN {self.table} t USING ({', '.join(self.key)})"
             f" WHERE ROW({src}) IS DISTINCT FROM ROW({stored})) c"
-            f" ORDER BY {keys} LIMIT {MAX_KEYS}"
+            f" ORDER BY {keys}" + ("" if limit is None else f" LIMIT {int(limit)}")
         )
 
 

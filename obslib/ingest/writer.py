@@ -130,8 +130,9 @@ class Batch:
     because their key was already stored with other content.
     """
 
-    def __init__(self, conn) -> None:
+    def __init__(self, conn, *, every_conflict: bool = False) -> None:
         self._conn = conn
+        self._conflict_limit = None if every_conflict else tables.MAX_KEYS
         self.written: dict[str, int] = {}
         self.conflicts: dict[str, Conflicts] = {}
         self.failed: str | None = None  # once a write failed, the transaction is lost
@@ -253,7 +254,7 @@ class Batch:
                 conflicts = NO_CONFLICTS
                 if inserted < table.num_rows:  # fewer new rows than given: say why
                     refuse_differing_duplicates(table, target)
-                    conflicts = _conflicts(cur, target)
+                    conflicts = _conflicts(cur, target, self._conflict_limit)
                 cur.execute(f"DROP TABLE {tables.STAGE}")
             except adbc_driver_manager.Error as err:
                 raise database_error(kind, err) from err
@@ -265,7 +266,7 @@ class Batch:
                 " (first stored wins), e.g. %s",
                 kind,
                 conflicts.count,
-                ", ".join(map(str, conflicts.keys)),
+                ", ".join(map(str, conflicts.keys[: tables.MAX_KEYS])),
             )
         logger.info("%s: %d of %d rows new", kind, inserted, table.num_rows)
         return Written(inserted, conflicts)
@@ -358,8 +359,8 @@ def _merge(cur, target: Target) -> int:
     return int(inserted)
 
 
-def _conflicts(cur, target: Target) -> Conflicts:
-    cur.execute(target.conflicts)
+def _conflicts(cur, target: Target, limit: int | None) -> Conflicts:
+    cur.execute(target.conflicts_listing(limit))
     rows = cur.fetchall()
     if not rows:
         return NO_CONFLICTS
@@ -382,27 +383,35 @@ WHERE incident_id = $1 AND status IN ('open', 'acknowledged') AND triggered_at <
 
 
 @contextmanager
-def batch(url: str | None = None) -> Iterator[Batch]:
-    """One transaction for several writes: commit at the end, roll back on any error."""
+def batch(url: str | None = None, *, every_conflict: bool = False) -> Iterator[Batch]:
+    """One transaction for several writes: commit at the end, roll back on any error.
+    ``every_conflict`` lists every conflicting key, not only the first few."""
+    with db.adbc_connection(url) as conn, transaction(conn, every_conflict=every_conflict) as b:
+        yield b
+
+
+@contextmanager
+def transaction(conn: Any, *, every_conflict: bool = False) -> Iterator[Batch]:
+    """A batch on a connection the caller keeps open (a long-running receiver writes many
+    batches on one connection instead of connecting for each)."""
     import adbc_driver_postgresql.dbapi as adbc
 
-    with db.adbc_connection(url) as conn:
-        writes = Batch(conn)
-        try:
-            yield writes
-        except BaseException:
-            with suppress(adbc.Error):  # a lost connection cannot roll back; the error stands
-                conn.rollback()
-            raise
-        if writes.failed:  # an error was caught inside the block: nothing of it may land
-            with suppress(adbc.Error):
-                conn.rollback()
-            raise writes.failure_class(f"batch rolled back: {writes.failed}")
-        try:
-            conn.commit()
-        except adbc.Error as err:
-            raise database_error("batch", err) from err
-        _analyze(conn, writes.written)
+    writes = Batch(conn, every_conflict=every_conflict)
+    try:
+        yield writes
+    except BaseException:
+        with suppress(adbc.Error):  # a lost connection cannot roll back; the error stands
+            conn.rollback()
+        raise
+    if writes.failed:  # an error was caught inside the block: nothing of it may land
+        with suppress(adbc.Error):
+            conn.rollback()
+        raise writes.failure_class(f"batch rolled back: {writes.failed}")
+    try:
+        conn.commit()
+    except adbc.Error as err:
+        raise database_error("batch", err) from err
+    _analyze(conn, writes.written)
 
 
 ANALYZE_AFTER_ROWS = 10_000  # a batch adding this many rows to a table refreshes its stats

@@ -1,0 +1,150 @@
+"""``obslib ingest`` and ``obslib collect``: telemetry from outside into the tables.
+
+Kept apart from cli.py (which registers them) because their output is a small report of
+its own: per file and in total, accepted + duplicate + rejected = input, and every rejected
+record with its file, position and reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import orjson
+
+_INGEST_EPILOG = """\
+formats:
+  otlp    OTLP/JSON traces and logs (ExportTraceServiceRequest / ExportLogsServiceRequest),
+          one document or JSON lines as the OpenTelemetry Collector's file exporter writes
+  jaeger  Jaeger's JSON (UI download, query API: data[].spans, processes, references)
+  logs    JSON lines of the plan's StructuredLogEntry: timestamp, level, service_name,
+          trace_id, span_id, message, fields, error
+Any file may be gzip-compressed. Each file is one transaction: a file that is not its format
+(truncated JSON, wrong shape) stores nothing; a bad record inside a readable file is refused
+on its own and listed. Re-importing a file stores nothing twice.
+
+exit status: 0 every record stored or already there,
+             2 a file refused or a record rejected (the rest of the file is stored)
+"""
+
+
+def add_commands(commands) -> None:
+    """Register ``ingest`` and ``collect`` on the CLI's subparsers."""
+    ingest = commands.add_parser(
+        "ingest",
+        help="import OTLP/JSON, Jaeger JSON or JSON-lines log files",
+        description="Import telemetry files into the database, reporting accepted, duplicate\n"
+        "and rejected records per file.",
+        epilog=_INGEST_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ingest.add_argument("format", choices=["otlp", "jaeger", "logs"], help="the files' format")
+    ingest.add_argument("files", nargs="+", metavar="FILE", help="files to import (.gz too)")
+    ingest.add_argument(
+        "--rejects",
+        metavar="FILE",
+        help="also write every rejected record (source, position, kind, reason) as JSON lines",
+    )
+    ingest.add_argument("--quiet", action="store_true", help="no progress bar, no per-file lines")
+    ingest.set_defaults(func=_ingest)
+
+    collect = commands.add_parser(
+        "collect",
+        help="receive OTLP/HTTP traces and logs (an OpenTelemetry SDK or Collector sends here)",
+        description="An OTLP/HTTP receiver: POST /v1/traces and /v1/logs (protobuf or JSON,\n"
+        "gzip), GET /metrics (Prometheus). Point an SDK at it with\n"
+        "OTEL_EXPORTER_OTLP_ENDPOINT=http://HOST:PORT. SIGTERM or Ctrl-C stores what was\n"
+        "accepted, then exits.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    collect.add_argument("--host", default="127.0.0.1", help="address (default %(default)s)")
+    collect.add_argument(
+        "--port", type=int, default=4318, help="port, 0 for any free one (default %(default)s)"
+    )
+    collect.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=20.0,
+        metavar="MB",
+        help="larger requests (also once inflated) get 413 (default %(default)s)",
+    )
+    collect.set_defaults(func=_collect)
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from obslib.cli import _reachable_url
+    from obslib.ingest import importer
+
+    rejects_out = Path(args.rejects) if args.rejects else None
+    if rejects_out is not None and not rejects_out.parent.is_dir():
+        from obslib.errors import UsageError
+
+        raise UsageError(f"--rejects: folder {rejects_out.parent} does not exist")
+    url = _reachable_url()
+
+    def show(report: importer.FileReport) -> None:
+        if report.error:
+            print(f"obslib: error: {report.error} (nothing of it stored)", file=sys.stderr)
+            return
+        for reject in report.rejects:
+            print(f"rejected {reject.kind}: {reject}", file=sys.stderr)
+        if not args.quiet:
+            print(_line(report.path, report), flush=True)
+
+    reports = importer.import_files(
+        args.files, args.format, url=url, progress=not args.quiet, on_file=show
+    )
+    rejected = [r for rep in reports for r in rep.rejects]
+    if rejects_out is not None:
+        with rejects_out.open("wb") as f:
+            for reject in rejected:
+                f.write(orjson.dumps(reject.as_dict()) + b"\n")
+    refused = [r for r in reports if r.error]
+    if len(reports) > 1 or args.quiet:
+        print(_total(reports))
+    return 2 if refused or rejected else 0
+
+
+def _line(name: str, report) -> str:
+    if report.empty:
+        return f"{name}: empty, nothing to import"
+    o = report.outcome
+    parts = []
+    for kind, counts in (("spans", o.spans), ("logs", o.logs)):
+        if counts.input:
+            parts.append(
+                f"{counts.input} {kind}: {counts.accepted} accepted,"
+                f" {counts.duplicate} duplicate, {counts.rejected} rejected"
+            )
+    unlinked = f"; {o.unlinked} logs kept without their malformed trace link" if o.unlinked else ""
+    return f"{name}: " + "; ".join(parts) + unlinked
+
+
+def _total(reports) -> str:
+    from obslib.ingest.store import Outcome
+
+    total = Outcome()
+    for r in reports:
+        total += r.outcome
+    refused = sum(1 for r in reports if r.error)
+    files = f"{len(reports)} file(s)" + (f", {refused} refused whole" if refused else "")
+    return (
+        f"total, {files}: {total.input} records: {total.accepted} accepted,"
+        f" {total.duplicate} duplicate, {total.rejected} rejected"
+    )
+
+
+def _collect(args: argparse.Namespace) -> int:
+    from obslib.cli import _reachable_url
+    from obslib.errors import UsageError
+    from obslib.ingest import receiver
+
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port} is not a port number (0..65535)")
+    if not args.max_body_mb > 0:
+        raise UsageError(f"--max-body-mb must be above 0, not {args.max_body_mb}")
+    url = _reachable_url()
+    return receiver.serve(
+        host=args.host, port=args.port, url=url, max_body=int(args.max_body_mb * 2**20)
+    )

@@ -1,0 +1,153 @@
+"""Store decoded records so that the counts always add up.
+
+Every record a decoder saw ends up exactly once as *accepted* (stored new), *duplicate*
+(the same record is already stored, or came earlier in the input) or *rejected* (a decoder
+refused it, or its ids are taken by a record with other content: first stored wins, the
+conflict is reported, never overwritten). ``accepted + duplicate + rejected == input``.
+Used by the file importers and the OTLP receiver alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from obslib.ingest import records
+from obslib.ingest.records import Decoded, Reject
+from obslib.ingest.writer import Batch
+
+
+@dataclass
+class Counts:
+    """One kind's records: how many came in and what became of them."""
+
+    input: int = 0
+    accepted: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+
+    def __iadd__(self, other: Counts) -> Counts:
+        self.input += other.input
+        self.accepted += other.accepted
+        self.duplicate += other.duplicate
+        self.rejected += other.rejected
+        return self
+
+    @property
+    def balanced(self) -> bool:
+        return self.accepted + self.duplicate + self.rejected == self.input
+
+
+@dataclass
+class Outcome:
+    """What storing one or more decoded inputs did, per kind, with every rejected record."""
+
+    spans: Counts = field(default_factory=Counts)
+    logs: Counts = field(default_factory=Counts)
+    rejects: list[Reject] = field(default_factory=list)
+    unlinked: int = 0  # log records stored without the trace link their malformed ids named
+
+    def __iadd__(self, other: Outcome) -> Outcome:
+        self.spans += other.spans
+        self.logs += other.logs
+        self.rejects.extend(other.rejects)
+        self.unlinked += other.unlinked
+        return self
+
+    @property
+    def input(self) -> int:
+        return self.spans.input + self.logs.input
+
+    @property
+    def accepted(self) -> int:
+        return self.spans.accepted + self.logs.accepted
+
+    @property
+    def duplicate(self) -> int:
+        return self.spans.duplicate + self.logs.duplicate
+
+    @property
+    def rejected(self) -> int:
+        return self.spans.rejected + self.logs.rejected
+
+
+def store(batch: Batch, decoded: Decoded, source: str) -> Outcome:
+    """Write ``decoded`` in ``batch`` (opened with ``every_conflict=True`` so that each
+    conflicting record can be named) and account for every record.
+
+    A row may carry ``source`` to be named by in a reject (the receiver stores several
+    requests in one write); otherwise ``source`` names it."""
+    out = Outcome(unlinked=decoded.unlinked)
+    for reject in decoded.rejects:
+        counts = out.spans if reject.kind == "span" else out.logs
+        counts.input += 1
+        counts.rejected += 1
+        out.rejects.append(reject)
+    _store_kind(out, out.spans, decoded.spans, "span", source, batch)
+    _store_kind(out, out.logs, decoded.logs, "log", source, batch)
+    return out
+
+
+_KEYS = {"span": ("trace_id", "span_id"), "log": ("log_id",)}
+_WHAT = {"span": "trace and span id", "log": "log id"}
+
+
+def _store_kind(
+    out: Outcome, counts: Counts, rows: list[dict[str, Any]], kind: str, source: str, b: Batch
+) -> None:
+    counts.input += len(rows)
+    if not rows:
+        return
+    key_cols = _KEYS[kind]
+    first: dict[tuple, tuple[bytes, dict[str, Any]]] = {}
+    unique = []
+    for row in rows:
+        key = tuple(row[c] for c in key_cols)
+        content = _content(row)
+        seen = first.get(key)
+        if seen is None:
+            first[key] = (content, row)
+            unique.append(row)
+        elif seen[0] == content:
+            counts.duplicate += 1
+        else:
+            _reject(
+                out,
+                counts,
+                row,
+                source,
+                kind,
+                f"same {_WHAT[kind]} as the record at {seen[1]['position']} with other"
+                " content (the first is kept)",
+            )
+    if kind == "span":
+        written = b.spans(records.spans_frame(unique))
+    else:
+        written = b.logs(records.logs_frame(unique))
+    taken = {tuple(k) for k in written.conflicts.keys}
+    for key in sorted(taken):
+        _reject(
+            out,
+            counts,
+            first[key][1],
+            source,
+            kind,
+            f"its {_WHAT[kind]} is stored already with other content (kept, not overwritten)",
+        )
+    counts.accepted += int(written)
+    counts.duplicate += len(unique) - int(written) - len(taken)
+
+
+def _reject(
+    out: Outcome, counts: Counts, row: dict[str, Any], source: str, kind: str, reason: str
+) -> None:
+    counts.rejected += 1
+    out.rejects.append(Reject(row.get("source", source), row["position"], reason, kind))
+
+
+def _content(row: dict[str, Any]) -> bytes:
+    """The stored columns of a row, canonically (positions and sources do not count)."""
+    stored = {k: v for k, v in row.items() if k not in ("position", "source")}
+    return orjson.dumps(stored, option=orjson.OPT_SORT_KEYS)
