@@ -33,7 +33,7 @@ _MODULES = (
     "traces",
     "views",
 )
-_FROM_INGEST = ("batch", "write_logs", "write_spans")
+_FROM_INGEST = ("batch", "import_file", "import_files", "write_logs", "write_spans")
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__ imports
     from obslib import (  # noqa: F401
@@ -53,7 +53,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
         traces,
         views,
     )
-    from obslib.ingest import batch, write_logs, write_spans  # noqa: F401
+    from obslib.ingest import batch, import_file, import_files, write_logs, write_spans  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:
