@@ -509,6 +509,8 @@ def _any_proto(value: Any, what: str, depth: int) -> Any:
         return {kv.key: _any_proto(kv.value, what, depth + 1) for kv in value.kvlist_value.values}
     if which == "bytes_value":
         return base64.b64encode(value.bytes_value).decode()
+    if which == "double_value":
+        return records.finite(value.double_value)
     return getattr(value, which)
 
 
