@@ -55,7 +55,10 @@ def _doc(*spans: dict, service: str = "api-gateway", logs: tuple = ()) -> dict:
     }
     if logs:
         doc["resourceLogs"] = [
-            {"resource": resource, "scopeLogs": [{"scope": {"name": "log"}, "logRecords": list(logs)}]}
+            {
+                "resource": resource,
+                "scopeLogs": [{"scope": {"name": "log"}, "logRecords": list(logs)}],
+            }
         ]
     return doc
 
@@ -353,3 +356,61 @@ def test_cli_reports_counts_rejects_and_exit_codes(migrated_db, tmp_path) -> Non
             "reason": "spanId 'xyz' has 3 characters, not 16 hex digits",
         }
     ]
+
+
+HOTROD = Path(__file__).parent / "data" / "jaeger" / "hotrod_trace.json"
+HOTROD_TRACE = "00000000000000005a3c1f0e7b9d2c41"
+
+
+def test_a_jaeger_download_imports_with_its_references(migrated_db, tmp_path) -> None:
+    """HotROD's /dispatch as the Jaeger UI downloads it: the tree comes back whole (one
+    root, every other span under it), the failed Redis call is an error; a FOLLOWS_FROM
+    child added to the file is stored with the ref_type tag the critical path reads."""
+    from obslib import traces
+
+    doc = orjson.loads(HOTROD.read_bytes())
+    trace = doc["data"][0]
+    late = dict(trace["spans"][-1], spanID="7a1b2c3d4e5f6071", operationName="audit")
+    late["references"] = [{"refType": "FOLLOWS_FROM", "traceID": trace["traceID"],
+                           "spanID": trace["spans"][0]["spanID"]}]  # fmt: skip
+    trace["spans"].append(late)
+    path = tmp_path / "hotrod.json"
+    path.write_bytes(orjson.dumps(doc))
+    report = importer.import_file(path, "jaeger", url=migrated_db)
+    assert (report.outcome.spans.input, report.outcome.spans.accepted) == (9, 9)
+    spans = load.trace(HOTROD_TRACE, url=migrated_db)
+    rebuilt = traces.reconstruct(spans)
+    assert rebuilt.notes == [] or not any("orphan" in n for n in map(str, rebuilt.notes))
+    assert int(spans["parent_span_id"].isna().sum()) == 1
+    assert set(spans["service_name"]) == {"frontend", "driver", "redis"}
+    audit = spans.set_index("span_id").loc["7a1b2c3d4e5f6071"]
+    assert audit["tags"]["ref_type"] == "follows_from"
+    assert "7a1b2c3d4e5f6071" not in set(traces.critical_path(spans)["span_id"])
+    failed = spans[spans["status"] == "error"]
+    assert failed["operation_name"].tolist() == ["GetDriver"]
+    again = run_cli("ingest", "jaeger", str(path), env={"OBSLIB_DATABASE_URL": migrated_db})
+    assert again.returncode == 0, again.stderr
+    assert f"{path}: 9 spans: 0 accepted, 9 duplicate, 0 rejected" in again.stdout
+
+
+def test_json_lines_logs_import_and_link_to_their_trace(migrated_db, tmp_path) -> None:
+    lines = [
+        {"timestamp": "2024-11-27T09:33:20.124661123Z", "level": "ERROR",
+         "service_name": "driver", "trace_id": HOTROD_TRACE.upper(),
+         "span_id": "1F2A3B4C5D6E7F80", "message": "redis timeout", "fields": {"retry": 1},
+         "error": "i/o timeout"},
+        {"timestamp": "2024-11-27T09:33:20Z", "level": "info", "service_name": "driver",
+         "trace_id": "not-a-trace", "message": "kept, unlinked"},
+        {"timestamp": "1969-12-31T23:59:59Z", "level": "info", "service_name": "driver",
+         "message": "too early"},
+    ]  # fmt: skip
+    path = _write_lines(tmp_path / "app.log.jsonl", lines)
+    report = importer.import_file(path, "logs", url=migrated_db)
+    o = report.outcome
+    assert (o.logs.input, o.logs.accepted, o.logs.rejected, o.unlinked) == (3, 2, 1, 1)
+    assert report.rejects[0].position == "line 3"
+    linked = load.logs(trace_id=HOTROD_TRACE, url=migrated_db)
+    assert linked[["level", "span_id", "message", "error"]].values.tolist() == [
+        ["error", "1f2a3b4c5d6e7f80", "redis timeout", "i/o timeout"]
+    ]
+    assert linked["timestamp"].iloc[0] == pd.Timestamp("2024-11-27T09:33:20.124661Z")

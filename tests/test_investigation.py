@@ -199,6 +199,11 @@ def test_skew_is_reported_for_a_trace_through_the_fast_host(demo_db) -> None:
     assert skewed.adjustments["applied"].any()
     assert set(skewed.adjustments["host"]) == {"dns-resolver-1"}
     assert skewed.repairs().caption.startswith("Clock-skew adjustments")
+    # spans under the fast host moved with it: listed, but one repair per host switch
+    adj = skewed.adjustments
+    assert adj["inherited"].any()
+    computed = int((adj["applied"] & ~adj["inherited"]).sum())
+    assert skewed.summary().data["repairs"].iloc[0] == len(skewed.notes) + computed
     off = investigation.investigate_trace(
         fast["trace_id"].iloc[0], inv.start, inv.end, skew_correction=False, url=url
     )

@@ -207,8 +207,9 @@ def test_many_traces_at_once_match_one_at_a_time() -> None:
 
 
 def test_clock_skew_is_adjusted_by_jaegers_rule_and_reported() -> None:
-    """A child from a fast host is centred in its parent; its same-host child moves with it;
-    a shift above the maximum is reported but not applied; switched off, nothing moves."""
+    """A child from a fast host is centred in its parent; its same-host child moves with it
+    and is listed as inherited; a shift above the maximum is reported but not applied (and
+    moves nothing); switched off, nothing moves."""
     spans = frame(
         [
             ("A", None, 0, 100, "client"),
@@ -228,11 +229,13 @@ def test_clock_skew_is_adjusted_by_jaegers_rule_and_reported() -> None:
     assert ms("start_time") == {"A": 0, "B": 20, "C": 30, "D": 10}
     assert ms("end_time") == {"A": 100, "B": 80, "C": 70, "D": 20}
     report = result.adjustments
-    assert report[["span_id", "host", "parent_host", "delta_ms", "applied"]].values.tolist() == [
-        ["B", "h2", "h1", -50.0, True]
+    columns = ["span_id", "host", "parent_host", "delta_ms", "applied", "inherited"]
+    assert report[columns].values.tolist() == [
+        ["B", "h2", "h1", -50.0, True, False],
+        ["C", "h2", "h2", -50.0, True, True],
     ]
     capped = skew.adjust_clock_skew(spans, max_skew_ms=10)
-    assert capped.adjustments["applied"].tolist() == [False]
+    assert capped.adjustments[["span_id", "applied"]].values.tolist() == [["B", False]]
     assert (capped.spans["start_time"] == spans["start_time"]).all()
     off = skew.adjust_clock_skew(spans, enabled=False)
     assert off.adjustments.empty and off.spans.equals(spans)

@@ -155,7 +155,7 @@ class TraceInvestigation:
             "services": s["service_name"].nunique(),
             "errors": int((s["status"] != "ok").sum()),
             "critical path mostly in": top.idxmax() if len(top) else "",
-            "repairs": len(self.notes) + int(self.adjustments.get("applied", pd.Series()).sum()),
+            "repairs": len(self.notes) + self._skew_shifts(),
         }
         return table(pd.DataFrame([row]), "The investigated trace")
 
@@ -234,6 +234,13 @@ class TraceInvestigation:
             "Records without a trace id from the trace's services, during it",
         )
 
+    def _skew_shifts(self) -> int:
+        """Shifts computed for a host switch; spans that moved with them are not repairs."""
+        adj = self.adjustments
+        if adj.empty:
+            return 0
+        return int((adj["applied"] & ~adj["inherited"]).sum())
+
     @per_trace
     def repairs(self) -> View:
         """Clock-skew adjustments and tree repairs, reported rather than silent."""
@@ -245,7 +252,10 @@ class TraceInvestigation:
                 else "no span lay outside its parent"
             )
             return Note(f"No clock-skew adjustment ({why}). " + (said or "No repair needed."))
-        caption = "Clock-skew adjustments (spans shifted into their parents)"
+        caption = (
+            "Clock-skew adjustments (spans shifted into their parents, or moved with their"
+            " parent on the same host: inherited)"
+        )
         return table(self.adjustments, caption + (f". Repairs: {said}" if said else ""))
 
     @per_trace
