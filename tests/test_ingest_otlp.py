@@ -414,3 +414,52 @@ def test_json_lines_logs_import_and_link_to_their_trace(migrated_db, tmp_path) -
         ["error", "1f2a3b4c5d6e7f80", "redis timeout", "i/o timeout"]
     ]
     assert linked["timestamp"].iloc[0] == pd.Timestamp("2024-11-27T09:33:20.124661Z")
+
+
+@pytest.mark.slow
+def test_a_large_file_shows_a_progress_bar_on_a_terminal_only(migrated_db, tmp_path) -> None:
+    """On a terminal (a pty here) a file over PROGRESS_BYTES shows tqdm's bar on stderr;
+    piped to a file or a CI log, the same import prints no bar."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    pad = [_kv(f"attr.{i}", {"stringValue": "x" * 40}) for i in range(8)]
+    docs, n = [], 0
+    while sum(len(orjson.dumps(d)) for d in docs) < importer.PROGRESS_BYTES:
+        spans = [_span(f"{n + i + 1:016x}", attributes=pad) for i in range(500)]
+        n += len(spans)
+        docs.append(_doc(*spans))
+    path = _write_lines(tmp_path / "large.jsonl", docs)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OBSLIB_")}
+    env["OBSLIB_DATABASE_URL"] = migrated_db
+    leader, follower = pty.openpty()
+    # a terminal 100 columns wide (a pty starts at 0 columns, where tqdm draws nothing)
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "obslib", "ingest", "otlp", str(path)],
+        stdout=follower,
+        stderr=follower,
+        env=env,
+    )
+    os.close(follower)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    assert child.wait(timeout=120) == 0, out.decode(errors="replace")
+    os.close(leader)
+    assert b"large.jsonl:" in out and b"B/s" in out  # the bar: name, rate
+    assert f"{n} spans: {n} accepted".encode() in out
+    piped = run_cli("ingest", "otlp", str(path), env={"OBSLIB_DATABASE_URL": migrated_db})
+    assert piped.returncode == 0
+    assert "B/s" not in piped.stderr and piped.stderr == ""
