@@ -252,7 +252,7 @@ def _attributes(items: Any, what: str) -> dict[str, Any]:
         if not isinstance(key, str):
             raise RecordError(f"{what}: a key is {_what(key)}, not a string")
         value = kv.get("value")
-        out[key] = None if value is None else _any_json(value, f"{what} {key!r}", 0)
+        out[key] = None if value is None else _any_json(value, f"{what} {records.show(key)}", 0)
     return out
 
 
@@ -274,7 +274,7 @@ def _int_value(v: Any, what: str, depth: int) -> int:
     try:
         number = int(v)
     except ValueError:
-        raise RecordError(f"{what}: intValue {v!r:.40} is not an integer") from None
+        raise RecordError(f"{what}: intValue {records.show(v)} is not an integer") from None
     if not -(2**63) <= number < 2**63:
         raise RecordError(f"{what}: intValue {number} is outside 64 bits")
     return number
@@ -494,7 +494,7 @@ def _scope_proto(scope: Any) -> dict:
 
 
 def _attributes_proto(items: Any, what: str) -> dict[str, Any]:
-    return {kv.key: _any_proto(kv.value, f"{what} {kv.key!r}", 0) for kv in items}
+    return {kv.key: _any_proto(kv.value, f"{what} {records.show(kv.key)}", 0) for kv in items}
 
 
 def _any_proto(value: Any, what: str, depth: int) -> Any:
@@ -611,11 +611,13 @@ def _enum(value: Any, names: dict[str, int], what: str) -> int:
     if isinstance(value, str):
         if value in names:
             return names[value]
-        if value.isdigit() and value.isascii():
+        if value.isdigit() and value.isascii() and len(value) <= 10:
             return int(value)
-        raise RecordError(f"{what} {value!r:.40} is not a known value")
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise RecordError(f"{what} {value!r:.40} is not a non-negative integer")
+        raise RecordError(f"{what} {records.show(value)} is not a known value")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RecordError(f"{what} is {_what(value)}, not an integer")
+    if value < 0:
+        raise RecordError(f"{what} {value} is negative")
     return value
 
 

@@ -105,11 +105,11 @@ def hex_id(value: Any, nbytes: int, what: str) -> str:
         raise RecordError(f"{what} is empty")
     if len(value) != 2 * nbytes:
         raise RecordError(
-            f"{what} {_show(value)} has {len(value)} characters, not {2 * nbytes} hex digits"
+            f"{what} {show(value)} has {len(value)} characters, not {2 * nbytes} hex digits"
         )
     lower = value.lower()
     if lower.strip("0123456789abcdef"):
-        raise RecordError(f"{what} {_show(value)} is not hexadecimal")
+        raise RecordError(f"{what} {show(value)} is not hexadecimal")
     if lower.count("0") == len(lower):
         raise RecordError(f"{what} is all zeros")
     return lower
@@ -133,8 +133,8 @@ def unix_ns(value: Any, what: str) -> int:
         raise RecordError(f"{what} is {_kind(value)}, not an integer")
     if isinstance(value, str):
         text = value.strip()
-        if not (text.lstrip("-").isdigit() and text.isascii()):
-            raise RecordError(f"{what} {_show(value)} is not an integer")
+        if not _INTEGER.fullmatch(text):  # 20 digits pass 2262 already; int() of 5,000 fails
+            raise RecordError(f"{what} {show(value)} is not an integer of at most 20 digits")
         value = int(text)
     elif isinstance(value, float):
         if not value.is_integer():
@@ -149,6 +149,9 @@ def unix_ns(value: Any, what: str) -> int:
     if value > MAX_NS:
         raise RecordError(f"{what} {value} is after 2262 (out of range)")
     return value
+
+
+_INTEGER = re.compile(r"-?[0-9]{1,20}")
 
 
 def text(value: Any, what: str, width: int | None = None) -> str:
@@ -335,5 +338,6 @@ def _kind(value: Any) -> str:
     )
 
 
-def _show(value: str) -> str:
+def show(value: str) -> str:
+    """A string for a message: quoted, cut at 40 characters (input may be huge)."""
     return repr(value if len(value) <= 40 else value[:40] + "...")
