@@ -62,12 +62,34 @@ def add_commands(commands) -> None:
     collect.add_argument(
         "--port", type=int, default=4318, help="port, 0 for any free one (default %(default)s)"
     )
-    collect.add_argument(
-        "--max-body-mb",
+    tuning = collect.add_argument_group("tuning")
+    tuning.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=20 * 2**20,
+        metavar="N",
+        help="larger requests, also once inflated, get 413 (default 20 MiB, as the Collector)",
+    )
+    tuning.add_argument(
+        "--flush-rows",
+        type=int,
+        default=5000,
+        metavar="N",
+        help="write a group of requests once it holds N rows (default %(default)s)",
+    )
+    tuning.add_argument(
+        "--flush-ms",
         type=float,
-        default=20.0,
-        metavar="MB",
-        help="larger requests (also once inflated) get 413 (default %(default)s)",
+        default=200.0,
+        metavar="MS",
+        help="or once its oldest request has waited MS (default %(default)s)",
+    )
+    tuning.add_argument(
+        "--max-pending-rows",
+        type=int,
+        default=50000,
+        metavar="N",
+        help="answer 503 (retry later) while more rows wait to be written (default %(default)s)",
     )
     collect.set_defaults(func=_collect)
 
@@ -137,14 +159,16 @@ def _total(reports) -> str:
 
 def _collect(args: argparse.Namespace) -> int:
     from obslib.cli import _reachable_url
-    from obslib.errors import UsageError
     from obslib.ingest import receiver
 
-    if not 0 <= args.port <= 65535:
-        raise UsageError(f"--port {args.port} is not a port number (0..65535)")
-    if not args.max_body_mb > 0:
-        raise UsageError(f"--max-body-mb must be above 0, not {args.max_body_mb}")
     url = _reachable_url()
-    return receiver.serve(
-        host=args.host, port=args.port, url=url, max_body=int(args.max_body_mb * 2**20)
+    receiver.serve(
+        args.host,
+        args.port,
+        url=url,
+        max_body_bytes=args.max_body_bytes,
+        flush_rows=args.flush_rows,
+        flush_ms=args.flush_ms,
+        max_pending_rows=args.max_pending_rows,
     )
+    return 0
