@@ -48,13 +48,15 @@ def decode(doc: Any, source: str, where: str) -> records.Decoded:
         return InputError(f"{source}: {where + ': ' if where else ''}{path}: {problem}")
 
     if not isinstance(doc, dict):
-        raise structure("top level", f"is {_kind(doc)}, not a Jaeger trace or {{data: [...]}}")
+        raise structure(
+            "top level", f"is {records.kind_of(doc)}, not a Jaeger trace or {{data: [...]}}"
+        )
     if "data" in doc:
         data = doc["data"]
         if data is None and doc.get("errors"):
             raise structure("data", f"is null; the query reported errors: {_errors(doc)}")
         if not isinstance(data, list):
-            raise structure("data", f"is {_kind(data)}, not a list of traces")
+            raise structure("data", f"is {records.kind_of(data)}, not a list of traces")
         traces = [(f"data[{i}]", trace) for i, trace in enumerate(data)]
     elif "spans" in doc:
         traces = [("", doc)]
@@ -64,19 +66,21 @@ def decode(doc: Any, source: str, where: str) -> records.Decoded:
     out = records.Decoded()
     for path, trace in traces:
         if not isinstance(trace, dict):
-            raise structure(path, f"is {_kind(trace)}, not a trace object")
+            raise structure(path, f"is {records.kind_of(trace)}, not a trace object")
         prefix = path + "." if path else ""
         spans = trace.get("spans")
         if not isinstance(spans, list):
-            raise structure(f"{prefix}spans", f"is {_kind(spans)}, not a list of spans")
+            raise structure(f"{prefix}spans", f"is {records.kind_of(spans)}, not a list of spans")
         processes = trace.get("processes", {})
         if processes is None:
             processes = {}
         if not isinstance(processes, dict):
-            raise structure(f"{prefix}processes", f"is {_kind(processes)}, not an object")
+            raise structure(f"{prefix}processes", f"is {records.kind_of(processes)}, not an object")
         for i, span in enumerate(spans):
             if not isinstance(span, dict):
-                raise structure(f"{prefix}spans[{i}]", f"is {_kind(span)}, not a span object")
+                raise structure(
+                    f"{prefix}spans[{i}]", f"is {records.kind_of(span)}, not a span object"
+                )
         for i, span in enumerate(spans):
             position = f"{where + ': ' if where else ''}{prefix}spans[{i}]"
             try:
@@ -143,9 +147,11 @@ def _process(span: dict, processes: dict) -> dict:
             raise records.RecordError("span has no processID and no process")
         process = processes.get(pid) if isinstance(pid, str) else None
         if process is None:
-            raise records.RecordError(f"processID {_brief(pid)} names no process of the trace")
+            raise records.RecordError(
+                f"processID {records.brief(pid)} names no process of the trace"
+            )
     if not isinstance(process, dict):
-        raise records.RecordError(f"process is {_kind(process)}, not an object")
+        raise records.RecordError(f"process is {records.kind_of(process)}, not an object")
     if "serviceName" not in process:
         raise records.RecordError("process has no serviceName")
     return process
@@ -157,15 +163,15 @@ def _parent(span: dict, trace_id: str) -> tuple[str | None, str | None, list[dic
     if refs is None:
         refs = []
     if not isinstance(refs, list):
-        raise records.RecordError(f"references is {_kind(refs)}, not a list")
+        raise records.RecordError(f"references is {records.kind_of(refs)}, not a list")
     found = []
     for i, ref in enumerate(refs):
         if not isinstance(ref, dict):
-            raise records.RecordError(f"references[{i}] is {_kind(ref)}, not an object")
+            raise records.RecordError(f"references[{i}] is {records.kind_of(ref)}, not an object")
         ref_type = ref.get("refType")
         if ref_type not in REF_TYPES:
             raise records.RecordError(
-                f"references[{i}] refType {_brief(ref_type)} is not CHILD_OF or FOLLOWS_FROM"
+                f"references[{i}] refType {records.brief(ref_type)} is not CHILD_OF or FOLLOWS_FROM"
             )
         found.append(
             {
@@ -189,14 +195,14 @@ def _tags(tags: Any, what: str) -> dict[str, Any]:
     if tags is None:
         return {}
     if not isinstance(tags, list):
-        raise records.RecordError(f"{what} is {_kind(tags)}, not a list")
+        raise records.RecordError(f"{what} is {records.kind_of(tags)}, not a list")
     out: dict[str, Any] = {}
     for i, tag in enumerate(tags):
         if not isinstance(tag, dict):
-            raise records.RecordError(f"{what}[{i}] is {_kind(tag)}, not an object")
+            raise records.RecordError(f"{what}[{i}] is {records.kind_of(tag)}, not an object")
         key = tag.get("key")
         if not isinstance(key, str):
-            raise records.RecordError(f"{what}[{i}] key is {_kind(key)}, not a string")
+            raise records.RecordError(f"{what}[{i}] key is {records.kind_of(key)}, not a string")
         out[key] = _tag_value(tag.get("type"), tag.get("value"), f"{what} {key[:40]!r}")
     return out
 
@@ -228,9 +234,11 @@ def _tag_value(kind: Any, value: Any, what: str) -> Any:
                 pass
     if kind not in TAG_TYPES:
         raise records.RecordError(
-            f"{what} type {_brief(kind)} is not one of {', '.join(TAG_TYPES)}"
+            f"{what} type {records.brief(kind)} is not one of {', '.join(TAG_TYPES)}"
         )
-    raise records.RecordError(f"{what} of type {kind} has {_kind(value)} value {_brief(value)}")
+    raise records.RecordError(
+        f"{what} of type {kind} has {records.kind_of(value)} value {records.brief(value)}"
+    )
 
 
 def _events(logs: Any) -> list[dict[str, Any]]:
@@ -238,11 +246,11 @@ def _events(logs: Any) -> list[dict[str, Any]]:
     if logs is None:
         return []
     if not isinstance(logs, list):
-        raise records.RecordError(f"logs is {_kind(logs)}, not a list")
+        raise records.RecordError(f"logs is {records.kind_of(logs)}, not a list")
     events = []
     for i, log in enumerate(logs):
         if not isinstance(log, dict):
-            raise records.RecordError(f"logs[{i}] is {_kind(log)}, not an object")
+            raise records.RecordError(f"logs[{i}] is {records.kind_of(log)}, not an object")
         ns = _micros(log.get("timestamp"), f"logs[{i}] timestamp")
         events.append(
             {**_tags(log.get("fields"), f"logs[{i}] fields"), "timestamp": records.iso_ns(ns)}
@@ -261,7 +269,7 @@ def _micros(value: Any, what: str) -> int:
 def _integer(value: Any, what: str) -> int:
     """An integer, its decimal text or an integral float (JSON producers differ)."""
     if isinstance(value, bool) or value is None:
-        raise records.RecordError(f"{what} is {_kind(value)}, not an integer")
+        raise records.RecordError(f"{what} is {records.kind_of(value)}, not an integer")
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
@@ -270,28 +278,7 @@ def _integer(value: Any, what: str) -> int:
         text = value.strip()
         if text.isascii() and text.lstrip("-").isdigit():
             return int(text)
-    raise records.RecordError(f"{what} {_brief(value)} is not an integer")
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "missing"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return f"a JSON {'object' if isinstance(value, dict) else 'array'}"
-
-
-def _brief(value: Any) -> str:
-    """A value for a message: short, one line, and no repr of a deeply nested value (which
-    would overflow the stack)."""
-    if isinstance(value, dict | list):
-        return "{...}" if isinstance(value, dict) else "[...]"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:40] + "..."
+    raise records.RecordError(f"{what} {records.brief(value)} is not an integer")
 
 
 def _errors(doc: dict) -> str:
@@ -299,6 +286,6 @@ def _errors(doc: dict) -> str:
     errors = doc.get("errors")
     items = errors if isinstance(errors, list) else [errors]
     return "; ".join(
-        e["msg"] if isinstance(e, dict) and isinstance(e.get("msg"), str) else _brief(e)
+        e["msg"] if isinstance(e, dict) and isinstance(e.get("msg"), str) else records.brief(e)
         for e in items
     ).replace("\n", " ")[:200]

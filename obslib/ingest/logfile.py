@@ -55,46 +55,50 @@ def timestamp_ns(value: Any) -> int:
     """Nanoseconds since the epoch of an RFC 3339 time, exactly (no float on the way);
     times outside 1970..2262 are refused like ``records.unix_ns`` refuses them."""
     if not isinstance(value, str):
-        raise records.RecordError(f"timestamp is {_kind(value)}, not an RFC 3339 string")
+        raise records.RecordError(f"timestamp is {records.kind_of(value)}, not an RFC 3339 string")
     match = _RFC3339.fullmatch(value)
     if match is None:
-        raise records.RecordError(f"timestamp {_brief(value)} is not an RFC 3339 time")
+        raise records.RecordError(f"timestamp {records.brief(value)} is not an RFC 3339 time")
     year, month, day, hour, minute, second, fraction, _z, sign, oh, om = match.groups()
     try:
         moment = datetime(*map(int, (year, month, day, hour, minute, second)), tzinfo=UTC)
     except ValueError as err:
-        raise records.RecordError(f"timestamp {_brief(value)} is not a valid time: {err}") from None
+        raise records.RecordError(
+            f"timestamp {records.brief(value)} is not a valid time: {err}"
+        ) from None
     if int(oh or 0) > 23 or int(om or 0) > 59:
-        raise records.RecordError(f"timestamp {_brief(value)} has an invalid UTC offset")
+        raise records.RecordError(f"timestamp {records.brief(value)} has an invalid UTC offset")
     offset = (int(oh or 0) * 3600 + int(om or 0) * 60) * (-1 if sign == "-" else 1)
     seconds = (moment - _EPOCH) // timedelta(seconds=1) - offset
     ns = seconds * 1_000_000_000 + int((fraction or "").ljust(9, "0"))
     if ns < 0:
-        raise records.RecordError(f"timestamp {_brief(value)} is before 1970")
+        raise records.RecordError(f"timestamp {records.brief(value)} is before 1970")
     if ns == 0:
-        raise records.RecordError(f"timestamp {_brief(value)} is the epoch itself (0, unset)")
+        raise records.RecordError(
+            f"timestamp {records.brief(value)} is the epoch itself (0, unset)"
+        )
     if ns > records.MAX_NS:
-        raise records.RecordError(f"timestamp {_brief(value)} is after 2262 (out of range)")
+        raise records.RecordError(f"timestamp {records.brief(value)} is after 2262 (out of range)")
     return ns
 
 
 def _entry(doc: Any, position: str) -> tuple[dict[str, Any], int]:
     """(row, 1 if its trace link was dropped else 0) of one entry."""
     if not isinstance(doc, dict):
-        raise records.RecordError(f"entry is {_kind(doc)}, not an object")
+        raise records.RecordError(f"entry is {records.kind_of(doc)}, not an object")
     ns = timestamp_ns(doc.get("timestamp"))
     given = doc.get("level")
     level = records.level_of(given)
     if level is None:
         raise records.RecordError(
-            f"level {'is missing' if given is None else _brief(given) + ' is unknown'}:"
+            f"level {'is missing' if given is None else records.brief(given) + ' is unknown'}:"
             f" one of {', '.join(LOG_LEVELS)} (or {', '.join(_ALIASES)})"
         )
     fields = doc.get("fields")
     if fields is None:
         fields = {}
     if not isinstance(fields, dict):
-        raise records.RecordError(f"fields is {_kind(fields)}, not an object")
+        raise records.RecordError(f"fields is {records.kind_of(fields)}, not an object")
     error = doc.get("error")
     error = None if error == "" else error
     trace_id, span_id, carried = _link(doc.get("trace_id"), doc.get("span_id"))
@@ -142,24 +146,3 @@ def _raw(value: Any) -> str | None:
         except orjson.JSONEncodeError:
             return None
     return None if "\x00" in value else value
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "missing"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return f"a JSON {'object' if isinstance(value, dict) else 'array'}"
-
-
-def _brief(value: Any) -> str:
-    """A value for a message: short, one line, and no repr of a deeply nested value (which
-    would overflow the stack)."""
-    if isinstance(value, dict | list):
-        return "{...}" if isinstance(value, dict) else "[...]"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:40] + "..."

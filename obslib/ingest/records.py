@@ -25,6 +25,7 @@ import orjson
 import pandas as pd
 
 from obslib import schema
+from obslib.ingest.tables import LOG_SPEC
 
 # Times a pandas datetime64[ns] holds: after 1970 (0 is OTLP's "unset") and before 2262.
 MAX_NS = 2**63 - 1
@@ -100,7 +101,7 @@ def hex_id(value: Any, nbytes: int, what: str) -> str:
     """A trace (16-byte) or span (8-byte) id as lowercase hex: the OTLP/JSON and W3C rule.
     Empty, all-zero, wrong-length and non-hex ids are refused (base64 is not hex)."""
     if not isinstance(value, str):
-        raise RecordError(f"{what} is {_kind(value)}, not a hex string")
+        raise RecordError(f"{what} is {kind_of(value)}, not a hex string")
     if value == "":
         raise RecordError(f"{what} is empty")
     if len(value) != 2 * nbytes:
@@ -130,7 +131,7 @@ def unix_ns(value: Any, what: str) -> int:
     """Nanoseconds since the epoch: an integer, or its decimal string (OTLP/JSON spells 64-bit
     integers either way). 0 is OTLP's "unset"; outside 1970..2262 is refused."""
     if isinstance(value, bool) or value is None:
-        raise RecordError(f"{what} is {_kind(value)}, not an integer")
+        raise RecordError(f"{what} is {kind_of(value)}, not an integer")
     if isinstance(value, str):
         text = value.strip()
         if not _INTEGER.fullmatch(text):  # 20 digits pass 2262 already; int() of 5,000 fails
@@ -141,7 +142,7 @@ def unix_ns(value: Any, what: str) -> int:
             raise RecordError(f"{what} {value!r} is not an integer")
         value = int(value)
     elif not isinstance(value, int):
-        raise RecordError(f"{what} is {_kind(value)}, not an integer")
+        raise RecordError(f"{what} is {kind_of(value)}, not an integer")
     if value == 0:
         raise RecordError(f"{what} is 0 (unset)")
     if value < 0:
@@ -157,7 +158,7 @@ _INTEGER = re.compile(r"-?[0-9]{1,20}")
 def text(value: Any, what: str, width: int | None = None) -> str:
     """A string the tables can hold: no NUL character, at most ``width`` characters."""
     if not isinstance(value, str):
-        raise RecordError(f"{what} is {_kind(value)}, not a string")
+        raise RecordError(f"{what} is {kind_of(value)}, not a string")
     if "\x00" in value:
         raise RecordError(f"{what} contains a NUL character")
     if width is not None and len(value) > width:
@@ -289,30 +290,9 @@ def name(value: Any, what: str, width: int | None = None, blank: str | None = No
 
 # -- frames for the writers -----------------------------------------------------------------
 
-SPAN_ROW_COLUMNS = (
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "service_name",
-    "operation_name",
-    "span_kind",
-    "start_time",
-    "end_time",
-    "status",
-    "tags",
-    "logs",
-)
-LOG_ROW_COLUMNS = (
-    "log_id",
-    "timestamp",
-    "level",
-    "service_name",
-    "trace_id",
-    "span_id",
-    "message",
-    "fields",
-    "error",
-)
+# what the decoders fill: the table's columns but the duration, which the writer derives
+SPAN_ROW_COLUMNS = tuple(c for c in schema.SPAN_COLUMNS if c != "duration_ms")
+LOG_ROW_COLUMNS = tuple(c.name for c in LOG_SPEC)
 
 
 def spans_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -330,12 +310,26 @@ def logs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
+    """What a JSON value is, for a message ("a number", "a JSON array", "missing")."""
     if value is None:
         return "missing"
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string"}.get(
-        type(value), f"a JSON {'object' if isinstance(value, dict) else 'array'}"
-    )
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return f"a JSON {'object' if isinstance(value, dict) else 'array'}"
+
+
+def brief(value: Any) -> str:
+    """Any value for a message: short, one line, and never the repr of a nested value (a
+    deeply nested one would overflow the stack)."""
+    if isinstance(value, dict | list):
+        return "{...}" if isinstance(value, dict) else "[...]"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "..."
 
 
 def show(value: str) -> str:
