@@ -161,6 +161,11 @@ def _collect(args: argparse.Namespace) -> int:
     from obslib.cli import _reachable_url
     from obslib.ingest import receiver
 
+    # bad settings are refused before connecting (or starting the embedded server)
+    receiver.check_port(args.port)
+    receiver.Options(
+        None, args.max_body_bytes, args.flush_rows, args.flush_ms, args.max_pending_rows
+    ).check()
     url = _reachable_url()
     receiver.serve(
         args.host,

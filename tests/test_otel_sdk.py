@@ -1,7 +1,8 @@
 """End to end with the real OpenTelemetry Python SDK: a three-service program (tests/otel_app.py)
 exports through the SDK's OTLP/HTTP exporters, configured only by
-``OTEL_EXPORTER_OTLP_ENDPOINT``, to the receiver; what is stored is what the SDK recorded,
-the trace investigation rebuilds it, and the same spans as an OTLP/JSON file import alike."""
+``OTEL_EXPORTER_OTLP_ENDPOINT``, to the receiver (``obslib collect``); what is stored is what
+the SDK recorded, the trace investigation rebuilds it, and the same spans as an OTLP/JSON file
+import alike."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def migrated(server_url: str) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def shop(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
-    """Run the instrumented program against a receiver on a fresh database, once."""
+    """Run the instrumented program against ``obslib collect`` on a fresh database, once."""
     out = tmp_path_factory.mktemp("otel_app")
     for url in migrated(server_url):
         with collector(url, "--flush-ms", "50") as r:

@@ -1,6 +1,6 @@
-"""The OTLP/HTTP receiver (obslib.ingest.receiver) run as a real process against a real
-database, driven by a real HTTP client: encodings, partial success, refusals, metrics,
-shutdown and load."""
+"""The OTLP/HTTP receiver (obslib.ingest.receiver and its group commit) run as ``obslib
+collect``, a real process, against a real database, driven by a real HTTP client: encodings,
+partial success, refusals, metrics, shutdown, load and bad settings."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from obslib.errors import DatabaseUnreachable, UsageError
-from obslib.ingest import receiver
+from obslib.ingest import group_commit, receiver
 from obslib.storage.migrate import Migrator
 from tests.pg import MIGRATIONS, scratch_database
 
@@ -48,6 +48,7 @@ JS = {"Content-Type": "application/json"}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 T0 = 1_700_000_000_123_456_789  # ns: 2023-11-14T22:13:20.123456789Z
 LISTENING = re.compile(r"listening on http://([\d.]+):(\d+) ")
+COLLECT = [sys.executable, "-m", "obslib", "collect"]
 
 
 # -- the receiver as a process --------------------------------------------------------------
@@ -81,24 +82,20 @@ class Running:
         return self.proc.returncode, out
 
 
-@contextmanager
-def collector(url: str, *options: str) -> Iterator[Running]:
-    """``python -m obslib.ingest.receiver --port 0`` on loopback, writing to ``url``;
-    stopped (by its pid) at the end whatever the test did."""
+def collect_env(url: str) -> dict[str, str]:
+    """This environment with ``url`` as the only obslib setting (no embedded server)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OBSLIB_")}
     env["OBSLIB_DATABASE_URL"] = url
+    return env
+
+
+@contextmanager
+def collector(url: str, *options: str) -> Iterator[Running]:
+    """``obslib collect --port 0`` on loopback, writing to ``url``; stopped (by its pid) at
+    the end whatever the test did."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "obslib.ingest.receiver",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            *options,
-        ],
-        env=env,
+        [*COLLECT, "--host", "127.0.0.1", "--port", "0", *options],
+        env=collect_env(url),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -495,7 +492,7 @@ def test_a_lost_database_connection_is_a_503_then_the_writer_reconnects(
     assert killed
     failed = running.post("/v1/traces", spans_request(base + 10, 5, service=service), PB)
     assert failed.status_code == 503
-    assert failed.headers["Retry-After"] == str(receiver.RETRY_AFTER_S)
+    assert failed.headers["Retry-After"] == str(group_commit.RETRY_AFTER_S)
     assert count(running.url, service) == 5
     again = running.post("/v1/traces", spans_request(base + 10, 5, service=service), PB)
     assert again.status_code == 200
@@ -517,7 +514,7 @@ def test_metrics_count_requests_and_records(running: Running, svc: tuple[str, in
     running.post("/v1/traces", b"\x00garbage", PB)
     running.post("/v1/logs", logs_request(3, service, base), PB)
     after = running.metrics()
-    labels = {"service": receiver.SERVICE, "method": "POST"}
+    labels = {"service": group_commit.SERVICE, "method": "POST"}
 
     def requests_total(endpoint: str, status: str) -> float:
         return delta(
@@ -545,7 +542,8 @@ def test_sigterm_flushes_and_answers_the_requests_in_flight(
     shared_db: str, svc: tuple[str, int]
 ) -> None:
     """SIGTERM while requests wait for a slow group: they are written at once and answered
-    200, every answered span is stored, the process prints its summary and exits 0."""
+    200, every answered span is stored, ``obslib collect`` prints its summary line last and
+    exits 0."""
     service, base = svc
     with collector(shared_db, "--flush-ms", "20000") as r:
         with ThreadPoolExecutor(5) as pool:
@@ -566,7 +564,10 @@ def test_sigterm_flushes_and_answers_the_requests_in_flight(
     assert [a.status_code for a in answers] == [200] * 5
     assert took < 10  # not the 20 s linger
     assert code == 0
-    assert "spans 250 accepted, 0 duplicate, 0 rejected" in out
+    assert out.splitlines()[-1] == (
+        "obslib collect: stopped; spans 250 accepted, 0 duplicate, 0 rejected;"
+        " log records 0 accepted, 0 duplicate, 0 rejected"
+    )
     assert count(shared_db, service) == 250
 
 
@@ -628,11 +629,11 @@ def test_a_request_the_database_refuses_fails_alone_and_leaves_nothing(
     good, bad = decoded(base, "good"), decoded(base + 10, "bad")
     bad.spans[1]["status"] = "bogus"  # passes nothing the decoder checks; the table refuses it
 
-    async def run() -> list[receiver.Answer]:
-        writer = receiver.GroupCommit(
+    async def run() -> list[group_commit.Answer]:
+        writer = group_commit.GroupCommit(
             shared_db,
-            receiver.Metrics(),
-            receiver.Totals(),
+            group_commit.Metrics(),
+            group_commit.Totals(),
             flush_rows=1000,
             flush_ms=200,
             max_pending_rows=10_000,
@@ -680,3 +681,38 @@ def test_serve_refuses_a_busy_port_and_an_unreachable_database(shared_db: str) -
         receiver.serve(port=0, url="postgresql://nobody@127.0.0.1:1/none", echo=print)
     with pytest.raises(UsageError, match="flush-rows must be at least 1"):
         receiver.serve(port=0, url=shared_db, flush_rows=0)
+
+
+@pytest.mark.parametrize(
+    ("option", "says"),
+    [
+        (("--port", "70000"), "port 70000 is not a TCP port (0..65535; 0 picks a free one)"),
+        (("--flush-rows", "0"), "flush-rows must be at least 1"),
+        (("--max-body-bytes", "0"), "max-body-bytes must be at least 1"),
+        (("--max-pending-rows", "-5"), "max-pending-rows must be at least 1"),
+        (("--flush-ms", "-1"), "flush-ms must not be negative"),
+    ],
+    ids=[
+        "a port past 65535 is refused",
+        "groups of no rows are refused",
+        "a body limit of no bytes is refused",
+        "a negative pending-row limit is refused",
+        "a negative linger is refused",
+    ],
+)
+def test_obslib_collect_refuses_bad_settings_with_exit_2_and_one_line(
+    shared_db: str, option: tuple[str, str], says: str
+) -> None:
+    """``obslib collect`` with a setting the receiver refuses exits 2 without listening,
+    saying why in one ``obslib: error:`` line, before it tries the database (here one that
+    nothing listens for)."""
+    done = subprocess.run(
+        [*COLLECT, "--host", "127.0.0.1", "--port", "0", *option],
+        env=collect_env("postgresql://obslib@127.0.0.1:1/nowhere"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr == f"obslib: error: {says}\n"
+    assert done.stdout == ""
