@@ -463,3 +463,18 @@ def test_a_large_file_shows_a_progress_bar_on_a_terminal_only(migrated_db, tmp_p
     piped = run_cli("ingest", "otlp", str(path), env={"OBSLIB_DATABASE_URL": migrated_db})
     assert piped.returncode == 0
     assert "B/s" not in piped.stderr and piped.stderr == ""
+
+
+@pytest.mark.parametrize("bad", ["--5", "1" * 5000, "12a", "", "-"])
+def test_integers_as_text_are_checked_not_crashed_on(bad) -> None:
+    """Times and tag values spelled as text: malformed or absurdly long ones are rejects
+    (int() raises on '--5' and on thousands of digits)."""
+    from obslib.ingest import jaeger
+
+    span = _span(ROOT, startTimeUnixNano=bad)
+    assert otlp.decode_json(_doc(span), "f").rejects[0].reason.startswith("startTimeUnixNano")
+    trace = orjson.loads(HOTROD.read_bytes())["data"][0]
+    trace["spans"][0]["startTime"] = bad
+    trace["spans"][1]["tags"] = [{"key": "n", "type": "int64", "value": bad}]
+    decoded = jaeger.decode(trace, "j", "")
+    assert [r.position for r in decoded.rejects] == ["spans[0]", "spans[1]"]

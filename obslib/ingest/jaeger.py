@@ -275,9 +275,9 @@ def _integer(value: Any, what: str) -> int:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, str):
-        text = value.strip()
-        if text.isascii() and text.lstrip("-").isdigit():
-            return int(text)
+        number = records.integer(value)
+        if number is not None:
+            return number
     raise records.RecordError(f"{what} {records.brief(value)} is not an integer")
 
 
