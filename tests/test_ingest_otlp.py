@@ -478,3 +478,14 @@ def test_integers_as_text_are_checked_not_crashed_on(bad) -> None:
     trace["spans"][1]["tags"] = [{"key": "n", "type": "int64", "value": bad}]
     decoded = jaeger.decode(trace, "j", "")
     assert [r.position for r in decoded.rejects] == ["spans[0]", "spans[1]"]
+
+
+@pytest.mark.parametrize(("text", "stored"), [("7", 7), ("-7", -7), ("1_000", None), ("0x1", None)])
+def test_int_values_as_text_follow_protobufs_json_parser(text, stored) -> None:
+    """Python's int() takes '1_000'; protobuf's JSON parser, the reference, does not."""
+    span = _span(ROOT, attributes=[_kv("n", {"intValue": text})])
+    decoded = otlp.decode_json(_doc(span), "f")
+    if stored is None:
+        assert decoded.rejects[0].reason == f"attributes 'n': intValue {text!r} is not an integer"
+    else:
+        assert decoded.spans[0]["tags"]["n"] == stored

@@ -271,10 +271,9 @@ def _any_json(value: Any, what: str, depth: int) -> Any:
 def _int_value(v: Any, what: str, depth: int) -> int:
     if isinstance(v, bool) or not isinstance(v, int | str):
         raise RecordError(f"{what}: intValue is {_what(v)}")
-    try:
-        number = int(v)
-    except ValueError:
-        raise RecordError(f"{what}: intValue {records.show(v)} is not an integer") from None
+    number = v if isinstance(v, int) else records.integer(v)  # not "1_000", as protobuf
+    if number is None:
+        raise RecordError(f"{what}: intValue {records.show(v)} is not an integer")
     if not -(2**63) <= number < 2**63:
         raise RecordError(f"{what}: intValue {number} is outside 64 bits")
     return number
