@@ -489,3 +489,20 @@ def test_int_values_as_text_follow_protobufs_json_parser(text, stored) -> None:
         assert decoded.rejects[0].reason == f"attributes 'n': intValue {text!r} is not an integer"
     else:
         assert decoded.spans[0]["tags"]["n"] == stored
+
+
+@pytest.mark.slow
+def test_the_trace_report_runs_on_an_imported_jaeger_trace(migrated_db, tmp_path) -> None:
+    """Imported data comes out in the notebooks: the trace investigation report of the
+    HotROD trace names its services and its failed Redis call, and shows no traceback."""
+    from obslib import reports
+
+    importer.import_file(HOTROD, "jaeger", url=migrated_db)
+    params = {"trace_id": HOTROD_TRACE, "start": "2024-11-27T09:00Z", "end": "2024-11-27T10:00Z"}
+    report = reports.run_report("trace", params, tmp_path, database_url=migrated_db)
+    cells = json.loads(report.notebook.read_text())["cells"]
+    outputs = [o for c in cells for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o["output_type"] == "error" or o.get("name") == "stderr"]
+    html = report.html.read_text()
+    for text in ("frontend: HTTP GET /dispatch", "GetDriver", "(a failing trace)"):
+        assert text in html
