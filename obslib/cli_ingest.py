@@ -139,7 +139,11 @@ def _line(name: str, report) -> str:
                 f"{counts.input} {kind}: {counts.accepted} accepted,"
                 f" {counts.duplicate} duplicate, {counts.rejected} rejected"
             )
-    unlinked = f"; {o.unlinked} logs kept without their malformed trace link" if o.unlinked else ""
+    unlinked = (
+        f"; {o.unlinked} log(s) stored without the trace link their malformed ids named"
+        if o.unlinked
+        else ""
+    )
     return f"{name}: " + "; ".join(parts) + unlinked
 
 
