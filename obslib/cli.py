@@ -42,6 +42,8 @@ all commands:
                                  import OTLP/JSON, Jaeger JSON or JSON-lines logs (.gz too)
   obslib collect [--host H] [--port P]
                                  OTLP/HTTP receiver: /v1/traces, /v1/logs, /metrics
+  obslib export parquet --start TIME --end TIME --out DIR
+                                 spans and logs of whole UTC days to Parquet (day=...)
   obslib slo evaluate [--record] [--service S]... [--at TIME] [--min-events N]
                                  every SLO over its window: SLI, budget, burn, alerts
   obslib slo apply FILE.yaml     create or update SLO definitions from a file
