@@ -95,12 +95,10 @@ def _failed(status: pd.Series) -> np.ndarray:
     return status.isin(FAILED_STATUSES).to_numpy()
 
 
-def service_graph(spans: Spans) -> pd.DataFrame:
-    """Edges caller -> callee service, from each span whose parent is another service.
-
-    Per edge: ``calls``, ``errors`` (callee status error or timeout), ``error_rate``, and
-    the callee spans' ``p50_ms`` / ``p99_ms`` durations (``duration_ms``, else end - start).
-    """
+def service_edges(spans: Spans) -> pd.DataFrame:
+    """One row per span whose parent is another service: ``caller``, ``callee``, the callee
+    span's ``duration_ms`` (else end - start) and ``error`` (1 when error or timeout). What
+    ``service_graph`` aggregates; ``obslib.spark`` computes it per trace and sums in Spark."""
     frame = _clean(spans, "spans", (*traces.REQUIRED, "service_name", "status")).spans
     parent = traces.parent_index(frame)
     child = np.flatnonzero(parent >= 0)
@@ -111,14 +109,23 @@ def service_graph(spans: Spans) -> pd.DataFrame:
         duration = frame["duration_ms"].to_numpy(dtype=float)
     else:
         duration = (traces.epoch_ns(frame["end_time"]) - traces.epoch_ns(frame["start_time"])) / 1e6
-    edges = pd.DataFrame(
+    return pd.DataFrame(
         {
             "caller": caller[cross],
             "callee": callee[cross],
             "duration_ms": duration[child][cross],
-            "error": _failed(frame["status"])[child][cross],
+            "error": _failed(frame["status"])[child][cross].astype("int64"),
         }
     )
+
+
+def service_graph(spans: Spans) -> pd.DataFrame:
+    """Edges caller -> callee service, from each span whose parent is another service.
+
+    Per edge: ``calls``, ``errors`` (callee status error or timeout), ``error_rate``, and
+    the callee spans' ``p50_ms`` / ``p99_ms`` durations (``duration_ms``, else end - start).
+    """
+    edges = service_edges(spans)
     graph = edges.groupby(["caller", "callee"]).agg(
         calls=("duration_ms", "size"),
         errors=("error", "sum"),

@@ -1,0 +1,281 @@
+"""The window-wide trace views and SLI counts on Apache Spark, for spans past one machine.
+
+Per-trace work is a function of one trace's spans, so each view runs the pandas functions of
+``obslib.traces`` / ``obslib.trace_sets`` unchanged per ``trace_id`` group
+(``groupBy("trace_id").applyInPandas``) and only the cross-trace sums are Spark SQL: the
+rows equal the pandas path's. Spans in: a Spark DataFrame with the columns of
+``distributed_traces`` (``tags`` as JSON text), read from Parquet or over JDBC. pyspark is
+the optional extra ``[spark]``; executors need obslib installed (the UDFs import it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from obslib import schema, trace_sets, traces
+from obslib.errors import UsageError
+from obslib.values import Moment, duration, utc
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+__all__ = ["critical_path_time", "local_session", "self_time", "service_graph", "sli_counts"]
+
+_PATH_KEYS = ["service_name", "operation_name"]
+_SELF = ["self_total_ms", "self_max_ms"]
+_ORIGIN_US = 946_684_800_000_000  # 2000-01-01 UTC, the origin load.sli_counts bins from
+
+
+def local_session(cores: int = 2, *, partitions: int = 4) -> SparkSession:
+    """A local Spark session that runs these functions right on one machine.
+
+    Python workers run this interpreter (Spark otherwise starts ``python3`` from PATH, which
+    lacks obslib); times are read as UTC; no UI, bound to 127.0.0.1 (no network needed).
+    """
+    from pyspark.sql import SparkSession
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    return (
+        SparkSession.builder.master(f"local[{int(cores)}]")
+        .appName("obslib")
+        .config("spark.sql.shuffle.partitions", str(int(partitions)))
+        .config("spark.default.parallelism", str(int(partitions)))
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+
+
+# -- per trace: the pandas functions on each trace_id group ---------------------------------
+
+
+def _per_trace(spans_df: DataFrame, work: Callable[[pd.DataFrame], pd.DataFrame], out: str):
+    """``work`` on each trace's spans as a pandas spans frame (times tz-aware UTC, in µs).
+
+    Times cross to Python as microseconds since the epoch: Spark would hand them over as
+    naive wall-clock times of the session time zone, which repeat in the hour a DST change
+    goes back. Spans without a trace id belong to no trace and are left out
+    (``trace_sets.clean_window`` does the same).
+    """
+    from pyspark.sql import functions as F
+
+    times = [f.name for f in spans_df.schema.fields if f.dataType.typeName() == "timestamp"]
+    cols = [
+        F.unix_micros(F.col(f"`{c}`")).alias(c) if c in times else F.col(f"`{c}`")
+        for c in spans_df.columns
+    ]
+
+    def run(group: pd.DataFrame) -> pd.DataFrame:
+        for col in times:
+            micros = group[col]  # int64, or float64 with NaN when a time is missing
+            stamps = micros.fillna(0).astype("int64").to_numpy().astype("datetime64[us]")
+            group[col] = pd.Series(stamps, index=group.index).where(micros.notna())
+            group[col] = group[col].dt.tz_localize("UTC")
+        result = work(group)
+        # pyspark 4.3 cannot send pandas 3's Arrow-backed text once it spans several chunks
+        # ("Cannot convert ChunkedArray to Array"): hand text back as plain objects
+        text = [c for c in result.columns if isinstance(result[c].dtype, pd.StringDtype)]
+        return result.astype(dict.fromkeys(text, object)) if text else result
+
+    traced = spans_df.where(F.col("trace_id").isNotNull()).select(*cols)
+    return traced.groupBy("trace_id").applyInPandas(run, out)
+
+
+def _keys(by: str | list[str] | None) -> list[str]:
+    keys = list(_PATH_KEYS if by is None else [by] if isinstance(by, str) else by)
+    if not keys:
+        raise UsageError("by must name at least one column to group by")
+    return keys
+
+
+def _ddl(spans_df: DataFrame, keys: list[str]) -> str:
+    """Key columns as a DDL fragment with their input types (tag keys are text)."""
+    fields = {f.name: f.dataType.simpleString() for f in spans_df.schema.fields}
+    return ", ".join(f"`{k}` {fields.get(k, 'string')}" for k in keys)
+
+
+def critical_path_time(spans_df: DataFrame, by: str | list[str] | None = None) -> DataFrame:
+    """``trace_sets.critical_path_time`` on Spark: path ms per group summed over traces.
+
+    Each trace is repaired and walked by the pandas code (one bad trace is left out, as
+    there); the sums and ``share`` are Spark SQL. Same columns: keys, ``path_ms``,
+    ``sections``, ``traces``, ``share``; ordered by ``path_ms``, largest first.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    keys = _keys(by)
+    schema.require_columns(spans_df, [*traces.REQUIRED, *keys], "spans")
+
+    def per_trace(spans: pd.DataFrame) -> pd.DataFrame:
+        part = trace_sets.critical_path_time(spans, keys)
+        return part[[*keys, "path_ms", "sections", "traces"]].astype(
+            {"path_ms": "float64", "sections": "int64", "traces": "int64"}
+        )
+
+    out = f"{_ddl(spans_df, keys)}, path_ms double, sections long, traces long"
+    parts = _per_trace(spans_df, per_trace, out)
+    total = parts.groupBy(*[F.col(f"`{k}`") for k in keys]).agg(
+        F.sum("path_ms").alias("path_ms"),
+        F.sum("sections").alias("sections"),
+        F.sum("traces").alias("traces"),
+    )
+    grand = F.sum("path_ms").over(Window.partitionBy())  # over the few grouped rows only
+    share = F.when(grand > 0, F.col("path_ms") / grand).otherwise(F.lit(0.0))
+    return total.withColumn("share", share).orderBy(F.desc("path_ms"))
+
+
+def service_graph(spans_df: DataFrame) -> DataFrame:
+    """``trace_sets.service_graph`` on Spark: calls, errors, error rate and p50/p99 callee
+    ms per caller -> callee edge. Edges are found per trace in pandas; the counts and exact
+    percentiles (linear interpolation, as numpy's) are Spark SQL. Ordered by calls, caller.
+    """
+    from pyspark.sql import functions as F
+
+    schema.require_columns(spans_df, (*traces.REQUIRED, "service_name", "status"), "spans")
+    out = "caller string, callee string, duration_ms double, error long"
+    edges = _per_trace(spans_df, trace_sets.service_edges, out)
+    graph = edges.groupBy("caller", "callee").agg(
+        F.count(F.lit(1)).alias("calls"),
+        F.sum("error").alias("errors"),
+        F.percentile("duration_ms", F.lit(0.5)).alias("p50_ms"),
+        F.percentile("duration_ms", F.lit(0.99)).alias("p99_ms"),
+    )
+    graph = graph.withColumn("error_rate", F.col("errors") / F.col("calls"))
+    return graph.orderBy(F.desc("calls"), F.asc("caller"))
+
+
+def self_time(spans_df: DataFrame, by: str | list[str] = "service_name") -> DataFrame:
+    """``traces.statistics`` on Spark: span count, duration and self-time ms per group.
+
+    Self time is computed per trace by the pandas code; sums, means, extremes and
+    ``self_pct`` (share of the summed trace durations) are Spark SQL. Tag keys
+    (``"tag:http.route"``) group by the tag's value as text. Ordered by ``self_total_ms``.
+    """
+    from pyspark.sql import functions as F
+
+    keys = [by] if isinstance(by, str) else list(by)
+    if not keys:
+        raise UsageError("by must name at least one column or tag to group by")
+    schema.require_columns(spans_df, traces.REQUIRED, "spans")
+    tag_keys = [k for k in keys if k.startswith("tag:") and k not in spans_df.columns]
+    schema.require_columns(spans_df, [k for k in keys if k not in tag_keys], "spans")
+    if tag_keys:
+        schema.require_columns(spans_df, ["tags"], "spans")
+
+    def per_trace(spans: pd.DataFrame) -> pd.DataFrame:
+        stats = traces.statistics(spans, by=keys)
+        for key in tag_keys:  # tag values may be numbers or booleans: grouped as text
+            stats[key] = stats[key].map(_tag_text)
+        return stats[[*keys, "count", "total_ms", "min_ms", "max_ms", *_SELF]]
+
+    out = (
+        f"{_ddl(spans_df, keys)}, count long, total_ms double, min_ms double, max_ms double,"
+        " self_total_ms double, self_max_ms double"
+    )
+    parts = _per_trace(spans_df, per_trace, out)
+    cols = [F.col(f"`{k}`") for k in keys]  # names like "tag:http.route" hold dots
+    stats = parts.groupBy(*cols).agg(
+        F.sum("count").alias("count"),
+        F.sum("total_ms").alias("total_ms"),
+        F.min("min_ms").alias("min_ms"),
+        F.max("max_ms").alias("max_ms"),
+        F.sum("self_total_ms").alias("self_total_ms"),
+        F.max("self_max_ms").alias("self_max_ms"),
+    )
+    # every trace's length, end to end, summed: what self times add up to (~100 %)
+    lengths = spans_df.where(F.col("trace_id").isNotNull()).groupBy("trace_id")
+    lengths = lengths.agg(
+        ((F.unix_micros(F.max("end_time")) - F.unix_micros(F.min("start_time"))) / 1e3).alias(
+            "trace_ms"
+        )
+    )
+    trace_ms = lengths.agg(F.coalesce(F.sum("trace_ms"), F.lit(0.0)).alias("all_trace_ms"))
+    pct = F.when(F.col("all_trace_ms") > 0, 100.0 * F.col("self_total_ms") / F.col("all_trace_ms"))
+    stats = stats.crossJoin(trace_ms).select(
+        *cols,
+        "count",
+        "total_ms",
+        (F.col("total_ms") / F.col("count")).alias("avg_ms"),
+        "min_ms",
+        "max_ms",
+        "self_total_ms",
+        (F.col("self_total_ms") / F.col("count")).alias("self_avg_ms"),
+        "self_max_ms",
+        pct.otherwise(F.lit(0.0)).alias("self_pct"),
+    )
+    return stats.orderBy(F.desc("self_total_ms"))
+
+
+def _tag_text(value: object) -> str | None:
+    """A tag value as the text Spark groups by; a missing tag (None, or NaN once grouped)
+    stays missing."""
+    missing = value is None or (isinstance(value, float) and np.isnan(value))
+    return None if missing else str(value)
+
+
+# -- SLI counts: Spark SQL, the same rules as load.sli_counts -------------------------------
+
+
+def sli_counts(
+    spans_df: DataFrame,
+    *,
+    start: Moment | None = None,
+    end: Moment | None = None,
+    services: Iterable[str] | None = None,
+    bucket: str = "1h",
+    latency_threshold_ms: float | None = None,
+) -> DataFrame:
+    """``load.sli_counts`` as Spark SQL, so SLO evaluation above it runs unchanged.
+
+    Server spans per service and ``bucket`` (start times binned from 2000-01-01 UTC, as
+    PostgreSQL's ``date_bin``): ``total``, ``ok`` (status ok) and ``fast`` (``duration_ms``
+    no more than ``latency_threshold_ms``; 0 without one). ``start``/``end`` narrow to start
+    times in ``[start, end)``; without them the whole frame counts.
+    """
+    from pyspark.sql import functions as F
+
+    schema.require_columns(
+        spans_df, ("service_name", "span_kind", "start_time", "status", "duration_ms"), "spans"
+    )
+    try:
+        seconds = duration(bucket).total_seconds()
+    except ValueError as err:
+        raise UsageError(f"bucket is not a duration: {bucket!r}") from err
+    if seconds <= 0:
+        raise UsageError(f"bucket must be positive, not {bucket!r}")
+    stride = max(1, round(seconds * 1e6))  # PostgreSQL intervals hold microseconds
+    lo = None if start is None else utc(start, "start")
+    hi = None if end is None else utc(end, "end")
+    if lo is not None and hi is not None and hi <= lo:
+        raise UsageError(f"empty time window: end {hi.isoformat()} is not after start")
+    rows = spans_df.where(F.col("span_kind") == "server")
+    if lo is not None:
+        rows = rows.where(F.col("start_time") >= F.lit(lo.to_pydatetime()))
+    if hi is not None:
+        rows = rows.where(F.col("start_time") < F.lit(hi.to_pydatetime()))
+    if services is not None:
+        names = [services] if isinstance(services, str) else [str(s) for s in services]
+        rows = rows.where(F.col("service_name").isin(names))
+    since = F.unix_micros("start_time") - F.lit(_ORIGIN_US)
+    binned = F.lit(_ORIGIN_US) + since - F.pmod(since, F.lit(stride))  # floor, also pre-2000
+    rows = rows.withColumn("bucket", F.timestamp_micros(binned))
+    if latency_threshold_ms is None:
+        fast = F.lit(0).cast("long")
+    else:
+        fast = F.count_if(F.col("duration_ms") <= F.lit(float(latency_threshold_ms)))
+    counts = rows.groupBy("service_name", "bucket").agg(
+        F.count(F.lit(1)).alias("total"),
+        F.count_if(F.col("status") == "ok").alias("ok"),
+        fast.alias("fast"),
+    )
+    return counts.orderBy("service_name", "bucket")

@@ -1,0 +1,318 @@
+"""obslib.spark on real Spark (local[2]): every function returns the pandas path's rows, on a
+demo window read back from Parquet and on hand-built traces with orphans, skew, messaging
+children, a broken trace and a 20,000-span trace; and the SLI counting rules on their own."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from obslib import load, schema, slo, trace_sets, traces
+
+pyspark = pytest.importorskip("pyspark", reason="pyspark is not installed (extra [spark])")
+if shutil.which("java") is None:
+    pytest.skip(
+        "no java on PATH: Spark needs a JVM (Debian openjdk-17-jre-headless)",
+        allow_module_level=True,
+    )
+
+from obslib import spark as ospark  # noqa: E402  (after the skips: it needs pyspark)
+
+# pyspark 4.3's own pandas conversions warn under pandas 3 (and pass ``copy=``, which pandas
+# 3 deprecates): its warnings, not ours; the parity below checks the results.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas"),
+    pytest.mark.filterwarnings(
+        "ignore:The copy keyword is deprecated:pandas.errors.Pandas4Warning"
+    ),
+]
+
+T0 = pd.Timestamp("2026-11-14 14:00", tz="UTC")
+US = 1e-3  # one microsecond, in ms: how close path and latency times must be
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[object]:
+    """One local Spark session for the module, stopped at its end."""
+    session = ospark.local_session(2, partitions=4)
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+# -- data -----------------------------------------------------------------------------------
+
+
+def frame(rows: list[dict]) -> pd.DataFrame:
+    """Span dicts (times in ms after T0) typed as ``load.spans(json="text")`` types them."""
+    out = pd.DataFrame(rows)
+    for col in ("trace_id", "span_id", "parent_span_id", "service_name", "operation_name"):
+        out[col] = out[col].astype("str")
+    out["start_time"] = (T0 + pd.to_timedelta(out.pop("s"), unit="ms")).astype(
+        "datetime64[us, UTC]"
+    )
+    out["end_time"] = (T0 + pd.to_timedelta(out.pop("e"), unit="ms")).astype("datetime64[us, UTC]")
+    out["duration_ms"] = (out["end_time"] - out["start_time"]) / pd.Timedelta(milliseconds=1)
+    out["tags"] = out["tags"].map(json.dumps).astype("str")
+    out["logs"] = pd.Series("[]", index=out.index, dtype="str")
+    return out[list(schema.SPAN_COLUMNS)]
+
+
+def span(trace, sid, parent, service, op, s, e, kind="server", status="ok", **tags) -> dict:
+    """One span row for ``frame``."""
+    return {
+        "trace_id": trace,
+        "span_id": sid,
+        "parent_span_id": parent,
+        "service_name": service,
+        "operation_name": op,
+        "span_kind": kind,
+        "s": s,
+        "e": e,
+        "status": status,
+        "tags": tags,
+    }
+
+
+def big_trace(n: int = 20_000, seed: int = 3) -> list[dict]:
+    """A 20,000-span trace: a random tree over 12 services, children inside or overflowing
+    their parent, some producers and errors."""
+    rng = np.random.default_rng(seed)
+    rows = [span("big", "s0", None, "svc0", "root", 0.0, 60_000.0)]
+    bounds = [(0.0, 60_000.0)]
+    for i in range(1, n):
+        p = int(rng.integers(0, i)) if i > 50 else int(rng.integers(0, max(i, 1)))
+        lo, hi = bounds[p]
+        s = lo + rng.random() * (hi - lo)
+        e = s + rng.random() * (hi - s) * (1.3 if rng.random() < 0.05 else 1.0)
+        kind = "producer" if rng.random() < 0.03 else "client"
+        status = "error" if rng.random() < 0.02 else "ok"
+        rows.append(
+            span("big", f"s{i}", f"s{p}", f"svc{i % 12}", f"op{i % 40}", s, e, kind, status)
+        )
+        bounds.append((s, e))
+    return rows
+
+
+def hand_built() -> pd.DataFrame:
+    """Traces with orphans, skew, producer/consumer/FOLLOWS_FROM children, a duplicate, a
+    self-parent and a parent cycle (repairable), a span of no trace, and 20,000 spans."""
+    rows = [
+        # orphans: "o2" names a parent the window lacks; "o3" names itself
+        span("orph", "o1", None, "gw", "GET /a", 0, 100),
+        span("orph", "o2", "gone", "api", "work", 20, 180, "server", "error"),
+        span("orph", "o3", "o3", "db", "q", 150, 190),
+        span("orph", "o4", "o1", "api", "call", 10, 60, "client"),
+        # skew: children outside their parent, on other hosts
+        span("skew", "k1", None, "gw", "GET /b", 0, 100, **{"host.name": "h1"}),
+        span("skew", "k2", "k1", "api", "call", -30, 40, "server", **{"host.name": "h2"}),
+        span("skew", "k3", "k1", "db", "q", 70, 140, "server", "timeout", **{"host.name": "h3"}),
+        span("skew", "k4", "k3", "db", "q", 75, 90, "internal", **{"host.name": "h3"}),
+        # messaging: a producer, its consumer and a FOLLOWS_FROM child outlive the parent
+        span("msg", "m1", None, "shop", "POST /order", 0, 50),
+        span("msg", "m2", "m1", "shop", "publish", 5, 10, "producer"),
+        span("msg", "m3", "m2", "worker", "consume", 30, 400, "consumer"),
+        span("msg", "m4", "m1", "mail", "notify", 20, 300, "internal", ref_type="follows_from"),
+        span("msg", "m5", "m1", "db", "insert", 10, 45, "client", "error"),
+        # repairs: an exact duplicate and a two-span parent cycle
+        span("rep", "r1", None, "gw", "GET /c", 0, 80),
+        span("rep", "r2", "r1", "api", "x", 10, 70),
+        span("rep", "r2", "r1", "api", "x", 10, 70),
+        span("rep", "r3", "r4", "db", "q", 20, 30),
+        span("rep", "r4", "r3", "db", "q", 25, 35),
+        # a span id used twice with different contents: left out by both paths
+        span("bad", "b1", None, "gw", "GET /d", 0, 10),
+        span("bad", "b1", None, "gw", "GET /e", 0, 20),
+        # a span of no trace: left out by both paths
+        span(None, "n1", None, "gw", "GET /f", 0, 5),
+    ]
+    return frame(rows + big_trace())
+
+
+# Statistics (self time) takes trees as they are: the traces that need no repair.
+TREES = ("orph", "skew", "msg", "big")
+
+
+@pytest.fixture(scope="module")
+def built() -> pd.DataFrame:
+    """The hand-built traces, made once."""
+    return hand_built()
+
+
+@pytest.fixture(scope="module")
+def demo_window(demo_db, tmp_path_factory) -> tuple[str, pd.Timestamp, pd.Timestamp, str]:
+    """Two hours of the demo around its incident, exported to Parquet with pyarrow:
+    (url, start, end, parquet path)."""
+    url, summary = demo_db
+    start = summary.incident_start.floor("h") - pd.Timedelta(hours=1)
+    end = start + pd.Timedelta(hours=2)
+    spans = load.spans(start, end, json="text", url=url)
+    path = tmp_path_factory.mktemp("parquet") / "spans.parquet"
+    pq.write_table(pa.Table.from_pandas(spans, preserve_index=False), path)
+    return url, start, end, str(path)
+
+
+@pytest.fixture(scope="module")
+def demo_spans(demo_window) -> pd.DataFrame:
+    """The demo window's spans as the pandas path sees them."""
+    url, start, end, _ = demo_window
+    return load.spans(start, end, json="text", url=url)
+
+
+# -- comparing ------------------------------------------------------------------------------
+
+
+def same_rows(
+    got, want: pd.DataFrame, keys: list[str], exact: list[str], close: dict[str, float]
+) -> None:
+    """Spark rows equal pandas rows: keys and counts exactly, times within ``close``."""
+    got = got.toPandas() if hasattr(got, "toPandas") else got
+    assert sorted(got.columns) == sorted(want.columns)
+    assert len(got) == len(want) > 0
+
+    def norm(f: pd.DataFrame) -> pd.DataFrame:
+        f = f.copy()
+        for k in keys:
+            f[k] = f[k].astype(object).where(f[k].notna(), "<null>").astype(str)
+        return f.sort_values(keys, ignore_index=True)
+
+    got, want = norm(got), norm(want)
+    assert got[keys].values.tolist() == want[keys].values.tolist()
+    for col in exact:
+        assert got[col].astype("int64").tolist() == want[col].astype("int64").tolist(), col
+    for col, tol in close.items():
+        np.testing.assert_allclose(got[col].to_numpy(float), want[col].to_numpy(float), 0, tol)
+
+
+def test_critical_path_time_matches_pandas_on_the_demo_from_parquet(spark, demo_window) -> None:
+    """Critical-path ms per service/operation over a demo window read from Parquet equal
+    the pandas path's to 1 µs, with the same section and trace counts."""
+    url, start, end, path = demo_window
+    want = trace_sets.critical_path_time(load.spans(start, end, json="text", url=url))
+    got = ospark.critical_path_time(spark.read.parquet(path))
+    keys = ["service_name", "operation_name"]
+    same_rows(got, want, keys, ["sections", "traces"], {"path_ms": US, "share": 1e-9})
+
+
+def test_critical_path_time_matches_pandas_on_hard_traces(spark, built) -> None:
+    """Orphans, skew, non-blocking children, repairs, a broken trace and a 20,000-span
+    trace: the same path time per operation, and per service alone."""
+    df = spark.createDataFrame(built)
+    for by in (None, "service_name"):
+        want = trace_sets.critical_path_time(built, by)
+        keys = ["service_name", "operation_name"] if by is None else [by]
+        exact = ["sections", "traces"]
+        same_rows(ospark.critical_path_time(df, by), want, keys, exact, {"path_ms": US})
+
+
+def test_times_cross_to_python_as_instants_in_any_session_time_zone(spark) -> None:
+    """In a session time zone whose clocks go back (New York, 2026-11-01 06:00 UTC), a
+    trace across the repeated hour keeps its length: path time equals the pandas path's."""
+    back = pd.Timestamp("2026-11-01 06:00", tz="UTC")
+    ms = (back - T0) / pd.Timedelta(milliseconds=1)
+    spans = frame(
+        [
+            span("dst", "a", None, "gw", "GET", ms - 40 * 60_000, ms + 40 * 60_000),
+            span("dst", "b", "a", "db", "q", ms - 30 * 60_000, ms + 30 * 60_000, "client"),
+        ]
+    )
+    want = trace_sets.critical_path_time(spans)
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")
+    try:
+        got = ospark.critical_path_time(spark.createDataFrame(spans)).toPandas()
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+    keys = ["service_name", "operation_name"]
+    same_rows(got, want, keys, ["sections", "traces"], {"path_ms": US})
+    assert got["path_ms"].sum() == 80 * 60_000
+
+
+def test_service_graph_matches_pandas(spark, built, demo_spans) -> None:
+    """Calls and errors per edge are equal; p50/p99 callee latency equal to 1 µs."""
+    keys = ["caller", "callee"]
+    close = {"p50_ms": US, "p99_ms": US, "error_rate": 1e-12}
+    for spans in (built, demo_spans):
+        want = trace_sets.service_graph(spans)
+        got = ospark.service_graph(spark.createDataFrame(spans))
+        same_rows(got, want, keys, ["calls", "errors"], close)
+
+
+def test_self_time_matches_trace_statistics(spark, built, demo_spans) -> None:
+    """Count, duration and self-time ms per service (and per host tag) equal
+    ``traces.statistics``, self_pct included."""
+    trees = built[built["trace_id"].isin(TREES)].reset_index(drop=True)
+    close = {
+        c: US for c in ("total_ms", "avg_ms", "min_ms", "max_ms", "self_total_ms", "self_avg_ms")
+    }
+    close |= {"self_max_ms": US, "self_pct": 1e-6}
+    for spans, by in ((trees, "service_name"), (trees, "tag:host.name"), (demo_spans, None)):
+        key = by or "service_name"
+        want = traces.statistics(spans, by=key)
+        got = ospark.self_time(spark.createDataFrame(spans), by=key)
+        same_rows(got, want, [key], ["count"], close)
+
+
+def test_sli_counts_match_postgres_and_evaluate_the_same(spark, demo_window) -> None:
+    """Server-span counts per service and 5-minute bucket equal ``load.sli_counts``, with
+    and without a latency threshold, and ``slo.evaluate`` over them records the same."""
+    url, start, end, path = demo_window
+    df = spark.read.parquet(path)
+    for threshold in (None, 250.0):
+        want = load.sli_counts(start, end, bucket="5min", latency_threshold_ms=threshold, url=url)
+        got = ospark.sli_counts(df, bucket="5min", latency_threshold_ms=threshold).toPandas()
+        got["bucket"] = pd.to_datetime(got["bucket"]).dt.tz_localize("UTC")
+        keys = ["service_name", "bucket"]
+        g = got.sort_values(keys, ignore_index=True)
+        w = want.sort_values(keys, ignore_index=True)
+        pd.testing.assert_frame_equal(g, w, check_dtype=False, check_index_type=False)
+    slos = load.slos(url=url)
+    slos = slos[slos["slo_type"].isin(["availability", "latency"])]
+    counts = load.slo_counts(slos, start, end, bucket="5min", url=url)
+    spark_counts = []
+    for threshold in [None, *sorted(slos["latency_threshold_ms"].dropna().unique())]:
+        part = ospark.sli_counts(df, bucket="5min", latency_threshold_ms=threshold).toPandas()
+        part["bucket"] = pd.to_datetime(part["bucket"]).dt.tz_localize("UTC")
+        spark_counts.append(part.assign(threshold=np.nan if threshold is None else threshold))
+    got = slo.evaluate(pd.concat(spark_counts, ignore_index=True), slos, bucket="5min")
+    want = slo.evaluate(counts, slos, bucket="5min")
+    assert len(want) > 0
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+
+SLI_RULES = frame(
+    [
+        span("t", "a", None, "api", "GET", 0, 250),  # exactly at the threshold: fast
+        span("t", "b", "a", "api", "GET", 1, 251.5),  # over it: slow
+        span("t", "c", "a", "api", "GET", 2, 3, "server", "timeout"),  # not ok
+        span("t", "d", "a", "api", "GET", 4, 5, "client"),  # not a server span
+        span("t", "e", "a", "db", "q", 9 * 60_000, 9 * 60_000 + 1),  # 14:09, a bucket start
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("service", "bucket", "total", "ok", "fast"),
+    [
+        ("api", "13:58", 3, 2, 2),
+        ("db", "14:09", 1, 1, 1),
+    ],
+    ids=[
+        "a server span at the threshold is fast, a timeout is not ok, a client is not counted",
+        "11-minute buckets are binned from 2000-01-01, not from the hour",
+    ],
+)
+def test_sli_counting_rules(spark, service, bucket, total, ok, fast) -> None:
+    """The counting rules of ``load.sli_counts``, stated on a hand-built trace at 14:00."""
+    got = ospark.sli_counts(
+        spark.createDataFrame(SLI_RULES), bucket="11min", latency_threshold_ms=250.0
+    ).toPandas()
+    row = got[got["service_name"] == service].iloc[0]
+    assert pd.Timestamp(row["bucket"]).strftime("%H:%M") == bucket
+    assert (row["total"], row["ok"], row["fast"]) == (total, ok, fast)
