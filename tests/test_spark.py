@@ -316,3 +316,18 @@ def test_sli_counting_rules(spark, service, bucket, total, ok, fast) -> None:
     row = got[got["service_name"] == service].iloc[0]
     assert pd.Timestamp(row["bucket"]).strftime("%H:%M") == bucket
     assert (row["total"], row["ok"], row["fast"]) == (total, ok, fast)
+
+
+def test_the_parquet_export_feeds_spark_as_it_is(spark, demo_db, tmp_path) -> None:
+    """`obslib export parquet`'s day partitions read straight into Spark (the day column
+    comes from the folder names) and give the pandas path's service graph for those days."""
+    from obslib.load import export
+
+    url, summary = demo_db
+    day = pd.Timestamp(summary.incident_start).floor("D")
+    export.export_parquet(day, day + pd.Timedelta(hours=1), tmp_path, tables=("spans",), url=url)
+    df = spark.read.parquet(str(tmp_path / "spans"))
+    assert [r["day"] for r in df.select("day").distinct().collect()] == [day.date()]
+    want = trace_sets.service_graph(load.spans(day, day + pd.Timedelta(days=1), url=url))
+    got = ospark.service_graph(df.drop("day"))
+    same_rows(got, want, ["caller", "callee"], ["calls", "errors"], {"p50_ms": US})
