@@ -32,7 +32,7 @@ def test_help_lists_exactly_the_commands_that_exist() -> None:
     assert {"db up", "db grant-reader", "demo", "report", "lab", "slo evaluate"} <= real
     result = run_cli("--help")
     assert result.returncode == 0
-    listed = set(re.findall(r"^  obslib ((?:db |slo )?[\w-]+)", result.stdout, re.M))
+    listed = set(re.findall(r"^  obslib ((?:db |slo |export )?[\w-]+)", result.stdout, re.M))
     assert listed == real
 
 
