@@ -36,10 +36,14 @@ from obslib.values import Moment
 PART = "part-0.parquet"  # the one file of a day's partition
 HIDDEN = ".part-"  # Spark and pyarrow skip names starting with "." or "_"
 BATCH_BYTES = 16 * 2**20  # ADBC record batch size hint: the export's memory per table
-# table -> (query, the time column that places a row in its day)
+# the day's bounds, bound to session settings and read back once per query: ADBC streams a
+# result through COPY only for a statement without parameters
+_LO = "(SELECT current_setting('obslib.export_lo')::timestamptz)"
+_HI = "(SELECT current_setting('obslib.export_hi')::timestamptz)"
+# table -> the query of one day (rows placed in their day by start time / timestamp)
 TABLES = {
-    "spans": (_SPANS + "\nFROM distributed_traces", "start_time"),
-    "logs": (_LOGS, "timestamp"),
+    "spans": _SPANS + f"\nFROM distributed_traces WHERE start_time >= {_LO} AND start_time < {_HI}",
+    "logs": _LOGS + f"\nWHERE timestamp >= {_LO} AND timestamp < {_HI}",
 }
 
 
@@ -106,21 +110,14 @@ def export_parquet(
 
 
 def _export_day(cur, table: str, day: pd.Timestamp, root: Path) -> Partition:
-    query, column = TABLES[table]
     folder = root / table / f"day={day:%Y-%m-%d}"
-    # values bound to session settings, read back once per query: ADBC streams a result
-    # through COPY only for a statement without parameters
     cur.execute(
         "SELECT set_config('obslib.export_lo', $1, true), set_config('obslib.export_hi', $2, true)",
         parameters=(day.isoformat(), (day + timedelta(days=1)).isoformat()),
     )
     cur.fetchall()
-    where = (
-        f"\nWHERE {column} >= (SELECT current_setting('obslib.export_lo')::timestamptz)"
-        f" AND {column} < (SELECT current_setting('obslib.export_hi')::timestamptz)"
-    )
     cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_BYTES)})
-    cur.execute(query + where)
+    cur.execute(TABLES[table])
     reader = cur.fetch_record_batch()
     folder.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(folder)
