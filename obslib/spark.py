@@ -1,8 +1,8 @@
 """The window-wide trace views and SLI counts on Apache Spark, for spans past one machine.
 
 Per-trace work is a function of one trace's spans, so each view runs the pandas functions of
-``obslib.traces`` / ``obslib.trace_sets`` unchanged per ``trace_id`` group
-(``groupBy("trace_id").applyInPandas``) and only the cross-trace sums are Spark SQL: the
+``obslib.traces`` / ``obslib.trace_sets`` unchanged on whole traces (all of a trace's spans
+in one partition, many traces per call) and only the cross-trace sums are Spark SQL: the
 rows equal the pandas path's. Spans in: a Spark DataFrame with the columns of
 ``distributed_traces`` (``tags`` as JSON text), read from Parquet or over JDBC. pyspark is
 the optional extra ``[spark]``; executors need obslib installed (the UDFs import it).
@@ -20,12 +20,22 @@ import pandas as pd
 
 from obslib import schema, trace_sets, traces
 from obslib.errors import UsageError
+from obslib.storage import db, jdbc
 from obslib.values import Moment, duration, utc
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["critical_path_time", "local_session", "self_time", "service_graph", "sli_counts"]
+__all__ = [
+    "compare_critical_paths",
+    "critical_path_time",
+    "in_window",
+    "local_session",
+    "read_spans",
+    "self_time",
+    "service_graph",
+    "sli_counts",
+]
 
 _PATH_KEYS = ["service_name", "operation_name"]
 _SELF = ["self_total_ms", "self_max_ms"]
@@ -36,14 +46,17 @@ def local_session(cores: int = 2, *, partitions: int = 4) -> SparkSession:
     """A local Spark session that runs these functions right on one machine.
 
     Python workers run this interpreter (Spark otherwise starts ``python3`` from PATH, which
-    lacks obslib); times are read as UTC; no UI, bound to 127.0.0.1 (no network needed).
+    lacks obslib); times are read as UTC; no UI, bound to 127.0.0.1 (no network needed);
+    Debian's PostgreSQL JDBC jars on the class path when installed (``read_spans``).
     """
     from pyspark.sql import SparkSession
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    jars = ",".join(str(jar) for jar in jdbc.JDBC_JARS if jar.exists())
     return (
         SparkSession.builder.master(f"local[{int(cores)}]")
+        .config("spark.jars", jars)
         .appName("obslib")
         .config("spark.sql.shuffle.partitions", str(int(partitions)))
         .config("spark.default.parallelism", str(int(partitions)))
@@ -55,11 +68,94 @@ def local_session(cores: int = 2, *, partitions: int = 4) -> SparkSession:
     )
 
 
-# -- per trace: the pandas functions on each trace_id group ---------------------------------
+def read_spans(
+    spark: SparkSession,
+    start: Moment,
+    end: Moment,
+    *,
+    url: str | None = None,
+    partitions: int | None = None,
+) -> DataFrame:
+    """Spans starting in ``[start, end)`` read by Spark's executors over JDBC, typed as the
+    Parquet export's (``duration_ms`` double, ``tags``/``logs`` JSON text).
+
+    ``partitions`` (default: the session's parallelism) queries split the window by
+    ``start_time``, each streamed 10,000 rows at a time; Spark writes the SQL from the
+    constant table name and the typed bounds. ``url`` defaults to obslib's database (the
+    embedded server's socket folder works through junixsocket); the session needs the JDBC
+    jars (``local_session`` adds Debian's; on a cluster, ``spark-submit --jars``).
+    """
+    from pyspark.sql import functions as F
+
+    lo, hi = utc(start, "start"), utc(end, "end")
+    if hi <= lo:
+        raise UsageError(f"empty time window: end {hi.isoformat()} is not after start")
+    count = spark.sparkContext.defaultParallelism if partitions is None else int(partitions)
+    if count < 1:
+        raise UsageError(f"partitions must be at least 1, not {partitions}")
+    target = jdbc.jdbc_target(url or db.database_url())
+    reader = (
+        spark.read.format("jdbc")
+        .option("url", target.url)
+        .option("driver", "org.postgresql.Driver")
+        .option("dbtable", schema.SPANS)
+        .option("partitionColumn", "start_time")
+        .option("lowerBound", lo.strftime("%Y-%m-%d %H:%M:%S.%fZ"))
+        .option("upperBound", hi.strftime("%Y-%m-%d %H:%M:%S.%fZ"))
+        .option("numPartitions", str(count))
+        .option("fetchsize", "10000")
+        .options(**target.properties)
+    )
+    return in_window(reader.load(), lo, hi).select(
+        *[
+            F.col(c).cast("double").alias(c) if c == "duration_ms" else F.col(c)
+            for c in schema.SPAN_COLUMNS
+        ]
+    )
+
+
+def in_window(spans_df: DataFrame, start: Moment, end: Moment) -> DataFrame:
+    """Spans starting in ``[start, end)``, as ``load.spans`` picks a window.
+
+    A ``day`` column (the export's ``day=YYYY-MM-DD`` folders) is filtered first, so Spark
+    reads only those days' files, then dropped: the columns are the spans' again.
+    """
+    from pyspark.sql import functions as F
+
+    lo, hi = utc(start, "start"), utc(end, "end")
+    if hi <= lo:
+        raise UsageError(f"empty time window: end {hi.isoformat()} is not after start")
+    schema.require_columns(spans_df, ["start_time"], "spans")
+    if "day" in spans_df.columns:
+        last = (hi - pd.Timedelta(microseconds=1)).date()
+        days = F.col("day").between(F.lit(lo.date()), F.lit(last))
+        spans_df = spans_df.where(days).drop("day")
+    start_time = F.col("start_time")
+    return spans_df.where(
+        (start_time >= F.lit(lo.to_pydatetime())) & (start_time < F.lit(hi.to_pydatetime()))
+    )
+
+
+# -- per trace: the pandas functions on whole traces, many at a time ----------------------
+
+CHUNK_SPANS = 20_000
+"""Spans a worker gathers before it runs the pandas function once on their whole traces.
+
+One call per trace (``groupBy("trace_id").applyInPandas``) costs ~45 ms of fixed overhead a
+trace, 100x the work itself; one call on all of a partition's traces holds them all in
+memory. Whole traces gathered to ~this many spans keep both small (bench/spark.py)."""
 
 
 def _per_trace(spans_df: DataFrame, work: Callable[[pd.DataFrame], pd.DataFrame], out: str):
-    """``work`` on each trace's spans as a pandas spans frame (times tz-aware UTC, in µs).
+    """``work`` on whole traces, as pandas spans frames (times tz-aware UTC, in µs).
+
+    Each trace's spans go to one partition (``repartition`` by ``trace_id``) and arrive
+    sorted by ``trace_id``, so a worker reads Arrow batches in order and runs ``work`` on
+    every trace complete so far once it has ``CHUNK_SPANS`` spans, carrying the last
+    (maybe unfinished) trace over to the next batch. ``work`` is a window function that
+    treats each trace on its own (as the pandas views are), so the rows it returns for
+    many traces are the rows of each trace's call, concatenated; the sums above are the
+    same. Worker memory stays about ``CHUNK_SPANS`` spans plus the largest trace.
 
     Times cross to Python as microseconds since the epoch: Spark would hand them over as
     naive wall-clock times of the session time zone, which repeat in the hour a DST change
@@ -73,21 +169,45 @@ def _per_trace(spans_df: DataFrame, work: Callable[[pd.DataFrame], pd.DataFrame]
         F.unix_micros(F.col(f"`{c}`")).alias(c) if c in times else F.col(f"`{c}`")
         for c in spans_df.columns
     ]
+    chunk = CHUNK_SPANS  # read here, on the driver: workers see the value the call had
 
-    def run(group: pd.DataFrame) -> pd.DataFrame:
+    def run(spans: pd.DataFrame) -> pd.DataFrame:
         for col in times:
-            micros = group[col]  # int64, or float64 with NaN when a time is missing
+            micros = spans[col]  # int64, or float64 with NaN when a time is missing
             stamps = micros.fillna(0).astype("int64").to_numpy().astype("datetime64[us]")
-            group[col] = pd.Series(stamps, index=group.index).where(micros.notna())
-            group[col] = group[col].dt.tz_localize("UTC")
-        result = work(group)
+            spans[col] = pd.Series(stamps, index=spans.index).where(micros.notna())
+            spans[col] = spans[col].dt.tz_localize("UTC")
+        result = work(spans.reset_index(drop=True))
         # pyspark 4.3 cannot send pandas 3's Arrow-backed text once it spans several chunks
         # ("Cannot convert ChunkedArray to Array"): hand text back as plain objects
         text = [c for c in result.columns if isinstance(result[c].dtype, pd.StringDtype)]
         return result.astype(dict.fromkeys(text, object)) if text else result
 
+    def whole_traces(batches: Iterable[pd.DataFrame]) -> Iterable[pd.DataFrame]:
+        held: list[pd.DataFrame] = []
+        count = 0
+        for batch in batches:
+            if batch.empty:
+                continue
+            held.append(batch)
+            count += len(batch)
+            if count < chunk:
+                continue
+            spans = pd.concat(held, ignore_index=True)
+            last = spans["trace_id"].to_numpy()[-1]
+            done = (spans["trace_id"] != last).to_numpy()
+            held = [spans[~done]]  # the last trace may go on in the next batch
+            count = len(held[0])
+            if done.any():
+                yield run(spans[done].copy())
+        if count:
+            yield run(pd.concat(held, ignore_index=True))
+
     traced = spans_df.where(F.col("trace_id").isNotNull()).select(*cols)
-    return traced.groupBy("trace_id").applyInPandas(run, out)
+    ordered = traced.repartition("trace_id").sortWithinPartitions(
+        "trace_id", "start_time", "span_id"
+    )
+    return ordered.mapInPandas(whole_traces, out)
 
 
 def _keys(by: str | list[str] | None) -> list[str]:
@@ -103,6 +223,25 @@ def _ddl(spans_df: DataFrame, keys: list[str]) -> str:
     return ", ".join(f"`{k}` {fields.get(k, 'string')}" for k in keys)
 
 
+def _path_parts(spans_df: DataFrame, keys: list[str]) -> DataFrame:
+    """Per batch of whole traces: path ms, sections and traces per group (``tally`` false),
+    and one ``tally`` row counting the traces used (repaired or as stored, not skipped)."""
+    schema.require_columns(spans_df, [*traces.REQUIRED, *keys], "spans")
+
+    def per_trace(spans: pd.DataFrame) -> pd.DataFrame:
+        clean = trace_sets.clean_window(spans)
+        part = trace_sets.critical_path_time(clean, keys)[[*keys, "path_ms", "sections", "traces"]]
+        used = {"path_ms": 0.0, "sections": 0, "traces": clean.spans["trace_id"].nunique()}
+        tally = pd.DataFrame([{**dict.fromkeys(keys), **used, "tally": True}])
+        part = pd.concat([part.assign(tally=False), tally], ignore_index=True)
+        return part.astype(
+            {"path_ms": "float64", "sections": "int64", "traces": "int64", "tally": "bool"}
+        )
+
+    out = f"{_ddl(spans_df, keys)}, path_ms double, sections long, traces long, tally boolean"
+    return _per_trace(spans_df, per_trace, out)
+
+
 def critical_path_time(spans_df: DataFrame, by: str | list[str] | None = None) -> DataFrame:
     """``trace_sets.critical_path_time`` on Spark: path ms per group summed over traces.
 
@@ -114,16 +253,7 @@ def critical_path_time(spans_df: DataFrame, by: str | list[str] | None = None) -
     from pyspark.sql import functions as F
 
     keys = _keys(by)
-    schema.require_columns(spans_df, [*traces.REQUIRED, *keys], "spans")
-
-    def per_trace(spans: pd.DataFrame) -> pd.DataFrame:
-        part = trace_sets.critical_path_time(spans, keys)
-        return part[[*keys, "path_ms", "sections", "traces"]].astype(
-            {"path_ms": "float64", "sections": "int64", "traces": "int64"}
-        )
-
-    out = f"{_ddl(spans_df, keys)}, path_ms double, sections long, traces long"
-    parts = _per_trace(spans_df, per_trace, out)
+    parts = _path_parts(spans_df, keys).where(~F.col("tally"))
     total = parts.groupBy(*[F.col(f"`{k}`") for k in keys]).agg(
         F.sum("path_ms").alias("path_ms"),
         F.sum("sections").alias("sections"),
@@ -134,10 +264,40 @@ def critical_path_time(spans_df: DataFrame, by: str | list[str] | None = None) -
     return total.withColumn("share", share).orderBy(F.desc("path_ms"))
 
 
+def compare_critical_paths(
+    window_df: DataFrame, baseline_df: DataFrame, by: str | list[str] | None = None
+) -> pd.DataFrame:
+    """``trace_sets.compare_critical_paths`` on Spark: path ms per trace and group in
+    ``window_df`` against ``baseline_df`` (e.g. the day before), the same rows.
+
+    A pandas frame (one row per group, small): what a report shows.
+    """
+    from pyspark.sql import functions as F
+
+    keys = _keys(by)
+    sides = []
+    for frame in (window_df, baseline_df):
+        parts = _path_parts(frame, keys)
+        sums = parts.groupBy(*[F.col(f"`{k}`") for k in keys], "tally").agg(
+            F.sum("path_ms").alias("path_ms"),
+            F.sum("sections").alias("sections"),
+            F.sum("traces").alias("traces"),
+        )
+        rows = sums.toPandas()
+        tally = rows["tally"].astype(bool)
+        used = int(rows.loc[tally, "traces"].sum())
+        paths = rows.loc[~tally].drop(columns="tally").reset_index(drop=True)
+        grand = paths["path_ms"].sum()
+        paths["share"] = paths["path_ms"] / grand if grand > 0 else 0.0
+        sides += [paths, used]
+    return trace_sets.path_change(*sides, keys)
+
+
 def service_graph(spans_df: DataFrame) -> DataFrame:
     """``trace_sets.service_graph`` on Spark: calls, errors, error rate and p50/p99 callee
     ms per caller -> callee edge. Edges are found per trace in pandas; the counts and exact
-    percentiles (linear interpolation, as numpy's) are Spark SQL. Ordered by calls, caller.
+    percentiles (linear interpolation, as numpy's) are Spark SQL. Ordered by calls, caller,
+    callee.
     """
     from pyspark.sql import functions as F
 
@@ -151,7 +311,7 @@ def service_graph(spans_df: DataFrame) -> DataFrame:
         F.percentile("duration_ms", F.lit(0.99)).alias("p99_ms"),
     )
     graph = graph.withColumn("error_rate", F.col("errors") / F.col("calls"))
-    return graph.orderBy(F.desc("calls"), F.asc("caller"))
+    return graph.orderBy(F.desc("calls"), F.asc("caller"), F.asc("callee"))
 
 
 def self_time(spans_df: DataFrame, by: str | list[str] = "service_name") -> DataFrame:

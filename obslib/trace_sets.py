@@ -135,7 +135,7 @@ def service_graph(spans: Spans) -> pd.DataFrame:
     graph["errors"] = graph["errors"].astype("int64")
     graph["error_rate"] = graph["errors"] / graph["calls"]
     return graph.reset_index().sort_values(
-        ["calls", "caller"], ascending=[False, True], ignore_index=True
+        ["calls", "caller", "callee"], ascending=[False, True, True], ignore_index=True
     )
 
 
@@ -175,15 +175,25 @@ def compare_critical_paths(
     clean_a = _clean(window, "window", [*traces.REQUIRED, *keys])
     clean_b = _clean(baseline, "baseline", [*traces.REQUIRED, *keys])
     a, b = critical_path_time(clean_a, keys), critical_path_time(clean_b, keys)
-    n_a = max(clean_a.spans["trace_id"].nunique(), 1)
-    n_b = max(clean_b.spans["trace_id"].nunique(), 1)
-    a = a.assign(per_trace_ms=a["path_ms"] / n_a)[[*keys, "per_trace_ms", "share"]]
-    b = b.assign(per_trace_ms=b["path_ms"] / n_b)[[*keys, "per_trace_ms", "share"]]
+    n_a, n_b = clean_a.spans["trace_id"].nunique(), clean_b.spans["trace_id"].nunique()
+    return path_change(a, n_a, b, n_b, keys)
+
+
+def path_change(
+    window: pd.DataFrame, window_traces: int, baseline: pd.DataFrame, baseline_traces: int,
+    keys: list[str],
+) -> pd.DataFrame:  # fmt: skip
+    """``compare_critical_paths`` from two ``critical_path_time`` results and the number of
+    traces each used (``obslib.spark`` computes those apart, then compares the same way)."""
+    n_a, n_b = max(int(window_traces), 1), max(int(baseline_traces), 1)
+    a = window.assign(per_trace_ms=window["path_ms"] / n_a)[[*keys, "per_trace_ms", "share"]]
+    b = baseline.assign(per_trace_ms=baseline["path_ms"] / n_b)[[*keys, "per_trace_ms", "share"]]
     both = a.merge(b, on=keys, how="outer", suffixes=("", "_baseline")).fillna(
         {"per_trace_ms": 0.0, "share": 0.0, "per_trace_ms_baseline": 0.0, "share_baseline": 0.0}
     )
     both["delta_ms"] = both["per_trace_ms"] - both["per_trace_ms_baseline"]
-    return both.sort_values("delta_ms", ascending=False, ignore_index=True)
+    order = [False] + [True] * len(keys)  # ties by key: the same order on every engine
+    return both.sort_values(["delta_ms", *keys], ascending=order, ignore_index=True)
 
 
 def compare_to_cohort(trace: pd.DataFrame, cohort: Spans) -> CohortComparison:

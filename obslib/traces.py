@@ -160,11 +160,21 @@ def critical_paths(spans: pd.DataFrame) -> pd.DataFrame:
     has_parent = parent < n
     blocking = np.r_[~(is_non_blocking(frame) & has_parent), np.zeros(t, dtype=bool)]
     kids = np.flatnonzero(blocking)
-    kids = kids[np.lexsort((-end[kids], up[kids]))]
+    # per parent, latest end first; siblings ending together: the longest, then by span id,
+    # so the path never depends on row order (a shuffled trace walks the same path)
+    ids = frame["span_id"].to_numpy()
+    kids = kids[np.lexsort((start[kids], -end[kids], up[kids]))]
+    key = np.stack([up[kids], end[kids], start[kids]])
+    twin = np.zeros(len(kids), dtype=bool)
+    twin[1:] = (key[:, 1:] == key[:, :-1]).all(axis=0)
+    twin[:-1] |= twin[1:]
+    if twin.any():  # rare: rank just the twins' ids (ranking all of 1M costs ~1 s)
+        rank = np.zeros(len(kids), dtype=np.int64)
+        rank[twin] = np.unique(ids[kids[twin]].astype(str), return_inverse=True)[1]
+        kids = kids[np.lexsort((rank, start[kids], -end[kids], up[kids]))]
     first = np.searchsorted(up[kids], np.arange(n + t), side="left")
     last = np.searchsorted(up[kids], np.arange(n + t), side="right")
     sections = _walk(n, t, start, end, up, kids, first, last)
-    ids = frame["span_id"].to_numpy()
     nodes = np.array([s[0] for s in sections], dtype=np.int64)
     out = pd.DataFrame(
         {

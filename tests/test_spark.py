@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from obslib import load, schema, slo, trace_sets, traces
+from obslib.errors import UsageError
 
 pyspark = pytest.importorskip("pyspark", reason="pyspark is not installed (extra [spark])")
 if shutil.which("java") is None:
@@ -212,6 +213,33 @@ def test_critical_path_time_matches_pandas_on_hard_traces(spark, built) -> None:
         same_rows(ospark.critical_path_time(df, by), want, keys, exact, {"path_ms": US})
 
 
+def test_traces_cut_across_arrow_batches_are_put_back_whole(spark, built, monkeypatch) -> None:
+    """Workers read Arrow batches of 2 spans and gather 3 before calling pandas, in one
+    partition, rows of traces interleaved on the way in: every trace is cut across batches,
+    every call holds several traces, and
+    each view still equals the pandas path's (a trace split in two would count twice)."""
+    small = built[built["trace_id"] != "big"].sample(frac=1, random_state=7)  # traces mixed
+    small = small.reset_index(drop=True)
+    monkeypatch.setattr(ospark, "CHUNK_SPANS", 3)
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "2")
+    spark.conf.set("spark.sql.shuffle.partitions", "1")
+    try:
+        df = spark.createDataFrame(small)
+        want = trace_sets.critical_path_time(small)
+        got = ospark.critical_path_time(df).toPandas()
+        keys = ["service_name", "operation_name"]
+        same_rows(got, want, keys, ["sections", "traces"], {"path_ms": US, "share": 1e-9})
+        graph = ospark.service_graph(df)
+        same_rows(graph, trace_sets.service_graph(small), ["caller", "callee"], ["calls"], {})
+        trees = small[small["trace_id"].isin(TREES)].reset_index(drop=True)
+        stats = ospark.self_time(spark.createDataFrame(trees)).toPandas()
+        want_stats = traces.statistics(trees)
+        same_rows(stats, want_stats, ["service_name"], ["count"], {"self_total_ms": US})
+    finally:
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
+        spark.conf.set("spark.sql.shuffle.partitions", "4")
+
+
 def test_times_cross_to_python_as_instants_in_any_session_time_zone(spark) -> None:
     """In a session time zone whose clocks go back (New York, 2026-11-01 06:00 UTC), a
     trace across the repeated hour keeps its length: path time equals the pandas path's."""
@@ -331,3 +359,88 @@ def test_the_parquet_export_feeds_spark_as_it_is(spark, demo_db, tmp_path) -> No
     want = trace_sets.service_graph(load.spans(day, day + pd.Timedelta(days=1), url=url))
     got = ospark.service_graph(df.drop("day"))
     same_rows(got, want, ["caller", "callee"], ["calls", "errors"], {"p50_ms": US})
+
+
+def test_read_spans_over_jdbc_equals_the_window(spark, demo_window) -> None:
+    """Executors read the window straight from PostgreSQL (the embedded server's socket,
+    through junixsocket) in 3 range queries: the same rows and column types as the
+    Parquet of that window, nothing from outside it, and the same critical-path time."""
+    from obslib.storage import jdbc
+
+    if jdbc.missing_jars():
+        pytest.skip(f"JDBC jars missing: {', '.join(map(str, jdbc.missing_jars()))}")
+    url, start, end, path = demo_window
+    df = ospark.read_spans(spark, start, end, url=url, partitions=3)
+    parquet = spark.read.parquet(path)
+    assert df.rdd.getNumPartitions() == 3
+    assert [(f.name, f.dataType) for f in df.schema.fields] == [
+        (f.name, f.dataType) for f in parquet.schema.fields
+    ]
+    order = ["trace_id", "span_id"]
+    got = df.toPandas().sort_values(order, ignore_index=True)
+    want = parquet.toPandas().sort_values(order, ignore_index=True)
+    assert len(got) == len(want) > 0
+    pd.testing.assert_frame_equal(got, want)
+    wider = load.spans(start - pd.Timedelta(minutes=5), end, url=url)
+    assert len(wider) > len(want)  # the 5 minutes before hold spans the read left out
+    same_rows(
+        ospark.critical_path_time(df),
+        trace_sets.critical_path_time(load.spans(start, end, json="text", url=url)),
+        ["service_name", "operation_name"],
+        ["sections", "traces"],
+        {"path_ms": US},
+    )
+
+
+def test_read_spans_refuses_an_empty_window_before_connecting(spark) -> None:
+    with pytest.raises(UsageError, match="empty time window"):
+        ospark.read_spans(spark, T0, T0, url="postgresql://nobody@/x?host=/nonexistent")
+    with pytest.raises(UsageError, match="partitions"):
+        ospark.read_spans(
+            spark, T0, T0 + pd.Timedelta(hours=1), url="postgresql://h/d", partitions=0
+        )
+
+
+def test_the_trace_notebooks_window_views_on_spark_equal_the_loaded_ones(
+    spark, demo_db, tmp_path
+) -> None:
+    """`spark_window` over the export of the window's days and the day before gives the
+    tables `investigate_trace` shows (window against the day before, service graph) and a
+    drawable chart of each; a window the day before lacks says so, an empty one says so."""
+    from obslib.load import export
+    from obslib.views.spark_window import spark_window
+    from obslib.views.trace_investigation import investigate_trace
+
+    url, summary = demo_db
+    start = summary.incident_start.floor("h")
+    end = start + pd.Timedelta(minutes=40)
+    day = pd.Timedelta(days=1)
+    export.export_parquet(start - day, end, tmp_path, tables=("spans",), url=url)
+    lake = spark.read.parquet(str(tmp_path / "spans"))
+    big = spark_window(lake, start, end)
+    inv = investigate_trace("", start, end, url=url)
+
+    want = inv.window_versus_day_before().data
+    got = big.window_versus_day_before().data
+    keys = ["service_name", "operation_name"]
+    assert got["delta_ms"].is_monotonic_decreasing
+    got, want = got.sort_values(keys), want.sort_values(keys)  # the same 12 largest increases
+    assert got[keys].values.tolist() == want[keys].values.tolist()
+    for col in ("per_trace_ms", "per_trace_ms_baseline", "delta_ms", "share"):
+        np.testing.assert_allclose(got[col].to_numpy(float), want[col].to_numpy(float), 0, US)
+    pd.testing.assert_frame_equal(
+        big.service_graph().data.reset_index(drop=True),
+        inv.service_graph().data.reset_index(drop=True),
+        check_dtype=False,
+    )
+    for chart in (big.window_versus_day_before_chart(), big.service_graph_chart()):
+        assert chart.to_dict()["$schema"].startswith("https://vega.github.io/schema/vega-lite")
+    spans, traces_ = inv.window["trace_id"].size, inv.window["trace_id"].nunique()
+    assert f"{spans:,} spans of {traces_:,} traces" in str(big.window_summary())
+
+    first = pd.Timestamp(lake.agg({"start_time": "min"}).first()[0]).tz_localize("UTC")
+    early = spark_window(lake, first, first + pd.Timedelta(hours=1))
+    assert "(the day before) to compare with" in str(early.window_versus_day_before())
+    empty = spark_window(lake, end + 2 * day, end + 3 * day)
+    assert str(empty.service_graph()).startswith("No spans between")
+    assert str(empty.window_versus_day_before_chart()).startswith("No spans between")

@@ -107,14 +107,15 @@ def test_self_time() -> None:
 
 
 @st.composite
-def random_trace(draw) -> pd.DataFrame:
-    """A random tree; children may overflow their parents and start anywhere."""
+def random_trace(draw, grid: int = 1) -> pd.DataFrame:
+    """A random tree; children may overflow their parents and start anywhere. Times on a
+    ``grid`` of ms: a coarse grid makes siblings that start or end together common."""
     n = draw(st.integers(1, 40))
     rows = []
     for i in range(n):
         parent = draw(st.integers(-1, i - 1)) if i else -1
-        start = draw(st.integers(0, 1000))
-        length = draw(st.integers(0, 500))
+        start = draw(st.integers(0, 1000 // grid)) * grid
+        length = draw(st.integers(0, 500 // grid)) * grid
         kind = draw(st.sampled_from(["server", "client", "internal", "producer"]))
         rows.append((f"s{i}", f"s{parent}" if parent >= 0 else None, start, start + length, kind))
     return frame(rows)
@@ -142,6 +143,32 @@ def test_critical_path_stays_inside_the_trace_and_never_overlaps(spans: pd.DataF
     assert (ends[1:] <= starts[:-1]).all()
     assert set(path["span_id"]) <= set(spans["span_id"])
     assert path["section_start"].dtype == spans["start_time"].dtype
+
+
+@settings(max_examples=200, deadline=None)
+@given(random_trace(grid=100), st.randoms(use_true_random=False))
+def test_the_critical_path_does_not_depend_on_row_order(spans: pd.DataFrame, rng) -> None:
+    """Siblings ending at the same instant are taken longest first, then by span id, not
+    by which row came first: shuffled rows give the same path (Spark hands traces over in
+    no particular order)."""
+    order = list(range(len(spans)))
+    rng.shuffle(order)
+    shuffled = spans.iloc[order].reset_index(drop=True)
+    assert traces.critical_path(shuffled).values.tolist() == (
+        traces.critical_path(spans).values.tolist()
+    )
+
+
+def test_siblings_ending_together_are_walked_longest_first() -> None:
+    """Two calls end at 90: the path descends into the one that started first (it explains
+    more of the wait), whichever row comes first; equal spans go by span id."""
+    rows = [("A", None, 0, 100), ("S", "A", 60, 90), ("L", "A", 20, 90)]
+    for ordered in (rows, rows[::-1]):
+        path = traces.critical_path(frame(ordered))
+        assert path["span_id"].tolist() == ["A", "L", "A"]
+    twins = [("A", None, 0, 100), ("Y", "A", 20, 90), ("X", "A", 20, 90)]
+    for ordered in (twins, twins[::-1]):
+        assert traces.critical_path(frame(ordered))["span_id"].tolist() == ["A", "X", "A"]
 
 
 def test_reconstruct_repairs_and_counts_what_it_repaired() -> None:

@@ -330,24 +330,11 @@ class TraceInvestigation:
 
     def window_versus_day_before(self) -> View:
         """Critical-path ms per trace and operation: the window against the day before."""
-        change = self._window_change
-        if isinstance(change, Note):
-            return change
-        return table(
-            change.head(12),
-            "Critical-path time per trace, window against the same hours the day before "
-            "(largest increase first)",
-            labels=CHANGE_LABELS,
-        )
+        return change_table(self._window_change)
 
     def window_versus_day_before_chart(self) -> View:
         """The same comparison as paired bars."""
-        change = self._window_change
-        if isinstance(change, Note):
-            return change
-        return charts.path_share_comparison(
-            change, title="critical path per trace: window vs day before"
-        )
+        return change_chart(self._window_change)
 
     @functools.cached_property
     def _day_before(self) -> trace_sets.CleanWindow:
@@ -360,27 +347,16 @@ class TraceInvestigation:
         if (empty := self._window_note()) is not None:
             return empty
         if self._day_before.spans.empty:
-            return Note(
-                f"No spans between {self.start - DAY:%Y-%m-%d %H:%M} and "
-                f"{self.end - DAY:%Y-%m-%d %H:%M} UTC (the day before) to compare with."
-            )
+            return no_day_before(self.start, self.end)
         return trace_sets.compare_critical_paths(self.cleaning, self._day_before)
 
     def service_graph(self) -> View:
         """Who calls whom in the window: calls, errors, callee latency."""
-        edges = self._edges
-        if isinstance(edges, Note):
-            return edges
-        return table(edges, "Calls between services in the window")
+        return graph_table(self._edges)
 
     def service_graph_chart(self) -> View:
         """The service graph drawn in layers from the entry point."""
-        edges = self._edges
-        if isinstance(edges, Note):
-            return edges
-        return charts.service_graph(
-            edges, title="service dependencies in the window", colors=self.colors
-        )
+        return graph_chart(self._edges, self.colors)
 
     @functools.cached_property
     def _edges(self) -> pd.DataFrame | Note:
@@ -388,9 +364,55 @@ class TraceInvestigation:
         if (empty := self._window_note()) is not None:
             return empty
         edges = trace_sets.service_graph(self.cleaning)
-        if edges.empty:
-            return Note("No span in the window calls another service.")
+        return NO_CALLS if edges.empty else edges
+
+
+# -- the window-wide views' shapes, shared with obslib.views.spark_window ------------------
+
+NO_CALLS = Note("No span in the window calls another service.")
+
+
+def no_day_before(start: pd.Timestamp, end: pd.Timestamp) -> Note:
+    """Why the window cannot be compared with the day before."""
+    return Note(
+        f"No spans between {start - DAY:%Y-%m-%d %H:%M} and "
+        f"{end - DAY:%Y-%m-%d %H:%M} UTC (the day before) to compare with."
+    )
+
+
+def change_table(change: pd.DataFrame | Note) -> View:
+    """``compare_critical_paths`` rows as the report's table (the 12 largest increases)."""
+    if isinstance(change, Note):
+        return change
+    return table(
+        change.head(12),
+        "Critical-path time per trace, window against the same hours the day before "
+        "(largest increase first)",
+        labels=CHANGE_LABELS,
+    )
+
+
+def change_chart(change: pd.DataFrame | Note) -> View:
+    """The same comparison as paired bars."""
+    if isinstance(change, Note):
+        return change
+    return charts.path_share_comparison(
+        change, title="critical path per trace: window vs day before"
+    )
+
+
+def graph_table(edges: pd.DataFrame | Note) -> View:
+    """``service_graph`` rows as the report's table."""
+    if isinstance(edges, Note):
         return edges
+    return table(edges, "Calls between services in the window")
+
+
+def graph_chart(edges: pd.DataFrame | Note, colors: alt.Scale | None) -> View:
+    """The service graph drawn in layers from the entry point."""
+    if isinstance(edges, Note):
+        return edges
+    return charts.service_graph(edges, title="service dependencies in the window", colors=colors)
 
 
 def investigate_trace(
