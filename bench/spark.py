@@ -1,9 +1,10 @@
 """Critical-path time over the demo's spans: pandas in one process against Spark from Parquet.
 
-Why (issue 12): ``obslib.spark.critical_path_time`` runs the pandas per-trace code inside
-``groupBy("trace_id").applyInPandas`` and sums in Spark SQL, so the driver never holds the
-spans. On two cores Spark will not beat pandas at 1M spans; what matters is that the
-driver's memory stays flat as the spans grow while pandas' grows with them.
+Why (issue 12): ``obslib.spark.critical_path_time`` runs the pandas per-trace code on whole
+traces, many at a time (``mapInPandas`` over partitions sorted by trace), and sums in Spark
+SQL, so the driver never holds the spans. On two cores Spark will not beat pandas by much;
+what matters is that the driver's memory stays flat as the spans grow while pandas' grows
+with them.
 
 What it does, per size N (``--sizes``): a fresh database on one private embedded server,
 ``obslib.demo.run(spans=N)`` into it (seed 7, 14 days), ``export_parquet`` of its whole
@@ -18,11 +19,9 @@ window (``tables=("spans",)``, timed) into a temporary folder, then two fresh in
   workers (children of the JVM) are executors, not the driver: their summed VmHWM is
   reported apart (``spark_workers_peak_mb``; sum of per-worker peaks, an upper bound).
 
-``--methods pandas`` runs the pandas side alone (Spark pays ~30 ms per trace on 2 busy
-cores, one ``applyInPandas`` call each: measured 117 s at 50k spans, 217 s at 100k, 442 s
-at 200k, so ~37 min at 1M). Both results must agree: same groups, same sections and
-traces, path_ms to 1 µs per group and in total, else the script exits non-zero. The last
-line printed is one JSON object.
+``--methods pandas`` (or ``spark``) runs one side alone. Both results must agree: same
+groups, same sections and traces, path_ms to 1 µs per group and in total, else the script
+exits non-zero. The last line printed is one JSON object.
 """
 
 from __future__ import annotations
