@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "compare_critical_paths",
     "critical_path_time",
+    "critical_path_totals",
     "in_window",
     "local_session",
     "read_spans",
@@ -264,6 +265,30 @@ def critical_path_time(spans_df: DataFrame, by: str | list[str] | None = None) -
     return total.withColumn("share", share).orderBy(F.desc("path_ms"))
 
 
+def critical_path_totals(
+    spans_df: DataFrame, by: str | list[str] | None = None
+) -> tuple[pd.DataFrame, int]:
+    """``critical_path_time``'s rows as a pandas frame (one row per group: small) and the
+    number of traces they come from (repaired or as stored; skipped ones not): what
+    ``trace_sets.path_change`` compares, and what says whether a window had any usable trace.
+    """
+    from pyspark.sql import functions as F
+
+    keys = _keys(by)
+    sums = _path_parts(spans_df, keys).groupBy(*[F.col(f"`{k}`") for k in keys], "tally")
+    rows = sums.agg(
+        F.sum("path_ms").alias("path_ms"),
+        F.sum("sections").alias("sections"),
+        F.sum("traces").alias("traces"),
+    ).toPandas()
+    tally = rows["tally"].astype(bool)
+    used = int(rows.loc[tally, "traces"].sum())
+    paths = rows.loc[~tally].drop(columns="tally").reset_index(drop=True)
+    grand = paths["path_ms"].sum()
+    paths["share"] = paths["path_ms"] / grand if grand > 0 else 0.0
+    return paths, used
+
+
 def compare_critical_paths(
     window_df: DataFrame, baseline_df: DataFrame, by: str | list[str] | None = None
 ) -> pd.DataFrame:
@@ -272,25 +297,12 @@ def compare_critical_paths(
 
     A pandas frame (one row per group, small): what a report shows.
     """
-    from pyspark.sql import functions as F
-
     keys = _keys(by)
-    sides = []
-    for frame in (window_df, baseline_df):
-        parts = _path_parts(frame, keys)
-        sums = parts.groupBy(*[F.col(f"`{k}`") for k in keys], "tally").agg(
-            F.sum("path_ms").alias("path_ms"),
-            F.sum("sections").alias("sections"),
-            F.sum("traces").alias("traces"),
-        )
-        rows = sums.toPandas()
-        tally = rows["tally"].astype(bool)
-        used = int(rows.loc[tally, "traces"].sum())
-        paths = rows.loc[~tally].drop(columns="tally").reset_index(drop=True)
-        grand = paths["path_ms"].sum()
-        paths["share"] = paths["path_ms"] / grand if grand > 0 else 0.0
-        sides += [paths, used]
-    return trace_sets.path_change(*sides, keys)
+    window, baseline = (
+        critical_path_totals(window_df, keys),
+        critical_path_totals(baseline_df, keys),
+    )
+    return trace_sets.path_change(*window, *baseline, keys)
 
 
 def service_graph(spans_df: DataFrame) -> DataFrame:

@@ -66,7 +66,7 @@ class Reconstruction:
         if self.variants_dropped:
             out.append(
                 f"{self.variants_dropped} copy(ies) of a span differing only in tags or logs"
-                " dropped: the first copy in input order kept"
+                " dropped: the copy with the smallest canonical JSON kept"
             )
         if self.shared_ids_split:
             out.append(f"{self.shared_ids_split} client/server pair(s) sharing one span id split")
@@ -95,13 +95,14 @@ def reconstruct(spans: pd.DataFrame, *, skip_broken: bool = False) -> Reconstruc
     """Rebuild the span trees of one or more traces, each trace on its own.
 
     Exact duplicates are dropped (tags and logs compared as canonical JSON); copies that
-    differ only in tags or logs keep the first; a Zipkin-style client and server span
-    sharing one id are split (the server becomes ``<id>:server``, child of the client);
-    spans whose parent is missing become roots flagged ``is_orphan``; a span naming itself
-    as parent becomes a root; a parent cycle is broken at its earliest span. Each repair is
-    counted and logged. A trace that cannot be repaired (a span id used twice with different
-    contents, a span without an id, a time missing or past 2262) raises InputError, or with
-    ``skip_broken`` is left out and listed in ``skipped_traces``.
+    differ only in tags or logs keep the one with the smallest canonical JSON; a
+    Zipkin-style client and server span sharing one id are split (the server becomes
+    ``<id>:server``, child of the client); spans whose parent is missing become roots
+    flagged ``is_orphan``; a span naming itself as parent becomes a root; a parent cycle is
+    broken at its earliest span. Each repair is counted and logged. A trace that cannot be
+    repaired (a span id used twice with different contents, a span without an id, a time
+    missing or past 2262) raises InputError, or with ``skip_broken`` is left out and listed
+    in ``skipped_traces``.
     """
     schema.require_columns(spans, REQUIRED, "spans")
     frame = spans.reset_index(drop=True)
@@ -139,7 +140,7 @@ def reconstruct(spans: pd.DataFrame, *, skip_broken: bool = False) -> Reconstruc
     n = len(frame)
     up = np.where(parent < 0, np.arange(n), parent)
     start = epoch_ns(frame["start_time"]) if n else np.zeros(0, dtype=np.int64)
-    depth, broken = _break_cycles(up, start)
+    depth, broken = _break_cycles(up, start, frame["span_id"].to_numpy())
     if len(broken):
         frame.loc[broken, "parent_span_id"] = None
     frame["depth"] = depth
@@ -200,7 +201,8 @@ def canonical_json(value: object) -> str:
 
 
 def _drop_duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
-    """Drop exact duplicates and copies differing only in JSON columns (the first kept).
+    """Drop exact duplicates and copies differing only in JSON columns; of those, the copy
+    with the smallest canonical JSON is kept, so the result never depends on row order.
 
     Returns the frame and the trace ids of the exact and of the JSON-only copies dropped.
     JSON is canonicalised only for rows that repeat on every other column (few, if any).
@@ -216,17 +218,21 @@ def _drop_duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, pd.S
         if col in frame.columns:
             sub["json:" + col] = frame.loc[repeated, col].map(canonical_json)
             canon.append("json:" + col)
-    later = sub.duplicated(subset=identity)
-    exact = sub.duplicated(subset=[*identity, *canon])
+    ranked = sub.sort_values(canon, kind="stable") if canon else sub
+    later = ranked.duplicated(subset=identity).reindex(sub.index)
+    exact = ranked.duplicated(subset=[*identity, *canon]).reindex(sub.index)
     drop = np.zeros(len(frame), dtype=bool)
     drop[np.flatnonzero(repeated)[later.to_numpy()]] = True
     ids = sub["trace_id"].astype(str)
     return frame[~drop].reset_index(drop=True), ids[exact], ids[later & ~exact]
 
 
-def _break_cycles(up: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _break_cycles(
+    up: np.ndarray, start: np.ndarray, ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Depths after breaking every parent cycle at its earliest-starting span (ties: the
-    first row). ``up`` is changed in place; returns the depths and the rows made roots."""
+    smallest span id, whatever the row order). ``up`` is changed in place; returns the
+    depths and the rows made roots."""
     n = len(up)
     if not n:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
@@ -246,7 +252,8 @@ def _break_cycles(up: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.nda
             cycle.append(nxt)
         members = np.array(cycle, dtype=np.int64)
         on_cycle[members] = True
-        cuts.append(members[np.lexsort((members, start[members]))[0]])
+        names = ids[members].astype(str)
+        cuts.append(members[np.lexsort((names, start[members]))[0]])
     broken = np.array(sorted(cuts), dtype=np.int64)
     up[broken] = broken
     return _depths(up), broken

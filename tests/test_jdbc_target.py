@@ -49,11 +49,29 @@ def test_the_utc_option_obslib_adds_is_accepted() -> None:
     assert target.url == "jdbc:postgresql://h:5432/d"
 
 
+def test_the_database_defaults_to_the_user_as_libpq_does() -> None:
+    assert jdbc_target("postgresql://sre@db").url == "jdbc:postgresql://db:5432/sre"
+
+
+@pytest.mark.parametrize(
+    ("libpq", "pgjdbc"),
+    [("any", "any"), ("read-write", "primary"), ("standby", "secondary")],
+)
+def test_target_session_attrs_become_pgjdbcs_server_types(libpq, pgjdbc) -> None:
+    url = f"postgresql://u@h/d?target_session_attrs={libpq}"
+    assert jdbc_target(url).properties["targetServerType"] == pgjdbc
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [
         ("postgresql://u:pw@h/d?keepalives=1", "no equivalent for keepalives"),
+        ("postgresql://u:pw@h/d?target_session_attrs=bogus", "target_session_attrs=bogus"),
         ("postgresql://u:pw@h1,h2/d", "one host"),
+        ("postgresql://u:pw@/d?host=h1,h2", "one host"),
+        # a host or port carrying URL parameters would override the checked properties
+        ("postgresql://u:pw@/d?host=h/x%3FsocketFactory%3Dcom.evil.F", "plain host"),
+        ("postgresql://u:pw@h/d?sslmode=verify-full&port=1/x%3Fsslmode%3Ddisable", "plain host"),
         ("postgresql://u:pw@h/d?options=-c%20statement_timeout%3D5", "server options"),
         ("mysql://u:pw@h/d", "postgresql://"),
     ],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -444,3 +445,67 @@ def test_the_trace_notebooks_window_views_on_spark_equal_the_loaded_ones(
     empty = spark_window(lake, end + 2 * day, end + 3 * day)
     assert str(empty.service_graph()).startswith("No spans between")
     assert str(empty.window_versus_day_before_chart()).startswith("No spans between")
+
+
+def test_in_window_keeps_the_start_drops_the_end_and_reads_whole_utc_days(spark) -> None:
+    """Start times in [start, end); with a ``day`` column only the window's UTC days are
+    read (rows filed under the wrong day show which folders were), and the column goes."""
+
+    def at(text: str) -> object:
+        return pd.Timestamp(text, tz="UTC").to_pydatetime()
+
+    rows = [
+        ("before", at("2026-11-13 23:59:59.999999"), date(2026, 11, 13)),
+        ("at_start", at("2026-11-14 00:00"), date(2026, 11, 14)),
+        ("last_us", at("2026-11-14 23:59:59.999999"), date(2026, 11, 14)),
+        ("at_end", at("2026-11-15 00:00"), date(2026, 11, 15)),
+        ("prev_folder", at("2026-11-14 12:00"), date(2026, 11, 13)),
+        ("next_folder", at("2026-11-14 12:00"), date(2026, 11, 15)),
+    ]
+    df = spark.createDataFrame(rows, "trace_id string, start_time timestamp, day date")
+
+    def ids(frame, start: str, end: str) -> list[str]:
+        got = ospark.in_window(frame, start, end)
+        assert "day" not in got.columns
+        return sorted(r["trace_id"] for r in got.collect())
+
+    assert ids(df, "2026-11-14", "2026-11-15") == ["at_start", "last_us"]
+    assert ids(df, "2026-11-14", "2026-11-15 00:00:00.000001") == [
+        "at_end", "at_start", "last_us", "next_folder",
+    ]  # fmt: skip
+    assert ids(df.drop("day"), "2026-11-14", "2026-11-15") == [
+        "at_start", "last_us", "next_folder", "prev_folder",
+    ]  # fmt: skip
+
+
+def test_compare_critical_paths_matches_pandas_on_hard_traces(spark, built) -> None:
+    """The window against a baseline of some of its traces: the same rows, per-trace ms
+    divided by the traces each side used (the broken trace counts in neither)."""
+    window = built[built["trace_id"] != "big"].reset_index(drop=True)
+    baseline = window[window["trace_id"].isin(["orph", "msg", "bad"])].reset_index(drop=True)
+    want = trace_sets.compare_critical_paths(window, baseline)
+    got = ospark.compare_critical_paths(
+        spark.createDataFrame(window), spark.createDataFrame(baseline)
+    )
+    keys = ["service_name", "operation_name"]
+    assert got[keys].values.tolist() == want[keys].values.tolist()
+    for col in ("per_trace_ms", "per_trace_ms_baseline", "delta_ms", "share", "share_baseline"):
+        np.testing.assert_allclose(got[col].to_numpy(float), want[col].to_numpy(float), 0, US)
+
+
+def test_spark_window_notes_match_the_loaded_views(spark, built) -> None:
+    """A day before holding only an unusable trace is no baseline (as after cleaning in
+    pandas), and a window of one service has no calls: each says so."""
+    from obslib.views.spark_window import spark_window
+    from obslib.views.trace_investigation import NO_CALLS, no_day_before
+
+    one = frame([span("t1", "a", None, "svc", "op", 0, 10)])
+    broken = built[built["trace_id"] == "bad"].assign(
+        start_time=lambda f: f["start_time"] - pd.Timedelta(days=1),
+        end_time=lambda f: f["end_time"] - pd.Timedelta(days=1),
+    )
+    start = T0 - pd.Timedelta(minutes=1)
+    end = start + pd.Timedelta(hours=1)
+    big = spark_window(spark.createDataFrame(pd.concat([one, broken])), start, end)
+    assert str(big.window_versus_day_before()) == str(no_day_before(start, end))
+    assert str(big.service_graph()) == str(NO_CALLS)

@@ -3,6 +3,7 @@ and logs beside spans. Exact values on small frames; the incident story on the d
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -328,3 +329,22 @@ def test_logs_per_span_ranks_levels() -> None:
     per_span = logs.logs_per_span(SMALL, records).set_index("span_id")
     assert per_span.loc[["a", "b", "c"], "worst_level"].fillna("").tolist() == ["warn", "error", ""]
     assert per_span["log_count"].to_dict() == {"a": 2, "b": 2, "c": 0, "d": 0, "e": 0}
+
+
+def test_path_change_orders_equal_increases_by_key() -> None:
+    """Groups whose change is equal come in key order, so pandas and Spark (whose rows
+    arrive in no particular order) show the same table; 300 groups with 3 values tie a lot."""
+    rng = np.random.default_rng(1)
+    n = 300
+    a = pd.DataFrame(
+        {
+            "service_name": [f"s{i:03d}" for i in rng.permutation(n)],
+            "operation_name": "op",
+            "path_ms": rng.integers(0, 3, n).astype(float),
+            "share": 0.0,
+        }
+    )
+    out = trace_sets.path_change(a, 1, a.iloc[:0], 1, ["service_name", "operation_name"])
+    want = out.sort_values(["delta_ms", "service_name"], ascending=[False, True])
+    assert out["service_name"].tolist() == want["service_name"].tolist()
+    assert out["delta_ms"].tolist() == sorted(a["path_ms"], reverse=True)

@@ -482,7 +482,7 @@ def test_a_span_that_is_its_own_parent_is_a_root_with_a_note() -> None:
 def test_copies_differing_in_tags_are_not_exact_duplicates() -> None:
     """Tags and logs are compared by their canonical JSON: the same content as a dict or as
     reordered JSON text is an exact duplicate; other content is a different copy, of which the
-    first is kept, and the note says so."""
+    one with the smallest canonical JSON is kept, and the note says so."""
     spans = frame([("A", None, 0, 10)] * 4 + [("B", "A", 1, 5)] * 2).assign(
         tags=[{"a": 1, "b": 2}, '{"b": 2, "a": 1}', {"a": 2}, {"a": 1, "b": 2}, None, None],
         logs=[[], "[]", [], [{"event": "x"}], [], None],
@@ -492,9 +492,27 @@ def test_copies_differing_in_tags_are_not_exact_duplicates() -> None:
     assert rebuilt.spans["tags"].tolist() == [{"a": 1, "b": 2}, None]
     assert rebuilt.notes == [
         "1 exact duplicate span(s) dropped (same columns, tags and logs; one copy kept)",
-        "3 copy(ies) of a span differing only in tags or logs dropped: the first copy in"
-        " input order kept",
+        "3 copy(ies) of a span differing only in tags or logs dropped: the copy with the"
+        " smallest canonical JSON kept",
     ]
+
+
+def test_which_copy_and_which_cycle_span_win_does_not_depend_on_row_order() -> None:
+    """Two copies of B, one a FOLLOWS_FROM child (off the path), and a two-span cycle whose
+    spans start together: either row order keeps the same copy (the smaller JSON) and
+    breaks the cycle at the same span (the smaller id), so the paths are the same."""
+    rows = frame([("A", None, 0, 100), ("B", "A", 20, 80), ("B", "A", 20, 80)]).assign(
+        tags=[{}, {"ref_type": "follows_from"}, {"peer": "db"}]
+    )
+    cycle = frame([("X", "Y", 0, 10), ("Y", "X", 0, 8)], trace_id="c")
+    spans = pd.concat([rows, cycle], ignore_index=True)
+    for order in (spans, spans.iloc[::-1]):
+        rebuilt = traces.reconstruct(order)
+        kept = rebuilt.spans.set_index("span_id")
+        assert kept.loc["B", "tags"] == {"peer": "db"}  # '{"peer"...' < '{"ref_type"...'
+        assert bool(kept.loc["X", "is_root"]) and not kept.loc["Y", "is_root"]
+        path = traces.critical_paths(rebuilt.spans)
+        assert path[path["trace_id"] == "t"]["span_id"].tolist() == ["A", "B", "A"]
 
 
 def test_traces_that_cannot_be_repaired_are_skipped_or_refused() -> None:

@@ -8,6 +8,7 @@ socket factory pgjdbc documents. Settings JDBC has no name for are refused, not 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -35,6 +36,17 @@ _SAME = {
     "application_name": "ApplicationName",
     "target_session_attrs": "targetServerType",
 }
+# libpq's target_session_attrs values as pgjdbc's targetServerType names them
+_SERVER_TYPES = {
+    "any": "any",
+    "read-write": "primary",
+    "primary": "primary",
+    "read-only": "secondary",
+    "standby": "secondary",
+    "prefer-standby": "preferSecondary",
+}
+# a host name, an IPv4 or an IPv6 address: nothing that could add URL parameters
+_HOST = re.compile(r"[A-Za-z0-9._-]+|[0-9A-Fa-f:.]+")
 _IGNORED = {"dbname", "host", "port", "options"}  # in the URL itself; options: TimeZone only
 
 
@@ -60,6 +72,8 @@ def jdbc_target(url: str) -> JdbcTarget:
     port = str(params.get("port") or "5432")
     if "," in host or "," in port:
         raise UsageError(f"JDBC reads need one host; the URL names several: {mask_url(target)}")
+    if not port.isdigit() or not (host.startswith("/") or _HOST.fullmatch(host)):
+        raise UsageError(f"JDBC needs a plain host and port number: {mask_url(target)}")
     unknown = sorted(k for k in params if k not in _SAME and k not in _IGNORED)
     if unknown:
         raise UsageError(f"JDBC has no equivalent for {', '.join(unknown)} in {mask_url(target)}")
@@ -67,6 +81,11 @@ def jdbc_target(url: str) -> JdbcTarget:
     if any(o not in ("-c", "TimeZone=UTC", "timezone=UTC") for o in options):
         raise UsageError(f"JDBC cannot pass the server options of {mask_url(target)}")
     props = {_SAME[k]: str(v) for k, v in params.items() if k in _SAME}
+    if "targetServerType" in props:
+        wanted = props["targetServerType"]
+        if wanted not in _SERVER_TYPES:
+            raise UsageError(f"JDBC has no equivalent for target_session_attrs={wanted}")
+        props["targetServerType"] = _SERVER_TYPES[wanted]
     dbname = str(params.get("dbname") or props.get("user") or "postgres")
     if host.startswith("/"):  # a socket folder: libpq's socket file in it, by port
         props["socketFactory"] = SOCKET_FACTORY

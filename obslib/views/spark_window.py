@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from obslib import charts, spark
+from obslib import charts, spark, trace_sets
 from obslib.errors import UsageError
 from obslib.values import Moment, utc
 from obslib.views.notes import Note
@@ -34,6 +34,7 @@ from obslib.views.trace_investigation import (
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
+_PATH_KEYS = ["service_name", "operation_name"]
 _GRAPH_COLUMNS = ["caller", "callee", "calls", "errors", "p50_ms", "p99_ms", "error_rate"]
 
 
@@ -76,12 +77,16 @@ class SparkWindow:
 
     @functools.cached_property
     def _window_change(self) -> pd.DataFrame | Note:
+        """As ``TraceInvestigation``'s: the day before counts once its traces are cleaned
+        (a day of unusable traces is no baseline)."""
         if (empty := self._empty()) is not None:
             return empty
         before = spark.in_window(self.spans, self.start - DAY, self.end - DAY)
-        if before.isEmpty():
+        baseline, used = spark.critical_path_totals(before, _PATH_KEYS)
+        if used == 0:
             return no_day_before(self.start, self.end)
-        return spark.compare_critical_paths(self._window, before)
+        window = spark.critical_path_totals(self._window, _PATH_KEYS)
+        return trace_sets.path_change(*window, baseline, used, _PATH_KEYS)
 
     def window_versus_day_before(self) -> View:
         """Critical-path ms per trace and operation: the window against the day before."""
