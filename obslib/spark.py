@@ -47,8 +47,9 @@ def local_session(cores: int = 2, *, partitions: int = 4) -> SparkSession:
     """A local Spark session that runs these functions right on one machine.
 
     Python workers run this interpreter (Spark otherwise starts ``python3`` from PATH, which
-    lacks obslib); times are read as UTC; no UI, bound to 127.0.0.1 (no network needed);
-    Debian's PostgreSQL JDBC jars on the class path when installed (``read_spans``).
+    lacks obslib); times are read as UTC; no UI and no progress bars; bound to 127.0.0.1 (no
+    network needed); Debian's PostgreSQL JDBC jars on the class path when installed
+    (``read_spans``).
     """
     from pyspark.sql import SparkSession
 
@@ -62,6 +63,7 @@ def local_session(cores: int = 2, *, partitions: int = 4) -> SparkSession:
         .config("spark.sql.shuffle.partitions", str(int(partitions)))
         .config("spark.default.parallelism", str(int(partitions)))
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.sql.session.timeZone", "UTC")
