@@ -14,6 +14,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -109,6 +110,21 @@ def settle(url: str) -> None:
         conn.execute(f"VACUUM ANALYZE {TABLE}")
         with suppress(psycopg.errors.InsufficientPrivilege):
             conn.execute("CHECKPOINT")
+
+
+def write_demo(url: str, spans: int, seed: int = SEED):
+    """The demo (``spans``, ``seed``) into ``url``, timed and settled: the data every
+    per-size benchmark measures on. Returns its ``DemoSummary``."""
+    from obslib import demo
+
+    start = time.perf_counter()
+    summary = demo.run(seed=seed, spans=spans, url=url)
+    logger.info(
+        "demo: %d spans, %d traces in %.1f s", summary.spans, summary.traces,
+        time.perf_counter() - start,
+    )  # fmt: skip
+    settle(url)
+    return summary
 
 
 def count_rows(url: str) -> int:

@@ -211,16 +211,8 @@ def explain(url: str) -> list[str]:
 
 def measure_size(server_url: str, spans: int, runs: int, profile: bool, with_plan: bool) -> dict:
     """The demo at ``spans`` into a new database, then one fresh child measuring the review."""
-    from obslib import demo
-
     with c.scratch_database(server_url) as url:
-        start = time.perf_counter()
-        summary = demo.run(seed=SEED, spans=spans, url=url)
-        logger.info(
-            "demo: %d spans, %d traces in %.1f s", summary.spans, summary.traces,
-            time.perf_counter() - start,
-        )  # fmt: skip
-        c.settle(url)
+        summary = c.write_demo(url, spans, SEED)
         plan = explain(url) if with_plan else None
         args = ["--child", str(runs)] + (["--profile"] if profile else [])
         result = c.run_child(SCRIPT, args, url, timeout=7200)

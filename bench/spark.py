@@ -205,17 +205,11 @@ def check_agree(n: int, pandas_rows: list[dict], spark_rows: list[dict]) -> floa
 def measure_size(server_url: str, spans: int, methods: list[str]) -> dict:
     import pandas as pd
 
-    from obslib import demo, load
+    from obslib import load
     from obslib.load.export import export_parquet
 
     with c.scratch_database(server_url) as url:
-        start = time.perf_counter()
-        summary = demo.run(seed=SEED, spans=spans, url=url)
-        logger.info(
-            "demo: %d spans, %d traces in %.1f s", summary.spans, summary.traces,
-            time.perf_counter() - start,
-        )  # fmt: skip
-        c.settle(url)
+        summary = c.write_demo(url, spans, SEED)
         first, last = load.data_range(url=url)
         folder = Path(tempfile.mkdtemp(prefix="obb-parquet-"))
         try:

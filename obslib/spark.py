@@ -21,7 +21,7 @@ import pandas as pd
 from obslib import schema, trace_sets, traces
 from obslib.errors import UsageError
 from obslib.storage import db, jdbc
-from obslib.values import Moment, duration, utc
+from obslib.values import Moment, duration, window
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -38,7 +38,6 @@ __all__ = [
     "sli_counts",
 ]
 
-_PATH_KEYS = ["service_name", "operation_name"]
 _SELF = ["self_total_ms", "self_max_ms"]
 _ORIGIN_US = 946_684_800_000_000  # 2000-01-01 UTC, the origin load.sli_counts bins from
 
@@ -90,9 +89,7 @@ def read_spans(
     """
     from pyspark.sql import functions as F
 
-    lo, hi = utc(start, "start"), utc(end, "end")
-    if hi <= lo:
-        raise UsageError(f"empty time window: end {hi.isoformat()} is not after start")
+    lo, hi = window(start, end)
     count = spark.sparkContext.defaultParallelism if partitions is None else int(partitions)
     if count < 1:
         raise UsageError(f"partitions must be at least 1, not {partitions}")
@@ -125,9 +122,7 @@ def in_window(spans_df: DataFrame, start: Moment, end: Moment) -> DataFrame:
     """
     from pyspark.sql import functions as F
 
-    lo, hi = utc(start, "start"), utc(end, "end")
-    if hi <= lo:
-        raise UsageError(f"empty time window: end {hi.isoformat()} is not after start")
+    lo, hi = window(start, end)
     schema.require_columns(spans_df, ["start_time"], "spans")
     if "day" in spans_df.columns:
         last = (hi - pd.Timedelta(microseconds=1)).date()
@@ -213,13 +208,6 @@ def _per_trace(spans_df: DataFrame, work: Callable[[pd.DataFrame], pd.DataFrame]
     return ordered.mapInPandas(whole_traces, out)
 
 
-def _keys(by: str | list[str] | None) -> list[str]:
-    keys = list(_PATH_KEYS if by is None else [by] if isinstance(by, str) else by)
-    if not keys:
-        raise UsageError("by must name at least one column to group by")
-    return keys
-
-
 def _ddl(spans_df: DataFrame, keys: list[str]) -> str:
     """Key columns as a DDL fragment with their input types (tag keys are text)."""
     fields = {f.name: f.dataType.simpleString() for f in spans_df.schema.fields}
@@ -245,6 +233,14 @@ def _path_parts(spans_df: DataFrame, keys: list[str]) -> DataFrame:
     return _per_trace(spans_df, per_trace, out)
 
 
+def _path_sums(spans_df: DataFrame, keys: list[str]) -> DataFrame:
+    """``_path_parts`` summed per group, the tally rows kept apart (``tally`` true)."""
+    from pyspark.sql import functions as F
+
+    groups = _path_parts(spans_df, keys).groupBy(*[F.col(f"`{k}`") for k in keys], "tally")
+    return groups.agg(*[F.sum(c).alias(c) for c in ("path_ms", "sections", "traces")])
+
+
 def critical_path_time(spans_df: DataFrame, by: str | list[str] | None = None) -> DataFrame:
     """``trace_sets.critical_path_time`` on Spark: path ms per group summed over traces.
 
@@ -255,13 +251,8 @@ def critical_path_time(spans_df: DataFrame, by: str | list[str] | None = None) -
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    keys = _keys(by)
-    parts = _path_parts(spans_df, keys).where(~F.col("tally"))
-    total = parts.groupBy(*[F.col(f"`{k}`") for k in keys]).agg(
-        F.sum("path_ms").alias("path_ms"),
-        F.sum("sections").alias("sections"),
-        F.sum("traces").alias("traces"),
-    )
+    keys = trace_sets.path_keys(by)
+    total = _path_sums(spans_df, keys).where(~F.col("tally")).drop("tally")
     grand = F.sum("path_ms").over(Window.partitionBy())  # over the few grouped rows only
     share = F.when(grand > 0, F.col("path_ms") / grand).otherwise(F.lit(0.0))
     return total.withColumn("share", share).orderBy(F.desc("path_ms"))
@@ -274,15 +265,7 @@ def critical_path_totals(
     number of traces they come from (repaired or as stored; skipped ones not): what
     ``trace_sets.path_change`` compares, and what says whether a window had any usable trace.
     """
-    from pyspark.sql import functions as F
-
-    keys = _keys(by)
-    sums = _path_parts(spans_df, keys).groupBy(*[F.col(f"`{k}`") for k in keys], "tally")
-    rows = sums.agg(
-        F.sum("path_ms").alias("path_ms"),
-        F.sum("sections").alias("sections"),
-        F.sum("traces").alias("traces"),
-    ).toPandas()
+    rows = _path_sums(spans_df, trace_sets.path_keys(by)).toPandas()
     tally = rows["tally"].astype(bool)
     used = int(rows.loc[tally, "traces"].sum())
     paths = rows.loc[~tally].drop(columns="tally").reset_index(drop=True)
@@ -299,12 +282,9 @@ def compare_critical_paths(
 
     A pandas frame (one row per group, small): what a report shows.
     """
-    keys = _keys(by)
-    window, baseline = (
-        critical_path_totals(window_df, keys),
-        critical_path_totals(baseline_df, keys),
-    )
-    return trace_sets.path_change(*window, *baseline, keys)
+    keys = trace_sets.path_keys(by)
+    now, before = critical_path_totals(window_df, keys), critical_path_totals(baseline_df, keys)
+    return trace_sets.path_change(*now, *before, keys)
 
 
 def service_graph(spans_df: DataFrame) -> DataFrame:
@@ -428,10 +408,7 @@ def sli_counts(
     if seconds <= 0:
         raise UsageError(f"bucket must be positive, not {bucket!r}")
     stride = max(1, round(seconds * 1e6))  # PostgreSQL intervals hold microseconds
-    lo = None if start is None else utc(start, "start")
-    hi = None if end is None else utc(end, "end")
-    if lo is not None and hi is not None and hi <= lo:
-        raise UsageError(f"empty time window: end {hi.isoformat()} is not after start")
+    lo, hi = window(start, end)
     rows = spans_df.where(F.col("span_kind") == "server")
     if lo is not None:
         rows = rows.where(F.col("start_time") >= F.lit(lo.to_pydatetime()))

@@ -144,7 +144,7 @@ def critical_path_time(spans: Spans, by: list[str] | None = None) -> pd.DataFram
 
     ``share`` is each group's part of all critical-path time in the window.
     """
-    keys = _keys(by)
+    keys = path_keys(by)
     frame = _clean(spans, "spans", [*traces.REQUIRED, *keys]).spans
     segments = traces.critical_path_segments(frame)
     total = segments.groupby(keys, dropna=False)["duration_ms"].agg(["sum", "count"])
@@ -155,7 +155,8 @@ def critical_path_time(spans: Spans, by: list[str] | None = None) -> pd.DataFram
     return total.sort_values("path_ms", ascending=False).reset_index()
 
 
-def _keys(by: list[str] | None) -> list[str]:
+def path_keys(by: str | list[str] | None) -> list[str]:
+    """What critical-path time is grouped by: service and operation unless ``by`` says."""
     keys = list(_PATH_KEYS if by is None else [by] if isinstance(by, str) else by)
     if not keys:
         raise UsageError("by must name at least one column to group critical-path time by")
@@ -171,7 +172,7 @@ def compare_critical_paths(
     largest increase per trace first: where the incident's time went. Traces left out as
     unrepairable count in neither.
     """
-    keys = _keys(by)
+    keys = path_keys(by)
     clean_a = _clean(window, "window", [*traces.REQUIRED, *keys])
     clean_b = _clean(baseline, "baseline", [*traces.REQUIRED, *keys])
     a, b = critical_path_time(clean_a, keys), critical_path_time(clean_b, keys)

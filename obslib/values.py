@@ -36,6 +36,20 @@ def utc(value: Moment, name: str = "time") -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
+def window(
+    start: Moment | None, end: Moment | None
+) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """``[start, end)`` as UTC Timestamps (an open side stays None); a UsageError when both
+    are given and end is not after start, the one message every caller shows."""
+    lo = None if start is None else utc(start, "start")
+    hi = None if end is None else utc(end, "end")
+    if lo is not None and hi is not None and hi <= lo:
+        raise UsageError(
+            f"empty time window: end {hi.isoformat()} is not after start {lo.isoformat()}"
+        )
+    return lo, hi
+
+
 def duration(text: str) -> pd.Timedelta:
     """Parse "30d", "6h", "5min" (pandas wants days as "D"; people write "d").
 

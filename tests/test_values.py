@@ -130,3 +130,17 @@ def test_an_explicit_url_is_scrubbed_from_connection_errors(monkeypatch) -> None
         db.connect("postgresql://sre:s3cret PW@/obslib?host=/nonexistent")
     assert "s3cret" not in str(caught.value)
     assert "s3cret" not in getattr(caught.value, "reason", "")
+
+
+def test_a_window_must_end_after_it_starts() -> None:
+    """``[start, end)`` holds nothing when end == start: refused like a reversed window,
+    with both ends in the message; an open side is allowed and stays None."""
+    lo, hi = values.window("2026-11-14 14:00", "2026-11-14T16:00:00+01:00")
+    assert (lo, hi - lo) == (pd.Timestamp("2026-11-14 14:00", tz="UTC"), pd.Timedelta(hours=1))
+    for end in ("2026-11-14T15:00:00+01:00", "2026-11-14 13:59"):
+        with pytest.raises(UsageError, match=r"empty time window: end .* is not after start"):
+            values.window("2026-11-14 14:00", end)
+    assert values.window(None, "2026-11-14") == (None, pd.Timestamp("2026-11-14", tz="UTC"))
+    assert values.window("2026-11-14 14:00", None)[1] is None
+    tiny = values.window("2026-11-14 14:00", "2026-11-14 14:00:00.000001")
+    assert tiny[1] - tiny[0] == pd.Timedelta(microseconds=1)

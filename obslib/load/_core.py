@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from obslib.errors import ObslibError, UsageError
 from obslib.storage import db
-from obslib.values import Moment, utc
+from obslib.values import Moment, window
 
 JsonMode = Literal["dict", "text"]
 
@@ -284,13 +284,7 @@ def _json_mode(json: str) -> None:
 def _window(start: Moment | None, end: Moment | None, *, required: bool = True):
     if required and (start is None or end is None):
         raise UsageError("a time window needs both start and end")
-    lo = None if start is None else utc(start, "start").to_pydatetime()
-    hi = None if end is None else utc(end, "end").to_pydatetime()
-    if lo is not None and hi is not None and hi <= lo:
-        raise UsageError(
-            f"empty time window: end {hi.isoformat()} is not after start {lo.isoformat()}"
-        )
-    return lo, hi
+    return tuple(None if t is None else t.to_pydatetime() for t in window(start, end))
 
 
 def _texts(values: Iterable[str] | None) -> list[str] | None:

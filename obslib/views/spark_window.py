@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from obslib import charts, spark, trace_sets
-from obslib.errors import UsageError
-from obslib.values import Moment, utc
+from obslib.values import Moment, window
 from obslib.views.notes import Note
 from obslib.views.trace_investigation import (
     DAY,
@@ -34,7 +33,6 @@ from obslib.views.trace_investigation import (
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-_PATH_KEYS = ["service_name", "operation_name"]
 _GRAPH_COLUMNS = ["caller", "callee", "calls", "errors", "p50_ms", "p99_ms", "error_rate"]
 
 
@@ -82,11 +80,11 @@ class SparkWindow:
         if (empty := self._empty()) is not None:
             return empty
         before = spark.in_window(self.spans, self.start - DAY, self.end - DAY)
-        baseline, used = spark.critical_path_totals(before, _PATH_KEYS)
+        baseline, used = spark.critical_path_totals(before)
         if used == 0:
             return no_day_before(self.start, self.end)
-        window = spark.critical_path_totals(self._window, _PATH_KEYS)
-        return trace_sets.path_change(*window, baseline, used, _PATH_KEYS)
+        now = spark.critical_path_totals(self._window)
+        return trace_sets.path_change(*now, baseline, used, trace_sets.path_keys(None))
 
     def window_versus_day_before(self) -> View:
         """Critical-path ms per trace and operation: the window against the day before."""
@@ -116,7 +114,4 @@ class SparkWindow:
 
 def spark_window(spans_df: DataFrame, start: Moment, end: Moment) -> SparkWindow:
     """The window-wide views of ``[start, end)`` over a Spark DataFrame of spans."""
-    lo, hi = utc(start, "start"), utc(end, "end")
-    if hi <= lo:
-        raise UsageError(f"end {hi.isoformat()} is not after start {lo.isoformat()}")
-    return SparkWindow(spans_df, lo, hi)
+    return SparkWindow(spans_df, *window(start, end))

@@ -19,7 +19,7 @@ import pandas as pd
 from obslib import charts, load, logs, skew, trace_sets, traces
 from obslib.errors import UsageError
 from obslib.span_tree import no_parent
-from obslib.values import boolean, utc
+from obslib.values import boolean, window
 from obslib.views.live import LiveView, per_trace, redraw_all
 from obslib.views.notes import Note
 from obslib.views.picker import trace_picker
@@ -436,9 +436,7 @@ def investigate_trace(
         raise UsageError(
             f"skew_correction must be true or false, not {skew_correction!r}"
         ) from None
-    lo, hi = utc(start, "start"), utc(end, "end")
-    if hi <= lo:
-        raise UsageError(f"end {hi.isoformat()} is not after start {lo.isoformat()}")
+    lo, hi = window(start, end)
     inv = TraceInvestigation(
         lo, hi, skew_correction=skew_correction, max_skew_ms=max_skew_ms, url=url, live=live
     )

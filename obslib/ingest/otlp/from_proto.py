@@ -26,11 +26,7 @@ def decode_traces_proto(body: bytes, source: str) -> Decoded:
         raise InputError(f"{source}: not an OTLP protobuf trace request ({err})") from None
     out = Decoded()
     for i, rs in enumerate(request.resource_spans):
-        try:
-            resource = _attributes_proto(rs.resource.attributes, "resource attributes")
-            problem = None
-        except RecordError as err:
-            resource, problem = {}, f"resource: {err}"
+        resource, problem = _resource_proto(rs.resource)
         service = service_of(resource)
         for j, ss in enumerate(rs.scope_spans):
             base = {**resource, **_scope_proto(ss.scope)}
@@ -106,11 +102,7 @@ def decode_logs_proto(body: bytes, source: str) -> Decoded:
         raise InputError(f"{source}: not an OTLP protobuf logs request ({err})") from None
     out = Decoded()
     for i, rl in enumerate(request.resource_logs):
-        try:
-            resource = _attributes_proto(rl.resource.attributes, "resource attributes")
-            problem = None
-        except RecordError as err:
-            resource, problem = {}, f"resource: {err}"
+        resource, problem = _resource_proto(rl.resource)
         service = service_of(resource)
         for j, sl in enumerate(rl.scope_logs):
             scope = _scope_proto(sl.scope)
@@ -142,6 +134,14 @@ def decode_logs_proto(body: bytes, source: str) -> Decoded:
                 except RecordError as err:
                     out.rejects.append(Reject(source, position, str(err), "log"))
     return out
+
+
+def _resource_proto(resource: Any) -> tuple[dict, str | None]:
+    """The resource's attributes, or none and the problem that rejects all its records."""
+    try:
+        return _attributes_proto(resource.attributes, "resource attributes"), None
+    except RecordError as err:
+        return {}, f"resource: {err}"
 
 
 def _scope_proto(scope: Any) -> dict:
