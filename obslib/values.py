@@ -16,6 +16,12 @@ from obslib.errors import UsageError
 
 Moment = datetime | pd.Timestamp | str
 
+# The moments a person may ask about: telemetry before the Unix epoch is refused on import
+# (ingest.records.unix_ns), and pandas' nanosecond times end in April 2262, so a window (and
+# the day before it, which the trace views compare with) must fit between these.
+EARLIEST = pd.Timestamp("1970-01-01", tz="UTC")
+LATEST = pd.Timestamp("2262-01-01", tz="UTC")
+
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
 
@@ -36,13 +42,26 @@ def utc(value: Moment, name: str = "time") -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
+def moment(value: Moment, name: str = "time") -> pd.Timestamp:
+    """A moment a person asked about, as ``utc`` parses it, refused (UsageError naming
+    ``name``) outside EARLIEST..LATEST: "0001-01-01" or "9999-12-31" is a typo, and
+    arithmetic on it (a window back, the day before) would fail later, far from the cause."""
+    stamp = utc(value, name)
+    if not EARLIEST <= stamp < LATEST:
+        raise UsageError(
+            f"{name} {str(value)[:40]!r} is outside the times obslib holds"
+            f" ({EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d})"
+        )
+    return stamp
+
+
 def window(
     start: Moment | None, end: Moment | None
 ) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
     """``[start, end)`` as UTC Timestamps (an open side stays None); a UsageError when both
     are given and end is not after start, the one message every caller shows."""
-    lo = None if start is None else utc(start, "start")
-    hi = None if end is None else utc(end, "end")
+    lo = None if start is None else moment(start, "start")
+    hi = None if end is None else moment(end, "end")
     if lo is not None and hi is not None and hi <= lo:
         raise UsageError(
             f"empty time window: end {hi.isoformat()} is not after start {lo.isoformat()}"
@@ -68,6 +87,24 @@ def window_length(text: str, name: str = "window") -> pd.Timedelta:
     if length <= pd.Timedelta(0):
         raise UsageError(f"{name} must be positive, not {text!r}")
     return length
+
+
+def count(value: Any, name: str) -> int:
+    """A whole number >= 0 a person gave (a minimum of events, a limit): UsageError naming
+    ``name`` otherwise ("-5", "2.5", "nan" and True are refused)."""
+    if isinstance(value, bool):
+        raise UsageError(f"{name} must be a whole number, not {value!r}")
+    try:
+        number = int(value) if isinstance(value, int | str) else None
+    except ValueError:
+        number = None
+    if number is None and isinstance(value, float) and value.is_integer():
+        number = int(value)
+    if number is None:
+        raise UsageError(f"{name} must be a whole number, not {value!r}")
+    if number < 0:
+        raise UsageError(f"{name} must be 0 or more, not {number}")
+    return number
 
 
 def boolean(value: Any) -> bool:

@@ -24,8 +24,7 @@ import pandas as pd
 from obslib import evaluation, load, schema, slo, slo_replay, slo_status
 from obslib.charts import slo as slo_charts
 from obslib.config import critical_services
-from obslib.errors import UsageError
-from obslib.values import window_length
+from obslib.values import count, window_length
 from obslib.views import slo_text as wording
 from obslib.views.live import LiveView, per_selection, redraw_all
 from obslib.views.notes import Note
@@ -570,12 +569,7 @@ def review_slos(
     length = window_length(window)
     if isinstance(services, str):
         services = [s.strip() for s in services.split(",") if s.strip()]
-    try:
-        min_events = int(min_events)
-    except (TypeError, ValueError):
-        raise UsageError(f"min_events must be a whole number, not {min_events!r}") from None
-    if min_events < 0:
-        raise UsageError(f"min_events must be 0 or more, not {min_events}")
+    min_events = count(min_events, "min_events")
     stop = evaluation.resolve_end(end, url=url).floor(evaluation.BUCKET)
     stored = load.data_range(url=url)
     begin = stop - length
