@@ -198,6 +198,14 @@ def _report_args(out: str, *extra: str) -> list[str]:
         ("a good folder", ["-p", "start", "notadate"], "parameter start is not a time: 'notadate'"),
         ("a good folder", ["-p", "end", "14:99"], "parameter end is not a time: '14:99'"),
         ("a good folder", ["-p", "max_skew_ms", "lots"], "parameter max_skew_ms must be float"),
+        (
+            "a good folder",
+            ["-p", "start", "2026-11-14T15:00", "-p", "end", "2026-11-14T14:00"],
+            "empty time window: end 2026-11-14T14:00:00+00:00 is not after start",
+        ),
+        ("a good folder", ["-p", "max_skew_ms", "-1"], "max_skew_ms must be a number >= 0"),
+        ("a good folder", ["-p", "max_skew_ms", "nan"], "max_skew_ms must be a number >= 0"),
+        ("a good folder", ["-p", "start", "0001-01-01"], "is outside the times obslib holds"),
         ("a good folder", [], "cannot reach PostgreSQL at 127.0.0.1:1"),
     ],
     ids=[
@@ -207,6 +215,10 @@ def _report_args(out: str, *extra: str) -> list[str]:
         "a start that is not a time",
         "an end that is not a time",
         "a number that is not a number",
+        "an end before the start",
+        "a negative skew limit",
+        "a skew limit that is NaN",
+        "a start in year 1",
         "an unreachable database",
     ],
 )
