@@ -4,6 +4,7 @@ upserted in one transaction (created / updated / unchanged; applying twice chang
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from obslib import load
 from obslib.errors import DatabaseError, InputError
 from obslib.ingest.slo_file import Applied, apply_slos, read_slo_file
+from tests.conftest import run_cli
 from tests.pg import REPO
 
 DATA = REPO / "tests" / "data" / "slo"
@@ -465,3 +467,88 @@ def test_any_valid_file_round_trips_through_the_table(
         latency = slo.get("latency_threshold_ms", math.nan)
         assert row["latency_threshold_ms"] == latency or math.isnan(latency)
         assert math.isnan(row["latency_threshold_ms"]) == math.isnan(latency)
+
+
+# -- hostile YAML ----------------------------------------------------------------------------
+
+
+def _alias_bomb(field: str) -> str:
+    """One SLO whose ``field`` is a "billion laughs": 9 levels of 9 aliases (9**9 leaves from
+    a dozen lines), the anchors hidden in a merge key's list so the SLO itself stays valid."""
+    levels = ["&l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    levels += [f"&l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    fields = {"service": "api", "name": "bomb", "type": "availability", "target": "99.9"}
+    fields[field] = f"[{', '.join(['*l8'] * 9)}]"
+    lines = "\n".join(f"    {k}: {v}" for k, v in fields.items())
+    return (
+        f"slos:\n  - <<: [{', '.join(f'{{x{i}: {lv}}}' for i, lv in enumerate(levels))}]\n{lines}\n"
+    )
+
+
+@pytest.mark.parametrize("field", ["target", "window", "service", "type", "enabled"])
+def test_an_alias_bomb_is_refused_in_one_line_and_nothing_is_applied(
+    migrated_db: str, tmp_path: Path, field: str
+) -> None:
+    """Aliases that would expand the file past MAX_ALIAS_NODES are refused before anything
+    is built from them (it was `internal error: MemoryError`, the message str()-ing the
+    expanded value): exit 2, one line naming the file, the stored SLOs untouched."""
+    apply_slos(read_slo_file(VALID), url=migrated_db)
+    before = load.slos(url=migrated_db)
+    path = write(tmp_path, _alias_bomb(field))
+    result = run_cli("slo", "apply", str(path), env={"OBSLIB_DATABASE_URL": migrated_db})
+    assert result.returncode == 2, result.stderr[-500:]
+    assert re.fullmatch(
+        f"obslib: error: {re.escape(str(path))}: invalid YAML: aliases expand the document by"
+        r" \d{9,} nodes, more than the 100000 allowed\n",
+        result.stderr,
+    ), result.stderr[-500:]
+    pd.testing.assert_frame_equal(load.slos(url=migrated_db), before)
+
+
+def test_aliases_within_the_limit_and_merge_keys_still_work(tmp_path: Path) -> None:
+    """The limit counts what aliases add: defaults merged into many SLOs stay far below it."""
+    slos = "\n".join(f"  - {{<<: *d, name: s{i}}}" for i in range(1, 1000))
+    path = write(
+        tmp_path,
+        "slos:\n  - &d {service: api, name: s0, type: availability, target: 99.9, window: 7d}\n"
+        + slos
+        + "\n",
+    )
+    frame = read_slo_file(path)
+    assert len(frame) == 1000 and set(frame["measurement_window_hours"]) == {168}
+
+
+def test_an_alias_inside_its_own_anchor_is_refused(tmp_path: Path) -> None:
+    """A recursive alias expands without end: refused with its line, not constructed."""
+    path = write(tmp_path, "slos:\n  - &x {service: api, name: a, type: *x, target: 99}\n")
+    with pytest.raises(
+        InputError, match=r"line 2, column 5: invalid YAML: an alias inside its own"
+    ):
+        read_slo_file(path)
+
+
+HUGE = "x" * 200_000
+
+
+@pytest.mark.parametrize(
+    ("fields", "shown"),
+    [
+        pytest.param({"type": HUGE}, "type: must be one of", id="a huge type"),
+        pytest.param({"target": HUGE}, "target: must be a number, got", id="huge text as target"),
+        pytest.param({"window": HUGE}, "window: must be a duration", id="a huge window"),
+        pytest.param({"enabled": HUGE}, "enabled: must be true or false", id="a huge enabled"),
+        pytest.param({"service": f" {HUGE}"}, "service: has spaces", id="a padded huge service"),
+        pytest.param({HUGE: 1}, "unknown field", id="a huge unknown field name"),
+        pytest.param({"target": list(range(50_000))}, "got a list", id="a long list as target"),
+        pytest.param({"type": {"k": HUGE}}, "got a mapping", id="a mapping as type"),
+    ],
+)
+def test_messages_quote_at_most_40_characters_of_a_value(
+    tmp_path: Path, fields: dict, shown: str
+) -> None:
+    """A value is quoted in a message cut at 40 characters (plus "..."), never whole."""
+    path = write(tmp_path, one_slo(**fields))
+    with pytest.raises(InputError) as caught:
+        read_slo_file(path)
+    message = str(caught.value)
+    assert shown in message and len(message) < 400, message[:500]

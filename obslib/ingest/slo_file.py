@@ -45,11 +45,63 @@ COLUMNS = tuple(c.name for c in SLO_SPEC)  # the frame read_slo_file returns, in
 _SPEC = {c.name: c for c in SLO_SPEC}
 _HOUR = pd.Timedelta(hours=1)
 BUDGET_DECIMALS = _SPEC["error_budget_percent"].digits[1]  # error_budget_percent's NUMERIC scale
+# YAML nodes that aliases (``*name``, merge keys included) may add to a file in all. A merge of
+# a few shared fields adds ~10 a SLO; a "billion laughs" file adds 9**9 from a few lines.
+MAX_ALIAS_NODES = 100_000
+QUOTED = 40  # characters of an input value a message quotes at most
 
 
 class _Loader(yaml.SafeLoader):
     """safe_load, except a key given twice in one mapping is an error (PyYAML keeps the last
-    one silently, so a second ``target:`` would quietly win)."""
+    one silently, so a second ``target:`` would quietly win), and aliases are bounded."""
+
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None:
+            _check_aliases(node)
+        return node
+
+
+def _check_aliases(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand it by more than ``MAX_ALIAS_NODES`` nodes, or
+    an alias inside its own anchor (endless), before anything is constructed from it.
+
+    PyYAML shares an aliased node rather than copying it, so the composed document is as
+    small as the file; the expansion is what merge keys, comparisons and messages would
+    walk. It is counted on the node graph (each node once, iteratively: no recursion)."""
+    sizes: dict[int, int] = {}  # id(node) -> nodes of its expansion, itself included
+    open_: set[int] = set()  # nodes whose subtree is being walked
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        children = _children(node)
+        if done:
+            open_.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(c)] for c in children)
+            continue
+        if id(node) in sizes:
+            continue
+        if id(node) in open_:  # reached again from inside itself: an endless expansion
+            raise yaml.composer.ComposerError(
+                problem="an alias inside its own anchor (an endless document)",
+                problem_mark=node.start_mark,
+            )
+        open_.add(id(node))
+        stack.append((node, True))
+        stack.extend((c, False) for c in children)
+    added = sizes[id(root)] - len(sizes)
+    if added > MAX_ALIAS_NODES:
+        raise yaml.YAMLError(
+            f"aliases expand the document by {added} nodes, more than the {MAX_ALIAS_NODES} allowed"
+        )
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
 
 
 def _mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -64,7 +116,7 @@ def _mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
         line = key_node.start_mark.line + 1
         if isinstance(key, str | int | float | bool) and key in seen:
             raise yaml.constructor.ConstructorError(
-                problem=f"key {key!r} given twice (lines {seen[key]} and {line})",
+                problem=f"key {_shown(key)} given twice (lines {seen[key]} and {line})",
                 problem_mark=key_node.start_mark,
             )
         if isinstance(key, str | int | float | bool):
@@ -102,10 +154,10 @@ def read_slo_file(path: str | Path) -> pd.DataFrame:
     if not isinstance(document, dict) or "slos" not in document:
         got = "an empty file" if document is None else _kind(document)
         raise InputError(f"{where}: expected a mapping with a 'slos' list, got {got}")
-    unknown = [str(k) for k in document if k not in TOP_LEVEL]
+    unknown = [k for k in document if k not in TOP_LEVEL]
     if unknown:
         raise InputError(
-            f"{where}: unknown top-level key {unknown[0]!r} (allowed: {', '.join(TOP_LEVEL)})"
+            f"{where}: unknown top-level key {_shown(unknown[0])} (allowed: {', '.join(TOP_LEVEL)})"
         )
     entries = document["slos"]
     if not isinstance(entries, list):
@@ -148,10 +200,14 @@ def _parse(path: Path, where: str) -> Any:
         mark = err.problem_mark or err.context_mark
         at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         reason = " ".join(str(err.problem or err.context or "").split())
-        raise InputError(f"{where}: {at}invalid YAML: {reason}") from None
+        raise InputError(f"{where}: {at}invalid YAML: {_cut(reason, 3 * QUOTED)}") from None
     except yaml.YAMLError as err:
         reason = " ".join(str(err).split())
-        raise InputError(f"{where}: invalid YAML: {reason}") from None
+        raise InputError(f"{where}: invalid YAML: {_cut(reason, 3 * QUOTED)}") from None
+    except ValueError as err:  # an integer of more digits than Python converts (4300)
+        raise InputError(f"{where}: invalid YAML: {_cut(str(err), 3 * QUOTED)}") from None
+    except RecursionError:
+        raise InputError(f"{where}: invalid YAML: nested too deeply") from None
 
 
 def _slo(entry: Any, where: str) -> dict[str, Any]:
@@ -161,9 +217,10 @@ def _slo(entry: Any, where: str) -> dict[str, Any]:
     service, name = entry.get("service"), entry.get("name")
     if isinstance(service, str) and isinstance(name, str) and service.strip() and name.strip():
         where = f"{where} ({_short(service)}/{_short(name)})"
-    unknown = [str(k) for k in entry if k not in FIELDS]
+    unknown = [k for k in entry if k not in FIELDS]
     if unknown:
-        raise InputError(f"{where}: {unknown[0]}: unknown field (allowed: {', '.join(FIELDS)})")
+        field_name = _cut(str(unknown[0])) if isinstance(unknown[0], str) else _shown(unknown[0])
+        raise InputError(f"{where}: {field_name}: unknown field (allowed: {', '.join(FIELDS)})")
     missing = [f for f in REQUIRED if entry.get(f) is None]
     if missing:
         raise InputError(f"{where}: {missing[0]}: missing (required: {', '.join(REQUIRED)})")
@@ -236,7 +293,7 @@ def _text(value: Any, name: str, column: str, where: str) -> str:
     if not value.strip():
         raise InputError(f"{where}: {name}: must not be empty")
     if value != value.strip():  # " api" would never match the spans' "api"
-        raise InputError(f"{where}: {name}: has spaces before or after it: {value!r}")
+        raise InputError(f"{where}: {name}: has spaces before or after it: {_shown(value)}")
     if "\x00" in value:
         raise InputError(f"{where}: {name}: contains a NUL character")
     width = _SPEC[column].width
@@ -286,10 +343,20 @@ def _window(value: Any, where: str) -> int:
 
 
 def _shown(value: Any) -> str:
-    """A value as YAML spells it (true, not True), text quoted."""
+    """A value as YAML spells it (true, not True), text quoted, at most ``QUOTED`` characters
+    of it: never the str() of a whole list or mapping (an alias bomb expands to gigabytes)."""
     if isinstance(value, bool) or value is None:
         return {True: "true", False: "false", None: "null"}[value]
-    return repr(value) if isinstance(value, str) else str(value)
+    if isinstance(value, str):
+        return repr(_cut(value))
+    if isinstance(value, list | dict):
+        return _KINDS[type(value)]
+    return _cut(str(value))
+
+
+def _cut(text: str, limit: int = QUOTED) -> str:
+    """At most ``limit`` characters of ``text``, "..." saying when it was cut."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _short(text: str, limit: int = 40) -> str:
@@ -297,9 +364,11 @@ def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+_KINDS = {dict: "a mapping", list: "a list", str: "text", type(None): "nothing"}
+
+
 def _kind(value: Any) -> str:
-    names = {dict: "a mapping", list: "a list", str: "text", type(None): "nothing"}
-    return names.get(type(value), f"{type(value).__name__} {_shown(value)}")
+    return _KINDS.get(type(value), f"{type(value).__name__} {_shown(value)}")
 
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
