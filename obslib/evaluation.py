@@ -28,8 +28,9 @@ NAME_WIDTH = 100  # alert_definitions.alert_name and alert_incidents.incident_id
 def resolve_end(
     end: Moment | None = None, *, url: str | None = None, name: str = "end"
 ) -> pd.Timestamp:
-    """The instant to evaluate at: ``end`` as given, else the latest stored span's minute
-    (the end of the data: "now" on a live system, the demo's end on the demo)."""
+    """The instant to evaluate at: ``end`` as given, else the minute after the latest stored
+    span's start (the end of its minute, so the half-open window ending there holds it: the
+    end of the data, "now" on a live system, the demo's end on the demo)."""
     if end is not None and str(end).strip():
         return utc(end, name)
     stored = load.data_range(url=url)
@@ -112,7 +113,8 @@ def _fit(text: str) -> str:
 def record(evaluation: slo_status.Evaluation, *, url: str | None = None) -> Recorded:
     """Store each SLO's measurement at the evaluation's instant (idempotent per SLO and
     instant), open an incident for a new violation (not while one for the same SLO is still
-    open or acknowledged) and auto-resolve the open ones whose SLO is no longer violated.
+    open or acknowledged) and auto-resolve the open or acknowledged ones whose SLO is no
+    longer violated.
 
     One transaction: all of it lands, or nothing.
     """

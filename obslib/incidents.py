@@ -27,6 +27,7 @@ from obslib.schema import require_columns
 
 BREACH_WINDOW = pd.Timedelta(minutes=5)  # the short window whose burn above 1 is a breach
 LOOKBACK = pd.Timedelta(hours=1)  # how far before the page the timeline looks for causes
+PAGE_MINUTE = pd.Timedelta(minutes=1)  # the least an incident's window reaches past its page
 DEPLOY_EVENTS = ("deploy", "rollback", "rollout", "release", "config_change")
 _DEPLOY_WORDS = ("deploy", "rollback", "rollout", "release")
 _INCIDENT_COLUMNS = ("incident_id", "service_name", "severity", "triggered_at")
@@ -107,7 +108,7 @@ def timeline(
 ) -> Timeline:
     """The timeline of one incident (a row of ``load.incidents`` as a dict) from the data:
     ``errors`` are failing spans, ``logs`` log records and ``counts`` per-minute SLI counts
-    (``load.slo_counts``), all covering ``lookback`` before the page to its resolution;
+    (``load.slo_counts``), all covering ``lookback`` before the page to ``window_end``;
     ``slos`` the SLOs of the incident's service. A breach needs ``min_events`` in its
     5-minute window. The first bad minute is the earliest breach or failing request at or
     before the page (what came after it is in the timeline, but the page did not miss it)."""
@@ -174,9 +175,13 @@ def name_or(value: object, fallback: str) -> str:
 
 
 def window_end(incident: dict) -> pd.Timestamp:
-    """Where an incident's data ends: its resolution, or LOOKBACK after the page while open."""
-    resolved = incident.get("resolved_at")
-    return incident["triggered_at"] + LOOKBACK if missing(resolved) else resolved
+    """Where an incident's data ends (exclusive): its resolution, or LOOKBACK after the page
+    while open; never less than PAGE_MINUTE after the page, so what happened at the page
+    instant is inside the window even for an incident resolved the moment it paged."""
+    triggered, resolved = incident["triggered_at"], incident.get("resolved_at")
+    if missing(resolved):
+        return triggered + LOOKBACK
+    return max(resolved, triggered + PAGE_MINUTE)
 
 
 def _deploy_like(logs: pd.DataFrame) -> pd.Series:
@@ -275,9 +280,12 @@ def impact(
     """Failed and slow server requests in ``[start, end)`` per service and operation, for the
     paged service and every service linked to it in the service graph (``edges``).
 
-    Slow means longer than the service's latency SLO threshold (the lowest, when it has
-    several); a service without a latency SLO has no slow count (NaN, not 0: nobody said what
-    slow is). Rows with neither failed nor slow requests are left out; most failed first.
+    Slow means longer than the service's latency SLO threshold; with several latency SLOs,
+    the lowest of their thresholds (the strictest promise: a slow request broke at least
+    one of them), so a request between two thresholds is slow. A request exactly at a
+    threshold is not slow (a latency SLO's good events are "no slower than" it). A service
+    without a latency SLO has no slow count (NaN, not 0: nobody said what slow is). Rows
+    with neither failed nor slow requests are left out; most failed first.
     """
     require_columns(
         spans, ("service_name", "operation_name", "span_kind", "status", "start_time"), "spans"

@@ -294,3 +294,102 @@ def test_a_breach_on_fewer_events_than_min_events_is_no_evidence() -> None:
     assert incidents.first_breach(counts, d, *window) == T0 + 3 * MIN
     assert incidents.first_breach(counts, d, *window, min_events=15) == T0 + 3 * MIN
     assert incidents.first_breach(counts, d, *window, min_events=16) is None
+
+
+@pytest.mark.parametrize(
+    "resolved",
+    [T0 + 30 * MIN, pd.NaT, T0, T0 + pd.Timedelta(seconds=10)],
+    ids=[
+        "resolved half an hour later",
+        "still open",
+        "resolved the instant it paged",
+        "resolved ten seconds after the page",
+    ],
+)
+def test_what_happened_at_the_page_instant_is_inside_the_incidents_window(resolved) -> None:
+    """A failing request, an error log and a deploy at exactly the page instant are in the
+    timeline, and the failure is its first bad minute (detected at once, not missed): the
+    window is [page - LOOKBACK, window_end) and window_end is always after the page."""
+    incident = {"incident_id": "X", "service_name": "api", "triggered_at": T0}
+    incident["resolved_at"] = resolved
+    assert incidents.window_end(incident) > T0
+    logs = _logs([(0, "error", "pool exhausted", None), (0, "info", "deploy v3", None)])
+    got = incidents.timeline(
+        incident, errors=_spans([0]), logs=logs, counts=_counts({}), slos=_slo()
+    )
+    at_page = got.events[got.events["time"] == T0]
+    assert {"first_error_span", "first_error_log", "change", "triggered"} <= set(at_page["kind"])
+    assert got.first_bad == T0 and got.time_to_detect == pd.Timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("resolved", "end"),
+    [
+        (T0 + 30 * MIN, T0 + 30 * MIN),
+        (pd.NaT, T0 + incidents.LOOKBACK),
+        (None, T0 + incidents.LOOKBACK),
+        (T0, T0 + MIN),
+        (T0 - 5 * MIN, T0 + MIN),
+    ],
+    ids=[
+        "a resolved incident's window ends at its resolution",
+        "an open one's an hour after the page",
+        "a missing resolution is an open incident",
+        "one resolved as it paged keeps the page's minute",
+        "one resolved before its page (bad data) keeps the page's minute too",
+    ],
+)
+def test_an_incidents_window_ends_at_its_resolution_and_after_its_page(resolved, end) -> None:
+    incident = {"incident_id": "X", "triggered_at": T0, "resolved_at": resolved}
+    assert incidents.window_end(incident) == end
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "slow"),
+    [
+        ([("api", 300.0), ("api", 500.0)], 3),
+        ([("api", 500.0), ("api", 300.0)], 3),
+        ([("api", 300.0)], 3),
+        ([("api", 500.0)], 1),
+        ([("gw", 100.0), ("api", 500.0)], 1),
+        ([("gw", 100.0)], None),
+    ],
+    ids=[
+        "two latency SLOs (300, 500 ms): slow is over the lowest, 400 ms between them is slow",
+        "the same two in the other order: the same count",
+        "one at 300 ms: 400, 500 and 600 ms are slow, 300 ms exactly is not",
+        "one at 500 ms: only 600 ms is slow, 500 ms exactly is not",
+        "another service's lower threshold does not apply to this one",
+        "no latency SLO of the service: no slow count at all",
+    ],
+)
+def test_slow_is_over_the_lowest_latency_threshold_of_the_service(thresholds, slow) -> None:
+    """Requests of 250, 300, 400, 500 and 600 ms in one operation of api, none failing;
+    api also has an availability SLO, which has no threshold and takes no part."""
+    slos = pd.concat(
+        [
+            _slo(service_name=service, slo_name=f"p99-{ms:g}", slo_type="latency",
+                 latency_threshold_ms=ms)
+            for service, ms in thresholds
+        ]
+        + [_slo()],
+        ignore_index=True,
+    )  # fmt: skip
+    durations = [250.0, 300.0, 400.0, 500.0, 600.0]
+    spans = pd.DataFrame(
+        {
+            "service_name": "api",
+            "operation_name": "list",
+            "status": "ok",
+            "duration_ms": durations,
+            "start_time": [T0 + MIN] * len(durations),
+            "span_kind": "server",
+        }
+    )
+    got = incidents.impact(spans, EDGES, "api", slos, T0, T0 + 10 * MIN)
+    if slow is None:  # nobody said what slow is for api, and nothing failed: no row
+        assert got.empty
+    else:
+        assert got[["operation_name", "requests", "failed", "slow"]].to_dict("records") == [
+            {"operation_name": "list", "requests": 5, "failed": 0, "slow": slow}
+        ]

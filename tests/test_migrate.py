@@ -14,7 +14,7 @@ import pytest
 from obslib import schema
 from obslib.errors import ChecksumMismatch, DirtyDatabase, MigrationError, UsageError
 from obslib.storage.migrate import Migrator, advisory_lock_key, advisory_lock_keys, discover
-from tests.conftest import LATEST, MIGRATIONS
+from tests.conftest import LATEST, MIGRATIONS, run_cli
 
 CATALOG_QUERIES = {
     "columns": """
@@ -309,3 +309,62 @@ def test_a_file_that_cannot_be_split_runs_nothing_and_stays_clean(
     state = migrator.status().state
     assert (state.version, state.dirty) == (LATEST - 1, False)  # not even LATEST was applied
     assert [v for v, d in log_rows(fresh_db) if d == "up"] == list(range(1, LATEST))
+
+
+def _gapped_folder(tmp_path: Path) -> Path:
+    """Versions 1, 2 and 5 (3 and 4 were never written, or were squashed), one table each."""
+    folder = tmp_path / "gapped"
+    folder.mkdir()
+    for version in (1, 2, 5):
+        (folder / f"{version:04d}_t{version}.up.sql").write_text(
+            f"CREATE TABLE t{version} (x int);\n"
+        )
+        (folder / f"{version:04d}_t{version}.down.sql").write_text(f"DROP TABLE t{version};\n")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--to", "2"), ()],
+    ids=["down --to 2 records version 2", "one step down from 5 records 2, the file before it"],
+)
+def test_down_in_a_folder_with_gaps_records_the_previous_files_version(
+    fresh_db: str, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """Versions 1, 2, 5 at 5: stepping down reverts 5 and records 2 (not 4, which has no
+    file, nor N - 1), clean, so the next `db up` knows where it is and applies 5 again."""
+    folder = _gapped_folder(tmp_path)
+    env = {"OBSLIB_DATABASE_URL": fresh_db, "OBSLIB_MIGRATIONS_DIR": str(folder)}
+    assert run_cli("db", "up", env=env).returncode == 0
+    done = run_cli("db", "down", *args, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "reverted 0005_t5" in done.stdout
+    state = Migrator(fresh_db, folder).status().state
+    assert (state.version, state.dirty) == (2, False)
+    assert user_tables(fresh_db) == {"t1", "t2"}
+    again = run_cli("db", "up", env=env)
+    assert again.returncode == 0, again.stderr
+    assert Migrator(fresh_db, folder).status().state.version == 5
+    assert user_tables(fresh_db) == {"t1", "t2", "t5"}
+
+
+@pytest.mark.parametrize(
+    ("down_to", "recorded", "reverted"),
+    [(2, 2, [5]), (1, 1, [5, 2]), (0, None, [5, 2, 1])],
+    ids=[
+        "down to 2 from 5 over the gap records 2",
+        "down to 1 records 1",
+        "down to 0 records nothing applied",
+    ],
+)
+def test_down_to_a_version_over_a_gap_records_that_version_and_up_works(
+    fresh_db: str, tmp_path: Path, down_to: int, recorded: int | None, reverted: list[int]
+) -> None:
+    folder = _gapped_folder(tmp_path)
+    migrator = Migrator(fresh_db, folder)
+    migrator.up()
+    assert [m.version for m in migrator.down(to=down_to)] == reverted
+    state = migrator.status().state
+    assert (state.version, state.dirty) == (recorded, False)
+    assert [m.version for m in migrator.up()] == reverted[::-1]
+    assert migrator.status().state.version == 5

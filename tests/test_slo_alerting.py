@@ -386,6 +386,39 @@ def test_an_incident_triggered_within_the_tolerance_after_a_firing_is_caught() -
     assert not _replayed(beyond).incidents.iloc[0]["caught"]
 
 
+@pytest.mark.parametrize(
+    ("spike", "severity", "fired_at"),
+    [(True, "page", BAD_START + 62), (False, "ticket", BAD_START + 1)],
+    ids=[
+        "a page and an earlier ticket both match: the page is reported",
+        "a ticket alone matches: the ticket is reported, not caught by a page",
+    ],
+)
+def test_an_incident_caught_by_a_page_and_an_earlier_ticket_reports_the_page(
+    spike: bool, severity: str, fired_at: int
+) -> None:
+    """2 of 1,000 failing every minute burn a 99.9 % budget at 2x: the 3d/6h ticket (1x)
+    fires from the replay's first minute. Half failing for 10 minutes from BAD_START + 60
+    then pages (14.4x over 1h after 2 minutes). The incident paged at BAD_START + 65
+    matches both; what the replay reports for it is the page, the earliest one."""
+    bad = {m: 2 for m in range(4 * 24 * 60)}
+    if spike:
+        bad.update({BAD_START + 60 + i: 500 for i in range(10)})
+    counts = _steady("api", 4 * 24 * 60, 1000, bad)
+    paged = T0 + (BAD_START + 65) * MIN
+    incidents = _incidents([("INC-1", "api", paged, paged + 35 * MIN)])
+    start = T0 + BAD_START * MIN
+    replayed = slo_replay.replay(counts, _slo(), incidents, start, T0 + pd.Timedelta(days=4))
+    tickets = replayed.firings[replayed.firings["severity"] == "ticket"]
+    assert tickets["start"].min() == start + MIN  # the ticket fired first, and matches too
+    assert (tickets["incident_id"] == "INC-1").any()
+    got = replayed.incidents.set_index("incident_id").loc["INC-1"]
+    assert got["caught"] and got["caught_by_page"] == spike
+    assert got["replay_severity"] == severity
+    assert got["replay_start"] == T0 + fired_at * MIN
+    assert got["delay_vs_incident"] == T0 + fired_at * MIN - paged
+
+
 def test_the_replay_counts_firings_the_traffic_guard_held_back() -> None:
     """With a guard above the hour's 6,000 events the 1h page never fires, and the replay
     says it would have."""

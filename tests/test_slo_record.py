@@ -281,3 +281,64 @@ def test_the_demo_evaluation_at_its_end_matches_the_recorded_hourly_measurements
         assert mine["error_budget_remaining"] == pytest.approx(
             row["error_budget_remaining"], abs=0.006
         )
+
+
+def _acknowledge(url: str) -> None:
+    with psycopg.connect(url.replace("+psycopg", "")) as conn:
+        conn.execute(
+            "UPDATE alert_incidents SET status = 'acknowledged', acknowledged_at = %s,"
+            " acknowledged_by = 'alice'",
+            (T0 + 66 * MIN,),
+        )
+
+
+def test_an_acknowledged_incident_blocks_a_second_one_and_is_auto_resolved(svc_db: str) -> None:
+    """Opened at 01:05 and acknowledged by a person: still violated at 01:10, no second
+    incident (the first is still being handled); healed at 02:15, the acknowledged one is
+    auto-resolved, as an open one would be."""
+    evaluation.record(evaluation.evaluate(T0 + 65 * MIN, url=svc_db), url=svc_db)
+    _acknowledge(svc_db)
+    still = evaluation.record(evaluation.evaluate(T0 + 70 * MIN, url=svc_db), url=svc_db)
+    assert still.opened == [] and len(_incidents(svc_db)) == 1
+    healed = evaluation.record(evaluation.evaluate(T0 + 135 * MIN, url=svc_db), url=svc_db)
+    assert healed.resolved == ["SLO-20261101T0105-svc/availability"]
+    closed = _incidents(svc_db).iloc[0]
+    assert (closed["status"], closed["resolved_at"]) == ("auto_resolved", T0 + 135 * MIN)
+    assert closed["acknowledged_by"] == "alice"  # who acknowledged it stays on record
+
+
+@pytest.mark.parametrize(
+    ("last_start", "at"),
+    [
+        (T0 + 179 * MIN + pd.Timedelta(seconds=45), T0 + 180 * MIN),
+        (T0 + 200 * MIN, T0 + 201 * MIN),
+        (T0 + 200 * MIN + pd.Timedelta(microseconds=1), T0 + 201 * MIN),
+        (T0 + 200 * MIN + pd.Timedelta(seconds=59.999), T0 + 201 * MIN),
+    ],
+    ids=[
+        "a span late in its minute: the next minute",
+        "a span on a whole minute: the minute after it, so the span is in the window",
+        "a span just after a whole minute: the minute after",
+        "a span at the end of its minute: the minute after, not two",
+    ],
+)
+def test_without_an_instant_evaluation_runs_at_the_minute_after_the_latest_span(
+    svc_db: str, last_start: pd.Timestamp, at: pd.Timestamp
+) -> None:
+    """No ``at``/``end``: the end of the minute of the latest stored span, so that span is
+    inside the window (half-open windows end before their instant)."""
+    late = _spans({0: (1, 1)}).assign(
+        trace_id="f" * 32, span_id="f" * 16, start_time=last_start,
+        end_time=last_start + pd.Timedelta(milliseconds=5),
+    )  # fmt: skip
+    if last_start > T0 + 180 * MIN:
+        with batch(svc_db) as b:
+            b.spans(late)
+    assert evaluation.resolve_end(url=svc_db) == at
+    assert evaluation.resolve_end("", url=svc_db) == at
+    evaluated = evaluation.evaluate(url=svc_db)
+    assert evaluated.at == at
+    stored = load.spans(at - pd.Timedelta(hours=1), at, url=svc_db)
+    assert (stored["start_time"] == last_start).sum() == 1  # the latest span is in the window
+    assert evaluated.slos.iloc[0]["events"] == len(stored)
+    assert evaluation.evaluate(T0 + 30 * MIN, url=svc_db).at == T0 + 30 * MIN  # given: as is

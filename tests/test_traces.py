@@ -609,3 +609,49 @@ def test_reconstruct_always_yields_a_forest(spans: pd.DataFrame) -> None:
     traces.critical_paths(rebuilt.spans)  # no cycle error
     again = traces.reconstruct(rebuilt.spans)
     assert again.repaired_traces == () and again.cycles_broken == again.self_parents == 0
+
+
+@pytest.mark.parametrize(
+    ("rows", "root"),
+    [
+        ([("O", "gone", 5, 20), ("R", None, 0, 100), ("C", "R", 10, 30)], "R"),
+        ([("C", "R", 10, 30), ("O", "gone", 5, 20), ("R", "", 0, 100)], "R"),
+        ([("R", None, 0, 100), ("O", "gone", -5, 20)], "O"),
+        ([("S", "S", 3, 9), ("O", "gone", 4, 20), ("C", "S", 5, 6)], "S"),
+        ([("Z", None, 0, 10), ("Y", "gone", 0, 10), ("X", "Z", 0, 5)], "Y"),
+        ([("C", "B", 2, 3), ("B", "A", 1, 4)], "B"),
+    ],
+    ids=[
+        "an orphan row before a root that starts earlier: the root",
+        "OpenTelemetry's empty parent id is a root, wherever its row is",
+        "an orphan starting before the root (cut or skewed trace): the earliest",
+        "a span naming itself as parent is parentless",
+        "two parentless spans starting together: the smaller span id",
+        "a trace cut above its root: its earliest orphan",
+    ],
+)
+def test_a_traces_root_is_its_earliest_starting_parentless_span(rows, root) -> None:
+    spans = frame(rows)
+    for shuffled in (spans, spans.iloc[::-1]):
+        got = traces.roots(shuffled)
+        assert got["span_id"].tolist() == [root]
+        assert got.index.tolist() == spans.index[spans["span_id"] == root].tolist()
+
+
+def test_roots_of_many_traces_are_one_per_trace_and_agree_with_the_trace_summaries() -> None:
+    """``trace_sets.trace_summaries`` names each trace's root service: the same span."""
+    from obslib import trace_sets
+
+    spans = pd.concat(
+        [
+            frame([("O", "gone", 5, 20), ("R", None, 0, 100), ("C", "R", 10, 30)], "t1"),
+            frame([("C", "R", 10, 30), ("O", "gone", 3, 20), ("R", "", 4, 100)], "t2"),
+        ],
+        ignore_index=True,
+    )
+    spans = spans.assign(service_name=spans["span_id"] + "-svc", operation_name="op", status="ok")
+    got = traces.roots(spans)
+    assert list(zip(got["trace_id"], got["span_id"], strict=True)) == [("t1", "R"), ("t2", "O")]
+    summary = trace_sets.trace_summaries(spans).set_index("trace_id")["root_service"]
+    assert summary.to_dict() == {"t1": "R-svc", "t2": "O-svc"}
+    assert traces.roots(spans.iloc[:0]).empty
