@@ -162,3 +162,86 @@ def test_bad_export_arguments_exit_2_before_connecting(args, says, tmp_path) -> 
 def test_check_tables() -> None:
     with pytest.raises(UsageError, match="cannot export nothing"):
         export.check_tables(())
+
+
+def _export_command(url: str, lo: pd.Timestamp, hi: pd.Timestamp, out: Path) -> subprocess.Popen:
+    """The real ``obslib export parquet``, with 4 KB record batches so a day takes a while."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OBSLIB_")}
+    env["OBSLIB_DATABASE_URL"] = url
+    script = (
+        "import sys; from obslib import cli; from obslib.load import export;"
+        " export.BATCH_BYTES = 4096; sys.exit(cli.main(sys.argv[1:]))"
+    )
+    command = [sys.executable, "-c", script, "export", "parquet", "--start", lo.isoformat(),
+               "--end", hi.isoformat(), "--out", str(out)]  # fmt: skip
+    return subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+@pytest.mark.slow
+def test_two_exports_into_one_folder_at_once_both_finish_whole(demo_db, tmp_path) -> None:
+    """Two exports of the same days started together (each used to delete the other's hidden
+    file as a "leftover": FileNotFoundError): the second waits for the folder's lock, both
+    exit 0, and the dataset is the complete export with no hidden files. Three rounds, as
+    two processes do not always overlap on a shared machine."""
+    url, summary = demo_db
+    lo, hi = _day_window(summary)
+    lo -= pd.Timedelta(days=2)
+    whole = export.export_parquet(lo, hi, tmp_path / "whole", url=url)
+    expected = {(p.table, p.day): p.rows for p in whole}
+    for round_ in range(3):
+        out = tmp_path / f"shared-{round_}"
+        children = [_export_command(url, lo, hi, out) for _ in range(2)]
+        for child in children:
+            _, err = child.communicate(timeout=300)
+            assert child.returncode == 0, err
+        assert not [p for p in out.rglob("*") if p.name.startswith(".")]
+        for (table, day), n in expected.items():
+            part = out / table / f"day={day}" / export.PART
+            assert (pq.read_metadata(part).num_rows if part.exists() else 0) == n
+
+
+def test_a_leftover_is_removed_only_when_no_export_holds_the_folder(migrated_db, tmp_path) -> None:
+    """A hidden file in a day folder is stale only if no export holds the folder's lock:
+    while one does, the next export waits instead of touching it."""
+    import fcntl
+    import threading
+
+    day = tmp_path / "spans" / "day=2026-11-20"
+    day.mkdir(parents=True)
+    other = day / f"{export.HIDDEN}being-written.tmp"
+    other.write_bytes(b"another export's file")
+    holder = os.open(tmp_path, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # a live export holds the folder
+    done = threading.Event()
+    worker = threading.Thread(
+        target=lambda: (
+            export.export_parquet("2026-11-20", "2026-11-21", tmp_path, url=migrated_db),
+            done.set(),
+        )
+    )
+    worker.start()
+    try:
+        assert not done.wait(2.0)  # waiting for the lock
+        assert other.exists()
+    finally:
+        os.close(holder)  # the other export ends (or dies): its file is now a leftover
+    worker.join(timeout=60)
+    assert done.is_set() and not other.exists()
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file"])
+def test_out_being_a_file_is_a_usage_error(migrated_db, tmp_path, where) -> None:
+    """--out naming a file (or a path through one) is one line, exit 2, and the file stays."""
+    existing = tmp_path / "dataset.parquet"
+    existing.write_bytes(b"not a folder")
+    out = existing if where == "a file" else existing / "sub"
+    done = run_cli(
+        "export", "parquet", "--start", "2026-11-20", "--end", "2026-11-21", "--out", str(out),
+        env={"OBSLIB_DATABASE_URL": migrated_db},
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"obslib: error: cannot export into {out}: ")
+    assert done.stderr.count("\n") == 1 and "internal error" not in done.stderr
+    assert existing.read_bytes() == b"not a folder"

@@ -10,16 +10,23 @@ Whole days only: the window is widened to UTC midnights, so a partition always h
 whole day and a later export of that day replaces it like for like. Each day's file is
 written under a hidden name in its folder and renamed into place (an atomic rename), so a
 reader never sees half a file and an export interrupted midway leaves each partition as it
-was: the old file or the new one. Hidden leftovers of an interrupted run are removed by the
-next export of that day. All days are read in one repeatable-read transaction: one snapshot.
+was: the old file or the new one. All days are read in one repeatable-read transaction: one
+snapshot.
+
+One export at a time per folder: an export holds an exclusive ``flock`` on the ``out`` folder
+itself (no lock file to leave behind) from before it connects until its last rename, and a
+second export into the same folder waits for it. So a hidden ``.part-*.tmp`` found under the
+lock is provably a leftover of an export that died (the kernel releases a dead process's
+lock), and only then is it removed; two exports never delete each other's files.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -32,6 +39,8 @@ from obslib.load._core import _window
 from obslib.load.telemetry import _LOGS, _SPANS
 from obslib.storage import db
 from obslib.values import Moment
+
+logger = logging.getLogger(__name__)
 
 PART = "part-0.parquet"  # the one file of a day's partition
 HIDDEN = ".part-"  # Spark and pyarrow skip names starting with "." or "_"
@@ -90,10 +99,10 @@ def export_parquet(
 
     check_tables(tables)
     days = days_of(start, end)
-    root = Path(out)
+    root = prepare_out(out)
     written: list[Partition] = []
     try:
-        with db.adbc_connection(url) as conn, conn.cursor() as cur:
+        with _exclusive(root), db.adbc_connection(url) as conn, conn.cursor() as cur:
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             for table in tables:
                 for day in days:
@@ -107,6 +116,42 @@ def export_parquet(
             raise UsageError("the database has no obslib schema yet: run `obslib db up`") from err
         raise ObslibError(f"export failed: {db.first_line(err)}") from err
     return written
+
+
+def prepare_out(out: str | Path) -> Path:
+    """The export's folder, created if missing; a UsageError (one line) when ``out`` or one of
+    its parents is a file, or the folder cannot be created."""
+    root = Path(out)
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"cannot export into {out}: it is a file, not a folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UsageError(f"cannot export into {out}: part of its path is a file") from None
+    except OSError as err:
+        raise UsageError(f"cannot export into {out}: {err.strerror or err}") from None
+    return root
+
+
+@contextmanager
+def _exclusive(root: Path) -> Iterator[None]:
+    """Hold an exclusive flock on the folder: one export into it at a time (the next one
+    waits), released when the export ends or its process dies."""
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: no lock (one export at a time is then yours)
+        yield
+        return
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.warning("another export is writing into %s: waiting for it to finish", root)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _export_day(cur, table: str, day: pd.Timestamp, root: Path) -> Partition:
@@ -166,7 +211,8 @@ def _loader_schema(schema: pa.Schema) -> pa.Schema:
 
 
 def _remove_leftovers(folder: Path) -> None:
-    """Hidden files an interrupted export left behind (never a reader's concern)."""
+    """Hidden files an export that died left behind (never a reader's concern). Called only
+    under the folder's lock, so no live export is writing any of them."""
     for stale in folder.glob(f"{HIDDEN}*.tmp"):
         stale.unlink(missing_ok=True)
 
