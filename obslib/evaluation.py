@@ -18,7 +18,7 @@ import pandas as pd
 from obslib import load, slo, slo_status
 from obslib.errors import UsageError
 from obslib.ingest import batch
-from obslib.values import Moment, utc
+from obslib.values import Moment, moment
 
 BUCKET = "1min"  # the evaluator's step: the shortest rule window (5 min) needs minutes
 SOURCE = "obslib slo evaluate"  # who opens and closes SLO incidents
@@ -32,7 +32,7 @@ def resolve_end(
     span's start (the end of its minute, so the half-open window ending there holds it: the
     end of the data, "now" on a live system, the demo's end on the demo)."""
     if end is not None and str(end).strip():
-        return utc(end, name)
+        return moment(end, name)
     stored = load.data_range(url=url)
     if stored is None:
         return pd.Timestamp.now(tz="UTC").floor("min")

@@ -233,8 +233,7 @@ def trace_summaries(spans: Spans) -> pd.DataFrame:
     """One row per trace: root service/operation, start, duration, span and error counts
     (spans whose status is error or timeout)."""
     frame = _clean(spans, "spans", _SUMMARY_COLUMNS).spans
-    parent = traces.parent_index(frame)
-    root = frame[parent < 0].sort_values("start_time").drop_duplicates("trace_id")
+    root = traces.roots(frame)
     per = (
         frame.assign(failed=_failed(frame["status"]))
         .groupby("trace_id")

@@ -129,8 +129,9 @@ class TraceInvestigation:
     # -- per-trace views: they follow the picker --------------------------------------------
 
     def _root(self) -> pd.Series:
-        """The trace's earliest root span."""
-        return self.spans[self.spans["is_root"]].sort_values("start_time").iloc[0]
+        """The trace's root (``traces.roots``) among the spans the repair left as roots (a
+        broken cycle's span among them)."""
+        return traces.roots(self.spans[self.spans["is_root"]]).iloc[0]
 
     def _records(self) -> pd.DataFrame:
         """The trace's log records, loaded once per picked trace (two views show them)."""
