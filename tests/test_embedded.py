@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from obslib.config import Settings
@@ -151,3 +153,121 @@ def test_the_reader_role_on_the_embedded_server_needs_no_password(home: Path) ->
     refused = run_cli("db", "down", env=reader)
     assert refused.returncode == 1, refused.stderr
     assert "may not change the schema" in refused.stderr  # (the user name reads ***)
+
+
+HOTROD = REPO / "tests" / "data" / "jaeger" / "hotrod_trace.json"
+READ_BACK = (
+    "import pandas as pd\nimport obslib\nfrom obslib.storage import db\n"
+    "spans = obslib.load.spans('2000-01-01', '2100-01-01')\n"  # ADBC, COPY
+    "print(len(spans), len(obslib.load.trace(spans.trace_id[0])))\n"  # ADBC, bound
+    "print(pd.read_sql('SELECT count(*) AS n FROM distributed_traces', db.engine()).n[0])\n"
+)  # the Jaeger file's one trace has 8 spans
+
+
+@pytest.mark.parametrize(
+    ("folder", "socket_in_pgdata"),
+    [
+        pytest.param(
+            'Application Support/Bob\'s "data" $HOME `id` hé 日本',
+            True,
+            id="a space, non-ASCII "
+            "letters and shell quotes keep the socket in pgdata (quoted for pg_ctl -o)",
+        ),
+        pytest.param(
+            "sre, team", False, id="a comma (libpq's host list) moves the socket to a short folder"
+        ),
+        pytest.param(
+            "x" * 90 + "/é obslib", False, id="a home too long for a socket path moves it too"
+        ),
+    ],
+)
+def test_an_awkward_home_starts_migrates_writes_reads_and_stops(
+    home: Path, folder: str, socket_in_pgdata: bool
+) -> None:
+    """The embedded server works in any OBSLIB_HOME (macOS's default has a space): `db up`,
+    an import, reads through ADBC and SQLAlchemy, the URL `db url` prints, `db stop`."""
+    awkward = home / folder
+    cfg = Settings(database_url=None, home=awkward)
+    env = {"OBSLIB_HOME": str(awkward)}
+    try:
+        up = run_cli("db", "up", env=env)
+        assert up.returncode == 0, up.stderr
+        assert f"(embedded, data in {awkward}/pgdata)" in up.stdout
+        assert f"version   {LATEST}, clean" in up.stdout
+        printed = run_cli("db", "url", env=env).stdout.strip()
+        with psycopg.connect(printed) as conn:  # what `db url` prints is a working URL
+            socket_dir = Path(conn.info.host)
+        assert (socket_dir == awkward / "pgdata") is socket_in_pgdata
+        assert stat.S_IMODE(socket_dir.stat().st_mode) == 0o700  # private: local trust auth
+        imported = run_cli("ingest", "jaeger", str(HOTROD), env=env)
+        assert imported.returncode == 0, imported.stderr
+        read = subprocess.run(
+            [sys.executable, "-c", READ_BACK],
+            env={**{k: v for k, v in os.environ.items() if not k.startswith("OBSLIB_")}, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert read.returncode == 0, read.stderr
+        assert read.stdout.split() == ["8", "8", "8"]
+        stopped = run_cli("db", "stop", env=env)
+        assert stopped.returncode == 0, stopped.stderr
+        assert not pgserver.state(cfg).running
+        assert socket_in_pgdata or not socket_dir.exists()  # our short folder is removed
+    finally:
+        pgserver.stop(cfg)
+
+
+def _modes(path: Path) -> dict[Path, int]:
+    return {p: stat.S_IMODE(p.stat().st_mode) for p in [path, *path.parents]}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the server runs as another user only under root")
+def test_run_as_root_a_closed_parent_stays_closed_and_the_error_says_what_to_do() -> None:
+    """Under root the server runs as `pgserver`, which must pass through every folder above
+    the data. A mode-700 parent obslib did not create is left as it is, after start and after
+    stop: `db up` exits 2 with one line naming the folder and the fix, and creates nothing."""
+    parent = Path(tempfile.mkdtemp(prefix="obp-", dir="/tmp"))  # mode 700, not obslib's
+    home = parent / "obslib"
+    env = {"OBSLIB_HOME": str(home)}
+    before = _modes(parent)
+    try:
+        up = run_cli("db", "up", env=env)
+        assert up.returncode == 2, up.stdout + up.stderr
+        assert up.stderr == (
+            f"obslib: error: postgres runs as user pgserver and cannot reach {parent}: give it"
+            f" search permission (chmod o+x {parent}) or set OBSLIB_HOME elsewhere\n"
+        )
+        assert _modes(parent) == before and before[parent] == 0o700
+        assert not home.exists()
+        stopped = run_cli("db", "stop", env=env)
+        assert stopped.returncode == 0, stopped.stderr
+        assert _modes(parent) == before
+    finally:
+        pgserver.stop(Settings(database_url=None, home=home))
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the server runs as another user only under root")
+def test_run_as_root_only_the_folders_obslib_creates_are_opened_and_only_for_search() -> None:
+    """A parent that lets others search but not list (mode 701) stays so; the folders obslib
+    creates for OBSLIB_HOME (here under umask 077) get search permission only (711)."""
+    parent = Path(tempfile.mkdtemp(prefix="obp-", dir="/tmp"))
+    parent.chmod(0o701)
+    home = parent / "made" / "by_obslib"
+    cfg = Settings(database_url=None, home=home)
+    before = _modes(parent)
+    umask = os.umask(0o077)
+    try:
+        url = pgserver.url(cfg)
+        os.umask(umask)
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT current_database()").fetchone() == ("obslib",)
+        assert _modes(parent) == before
+        assert _modes(home)[home] == _modes(home)[home.parent] == 0o711
+        assert pgserver.stop(cfg).running
+        assert _modes(parent) == before
+    finally:
+        os.umask(umask)
+        pgserver.stop(cfg)
+        shutil.rmtree(parent, ignore_errors=True)

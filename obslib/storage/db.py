@@ -10,11 +10,12 @@ import atexit
 import functools
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
-from urllib.parse import unquote
+from urllib.parse import quote, unquote, unquote_plus
 
 import psycopg
 import psycopg.conninfo
@@ -83,7 +84,20 @@ def mask_url(url: str) -> str:
     if secret_keys:  # libpq also takes the password as a query option
         parsed = parsed.update_query_dict({k: "***" for k in secret_keys})
     # unquote for reading (a socket folder shows as /tmp/x, not %2Ftmp%2Fx); no secret is left
-    return unquote(parsed.render_as_string(hide_password=False))
+    head, sep, query = parsed.render_as_string(hide_password=False).partition("?")
+    return unquote(head) + sep + "&".join(map(_readable_option, query.split("&") if sep else ()))
+
+
+_KEEP_ENCODED = re.compile(r"[\s%&=+#]")
+
+
+def _readable_option(option: str) -> str:
+    """A rendered ``key=value`` query option decoded for reading, except what would change
+    its meaning: libpq refuses a raw space (``host=/Users/me/Library/Application Support``)
+    and SQLAlchemy reads ``+`` as one, so those (and ``%&=#``) stay percent-encoded."""
+    key, sep, value = option.partition("=")
+    readable = _KEEP_ENCODED.sub(lambda m: quote(m.group()), unquote_plus(value))
+    return unquote_plus(key) + sep + readable
 
 
 def host_port(url: str) -> tuple[str, str]:
