@@ -20,6 +20,9 @@ from obslib.errors import UsageError
 from obslib.load import export
 from tests.conftest import run_cli
 
+T1, T2 = "1" * 32, "2" * 32  # trace and span ids are hex, as every writer requires
+SPAN_A, SPAN_B, SPAN_C = "a" * 16, "b" * 16, "c" * 16
+
 
 def _day_window(summary) -> tuple[pd.Timestamp, pd.Timestamp]:
     """Two whole UTC days around the demo incident."""
@@ -62,9 +65,9 @@ def test_re_export_replaces_a_day_and_a_day_without_rows_loses_its_file(
 ) -> None:
     rows = pd.DataFrame(
         {
-            "trace_id": ["t1", "t1", "t2"],
-            "span_id": ["a", "b", "c"],
-            "parent_span_id": [None, "a", None],
+            "trace_id": [T1, T1, T2],
+            "span_id": [SPAN_A, SPAN_B, SPAN_C],
+            "parent_span_id": [None, SPAN_A, None],
             "service_name": "api",
             "operation_name": "GET /",
             "start_time": pd.to_datetime(
@@ -93,10 +96,10 @@ def test_re_export_replaces_a_day_and_a_day_without_rows_loses_its_file(
     after = _read(tmp_path, "spans").sort_values("span_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(after, before)  # idempotent, nothing doubled
     with psycopg.connect(migrated_db, autocommit=True) as conn:
-        conn.execute("DELETE FROM distributed_traces WHERE trace_id = 't2'")
+        conn.execute("DELETE FROM distributed_traces WHERE trace_id = %s", (T2,))
     export.export_parquet("2026-11-21T12:00Z", "2026-11-21T13:00Z", tmp_path, url=migrated_db)
     assert not (tmp_path / "spans" / "day=2026-11-21").exists()
-    assert sorted(_read(tmp_path, "spans")["span_id"]) == ["a", "b"]
+    assert sorted(_read(tmp_path, "spans")["span_id"]) == [SPAN_A, SPAN_B]
     assert not list(tmp_path.rglob(".*"))  # no hidden leftovers
 
 

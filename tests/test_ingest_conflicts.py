@@ -3,6 +3,7 @@ refused or collapsed, concurrent writers do not deadlock, database failures are 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -21,14 +22,24 @@ T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 WRITER = "obslib.ingest.writer"
 
 
-def spans(trace_id: str = "t-1", n: int = 3) -> pd.DataFrame:
-    """n spans of one trace, s0 the root of the others."""
+def tid(name: str) -> str:
+    """The trace id a test names ("t-1"): hex, as the writers require."""
+    return hashlib.sha256(name.encode()).hexdigest()[:32]
+
+
+def sid(i: int) -> str:
+    """The id of span ``s<i>``: hex, never all zeros."""
+    return f"{i + 1:016x}"
+
+
+def spans(trace: str = "t-1", n: int = 3) -> pd.DataFrame:
+    """n spans of trace ``tid(trace)``, s0 the root of the others."""
     return pd.DataFrame(
         [
             dict(
-                trace_id=trace_id,
-                span_id=f"s{i}",
-                parent_span_id=None if i == 0 else "s0",
+                trace_id=tid(trace),
+                span_id=sid(i),
+                parent_span_id=None if i == 0 else sid(0),
                 service_name="api-gateway",
                 operation_name=f"op {i}",
                 start_time=T0 + timedelta(milliseconds=i),
@@ -40,10 +51,11 @@ def spans(trace_id: str = "t-1", n: int = 3) -> pd.DataFrame:
     )
 
 
-def stored(url: str, trace_id: str) -> dict[str, str]:
-    """span_id -> operation_name of what is stored."""
-    frame = load.trace(trace_id, url=url)
-    return dict(zip(frame["span_id"], frame["operation_name"], strict=True))
+def stored(url: str, trace: str) -> dict[str, str]:
+    """s<i> -> operation_name of what is stored."""
+    frame = load.trace(tid(trace), url=url)
+    names = [f"s{int(s, 16) - 1}" for s in frame["span_id"]]
+    return dict(zip(names, frame["operation_name"], strict=True))
 
 
 def test_rewriting_identical_rows_is_quiet(migrated_db: str, caplog) -> None:
@@ -65,14 +77,17 @@ def test_a_conflicting_rewrite_is_counted_named_and_the_stored_row_kept(
     write_spans(spans(), url=migrated_db)
     changed = spans(n=4)
     changed.loc[1, "operation_name"] = "renamed"
-    changed.loc[2, "tags"] = [{"i": 2, "zone": "us"}]
+    changed.at[2, "tags"] = {"i": 2, "zone": "us"}
     with caplog.at_level(logging.WARNING, logger=WRITER):
         written = write_spans(changed, url=migrated_db)
     assert written == 1  # s3 is new
-    assert written.conflicts == Conflicts(2, (("t-1", "s1"), ("t-1", "s2")))
+    assert written.conflicts == Conflicts(2, ((tid("t-1"), sid(1)), (tid("t-1"), sid(2))))
     assert stored(migrated_db, "t-1") == {"s0": "op 0", "s1": "op 1", "s2": "op 2", "s3": "op 3"}
     assert [r.levelname for r in caplog.records] == ["WARNING"]
-    assert "spans: 2 row(s) not written" in caplog.text and "('t-1', 's1')" in caplog.text
+    assert (
+        "spans: 2 row(s) not written" in caplog.text
+        and f"('{tid('t-1')}', '{sid(1)}')" in caplog.text
+    )
 
 
 def test_a_batch_adds_up_conflicts_over_its_writes(migrated_db: str) -> None:
@@ -83,10 +98,8 @@ def test_a_batch_adds_up_conflicts_over_its_writes(migrated_db: str) -> None:
         b.spans(spans())
         b.spans(changed)
         b.spans(changed.iloc[[0]])
-    assert b.conflicts == {
-        "spans": Conflicts(4, (("t-1", "s0"), ("t-1", "s1"), ("t-1", "s2"), ("t-1", "s0")))
-    }
-    assert load.trace("t-1", url=migrated_db)["status"].tolist() == ["ok"] * 3
+    assert b.conflicts == {"spans": Conflicts(4, tuple((tid("t-1"), sid(i)) for i in (0, 1, 2, 0)))}
+    assert load.trace(tid("t-1"), url=migrated_db)["status"].tolist() == ["ok"] * 3
 
 
 def test_identical_duplicates_in_one_write_collapse(migrated_db: str) -> None:
@@ -101,14 +114,15 @@ def test_identical_duplicates_in_one_write_collapse(migrated_db: str) -> None:
 def test_different_rows_with_one_key_in_one_write_are_refused(migrated_db: str) -> None:
     """Which of two different rows is meant is the caller's to say: both rows are named."""
     frame = spans(n=4)
-    frame.loc[3, "span_id"] = "s1"
+    frame.loc[3, "span_id"] = sid(1)
     with pytest.raises(
         InputError,
-        match=r"^spans rows 1 and 3 have the same key \(trace_id='t-1', span_id='s1'\)"
+        match=rf"^spans rows 1 and 3 have the same key \(trace_id='{tid('t-1')}',"
+        rf" span_id='{sid(1)}'\)"
         r" but different operation_name$",
     ):
         write_spans(frame, url=migrated_db)
-    assert load.trace("t-1", url=migrated_db).empty
+    assert load.trace(tid("t-1"), url=migrated_db).empty
 
 
 def test_measurement_conflicts_name_the_slo(migrated_db: str) -> None:
@@ -154,7 +168,7 @@ def test_a_lost_connection_is_a_database_error_not_bad_input(migrated_db: str) -
     assert not isinstance(caught.value, InputError)
     assert caught.value.exit_code == 1
     assert str(caught.value).startswith("spans: the database failed the write")
-    assert load.trace("t-lost", url=migrated_db).empty
+    assert load.trace(tid("t-lost"), url=migrated_db).empty
 
 
 def _with_deadlock_timeout(url: str, timeout: str) -> str:

@@ -17,12 +17,15 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from obslib import schema
 from obslib.ingest.tables import LOG_SPEC
@@ -191,6 +194,15 @@ def clean_json(value: Any, what: str) -> Any:
 _NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
+def json_shape(value: Any, shape: type, what: str) -> Any:
+    """``value`` if it is the JSON container its column holds: a span's attributes (tags) are
+    an object, its events (logs) an array, as every decoder builds them."""
+    if not isinstance(value, shape):
+        want = "a JSON object" if shape is dict else "a JSON array"
+        raise RecordError(f"{what} is {kind_of(value)}, not {want}")
+    return value
+
+
 def finite(value: float) -> float | str:
     """A float JSON can hold: non-finite ones as the text protobuf's JSON mapping uses."""
     if math.isfinite(value):
@@ -249,8 +261,8 @@ def span_row(
         "start_time": start_us,
         "end_time": end_us,
         "status": status,
-        "tags": clean_json(tags, "attributes"),
-        "logs": clean_json(events, "events"),
+        "tags": clean_json(json_shape(tags, dict, "attributes"), "attributes"),
+        "logs": clean_json(json_shape(events, list, "events"), "events"),
         "position": position,
     }
 
@@ -293,6 +305,71 @@ def name(value: Any, what: str, width: int | None = None, blank: str | None = No
     if blank is None:
         raise RecordError(f"{what} is {'empty' if value == '' else 'blank'}")
     return blank
+
+
+# -- rows from elsewhere --------------------------------------------------------------------
+
+# The ids of a staged span (tables.SPAN_SPEC) and their size in bytes (a parent may be null).
+SPAN_IDS = (("trace_id", 16), ("span_id", 8), ("parent_span_id", 8))
+SPAN_TIMES = ("start_time", "end_time")
+SPAN_JSON = (("tags", dict), ("logs", list))
+
+
+def check_span_table(table: pa.Table) -> pa.Table:
+    """Staged spans (``Batch.spans``: a frame from ``write_spans`` or a notebook, not only
+    decoder rows) held to the decoders' rules, ids lowercased as they store them.
+
+    The rule functions above decide (``hex_id``, ``unix_ns``, ``json_shape``); Arrow only
+    screens the table for the rows that could break one (a million spans cost ~0.1 s, where
+    calling the rules on every value cost seconds), so each rule still lives once. Raises
+    RecordError("row N: reason") for the first offending row of the first rule it breaks."""
+    for column, nbytes in SPAN_IDS:
+        ids = table[column]
+        maybe = pc.or_(
+            pc.invert(pc.match_substring_regex(ids, f"^[0-9a-fA-F]{{{2 * nbytes}}}$")),
+            pc.match_substring_regex(ids, "^0*$"),
+        )
+        _decide(maybe, lambda i, c=column, n=nbytes, v=ids: hex_id(v[i].as_py(), n, c))
+        where = table.schema.get_field_index(column)
+        table = table.set_column(where, column, pc.utf8_lower(ids))
+    for column in SPAN_TIMES:
+        stamps = table[column]
+        micros = stamps.cast(pa.int64())
+        maybe = pc.or_(pc.less_equal(micros, 0), pc.greater(micros, MAX_NS // 1000))
+        _decide(maybe, lambda i, c=column, m=micros, t=stamps: _time(m[i].as_py(), t[i], c))
+    for column, shape in SPAN_JSON:
+        text = table[column]
+        opening = "{" if shape is dict else "["
+        maybe = pc.invert(pc.starts_with(pc.utf8_ltrim_whitespace(text), opening))
+        _decide(maybe, lambda i, c=column, t=text, k=shape: _shape(t[i].as_py(), k, c))
+    return table
+
+
+def _decide(maybe: pa.ChunkedArray | pa.Array, rule: Any) -> None:
+    """Run ``rule(row)`` on each row the screen flagged, in order; the first refusal wins."""
+    flagged = pc.fill_null(maybe, False).to_numpy(zero_copy_only=False)
+    for row in flagged.nonzero()[0]:
+        try:
+            rule(int(row))
+        except RecordError as err:
+            raise RecordError(f"row {int(row)}: {err}") from None
+
+
+def _time(micros: int, stamp: pa.Scalar, column: str) -> None:
+    try:
+        unix_ns(micros * 1000, column)
+    except RecordError as err:
+        with suppress(ValueError, OverflowError):  # past year 9999: the number says it
+            err = RecordError(f"{err} ({stamp.as_py().isoformat()})")
+        raise err from None
+
+
+def _shape(text: str, shape: type, column: str) -> None:
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return  # not JSON at all: jsonb refuses it in the merge, naming the row
+    json_shape(value, shape, column)
 
 
 # -- frames for the writers -----------------------------------------------------------------

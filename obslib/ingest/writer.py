@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 
 from obslib import schema
 from obslib.errors import DatabaseError, InputError, ObslibError
-from obslib.ingest import tables
+from obslib.ingest import records, tables
 from obslib.ingest.frames import JSON, check_number, json_default, to_arrow
 from obslib.ingest.tables import (
     ALERT_SPEC,
@@ -146,8 +146,16 @@ class Batch:
     @_all_or_nothing
     def spans(self, frame: pd.DataFrame) -> Written:
         """Stage and merge spans. ``duration_ms`` is end - start: derived when missing,
-        checked against the times when given; zero-length spans are legal."""
+        checked against the times when given; zero-length spans are legal.
+
+        Spans meet the importers' rules whoever writes them (``records.check_span_table``):
+        hex ids of 16 (trace) and 8 (span, parent) bytes, never all zeros, stored lowercase;
+        times after 1970 and before 2262; tags a JSON object and logs a JSON array."""
         table = to_arrow(frame, SPAN_SPEC, "spans")
+        try:
+            table = records.check_span_table(table)
+        except records.RecordError as err:
+            raise InputError(f"spans {err}") from None
         start, end = table["start_time"], table["end_time"]
         before = pc.fill_null(pc.less(end, start), False).to_numpy(zero_copy_only=False)
         if before.any():
