@@ -176,7 +176,8 @@ never run again, a failed one is retried by the next run.
 
 exit status: 0 every incident done (and --follow stopped by SIGTERM or Ctrl-C),
              1 a runbook failed (its executed notebook with the error is in its folder),
-             2 bad input or the database unreachable at start
+             2 bad input, the database unreachable at start, or a role that may not
+               record outcomes (a reader: checked before any runbook runs)
 """
 
 

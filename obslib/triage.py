@@ -6,6 +6,11 @@ through papermill into ``<out>/<incident>/`` and records the outcome under
 ``incident_data.report``. ``follow`` does the same as incidents arrive (LISTEN/NOTIFY, the
 trigger of migration 0011), surviving database restarts. An advisory lock per incident
 keeps two triage processes from running the same incident twice.
+
+A notification is a hint, never an order: anyone who can connect can NOTIFY (PostgreSQL has
+no privilege for it), so the follower re-reads the table and runs only an incident that is
+stored and was never attempted. Before running anything, triage checks that its role may
+record outcomes (a reader role may not): that is a usage error, never a lost database.
 """
 
 from __future__ import annotations
@@ -55,6 +60,10 @@ _LOCK_CLASS = 0x0B5_7A1  # "obs triage"
 _RUNBOOK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a file name: no separator, no ..
 _IDLE_CHECK_S = 30.0  # a follower with nothing to do checks its connection this often
 _MAX_BACKOFF_S = 15.0
+HELD = "another triage is running it"  # the one skip a follower retries by itself
+# A page more than this far in the future has not happened: clocks differ by seconds, not
+# hours (and a postmortem's window ending in year 10000 does not exist).
+_FUTURE_SLACK = "1 hour"
 
 _CANDIDATES = """
 SELECT i.incident_id, i.incident_data -> 'report' AS report
@@ -62,15 +71,40 @@ FROM alert_incidents i
 WHERE (%(since)s::timestamptz IS NULL OR i.triggered_at >= %(since)s::timestamptz)
   AND (%(ids)s::text[] IS NULL OR i.incident_id = ANY(%(ids)s::text[]))
   AND (i.incident_data -> 'report' ->> 'status') IS DISTINCT FROM 'done'
+  AND (NOT %(new_only)s OR i.incident_data -> 'report' IS NULL)
 ORDER BY i.triggered_at NULLS LAST, i.incident_id"""
+# the trigger time as text, in SQL: 'infinity' or year 9999 never becomes a Python datetime
 _CURRENT = """
-SELECT a.runbook, i.incident_data -> 'report' AS report
+SELECT a.runbook, i.incident_data -> 'report' AS report,
+       i.triggered_at > now() + %s::interval AS future,
+       COALESCE(to_char(i.triggered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'),
+                i.triggered_at::text) AS triggered
 FROM alert_incidents i LEFT JOIN alert_definitions a ON a.id = i.alert_id
 WHERE i.incident_id = %s"""
+# incident_data is meant to be an object (its default is {}); a string, number or array
+# someone stored there is kept whole under "data", so adding the report loses nothing and
+# the incident then reads as done ('"text"' || '{...}' would make an array instead, whose
+# -> 'report' is NULL: drafted again on every run).
 _RECORD = """
 UPDATE alert_incidents
-SET incident_data = COALESCE(incident_data, '{}'::jsonb) || jsonb_build_object('report', %s::jsonb)
+SET incident_data = CASE
+        WHEN incident_data IS NULL OR jsonb_typeof(incident_data) = 'null' THEN '{}'::jsonb
+        WHEN jsonb_typeof(incident_data) = 'object' THEN incident_data
+        ELSE jsonb_build_object('data', incident_data)
+    END || jsonb_build_object('report', %s::jsonb)
 WHERE incident_id = %s"""
+# What recording needs; has_column_privilege also answers for grants on the whole table.
+_CAN_RECORD = """
+SELECT current_user,
+       has_column_privilege('alert_incidents', 'incident_data', 'UPDATE'),
+       has_column_privilege('alert_incidents', 'incident_id', 'SELECT')
+         AND has_column_privilege('alert_incidents', 'incident_data', 'SELECT')
+         AND has_column_privilege('alert_incidents', 'triggered_at', 'SELECT')
+         AND has_column_privilege('alert_incidents', 'alert_id', 'SELECT'),
+       has_column_privilege('alert_definitions', 'id', 'SELECT')
+         AND has_column_privilege('alert_definitions', 'runbook', 'SELECT'),
+       pg_is_in_recovery(),
+       current_setting('transaction_read_only') = 'on'"""
 
 
 @dataclass(frozen=True)
@@ -83,8 +117,12 @@ class Outcome:
     reason: str | None = None  # failed or skipped: why, on one line
 
     def line(self) -> str:
-        """One line for a terminal: id, status, path (and why, when not done)."""
-        text = f"{self.incident_id}  {self.status:<7}  {self.path or '-'}"
+        """One line for a terminal: id, status, path (and why, when not done). An id that
+        would not show as itself (blank, padded, a control character) is quoted."""
+        shown = self.incident_id
+        if not shown or shown != shown.strip() or not shown.isprintable():
+            shown = repr(shown)
+        text = f"{shown}  {self.status:<7}  {self.path or '-'}"
         return f"{text}  ({self.reason})" if self.reason else text
 
 
@@ -178,23 +216,32 @@ def triage(
     url: str | None = None,
     *,
     incident_ids: Sequence[str] | None = None,
+    new_only: bool = False,
     on_outcome: Callable[[Outcome], None] | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> TriageRun:
     """Run the runbook of every incident triggered at or after ``since`` (default: all)
     that has no report or whose last attempt failed, and record each outcome.
 
-    ``incident_ids`` narrows it to those incidents. A failing runbook is recorded and the
-    next incident runs; a second call does no new work. ``stop`` is asked before each
-    incident (the one running always finishes). Database trouble raises DatabaseError or
-    DatabaseUnreachable; bad ``since`` or ``out`` is UsageError.
+    ``incident_ids`` narrows it to those incidents; ``new_only`` to those never attempted
+    (what a NOTIFY may announce). A failing runbook is recorded and the next incident runs;
+    a second call does no new work. An incident with a blank or padded id, or triggered in
+    the future, is skipped with the reason, nothing run or recorded. ``stop`` is asked
+    before each incident (the one running always finishes). Database trouble raises
+    DatabaseError or DatabaseUnreachable; bad ``since`` or ``out``, or a role that may not
+    record outcomes (checked before anything runs), is UsageError.
     """
     lo = None if since is None else utc(since, "since")
     out = reports.prepare_out_dir(Path(out)).resolve()
     url = db.libpq_url(url) if url else db.database_url()
     run = TriageRun()
     with _session(url) as conn:
-        params = {"since": lo, "ids": None if incident_ids is None else list(incident_ids)}
+        check_can_record(conn)
+        params = {
+            "since": lo,
+            "ids": None if incident_ids is None else list(incident_ids),
+            "new_only": new_only,
+        }
         candidates = conn.execute(_CANDIDATES, params).fetchall()
         for incident_id, seen in candidates:
             if stop is not None and stop():
@@ -216,10 +263,58 @@ def _session(url: str) -> Iterator[psycopg.Connection]:
         raise UsageError(
             "the database has no alert_definitions.runbook: run `obslib db up` (migration 0011)"
         ) from None
+    except psycopg.errors.UndefinedTable:
+        raise UsageError("the database has no obslib tables: run `obslib db up`") from None
+    except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction) as err:
+        # granted away or made read-only while running: the user's to fix, not retried
+        raise UsageError(f"triage: {scrub(db.first_line(err), url)}") from None
     except psycopg.Error as err:
         raise DatabaseError(f"triage: {scrub(db.first_line(err), url)}") from err
     finally:
         conn.close()
+
+
+def check_can_record(conn: psycopg.Connection) -> None:
+    """UsageError, on one line, unless this session may record outcomes: a runbook run
+    whose outcome cannot be stored would run again on every pass."""
+    user, update, read_incidents, read_alerts, standby, read_only = conn.execute(
+        _CAN_RECORD
+    ).fetchone()
+    missing = [
+        what
+        for what, granted in (
+            ("UPDATE on alert_incidents.incident_data", update),
+            ("SELECT on alert_incidents", read_incidents),
+            ("SELECT on alert_definitions", read_alerts),
+        )
+        if not granted
+    ]
+    if missing:
+        raise UsageError(
+            f"triage: role {user!r} may not record outcomes (no {', '.join(missing)}):"
+            " run it as a role that writes alert_incidents, not as a reader"
+        )
+    if standby:
+        raise UsageError("triage: the server is a read-only standby: run it against the primary")
+    if read_only:
+        raise UsageError(
+            f"triage: sessions of role {user!r} are read-only (default_transaction_read_only):"
+            " run it as a role whose sessions may write"
+        )
+
+
+def refusal(incident_id: str, future: bool, triggered: str | None) -> str | None:
+    """Why an incident's row does not justify running anything, or None.
+
+    A blank id has no incident to draft; a padded one would be looked up as another id
+    (the postmortem strips it); a page in the future has not happened."""
+    if not incident_id.strip():
+        return "blank incident id: nothing to triage; fix or delete the row"
+    if incident_id != incident_id.strip():
+        return "incident id with leading or trailing blanks: a runbook would look up another id"
+    if future:
+        return f"triggered in the future ({triggered} UTC): not triaged before then"
+    return None
 
 
 def _triage_one(
@@ -228,14 +323,16 @@ def _triage_one(
     """Under the incident's lock, run it if it still looks as it did when it was picked."""
     key = lock_key(incident_id)
     if not conn.execute("SELECT pg_try_advisory_lock(%s, %s)", key).fetchone()[0]:
-        return Outcome(incident_id, SKIPPED, reason="another triage is running it")
+        return Outcome(incident_id, SKIPPED, reason=HELD)
     try:
-        row = conn.execute(_CURRENT, (incident_id,)).fetchone()
+        row = conn.execute(_CURRENT, (_FUTURE_SLACK, incident_id)).fetchone()
         if row is None:
             return Outcome(incident_id, SKIPPED, reason="deleted meanwhile")
-        runbook, report = row
+        runbook, report, future, triggered = row
         if report != seen:  # another triage finished it between our pick and our lock
             return Outcome(incident_id, SKIPPED, reason="another triage ran it meanwhile")
+        if (why := refusal(incident_id, future, triggered)) is not None:
+            return Outcome(incident_id, SKIPPED, reason=why)
         attempts = (report.get("attempts", 0) if isinstance(report, dict) else 0) + 1
         outcome, record = _run(incident_id, runbook, out / incident_folder(incident_id), url)
         record["attempts"] = attempts
@@ -308,8 +405,10 @@ def follow(
     LISTENs on CHANNEL; on start and after every reconnect a catch-up ``triage(since)``
     covers whatever was inserted while nobody listened. A lost database is retried with
     backoff (a log line each time), never fatal. A signal lets the report in progress
-    finish, then returns (a second SIGINT interrupts). Notified incidents are triaged
-    whatever their time; ``since`` bounds the catch-up only.
+    finish, then returns (a second SIGINT interrupts). A notified incident is triaged
+    whatever its time, but only when stored and never attempted (a NOTIFY is a hint anyone
+    may send); ``since`` bounds the catch-up only. A role that may not record outcomes is
+    UsageError at the first connection, before anything runs, and never retried.
     """
     lo = None if since is None else utc(since, "since")
     out = reports.prepare_out_dir(Path(out)).resolve()
@@ -321,17 +420,19 @@ def follow(
 
     def record(outcome: Outcome) -> None:
         total.outcomes.append(outcome)
-        if outcome.status == SKIPPED:
+        if outcome.status == SKIPPED and outcome.reason == HELD:
             held.append(outcome.incident_id)
         if on_outcome is not None:
             on_outcome(outcome)
 
-    backoff, connected = 0.5, True
+    backoff, connected, warm = 0.5, True, False
     with _stop_on_signals(stop) as received:
-        _warm_up()
         while not stop.is_set():
             try:
                 with _listening(url) as listener:
+                    if not warm:  # after the check: a reader is told at once
+                        _warm_up()
+                        warm = True
                     logger.info("listening on %s; catching up", CHANNEL)
                     backoff, connected = 0.5, True
                     triage(lo, out, url, on_outcome=record, stop=stop.is_set)
@@ -367,12 +468,12 @@ def _warm_up() -> None:
 
 @contextmanager
 def _listening(url: str) -> Iterator[psycopg.Connection]:
-    conn = db.connect(url, autocommit=True)
-    try:
+    """A LISTENing connection, once the role proves it may record (UsageError otherwise:
+    a permission is not a connection, so ``follow`` does not retry it)."""
+    with _session(url) as conn:
+        check_can_record(conn)
         conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
         yield conn
-    finally:
-        conn.close()
 
 
 def _serve(
@@ -386,15 +487,25 @@ def _serve(
 ) -> None:
     """Triage notified incidents until ``stop``; raises when the connection is lost.
 
-    An incident skipped because another triage held its lock (``held``) is tried again at
-    the next idle check: if that triage died mid-run, nobody else would (no NOTIFY comes
-    again)."""
+    A payload is only a hint of which id to look at: the table decides, and only an incident
+    never attempted is run (a NOTIFY repeated by anyone cannot re-run a failed runbook; the
+    catch-up retries those). An incident skipped because another triage held its lock
+    (``held``) is tried again at the next idle check: if that triage died mid-run, nobody
+    else would (no NOTIFY comes again)."""
     idle_since = time.monotonic()
     while not stop.is_set():
         ids = [n.payload for n in listener.notifies(timeout=1.0, stop_after=1)]
         if ids:
             unique = list(dict.fromkeys(ids))
-            triage(None, out, url, incident_ids=unique, on_outcome=record, stop=stop.is_set)
+            triage(
+                None,
+                out,
+                url,
+                incident_ids=unique,
+                new_only=True,
+                on_outcome=record,
+                stop=stop.is_set,
+            )
             idle_since = time.monotonic()
         elif time.monotonic() - idle_since > idle_check_s:
             listener.execute("SELECT 1")  # a silently dead connection shows here, not never

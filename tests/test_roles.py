@@ -178,3 +178,69 @@ def test_a_member_of_another_role_is_refused(migrated_db: str, role: str) -> Non
             grant_reader(role, url=migrated_db)
     finally:
         drop_role(migrated_db, role + "_writers")
+
+
+def test_writes_stay_refused_after_the_reader_makes_itself_read_write(
+    migrated_db: str, role: str
+) -> None:
+    """The read-only default guards against accidents only: the role may switch it off for
+    good (ALTER ROLE on itself needs no privilege). The missing grants still refuse every
+    table write."""
+    grant_reader(role, url=migrated_db, password="pw-for-tests")
+    with as_role(migrated_db, role) as conn:
+        conn.execute("SET default_transaction_read_only = off")
+        conn.execute(
+            sql.SQL("ALTER ROLE {} SET default_transaction_read_only = off").format(
+                sql.Identifier(role)
+            )
+        )
+    with as_role(migrated_db, role) as conn:  # a new session starts read-write now
+        assert conn.execute("SHOW transaction_read_only").fetchone()[0] == "off"
+        for statement in WRITES.values():
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+                conn.execute(statement)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("CREATE TABLE mine (x int)")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT setval('alert_incidents_id_seq', 1)")
+
+
+def test_what_every_role_keeps_the_reader_keeps_too(migrated_db: str, role: str) -> None:
+    """The limits the README states, pinned: PostgreSQL grants NOTIFY (no privilege exists)
+    and the lo_* functions to every role and has no per-role deny. A notification even goes
+    out from a read-only session; a large object only once the session asks for read-write."""
+    grant_reader(role, url=migrated_db, password="pw-for-tests")
+    with as_role(migrated_db, role) as conn:
+        assert conn.execute("SHOW transaction_read_only").fetchone()[0] == "on"
+        conn.execute("SELECT pg_notify('obslib_incidents', 'INC-hint')")  # allowed
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("SELECT lo_from_bytea(0, 'x')")
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("CREATE TEMP TABLE scratch (x int)")
+        grants = conn.execute(
+            "SELECT has_function_privilege(current_user, 'lo_from_bytea(oid, bytea)', 'EXECUTE'),"
+            " has_function_privilege(current_user, 'pg_notify(text, text)', 'EXECUTE')"
+        ).fetchone()
+        assert grants == (True, True)  # through PUBLIC: a REVOKE ... FROM role changes nothing
+
+
+@pytest.mark.parametrize(
+    ("grant", "shown"),
+    [
+        ("GRANT INSERT ON alert_incidents TO PUBLIC", "INSERT on alert_incidents"),
+        ("GRANT UPDATE (incident_data) ON alert_incidents TO PUBLIC", "UPDATE on alert_incidents"),
+        ("GRANT CREATE ON SCHEMA public TO PUBLIC", "CREATE on schema public"),
+    ],
+    ids=["a table write", "a column update", "creating in the schema"],
+)
+def test_a_write_granted_to_public_is_refused(
+    migrated_db: str, role: str, grant: str, shown: str
+) -> None:
+    """What PUBLIC may do the reader may do: grant-reader names it instead of printing a URL
+    for a role that can write, and leaves no role behind."""
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
+        conn.execute(grant)
+    with pytest.raises(UsageError, match=f"could still write through grants to PUBLIC.*{shown}"):
+        grant_reader(role, url=migrated_db, password="pw-for-tests")
+    with psycopg.connect(migrated_db) as conn:
+        assert conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None

@@ -5,6 +5,17 @@ accidental ``DELETE`` (or a notebook someone shared) unable to change the data. 
 covers the tables that exist now and, through default privileges, those later migrations
 create (when the same user runs them; otherwise run ``grant-reader`` again: it is
 idempotent).
+
+What PostgreSQL leaves every role, the reader included, and no per-role REVOKE can take
+(there is no "deny": what PUBLIC holds, every role holds): ``NOTIFY``/``pg_notify`` on any
+channel (no privilege exists for it, and it works in a read-only transaction: listeners
+must treat a notification as a hint), EXECUTE on the ``lo_*`` functions and TEMP on the
+database (refused while the session is read-only, but the role may ask for read-write, or
+``ALTER ROLE`` itself to a read-write default: the read-only default is a guard against
+accidents, the missing privileges are what refuse table writes), advisory locks, and
+queries as long as it likes. Revoking those from PUBLIC would change every role of the
+database, so ``grant-reader`` does not; it refuses instead when a grant to PUBLIC would let
+the reader write to a table or create in the schema.
 """
 
 from __future__ import annotations
@@ -84,6 +95,7 @@ def grant_reader(role: str, *, url: str | None = None, password: str | None = No
                         db=sql.Identifier(database), schema=sql.Identifier(schema), role=ident
                     )
                 )
+            _refuse_public_writes(conn, role)  # raising rolls all of the above back
     logger.info("%s reads every table of %s", role, database)
     return reader_url(target, role, password)
 
@@ -97,6 +109,34 @@ def reader_url(url: str, role: str, password: str | None = None) -> str:
     if password is None:
         return plain
     return plain.replace(f"://{role}@", f"://{role}:{quote(password, safe='')}@", 1)
+
+
+# What the role can still write after the grants above: only grants to PUBLIC (or column
+# grants) can give it any. has_any_column_privilege also answers for whole-table grants.
+_WRITES_LEFT = """
+SELECT format('%%s on %%I', p.privilege, c.relname)
+FROM pg_class c
+CROSS JOIN unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS p(privilege)
+WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p', 'v', 'f')
+  AND CASE WHEN p.privilege IN ('INSERT', 'UPDATE')
+           THEN has_any_column_privilege(%(role)s, c.oid, p.privilege)
+           ELSE has_table_privilege(%(role)s, c.oid, p.privilege) END
+UNION ALL
+SELECT format('CREATE on schema %%I', current_schema())
+WHERE has_schema_privilege(%(role)s, current_schema(), 'CREATE')
+ORDER BY 1"""
+
+
+def _refuse_public_writes(conn: psycopg.Connection, role: str) -> None:
+    """UsageError when the role, revoked of its own grants, could still write: through a
+    grant to PUBLIC (PostgreSQL has no per-role deny), which the owner must revoke."""
+    left = [text for (text,) in conn.execute(_WRITES_LEFT, {"role": role})]
+    if left:
+        shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+        raise UsageError(
+            f"role {role!r} could still write through grants to PUBLIC ({shown}):"
+            " revoke them from PUBLIC first (REVOKE ... FROM PUBLIC)"
+        )
 
 
 def _refuse_writers(conn: psycopg.Connection, role: str) -> None:

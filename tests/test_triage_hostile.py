@@ -1,0 +1,268 @@
+"""Triage against rows and notifications it must not trust: a reader role, hostile NOTIFY
+payloads, incident_data that is not an object, blank ids, a page in the future.
+
+The runbooks are the test notebooks of tests/data/runbooks (each run is logged outside the
+database, so "nothing ran" is checked where the runbook would have written).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from obslib import triage
+from obslib.config import ENV_DATABASE_URL
+from obslib.errors import UsageError
+from obslib.storage.roles import grant_reader, reader_url
+from tests.conftest import run_cli
+from tests.test_roles import drop_role
+from tests.test_triage import (
+    LOG_ENV,
+    RUNBOOKS,
+    T0,
+    add_alert,
+    add_incident,
+    report_of,
+    runs,
+    wait_for,
+)
+from tests.test_triage import log as log  # the fixture, shared
+
+
+@pytest.fixture
+def reader(migrated_db: str) -> Iterator[str]:
+    """The URL of a reader role (``obslib db grant-reader``) on the test database."""
+    name = f"obslib_reader_{uuid.uuid4().hex[:8]}"
+    yield grant_reader(name, url=migrated_db, password="pw-for-tests")
+    drop_role(migrated_db, name)
+
+
+def cli_env(url: str, log: Path) -> dict[str, str]:
+    return {ENV_DATABASE_URL: url, triage.ENV_RUNBOOKS: str(RUNBOOKS), LOG_ENV: str(log)}
+
+
+def test_a_reader_role_is_refused_before_any_runbook_runs(
+    migrated_db: str, reader: str, log: Path, tmp_path: Path
+) -> None:
+    """`obslib triage` as the reader: one line naming the missing privilege, exit 2, and no
+    runbook run (it used to run, then fail to record: and run again on every pass)."""
+    add_incident(migrated_db, "INC-1", add_alert(migrated_db, "ok-alert", "ok"))
+    result = run_cli("triage", "--out", str(tmp_path), env=cli_env(reader, log))
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert "may not record outcomes (no UPDATE on alert_incidents.incident_data)" in result.stderr
+    assert "not as a reader" in result.stderr and "pw-for-tests" not in result.stderr
+    assert runs(log) == [] and report_of(migrated_db, "INC-1") is None
+
+
+def test_a_follower_under_a_reader_role_exits_2_at_once(
+    migrated_db: str, reader: str, log: Path, tmp_path: Path
+) -> None:
+    """Under --follow the same: a permission is not a lost connection, so no retry loop."""
+    add_incident(migrated_db, "INC-1", add_alert(migrated_db, "ok-alert", "ok"))
+    result = run_cli("triage", "--follow", "--out", str(tmp_path), env=cli_env(reader, log))
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert "may not record outcomes" in result.stderr
+    assert "lost the database" not in result.stderr
+    assert runs(log) == [] and report_of(migrated_db, "INC-1") is None
+
+
+def test_a_read_only_session_is_refused_even_with_the_privileges(
+    migrated_db: str, log: Path, tmp_path: Path
+) -> None:
+    """A writer whose sessions are read-only by default could not record either: refused
+    up front, not after the runbook."""
+    role = f"obslib_rw_{uuid.uuid4().hex[:8]}"
+    ident = sql.Identifier(role)
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'pw'").format(ident))
+        conn.execute(sql.SQL("GRANT SELECT, UPDATE ON alert_incidents TO {}").format(ident))
+        conn.execute(sql.SQL("GRANT SELECT ON alert_definitions TO {}").format(ident))
+        conn.execute(sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(ident))
+    try:
+        add_incident(migrated_db, "INC-1", add_alert(migrated_db, "ok-alert", "ok"))
+        url = reader_url(migrated_db, role, "pw")
+        with pytest.raises(UsageError, match=rf"sessions of role '{role}' are read-only"):
+            triage.triage(out=tmp_path, url=url)
+        assert runs(log) == []
+    finally:
+        drop_role(migrated_db, role)
+
+
+def test_a_notification_is_only_a_hint(
+    migrated_db: str, reader: str, log: Path, tmp_path: Path
+) -> None:
+    """Anyone may NOTIFY the channel (the reader too): ids of nothing, hostile text, a
+    7999-byte payload, the id of a failed or a done incident, a blank-id row. The follower
+    re-reads the table and runs only what it justifies: the incident really inserted.
+    A failed incident is retried by the catch-up, never by a notification; a refused
+    (blank-id) incident is noted once, not retried at every idle check."""
+    alert = add_alert(migrated_db, "ok-alert", "ok")
+    add_incident(migrated_db, "INC-failed", alert)
+    add_incident(migrated_db, "INC-done", alert)
+    with psycopg.connect(migrated_db) as conn:
+        for incident_id, status in (("INC-failed", "failed"), ("INC-done", "done")):
+            conn.execute(
+                "UPDATE alert_incidents SET incident_data = %s WHERE incident_id = %s",
+                (Jsonb({"report": {"status": status, "attempts": 1}}), incident_id),
+            )
+    before = report_of(migrated_db, "INC-failed")
+    payloads = [
+        "INC-nosuch",
+        "'; DELETE FROM alert_incidents; --",
+        "../../etc/passwd",
+        "x" * 7999,
+        "INC-failed",
+        "INC-done",
+        "",
+    ]
+    stop = threading.Event()
+    outcomes: list[triage.Outcome] = []
+    follower = threading.Thread(
+        target=triage.follow,
+        kwargs=dict(
+            since=T0 + timedelta(minutes=30),  # the catch-up leaves INC-failed alone
+            out=tmp_path, url=migrated_db, stop=stop, idle_check_s=0.3,
+            on_outcome=outcomes.append,
+        ),
+    )  # fmt: skip
+    follower.start()
+    try:
+        add_incident(migrated_db, "INC-first", alert, 31)  # the follower listens once done
+        wait_for("the follower", lambda: report_of(migrated_db, "INC-first") is not None)
+        with psycopg.connect(reader, autocommit=True) as hostile:
+            for payload in payloads:
+                hostile.execute("SELECT pg_notify(%s, %s)", (triage.CHANNEL, payload))
+        add_incident(migrated_db, "   ", alert, 32)  # a row, but no incident to draft
+        add_incident(migrated_db, "INC-real", alert, 33)
+        wait_for("the real incident", lambda: report_of(migrated_db, "INC-real") is not None)
+        stop.wait(2.0)  # several idle checks
+    finally:
+        stop.set()
+        follower.join(timeout=60)
+    assert runs(log) == ["INC-first", "INC-real"]
+    assert report_of(migrated_db, "INC-failed") == before  # not run, not touched
+    assert report_of(migrated_db, "INC-real")["status"] == "done"
+    assert report_of(migrated_db, "   ") is None
+    assert [(o.incident_id, o.status) for o in outcomes] == [
+        ("INC-first", "done"),
+        ("   ", "skipped"),
+        ("INC-real", "done"),
+    ]
+    assert outcomes[1].line() == "'   '  skipped  -  (blank incident id: nothing to triage;" + (
+        " fix or delete the row)"
+    )
+    with psycopg.connect(migrated_db) as conn:
+        assert conn.execute("SELECT count(*) FROM alert_incidents").fetchone()[0] == 5
+
+
+@pytest.mark.parametrize(
+    "data",
+    ["just text", ["a", {"report": "not ours"}], 42, None],
+    ids=["a string", "an array", "a number", "JSON null"],
+)
+def test_incident_data_that_is_not_an_object_is_kept_and_the_incident_done(
+    migrated_db: str, log: Path, tmp_path: Path, data: object
+) -> None:
+    """The report is added beside the original value, kept whole under "data" (JSON null
+    holds nothing to keep); the incident then counts as done: a second run runs nothing."""
+    add_incident(migrated_db, "INC-odd", add_alert(migrated_db, "ok-alert", "ok"))
+    with psycopg.connect(migrated_db) as conn:
+        conn.execute(
+            "UPDATE alert_incidents SET incident_data = %s::jsonb WHERE incident_id = 'INC-odd'",
+            (Jsonb(data),),
+        )
+    first = triage.triage(out=tmp_path, url=migrated_db)
+    assert [(o.incident_id, o.status) for o in first.outcomes] == [("INC-odd", "done")]
+    with psycopg.connect(migrated_db) as conn:
+        stored = conn.execute(
+            "SELECT incident_data FROM alert_incidents WHERE incident_id = 'INC-odd'"
+        ).fetchone()[0]
+    assert isinstance(stored, dict), stored
+    expected_keys = ["report"] if data is None else ["data", "report"]
+    assert sorted(stored) == expected_keys
+    if data is not None:
+        assert stored["data"] == data
+    assert stored["report"]["status"] == "done" and stored["report"]["attempts"] == 1
+    again = triage.triage(out=tmp_path, url=migrated_db)
+    assert again.outcomes == [] and runs(log) == ["INC-odd"]
+
+
+@pytest.mark.parametrize(
+    ("incident_id", "reason"),
+    [
+        ("", "blank incident id"),
+        ("   ", "blank incident id"),
+        ("\t\n", "blank incident id"),
+        (" INC-1", "leading or trailing blanks"),
+        ("INC-1 ", "leading or trailing blanks"),
+    ],
+    ids=["empty", "spaces", "tab and newline", "a leading blank", "a trailing blank"],
+)
+def test_a_blank_or_padded_id_is_skipped_with_a_note(
+    migrated_db: str, log: Path, tmp_path: Path, incident_id: str, reason: str
+) -> None:
+    """No runbook runs for it and nothing is recorded (a postmortem of "no such incident"
+    marked done was the result before); the note says why, every run."""
+    alert = add_alert(migrated_db, "ok-alert", "ok")
+    add_incident(migrated_db, "INC-1", alert)  # the id a padded one would be taken for
+    add_incident(migrated_db, incident_id, alert, 1)
+    run = triage.triage(out=tmp_path, url=migrated_db)
+    assert [(o.incident_id, o.status) for o in run.outcomes] == [
+        ("INC-1", "done"),
+        (incident_id, "skipped"),
+    ]
+    assert reason in run.outcomes[1].reason
+    assert runs(log) == ["INC-1"] and report_of(migrated_db, incident_id) is None
+    again = triage.triage(out=tmp_path, url=migrated_db)
+    assert [(o.incident_id, o.status) for o in again.outcomes] == [(incident_id, "skipped")]
+    assert runs(log) == ["INC-1"]
+
+
+@pytest.mark.parametrize(
+    ("triggered", "shown"),
+    [("9999-12-31 23:00+00", "9999-12-31 23:00 UTC"), ("infinity", "infinity UTC")],
+    ids=["year 9999", "infinity"],
+)
+def test_a_page_in_the_future_is_not_triaged(
+    migrated_db: str, log: Path, tmp_path: Path, triggered: str, shown: str
+) -> None:
+    """A trigger time far ahead is no page yet: skipped with its time, nothing run (the
+    postmortem's window would end in year 10000, a ValueError in its loaders)."""
+    alert = add_alert(migrated_db, "ok-alert", "ok")
+    with psycopg.connect(migrated_db) as conn:
+        conn.execute(
+            "INSERT INTO alert_incidents (incident_id, alert_id, severity, triggered_at)"
+            " VALUES ('INC-later', %s, 'low', %s)",
+            (alert, triggered),
+        )
+    add_incident(migrated_db, "INC-now", alert)
+    run = triage.triage(out=tmp_path, url=migrated_db)
+    assert [(o.incident_id, o.status, o.reason) for o in run.outcomes] == [
+        ("INC-now", "done", None),
+        ("INC-later", "skipped", f"triggered in the future ({shown}): not triaged before then"),
+    ]
+    assert runs(log) == ["INC-now"] and report_of(migrated_db, "INC-later") is None
+
+
+def test_the_command_notes_a_skipped_incident_and_exits_0(
+    migrated_db: str, log: Path, tmp_path: Path
+) -> None:
+    """A refused row is a line with its reason, quoted id and all; it is no failure."""
+    add_incident(migrated_db, "  ", add_alert(migrated_db, "ok-alert", "ok"))
+    result = run_cli("triage", "--out", str(tmp_path), env=cli_env(migrated_db, log))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "'  '  skipped  -  (blank incident id: nothing to triage; fix or delete the row)",
+        "triage: 0 done, 0 failed, 1 skipped",
+    ]
