@@ -691,6 +691,7 @@ def test_serve_refuses_a_busy_port_and_an_unreachable_database(shared_db: str) -
         (("--max-body-bytes", "0"), "max-body-bytes must be at least 1"),
         (("--max-pending-rows", "-5"), "max-pending-rows must be at least 1"),
         (("--flush-ms", "-1"), "flush-ms must not be negative"),
+        (("--max-inflight-bytes", "0"), "max-inflight-bytes must be at least 1"),
     ],
     ids=[
         "a port past 65535 is refused",
@@ -698,6 +699,7 @@ def test_serve_refuses_a_busy_port_and_an_unreachable_database(shared_db: str) -
         "a body limit of no bytes is refused",
         "a negative pending-row limit is refused",
         "a negative linger is refused",
+        "an in-flight cap of no bytes is refused",
     ],
 )
 def test_obslib_collect_refuses_bad_settings_with_exit_2_and_one_line(

@@ -14,7 +14,8 @@ plan's ``service_request_duration_seconds{service,method,endpoint}`` and
 ``service_requests_total{service,method,endpoint,status}``, plus
 ``obslib_collector_spans_total{outcome}`` and ``obslib_collector_logs_total{outcome}``
 (outcome: accepted, duplicate, rejected), ``obslib_collector_groups_total{result}``
-(committed, failed) and ``obslib_collector_pending_rows``.
+(committed, failed), ``obslib_collector_pending_rows`` and
+``obslib_collector_inflight_bytes`` (what the receiver's in-flight cap counts).
 """
 
 from __future__ import annotations
@@ -115,6 +116,11 @@ class Metrics:
         self.pending = Gauge(
             "obslib_collector_pending_rows", "Rows waiting for a commit", registry=self.registry
         )
+        self.inflight_bytes = Gauge(
+            "obslib_collector_inflight_bytes",
+            "Bytes held by requests in flight (bodies, decoded estimates)",
+            registry=self.registry,
+        )
         for counter in (self.spans, self.logs):
             for outcome in ("accepted", "duplicate", "rejected"):
                 counter.labels(outcome=outcome)  # present at 0 from the start
@@ -186,7 +192,10 @@ class GroupCommit:
         self._stopped = False
         self._conn: ExitStack | None = None
         self._connection: Any = None
-        self._thread = threading.Thread(target=self._run, name="obslib-collector-writer")
+        # a daemon: a commit the database never finishes cannot hold the process past SIGTERM
+        self._thread = threading.Thread(
+            target=self._run, name="obslib-collector-writer", daemon=True
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -218,14 +227,31 @@ class GroupCommit:
             self._hurry = True
             self._cond.notify()
 
-    def stop(self) -> None:
-        """Write what is pending, then end the thread and close the connection (blocks)."""
+    def stop(self, timeout: float | None = None) -> bool:
+        """Write what is pending, then end the thread and close the connection (blocks up to
+        ``timeout``); False when the thread is still writing."""
+        self.close()
+        return self.join(timeout)
+
+    def close(self) -> None:
+        """Refuse new requests; the thread writes what is pending, then ends."""
         with self._cond:
             self._hurry = self._stopped = True
             self._cond.notify()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` for the thread to end, then close the connection; False
+        (connection left to the thread) when it is still writing."""
         if self._thread.is_alive():
-            self._thread.join()
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                return False
         self._disconnect()
+        return True
 
     def _take(self) -> list[_Pending] | None:
         with self._cond:

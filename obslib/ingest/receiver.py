@@ -10,15 +10,20 @@ encoding, with ``partial_success`` (``rejected_spans`` / ``rejected_log_records`
 ``error_message``) when some records were refused. Malformed bodies get 400 with a
 ``google.rpc.Status`` (not retryable), bodies over the size limit 413 (also when gzip
 inflates past it: inflation is capped, a decompression bomb never fills memory), other
-content types or encodings 415. A database failure or a full queue is 503 with Retry-After:
-the SDKs retry, and a re-sent span is idempotent by its key.
+content types or encodings 415. A database failure, a full queue or requests in flight
+holding more than ``max_inflight_bytes`` is 503 with Retry-After: the SDKs retry, and a
+re-sent span is idempotent by its key.
 
-A request is decoded first, in a thread pool (so the IO loop stays responsive; a malformed
+Hostile bodies: inflation is linear in the body and bounded by size, by gzip members
+(``MAX_GZIP_MEMBERS``, else 400) and by time (``INFLATE_SECONDS``, else 413). A request is
+decoded first, on one of two daemon threads (so the IO loop stays responsive; a malformed
 request never joins a group), then handed to the group commit. ``GET /metrics`` serves the
 collector's metrics in the Prometheus text format.
 
-SIGTERM or SIGINT stops listening, flushes what was accepted, answers the requests in
-flight and returns.
+SIGTERM or SIGINT stops listening and, within ``STOP_S`` (10 s) whatever is in flight:
+stops inflating, answers the requests already decoded once their group is flushed, and
+returns. What is still undecided then (a commit the database does not finish, a body still
+arriving) is dropped unanswered: its client retries.
 """
 
 from __future__ import annotations
@@ -26,11 +31,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import queue
 import signal
+import threading
+import time
 import zlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
@@ -57,14 +66,29 @@ MAX_BODY_BYTES = 20 * 2**20  # the OpenTelemetry Collector's default request lim
 # reaches the client; a bigger one is answered at once and the connection closed.
 DRAIN_BYTES = 64 * 2**20
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")  # others: "other"
-SHUTDOWN_WAIT_S = 30.0  # how long SIGTERM waits for requests in flight
+STOP_S = 10.0  # SIGTERM or SIGINT ends serve() within this, whatever is in flight
+WRITER_GRACE_S = 1.0  # of it, kept for the last group's commit after the requests' answers
 BODY_TIMEOUT_S = 60.0  # a client that stops sending its body is dropped
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
 GRPC_CODES = {400: 3, 413: 3, 415: 3, 500: 13, 503: 14}  # google.rpc.Code of each status
+# Gzip: one member is what clients send (bgzip-style blocks of 64 KiB make ~320 for a 20 MiB
+# body); more is refused. Inflating 20 MiB takes ~0.1 s, so 5 s is a hostile body.
+MAX_GZIP_MEMBERS = 1024
+INFLATE_SECONDS = 5.0
+_FIRST_SLICE, _LAST_SLICE = 64, 2**20  # input handed to zlib at a time (see inflate)
+# In-flight bytes: requests being received, decoded or waiting for their commit. 256 MiB holds
+# a dozen OpenTelemetry Collector batches (8,192 spans, ~1 MB of protobuf, ~20 MB decoded;
+# its exporter sends 10 at once) and the 50,000 pending rows (~70 MB). Memory then peaks
+# near 150 MB + the cap + the one request being written (bench/hostile_memory.py).
+MAX_INFLIGHT_BYTES = 256 * 2**20
+# What a decoded body holds per byte of it (Python dicts of rows), measured on small spans:
+# a 6.6 MiB protobuf request decodes into 134 MB, a 10 MiB JSON one into 90 MB.
+DECODED_PER_BYTE = {PROTOBUF: 20, JSON: 8}
 
 
 class BodyTooLarge(InputError):
-    """The body (or what its gzip inflates to) passes the size limit: 413."""
+    """The body (or what its gzip inflates to) passes the size limit, or takes too long to
+    inflate: 413."""
 
 
 @dataclass(frozen=True)
@@ -115,36 +139,75 @@ LOGS = Signal(
 # -- bodies ---------------------------------------------------------------------------------
 
 
-def inflate(body: bytes, limit: int, where: str) -> bytes:
+def inflate(
+    body: bytes,
+    limit: int,
+    where: str,
+    *,
+    max_members: int = MAX_GZIP_MEMBERS,
+    max_seconds: float = INFLATE_SECONDS,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> bytes:
     """A gzip body inflated, refused past ``limit`` bytes without inflating the rest (a
-    small bomb can expand a thousandfold). Concatenated gzip members are read in turn."""
+    small bomb can expand a thousandfold), past ``max_members`` concatenated members or
+    ``max_seconds`` of work. Linear in the body: each member gets the input in slices that
+    start small and double, so what zlib hands back unused (a copy) stays within twice the
+    member; slicing the whole rest for every member made 1M empty members quadratic."""
+    view = memoryview(body)
     out = bytearray()
-    data = body
-    while data:
+    pos = members = 0
+    deadline = time.monotonic() + max_seconds
+    while pos < len(view):
+        members += 1
+        if members > max_members:
+            raise InputError(
+                f"{where}: the gzip body has more than {max_members} members"
+                " (a client compresses a request as one)"
+            )
         unzip = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            while True:
-                out += unzip.decompress(data, limit + 1 - len(out))
-                if len(out) > limit:
-                    raise BodyTooLarge(f"{where}: the gzip body inflates past {limit} bytes")
-                if unzip.eof or not unzip.unconsumed_tail:
-                    break
-                data = unzip.unconsumed_tail
-        except zlib.error as err:
-            raise InputError(f"{where}: the gzip body is corrupt ({err})") from None
-        if not unzip.eof:
-            raise InputError(f"{where}: the gzip body is truncated")
-        data = unzip.unused_data
+        step = _FIRST_SLICE
+        while not unzip.eof:
+            if pos >= len(view):
+                raise InputError(f"{where}: the gzip body is truncated")
+            if cancelled():
+                raise Unavailable("the collector is stopping")
+            if time.monotonic() > deadline:
+                raise BodyTooLarge(
+                    f"{where}: the gzip body takes more than {max_seconds:g} s to inflate"
+                )
+            piece = view[pos : pos + step]
+            try:
+                out += unzip.decompress(piece, limit + 1 - len(out))
+            except zlib.error as err:
+                raise InputError(f"{where}: the gzip body is corrupt ({err})") from None
+            if len(out) > limit:  # also when the output cap left input unread
+                raise BodyTooLarge(f"{where}: the gzip body inflates past {limit} bytes")
+            pos += len(piece) - len(unzip.unused_data)
+            step = min(2 * step, _LAST_SLICE)
     return bytes(out)
 
 
 def decode_request(
-    sig: Signal, body: bytes, media: str, encoding: str, limit: int, tag: str
+    sig: Signal,
+    body: bytes,
+    media: str,
+    encoding: str,
+    limit: int,
+    tag: str,
+    *,
+    admit: Callable[[int], None] = lambda estimate: None,
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> Decoded:
     """One request's rows and rejects, each row tagged with the request (``source``) so a
-    group write names the request a conflict came from. InputError: not OTLP at all."""
+    group write names the request a conflict came from. InputError: not OTLP at all.
+
+    ``admit`` is told what the decoded request will hold (an estimate from the plain body's
+    size) before it is decoded, and raises Unavailable to refuse it."""
     if encoding == "gzip":
-        body = inflate(body, limit, tag)
+        body = inflate(body, limit, tag, cancelled=cancelled)
+    if cancelled():
+        raise Unavailable("the collector is stopping")
+    admit(len(body) * DECODED_PER_BYTE[media])
     if media == PROTOBUF:
         decoded = sig.decode_proto(body, tag)
     else:
@@ -166,6 +229,130 @@ def media_type(header: str) -> str | None:
     return value if value in (PROTOBUF, JSON) else None
 
 
+# -- limits ---------------------------------------------------------------------------------
+
+
+class InflightBytes:
+    """The bytes held by requests in flight, under a cap. A request holds its body as it is
+    received and, once its body is in, an estimate of the body decoded, until it is answered.
+    A request that would take the total past the cap is refused (503) unless nobody else
+    holds bytes of the same stage, so one request, however large, always gets through.
+    Thread-safe: decoders admit from their threads."""
+
+    def __init__(self, cap: int, gauge: Any = None) -> None:
+        self.cap = cap
+        self.held = 0
+        self._decoded = 0  # requests holding a decoded estimate
+        self._lock = threading.Lock()
+        self._gauge = gauge
+
+    def ticket(self) -> Ticket:
+        return Ticket(self)
+
+    def refusal(self) -> str:
+        return (
+            f"requests in flight hold {self.held} bytes; the max-inflight-bytes limit is {self.cap}"
+        )
+
+    def _take(self, ticket: Ticket, body: int, decoded: int) -> bool:
+        with self._lock:
+            if decoded:
+                others = self._decoded - (1 if ticket.decoded else 0)
+            else:
+                others = self.held - ticket.body - ticket.decoded
+            if self.held + body + decoded > self.cap and others > 0:
+                return False
+            if decoded and not ticket.decoded:
+                self._decoded += 1
+            ticket.body += body
+            ticket.decoded += decoded
+            self.held += body + decoded
+            self._show()
+            return True
+
+    def _give(self, ticket: Ticket) -> None:
+        with self._lock:
+            self.held -= ticket.body + ticket.decoded
+            if ticket.decoded:
+                self._decoded -= 1
+            ticket.body = ticket.decoded = 0
+            self._show()
+
+    def _show(self) -> None:
+        if self._gauge is not None:
+            self._gauge.set(self.held)
+
+
+class Ticket:
+    """What one request holds of the InflightBytes."""
+
+    def __init__(self, budget: InflightBytes) -> None:
+        self.budget = budget
+        self.body = self.decoded = 0
+
+    def hold_body(self, size: int) -> bool:
+        """Hold the body up to ``size`` bytes; False (nothing taken) when over the cap."""
+        more = size - self.body
+        return more <= 0 or self.budget._take(self, more, 0)
+
+    def hold_decoded(self, estimate: int) -> None:
+        """Hold the decoded request's estimate, or raise Unavailable (503)."""
+        if not self.budget._take(self, 0, estimate):
+            raise Unavailable(self.budget.refusal())
+
+    def release(self) -> None:
+        if self.body or self.decoded:
+            self.budget._give(self)
+
+
+class Decoders:
+    """Daemon threads that decode requests off the IO loop. Daemon, unlike a
+    ThreadPoolExecutor's (joined at exit), so a decode still running never holds the process
+    past SIGTERM's bound."""
+
+    def __init__(self, workers: int) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Future, Callable[..., Any], tuple] | None]
+        self._jobs = queue.SimpleQueue()
+        self._stopping = False
+        self._threads = [
+            threading.Thread(target=self._work, name=f"obslib-decode-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        """``fn(*args)`` on a decoder thread (called from the IO loop, as ``stop`` is)."""
+        future: Future = Future()
+        if self._stopping:
+            future.set_exception(Unavailable("the collector is stopping"))
+        else:
+            self._jobs.put((future, fn, args))
+        return future
+
+    def stop(self) -> None:
+        """The threads end after their current decode; queued ones get Unavailable."""
+        self._stopping = True
+        for _ in self._threads:
+            self._jobs.put(None)
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            self._run(*job)
+            del job  # the body goes with it, not at the next request
+
+    def _run(self, future: Future, fn: Callable[..., Any], args: tuple) -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        if self._stopping:
+            future.set_exception(Unavailable("the collector is stopping"))
+            return
+        try:
+            future.set_result(fn(*args))
+        except BaseException as err:  # handed to the request that waits for it
+            future.set_exception(err)
+
+
 # -- HTTP -----------------------------------------------------------------------------------
 
 
@@ -178,13 +365,14 @@ class Options:
     flush_rows: int = FLUSH_ROWS
     flush_ms: float = FLUSH_MS
     max_pending_rows: int = MAX_PENDING_ROWS
+    max_inflight_bytes: int = MAX_INFLIGHT_BYTES
 
     @property
     def drain_bytes(self) -> int:
         return max(DRAIN_BYTES, self.max_body_bytes)
 
     def check(self) -> None:
-        for name in ("max_body_bytes", "flush_rows", "max_pending_rows"):
+        for name in ("max_body_bytes", "flush_rows", "max_pending_rows", "max_inflight_bytes"):
             if getattr(self, name) < 1:
                 raise UsageError(f"{name.replace('_', '-')} must be at least 1")
         if self.flush_ms < 0:
@@ -207,9 +395,11 @@ class Collector:
             flush_ms=options.flush_ms,
             max_pending_rows=options.max_pending_rows,
         )
-        self.decoders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="obslib-decode")
+        self.budget = InflightBytes(options.max_inflight_bytes, self.metrics.inflight_bytes)
+        self.decoders = Decoders(2)
         self.closing = False
         self.inflight = 0
+        self._writer_stopped = False
         self._idle = asyncio.Event()
         self._ids = itertools.count(1)
 
@@ -235,24 +425,38 @@ class Collector:
         self.metrics.request(method, endpoint, status, handler.request.request_time())
         logger.debug("%s %s %d", handler.request.method, path, status)
 
-    async def export(self, sig: Signal, body: bytes, media: str, encoding: str) -> Answer:
-        """Decode off the IO loop, join the pending group, answer once it is committed."""
+    async def export(
+        self, sig: Signal, body: bytes, media: str, encoding: str, ticket: Ticket
+    ) -> Answer:
+        """Decode off the IO loop (admitted under the in-flight cap first), join the pending
+        group, answer once it is committed."""
         tag = f"request {next(self._ids)}"
-        loop = asyncio.get_running_loop()
         limit = self.options.max_body_bytes
         try:
-            decoded = await loop.run_in_executor(
-                self.decoders, decode_request, sig, body, media, encoding, limit, tag
+            decoded = await asyncio.wrap_future(
+                self.decoders.submit(
+                    partial(
+                        decode_request,
+                        admit=ticket.hold_decoded,
+                        cancelled=lambda: self.closing,
+                    ),
+                    sig,
+                    body,
+                    media,
+                    encoding,
+                    limit,
+                    tag,
+                )
             )
+            del body  # the decoded rows are what is held from here
+            if not decoded.records:
+                return Answer(200)
+            future = self.writer.submit(tag, sig, decoded)
         except BodyTooLarge as err:
             return Answer(413, str(err))
         except InputError as err:
             logger.info("%s", err)
             return Answer(400, str(err))
-        if not decoded.records:
-            return Answer(200)
-        try:
-            future = self.writer.submit(tag, sig, decoded)
         except Unavailable as err:
             return Answer(503, f"{err}; retry later", retry_after=RETRY_AFTER_S)
         return await future
@@ -272,8 +476,8 @@ class Collector:
         import tornado.netutil
 
         loop = asyncio.get_running_loop()
-        self.writer.start(loop)
         try:
+            self.writer.start(loop)
             try:
                 sockets = tornado.netutil.bind_sockets(port, address=host)
             except OSError as err:
@@ -292,29 +496,46 @@ class Collector:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, stop.set)
             await stop.wait()
-            await self.shutdown(server)
-        finally:  # whatever happened, the writer thread ends and its connection closes
-            await loop.run_in_executor(None, self.writer.stop)
-            self.decoders.shutdown(wait=False)
+            await self.shutdown(server, loop.time() + STOP_S)
+        finally:  # whatever happened, the threads are told to end (the writer flushing first)
+            self.closing = True
+            self.decoders.stop()
+            if not self._writer_stopped:  # shutdown() did, within its bound
+                await self._stop_writer(loop.time() + WRITER_GRACE_S)
         echo(f"obslib collect: stopped; {self.totals.summary()}")
         return self.totals
 
-    async def shutdown(self, server: Any) -> None:
-        """Stop listening, answer what is in flight (flushing its group now), then close."""
+    async def shutdown(self, server: Any, deadline: float) -> None:
+        """Stop listening, answer what is in flight (flushing its group now), then close,
+        all by ``deadline`` (loop time). Requests still sending their body are not waited
+        for; a decode still running past the deadline is left to its daemon thread."""
+        loop = asyncio.get_running_loop()
         server.stop()
-        self.closing = True
+        self.closing = True  # inflation stops; a request not yet decoded gets 503
         self.writer.hurry()
+        self.decoders.stop()
         if self.inflight == 0:
             self._idle.set()
+        wait = deadline - WRITER_GRACE_S - 0.5 - loop.time()
         try:
-            await asyncio.wait_for(self._idle.wait(), SHUTDOWN_WAIT_S)
+            await asyncio.wait_for(self._idle.wait(), max(wait, 0))
         except TimeoutError:
-            logger.warning(
-                "%d request(s) still in flight after %.0f s", self.inflight, SHUTDOWN_WAIT_S
-            )
-        await asyncio.get_running_loop().run_in_executor(None, self.writer.stop)
-        self.decoders.shutdown(wait=True)
-        await server.close_all_connections()
+            logger.warning("%d request(s) still in flight at exit; clients retry", self.inflight)
+        await self._stop_writer(deadline - 0.5)
+        try:
+            await asyncio.wait_for(server.close_all_connections(), max(deadline - loop.time(), 0.1))
+        except TimeoutError:
+            logger.warning("connections still open at exit")
+
+    async def _stop_writer(self, deadline: float) -> None:
+        """Let the writer commit what it holds and end, waiting for it until ``deadline``."""
+        loop = asyncio.get_running_loop()
+        self._writer_stopped = True
+        self.writer.close()
+        while self.writer.running and loop.time() < deadline:
+            await asyncio.sleep(0.02)  # the IO loop runs on: the commit's answers go out
+        if not self.writer.join(0):
+            logger.warning("the writer's last commit did not end in time; its requests retry")
 
 
 def _handlers() -> tuple[type, type]:
@@ -332,14 +553,13 @@ def _handlers() -> tuple[type, type]:
             self.chunks: list[bytes] = []
             self.size = 0
             self.refusal: Answer | None = None
-            self.counted = False
+            self.ticket = collector.budget.ticket()
+            self.exporting = False
             self.media: str | None = None
             self.encoding = ""
 
         def prepare(self) -> None:
             c, headers = self.collector, self.request.headers
-            c.started()
-            self.counted = True
             self.media = media_type(headers.get("Content-Type", ""))
             self.encoding = headers.get("Content-Encoding", "").strip().lower()
             limit = c.options.max_body_bytes
@@ -362,29 +582,50 @@ def _handlers() -> tuple[type, type]:
                 self.refusal = Answer(
                     413, f"the body is {declared} bytes, more than the limit of {limit}"
                 )
+            elif not self.ticket.hold_body(declared):
+                self.refusal = self.busy()
             if declared > c.options.drain_bytes:  # too big to read and drop: answer, then close
                 self.request.connection.set_max_body_size(declared)
                 self.answer(self.refusal or Answer(413, "the body is too large"))
 
         def data_received(self, chunk: bytes) -> None:
+            """Hold the chunk, unless the request is refused (then the body is read and
+            dropped, so that the answer reaches the client)."""
             if self.refusal is not None:
                 return
+            c = self.collector
             self.size += len(chunk)
-            if self.size > self.collector.options.max_body_bytes:
-                limit = self.collector.options.max_body_bytes
+            if self.size > c.options.max_body_bytes:
+                limit = c.options.max_body_bytes
                 self.refusal = Answer(413, f"the body is more than the limit of {limit} bytes")
-                self.chunks = []
+            elif not self.ticket.hold_body(self.size):  # no Content-Length, or past it
+                self.refusal = self.busy()
+            else:
+                self.chunks.append(chunk)
                 return
-            self.chunks.append(chunk)
+            self.chunks = []
+            self.ticket.release()
 
         async def post(self) -> None:
             if self.refusal is not None:
                 self.answer(self.refusal)
                 return
-            body = b"".join(self.chunks)
-            self.chunks = []
             assert self.media is not None
-            self.answer(await self.collector.export(self.sig, body, self.media, self.encoding))
+            c = self.collector
+            c.started()
+            self.exporting = True
+            try:
+                body, self.chunks = b"".join(self.chunks), []
+                answer = c.export(self.sig, body, self.media, self.encoding, self.ticket)
+                del body  # export holds it while it decodes, no longer
+                self.answer(await answer)
+            finally:
+                self.ticket.release()
+                c.ended()
+
+        def busy(self) -> Answer:
+            message = f"{self.collector.budget.refusal()}; retry later"
+            return Answer(503, message, retry_after=RETRY_AFTER_S)
 
         def answer(self, answer: Answer) -> None:
             """The answer in the request's encoding: a response, or a google.rpc.Status."""
@@ -422,15 +663,11 @@ def _handlers() -> tuple[type, type]:
             )
 
         def on_finish(self) -> None:
-            self._done()
+            self.ticket.release()
 
         def on_connection_close(self) -> None:
-            self._done()
-
-        def _done(self) -> None:
-            if self.counted:
-                self.counted = False
-                self.collector.ended()
+            if not self.exporting:  # an export holds its bytes until it ends
+                self.ticket.release()
 
     class MetricsHandler(tornado.web.RequestHandler):
         """``GET /metrics`` in the Prometheus text format."""
@@ -463,16 +700,20 @@ def serve(
     flush_rows: int = FLUSH_ROWS,
     flush_ms: float = FLUSH_MS,
     max_pending_rows: int = MAX_PENDING_ROWS,
+    max_inflight_bytes: int = MAX_INFLIGHT_BYTES,
     echo: Callable[[str], None] | None = None,
 ) -> Totals:
-    """Run the OTLP/HTTP receiver until SIGTERM or SIGINT (blocks); returns what it stored.
+    """Run the OTLP/HTTP receiver until SIGTERM or SIGINT (blocks; it returns within
+    ``STOP_S``, 10 s, of the signal); returns what it stored.
 
     ``echo`` shows the listening line and the summary (default: stdout, flushed, so a
     parent process reading the port sees it at once). Port 0 picks a free port.
     Raises UsageError for bad settings or a port in use, DatabaseUnreachable when the
     database cannot be reached at start."""
     check_port(port)
-    options = Options(url, max_body_bytes, flush_rows, flush_ms, max_pending_rows)
+    options = Options(
+        url, max_body_bytes, flush_rows, flush_ms, max_pending_rows, max_inflight_bytes
+    )
     options.check()
     say = echo or (lambda line: print(line, flush=True))
 
