@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import nbformat
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from obslib import demo, schema
 from obslib.errors import UsageError
+from obslib.storage import db, roles
 from obslib.storage.migrate import Migrator
 from obslib.storage.roles import check_role_name, grant_reader
 from tests.conftest import MIGRATIONS, run_cli
@@ -244,3 +247,16 @@ def test_a_write_granted_to_public_is_refused(
         grant_reader(role, url=migrated_db, password="pw-for-tests")
     with psycopg.connect(migrated_db) as conn:
         assert conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None
+
+
+@pytest.mark.parametrize(
+    "folder",
+    ["/tmp/a b/pgdata", "/Users/me/Library/Application Support/obslib/pgdata", "/tmp/x+y/é"],
+    ids=["a space", "macOS's default home", "a plus and a non-ASCII letter"],
+)
+def test_the_reader_url_keeps_a_socket_folder_as_libpq_reads_it(folder: str) -> None:
+    """libpq decodes %20 but keeps "+" as a plus: the reader's URL must name the same folder."""
+    admin = f"postgresql+psycopg://admin@/obslib?host={quote(folder, safe='/')}"
+    url = roles.reader_url(admin, "notebooks", "p w")
+    parsed = conninfo_to_dict(db.libpq_url(url))
+    assert (parsed["host"], parsed["user"], parsed["password"]) == (folder, "notebooks", "p w")

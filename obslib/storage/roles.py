@@ -104,8 +104,17 @@ def reader_url(url: str, role: str, password: str | None = None) -> str:
     """``url`` with its user replaced by ``role`` and its password by ``password`` (or none),
     percent-encoded: libpq refuses a space or an ``@`` left raw in a URL."""
     parsed = make_url(url)._replace(username=role, password=None)  # .set() ignores None
-    query = {k: v for k, v in parsed.query.items() if k.lower() not in ("password", "user")}
-    plain = parsed.set(query=query).render_as_string(hide_password=False)
+    query = [
+        (k, value)
+        for k, v in parsed.query.items()
+        if k.lower() not in ("password", "user")
+        for value in ((v,) if isinstance(v, str) else v)
+    ]
+    # the options encoded as libpq decodes them: SQLAlchemy writes a space as "+", which
+    # libpq keeps as a plus (a socket folder under "Application Support" would be lost)
+    options = "&".join(f"{quote(k, safe='')}={quote(v, safe='/')}" for k, v in query)
+    plain = parsed.set(query={}).render_as_string(hide_password=False)
+    plain += f"?{options}" if options else ""
     if password is None:
         return plain
     return plain.replace(f"://{role}@", f"://{role}:{quote(password, safe='')}@", 1)
