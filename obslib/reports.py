@@ -360,18 +360,25 @@ def add_header(notebook: Path, name: str | Path, parameters: dict[str, object]) 
 def report_header(
     name: str | Path, title: str, parameters: dict[str, object], now: datetime | None = None
 ) -> str:
-    """The header's markdown: what a reader who did not run the report needs first."""
+    """The header's markdown: what a reader who did not run the report needs first.
+
+    Parameter values come from outside (an incident id from the database, ``-p`` on the
+    command line): each is inline code only when it holds no backtick or ``|``, else
+    escaped text (``obslib.escape.md_code``), so no value ends its code span or the table.
+    """
     from obslib import __version__
+    from obslib.escape import md_code, md_text
 
     values = {**_defaults(name), **parameters}
     values.pop("report_mode", None)
     shown = [
-        f"`{k} = {v!r}`" + ("" if k in parameters else " (default)") for k, v in values.items()
+        md_code(f"{k} = {v!r}") + ("" if k in parameters else " (default)")
+        for k, v in values.items()
     ]
     now = now or datetime.now(UTC)
     rows = [
         ("Parameters", ", ".join(shown) or "none"),
-        ("Data window", _window(name, values)),
+        ("Data window", md_text(_window(name, values))),
         ("Generated", f"{now:%Y-%m-%d %H:%M} UTC by obslib {__version__}"),
     ]
     table = "\n".join(f"| **{k}** | {v} |" for k, v in rows)

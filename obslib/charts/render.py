@@ -4,6 +4,8 @@ JupyterLab.
 Reports: vl-convert draws the SVG; it is shown as an ``<img>`` whose ``alt`` is the chart's
 ``description`` (vl-convert's SVG carries no description, and nbconvert's HTML export warns
 about every ``<img>`` without ``alt``, which is how it exports ``image/svg+xml`` outputs).
+The alt text is escaped (``obslib.escape.html_text``); vl-convert escapes the SVG's own text,
+and an SVG shown through ``<img>`` never runs a script.
 JupyterLab: Altair's anywidget renderer with its JavaScript shipped in Python packages,
 because the default renderer loads vega from a CDN ("Error loading script" offline).
 """
@@ -11,11 +13,12 @@ because the default renderer loads vega from a CDN ("Error loading script" offli
 from __future__ import annotations
 
 import base64
-import html
 import logging
 
 import altair as alt
 from altair.vegalite.v6 import display as vl_display
+
+from obslib.escape import html_text
 
 logger = logging.getLogger(__name__)
 
@@ -29,10 +32,10 @@ def svg_with_alt(spec: dict, **metadata) -> dict[str, str]:
     bundle = vl_display.svg_renderer(spec, **metadata)
     svg = bundle["image/svg+xml"] if isinstance(bundle, dict) else bundle[0]["image/svg+xml"]
     alt_text = str(spec.get("description") or NO_DESCRIPTION)
-    svg = svg.replace("<svg ", f'<svg role="img" aria-label="{html.escape(alt_text)}" ', 1)
+    svg = svg.replace("<svg ", f'<svg role="img" aria-label="{html_text(alt_text)}" ', 1)
     encoded = base64.b64encode(svg.encode("utf-8")).decode("ascii")
     img = (
-        f'<img class="obslib-chart" alt="{html.escape(alt_text, quote=True)}" '
+        f'<img class="obslib-chart" alt="{html_text(alt_text)}" '
         f'style="max-width: 100%; height: auto;" src="data:image/svg+xml;base64,{encoded}">'
     )
     return {"text/html": img, "text/plain": f"[chart] {alt_text}"}

@@ -7,7 +7,9 @@ services (the paged one and those linked to it in the service graph), how much o
 error budget the incident burned, which other alerts fired with it, where request time went
 against the same hours the day before, and the error logs. ``document()`` is the Google SRE
 postmortem skeleton pre-filled with those facts, each place a person must write marked
-``[TO WRITE]``; the report runner saves it as ``postmortem.md``.
+``[TO WRITE]``; the report runner saves it as ``postmortem.md``. Every stored text in it
+(names, log lines, the incident's own fields) is escaped Markdown (``obslib.escape``): it
+reads as written and is never markup, in the HTML report and in ``postmortem.md`` alike.
 
 An unknown incident id is a note in every view, never a traceback.
 """
@@ -22,6 +24,7 @@ import pandas as pd
 
 from obslib import alerts, charts, evaluation, incidents, load, slo, trace_sets
 from obslib.charts import incidents as incident_charts
+from obslib.escape import md_text
 from obslib.views.notes import Note
 from obslib.views.tables import Table, span_text, table
 from obslib.views.trace_investigation import CHANGE_LABELS
@@ -357,13 +360,14 @@ class Postmortem:
     def document(self) -> Markdown:
         """The postmortem draft: the Google SRE skeleton, facts filled in, gaps marked."""
         if not self.found:
-            return Markdown(f"# Postmortem\n\n*{self.message}*\n")
+            return Markdown(f"# Postmortem\n\n*{md_text(self.message)}*\n")
         return Markdown(_draft(self))
 
 
 @dataclass(frozen=True)
 class Markdown:
-    """A Markdown document that displays as such in JupyterLab and in the HTML report."""
+    """A Markdown document that displays as such in JupyterLab and in the HTML report.
+    ``text`` is trusted Markdown: whoever builds it escapes stored text (``md_text``)."""
 
     text: str
 
@@ -464,17 +468,18 @@ def _draft(pm: Postmortem) -> str:
     budget = pm.budget_rows
     related = pm.related_rows
     title = incidents.name_or(data.get("summary"), f"{_alert(i, 'alert')} on {pm.service}")
+    incident_id = md_text(i["incident_id"])
     out = [
-        f"# Postmortem: {i['incident_id']}, {title}",
+        f"# Postmortem: {incident_id}, {md_text(title)}",
         "",
         f"**Status:** draft, generated from the data; every {TO_WRITE} needs a person.  ",
-        f"**Incident:** {i['incident_id']} ({i['severity']}, {i['status']})  ",
+        f"**Incident:** {incident_id} ({md_text(i['severity'])}, {md_text(i['status'])})  ",
         f"**Window:** {_when(pm.start)} to {_when(pm.end)}  ",
         f"**Authors:** {TO_WRITE}",
         "",
         "## Summary",
         "",
-        f"{_alert(i, 'An alert')} paged for {pm.service} at "
+        f"{md_text(_alert(i, 'An alert'))} paged for {md_text(pm.service)} at "
         f"{_when(i['triggered_at'])}"
         + (f", {span_text(t.time_to_detect)} after the first bad minute" if first_bad else "")
         + (
@@ -482,7 +487,7 @@ def _draft(pm: Postmortem) -> str:
             if t.time_to_resolve is not None
             else "."
         )
-        + f" {_failed_text(impact)}",
+        + f" {md_text(_failed_text(impact))}",
         "",
         f"{TO_WRITE} one paragraph in plain words: what users saw and why.",
         "",
@@ -498,7 +503,7 @@ def _draft(pm: Postmortem) -> str:
             labels=_BUDGET_LABELS,
         ).markdown()
         if len(budget)
-        else f"*{pm._no_budget_text()}*",
+        else f"*{md_text(pm._no_budget_text())}*",
         "",
         f"{TO_WRITE} customer-facing impact (who, how many, for how long).",
         "",
@@ -507,20 +512,21 @@ def _draft(pm: Postmortem) -> str:
         f"{TO_WRITE} the causes, and why they produced this failure.",
     ]
     if data.get("root_cause"):
-        out += ["", f"Recorded on the incident: *{data['root_cause']}*."]
+        out += ["", f"Recorded on the incident: *{md_text(data['root_cause'])}*."]
     top = _top_errors(pm.logs)
     if len(top):
         first = top.iloc[0]
         out += [
             "",
-            f"Most frequent error log: `{first['message']}` ({first['service_name']}, "
+            f'Most frequent error log: "{md_text(first["message"])}" '
+            f"({md_text(first['service_name'])}, "
             f"{int(first['records']):,} records).",
         ]
     out += ["", "## Trigger", ""]
     if len(before):
         last = before.iloc[-1]
         out.append(
-            f"The last change before the first bad minute: **{last['what']}** at "
+            f"The last change before the first bad minute: **{md_text(last['what'])}** at "
             f"{_when(last['time'])}. {TO_WRITE} confirm it is the trigger."
         )
     else:
@@ -528,15 +534,20 @@ def _draft(pm: Postmortem) -> str:
     out += ["", "## Resolution", ""]
     facts = []
     if data.get("remediation"):
-        facts.append(f"Recorded remediation: *{data['remediation']}*.")
-    facts += [f"{r['what']} at {_when(r['time'])}." for _, r in after.iterrows()]
+        facts.append(f"Recorded remediation: *{md_text(data['remediation'])}*.")
+    facts += [f"{md_text(r['what'])} at {_when(r['time'])}." for _, r in after.iterrows()]
     if t.time_to_resolve is not None:
         facts.append(
-            f"Resolved by {incidents.name_or(i.get('resolved_by'), 'someone')} at "
+            f"Resolved by {md_text(incidents.name_or(i.get('resolved_by'), 'someone'))} at "
             f"{_when(i['resolved_at'])}, "
             f"{span_text(t.time_to_resolve)} after the page."
         )
-    out += [" ".join(facts) or f"Not resolved yet ({i['status']}).", "", "## Detection", ""]
+    out += [
+        " ".join(facts) or f"Not resolved yet ({md_text(i['status'])}).",
+        "",
+        "## Detection",
+        "",
+    ]
     if first_bad is not None:
         verdict = "within" if t.time_to_detect < DETECTION_TARGET else "over"
         out.append(
@@ -548,15 +559,15 @@ def _draft(pm: Postmortem) -> str:
         out.append("No SLI breach or failing request of the service before the page.")
     if t.time_to_acknowledge is not None:
         out.append(
-            f"Acknowledged by {incidents.name_or(i.get('acknowledged_by'), 'someone')} "
+            f"Acknowledged by {md_text(incidents.name_or(i.get('acknowledged_by'), 'someone'))} "
             f"{span_text(t.time_to_acknowledge)} after the page."
         )
     if len(related):
-        names = ", ".join(f"{r.alert_name} ({r.relation})" for r in related.itertuples())
+        names = ", ".join(f"{md_text(r.alert_name)} ({r.relation})" for r in related.itertuples())
         out.append(f"{len(related)} related alerts fired with it: {names}.")
     out += ["", "## Action items", "", "| Action item | Type | Owner | Bug |", "|---|---|---|---|"]
     for item, kind in _suggested_actions(pm):
-        out.append(f"| {item} | {kind} | {TO_WRITE} | {TO_WRITE} |")
+        out.append(f"| {md_text(item)} | {kind} | {TO_WRITE} | {TO_WRITE} |")
     out.append(f"| {TO_WRITE} | prevent | {TO_WRITE} | {TO_WRITE} |")
     out += [
         "",

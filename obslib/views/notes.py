@@ -6,8 +6,9 @@ A view returns a ``Note`` instead of an empty frame so that a notebook cell need
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
+
+from obslib.escape import html_text, md_text
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class Note:
         return self.text
 
     def _repr_markdown_(self) -> str:
-        return f"*{self.text}*"
+        return f"*{md_text(self.text)}*"
 
     def _repr_html_(self) -> str:
-        return f'<p class="obslib-note"><em>{html.escape(self.text)}</em></p>'
+        return f'<p class="obslib-note"><em>{html_text(self.text)}</em></p>'

@@ -11,7 +11,6 @@ nbconvert's HTML export; ``repr`` gives the same cells as plain text.
 from __future__ import annotations
 
 import hashlib
-import html
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ import numpy as np
 import pandas as pd
 from pandas.io.formats.style import Styler
 
+from obslib.escape import html_text, md_text
 from obslib.values import utc
 
 TEXT_LIMIT = 60  # characters shown of a long text cell; the rest is in its hover title
@@ -261,10 +261,11 @@ class Table:
         return pd.DataFrame(shown), pd.DataFrame(full)
 
     def styler(self) -> Styler:
-        """The pandas Styler behind the HTML: no index, escaped cells, error rows marked."""
+        """The pandas Styler behind the HTML: no index, escaped cells and headers (the stored
+        text shows as text, never as markup), error rows marked."""
         shown, full = self.cells()
         cut = shown != full
-        body = shown.map(html.escape)
+        body = shown.map(html_text)
         kinds = [column_kind(str(c), self.data[c]) for c in self.data.columns]
         text_columns = [n for n, k in zip(shown.columns, kinds, strict=True) if k == "text"]
         other_columns = [n for n in shown.columns if n not in text_columns]
@@ -274,7 +275,7 @@ class Table:
             rows = cut[name].to_numpy()
             if rows.any():
                 body.loc[rows, name] = [
-                    f'<span title="{html.escape(f, quote=True)}">{html.escape(s)}</span>'
+                    f'<span title="{html_text(f)}">{html_text(s)}</span>'
                     for s, f in zip(shown.loc[rows, name], full.loc[rows, name], strict=True)
                 ]
         marked = self.errors if self.errors is not None else error_rows(self.data)
@@ -284,7 +285,8 @@ class Table:
         style = (
             body.style.hide(axis="index")
             .set_uuid(uuid)
-            .set_caption(html.escape(self.full_caption()))
+            .format_index(escape="html", axis=1)
+            .set_caption(html_text(self.full_caption()))
             .set_table_styles(
                 [
                     {"selector": "caption", "props": "caption-side: top; text-align: left;"},
@@ -323,16 +325,16 @@ class Table:
 
     def markdown(self) -> str:
         """The table as Markdown (a pipe table under its caption): for a wiki or a pull
-        request. Cells are the HTML's text in full (Markdown has no hover), ``|`` escaped."""
+        request. Cells are the HTML's text in full (Markdown has no hover); caption, headers
+        and cells are escaped Markdown text (``obslib.escape.md_text``): a ``|``, a line
+        break or a tag in a value never breaks the table or becomes markup."""
         _, shown = self.cells()
-        caption = self.full_caption()
+        caption = md_text(self.full_caption())
         if shown.empty:
             return f"{caption}\n\n*(no rows)*" if caption else "*(no rows)*"
 
         def row(values: list[str]) -> str:
-            return (
-                "| " + " | ".join(v.replace("|", "\\|").replace("\n", " ") for v in values) + " |"
-            )
+            return "| " + " | ".join(md_text(v) for v in values) + " |"
 
         kinds = [column_kind(str(c), self.data[c]) for c in self.data.columns]
         rule = ["---" if k == "text" else "---:" for k in kinds]

@@ -1,0 +1,54 @@
+"""Escaping: stored text (span names, log lines, alert and SLO names, incident fields) shown
+as text in the format it lands in, never run as markup.
+
+Whatever a report shows from the data may come from outside: a span name or a log line is
+whatever a request made it. Every place that puts such text into HTML or Markdown goes
+through one of these functions; the text stays visible as written (a reader sees
+``<script>alert(1)</script>``), nothing is stripped.
+
+- HTML (``html_text``): ``& < > " '`` as entities, fit for element text and quoted
+  attributes.
+- Markdown (``md_text``): for inline text (a sentence, a table cell, a heading). Every
+  ``<`` as ``&lt;``, so no renderer ever sees a tag or an autolink (Markdown passes raw HTML
+  through), and a ``&`` that would start an entity as ``&amp;``; the characters that start
+  Markdown syntax (emphasis, code, links, tables, math, a block at the start of a line)
+  escaped with a backslash; line breaks as spaces, so a value never starts a block or ends a
+  table row.
+- Markdown code (``md_code``): a short value as inline code when it holds no backtick,
+  ``|`` or line break (code spans show ``<`` literally), else as ``md_text``.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+# Backslash-escaped: emphasis (* _ ~), code (`), links and images ([ ]), table cells (|),
+# headings (#), math ($, which nbconvert and GitHub render) and the backslash itself.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#$])")
+_LINE_BREAKS = re.compile(r"\r\n|[\r\n\v\f\x85\u2028\u2029]")
+_ENTITY = re.compile(r"&(?=#?\w+;)")  # "&lt;" would render as "<"; a lone "&" is text
+# a value that opens a line must not open a block quote or a list item
+_BLOCK_START = re.compile(r"^(\s*(?:\d+)?)(>|[-+.)](?=\s))")
+
+
+def html_text(value: object) -> str:
+    """``value`` as HTML text: ``&``, ``<``, ``>`` and both quotes as entities."""
+    return html.escape(str(value), quote=True)
+
+
+def md_text(value: object) -> str:
+    """``value`` as inline Markdown that renders as exactly this text, on one line."""
+    text = _LINE_BREAKS.sub(" ", str(value))
+    text = _ENTITY.sub("&amp;", text).replace("<", "&lt;")
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return _BLOCK_START.sub(r"\1\\\2", text, count=1)
+
+
+def md_code(value: object) -> str:
+    """``value`` as inline code (`` `value` ``) when that shows it verbatim and cannot end
+    early or split a table row; otherwise as escaped text (``md_text``)."""
+    text = str(value)
+    if not text.strip() or "`" in text or "|" in text or _LINE_BREAKS.search(text):
+        return md_text(text)
+    return f"`{text}`"
