@@ -8,8 +8,13 @@ record with its file, position and reason.
 from __future__ import annotations
 
 import argparse
+import errno
+import os
+import re
+import stat
 import sys
 from pathlib import Path
+from typing import IO
 
 import orjson
 
@@ -24,8 +29,20 @@ Any file may be gzip-compressed. Each file is one transaction: a file that is no
 (truncated JSON, wrong shape) stores nothing; a bad record inside a readable file is refused
 on its own and listed. Re-importing a file stores nothing twice.
 
+limits (a file over one is refused whole, nothing of it stored, the next file still read):
+  only regular files (not a FIFO, /dev/zero, a folder); a file's content once decompressed
+  up to --max-file-bytes (1 GiB); one JSON document, or one line of JSON lines, up to
+  --max-document-bytes (32 MiB: a document is parsed whole, ~23x its size in memory;
+  JSON lines are read a chunk at a time, so a large export belongs in JSON lines, as the
+  Collector's file exporter writes them)
+--rejects FILE is checked before anything is imported: not an input file (nor a link to
+one), not a folder, writable (a pipe must have a reader). If writing it fails at the end,
+the imported files stay stored (each file is committed as it is read); the rejects are
+listed on stderr anyway, a regular FILE is left empty, and the exit status is 2.
+
 exit status: 0 every record stored or already there,
-             2 a file refused or a record rejected (the rest of the file is stored)
+             2 a file refused or a record rejected (the rest of the file is stored),
+               or --rejects refused or not written
 """
 
 
@@ -47,6 +64,18 @@ def add_commands(commands) -> None:
         help="also write every rejected record (source, position, kind, reason) as JSON lines",
     )
     ingest.add_argument("--quiet", action="store_true", help="no progress bar, no per-file lines")
+    ingest.add_argument(
+        "--max-file-bytes",
+        type=_bytes,
+        metavar="N",
+        help="refuse a file whose content, decompressed, is larger (default 1 GiB; 8GiB works)",
+    )
+    ingest.add_argument(
+        "--max-document-bytes",
+        type=_bytes,
+        metavar="N",
+        help="refuse a file with a larger JSON document or line (default 32 MiB)",
+    )
     ingest.set_defaults(func=_ingest)
 
     export = commands.add_parser(
@@ -134,11 +163,15 @@ def _ingest(args: argparse.Namespace) -> int:
     from obslib.cli import _reachable_url
     from obslib.ingest import importer
 
-    rejects_out = Path(args.rejects) if args.rejects else None
-    if rejects_out is not None and not rejects_out.parent.is_dir():
-        from obslib.errors import UsageError
-
-        raise UsageError(f"--rejects: folder {rejects_out.parent} does not exist")
+    rejects_out = _rejects_target(args.rejects, args.files) if args.rejects else None
+    limits = {
+        name: value
+        for name, value in (
+            ("max_file_bytes", args.max_file_bytes),
+            ("max_document_bytes", args.max_document_bytes),
+        )
+        if value is not None
+    }
     url = _reachable_url()
 
     def show(report: importer.FileReport) -> None:
@@ -151,17 +184,112 @@ def _ingest(args: argparse.Namespace) -> int:
             print(_line(report.path, report), flush=True)
 
     reports = importer.import_files(
-        args.files, args.format, url=url, progress=not args.quiet, on_file=show
+        args.files, args.format, url=url, progress=not args.quiet, on_file=show, **limits
     )
     rejected = [r for rep in reports for r in rep.rejects]
-    if rejects_out is not None:
-        with rejects_out.open("wb") as f:
-            for reject in rejected:
-                f.write(orjson.dumps(reject.as_dict()) + b"\n")
+    unwritten = _write_rejects(rejects_out, rejected) if rejects_out is not None else None
     refused = [r for r in reports if r.error]
     if len(reports) > 1 or args.quiet:
         print(_total(reports))
-    return 2 if refused or rejected else 0
+    if unwritten:
+        print(f"obslib: error: {unwritten}", file=sys.stderr)
+    return 2 if refused or rejected or unwritten else 0
+
+
+_UNITS = {"": 1, "k": 2**10, "kib": 2**10, "m": 2**20, "mib": 2**20, "g": 2**30, "gib": 2**30}
+
+
+def _bytes(text: str) -> int:
+    """A positive size in bytes: 1048576, 512MiB, 8GiB (K, M, G are binary too)."""
+    match = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", text)
+    unit = match and _UNITS.get(match[2].lower())
+    if not match or unit is None or int(match[1]) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive size (1048576, 512MiB, 8GiB)")
+    return int(match[1]) * unit
+
+
+class _Rejects:
+    """Where --rejects goes: a regular file is opened (truncated) only at the end; a pipe
+    or a device (/dev/null, /dev/stdout, ``>(gzip > r.gz)``) is opened at the start, so a
+    FIFO nobody reads is refused then, not hung on after the import."""
+
+    def __init__(self, path: Path, held: IO[bytes] | None = None) -> None:
+        self.path, self.held = path, held
+
+    def open(self) -> IO[bytes]:
+        return self.held if self.held is not None else self.path.open("wb")
+
+
+def _rejects_target(value: str, inputs: list[str]) -> _Rejects:
+    """The --rejects path, checked before anything is imported: a new file in a writable
+    folder, or an existing writable regular file, character device or pipe with a reader,
+    that is none of the inputs, not through a symlink or a hard link either."""
+    from obslib.errors import UsageError
+
+    out = Path(value)
+    try:
+        mode = out.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as err:
+        raise UsageError(f"--rejects {out}: {err.strerror or err}") from None
+    for name in inputs:
+        if _same_file(out, Path(name)):
+            raise UsageError(
+                f"--rejects {out} is the input file {name}: writing the rejects would replace"
+                " it; name another file"
+            )
+    if mode is not None and stat.S_ISDIR(mode):
+        raise UsageError(f"--rejects {out} is a folder: name a file in it")
+    if mode is not None and not os.access(out, os.W_OK):
+        raise UsageError(f"--rejects {out} is not writable")
+    if mode is not None and not stat.S_ISREG(mode):
+        if not (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):
+            raise UsageError(f"--rejects {out} is not a file, a device or a pipe")
+        try:  # O_NONBLOCK: a FIFO without a reader fails (ENXIO) instead of blocking
+            fd = os.open(out, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as err:
+            reason = "no process reads it" if err.errno == errno.ENXIO else err.strerror
+            raise UsageError(f"--rejects {out}: cannot write: {reason}") from None
+        os.set_blocking(fd, True)
+        return _Rejects(out, os.fdopen(fd, "wb"))
+    folder = out.resolve().parent
+    if not folder.is_dir():
+        raise UsageError(f"--rejects: folder {out.parent} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"--rejects: folder {out.parent} is not writable")
+    return _Rejects(out)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)  # also through symlinks and hard links
+    except OSError:  # one of them does not exist: compare where the names lead
+        return a.resolve() == b.resolve()
+
+
+def _write_rejects(target: _Rejects, rejected: list) -> str | None:
+    """Write the rejects as JSON lines; the error line when that fails (ENOSPC, /dev/full),
+    with a regular file left empty rather than half-written."""
+    out = target.path
+    try:
+        with target.open() as f:
+            for reject in rejected:
+                f.write(orjson.dumps(reject.as_dict()) + b"\n")
+        return None
+    except OSError as err:
+        with_file = out.is_file()
+        if with_file:
+            try:
+                os.truncate(out, 0)
+            except OSError:
+                with_file = False
+        left = "left empty" if with_file else "not written"
+        return (
+            f"--rejects {out}: cannot write the {len(rejected)} rejected record(s):"
+            f" {err.strerror or err} ({left}; the rejects are listed above, and the files"
+            " imported stay stored: each was committed as it was read)"
+        )
 
 
 def _line(name: str, report) -> str:
