@@ -178,3 +178,71 @@ def test_a_rewrite_differing_only_as_null_versus_a_value_is_a_conflict(
     assert written == 0
     assert written.conflicts.count == 1
     assert written.conflicts.keys == ((TRACE, sid(1)),)
+
+
+# -- duplicate or conflict: one notion of "identical" ----------------------------------------
+
+
+def _row(tags: dict, position: str) -> dict:
+    """A decoder's span row (records.span_row), as the importers and the receiver store."""
+    ns = int(T0.timestamp()) * 10**9
+    return records.span_row(
+        trace_id=TRACE,
+        span_id=sid(0),
+        parent_span_id=None,
+        service_name="api",
+        operation_name="GET /",
+        span_kind="server",
+        start_ns=ns,
+        end_ns=ns + 5_000_000,
+        status="ok",
+        tags=tags,
+        events=[],
+        position=position,
+    )
+
+
+def _store(url: str, *rows: dict) -> tuple[int, int, int, list[str]]:
+    from obslib.ingest.store import store
+
+    with batch(url, every_conflict=True) as b:
+        out = store(b, records.Decoded(spans=list(rows)), "input.json")
+    return (
+        out.spans.accepted,
+        out.spans.duplicate,
+        out.spans.rejected,
+        [str(r) for r in out.rejects],
+    )
+
+
+def test_a_record_identical_as_stored_is_a_duplicate_in_the_input_as_in_the_table(
+    migrated_db: str,
+) -> None:
+    """1 and 1.0 are the same number to jsonb: the table calls the second copy identical, and
+    so does the in-input check (it called it "other content" and rejected it); the same
+    record against the stored copy is a duplicate too."""
+    one, one_point_oh = _row({"n": 1}, "line 1"), _row({"n": 1.0}, "line 2")
+    assert _store(migrated_db, one, one_point_oh) == (1, 1, 0, [])
+    assert _store(migrated_db, one_point_oh) == (0, 1, 0, [])
+
+
+def test_true_and_1_are_other_content_in_the_input_and_in_one_write(migrated_db: str) -> None:
+    """jsonb tells true from 1 (Python's == does not): a conflict in the input, refused
+    rows in one write, never one of them dropped as an identical copy."""
+    flag, number = _row({"on": True}, "line 1"), _row({"on": 1}, "line 2")
+    assert _store(migrated_db, flag, number) == (
+        1,
+        0,
+        1,
+        [
+            "input.json: line 2: same trace and span id as the record at line 1 with other"
+            " content (the first is kept)"
+        ],
+    )
+    frame = spans(1)
+    frame = pd.concat([frame, frame.assign(tags=[{"i": True}])], ignore_index=True)
+    frame.at[0, "tags"] = {"i": 1}
+    with pytest.raises(
+        InputError, match=r"^spans rows 0 and 1 have the same key .* but different tags$"
+    ):
+        write_spans(frame.assign(span_id=sid(5)), url=migrated_db)

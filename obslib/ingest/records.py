@@ -203,6 +203,27 @@ def json_shape(value: Any, shape: type, what: str) -> Any:
     return value
 
 
+def same_json(a: Any, b: Any) -> bool:
+    """Whether two JSON values are equal as PostgreSQL's jsonb compares them, the equality the
+    writers' conflict check uses: object keys in any order, numbers by value (1 = 1.0), and
+    true is not 1 (Python's == says it is). Used wherever two records must be told apart as
+    "identical" (a duplicate) or "other content" (a conflict), so both agree with the table."""
+    return _jsonb(a) == _jsonb(b)
+
+
+def _jsonb(value: Any) -> Any:
+    """A JSON value with its type kept where Python's equality would blur it."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, int | float):
+        return ("number", value)  # 1 == 1.0 and -0.0 == 0, as numeric compares
+    if isinstance(value, dict):
+        return ("object", {k: _jsonb(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return ("array", [_jsonb(v) for v in value])
+    return value
+
+
 def finite(value: float) -> float | str:
     """A float JSON can hold: non-finite ones as the text protobuf's JSON mapping uses."""
     if math.isfinite(value):

@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from obslib.ingest import records
 from obslib.ingest.records import Decoded, Reject
 from obslib.ingest.writer import Batch
@@ -101,16 +99,15 @@ def _store_kind(
     if not rows:
         return
     key_cols = _KEYS[kind]
-    first: dict[tuple, tuple[bytes, dict[str, Any]]] = {}
+    first: dict[tuple, dict[str, Any]] = {}
     unique = []
     for row in rows:
         key = tuple(row[c] for c in key_cols)
-        content = _content(row)
         seen = first.get(key)
         if seen is None:
-            first[key] = (content, row)
+            first[key] = row
             unique.append(row)
-        elif seen[0] == content:
+        elif records.same_json(_content(seen), _content(row)):
             counts.duplicate += 1
         else:
             _reject(
@@ -119,7 +116,7 @@ def _store_kind(
                 row,
                 source,
                 kind,
-                f"same {_WHAT[kind]} as the record at {seen[1]['position']} with other"
+                f"same {_WHAT[kind]} as the record at {seen['position']} with other"
                 " content (the first is kept)",
             )
     if kind == "span":
@@ -131,7 +128,7 @@ def _store_kind(
         _reject(
             out,
             counts,
-            first[key][1],
+            first[key],
             source,
             kind,
             f"its {_WHAT[kind]} is stored already with other content (kept, not overwritten)",
@@ -147,7 +144,7 @@ def _reject(
     out.rejects.append(Reject(row.get("source", source), row["position"], reason, kind))
 
 
-def _content(row: dict[str, Any]) -> bytes:
-    """The stored columns of a row, canonically (positions and sources do not count)."""
-    stored = {k: v for k, v in row.items() if k not in ("position", "source")}
-    return orjson.dumps(stored, option=orjson.OPT_SORT_KEYS)
+def _content(row: dict[str, Any]) -> dict[str, Any]:
+    """The stored columns of a row (positions and sources do not count), compared with
+    ``records.same_json``: identical as the table compares them is a duplicate."""
+    return {k: v for k, v in row.items() if k not in ("position", "source")}

@@ -306,8 +306,12 @@ def refuse_differing_duplicates(table: pa.Table, target: Target) -> None:
         if col.digits:
             a, b = pc.round(a, col.digits[1]), pc.round(b, col.digits[1])
         differs = np.flatnonzero(~_equal(a, b))
-        if col.kind == JSON:  # same JSON, other spelling (key order, spaces) is the same
-            differs = [i for i in differs if json.loads(a[i].as_py()) != json.loads(b[i].as_py())]
+        if col.kind == JSON:  # same JSON as jsonb compares it (key order, 1.0 = 1) is the same
+            differs = [
+                i
+                for i in differs
+                if not records.same_json(json.loads(a[i].as_py()), json.loads(b[i].as_py()))
+            ]
         if len(differs):
             i = int(differs[0])
             key = ", ".join(f"{k}={first[k][i].as_py()!r}" for k in target.stage_key)
