@@ -1,4 +1,4 @@
-"""The OTLP/HTTP receiver (obslib.ingest.receiver and its group commit) run as ``obslib
+"""The OTLP/HTTP receiver (obslib.ingest.receiver, its bodies and its group commit) run as ``obslib
 collect``, a real process, against a real database, driven by a real HTTP client: encodings,
 partial success, refusals, metrics, shutdown, load and bad settings."""
 
@@ -39,7 +39,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from obslib.errors import DatabaseUnreachable, UsageError
-from obslib.ingest import group_commit, receiver
+from obslib.ingest import bodies, group_commit, receiver
 from obslib.storage.migrate import Migrator
 from tests.pg import MIGRATIONS, scratch_database
 
@@ -624,7 +624,7 @@ def test_a_request_the_database_refuses_fails_alone_and_leaves_nothing(
 
     def decoded(first: int, tag: str) -> Any:
         body = spans_request(first, 3, service=service)
-        return receiver.decode_request(receiver.TRACES, body, receiver.PROTOBUF, "", 10**6, tag)
+        return bodies.decode_request(receiver.TRACES, body, bodies.PROTOBUF, "", 10**6, tag)
 
     good, bad = decoded(base, "good"), decoded(base + 10, "bad")
     bad.spans[1]["status"] = "bogus"  # passes nothing the decoder checks; the table refuses it
