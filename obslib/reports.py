@@ -15,7 +15,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +25,8 @@ import pandas as pd
 
 from obslib.config import ENV_DATABASE_URL, scrub, settings, shipped_dir
 from obslib.errors import ReportFailed, UsageError
-from obslib.values import boolean, duration, utc
+from obslib.skew import check_max_skew_ms
+from obslib.values import boolean, count, duration, moment, utc, window
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +46,20 @@ TIME_PARAMETERS = {
     "slo": ("end",),
     "health": ("end",),
 }
+# Time parameters that may be empty: the notebook then ends at the latest stored span.
+OPTIONAL_TIMES = {
+    "slo": ("end",),
+    "health": ("end",),
+}
 # Parameters that hold a duration ("30d"), checked with values.duration the same way.
 DURATION_PARAMETERS = {
     "slo": ("window",),
     "health": ("window",),
+}
+# Other values the notebooks refuse, checked up front by the function the notebook calls.
+_VALUE_CHECKS: dict[str, dict[str, Callable[[object], object]]] = {
+    "trace": {"max_skew_ms": check_max_skew_ms},
+    "slo": {"min_events": lambda value: count(value, "parameter min_events")},
 }
 _HEADER_TAG = "obslib-report-header"
 _SECRET_WORDS = ("url", "password", "dsn", "secret", "token")
@@ -143,8 +154,25 @@ def coerce_parameters(name: str, raw: dict[str, str]) -> dict[str, object]:
             kind = "time"
         elif key in DURATION_PARAMETERS.get(name, ()):
             kind = "duration"
-        out[key] = _convert(key, text, kind)
+        out[key] = _convert(name, key, text, kind)
+    check_parameters(name, out)
     return out
+
+
+def check_parameters(name: str, given: dict[str, object]) -> None:
+    """What the notebook's own first cells would refuse, refused before a kernel starts
+    (UsageError, exit 2), by the same functions: a window whose end is not after its start
+    (the notebook's defaults filling what was not given), a moment outside the times
+    obslib holds, a negative or NaN skew limit, a negative minimum of events."""
+    values = {**_defaults(name), **given}
+    times = [k for k in TIME_PARAMETERS.get(name, ()) if str(values.get(k) or "").strip()]
+    for key in times:
+        moment(str(values[key]), f"parameter {key}")
+    if "start" in times and "end" in times:
+        window(str(values["start"]), str(values["end"]))
+    for key, check in _VALUE_CHECKS.get(name, {}).items():
+        if key in given:
+            check(given[key])
 
 
 def is_time_parameter(report: str | Path, key: str) -> bool:
@@ -152,7 +180,7 @@ def is_time_parameter(report: str | Path, key: str) -> bool:
     return isinstance(report, str) and key in TIME_PARAMETERS.get(report, ())
 
 
-def _convert(key: str, text: str, kind: str) -> object:
+def _convert(report: str, key: str, text: str, kind: str) -> object:
     if kind == "duration":
         try:
             if duration(text) <= pd.Timedelta(0):
@@ -163,7 +191,9 @@ def _convert(key: str, text: str, kind: str) -> object:
             ) from None
         return text
     if kind == "time":  # checked and written back as ISO 8601 UTC, which every reader parses
-        return utc(text, f"parameter {key}").isoformat()
+        if not text.strip() and key in OPTIONAL_TIMES.get(report, ()):
+            return ""  # the notebook's "empty: the latest stored span"
+        return moment(text, f"parameter {key}").isoformat()
     try:
         if kind == "bool":
             return boolean(text)

@@ -189,26 +189,32 @@ def test_no_data_is_a_message_not_a_traceback(demo_db, tmp_path, args, message) 
 def test_a_failing_cell_writes_the_notebook_and_exits_1(demo_db, tmp_path) -> None:
     """A cell error: exit 1, one line naming the cell, the executed notebook kept."""
     url, _ = demo_db
+    shelf = tmp_path / "notebooks"  # the shipped notebooks, the trace one with a failing cell
+    shelf.mkdir()
+    for source in reports.notebooks_dir().glob("*.ipynb"):
+        (shelf / source.name).write_bytes(source.read_bytes())
+    planted = shelf / "trace_investigation.ipynb"
+    nb = nbformat.read(str(planted), as_version=4)
+    nb.cells.insert(3, nbformat.v4.new_code_cell('raise RuntimeError("a planted failure")'))
+    nbformat.write(nb, str(planted))
+    out = tmp_path / "out"
     result = run_cli(
         "report",
         "trace",
-        "-p",
-        "max_skew_ms",
-        "-5",
         "--out",
-        str(tmp_path),
-        env={"OBSLIB_DATABASE_URL": url},
+        str(out),
+        env={"OBSLIB_DATABASE_URL": url, "OBSLIB_NOTEBOOKS_DIR": str(shelf)},
         timeout=300,
     )
     assert result.returncode == 1
     line = result.stderr.strip().splitlines()[-1]
     assert re.match(
-        r"obslib: error: trace_investigation\.ipynb: cell \d+ failed: UsageError:"
-        r" max_skew_ms must be a number >= 0",
+        r"obslib: error: trace_investigation\.ipynb: cell \d+ failed: RuntimeError:"
+        r" a planted failure",
         line,
     )
-    assert (tmp_path / "trace_investigation.ipynb").exists()
-    assert not (tmp_path / "trace_investigation.html").exists()
+    assert (out / "trace_investigation.ipynb").exists()
+    assert not (out / "trace_investigation.html").exists()
 
 
 @pytest.mark.parametrize(
@@ -221,6 +227,14 @@ def test_a_failing_cell_writes_the_notebook_and_exits_1(demo_db, tmp_path) -> No
         ({"max_skew_ms": "lots"}, "max_skew_ms must be float"),
         ({"start": "notadate"}, "parameter start is not a time: 'notadate'"),
         ({"end": "2026-13-01"}, "parameter end is not a time: '2026-13-01'"),
+        ({"end": ""}, "parameter end is not a time: ''"),
+        ({"start": "2026-11-14T15:00", "end": "2026-11-14T14:00"}, "end .* is not after start"),
+        ({"start": "2026-11-15"}, "end 2026-11-14T14:50:00.* is not after start"),
+        ({"start": "0001-01-01"}, "parameter start '0001-01-01' is outside the times"),
+        ({"end": "9999-12-31"}, "parameter end '9999-12-31' is outside the times"),
+        ({"start": "1969-12-31T23:59Z"}, "parameter start .* is outside the times"),
+        ({"max_skew_ms": "-1"}, "max_skew_ms must be a number >= 0"),
+        ({"max_skew_ms": "nan"}, "max_skew_ms must be a number >= 0"),
     ],
     ids=[
         "a URL parameter",
@@ -230,12 +244,62 @@ def test_a_failing_cell_writes_the_notebook_and_exits_1(demo_db, tmp_path) -> No
         "a bad number",
         "a start that is not a time",
         "an end that is not a time",
+        "an empty end, where the notebook needs one",
+        "an end before the start",
+        "a start after the notebook's default end",
+        "a start in year 1",
+        "an end in year 9999",
+        "a start before 1970",
+        "a negative skew limit",
+        "a skew limit that is not a number",
     ],
 )
 def test_bad_parameters_are_refused_before_running(raw, message) -> None:
-    """Parameters are checked against the notebook's own parameters cell."""
+    """Parameters are checked against the notebook's own parameters cell and by the checks
+    its first cells make, before a kernel starts."""
     with pytest.raises(UsageError, match=message):
         reports.coerce_parameters("trace", raw)
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "expected"),
+    [
+        ("slo", {"end": ""}, {"end": ""}),
+        ("health", {"end": "  "}, {"end": ""}),
+        ("trace", {"max_skew_ms": "inf"}, {"max_skew_ms": float("inf")}),
+        ("slo", {"min_events": "0"}, {"min_events": 0}),
+    ],
+    ids=[
+        "an empty SLO review end means the latest stored span",
+        "a blank health end means the latest stored span",
+        "an infinite skew limit means no limit",
+        "no minimum of events",
+    ],
+)
+def test_documented_special_values_are_accepted(name, raw, expected) -> None:
+    """What the notebooks document as meaningful passes the up-front checks as it is."""
+    assert reports.coerce_parameters(name, raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "message"),
+    [
+        ("slo", {"min_events": "-5"}, "min_events must be 0 or more, not -5"),
+        ("slo", {"min_events": "2.5"}, "min_events must be int"),
+        ("slo", {"window": "0d"}, "window must be a positive duration"),
+        ("health", {"end": "0001-01-01"}, "parameter end '0001-01-01' is outside the times"),
+    ],
+    ids=[
+        "a negative minimum of events",
+        "a fraction of an event",
+        "an empty window",
+        "a health end in year 1",
+    ],
+)
+def test_bad_review_parameters_are_refused_before_running(name, raw, message) -> None:
+    """The SLO review's and health report's own checks, made before a kernel starts."""
+    with pytest.raises(UsageError, match=message):
+        reports.coerce_parameters(name, raw)
 
 
 def test_times_are_passed_on_as_utc() -> None:
