@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pandas as pd
+import psycopg
 import pytest
 
 from obslib.charts import incidents as incident_charts
@@ -45,6 +46,40 @@ def test_an_unknown_incident_is_a_note_in_every_view(demo_db) -> None:
         got = getattr(pm, name)()
         assert isinstance(got, Note) and "No incident 'INC-NOPE' is stored" in got.text, name
     assert "No incident 'INC-NOPE' is stored" in pm.document().text
+
+
+@pytest.mark.parametrize(
+    ("triggered", "resolved", "said"),
+    [
+        ("9999-12-31 23:00+00", None, "has triggered_at 9999-12-31 23:00 UTC, outside the times"),
+        ("infinity", None, "has triggered_at"),
+        ("0001-01-01 00:00+00", None, "has triggered_at 0001-01-01 00:00 UTC, outside the times"),
+        ("2026-11-14 14:06+00", "9999-01-01 00:00+00", "has resolved_at 9999-01-01 00:00 UTC"),
+    ],
+    ids=["paged in year 9999", "paged at infinity", "paged in year 1", "resolved in year 9999"],
+)
+def test_an_incident_outside_the_times_we_hold_is_a_note_in_every_view(
+    migrated_db, triggered, resolved, said
+) -> None:
+    """Its window (and the day before) cannot be read: every section says why, no traceback."""
+    with psycopg.connect(migrated_db) as conn:
+        alert = conn.execute(
+            """INSERT INTO alert_definitions (alert_name, service_name, alert_type,
+                   metric_name, condition_expression, severity)
+               VALUES ('a', 'domain-service', 'threshold', 'error_rate', 'x > 1', 'critical')
+               RETURNING id"""
+        ).fetchone()[0]
+        conn.execute(
+            """INSERT INTO alert_incidents (incident_id, alert_id, severity, status,
+                   triggered_at, resolved_at)
+               VALUES ('INC-far', %s, 'critical', %s, %s, %s)""",
+            (alert, "open" if resolved is None else "resolved", triggered, resolved),
+        )
+    pm = pm_view.postmortem("INC-far", url=migrated_db)
+    for name in VIEWS:
+        got = getattr(pm, name)()
+        assert isinstance(got, Note) and "Incident 'INC-far' " in got.text, name
+        assert said in got.text, name
 
 
 def test_the_demo_postmortem_states_the_scripted_facts(demo_pm) -> None:

@@ -25,6 +25,7 @@ import pandas as pd
 from obslib import alerts, charts, evaluation, incidents, load, slo, trace_sets
 from obslib.charts import incidents as incident_charts
 from obslib.escape import md_text
+from obslib.values import EARLIEST, LATEST
 from obslib.views.notes import Note
 from obslib.views.tables import Table, span_text, table
 from obslib.views.trace_investigation import CHANGE_LABELS
@@ -32,6 +33,9 @@ from obslib.views.trace_investigation import CHANGE_LABELS
 View = Table | Note | alt.TopLevelMixin
 DAY = pd.Timedelta(days=1)
 RELATED_WINDOW = pd.Timedelta(minutes=15)  # other alerts this close to the page are related
+# How far the data a postmortem reads reaches around its incident: the day before, the
+# longest SLO period of the budget section, related alerts (a page outside is refused).
+_MARGIN = pd.Timedelta(days=400)
 TOP_LOGS = 10
 TO_WRITE = "**[TO WRITE]**"  # where the draft needs a person; greppable in the Markdown
 DETECTION_TARGET = pd.Timedelta(minutes=1)  # the plan's success criterion for critical issues
@@ -233,7 +237,7 @@ class Postmortem:
         return (
             f"{int(rows['failed'].sum()):,} failed requests in {services} services and {ops} "
             f"operations, from the first bad minute to the resolution (slow: over the "
-            f"service's latency SLO; blank where it has none)"
+            f"lowest latency-SLO threshold of the service; blank where it has none)"
         )
 
     def budget(self) -> View:
@@ -391,6 +395,19 @@ def postmortem(incident_id: str, *, url: str | None = None) -> Postmortem:
             message=f"No incident {shown!r} is stored: check the id (obslib triage lists them).",
         )
     row = found.iloc[0].to_dict()
+    for column in ("triggered_at", "resolved_at"):  # the window and its margins must fit
+        moment = row.get(column)
+        if column == "resolved_at" and incidents.missing(moment):
+            continue
+        if pd.isna(moment) or not EARLIEST + _MARGIN <= moment < LATEST - _MARGIN:
+            when = "no time" if pd.isna(moment) else _far(moment)
+            return Postmortem(
+                incident_id,
+                message=(
+                    f"Incident {incident_id!r} has {column} {when}, outside the times obslib"
+                    f" holds ({EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d}): fix the row."
+                ),
+            )
     start = row["triggered_at"] - incidents.LOOKBACK
     end = incidents.window_end(row)
     slos = evaluation.enabled_slos(url=url)
@@ -414,6 +431,12 @@ def postmortem(incident_id: str, *, url: str | None = None) -> Postmortem:
 
 
 # -- helpers --------------------------------------------------------------------------------
+
+
+def _far(moment: pd.Timestamp) -> str:
+    """A moment of any year as UTC text (strftime fails before year 1000 and past 9999)."""
+    m = moment.tz_convert("UTC")
+    return f"{m.year:04d}-{m.month:02d}-{m.day:02d} {m.hour:02d}:{m.minute:02d} UTC"
 
 
 def _when(moment: object, who: object = None) -> str:

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from obslib.escape import html_text
+
 if TYPE_CHECKING:
     from obslib.views.trace_investigation import TraceInvestigation
 
@@ -35,7 +37,7 @@ def trace_picker(inv: TraceInvestigation, following: list[str]) -> Any:
 
     def show(change: dict) -> None:
         redrawn = inv.pick(change["new"])
-        status.value = f"Showing trace {inv.trace_id}: redrew {len(redrawn)} views."
+        status.value = f"Showing trace {html_text(inv.trace_id)}: redrew {len(redrawn)} views."
 
     picker.observe(show, names="value")
     return widgets.VBox([picker, status])

@@ -24,6 +24,7 @@ import pandas as pd
 from obslib import evaluation, load, schema, slo, slo_replay, slo_status
 from obslib.charts import slo as slo_charts
 from obslib.config import critical_services
+from obslib.escape import html_text
 from obslib.values import count, window_length
 from obslib.views import slo_text as wording
 from obslib.views.live import LiveView, per_selection, redraw_all
@@ -140,7 +141,8 @@ class SloReview:
 
         def show(change: dict) -> None:
             redrawn = self.pick(change["new"])
-            said.value = f"Showing {', '.join(self.selected)}: redrew {len(redrawn)} views."
+            shown = html_text(", ".join(self.selected))  # SLO names come from the database
+            said.value = f"Showing {shown}: redrew {len(redrawn)} views."
 
         picker.observe(show, names="value")
         return widgets.VBox([picker, said])
