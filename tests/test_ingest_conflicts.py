@@ -271,3 +271,73 @@ def test_two_writers_of_the_same_rows_in_opposite_orders_do_not_deadlock(
     assert "retried" not in caplog.text
     with psycopg.connect(migrated_db) as conn:
         assert conn.execute("SELECT count(*) FROM distributed_traces").fetchone()[0] == total
+
+
+def _logs_of(trace: str, n: int = 3) -> pd.DataFrame:
+    return pd.DataFrame(
+        dict(
+            log_id=[f"{trace}-log-{i}" for i in range(n)],
+            timestamp=[T0 + timedelta(milliseconds=i) for i in range(n)],
+            level="info",
+            service_name="api-gateway",
+            trace_id=tid(trace),
+            span_id=[sid(i) for i in range(n)],
+            message=[f"message {i}" for i in range(n)],
+        )
+    )
+
+
+def test_two_batches_writing_spans_and_logs_in_opposite_orders_do_not_deadlock(
+    migrated_db: str, caplog
+) -> None:
+    """One batch writes spans then logs, the other the same logs then the same spans, each
+    holding its first write while the other makes its second: a batch merges its spans and
+    logs at commit, spans first, each sorted by key, so both land without a deadlock (it
+    failed one writer after 5 retries)."""
+    frames = {"spans": spans("t-both", n=200), "logs": _logs_of("t-both", n=200)}
+    orders = [("spans", "logs"), ("logs", "spans")]
+    both_wrote_once = threading.Barrier(2, timeout=30)
+    results: list[object] = [None, None]
+
+    def write(i: int) -> None:
+        try:
+            with batch(migrated_db) as b:
+                first, second = orders[i]
+                getattr(b, first)(frames[first])
+                both_wrote_once.wait()
+                getattr(b, second)(frames[second])
+            results[i] = dict(b.written)
+        except Exception as err:  # reported by the assertion below
+            results[i] = err
+
+    with caplog.at_level(logging.WARNING, logger=WRITER):
+        threads = [threading.Thread(target=write, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+    assert all(isinstance(r, dict) for r in results), results
+    assert "retried" not in caplog.text and "not written" not in caplog.text
+    assert sum(r["spans"] for r in results) == sum(r["logs"] for r in results) == 200
+    with psycopg.connect(migrated_db) as conn:
+        assert conn.execute("SELECT count(*) FROM distributed_traces").fetchone()[0] == 200
+        assert conn.execute("SELECT count(*) FROM structured_logs").fetchone()[0] == 200
+
+
+def test_rows_another_writer_stores_before_the_commit_are_counted_at_the_commit(
+    migrated_db: str, caplog
+) -> None:
+    """A batch's spans wait for its commit; another writer storing the same keys meanwhile
+    wins (first stored), and the commit says so: identical rows are no longer new, a
+    different one is a conflict in ``Batch.conflicts``, with a warning. Never silent."""
+    mine = spans("t-race", n=3)
+    theirs = mine.copy()
+    theirs.loc[2, "operation_name"] = "theirs"
+    with caplog.at_level(logging.WARNING, logger=WRITER), batch(migrated_db) as b:
+        assert b.spans(mine) == 3  # new as of the write
+        assert write_spans(theirs, url=migrated_db) == 3  # commits first
+    assert b.written["spans"] == 0
+    assert b.conflicts["spans"] == Conflicts(1, ((tid("t-race"), sid(2)),))
+    assert stored(migrated_db, "t-race") == {"s0": "op 0", "s1": "op 1", "s2": "theirs"}
+    assert "3 row(s) were stored by another writer" in caplog.text
+    assert "2 identical, 1 with other content" in caplog.text

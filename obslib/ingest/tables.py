@@ -15,6 +15,7 @@ from obslib import schema
 from obslib.ingest.frames import BOOL, FLOAT, INT, JSON, TEXT, TIME, Col
 
 STAGE = "obslib_stage"  # the temporary staging table of one write
+PENDING = "obslib_pending"  # + _kind: a batch's rows merged at commit (writer.DEFERRED)
 ROW = "_row"  # the frame row a staged row came from, for messages
 MAX_KEYS = 5  # conflicting keys a report lists (the count is always complete)
 # What the last retried_merge left: rows inserted, retries taken, the data error it stopped at.
@@ -156,42 +157,68 @@ class Target:
         return ", ".join(f'{k} COLLATE "C"' if k in text else k for k in self.key)
 
     def retried_merge(self, attempts: int) -> str:
-        """The merge in a PL/pgSQL loop that retries a deadlock or serialization failure.
+        """The merge in a PL/pgSQL loop that retries a deadlock or serialization failure."""
+        return retried(self.merge, attempts)
 
-        Each attempt runs in its own subtransaction (the EXCEPTION block), so a failed one
-        releases its locks and the transaction goes on; the merge is idempotent, so a retry
-        is safe. A data error (jsonb refusing a text, a value out of range) is caught too, so
-        the transaction survives to find the row at fault (``json_check``): checking every
-        JSON text up front would cost ~4 s per million spans. Rows inserted, retries taken
-        and the data error are left in ``MERGE_RESULT``'s settings.
-        """
-        return f"""DO $obslib$
-            DECLARE
-                inserted bigint;
-                attempt int := 1;
-            BEGIN
-                PERFORM set_config('obslib.merge_error', '', true);
-                LOOP
-                    BEGIN
-                        {self.merge};
-                        GET DIAGNOSTICS inserted = ROW_COUNT;
-                        PERFORM set_config('obslib.merge_inserted', inserted::text, true);
-                        PERFORM set_config('obslib.merge_retries', (attempt - 1)::text, true);
-                        RETURN;
-                    EXCEPTION WHEN deadlock_detected OR serialization_failure THEN
-                        IF attempt >= {int(attempts)} THEN
-                            RAISE;
-                        END IF;
-                        attempt := attempt + 1;
-                        PERFORM pg_sleep(0.05 * 2 ^ attempt * (0.5 + random()));  -- jitter
-                    WHEN data_exception THEN
-                        PERFORM set_config('obslib.merge_inserted', '0', true);
-                        PERFORM set_config('obslib.merge_retries', (attempt - 1)::text, true);
-                        PERFORM set_config('obslib.merge_error', SQLERRM, true);
-                        RETURN;
-                    END;
-                END LOOP;
-            END $obslib$"""
+    # -- merged at commit (``writer.DEFERRED``): a batch's rows wait in a temporary table ---
+
+    @property
+    def pending(self) -> str:
+        """The temporary table holding a batch's rows of this kind until it commits."""
+        return f"{PENDING}_{self.kind}"
+
+    @property
+    def create_pending(self) -> str:
+        """The pending table: the table's columns as the merge computes them, plus the stage
+        key, dropped with the transaction."""
+        return (
+            f"CREATE TEMPORARY TABLE {self.pending} ON COMMIT DROP AS"
+            f" SELECT * FROM ({self.source}) src WITH NO DATA"
+        )
+
+    @property
+    def hold(self) -> str:
+        """Add the staged rows whose key is neither stored nor pending (one of identical
+        copies) to the pending table: its row count is what the write stores new."""
+        keys = ", ".join(self.key)
+        stored = " AND ".join(f"t.{k} = src.{k}" for k in self.key)
+        held = " AND ".join(f"p.{k} = src.{k}" for k in self.key)
+        return (
+            f"INSERT INTO {self.pending} SELECT DISTINCT ON ({keys}) * FROM ({self.source}) src"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {self.table} t WHERE {stored})"
+            f" AND NOT EXISTS (SELECT 1 FROM {self.pending} p WHERE {held})"
+            f" ORDER BY {keys}"
+        )
+
+    @property
+    def merge_pending(self) -> str:
+        """The commit's merge of the pending rows, in key order like every merge."""
+        cols = ", ".join(self.columns)
+        return (
+            f"INSERT INTO {self.table} ({cols}) SELECT {cols} FROM {self.pending}"
+            f" ORDER BY {self.key_order} ON CONFLICT ({', '.join(self.key)}) DO NOTHING"
+        )
+
+    def pending_conflicts(self, limit: int | None, *, staged: bool) -> str:
+        """Conflicts of a batch merged at commit: ``staged``, the staged rows against what is
+        stored or pending (a write's report); else the pending rows against what another
+        writer stored in the meantime (the commit's)."""
+        rest = [c for c in self.columns if c not in self.key]
+        cols = ", ".join(self.columns)
+        src = f"({self.source})" if staged else self.pending
+        others = (
+            f"(SELECT {cols} FROM {self.table} UNION ALL SELECT {cols} FROM {self.pending})"
+            if staged
+            else self.table
+        )
+        keys = ", ".join(f"k{i}" for i in range(len(self.stage_key)))
+        return (
+            f"SELECT {keys}, count(*) OVER () FROM (SELECT DISTINCT {keys}"
+            f" FROM {src} src JOIN {others} t USING ({', '.join(self.key)})"
+            f" WHERE ROW({', '.join(f'src.{c}' for c in rest)})"
+            f" IS DISTINCT FROM ROW({', '.join(f't.{c}' for c in rest)})) c"
+            f" ORDER BY {keys}" + ("" if limit is None else f" LIMIT {int(limit)}")
+        )
 
     @property
     def conflicts(self) -> str:
@@ -211,6 +238,45 @@ class Target:
             f" WHERE ROW({src}) IS DISTINCT FROM ROW({stored})) c"
             f" ORDER BY {keys}" + ("" if limit is None else f" LIMIT {int(limit)}")
         )
+
+
+def retried(statement: str, attempts: int) -> str:
+    """``statement`` in a PL/pgSQL loop that retries a deadlock or serialization failure.
+
+    Each attempt runs in its own subtransaction (the EXCEPTION block), so a failed one
+    releases its locks and the transaction goes on; the merge is idempotent, so a retry
+    is safe. A data error (jsonb refusing a text, a value out of range) is caught too, so
+    the transaction survives to find the row at fault (``json_check``): checking every
+    JSON text up front would cost ~4 s per million spans. Rows inserted, retries taken
+    and the data error are left in ``MERGE_RESULT``'s settings.
+    """
+    return f"""DO $obslib$
+        DECLARE
+            inserted bigint;
+            attempt int := 1;
+        BEGIN
+            PERFORM set_config('obslib.merge_error', '', true);
+            LOOP
+                BEGIN
+                    {statement};
+                    GET DIAGNOSTICS inserted = ROW_COUNT;
+                    PERFORM set_config('obslib.merge_inserted', inserted::text, true);
+                    PERFORM set_config('obslib.merge_retries', (attempt - 1)::text, true);
+                    RETURN;
+                EXCEPTION WHEN deadlock_detected OR serialization_failure THEN
+                    IF attempt >= {int(attempts)} THEN
+                        RAISE;
+                    END IF;
+                    attempt := attempt + 1;
+                    PERFORM pg_sleep(0.05 * 2 ^ attempt * (0.5 + random()));  -- jitter
+                WHEN data_exception THEN
+                    PERFORM set_config('obslib.merge_inserted', '0', true);
+                    PERFORM set_config('obslib.merge_retries', (attempt - 1)::text, true);
+                    PERFORM set_config('obslib.merge_error', SQLERRM, true);
+                    RETURN;
+                END;
+            END LOOP;
+        END $obslib$"""
 
 
 def json_check(column: str) -> str:

@@ -15,12 +15,21 @@ full, a deadlock retries did not clear) is a DatabaseError (exit 1). Any failure
 the whole batch.
 
 Concurrent writers of the same rows cannot deadlock each other: every merge inserts in key
-order (ORDER BY the key, bytewise), and a deadlock or serialization failure that
-happens anyway (two batches of several writes) is retried in a subtransaction, which is safe
-because the merge is idempotent. ADBC's bulk ingest is the fastest path measured into
-PostgreSQL (7.5 s per 1M spans direct, 13 s staged and merged, against 65 s for
-DataFrame.to_sql); staging also sidesteps its type traps (no float -> NUMERIC, no text ->
-JSONB) because PostgreSQL does those casts in the merge.
+order (ORDER BY the key, bytewise), and a batch of several writes merges its spans and logs
+when it commits, all its spans first and then all its logs (``DEFERRED``), whatever order
+they were written in: two batches then take their row locks in one order. (Merged write by
+write, a batch holding the spans another needs while waiting for logs that one holds was a
+deadlock no retry could clear.) Until then a write's rows wait in a temporary table, and what
+it returns is measured against the stored rows and the batch's earlier writes; if another
+writer stores the same keys before the commit, the commit counts them as duplicates or
+conflicts in ``Batch.written`` / ``Batch.conflicts`` and logs a warning. A deadlock or
+serialization failure that happens anyway (with another program's writes) is retried in a
+subtransaction, which is safe because the merge is idempotent.
+
+ADBC's bulk ingest is the fastest path measured into PostgreSQL (7.5 s per 1M spans direct,
+13 s staged and merged, against 65 s for DataFrame.to_sql); staging also sidesteps its type
+traps (no float -> NUMERIC, no text -> JSONB) because PostgreSQL does those casts in the
+merge.
 """
 
 from __future__ import annotations
@@ -68,6 +77,10 @@ INPUT_CLASSES = ("22", "23")
 
 # The merge statement of each kind (kept for the ingest benchmark's stage breakdown).
 _MERGE = {kind: target.merge for kind, target in tables.TARGETS.items()}
+# Kinds a batch merges at commit, in this order (nothing else refers to them, so nothing in
+# the batch needs them stored earlier); the other kinds merge at once, as their writers
+# (measurements name SLOs, incidents alerts) need what the batch wrote before.
+DEFERRED = ("spans", "logs")
 
 
 @dataclass(frozen=True)
@@ -130,9 +143,12 @@ class Batch:
     because their key was already stored with other content.
     """
 
-    def __init__(self, conn, *, every_conflict: bool = False) -> None:
+    def __init__(self, conn, *, every_conflict: bool = False, one_write: bool = False) -> None:
         self._conn = conn
         self._conflict_limit = None if every_conflict else tables.MAX_KEYS
+        # one write holds no lock before it, so it cannot close a cycle: it merges at once
+        self._defer = () if one_write else DEFERRED
+        self._pending: dict[str, int] = {}  # kind -> rows waiting for the commit
         self.written: dict[str, int] = {}
         self.conflicts: dict[str, Conflicts] = {}
         self.failed: str | None = None  # once a write failed, the transaction is lost
@@ -258,11 +274,23 @@ class Batch:
                     row = cur.fetchone()
                     if row:
                         raise InputError(f"{kind}: {row[0]!r} names no stored definition")
-                inserted = _merge(cur, target)
+                deferred = kind in self._defer
+                if deferred and kind not in self._pending:
+                    cur.execute(target.create_pending)
+                    self._pending[kind] = 0
+                statement = target.hold if deferred else target.merge
+                inserted = _merge(cur, target, statement)
                 conflicts = NO_CONFLICTS
                 if inserted < table.num_rows:  # fewer new rows than given: say why
                     refuse_differing_duplicates(table, target)
-                    conflicts = _conflicts(cur, target, self._conflict_limit)
+                    listing = (
+                        target.pending_conflicts(self._conflict_limit, staged=True)
+                        if deferred
+                        else target.conflicts_listing(self._conflict_limit)
+                    )
+                    conflicts = _conflicts(cur, listing)
+                if deferred:
+                    self._pending[kind] += inserted
                 cur.execute(f"DROP TABLE {tables.STAGE}")
             except adbc_driver_manager.Error as err:
                 raise database_error(kind, err) from err
@@ -278,6 +306,40 @@ class Batch:
             )
         logger.info("%s: %d of %d rows new", kind, inserted, table.num_rows)
         return Written(inserted, conflicts)
+
+    def merge_pending(self) -> None:
+        """Merge the rows of the deferred kinds, in ``DEFERRED`` order (the commit calls it).
+        Rows another writer stored since their write are counted again here: identical ones
+        as not new, others as conflicts (first stored wins), with a warning."""
+        import adbc_driver_manager
+
+        for kind in DEFERRED:
+            held = self._pending.pop(kind, 0)
+            if not held:
+                continue
+            target = tables.TARGETS[kind]
+            with self._conn.cursor() as cur:
+                try:
+                    inserted = _merge(cur, target, target.merge_pending)
+                    late = NO_CONFLICTS
+                    if inserted < held:
+                        listing = target.pending_conflicts(self._conflict_limit, staged=False)
+                        late = _conflicts(cur, listing)
+                except adbc_driver_manager.Error as err:
+                    raise database_error(kind, err) from err
+            self.written[kind] -= held - inserted
+            if late:
+                self.conflicts[kind] = self.conflicts.get(kind, NO_CONFLICTS) + late
+            if inserted < held:
+                logger.warning(
+                    "%s: %d row(s) were stored by another writer between their write and the"
+                    " commit: %d identical, %d with other content (first stored wins), e.g. %s",
+                    kind,
+                    held - inserted,
+                    held - inserted - late.count,
+                    late.count,
+                    ", ".join(map(str, late.keys)) or "-",
+                )
 
 
 def refuse_differing_duplicates(table: pa.Table, target: Target) -> None:
@@ -340,7 +402,7 @@ def _refused_data(cur, target: Target, reason: str) -> InputError:
     return InputError(f"{target.kind}: PostgreSQL refused the batch: {reason}")
 
 
-def _merge(cur, target: Target) -> int:
+def _merge(cur, target: Target, statement: str) -> int:
     """Run the merge, which retries deadlocks and serialization failures itself.
 
     The retry runs server-side (``Target.retried_merge``): the ADBC driver refuses every
@@ -350,7 +412,7 @@ def _merge(cur, target: Target) -> int:
     import adbc_driver_manager
 
     try:
-        cur.execute(target.retried_merge(RETRIES))
+        cur.execute(tables.retried(statement, RETRIES))
     except adbc_driver_manager.Error as err:
         what = RETRY_STATES.get(getattr(err, "sqlstate", None) or "")
         if what is None:
@@ -371,8 +433,8 @@ def _merge(cur, target: Target) -> int:
     return int(inserted)
 
 
-def _conflicts(cur, target: Target, limit: int | None) -> Conflicts:
-    cur.execute(target.conflicts_listing(limit))
+def _conflicts(cur, listing: str) -> Conflicts:
+    cur.execute(listing)
     rows = cur.fetchall()
     if not rows:
         return NO_CONFLICTS
@@ -395,20 +457,28 @@ WHERE incident_id = $1 AND status IN ('open', 'acknowledged') AND triggered_at <
 
 
 @contextmanager
-def batch(url: str | None = None, *, every_conflict: bool = False) -> Iterator[Batch]:
+def batch(
+    url: str | None = None, *, every_conflict: bool = False, one_write: bool = False
+) -> Iterator[Batch]:
     """One transaction for several writes: commit at the end, roll back on any error.
-    ``every_conflict`` lists every conflicting key, not only the first few."""
-    with db.adbc_connection(url) as conn, transaction(conn, every_conflict=every_conflict) as b:
+    ``every_conflict`` lists every conflicting key, not only the first few; ``one_write``
+    (write_spans, write_logs) merges at once instead of at the commit."""
+    with (
+        db.adbc_connection(url) as conn,
+        transaction(conn, every_conflict=every_conflict, one_write=one_write) as b,
+    ):
         yield b
 
 
 @contextmanager
-def transaction(conn: Any, *, every_conflict: bool = False) -> Iterator[Batch]:
+def transaction(
+    conn: Any, *, every_conflict: bool = False, one_write: bool = False
+) -> Iterator[Batch]:
     """A batch on a connection the caller keeps open (a long-running receiver writes many
     batches on one connection instead of connecting for each)."""
     import adbc_driver_postgresql.dbapi as adbc
 
-    writes = Batch(conn, every_conflict=every_conflict)
+    writes = Batch(conn, every_conflict=every_conflict, one_write=one_write)
     try:
         yield writes
     except BaseException:
@@ -419,6 +489,12 @@ def transaction(conn: Any, *, every_conflict: bool = False) -> Iterator[Batch]:
         with suppress(adbc.Error):
             conn.rollback()
         raise writes.failure_class(f"batch rolled back: {writes.failed}")
+    try:
+        writes.merge_pending()
+    except BaseException:
+        with suppress(adbc.Error):
+            conn.rollback()
+        raise
     try:
         conn.commit()
     except adbc.Error as err:
@@ -455,13 +531,13 @@ def _analyze(conn: Any, written: dict[str, int]) -> None:
 def write_spans(spans: pd.DataFrame, *, url: str | None = None) -> Written:
     """Store spans (columns of ``distributed_traces``); returns how many were new, with the
     conflicts (keys stored with other content) it kept out."""
-    with batch(url) as b:
+    with batch(url, one_write=True) as b:
         return b.spans(spans)
 
 
 def write_logs(logs: pd.DataFrame, *, url: str | None = None) -> Written:
     """Store structured log records; returns how many were new, with any conflicts."""
-    with batch(url) as b:
+    with batch(url, one_write=True) as b:
         return b.logs(logs)
 
 
