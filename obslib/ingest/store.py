@@ -5,6 +5,10 @@ Every record a decoder saw ends up exactly once as *accepted* (stored new), *dup
 refused it, or its ids are taken by a record with other content: first stored wins, the
 conflict is reported, never overwritten). ``accepted + duplicate + rejected == input``.
 Used by the file importers and the OTLP receiver alike.
+
+A batch merges spans and logs when it commits (``writer.DEFERRED``), so the counts are as of
+each write: a record another writer stores between the write and the commit is counted
+accepted here, and the commit logs it and corrects ``Batch.written`` / ``Batch.conflicts``.
 """
 
 from __future__ import annotations
