@@ -215,10 +215,10 @@ def _triage(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from obslib import reports, triage
-    from obslib.values import utc
+    from obslib.values import moment
 
     # bad input is refused before connecting: the time, the folder
-    since = None if args.since is None else utc(args.since, "--since")
+    since = None if args.since is None else moment(args.since, "--since")
     out = reports.prepare_out_dir(Path(args.out))
     url = _reachable_url()
 

@@ -356,11 +356,12 @@ def _collect(args: argparse.Namespace) -> int:
 def _export_parquet(args: argparse.Namespace) -> int:
     from obslib.cli import _reachable_url
     from obslib.load import export
-    from obslib.values import utc
+    from obslib.values import moment, window
 
-    start, end = utc(args.start, "--start"), utc(args.end, "--end")
+    start, end = window(moment(args.start, "--start"), moment(args.end, "--end"))
     tables = tuple(t.strip() for t in args.tables.split(",") if t.strip())
     export.check_tables(tables)  # bad input is refused before connecting
+    export.prepare_out(args.out)
     days = export.days_of(start, end)
     url = _reachable_url()
 

@@ -158,6 +158,9 @@ def test_demo_through_the_cli(fresh_db: str, tmp_path: Path) -> None:
     assert spans_line in again.stdout  # the same data, counted the same
 
 
+_NOWHERE = "postgresql://nobody@127.0.0.1:1/x"  # no server: what is refused, is refused first
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -167,6 +170,15 @@ def test_demo_through_the_cli(fresh_db: str, tmp_path: Path) -> None:
         (["demo", "--reports", "r", "--no-reports"], "not allowed with argument --reports"),
         (["db", "grant-reader", "Robert'); DROP"], 'role name "Robert\'); DROP": use 1-63'),
         (["db", "grant-reader", "pg_reader"], "role name 'pg_reader' is reserved"),
+        (
+            ["export", "parquet", "--start", "0001-01-01", "--end", "2026-01-01", "--out", "x"],
+            "--start '0001-01-01' is outside the times obslib holds",
+        ),
+        (
+            ["export", "parquet", "--start", "2026-01-02", "--end", "2026-01-01", "--out", "x"],
+            "empty time window: end 2026-01-01T00:00:00+00:00 is not after start",
+        ),
+        (["triage", "--since", "9999-01-01"], "--since '9999-01-01' is outside the times"),
     ],
     ids=[
         "no spans",
@@ -175,14 +187,30 @@ def test_demo_through_the_cli(fresh_db: str, tmp_path: Path) -> None:
         "reports and no reports",
         "a role name that is not an identifier",
         "a reserved role name",
+        "an export from year 1 (a day partition each)",
+        "an export ending before it starts",
+        "triage since year 9999",
     ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(args: list[str], message: str) -> None:
     """Bad usage is refused before anything runs: exit 2, one line naming the argument."""
-    result = run_cli(*args, env={"OBSLIB_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x"})
+    result = run_cli(*args, env={"OBSLIB_DATABASE_URL": _NOWHERE})
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert message in result.stderr
+
+
+def test_export_into_a_file_is_refused_before_connecting(tmp_path: Path) -> None:
+    """--out naming a file is bad input, found before the database is asked."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    args = ["export", "parquet", "--start", "2026-11-14", "--end", "2026-11-15"]
+    result = run_cli(*args, "--out", str(blocker), env={"OBSLIB_DATABASE_URL": _NOWHERE})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        f"obslib: error: cannot export into {blocker}: it is a file, not a folder"
+    )
+    assert blocker.read_text() == "x"
 
 
 def _report_args(out: str, *extra: str) -> list[str]:
