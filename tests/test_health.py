@@ -20,6 +20,7 @@ from obslib.charts import render
 from obslib.errors import InputError, UsageError
 from obslib.ingest import write_logs, write_spans
 from obslib.load import health_data
+from tests.ids import sid, tid
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 WINDOW = (T0, T0 + timedelta(hours=1))
@@ -28,11 +29,13 @@ GATEWAY, DOMAIN = "api-gateway", "domain-service"
 
 
 def span(trace, span_id, parent, service, operation, kind, at=0) -> dict:
+    """Span ``sid(span_id)`` of trace ``tid(trace)``: a span name is the same id in every
+    trace, as span ids are unique per trace only."""
     start = (T0 if at >= 0 else T0 - timedelta(hours=2)) + timedelta(milliseconds=abs(at))
     return dict(
-        trace_id=trace,
-        span_id=span_id,
-        parent_span_id=parent,
+        trace_id=tid(trace),
+        span_id=sid(span_id),
+        parent_span_id=None if parent is None else sid(parent),
         service_name=service,
         operation_name=operation,
         span_kind=kind,
@@ -102,16 +105,17 @@ EXPECTED_COVERAGE = pd.DataFrame(
 )
 
 
-def log_rows(trace_ids: list[str | None], *, at: datetime = T0) -> pd.DataFrame:
+def log_rows(traces: list[str | None], *, at: datetime = T0) -> pd.DataFrame:
+    """A log record per trace name (``tid(name)``; None: a record without a trace id)."""
     return pd.DataFrame(
         dict(
-            timestamp=[at + timedelta(seconds=i) for i in range(len(trace_ids))],
+            timestamp=[at + timedelta(seconds=i) for i in range(len(traces))],
             level="info",
             service_name=GATEWAY,
-            trace_id=trace_ids,
+            trace_id=[None if t is None else tid(t) for t in traces],
             span_id=None,
-            message=[f"log {i}" for i in range(len(trace_ids))],
-            fields=[{"i": i} for i in range(len(trace_ids))],
+            message=[f"log {i}" for i in range(len(traces))],
+            fields=[{"i": i} for i in range(len(traces))],
         )
     )
 

@@ -12,17 +12,19 @@ import pytest
 from obslib import load
 from obslib.errors import InputError, UsageError
 from obslib.ingest import batch, write_logs, write_spans
+from tests.ids import sid, tid
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
-def spans(trace_id: str = "t-1", n: int = 3) -> pd.DataFrame:
-    """A root and n-1 children, with NaN (pandas' missing string) as the root's parent."""
+def spans(trace: str = "t-1", n: int = 3) -> pd.DataFrame:
+    """Trace ``tid(trace)``: a root s0 and n-1 children, with NaN (pandas' missing string)
+    as the root's parent."""
     rows = [
         dict(
-            trace_id=trace_id,
-            span_id=f"s{i}",
-            parent_span_id=np.nan if i == 0 else "s0",
+            trace_id=tid(trace),
+            span_id=sid(f"s{i}"),
+            parent_span_id=np.nan if i == 0 else sid("s0"),
             service_name="api-gateway" if i == 0 else "auth-service",
             operation_name="GET /" if i == 0 else "validate_token",
             span_kind="server",
@@ -35,13 +37,14 @@ def spans(trace_id: str = "t-1", n: int = 3) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def logs(n: int = 3, trace_id: str | None = "t-1") -> pd.DataFrame:
+def logs(n: int = 3, trace: str = "t-1") -> pd.DataFrame:
+    """n log records of trace ``tid(trace)``."""
     return pd.DataFrame(
         dict(
             timestamp=[T0 + timedelta(seconds=i) for i in range(n)],
             level="INFO",
             service_name="auth-service",
-            trace_id=trace_id,
+            trace_id=tid(trace),
             span_id=None,
             message=[f"message {i}" for i in range(n)],
             fields=[{"n": i} for i in range(n)],
@@ -53,10 +56,10 @@ def test_missing_strings_are_stored_as_null_not_nan(migrated_db: str) -> None:
     """pandas 3 keeps missing text as NaN; the database gets NULL, never the text 'nan'."""
     write_spans(spans(), url=migrated_db)
     with psycopg.connect(migrated_db) as conn:
-        parents = conn.execute(
-            "SELECT parent_span_id FROM distributed_traces ORDER BY span_id"
-        ).fetchall()
-    assert parents == [(None,), ("s0",), ("s0",)]
+        parents = dict(
+            conn.execute("SELECT span_id, parent_span_id FROM distributed_traces").fetchall()
+        )
+    assert parents == {sid("s0"): None, sid("s1"): sid("s0"), sid("s2"): sid("s0")}
 
 
 def test_a_failure_later_in_a_batch_rolls_back_everything(migrated_db: str) -> None:
@@ -69,7 +72,7 @@ def test_a_failure_later_in_a_batch_rolls_back_everything(migrated_db: str) -> N
     ):
         assert b.spans(spans()) == 3
         b.logs(bad_logs)
-    assert load.trace("t-1", url=migrated_db).empty
+    assert load.trace(tid("t-1"), url=migrated_db).empty
 
 
 def test_json_text_is_checked_before_the_merge_with_its_row(migrated_db: str) -> None:
@@ -83,7 +86,7 @@ def test_json_text_is_checked_before_the_merge_with_its_row(migrated_db: str) ->
         batch(migrated_db) as b,
     ):
         b.spans(broken)
-    assert load.trace("t-2", url=migrated_db).empty
+    assert load.trace(tid("t-2"), url=migrated_db).empty
 
 
 def test_unknown_references_are_named(migrated_db: str) -> None:
@@ -120,7 +123,7 @@ def test_logs_are_idempotent_with_derived_ids(migrated_db: str) -> None:
     """Logs without ids get stable ones from their content: a second write adds nothing."""
     assert write_logs(logs(), url=migrated_db) == 3
     assert write_logs(logs(), url=migrated_db) == 0
-    stored = load.logs(trace_id="t-1", url=migrated_db)
+    stored = load.logs(trace_id=tid("t-1"), url=migrated_db)
     assert stored["level"].tolist() == ["info"] * 3  # levels are normalised
     assert stored["fields"].tolist() == [{"n": 0}, {"n": 1}, {"n": 2}]
 
@@ -148,13 +151,13 @@ def test_bad_spans_are_refused_with_row_and_column(migrated_db: str, change, mes
     """Each malformed input gets a message naming what and where, and nothing is stored."""
     with pytest.raises(InputError, match=message):
         write_spans(change(spans("t-bad")), url=migrated_db)
-    assert load.trace("t-bad", url=migrated_db).empty
+    assert load.trace(tid("t-bad"), url=migrated_db).empty
 
 
 def test_reading_an_unmigrated_database_says_what_to_do(fresh_db: str) -> None:
     """Without the schema, a loader says to run `obslib db up` instead of a driver error."""
     with pytest.raises(UsageError, match="obslib db up"):
-        load.trace("t-1", url=fresh_db)
+        load.trace(tid("t-1"), url=fresh_db)
 
 
 def test_an_error_caught_inside_a_batch_still_rolls_it_back(migrated_db: str) -> None:
@@ -167,7 +170,7 @@ def test_an_error_caught_inside_a_batch_still_rolls_it_back(migrated_db: str) ->
             b.logs(bad)
         with pytest.raises(InputError, match="this batch already failed"):
             b.spans(spans("t-after"))
-    assert load.trace("t-caught", url=migrated_db).empty
+    assert load.trace(tid("t-caught"), url=migrated_db).empty
 
 
 def test_booleans_and_integers_are_parsed_strictly(migrated_db: str) -> None:
@@ -197,7 +200,7 @@ def test_missing_log_ids_are_derived_row_by_row(migrated_db: str) -> None:
     """Some records carry ids, some do not: the missing ones are derived, the rest kept."""
     some = logs().assign(log_id=["given-0", None, None])
     assert write_logs(some, url=migrated_db) == 3
-    ids = load.logs(trace_id="t-1", url=migrated_db)["log_id"].tolist()
+    ids = load.logs(trace_id=tid("t-1"), url=migrated_db)["log_id"].tolist()
     assert ids[0] == "given-0" and len(set(ids)) == 3
 
 
@@ -266,16 +269,20 @@ def test_values_postgres_would_refuse_are_named_first(
     """What PostgreSQL refuses without naming a row or column is caught first, with both."""
     with pytest.raises(InputError, match=f"^{message}"):
         write_spans(change(spans("t-bad")), url=migrated_db)
-    assert load.trace("t-bad", url=migrated_db).empty
+    assert load.trace(tid("t-bad"), url=migrated_db).empty
 
 
 def test_values_at_the_column_limits_are_stored(migrated_db: str) -> None:
-    """A 100-character id, a 200-character operation and a given duration that agrees."""
-    frame = spans("t" * 100)
+    """A 200-character operation and a given duration that agrees. Ids are 32 (trace) or 16
+    (span) hex digits, inside their VARCHAR(100): a 100-character id is refused by that rule."""
+    too_long = spans("t-limits").assign(trace_id="a" * 100)
+    with pytest.raises(InputError, match=r"^spans row 0: trace_id 'a{40}\.\.\.' has 100 char"):
+        write_spans(too_long, url=migrated_db)
+    frame = spans("t-limits")
     frame.loc[0, "operation_name"] = "o" * 200
     frame["duration_ms"] = [50.0, 48.0, 46.0005]  # within a microsecond of end - start
     assert write_spans(frame, url=migrated_db) == 3
-    stored = load.trace("t" * 100, url=migrated_db)
+    stored = load.trace(tid("t-limits"), url=migrated_db)
     assert stored["duration_ms"].tolist() == [50.0, 48.0, 46.0]  # derived from the times
     assert stored["operation_name"].str.len().max() == 200
 
@@ -285,7 +292,7 @@ def test_a_zero_length_span_is_legal(migrated_db: str) -> None:
     frame = spans("t-zero", n=1)
     frame["end_time"] = frame["start_time"]
     assert write_spans(frame, url=migrated_db) == 1
-    assert load.trace("t-zero", url=migrated_db)["duration_ms"].tolist() == [0.0]
+    assert load.trace(tid("t-zero"), url=migrated_db)["duration_ms"].tolist() == [0.0]
 
 
 def test_derived_log_ids_include_the_timestamp(migrated_db: str) -> None:
@@ -296,7 +303,7 @@ def test_derived_log_ids_include_the_timestamp(migrated_db: str) -> None:
         timestamp=["2026-11-20T10:00:00+01:00", "2026-11-20T09:00:01.000000Z"]
     )
     assert write_logs(respelled, url=migrated_db) == 0
-    assert len(load.logs(trace_id="t-1", url=migrated_db)) == 2
+    assert len(load.logs(trace_id=tid("t-1"), url=migrated_db)) == 2
 
 
 def test_numbers_that_overflow_their_column_are_named(migrated_db: str) -> None:

@@ -3,7 +3,6 @@ refused or collapsed, concurrent writers do not deadlock, database failures are 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -17,18 +16,15 @@ from obslib import load
 from obslib.errors import DatabaseError, InputError
 from obslib.ingest import batch, write_spans
 from obslib.ingest.writer import Conflicts
+from tests.ids import tid
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 WRITER = "obslib.ingest.writer"
 
 
-def tid(name: str) -> str:
-    """The trace id a test names ("t-1"): hex, as the writers require."""
-    return hashlib.sha256(name.encode()).hexdigest()[:32]
-
-
 def sid(i: int) -> str:
-    """The id of span ``s<i>``: hex, never all zeros."""
+    """The id of span ``s<i>``: hex, never all zeros, and in the order of ``i`` (conflicts
+    are listed in key order; ``stored`` reads ``i`` back)."""
     return f"{i + 1:016x}"
 
 

@@ -18,6 +18,7 @@ from obslib.ingest import write_spans
 from obslib.views import Note, Table
 from obslib.views import trace_investigation as investigation
 from tests.conftest import run_cli
+from tests.ids import sid, tid
 
 VIEWS = [
     "headline",
@@ -122,12 +123,13 @@ def test_empty_sections_say_why(demo_db) -> None:
 
 
 def _two_span_trace(parent_id) -> pd.DataFrame:
+    """Trace ``tid("t1")``: root ``sid("a")`` (parent ``parent_id``) and its child ``sid("b")``."""
     t0 = pd.Timestamp("2026-11-14 14:10", tz="UTC")
     return pd.DataFrame(
         {
-            "trace_id": ["t1", "t1"],
-            "span_id": ["a", "b"],
-            "parent_span_id": [parent_id, "a"],
+            "trace_id": [tid("t1"), tid("t1")],
+            "span_id": [sid("a"), sid("b")],
+            "parent_span_id": [parent_id, sid("a")],
             "service_name": ["api-gateway", "auth-service"],
             "operation_name": ["GET /", "check"],
             "span_kind": ["server", "server"],
@@ -142,7 +144,7 @@ def test_no_untraced_logs_is_said_in_a_sentence(migrated_db) -> None:
     """A database with spans and no logs: the untraced-logs section is a Note saying why."""
     write_spans(_two_span_trace(None), url=migrated_db)
     inv = investigation.investigate_trace(
-        "t1", "2026-11-14 14:00", "2026-11-14 15:00", url=migrated_db
+        tid("t1"), "2026-11-14 14:00", "2026-11-14 15:00", url=migrated_db
     )
     untraced = inv.untraced_logs()
     assert isinstance(untraced, Note)
@@ -155,15 +157,17 @@ def test_the_cohort_finds_roots_whose_parent_id_is_empty(migrated_db) -> None:
     "nothing to compare with"."""
     today = _two_span_trace(None)
     before = today.assign(
-        trace_id="t0",
+        trace_id=tid("t0"),
         start_time=today["start_time"] - pd.Timedelta(days=1),
         end_time=today["end_time"] - pd.Timedelta(days=1),
     )
     write_spans(pd.concat([today, before], ignore_index=True), url=migrated_db)
     with psycopg.connect(migrated_db) as conn:
-        conn.execute("UPDATE distributed_traces SET parent_span_id = '' WHERE span_id = 'a'")
+        conn.execute(
+            "UPDATE distributed_traces SET parent_span_id = '' WHERE span_id = %s", [sid("a")]
+        )
     inv = investigation.investigate_trace(
-        "t1", "2026-11-14 14:00", "2026-11-14 15:00", url=migrated_db
+        tid("t1"), "2026-11-14 14:00", "2026-11-14 15:00", url=migrated_db
     )
     assert not isinstance(inv.versus_cohort(), Note)
 

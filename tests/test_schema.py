@@ -12,6 +12,7 @@ import pytest
 from obslib import load, schema
 from obslib.errors import InputError
 from obslib.ingest import write_spans
+from tests.ids import sid, tid
 
 # Every column of the plan's SQL with the information_schema type it must have. Widened
 # numerics (duration_ms, error_budget_remaining) are still numeric.
@@ -165,16 +166,27 @@ def test_latency_slo_needs_a_threshold(migrated_db: str) -> None:
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
-def _spans(trace_id: str = "test-trace-123") -> pd.DataFrame:
-    """The plan's integration test: one api-gateway root with two children."""
+def _spans(trace: str = "test-trace-123") -> pd.DataFrame:
+    """The plan's integration test: one api-gateway root with two children (trace
+    ``tid(trace)``, spans ``sid("span-1")`` ...)."""
     ms = timedelta(milliseconds=1)
+    trace_id = tid(trace)
     return pd.DataFrame(
         [
-            (trace_id, "span-1", None, "api-gateway", "http_request", "server", T0, T0 + 120 * ms),
             (
                 trace_id,
-                "span-2",
-                "span-1",
+                sid("span-1"),
+                None,
+                "api-gateway",
+                "http_request",
+                "server",
+                T0,
+                T0 + 120 * ms,
+            ),
+            (
+                trace_id,
+                sid("span-2"),
+                sid("span-1"),
                 "auth-service",
                 "validate_token",
                 "server",
@@ -183,8 +195,8 @@ def _spans(trace_id: str = "test-trace-123") -> pd.DataFrame:
             ),
             (
                 trace_id,
-                "span-3",
-                "span-1",
+                sid("span-3"),
+                sid("span-1"),
                 "domain-service",
                 "generate_domains",
                 "server",
@@ -208,11 +220,11 @@ def _spans(trace_id: str = "test-trace-123") -> pd.DataFrame:
 def test_plan_integration_trace_round_trip(migrated_db: str) -> None:
     """Record 3 spans of one trace, read the trace back: 3 spans with the right parents."""
     assert write_spans(_spans(), url=migrated_db) == 3
-    trace = load.trace("test-trace-123", url=migrated_db)
+    trace = load.trace(tid("test-trace-123"), url=migrated_db)
     assert len(trace) == 3
     parents = trace.set_index("span_id")["parent_span_id"]
-    assert pd.isna(parents["span-1"])
-    assert (parents["span-2"], parents["span-3"]) == ("span-1", "span-1")
+    assert pd.isna(parents[sid("span-1")])
+    assert (parents[sid("span-2")], parents[sid("span-3")]) == (sid("span-1"), sid("span-1"))
     assert list(trace["duration_ms"]) == [120.0, 20.0, 80.0]
     assert str(trace["start_time"].dt.tz) == "UTC"
     assert trace["start_time"].tolist() == list(_spans()["start_time"])
@@ -223,7 +235,7 @@ def test_writing_the_same_spans_twice_stores_them_once(migrated_db: str) -> None
     """Re-ingesting a batch is idempotent on (trace_id, span_id)."""
     write_spans(_spans(), url=migrated_db)
     assert write_spans(_spans(), url=migrated_db) == 0
-    assert len(load.trace("test-trace-123", url=migrated_db)) == 3
+    assert len(load.trace(tid("test-trace-123"), url=migrated_db)) == 3
 
 
 def test_a_five_hour_span_stores_without_overflow(migrated_db: str) -> None:
@@ -231,7 +243,7 @@ def test_a_five_hour_span_stores_without_overflow(migrated_db: str) -> None:
     span = _spans("long").iloc[[0]].copy()
     span["end_time"] = T0 + timedelta(hours=5)
     write_spans(span, url=migrated_db)
-    assert load.trace("long", url=migrated_db)["duration_ms"].tolist() == [5 * 3600 * 1000.0]
+    assert load.trace(tid("long"), url=migrated_db)["duration_ms"].tolist() == [5 * 3600 * 1000.0]
 
 
 def test_a_bad_row_rejects_the_whole_batch(migrated_db: str) -> None:
@@ -240,7 +252,7 @@ def test_a_bad_row_rejects_the_whole_batch(migrated_db: str) -> None:
     spans.loc[2, "span_kind"] = "sideways"
     with pytest.raises(InputError, match="spans row 2: span_kind 'sideways' is not one of"):
         write_spans(spans, url=migrated_db)
-    assert load.trace("bad-batch", url=migrated_db).empty
+    assert load.trace(tid("bad-batch"), url=migrated_db).empty
 
 
 def test_unknown_trace_is_an_empty_frame_with_the_same_columns(migrated_db: str) -> None:
@@ -249,7 +261,7 @@ def test_unknown_trace_is_an_empty_frame_with_the_same_columns(migrated_db: str)
     empty = load.trace("x'; DROP TABLE distributed_traces;--", url=migrated_db)
     assert empty.empty
     assert list(empty.columns) == list(schema.SPAN_COLUMNS)
-    assert len(load.trace("test-trace-123", url=migrated_db)) == 3
+    assert len(load.trace(tid("test-trace-123"), url=migrated_db)) == 3
 
 
 # Spec columns that name a row of another table instead of landing in their own.

@@ -17,6 +17,7 @@ from obslib import evaluation, load, slo, slo_replay
 from obslib.demo import events
 from obslib.ingest import batch
 from tests.conftest import run_cli
+from tests.ids import sid, tid
 
 T0 = pd.Timestamp("2026-11-01 00:00", tz="UTC")
 MIN = pd.Timedelta(minutes=1)
@@ -41,8 +42,8 @@ def _spans(minutes: dict[int, tuple[int, int]]) -> pd.DataFrame:
             start = T0 + minute * MIN + pd.Timedelta(seconds=i * 50 / n)
             rows.append(
                 {
-                    "trace_id": f"{minute:05d}{i:05d}".ljust(32, "0"),
-                    "span_id": f"{minute:05d}{i:05d}0",
+                    "trace_id": tid(f"minute {minute} request {i}"),
+                    "span_id": sid(f"minute {minute} request {i}"),
                     "parent_span_id": None,
                     "service_name": "svc",
                     "operation_name": "GET /a" if i % 2 else "GET /b",

@@ -10,6 +10,7 @@ from obslib.views import slo_review
 from obslib.views.live import LiveView
 from obslib.views.notes import Note
 from obslib.views.tables import Table
+from tests.ids import sid, tid
 
 SECTIONS = (
     "headline",
@@ -173,8 +174,8 @@ def test_a_throughput_slo_in_trouble_gets_notes_not_errors(migrated_db: str) -> 
     start = pd.Timestamp("2026-11-01 00:00", tz="UTC")
     spans = pd.DataFrame(
         {
-            "trace_id": [f"{i:032x}" for i in range(60)],
-            "span_id": [f"{i:016x}" for i in range(60)],
+            "trace_id": [tid(f"request {i}") for i in range(60)],
+            "span_id": [sid(f"request {i}") for i in range(60)],
             "service_name": "svc",
             "operation_name": "GET /",
             "span_kind": "server",
