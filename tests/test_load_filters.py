@@ -50,6 +50,29 @@ LOGS = [
 ]
 LOGS_IN_WINDOW = ["l-start", "l-1a", "l-1b", "l-2", "l-late"]  # by timestamp, log_id
 
+# The stored ids are hex (as write_spans requires), numbered in the names' order, so ties
+# sort as the names do; tests speak in names.
+TRACE = {name: f"{i + 1:032x}" for i, name in enumerate(sorted({t for _, t, *_ in SPANS}))}
+SPAN = {name: f"{i + 1:016x}" for i, name in enumerate(sorted(s for s, *_ in SPANS))}
+NAME = {hex_id: name for name, hex_id in (*TRACE.items(), *SPAN.items())}
+
+
+def names(ids: pd.Series) -> list[str]:
+    return [NAME[i] for i in ids]
+
+
+def hex_filters(filters: dict) -> dict:
+    """Filters written with names, as load takes them: with the stored hex ids."""
+    out = dict(filters)
+    if "trace_ids" in out:
+        out["trace_ids"] = [TRACE[t] for t in out["trace_ids"]]
+    if "trace_id" in out:
+        out["trace_id"] = TRACE[out["trace_id"]]
+    if "span_id" in out:
+        out["span_id"] = SPAN[out["span_id"]]
+    return out
+
+
 # (incident_id, alert_name, status, severity, minute)
 INCIDENTS = [
     ("INC-end", "gw-errors", "open", "critical", 10),
@@ -74,8 +97,8 @@ def _frames() -> dict[str, pd.DataFrame]:
     spans = pd.DataFrame(
         [
             dict(
-                span_id=s,
-                trace_id=t,
+                span_id=SPAN[s],
+                trace_id=TRACE[t],
                 service_name=svc,
                 operation_name=op,
                 span_kind=kind,
@@ -94,8 +117,8 @@ def _frames() -> dict[str, pd.DataFrame]:
                 timestamp=at(m),
                 level=lvl,
                 service_name=svc,
-                trace_id=t,
-                span_id=s,
+                trace_id=TRACE.get(t),
+                span_id=SPAN.get(s),
                 message=f"log {i}",
                 fields={"id": i},
             )
@@ -190,22 +213,23 @@ def small_db(server_url: str) -> Iterator[str]:
 )
 def test_span_window_and_filters(small_db: str, filters: dict, expected: list[str]) -> None:
     """load.spans gives exactly the matching spans of [start, end), in start order."""
-    frame = load.spans(START, END, url=small_db, **filters)
-    assert frame["span_id"].tolist() == expected
+    frame = load.spans(START, END, url=small_db, **hex_filters(filters))
+    assert names(frame["span_id"]) == expected
 
 
 def test_span_window_end_is_exclusive_at_microseconds(small_db: str) -> None:
     """A window ending one microsecond after a span's start holds it; ending at it, not."""
     late = at(9.999)
-    assert load.spans(START, late, url=small_db)["span_id"].tolist()[-1] == "s-0"
+    assert names(load.spans(START, late, url=small_db)["span_id"])[-1] == "s-0"
     just_after = late + timedelta(microseconds=1)
-    assert load.spans(START, just_after, url=small_db)["span_id"].tolist()[-1] == "s-late"
-    assert load.spans(late, just_after, url=small_db)["span_id"].tolist() == ["s-late"]
+    assert names(load.spans(START, just_after, url=small_db)["span_id"])[-1] == "s-late"
+    assert names(load.spans(late, just_after, url=small_db)["span_id"]) == ["s-late"]
 
 
 def test_one_trace_in_start_order(small_db: str) -> None:
     """load.trace gives the trace's spans by start time, ties by span id."""
-    assert load.trace("t-1", url=small_db)["span_id"].tolist() == ["s-start", "s-a", "s-b"]
+    trace = load.trace(TRACE["t-1"], url=small_db)
+    assert names(trace["span_id"]) == ["s-start", "s-a", "s-b"]
 
 
 @pytest.mark.parametrize(
@@ -235,7 +259,9 @@ def test_one_trace_in_start_order(small_db: str) -> None:
 )
 def test_log_window_and_filters(small_db: str, filters: dict, expected: list[str]) -> None:
     """load.logs gives exactly the matching records of [start, end), by time."""
-    assert load.logs(START, END, url=small_db, **filters)["log_id"].tolist() == expected
+    assert (
+        load.logs(START, END, url=small_db, **hex_filters(filters))["log_id"].tolist() == expected
+    )
 
 
 def test_logs_without_a_window(small_db: str) -> None:
