@@ -18,7 +18,9 @@ Moment = datetime | pd.Timestamp | str
 
 # The moments a person may ask about: telemetry before the Unix epoch is refused on import
 # (ingest.records.unix_ns), and pandas' nanosecond times end in April 2262, so a window (and
-# the day before it, which the trace views compare with) must fit between these.
+# the day before it, which the trace views compare with) must fit between these. The import
+# limit is what can be stored (to 2262-04-11, the last nanosecond); this one stops ~100 days
+# earlier on purpose, leaving room for the windows and margins computed from a moment.
 EARLIEST = pd.Timestamp("1970-01-01", tz="UTC")
 LATEST = pd.Timestamp("2262-01-01", tz="UTC")
 
