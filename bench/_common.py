@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -264,3 +265,22 @@ def _cell(value: object) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+def start_collect(url: str, options: Sequence[str] = ()) -> tuple[subprocess.Popen, int]:
+    """``obslib collect --port 0 OPTIONS`` against ``url`` in a subprocess, returned once it
+    listens: the process (stdout and stderr piped, text) and its port."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "obslib", "collect", "--port", "0", *options],
+        env={**os.environ, "OBSLIB_DATABASE_URL": url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline() if proc.stdout else ""
+    found = re.search(r"http://[^\s:]+:(\d+)", line)
+    if not found:
+        proc.kill()
+        proc.communicate()
+        raise RuntimeError(f"obslib collect did not start: {line!r}")
+    return proc, int(found.group(1))

@@ -24,11 +24,8 @@ import argparse
 import gzip
 import json
 import logging
-import os
-import re
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -124,20 +121,8 @@ class Receiver:
     """``obslib collect --port 0`` against ``url``, its peak RSS reset once it listens."""
 
     def __init__(self, url: str, options: list[str]) -> None:
-        env = {**os.environ, "OBSLIB_DATABASE_URL": url}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "obslib", "collect", "--port", "0", *options],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        line = self.proc.stdout.readline() if self.proc.stdout else ""
-        found = re.search(r"http://[^\s:]+:(\d+)", line)
-        if not found:
-            self.stop()
-            raise RuntimeError(f"obslib collect did not start: {line!r}")
-        self.base = f"http://127.0.0.1:{found.group(1)}"
+        self.proc, port = c.start_collect(url, options)
+        self.base = f"http://127.0.0.1:{port}"
         Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")  # VmHWM := VmRSS
         self.base_mb = self.status_kib("VmRSS") / 1024
 

@@ -31,12 +31,9 @@ import gc
 import http.client
 import json
 import logging
-import os
 import random
-import re
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -286,20 +283,7 @@ class Receiver:
     """``obslib collect --port 0`` against the scratch database, in a subprocess."""
 
     def __init__(self, url: str) -> None:
-        env = {**os.environ, "OBSLIB_DATABASE_URL": url}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "obslib", "collect", "--port", "0"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        line = self.proc.stdout.readline() if self.proc.stdout else ""
-        found = re.search(r"http://[^\s:]+:(\d+)", line)
-        if not found:
-            self.stop()
-            raise RuntimeError(f"obslib collect did not start: {line!r}")
-        self.port = int(found.group(1))
+        self.proc, self.port = c.start_collect(url)
         logger.info("receiver listening on port %d (pid %d)", self.port, self.proc.pid)
 
     def stop(self) -> str:
