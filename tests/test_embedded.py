@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pwd
 import shutil
+import signal
 import stat
 import subprocess
 import sys
 import tempfile
+import time
+from contextlib import suppress
 from pathlib import Path
 
 import psycopg
@@ -271,3 +275,140 @@ def test_run_as_root_only_the_folders_obslib_creates_are_opened_and_only_for_sea
         os.umask(umask)
         pgserver.stop(cfg)
         shutil.rmtree(parent, ignore_errors=True)
+
+
+def _cli(*args: str, home: Path, **popen: object) -> subprocess.Popen[str]:
+    """Start the real ``obslib`` command without waiting (as run_cli runs it)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OBSLIB_")}
+    env["OBSLIB_HOME"] = str(home)
+    return subprocess.Popen(
+        [sys.executable, "-m", "obslib", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+
+
+def _blocked_on(lock: Path) -> set[int]:
+    """Processes waiting for a flock on ``lock`` (Linux's /proc/locks marks a waiter ``->``)."""
+    inode = f":{lock.stat().st_ino} "
+    rows = Path("/proc/locks").read_text().splitlines()
+    return {int(r.split()[5]) for r in rows if "->" in r and "FLOCK" in r and inode in r}
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux's /proc/locks")
+def test_several_processes_starting_a_fresh_server_at_once_all_succeed(home: Path) -> None:
+    """On a new install `obslib collect` and `obslib db up` may start together: each sees no
+    data folder yet, but only the first to take the start lock runs initdb; the others find
+    the cluster made meanwhile and share the one server. (The test holds the start lock until
+    all three wait for it, so each has looked at the data folder before any initdb ran.)"""
+    cfg = Settings(database_url=None, home=home)
+    cfg.runtime_dir.mkdir(mode=0o700)
+    lock = cfg.runtime_dir / "start.lock"
+    runs: list[subprocess.Popen[str]] = []
+    try:
+        with lock.open("a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            runs = [_cli("db", "up", home=home) for _ in range(3)]
+            deadline = time.monotonic() + 120
+            while not {r.pid for r in runs} <= _blocked_on(lock):
+                assert all(r.poll() is None for r in runs), [r.communicate() for r in runs]
+                assert time.monotonic() < deadline, "the processes never waited for the lock"
+                time.sleep(0.05)
+            assert not (cfg.pgdata / "PG_VERSION").exists()
+        results = [(run.wait(timeout=180), *run.communicate()) for run in runs]
+    finally:
+        for run in runs:
+            if run.poll() is None:
+                run.kill()
+                run.communicate()
+    for code, out, err in results:
+        assert code == 0, out + err
+    running = pgserver.state(cfg)
+    assert running.running and running.pid
+    status = run_cli("db", "status", env={"OBSLIB_HOME": str(home)})
+    assert f"version   {LATEST}, clean" in status.stdout
+    assert pgserver.stop(cfg).pid == running.pid  # one server, the one all three reached
+    assert not pgserver.state(cfg).running
+
+
+def _group_members(pgid: int) -> list[int]:
+    """The live processes of process group ``pgid``."""
+    found = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError):
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                found.append(int(stat_file.parent.name))
+    return found
+
+
+@pytest.mark.parametrize(
+    "whole_group",
+    [
+        pytest.param(True, id="obslib and initdb killed"),
+        pytest.param(False, id="obslib killed, initdb runs on orphaned"),
+    ],
+)
+def test_an_initdb_killed_midway_does_not_break_later_starts(home: Path, whole_group: bool) -> None:
+    """initdb writes PG_VERSION early: killed then (a timeout, SIGKILL), it leaves a half-made
+    cluster. It works in a temporary folder beside pgdata, renamed into place only when
+    initdb succeeded, so the next start removes the leftover and sets the server up. An
+    initdb outliving obslib holds the start lock, so the next start waits for it to end."""
+    run = _cli("db", "up", home=home, start_new_session=True)  # its own process group
+    try:
+        deadline = time.monotonic() + 120
+        while not list(home.glob("*/PG_VERSION")):  # initdb is under way
+            assert run.poll() is None, run.communicate()
+            assert time.monotonic() < deadline, "initdb never started"
+            time.sleep(0.005)
+        if whole_group:
+            os.killpg(run.pid, signal.SIGKILL)  # obslib, initdb and its single-user postgres
+        else:
+            run.kill()
+            run.wait()
+            # the orphaned initdb holds the start lock while it lives
+            with (home / "run" / "start.lock").open("a") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    pass
+                else:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+                    assert not _group_members(run.pid), "the lock is free while initdb runs"
+    except BaseException:
+        with suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)
+        raise
+    finally:
+        run.communicate()
+    assert run.returncode == -signal.SIGKILL
+    cfg = Settings(database_url=None, home=home)
+    assert not pgserver.state(cfg).running
+    env = {"OBSLIB_HOME": str(home)}
+    up = run_cli("db", "up", env=env)
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert f"version   {LATEST}, clean" in up.stdout
+    assert sorted(p.name for p in home.iterdir()) == ["pgdata", "run"]  # no leftover
+    assert run_cli("db", "stop", env=env).returncode == 0
+    assert not pgserver.state(cfg).running
+
+
+def test_a_leftover_temporary_initdb_folder_is_removed_on_the_next_start(home: Path) -> None:
+    """What a killed run leaves (a partial cluster in the temporary folder, no pgdata) is
+    removed under the start lock; initdb then makes the cluster afresh."""
+    leftover = home / pgserver.INITDB_DIR
+    (leftover / "base").mkdir(parents=True, mode=0o700)
+    (leftover / "PG_VERSION").write_text("16\n")
+    cfg = Settings(database_url=None, home=home)
+    url = pgserver.url(cfg)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT current_database()").fetchone() == ("obslib",)
+    assert not leftover.exists()
+    assert (cfg.pgdata / "PG_VERSION").is_file()
+    assert stat.S_IMODE(cfg.pgdata.stat().st_mode) == 0o700
+    owner = os.geteuid() if os.geteuid() != 0 else pwd.getpwnam(pgserver.SERVER_USER).pw_uid
+    assert cfg.pgdata.stat().st_uid == owner
+    assert pgserver.stop(cfg).running

