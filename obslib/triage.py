@@ -58,12 +58,16 @@ DONE, FAILED, SKIPPED = "done", "failed", "skipped"
 # single-bigint locks golang-migrate and obslib's migrator take: (this class, incident hash).
 _LOCK_CLASS = 0x0B5_7A1  # "obs triage"
 _RUNBOOK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a file name: no separator, no ..
-_IDLE_CHECK_S = 30.0  # a follower with nothing to do checks its connection this often
+_IDLE_CHECK_S = 30.0  # a follower checks its connection and retries its skips this often
 _MAX_BACKOFF_S = 15.0
-HELD = "another triage is running it"  # the one skip a follower retries by itself
+HELD = "another triage is running it"  # a skip a follower retries at its next check
+FUTURE = "triggered in the future"  # the other one: retried once its time has come
 # A page more than this far in the future has not happened: clocks differ by seconds, not
 # hours (and a postmortem's window ending in year 10000 does not exist).
 _FUTURE_SLACK = "1 hour"
+# Notified ids looked up in one pass of a follower (a flood of NOTIFY costs one query per
+# this many, on the listening connection); the rest stay pending for the next pass.
+_MAX_NOTIFIED = 1000
 
 _CANDIDATES = """
 SELECT i.incident_id, i.incident_data -> 'report' AS report
@@ -93,6 +97,14 @@ SET incident_data = CASE
         ELSE jsonb_build_object('data', incident_data)
     END || jsonb_build_object('report', %s::jsonb)
 WHERE incident_id = %s"""
+# Which of the incidents a follower waits for (skipped as paged in the future) are still
+# stored and not done, and whether each is still ahead (compared in SQL, like _CURRENT).
+_WAITING = """
+SELECT incident_id, triggered_at > now() + %s::interval AS future
+FROM alert_incidents
+WHERE incident_id = ANY(%s::text[])
+  AND (incident_data -> 'report' ->> 'status') IS DISTINCT FROM 'done'
+ORDER BY triggered_at NULLS LAST, incident_id"""
 # What recording needs; has_column_privilege also answers for grants on the whole table.
 _CAN_RECORD = """
 SELECT current_user,
@@ -117,13 +129,20 @@ class Outcome:
     reason: str | None = None  # failed or skipped: why, on one line
 
     def line(self) -> str:
-        """One line for a terminal: id, status, path (and why, when not done). An id that
-        would not show as itself (blank, padded, a control character) is quoted."""
-        shown = self.incident_id
-        if not shown or shown != shown.strip() or not shown.isprintable():
-            shown = repr(shown)
-        text = f"{shown}  {self.status:<7}  {self.path or '-'}"
-        return f"{text}  ({self.reason})" if self.reason else text
+        """One line for a terminal: id, status, path (and why, when not done). Any field
+        that would not show as itself (blank, padded, a control character: the reason may
+        echo a runbook's error or a row's text) is quoted, its control characters escaped."""
+        path = "-" if self.path is None else _shown(str(self.path))
+        text = f"{_shown(self.incident_id)}  {_shown(self.status):<7}  {path}"
+        return f"{text}  ({_shown(self.reason)})" if self.reason else text
+
+
+def _shown(text: str) -> str:
+    """``text`` when it shows as itself on a terminal, else its quoted Python literal (every
+    control, format or separator character escaped: nothing in it can drive the terminal)."""
+    if text and text == text.strip() and text.isprintable():
+        return text
+    return repr(text)
 
 
 @dataclass
@@ -235,22 +254,40 @@ def triage(
     out = reports.prepare_out_dir(Path(out)).resolve()
     url = db.libpq_url(url) if url else db.database_url()
     run = TriageRun()
+
+    def record(outcome: Outcome) -> None:
+        run.outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+
     with _session(url) as conn:
-        check_can_record(conn)
-        params = {
-            "since": lo,
-            "ids": None if incident_ids is None else list(incident_ids),
-            "new_only": new_only,
-        }
-        candidates = conn.execute(_CANDIDATES, params).fetchall()
-        for incident_id, seen in candidates:
-            if stop is not None and stop():
-                break
-            outcome = _triage_one(conn, incident_id, seen, out, url)
-            run.outcomes.append(outcome)
-            if on_outcome is not None:
-                on_outcome(outcome)
+        _triage_on(conn, lo, out, url, incident_ids, new_only, record, stop)
     return run
+
+
+def _triage_on(
+    conn: psycopg.Connection,
+    since: datetime | None,
+    out: Path,
+    url: str,
+    incident_ids: Sequence[str] | None,
+    new_only: bool,
+    record: Callable[[Outcome], None],
+    stop: Callable[[], bool] | None,
+) -> None:
+    """``triage`` on an open session (a follower's listening one: a notification costs no
+    connection of its own): one privilege check, one query for the candidates."""
+    check_can_record(conn)
+    params = {
+        "since": since,
+        "ids": None if incident_ids is None else list(incident_ids),
+        "new_only": new_only,
+    }
+    candidates = conn.execute(_CANDIDATES, params).fetchall()
+    for incident_id, seen in candidates:
+        if stop is not None and stop():
+            break
+        record(_triage_one(conn, incident_id, seen, out, url))
 
 
 @contextmanager
@@ -313,7 +350,7 @@ def refusal(incident_id: str, future: bool, triggered: str | None) -> str | None
     if incident_id != incident_id.strip():
         return "incident id with leading or trailing blanks: a runbook would look up another id"
     if future:
-        return f"triggered in the future ({triggered} UTC): not triaged before then"
+        return f"{FUTURE} ({triggered} UTC): not triaged before then"
     return None
 
 
@@ -407,8 +444,12 @@ def follow(
     backoff (a log line each time), never fatal. A signal lets the report in progress
     finish, then returns (a second SIGINT interrupts). A notified incident is triaged
     whatever its time, but only when stored and never attempted (a NOTIFY is a hint anyone
-    may send); ``since`` bounds the catch-up only. A role that may not record outcomes is
-    UsageError at the first connection, before anything runs, and never retried.
+    may send); ``since`` bounds the catch-up only. Notifications are looked up in batches
+    on the listening connection (a flood of them opens no connection). Every
+    ``idle_check_s`` the follower checks its connection and retries the incidents it
+    skipped because another triage held them or because they were paged in the future
+    (those once their time has come). A role that may not record outcomes is UsageError
+    at the first connection, before anything runs, and never retried.
     """
     lo = None if since is None else utc(since, "since")
     out = reports.prepare_out_dir(Path(out)).resolve()
@@ -416,12 +457,15 @@ def follow(
     stop = stop or threading.Event()
     total = TriageRun()
 
-    held: list[str] = []  # skipped under another triage's lock: tried again when idle
+    held: list[str] = []  # skipped under another triage's lock: tried again at each check
+    waiting: dict[str, None] = {}  # skipped as paged in the future: tried once it is not
 
     def record(outcome: Outcome) -> None:
         total.outcomes.append(outcome)
         if outcome.status == SKIPPED and outcome.reason == HELD:
             held.append(outcome.incident_id)
+        elif outcome.status == SKIPPED and (outcome.reason or "").startswith(FUTURE):
+            waiting[outcome.incident_id] = None
         if on_outcome is not None:
             on_outcome(outcome)
 
@@ -436,7 +480,7 @@ def follow(
                     logger.info("listening on %s; catching up", CHANNEL)
                     backoff, connected = 0.5, True
                     triage(lo, out, url, on_outcome=record, stop=stop.is_set)
-                    _serve(listener, out, url, record, stop, held, idle_check_s)
+                    _serve(listener, out, url, record, stop, held, waiting, idle_check_s)
             except (DatabaseUnreachable, DatabaseError, psycopg.OperationalError) as err:
                 if stop.is_set():
                     break
@@ -483,37 +527,65 @@ def _serve(
     record: Callable[[Outcome], None],
     stop: threading.Event,
     held: list[str],
+    waiting: dict[str, None],
     idle_check_s: float = _IDLE_CHECK_S,
 ) -> None:
     """Triage notified incidents until ``stop``; raises when the connection is lost.
 
     A payload is only a hint of which id to look at: the table decides, and only an incident
     never attempted is run (a NOTIFY repeated by anyone cannot re-run a failed runbook; the
-    catch-up retries those). An incident skipped because another triage held its lock
-    (``held``) is tried again at the next idle check: if that triage died mid-run, nobody
-    else would (no NOTIFY comes again)."""
-    idle_since = time.monotonic()
+    catch-up retries those). Every notification pending is taken at once and looked up in
+    one query on the listening connection itself: a flood of NOTIFY (anyone may send them)
+    costs a query per ``_MAX_NOTIFIED`` ids, never a connection or a query per notification.
+
+    Every ``idle_check_s`` (busy or not) the connection is checked and two kinds of skipped
+    incidents are tried again, as no NOTIFY comes for them again: one another triage held
+    (``held``: if that triage died mid-run, nobody else would run it), and one paged in the
+    future (``waiting``: run once its trigger time is no longer ahead, silent until then)."""
+    last_check = time.monotonic()
     while not stop.is_set():
-        ids = [n.payload for n in listener.notifies(timeout=1.0, stop_after=1)]
+        ids = [i for i in _pending(listener, wait=1.0) if i not in waiting]  # noted once
         if ids:
-            unique = list(dict.fromkeys(ids))
-            triage(
-                None,
-                out,
-                url,
-                incident_ids=unique,
-                new_only=True,
-                on_outcome=record,
-                stop=stop.is_set,
-            )
-            idle_since = time.monotonic()
-        elif time.monotonic() - idle_since > idle_check_s:
+            _triage_on(listener, None, out, url, ids, True, record, stop.is_set)
+        if time.monotonic() - last_check > idle_check_s and not stop.is_set():
             listener.execute("SELECT 1")  # a silently dead connection shows here, not never
             if held:
                 again = list(dict.fromkeys(held))
                 held.clear()
-                triage(None, out, url, incident_ids=again, on_outcome=record, stop=stop.is_set)
-            idle_since = time.monotonic()
+                _triage_on(listener, None, out, url, again, False, record, stop.is_set)
+            if waiting:
+                due = _due(listener, waiting)
+                if due:
+                    _triage_on(listener, None, out, url, due, False, record, stop.is_set)
+            last_check = time.monotonic()
+
+
+def _pending(listener: psycopg.Connection, wait: float) -> list[str]:
+    """The distinct payloads of the notifications pending, in order: waits up to ``wait``
+    for the first, then takes whatever else has arrived without waiting, up to about
+    ``_MAX_NOTIFIED`` ids (the rest stay pending). Each generator is read to its end: one
+    closed in the middle of a packet would drop the rest of the packet."""
+    ids = dict.fromkeys(n.payload for n in listener.notifies(timeout=wait, stop_after=1))
+    while ids and len(ids) < _MAX_NOTIFIED:
+        more = [n.payload for n in listener.notifies(timeout=0.0)]
+        if not more:
+            break
+        ids.update(dict.fromkeys(more))
+    return list(ids)
+
+
+def _due(conn: psycopg.Connection, waiting: dict[str, None]) -> list[str]:
+    """Of the incidents ``waiting`` for their time, those it has come for (taken off the
+    list); one deleted or done meanwhile leaves the list, one still ahead stays on it."""
+    rows = conn.execute(_WAITING, (_FUTURE_SLACK, list(waiting))).fetchall()
+    waiting.clear()
+    due = []
+    for incident_id, future in rows:
+        if future:
+            waiting[incident_id] = None
+        else:
+            due.append(incident_id)
+    return due
 
 
 @contextmanager

@@ -8,11 +8,13 @@ database, so "nothing ran" is checked where the runbook would have written).
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import nbformat
 import psycopg
 import pytest
 from psycopg import sql
@@ -266,3 +268,168 @@ def test_the_command_notes_a_skipped_incident_and_exits_0(
         "'  '  skipped  -  (blank incident id: nothing to triage; fix or delete the row)",
         "triage: 0 done, 0 failed, 1 skipped",
     ]
+
+
+def sessions(conn: psycopg.Connection) -> int:
+    """The sessions ever opened on this test's database (pg_stat_database, PostgreSQL 14+):
+    a backend's count is flushed at its exit at the latest, so one closed always shows."""
+    conn.execute("SELECT pg_stat_clear_snapshot()")
+    return conn.execute(
+        "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+    ).fetchone()[0]
+
+
+def status_of(conn: psycopg.Connection, incident_id: str) -> str | None:
+    row = conn.execute(
+        "SELECT incident_data -> 'report' ->> 'status' FROM alert_incidents WHERE incident_id = %s",
+        (incident_id,),
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def test_a_flood_of_notifications_opens_no_connection_per_notification(
+    migrated_db: str, reader: str, log: Path, tmp_path: Path
+) -> None:
+    """2,000 notifications from the reader, each in a transaction of its own, over ~2.5 s:
+    ids of nothing and of a real incident inserted halfway (its id also sent before and
+    after). The follower takes every notification pending at once and looks the ids up on
+    its listening connection: the real incident is drafted once, within the minute, and the
+    flood opens (next to) no session on the database. It used to open a session, with a
+    privilege check and a query, for every notification read apart: hundreds here, and as
+    many as an attacker paces them."""
+    alert = add_alert(migrated_db, "ok-alert", "ok")
+    stop = threading.Event()
+    outcomes: list[tuple[str, str]] = []
+    follower = threading.Thread(
+        target=triage.follow,
+        kwargs=dict(
+            out=tmp_path, url=migrated_db, stop=stop, idle_check_s=0.5,
+            on_outcome=lambda o: outcomes.append((o.incident_id, o.status)),
+        ),
+    )  # fmt: skip
+    follower.start()
+    try:
+        with psycopg.connect(migrated_db, autocommit=True) as watch:
+            add_incident(migrated_db, "INC-first", alert)  # the follower listens once done
+            wait_for("the follower", lambda: status_of(watch, "INC-first") == "done")
+            before = sessions(watch)
+            with psycopg.connect(reader, autocommit=True) as hostile:
+                for n in range(2000):
+                    if n == 1000:
+                        watch.execute(
+                            "INSERT INTO alert_incidents"
+                            " (incident_id, alert_id, severity, triggered_at)"
+                            " VALUES ('INC-real', %s, 'critical', %s)",
+                            (alert, T0 + timedelta(minutes=1)),
+                        )  # and its NOTIFY
+                    payload = "INC-real" if n % 100 == 0 else f"INC-bogus-{n}"
+                    hostile.execute("SELECT pg_notify(%s, %s)", (triage.CHANNEL, payload))
+                    time.sleep(0.001)  # a flood, not one packet of it
+            wait_for(
+                "the real incident", lambda: status_of(watch, "INC-real") == "done", timeout=60
+            )
+            stop.wait(1.0)  # the rest of the flood, and two idle checks
+            opened = sessions(watch) - before
+    finally:
+        stop.set()
+        follower.join(timeout=60)
+    assert runs(log) == ["INC-first", "INC-real"]
+    assert outcomes == [("INC-first", "done"), ("INC-real", "done")]
+    # the reader's session, maybe the watcher's own count flushed late: not 2,000
+    assert opened <= 5, f"{opened} sessions opened during a flood of 2,000 notifications"
+
+
+def test_a_page_a_little_ahead_is_drafted_once_its_time_comes(
+    migrated_db: str, log: Path, tmp_path: Path
+) -> None:
+    """An incident paged an hour and 5 s ahead is skipped (not yet a page) when notified,
+    and its notification is used up: the follower keeps it on a list checked at each idle
+    check and drafts it once its time is no longer ahead, without a restart or a new
+    NOTIFY. One that never comes due (infinity) is noted once, then waits silently, even
+    when notified again."""
+    alert = add_alert(migrated_db, "ok-alert", "ok")
+    stop = threading.Event()
+    outcomes: list[tuple[str, str]] = []
+    follower = threading.Thread(
+        target=triage.follow,
+        kwargs=dict(
+            out=tmp_path, url=migrated_db, stop=stop, idle_check_s=0.5,
+            on_outcome=lambda o: outcomes.append((o.incident_id, o.status)),
+        ),
+    )  # fmt: skip
+    follower.start()
+    try:
+        add_incident(migrated_db, "INC-first", alert)  # the follower listens once done
+        wait_for("the follower", lambda: report_of(migrated_db, "INC-first") is not None)
+        with psycopg.connect(migrated_db) as conn:  # the server's clock decides, both ways
+            conn.execute(
+                "INSERT INTO alert_incidents (incident_id, alert_id, severity, triggered_at)"
+                " VALUES ('INC-soon', %s, 'low', now() + interval '1 hour 5 seconds'),"
+                "        ('INC-never', %s, 'low', 'infinity')",
+                (alert, alert),
+            )
+        wait_for("the skip", lambda: ("INC-never", "skipped") in outcomes, timeout=10)
+        assert runs(log) == ["INC-first"] and report_of(migrated_db, "INC-soon") is None
+        with psycopg.connect(migrated_db, autocommit=True) as conn:
+            for incident_id in ("INC-never", "INC-soon") * 3:  # noted once, not at each
+                conn.execute("SELECT pg_notify(%s, %s)", (triage.CHANNEL, incident_id))
+        wait_for("its time", lambda: ("INC-soon", "done") in outcomes, timeout=60)
+        stop.wait(1.5)  # three more checks: INC-never stays on the list, silent
+    finally:
+        stop.set()
+        follower.join(timeout=60)
+    assert runs(log) == ["INC-first", "INC-soon"]
+    assert report_of(migrated_db, "INC-soon")["status"] == "done"
+    assert report_of(migrated_db, "INC-never") is None
+    assert outcomes == [
+        ("INC-first", "done"),
+        ("INC-soon", "skipped"),
+        ("INC-never", "skipped"),
+        ("INC-soon", "done"),
+    ]
+
+
+def test_no_control_character_of_a_row_or_a_runbook_reaches_the_terminal(
+    migrated_db: str, log: Path, tmp_path: Path
+) -> None:
+    """An incident id with terminal escapes, echoed by its runbook's error into the reason;
+    a runbook name with one: every field of the printed line shows them escaped, none raw
+    (ESC [2J clears the screen, OSC 0 retitles the window)."""
+    books = tmp_path / "books"
+    books.mkdir()
+    notebook = nbformat.read(RUNBOOKS / "fails.ipynb", as_version=4)
+    for cell in notebook.cells:
+        cell.source = cell.source.replace(
+            '"runbook broke on purpose"', 'f"no incident {incident_id}"'
+        )
+    nbformat.write(notebook, books / "echo.ipynb")
+    hostile = "INC-\x1b[2J\x1b]0;pwned\x07"
+    add_incident(migrated_db, hostile, add_alert(migrated_db, "echo-alert", "echo"))
+    add_incident(migrated_db, "INC-red", add_alert(migrated_db, "red", "\x1b[31mred"), 1)
+    env = {ENV_DATABASE_URL: migrated_db, triage.ENV_RUNBOOKS: str(books), LOG_ENV: str(log)}
+    result = run_cli("triage", "--out", str(tmp_path / "out"), env=env, timeout=180)
+    assert result.returncode == 1, result.stderr
+    assert runs(log) == [hostile]
+    assert not set("\x1b\x07") & set(result.stdout), result.stdout
+    first, second, summary = result.stdout.splitlines()
+    escaped = r"INC-\x1b[2J\x1b]0;pwned\x07"
+    assert first.startswith(f"'{escaped}'  failed   ")
+    assert f"RuntimeError: no incident {escaped}" in first
+    assert second.startswith(r"INC-red  failed   -  (runbook '\x1b[31mred' is not a notebook")
+    assert summary == "triage: 0 done, 2 failed, 0 skipped"
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        triage.Outcome("INC-1", "failed", reason="boom \x1b[2J\x9b31m\u202egnp.exe"),
+        triage.Outcome("INC-1", "done", Path("/tmp/out\x1b]0;x\x07/INC-1/ok.html")),
+        triage.Outcome("INC-\x1b[2J", "skipped", reason="why\rnot"),
+    ],
+    ids=["a reason", "a path", "an id and a reason"],
+)
+def test_every_field_of_a_line_is_escaped(outcome: triage.Outcome) -> None:
+    """ESC, a C1 CSI, a right-to-left override, BEL, a carriage return: none left raw."""
+    line = outcome.line()
+    assert line.isprintable(), line
+    assert "\\x1b" in line or "\\r" in line
