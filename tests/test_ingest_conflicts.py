@@ -6,16 +6,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pandas as pd
 import psycopg
 import pytest
 
 from obslib import load
 from obslib.errors import DatabaseError, InputError
-from obslib.ingest import batch, write_spans
-from obslib.ingest.writer import Conflicts
+from obslib.ingest import batch, otlp, records, write_logs, write_spans
+from obslib.ingest.records import Reject
+from obslib.ingest.store import settle, store
+from obslib.ingest.writer import Conflicts, Late
+from tests.conftest import run_cli
 from tests.ids import tid
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -334,6 +339,113 @@ def test_rows_another_writer_stores_before_the_commit_are_counted_at_the_commit(
         assert write_spans(theirs, url=migrated_db) == 3  # commits first
     assert b.written["spans"] == 0
     assert b.conflicts["spans"] == Conflicts(1, ((tid("t-race"), sid(2)),))
+    assert b.late == {"spans": Late(3, Conflicts(1, ((tid("t-race"), sid(2)),)), (None,))}
     assert stored(migrated_db, "t-race") == {"s0": "op 0", "s1": "op 1", "s2": "theirs"}
     assert "3 row(s) were stored by another writer" in caplog.text
     assert "2 identical, 1 with other content" in caplog.text
+
+
+# -- records another writer stores between an import's write and its commit -----------------
+
+
+def _otlp_doc(trace: str, n: int, *, logs: int = 0) -> dict:
+    """An OTLP/JSON request: ``n`` spans s0.. of trace ``tid(trace)``, ``logs`` log records."""
+    ns = int(T0.timestamp()) * 10**9
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "api"}}]}
+    doc: dict = {
+        "resourceSpans": [
+            {
+                "resource": resource,
+                "scopeSpans": [
+                    {
+                        "spans": [
+                            {
+                                "traceId": tid(trace),
+                                "spanId": sid(i),
+                                "name": f"op {i}",
+                                "kind": 2,
+                                "startTimeUnixNano": str(ns + i),
+                                "endTimeUnixNano": str(ns + 1_000_000 + i),
+                            }
+                            for i in range(n)
+                        ]
+                    }
+                ],
+            }
+        ]
+    }
+    if logs:
+        log_records = [
+            {"timeUnixNano": str(ns + i), "severityNumber": 9, "body": {"stringValue": f"m{i}"}}
+            for i in range(logs)
+        ]
+        doc["resourceLogs"] = [{"resource": resource, "scopeLogs": [{"logRecords": log_records}]}]
+    return doc
+
+
+LATE = (
+    "its trace and span id is stored already with other content: another writer stored it"
+    " before this batch committed (kept, not overwritten)"
+)
+
+
+def test_records_another_writer_stores_before_the_commit_are_reported_by_store(
+    migrated_db: str,
+) -> None:
+    """A batch's spans and logs wait for its commit; another writer storing some of their
+    keys meanwhile wins (first stored). ``settle`` folds what the commit found into the
+    outcome: identical records are duplicates, others rejected with their position and a
+    reason, so accepted counts only what this batch stored (it counted all 5 accepted,
+    silently dropping the conflicting span)."""
+    decoded = otlp.decode_json(_otlp_doc("t-late", 3, logs=2), "late.json", "line 1")
+    their_spans = records.spans_frame(decoded.spans[:2])  # s0 as the batch has it
+    their_spans.loc[1, "operation_name"] = "theirs"  # s1 with other content
+    their_log = records.logs_frame(decoded.logs[:1])
+    with batch(migrated_db, every_conflict=True) as b:
+        out = store(b, decoded, "late.json")
+        assert (out.spans.accepted, out.logs.accepted) == (3, 2)  # as of the writes
+        # another writer commits first: the batch's rows wait for its commit, not stored
+        assert write_spans(their_spans, url=migrated_db) == 2
+        assert write_logs(their_log, url=migrated_db) == 1
+    settle(out, b, "late.json")
+    s, lg = out.spans, out.logs
+    assert (s.input, s.accepted, s.duplicate, s.rejected) == (3, 1, 1, 1)
+    assert (lg.input, lg.accepted, lg.duplicate, lg.rejected) == (2, 1, 1, 0)
+    assert s.balanced and lg.balanced
+    assert out.rejects == [
+        Reject("late.json", "line 1: resourceSpans[0].scopeSpans[0].spans[1]", LATE, "span")
+    ]
+    assert stored(migrated_db, "t-late") == {"s0": "op 0", "s1": "theirs", "s2": "op 2"}
+    assert (b.written["spans"], b.written["logs"]) == (1, 1)
+
+
+def test_obslib_ingest_reports_a_record_another_writer_stored_before_its_commit(
+    migrated_db: str, tmp_path
+) -> None:
+    """The race through the real command: another writer holds s0 (identical) and s1 (other
+    content) stored but uncommitted, so the import's commit waits for it, then finds them
+    taken. The file's counts say so, s1 is rejected on stderr and in --rejects, exit 2 (it
+    said 3 accepted, exit 0, and --rejects stayed empty)."""
+    path = tmp_path / "late.json"
+    doc = _otlp_doc("t-cli", 3)
+    path.write_bytes(orjson.dumps(doc) + b"\n")
+    theirs = records.spans_frame(otlp.decode_json(doc, str(path)).spans[:2])
+    theirs.loc[1, "operation_name"] = "theirs"
+    out = tmp_path / "rejects.jsonl"
+    env = {"OBSLIB_DATABASE_URL": migrated_db}
+    with ThreadPoolExecutor(1) as pool:
+        with batch(migrated_db, one_write=True) as other:
+            assert other.spans(theirs) == 2  # stored, not committed: it holds their keys
+            importing = pool.submit(
+                run_cli, "ingest", "otlp", str(path), "--rejects", str(out), env=env
+            )
+            _wait_for_lock_waiters(migrated_db, 1, timeout=60)  # the import's commit waits
+        done = importing.result(timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert f"{path}: 3 spans: 1 accepted, 1 duplicate, 1 rejected" in done.stdout
+    position = "line 1: resourceSpans[0].scopeSpans[0].spans[1]"
+    assert f"rejected span: {path}: {position}: {LATE}" in done.stderr
+    assert [orjson.loads(line) for line in out.read_bytes().splitlines()] == [
+        {"source": str(path), "position": position, "kind": "span", "reason": LATE}
+    ]
+    assert stored(migrated_db, "t-cli") == {"s0": "op 0", "s1": "theirs", "s2": "op 2"}

@@ -127,6 +127,50 @@ def test_a_gzip_bomb_stops_at_max_file_bytes_and_stores_nothing_of_it(
     assert stored(env) == (2, 0)
 
 
+def test_a_blank_file_is_read_once_however_it_changes_after(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading a file says whether it held anything but whitespace: a blank file is empty
+    without being opened again. It was re-read whole, without the limits, to decide; a file
+    replaced meanwhile by a broken gzip then escaped as an internal error (EOFError)."""
+    path = tmp_path / "blank.json"
+    path.write_bytes(b"\n \n\t\n")
+    store = importer.store
+
+    def replacing(*args, **kwargs):  # the last store runs once the file is read
+        path.write_bytes(gzip.compress(b"\n" * 100)[:-12])
+        return store(*args, **kwargs)
+
+    monkeypatch.setattr(importer, "store", replacing)
+    report = importer.import_file(path, "otlp", url=env["OBSLIB_DATABASE_URL"])
+    assert report.empty
+    assert report.outcome.input == 0 and report.error is None
+
+
+def test_blank_gzip_is_empty_broken_gzip_one_line_and_content_without_records_an_error(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """A gzip of blank lines is an empty file; the same gzip cut short is one line naming the
+    file (exit 2), never an internal error; a document without records is an error."""
+    blank = tmp_path / "blank.json.gz"
+    blank.write_bytes(gzip.compress(b"\n  \n" * 1000))
+    cut = tmp_path / "cut.json.gz"
+    cut.write_bytes(gzip.compress(b"\n  \n" * 1000)[:-12])
+    nothing = tmp_path / "nothing.json.gz"
+    nothing.write_bytes(gzip.compress(b'\n{"resourceSpans": []}\n'))
+    result = run_cli("ingest", "otlp", str(blank), str(cut), str(nothing), env=env)
+    assert result.returncode == 2, result.stderr
+    assert f"{blank}: empty, nothing to import" in result.stdout
+    assert errors(result.stderr) == [
+        error(
+            cut,
+            "cannot decompress: Compressed file ended before the end-of-stream marker was reached",
+        ),
+        error(nothing, "no spans or log records in it (is it OTLP/JSON?)"),
+    ]
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
 def test_a_plain_file_over_max_file_bytes_is_refused_before_it_is_read(
     env: dict[str, str], tmp_path: Path
 ) -> None:

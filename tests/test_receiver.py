@@ -39,7 +39,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from obslib.errors import DatabaseUnreachable, UsageError
-from obslib.ingest import bodies, group_commit, receiver
+from obslib.ingest import batch, bodies, group_commit, otlp, receiver, records
 from obslib.storage.migrate import Migrator
 from tests.pg import MIGRATIONS, scratch_database
 
@@ -411,6 +411,63 @@ def test_rejects_are_counted_for_the_request_they_came_from(
     assert "stored already with other content" in one.error_message
     assert delta(before, after, "obslib_collector_groups_total", result="committed") == 1
     assert count(strict.url, service) == 1 + 2 + 3
+
+
+def _wait_for_a_lock_waiter(url: str, timeout: float = 60.0) -> None:
+    """Until a session of ``url``'s database waits for a lock (another's row)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        waiting = rows(
+            url,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock'",
+        )[0][0]
+        if waiting:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"no session waiting for a lock after {timeout} s")
+
+
+def test_a_span_another_writer_stores_before_the_commit_is_a_partial_success(
+    running: Running, svc: tuple[str, int]
+) -> None:
+    """Another writer holds two of the request's spans stored but uncommitted (the first
+    identical, the second with other content), so the group's commit waits for it and then
+    finds them taken (first stored wins). The answer comes after the commit, so it says so:
+    the second span is rejected in partial_success, the first a duplicate (it answered 200
+    with no partial_success and counted all three accepted, the second span silently
+    dropped)."""
+    service, base = svc
+    body = spans_request(base, 3, service=service)
+    theirs = records.spans_frame(otlp.decode_traces_proto(body, "theirs").spans[:2])
+    theirs.loc[1, "operation_name"] = "theirs"
+    before = running.metrics()
+    with ThreadPoolExecutor(1) as pool:
+        with batch(running.url, one_write=True) as other:
+            assert other.spans(theirs) == 2  # stored, not committed: it holds their keys
+            answer = pool.submit(running.post, "/v1/traces", body, PB)
+            _wait_for_a_lock_waiter(running.url)  # the receiver's commit waits for it
+        resp = answer.result(timeout=60)
+    after = running.metrics()
+    assert resp.status_code == 200
+    partial = ExportTraceServiceResponse.FromString(resp.content).partial_success
+    assert partial.rejected_spans == 1
+    assert partial.error_message == (
+        "1 spans rejected: resourceSpans[0].scopeSpans[0].spans[1]: its trace and span id is"
+        " stored already with other content: another writer stored it before this batch"
+        " committed (kept, not overwritten)"
+    )
+    outcomes = {
+        o: delta(before, after, "obslib_collector_spans_total", outcome=o)
+        for o in ("accepted", "duplicate", "rejected")
+    }
+    assert outcomes == {"accepted": 1, "duplicate": 1, "rejected": 1}
+    names = rows(
+        running.url,
+        "SELECT operation_name FROM distributed_traces WHERE service_name = %s ORDER BY span_id",
+        service,
+    )
+    assert [n for (n,) in names] == [f"op {base}", "theirs", f"op {base + 2}"]
 
 
 # -- refusals -------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 from obslib.errors import InputError, ObslibError
 from obslib.ingest import writer
 from obslib.ingest.records import Decoded, Reject
-from obslib.ingest.store import Counts, store
+from obslib.ingest.store import Counts, settle, store
 from obslib.storage import db
 
 logger = logging.getLogger(__name__)
@@ -296,6 +296,7 @@ class GroupCommit:
                 self._connect()
             with writer.transaction(self._connection, every_conflict=True) as batch:
                 outcome = store(batch, combined, "collector")
+            settle(outcome, batch, "collector")  # what the commit found another writer stored
         except InputError as err:
             if len(group) > 1:
                 return [answer for pending in group for answer in self._write([pending])]

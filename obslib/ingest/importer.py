@@ -36,7 +36,7 @@ import orjson
 from obslib.errors import InputError, UsageError
 from obslib.ingest import otlp, writer
 from obslib.ingest.records import Decoded, Reject
-from obslib.ingest.store import Outcome, store
+from obslib.ingest.store import Outcome, settle, store
 
 CHUNK_RECORDS = 20_000  # records decoded before a write: bounds memory on large files
 PROGRESS_BYTES = 4 * 2**20  # files from this size show a progress bar (on a terminal)
@@ -102,19 +102,21 @@ def import_file(
     name = str(path)
     report = FileReport(name)
     pending = Decoded()
+    seen = _Seen()
     _regular(Path(path))  # refused before connecting, and before opening (a FIFO blocks)
     with writer.batch(url, every_conflict=True) as b:
-        for where, doc in _documents(Path(path), progress, limits):
+        for where, doc in _documents(Path(path), progress, limits, seen):
             pending.extend(decode(doc, name, where))
             if pending.records >= chunk:
                 report.outcome += store(b, pending, name)
                 pending = Decoded()
         report.outcome += store(b, pending, name)
         if report.outcome.input == 0:
-            if _blank(Path(path)):
+            if not seen.content:
                 report.empty = True
             else:
                 raise InputError(f"{name}: no spans or log records in it (is it {FORMATS[kind]}?)")
+    settle(report.outcome, b, name)  # records another writer stored before the commit
     return report
 
 
@@ -168,8 +170,18 @@ class _Limits:
                 raise UsageError(f"{option} must be a positive number of bytes, not {value!r}")
 
 
-def _documents(path: Path, progress: bool, limits: _Limits) -> Iterator[tuple[str, Any]]:
-    """(where, parsed JSON) for each document of the file: one, or one per line."""
+@dataclass
+class _Seen:
+    """What reading a file found: ``content`` once anything but whitespace was read."""
+
+    content: bool = False
+
+
+def _documents(
+    path: Path, progress: bool, limits: _Limits, seen: _Seen | None = None
+) -> Iterator[tuple[str, Any]]:
+    """(where, parsed JSON) for each document of the file: one, or one per line; ``seen``
+    learns whether the file held anything but whitespace (a blank file is no error)."""
     with _open_regular(path) as raw:
         size = os.fstat(raw.fileno()).st_size
         stream = _open(raw)
@@ -181,7 +193,7 @@ def _documents(path: Path, progress: bool, limits: _Limits) -> Iterator[tuple[st
         bar = _bar(size, progress, path.name)
         try:
             reader = _Reader(stream, path, limits)
-            yield from _parse(reader, path, lambda: bar.update(raw.tell() - bar.n))
+            yield from _parse(reader, path, lambda: bar.update(raw.tell() - bar.n), seen or _Seen())
         except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError
             raise InputError(f"{path}: cannot decompress: {err}") from None
         finally:
@@ -317,7 +329,9 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
-def _parse(reader: _Reader, path: Path, tick: Callable[[], Any]) -> Iterator[tuple[str, Any]]:
+def _parse(
+    reader: _Reader, path: Path, tick: Callable[[], Any], seen: _Seen
+) -> Iterator[tuple[str, Any]]:
     lines = iter(reader)
     first = b""
     for line in lines:  # skip leading blank lines; the first with content decides
@@ -325,7 +339,8 @@ def _parse(reader: _Reader, path: Path, tick: Callable[[], Any]) -> Iterator[tup
             first = line
             break
     if not first:
-        return
+        return  # blank: nothing but whitespace, read to the end within the limits
+    seen.content = True
     try:
         doc = orjson.loads(first)
     except orjson.JSONDecodeError:
@@ -348,13 +363,6 @@ def _parse(reader: _Reader, path: Path, tick: Callable[[], Any]) -> Iterator[tup
         tick()  # cheap: tqdm redraws at most ten times a second
         yield f"line {reader.number}", doc
     tick()
-
-
-def _blank(path: Path) -> bool:
-    """True when the file holds nothing but whitespace (after decompression)."""
-    with _open_regular(path) as raw:
-        stream = _open(raw)
-        return all(not chunk.strip() for chunk in iter(lambda: stream.read(2**20), b""))
 
 
 class _NoBar:

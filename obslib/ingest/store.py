@@ -6,9 +6,11 @@ refused it, or its ids are taken by a record with other content: first stored wi
 conflict is reported, never overwritten). ``accepted + duplicate + rejected == input``.
 Used by the file importers and the OTLP receiver alike.
 
-A batch merges spans and logs when it commits (``writer.DEFERRED``), so the counts are as of
-each write: a record another writer stores between the write and the commit is counted
-accepted here, and the commit logs it and corrects ``Batch.written`` / ``Batch.conflicts``.
+A batch merges spans and logs when it commits (``writer.DEFERRED``), so ``store``'s counts
+are as of each write: a record another writer stores between the write and the commit is
+only found then. ``settle``, called once the batch committed, folds those into the outcome:
+identical ones become duplicates, others rejects (named by the source and position each row
+carries to the commit as its ``tables.TAG``), so the counts add up to what was stored.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from obslib.ingest import records
+import orjson
+
+from obslib.ingest import records, tables
 from obslib.ingest.records import Decoded, Reject
 from obslib.ingest.writer import Batch
 
@@ -80,7 +84,8 @@ def store(batch: Batch, decoded: Decoded, source: str) -> Outcome:
     conflicting record can be named) and account for every record.
 
     A row may carry ``source`` to be named by in a reject (the receiver stores several
-    requests in one write); otherwise ``source`` names it."""
+    requests in one write); otherwise ``source`` names it. The counts are as of the writes:
+    call ``settle`` once the batch has committed."""
     out = Outcome(unlinked=decoded.unlinked)
     for reject in decoded.rejects:
         counts = out.spans if reject.kind == "span" else out.logs
@@ -92,8 +97,32 @@ def store(batch: Batch, decoded: Decoded, source: str) -> Outcome:
     return out
 
 
+def settle(out: Outcome, batch: Batch, source: str) -> None:
+    """Fold into ``out`` (what ``store`` made of the batch's writes) the records its commit
+    found stored by another writer since their write (``Batch.late``): counted accepted at
+    the write, they are duplicates when identical, else rejected conflicts, each named."""
+    for kind, counts in (("span", out.spans), ("log", out.logs)):
+        late = batch.late.get(_TABLE[kind])
+        if not late:
+            continue
+        counts.accepted -= late.count
+        counts.duplicate += late.identical
+        for tag in late.tags:
+            where, position = orjson.loads(tag) if tag else (None, "?")
+            out.rejects.append(Reject(where or source, position, _late(kind), kind))
+        counts.rejected += late.conflicts.count
+
+
 _KEYS = {"span": ("trace_id", "span_id"), "log": ("log_id",)}
 _WHAT = {"span": "trace and span id", "log": "log id"}
+_TABLE = {"span": "spans", "log": "logs"}
+
+
+def _late(kind: str) -> str:
+    return (
+        f"its {_WHAT[kind]} is stored already with other content: another writer stored it"
+        " before this batch committed (kept, not overwritten)"
+    )
 
 
 def _store_kind(
@@ -123,10 +152,10 @@ def _store_kind(
                 f"same {_WHAT[kind]} as the record at {seen['position']} with other"
                 " content (the first is kept)",
             )
-    if kind == "span":
-        written = b.spans(records.spans_frame(unique))
-    else:
-        written = b.logs(records.logs_frame(unique))
+    frame = records.spans_frame(unique) if kind == "span" else records.logs_frame(unique)
+    # where each row came from, for a reject found only at the commit (``settle``)
+    frame[tables.TAG] = [orjson.dumps([r.get("source"), r["position"]]).decode() for r in unique]
+    written = b.spans(frame) if kind == "span" else b.logs(frame)
     taken = {tuple(k) for k in written.conflicts.keys}
     for key in sorted(taken):
         _reject(

@@ -17,6 +17,9 @@ from obslib.ingest.frames import BOOL, FLOAT, INT, JSON, TEXT, TIME, Col
 STAGE = "obslib_stage"  # the temporary staging table of one write
 PENDING = "obslib_pending"  # + _kind: a batch's rows merged at commit (writer.DEFERRED)
 ROW = "_row"  # the frame row a staged row came from, for messages
+# A caller's text naming a row (a frame column of this name, optional): a pending row keeps
+# it, so that a row the commit finds late can be named (``writer.Late``).
+TAG = "_tag"
 MAX_KEYS = 5  # conflicting keys a report lists (the count is always complete)
 # What the last retried_merge left: rows inserted, retries taken, the data error it stopped at.
 MERGE_RESULT = (
@@ -132,8 +135,12 @@ class Target:
     @property
     def source(self) -> str:
         """The staged rows as the table's columns, plus the stage key as k0, k1, ..."""
+        return self._select()
+
+    def _select(self, *extra: str) -> str:
         exprs = [f"{self._expr(c)} AS {c}" for c in self.columns]
         exprs += [f"s.{k} AS k{i}" for i, k in enumerate(self.stage_key)]
+        exprs += [f"s.{c} AS {c}" for c in extra]
         return f"SELECT {', '.join(exprs)} FROM {STAGE} s {self.joins}"
 
     @property
@@ -168,13 +175,42 @@ class Target:
         return f"{PENDING}_{self.kind}"
 
     @property
+    def pending_source(self) -> str:
+        """``source`` with the caller's ``TAG`` of each row, as the pending table holds it."""
+        return self._select(TAG)
+
+    @property
     def create_pending(self) -> str:
         """The pending table: the table's columns as the merge computes them, plus the stage
-        key, dropped with the transaction."""
-        return (
-            f"CREATE TEMPORARY TABLE {self.pending} ON COMMIT DROP AS"
-            f" SELECT * FROM ({self.source}) src WITH NO DATA"
-        )
+        key and the tag, dropped with the transaction; with the table's NOT NULL and CHECK
+        constraints, so that a row the table would refuse is refused at its write (where
+        the row is named), not at the commit."""
+        cols = ", ".join(f"'{c}'" for c in self.columns)
+        mine = f"a.attname = ANY (ARRAY[{cols}])"
+        return f"""DO $obslib$
+        DECLARE
+            changes text;
+        BEGIN
+            CREATE TEMPORARY TABLE {self.pending} ON COMMIT DROP AS
+                SELECT * FROM ({self.pending_source}) src WITH NO DATA;
+            SELECT string_agg(change, ', ') INTO changes FROM (
+                SELECT format('ALTER COLUMN %I SET NOT NULL', a.attname) AS change
+                FROM pg_attribute a
+                WHERE a.attrelid = '{self.table}'::regclass AND a.attnum > 0
+                    AND NOT a.attisdropped AND a.attnotnull AND {mine}
+                UNION ALL
+                SELECT format('ADD CONSTRAINT %I %s', c.conname, pg_get_constraintdef(c.oid))
+                FROM pg_constraint c
+                WHERE c.conrelid = '{self.table}'::regclass AND c.contype = 'c'
+                    AND NOT EXISTS (
+                        SELECT 1 FROM pg_attribute a
+                        WHERE a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
+                            AND NOT {mine})
+            ) constraints;
+            IF changes IS NOT NULL THEN
+                EXECUTE 'ALTER TABLE {self.pending} ' || changes;
+            END IF;
+        END $obslib$"""
 
     @property
     def hold(self) -> str:
@@ -184,7 +220,8 @@ class Target:
         stored = " AND ".join(f"t.{k} = src.{k}" for k in self.key)
         held = " AND ".join(f"p.{k} = src.{k}" for k in self.key)
         return (
-            f"INSERT INTO {self.pending} SELECT DISTINCT ON ({keys}) * FROM ({self.source}) src"
+            f"INSERT INTO {self.pending} SELECT DISTINCT ON ({keys}) *"
+            f" FROM ({self.pending_source}) src"
             f" WHERE NOT EXISTS (SELECT 1 FROM {self.table} t WHERE {stored})"
             f" AND NOT EXISTS (SELECT 1 FROM {self.pending} p WHERE {held})"
             f" ORDER BY {keys}"
@@ -199,22 +236,29 @@ class Target:
             f" ORDER BY {self.key_order} ON CONFLICT ({', '.join(self.key)}) DO NOTHING"
         )
 
-    def pending_conflicts(self, limit: int | None, *, staged: bool) -> str:
-        """Conflicts of a batch merged at commit: ``staged``, the staged rows against what is
-        stored or pending (a write's report); else the pending rows against what another
-        writer stored in the meantime (the commit's)."""
+    def pending_conflicts(self, limit: int | None) -> str:
+        """A write's conflicts in a batch merged at commit: the staged rows against what is
+        stored or pending."""
         rest = [c for c in self.columns if c not in self.key]
         cols = ", ".join(self.columns)
-        src = f"({self.source})" if staged else self.pending
-        others = (
-            f"(SELECT {cols} FROM {self.table} UNION ALL SELECT {cols} FROM {self.pending})"
-            if staged
-            else self.table
-        )
+        others = f"(SELECT {cols} FROM {self.table} UNION ALL SELECT {cols} FROM {self.pending})"
         keys = ", ".join(f"k{i}" for i in range(len(self.stage_key)))
         return (
             f"SELECT {keys}, count(*) OVER () FROM (SELECT DISTINCT {keys}"
-            f" FROM {src} src JOIN {others} t USING ({', '.join(self.key)})"
+            f" FROM ({self.source}) src JOIN {others} t USING ({', '.join(self.key)})"
+            f" WHERE ROW({', '.join(f'src.{c}' for c in rest)})"
+            f" IS DISTINCT FROM ROW({', '.join(f't.{c}' for c in rest)})) c"
+            f" ORDER BY {keys}" + ("" if limit is None else f" LIMIT {int(limit)}")
+        )
+
+    def late_conflicts(self, limit: int | None) -> str:
+        """The commit's conflicts: pending rows whose key another writer stored with other
+        content since their write, each with its tag; the count is of them all."""
+        rest = [c for c in self.columns if c not in self.key]
+        keys = ", ".join(f"k{i}" for i in range(len(self.stage_key)))
+        return (
+            f"SELECT {keys}, {TAG}, count(*) OVER () FROM (SELECT {keys}, src.{TAG}"
+            f" FROM {self.pending} src JOIN {self.table} t USING ({', '.join(self.key)})"
             f" WHERE ROW({', '.join(f'src.{c}' for c in rest)})"
             f" IS DISTINCT FROM ROW({', '.join(f't.{c}' for c in rest)})) c"
             f" ORDER BY {keys}" + ("" if limit is None else f" LIMIT {int(limit)}")

@@ -19,10 +19,13 @@ order (ORDER BY the key, bytewise), and a batch of several writes merges its spa
 when it commits, all its spans first and then all its logs (``DEFERRED``), whatever order
 they were written in: two batches then take their row locks in one order. (Merged write by
 write, a batch holding the spans another needs while waiting for logs that one holds was a
-deadlock no retry could clear.) Until then a write's rows wait in a temporary table, and what
-it returns is measured against the stored rows and the batch's earlier writes; if another
-writer stores the same keys before the commit, the commit counts them as duplicates or
-conflicts in ``Batch.written`` / ``Batch.conflicts`` and logs a warning. A deadlock or
+deadlock no retry could clear.) Until then a write's rows wait in a temporary table (with the
+table's NOT NULL and CHECK constraints, so a row the table would refuse fails its write), and
+what it returns is measured against the stored rows and the batch's earlier writes. If
+another writer stores the same keys before the commit, first stored wins there too: the
+commit corrects ``Batch.written`` / ``Batch.conflicts``, logs a warning and leaves the rows it
+found late in ``Batch.late`` (identical ones, and each conflict with its key and the ``TAG``
+it was written with), for the caller to report (``store.settle``). A deadlock or
 serialization failure that happens anyway (with another program's writes) is retried in a
 subtransaction, which is safe because the merge is idempotent.
 
@@ -105,6 +108,25 @@ class Conflicts:
 NO_CONFLICTS = Conflicts()
 
 
+@dataclass(frozen=True)
+class Late:
+    """A batch's rows of one kind that another writer stored between their write and the
+    commit (first stored wins, so they were not written): ``count`` in all, of which
+    ``conflicts`` had other content; the rest were identical. ``tags`` holds the ``TAG``
+    each conflict's row was written with (None: none given), in the order of its keys."""
+
+    count: int = 0
+    conflicts: Conflicts = NO_CONFLICTS
+    tags: tuple[str | None, ...] = ()
+
+    @property
+    def identical(self) -> int:
+        return self.count - self.conflicts.count
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+
 class Written(int):
     """How many rows a write stored new (an int), with the ``conflicts`` it kept out."""
 
@@ -140,7 +162,11 @@ class Batch:
     """Writes of one transaction: everything in a ``with batch()`` block lands, or nothing.
 
     ``written`` counts new rows per kind; ``conflicts`` holds, per kind, the rows kept out
-    because their key was already stored with other content.
+    because their key was already stored with other content; ``late``, once committed, the
+    rows of the kinds merged at commit that another writer stored first (``Late``).
+
+    A frame given to ``spans`` or ``logs`` may carry a text column ``TAG`` naming each row
+    (where it came from): a row the commit finds late is reported with it.
     """
 
     def __init__(self, conn, *, every_conflict: bool = False, one_write: bool = False) -> None:
@@ -151,6 +177,7 @@ class Batch:
         self._pending: dict[str, int] = {}  # kind -> rows waiting for the commit
         self.written: dict[str, int] = {}
         self.conflicts: dict[str, Conflicts] = {}
+        self.late: dict[str, Late] = {}
         self.failed: str | None = None  # once a write failed, the transaction is lost
         self.failure: Exception | None = None
 
@@ -194,7 +221,7 @@ class Batch:
         table = table.set_column(
             table.schema.get_field_index("duration_ms"), "duration_ms", derived
         )
-        return self._write(tables.SPANS, table)
+        return self._write(tables.SPANS, table, frame)
 
     @_all_or_nothing
     def logs(self, frame: pd.DataFrame) -> Written:
@@ -210,7 +237,7 @@ class Batch:
             derived = pd.Series(_log_ids(frame), index=frame.index, dtype=object)
             given = frame["log_id"] if "log_id" in frame.columns else None
             frame = frame.assign(log_id=derived if given is None else given.fillna(derived))
-        return self._write(tables.LOGS, to_arrow(frame, LOG_SPEC, "logs"))
+        return self._write(tables.LOGS, to_arrow(frame, LOG_SPEC, "logs"), frame)
 
     @_all_or_nothing
     def slos(self, frame: pd.DataFrame) -> Written:
@@ -258,12 +285,13 @@ class Batch:
         self.written["resolved"] = self.written.get("resolved", 0) + done
         return Written(done)
 
-    def _write(self, target: Target, table: pa.Table) -> Written:
+    def _write(self, target: Target, table: pa.Table, frame: pd.DataFrame | None = None) -> Written:
         import adbc_driver_manager
 
         if table.num_rows == 0:
             return Written(0)
         table = table.append_column(tables.ROW, pa.array(np.arange(table.num_rows)))
+        table = table.append_column(tables.TAG, _tags(frame, table.num_rows, target.kind))
         kind = target.kind
         # On any error the caller's batch rolls back, which also drops the staging table.
         with self._conn.cursor() as cur:
@@ -284,7 +312,7 @@ class Batch:
                 if inserted < table.num_rows:  # fewer new rows than given: say why
                     refuse_differing_duplicates(table, target)
                     listing = (
-                        target.pending_conflicts(self._conflict_limit, staged=True)
+                        target.pending_conflicts(self._conflict_limit)
                         if deferred
                         else target.conflicts_listing(self._conflict_limit)
                     )
@@ -307,10 +335,11 @@ class Batch:
         logger.info("%s: %d of %d rows new", kind, inserted, table.num_rows)
         return Written(inserted, conflicts)
 
-    def merge_pending(self) -> None:
+    def merge_pending(self) -> dict[str, Late]:
         """Merge the rows of the deferred kinds, in ``DEFERRED`` order (the commit calls it).
-        Rows another writer stored since their write are counted again here: identical ones
-        as not new, others as conflicts (first stored wins), with a warning."""
+        Rows another writer stored since their write are not written (first stored wins):
+        they are taken off ``written``, the conflicts among them added to ``conflicts``, a
+        warning logged, and all of them returned per kind (also kept in ``late``)."""
         import adbc_driver_manager
 
         for kind in DEFERRED:
@@ -320,26 +349,44 @@ class Batch:
             target = tables.TARGETS[kind]
             with self._conn.cursor() as cur:
                 try:
-                    inserted = _merge(cur, target, target.merge_pending)
-                    late = NO_CONFLICTS
+                    inserted = _merge(cur, target, target.merge_pending, staged=False)
+                    late = Late()
                     if inserted < held:
-                        listing = target.pending_conflicts(self._conflict_limit, staged=False)
-                        late = _conflicts(cur, listing)
+                        cur.execute(target.late_conflicts(self._conflict_limit))
+                        rows = cur.fetchall()
+                        count = int(rows[0][-1]) if rows else 0
+                        keys = tuple(tuple(r[:-2]) for r in rows)
+                        tags = tuple(r[-2] for r in rows)
+                        late = Late(held - inserted, Conflicts(count, keys), tags)
                 except adbc_driver_manager.Error as err:
-                    raise database_error(kind, err) from err
-            self.written[kind] -= held - inserted
-            if late:
-                self.conflicts[kind] = self.conflicts.get(kind, NO_CONFLICTS) + late
-            if inserted < held:
-                logger.warning(
-                    "%s: %d row(s) were stored by another writer between their write and the"
-                    " commit: %d identical, %d with other content (first stored wins), e.g. %s",
-                    kind,
-                    held - inserted,
-                    held - inserted - late.count,
-                    late.count,
-                    ", ".join(map(str, late.keys)) or "-",
-                )
+                    raise database_error(kind, err, at_commit=True) from err
+            if not late:
+                continue
+            self.late[kind] = late
+            self.written[kind] -= late.count
+            if late.conflicts:
+                self.conflicts[kind] = self.conflicts.get(kind, NO_CONFLICTS) + late.conflicts
+            logger.warning(
+                "%s: %d row(s) were stored by another writer between their write and the"
+                " commit: %d identical, %d with other content (first stored wins), e.g. %s",
+                kind,
+                late.count,
+                late.identical,
+                late.conflicts.count,
+                ", ".join(map(str, late.conflicts.keys[: tables.MAX_KEYS])) or "-",
+            )
+        return self.late
+
+
+def _tags(frame: pd.DataFrame | None, n: int, kind: str) -> pa.Array:
+    """The frame's ``TAG`` column as text (all missing when it has none)."""
+    if frame is None or tables.TAG not in frame.columns:
+        return pa.nulls(n, pa.string())
+    values = frame[tables.TAG].astype(object)
+    try:
+        return pa.array(values.where(values.notna(), None).tolist(), pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+        raise InputError(f"{kind}: column {tables.TAG} is not text ({err})") from None
 
 
 def refuse_differing_duplicates(table: pa.Table, target: Target) -> None:
@@ -402,8 +449,11 @@ def _refused_data(cur, target: Target, reason: str) -> InputError:
     return InputError(f"{target.kind}: PostgreSQL refused the batch: {reason}")
 
 
-def _merge(cur, target: Target, statement: str) -> int:
+def _merge(cur, target: Target, statement: str, *, staged: bool = True) -> int:
     """Run the merge, which retries deadlocks and serialization failures itself.
+
+    A data error stops it: with the write's rows ``staged``, the row at fault is looked for
+    there; at the commit (nothing staged any more) PostgreSQL's reason is reported as it is.
 
     The retry runs server-side (``Target.retried_merge``): the ADBC driver refuses every
     statement after an error until the whole transaction rolls back, so a client-side
@@ -423,6 +473,10 @@ def _merge(cur, target: Target, statement: str) -> int:
     cur.execute(tables.MERGE_RESULT)
     inserted, retries, refused = cur.fetchone()
     if refused:
+        if not staged:
+            raise InputError(
+                f"{target.kind}: PostgreSQL refused the batch at its commit: {refused}"
+            )
         raise _refused_data(cur, target, refused)
     if retries:
         logger.warning(
@@ -441,12 +495,13 @@ def _conflicts(cur, listing: str) -> Conflicts:
     return Conflicts(int(rows[0][-1]), tuple(tuple(r[:-1]) for r in rows))
 
 
-def database_error(kind: str, err: Exception) -> ObslibError:
+def database_error(kind: str, err: Exception, *, at_commit: bool = False) -> ObslibError:
     """A driver error as obslib's: bad rows (SQLSTATE class 22, 23) are input, the rest is the
     database failing (connection lost, disk full, out of memory, shut down)."""
     state = getattr(err, "sqlstate", None) or ""
     if state[:2] in INPUT_CLASSES:
-        return InputError(f"{kind}: PostgreSQL refused the batch: {db.first_line(err)}")
+        when = " at its commit" if at_commit else ""
+        return InputError(f"{kind}: PostgreSQL refused the batch{when}: {db.first_line(err)}")
     code = f" [SQLSTATE {state}]" if state else ""
     return DatabaseError(f"{kind}: the database failed the write{code}: {db.first_line(err)}")
 
