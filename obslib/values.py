@@ -74,9 +74,13 @@ def window(
 def duration(text: str) -> pd.Timedelta:
     """Parse "30d", "6h", "5min" (pandas wants days as "D"; people write "d").
 
-    Raises ValueError for text that is not a duration; callers name the parameter.
+    Raises ValueError for text that is not a duration ("nan" and "NaT" included: pandas
+    reads them as a missing duration); callers name the parameter.
     """
-    return pd.Timedelta(re.sub(r"(?<=\d)d\b", "D", str(text).strip()))
+    length = pd.Timedelta(re.sub(r"(?<=\d)d\b", "D", str(text).strip()))
+    if length is pd.NaT:
+        raise ValueError(f"{text!r} is not a duration")
+    return length
 
 
 def window_length(text: str, name: str = "window") -> pd.Timedelta:

@@ -287,12 +287,16 @@ def test_documented_special_values_are_accepted(name, raw, expected) -> None:
         ("slo", {"min_events": "-5"}, "min_events must be 0 or more, not -5"),
         ("slo", {"min_events": "2.5"}, "min_events must be int"),
         ("slo", {"window": "0d"}, "window must be a positive duration"),
+        ("slo", {"window": "nan"}, "window must be a positive duration"),
+        ("health", {"window": "NaT"}, "window must be a positive duration"),
         ("health", {"end": "0001-01-01"}, "parameter end '0001-01-01' is outside the times"),
     ],
     ids=[
         "a negative minimum of events",
         "a fraction of an event",
         "an empty window",
+        "a window of nan",
+        "a window of NaT",
         "a health end in year 1",
     ],
 )

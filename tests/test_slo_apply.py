@@ -229,6 +229,11 @@ REFUSED = [
     ("a quoted target is not a number", one_slo(target="99.9"), f"{AT}: target: must be a number"),
     ("a NaN target is refused", LIST + "    target: .nan\n", f"{AT}: target: must be a finite"),
     (
+        "a target of 401 digits is refused, not an overflow",
+        LIST + "    target: 1" + "0" * 400 + "\n",
+        f"{AT}: target: must be a finite number",
+    ),
+    (
         "a target finer than the column keeps is refused",
         one_slo(target=99.12345),
         f"{AT}: target: at most 4 decimals are kept, got 99.12345",

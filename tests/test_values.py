@@ -39,6 +39,52 @@ def test_durations_take_days_as_people_write_them(text: str, hours: float) -> No
     assert values.duration(text) == pd.Timedelta(hours=hours)
 
 
+@pytest.mark.parametrize("text", ["nan", "NaT", " nat ", "soon", ""])
+def test_text_that_is_no_duration_is_refused(text: str) -> None:
+    """pandas reads "nan" and "NaT" as a missing duration; people never mean that."""
+    with pytest.raises(ValueError):
+        values.duration(text)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("12", None),
+        (0, None),
+        ("-5", "must be 0 or more, not -5"),
+        ("2.5", "must be a whole number"),
+        (float("nan"), "must be a whole number"),
+        (True, "must be a whole number"),
+    ],
+    ids=["text", "zero", "negative", "a fraction", "NaN", "a boolean"],
+)
+def test_counts_are_whole_numbers_of_zero_or_more(value, message) -> None:
+    if message is None:
+        assert values.count(value, "n") == int(value)
+    else:
+        with pytest.raises(UsageError, match=f"^n {message}"):
+            values.count(value, "n")
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("1970-01-01", True),
+        ("2261-12-31 23:59", True),
+        ("1969-12-31 23:59:59", False),
+        ("2262-01-01", False),
+        ("0001-01-01", False),
+    ],
+    ids=["the epoch", "the last day asked about", "before 1970", "2262", "year 1"],
+)
+def test_moments_people_ask_about_are_1970_to_2262(text: str, ok: bool) -> None:
+    if ok:
+        assert values.moment(text, "at") == values.utc(text)
+    else:
+        with pytest.raises(UsageError, match=f"^at '{text}' is outside the times obslib holds"):
+            values.moment(text, "at")
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("true", True), ("False", False), (" yes ", True), ("0", False), ("n", False)],

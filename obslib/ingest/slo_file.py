@@ -309,7 +309,10 @@ def _number(value: Any, name: str, column: str, where: str) -> float:
     decimals than its NUMERIC column keeps, so what is stored is what the file says."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InputError(f"{where}: {name}: must be a number, got {_shown(value)}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        number = math.inf
     if not math.isfinite(number):
         raise InputError(f"{where}: {name}: must be a finite number, got {_shown(value)}")
     precision, scale = _SPEC[column].digits
