@@ -16,6 +16,9 @@ through one of these functions; the text stays visible as written (a reader sees
   table row.
 - Markdown code (``md_code``): a short value as inline code when it holds no backtick,
   ``|`` or line break (code spans show ``<`` literally), else as ``md_text``.
+- Chart text (``control_pictures``): C0 control characters other than tab and line breaks
+  as their visible Unicode pictures (``\x01`` as ``␁``); vl-convert, which draws the
+  reports' charts, aborts its whole process on them.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ _LINE_BREAKS = re.compile(r"\r\n|[\r\n\v\f\x85\u2028\u2029]")
 _ENTITY = re.compile(r"&(?=#?\w+;)")  # "&lt;" would render as "<"; a lone "&" is text
 # a value that opens a line must not open a block quote or a list item
 _BLOCK_START = re.compile(r"^(\s*(?:\d+)?)(>|[-+.)](?=\s))")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def html_text(value: object) -> str:
@@ -52,3 +56,9 @@ def md_code(value: object) -> str:
     if not text.strip() or "`" in text or "|" in text or _LINE_BREAKS.search(text):
         return md_text(text)
     return f"`{text}`"
+
+
+def control_pictures(value: str) -> str:
+    """``value`` with each C0 control character but tab, line feed and carriage return shown
+    as its Unicode control picture (U+2400 + code): visible, and safe for vl-convert."""
+    return _CONTROLS.sub(lambda m: chr(0x2400 + ord(m.group())), value)

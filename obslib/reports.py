@@ -251,6 +251,7 @@ def run_notebook(
     has its Markdown output written to that file beside the HTML.
     """
     import papermill
+    from nbclient.exceptions import DeadKernelError
 
     source = Path(source)
     out_dir = prepare_out_dir(out_dir)
@@ -273,6 +274,10 @@ def run_notebook(
         except papermill.PapermillExecutionError as err:
             raise ReportFailed(
                 source.name, err.exec_count, err.ename, err.evalue, str(executed)
+            ) from err
+        except DeadKernelError as err:  # the kernel process ended: no cell error to name
+            raise ReportFailed(
+                source.name, None, "DeadKernelError", "the kernel died", str(executed)
             ) from err
         finally:
             if executed.exists():

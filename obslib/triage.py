@@ -402,7 +402,7 @@ def _run(incident_id: str, runbook: str | None, folder: Path, url: str) -> tuple
     except ObslibError as err:
         record.update(status=FAILED, error=_one_line(str(err)))
     except Exception as err:  # papermill, nbconvert or the kernel broke in a way of its own
-        logger.exception("runbook of incident %s broke", incident_id)
+        logger.exception("runbook of incident %s broke", _shown(incident_id))
         record.update(status=FAILED, error=_one_line(f"{type(err).__name__}: {scrub(str(err))}"))
     else:
         record.update(

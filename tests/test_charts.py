@@ -3,7 +3,10 @@ text, one colour per service across charts, and the renderers."""
 
 from __future__ import annotations
 
+import base64
 import logging
+import subprocess
+import sys
 
 import altair as alt
 import nbformat
@@ -171,3 +174,23 @@ def test_extra_services_take_colours_after_the_windows() -> None:
     extended = charts.service_colors(["gw", "db"], extra=["auth", "db"])
     assert extended.domain[:2] == window.domain and extended.range[:2] == window.range
     assert extended.domain[2:] == ["auth"]
+
+
+def test_control_characters_in_chart_text_are_drawn_as_pictures_not_a_crash() -> None:
+    """vl-convert aborts its process on a C0 control character in any text; a span or an
+    incident id holding one must not kill a report's kernel. Run in a child process, so a
+    regression fails this test instead of killing the test worker."""
+    script = """
+import altair as alt, pandas as pd
+from obslib.charts import render
+frame = pd.DataFrame({"x": [1, 2], "name": ["a\\x01b", "esc\\x1b[31m"]})
+chart = alt.Chart(frame, title="INC-\\x01", description="alt").mark_text().encode(
+    x="x:Q", text="name:N")
+print(render.svg_with_alt(chart.to_dict())["text/html"].split("base64,")[1].split(chr(34))[0])
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-500:]
+    svg = base64.b64decode(result.stdout.strip()).decode()
+    assert "INC-\u2401" in svg and "a\u2401b" in svg and "esc\u241b[31m" in svg

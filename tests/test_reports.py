@@ -14,7 +14,7 @@ import nbformat
 import pytest
 
 from obslib import load, reports
-from obslib.errors import UsageError
+from obslib.errors import ReportFailed, UsageError
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, run_cli
 
 
@@ -414,3 +414,21 @@ def test_reports_run_on_a_quiet_kernel_and_the_lab_on_the_plain_one() -> None:
     assert "--IPKernelApp.log_level=CRITICAL" in specs.get_kernel_spec(headless).argv
     assert not any("log_level" in a for a in specs.get_kernel_spec(lab).argv)
     assert specs.get_kernel_spec(headless).argv[0] == sys.executable
+
+
+def test_a_kernel_that_dies_is_a_failed_report_not_an_internal_error(tmp_path) -> None:
+    """A kernel process that ends mid-run (a native library aborting, out of memory) is
+    ReportFailed naming the notebook, with the executed notebook kept: triage records it
+    failed and the CLI exits 1 with one line, like a failing cell."""
+    source = tmp_path / "dies.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import os\nos._exit(3)")]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, str(source))
+    with pytest.raises(ReportFailed, match=r"^dies\.ipynb: cell None failed: DeadKernelError"):
+        reports.run_notebook(source, {}, tmp_path / "out")
+    assert (tmp_path / "out" / "dies.ipynb").exists()

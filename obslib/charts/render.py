@@ -18,7 +18,7 @@ import logging
 import altair as alt
 from altair.vegalite.v6 import display as vl_display
 
-from obslib.escape import html_text
+from obslib.escape import control_pictures, html_text
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ NO_DESCRIPTION = "Chart without a description."
 def svg_with_alt(spec: dict, **metadata) -> dict[str, str]:
     """Altair renderer: the SVG as an ``<img>`` with the spec's description as alt text
     (``text/html``), and the description alone as ``text/plain``."""
-    bundle = vl_display.svg_renderer(spec, **metadata)
+    bundle = vl_display.svg_renderer(_drawable(spec), **metadata)
     svg = bundle["image/svg+xml"] if isinstance(bundle, dict) else bundle[0]["image/svg+xml"]
     alt_text = str(spec.get("description") or NO_DESCRIPTION)
     svg = svg.replace("<svg ", f'<svg role="img" aria-label="{html_text(alt_text)}" ', 1)
@@ -39,6 +39,18 @@ def svg_with_alt(spec: dict, **metadata) -> dict[str, str]:
         f'style="max-width: 100%; height: auto;" src="data:image/svg+xml;base64,{encoded}">'
     )
     return {"text/html": img, "text/plain": f"[chart] {alt_text}"}
+
+
+def _drawable(value: object) -> object:
+    """The spec with control characters in every string as visible pictures: vl-convert
+    aborts the whole process (a report's kernel) on one in a title, label or datum."""
+    if isinstance(value, str):
+        return control_pictures(value)
+    if isinstance(value, dict):
+        return {_drawable(k): _drawable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_drawable(v) for v in value]
+    return value
 
 
 alt.renderers.register(REPORT_RENDERER, svg_with_alt)
