@@ -61,7 +61,8 @@ def review_parts(url: str) -> dict:
     the SLOs, the window, and the two count windows (per minute, per hour)."""
     import pandas as pd
 
-    from obslib import evaluation, load, slo
+    from obslib import load, slo
+    from obslib.jobs import slo_evaluation as evaluation
     from obslib.values import duration
 
     stop = evaluation.resolve_end("", url=url).floor(evaluation.BUCKET)
@@ -87,7 +88,10 @@ def child(url: str, runs: int, profile: bool) -> dict:
     import pandas  # noqa: F401
     import pyarrow  # noqa: F401
 
-    from obslib import evaluation, load, slo_replay, slo_status
+    from obslib import load
+    from obslib.jobs import slo_evaluation as evaluation
+    from obslib.slo import replay as slo_replay
+    from obslib.slo import status as slo_status
     from obslib.views.slo_review import review_slos
 
     gc.collect()

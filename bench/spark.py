@@ -63,7 +63,7 @@ def child_pandas(folder: Path) -> dict:
     import pandas as pd
     import pyarrow.parquet  # noqa: F401
 
-    from obslib import trace_sets
+    from obslib.traces import sets as trace_sets
 
     gc.collect()
     rss = c.PeakRss()

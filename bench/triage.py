@@ -157,7 +157,8 @@ def html_conversion_s(notebook: Path, runs: int = 3) -> float:
 
 
 def measure(url: str, args: argparse.Namespace, work: Path) -> dict:
-    from obslib import demo, triage
+    from obslib import demo
+    from obslib.jobs import triage
 
     t = time.perf_counter()
     summary = demo.run(seed=c.SEED, spans=args.spans, url=url)
@@ -257,7 +258,7 @@ def report(measured: dict, args: argparse.Namespace) -> dict:
 
 
 def triage_default() -> str:
-    from obslib import triage
+    from obslib.jobs import triage
 
     return triage.DEFAULT_RUNBOOK
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from obslib.redact import scrub
+
 
 class ObslibError(Exception):
     """Root of obslib's errors; the CLI prints its message on one line.
@@ -15,8 +17,6 @@ class ObslibError(Exception):
     def __init__(self, *args: object) -> None:
         # Every message may carry driver text that quotes the database URL: scrub it here,
         # once, so no CLI line, log record or report kernel ever shows a password.
-        from obslib.config import scrub
-
         super().__init__(*(scrub(a) if isinstance(a, str) else a for a in args))
 
 
@@ -37,8 +37,6 @@ class DatabaseUnreachable(ObslibError):
     exit_code = 2
 
     def __init__(self, host: str, port: str, reason: str) -> None:
-        from obslib.config import scrub
-
         self.host, self.port, self.reason = host, port, scrub(reason)
         super().__init__(f"cannot reach PostgreSQL at {host}:{port}: {reason}")
 
@@ -79,8 +77,6 @@ class ReportFailed(ObslibError):
     def __init__(
         self, notebook: str, cell: int | None, ename: str, evalue: str, executed: str
     ) -> None:
-        from obslib.config import scrub
-
         self.notebook, self.cell, self.ename = notebook, cell, ename
         self.evalue = scrub(evalue)  # the kernel's error text may quote the URL
         self.executed = executed

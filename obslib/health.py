@@ -11,8 +11,9 @@ per KPI (the targets are ``TARGETS``, the only place they are written):
    per caller (service, operation) breakdown shows which calls those are.
 2. **Log correlation** (> 90 %): of the traces with a span starting in the window, the share
    that at least one log record carries the ``trace_id`` of (``health_data.log_correlation``).
-3. **SLO coverage** (100 %): of the critical services (``config.critical_services()``), the
-   share with at least one enabled SLO (a NULL ``enabled`` is the column default, true).
+3. **SLO coverage** (100 %): of the critical services (an argument: the health view passes
+   ``config.critical_services()``), the share with at least one enabled SLO (a NULL
+   ``enabled`` is the column default, true).
 4. **Alert false-positive rate** (< 5 %): false positives / (real + false positives) over
    the incidents ``alerts.false_positives`` judged; incidents judged 'unknown' are left out
    of the rate and counted in the detail.
@@ -38,7 +39,6 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from obslib import config
 from obslib.errors import InputError
 from obslib.schema import SEVERITIES, require_columns
 
@@ -203,7 +203,7 @@ def log_correlation(counts: pd.DataFrame) -> Kpi:
 # -- 3. SLO coverage of critical services ---------------------------------------------------
 
 
-def uncovered_services(slos: pd.DataFrame, critical: Iterable[str] | None = None) -> list[str]:
+def uncovered_services(slos: pd.DataFrame, critical: Iterable[str]) -> list[str]:
     """The critical services without an enabled SLO, in the order they are configured."""
     require_columns(slos, ("service_name", "enabled"), "SLOs")
     enabled = slos["enabled"].astype("boolean").fillna(True).astype(bool)
@@ -211,8 +211,8 @@ def uncovered_services(slos: pd.DataFrame, critical: Iterable[str] | None = None
     return [s for s in _critical(critical) if s not in covered]
 
 
-def slo_coverage(slos: pd.DataFrame, critical: Iterable[str] | None = None) -> Kpi:
-    """KPI 3 from ``load.slos()`` and the critical services (default: the configured ones)."""
+def slo_coverage(slos: pd.DataFrame, critical: Iterable[str]) -> Kpi:
+    """KPI 3 from ``load.slos()`` and the critical services (a name or a list of names)."""
     services = _critical(critical)
     missing = uncovered_services(slos, services)
     if not services:
@@ -226,9 +226,7 @@ def slo_coverage(slos: pd.DataFrame, critical: Iterable[str] | None = None) -> K
     return _kpi(SLO_COVERAGE, _pct(covered, len(services)), detail)
 
 
-def _critical(critical: Iterable[str] | None) -> list[str]:
-    if critical is None:
-        return list(config.critical_services())
+def _critical(critical: Iterable[str]) -> list[str]:
     if isinstance(critical, str):
         return [critical]
     return list(dict.fromkeys(str(s) for s in critical))
@@ -307,7 +305,7 @@ def scorecard(
     slos: pd.DataFrame,
     verdicts: pd.DataFrame,
     detections: pd.DataFrame,
-    critical: Iterable[str] | None = None,
+    critical: Iterable[str],
 ) -> pd.DataFrame:
     """One row per KPI (``SCORECARD_COLUMNS``), in ``TARGETS`` order: every KPI from its
     data, so a missing input is an error, never a KPI silently left out."""

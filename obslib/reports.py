@@ -23,9 +23,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from obslib.config import ENV_DATABASE_URL, scrub, settings, shipped_dir
+from obslib.config import ENV_DATABASE_URL, settings, shipped_dir, version
 from obslib.errors import ReportFailed, UsageError
-from obslib.skew import check_max_skew_ms
+from obslib.redact import scrub
+from obslib.traces.skew import check_max_skew_ms
 from obslib.values import boolean, count, duration, moment, utc, window
 
 logger = logging.getLogger(__name__)
@@ -401,7 +402,6 @@ def report_header(
     command line): each is inline code only when it holds no backtick or ``|``, else
     escaped text (``obslib.escape.md_code``), so no value ends its code span or the table.
     """
-    from obslib import __version__
     from obslib.escape import md_code, md_text
 
     values = {**_defaults(name), **parameters}
@@ -414,7 +414,7 @@ def report_header(
     rows = [
         ("Parameters", ", ".join(shown) or "none"),
         ("Data window", md_text(_window(name, values))),
-        ("Generated", f"{now:%Y-%m-%d %H:%M} UTC by obslib {__version__}"),
+        ("Generated", f"{now:%Y-%m-%d %H:%M} UTC by obslib {version()}"),
     ]
     table = "\n".join(f"| **{k}** | {v} |" for k, v in rows)
     return f"# {title}\n\n| | |\n|---|---|\n{table}\n"

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from obslib import schema, trace_sets, traces
+from obslib import schema, traces
 from obslib.errors import UsageError
 from obslib.storage import db, jdbc
+from obslib.traces import sets as trace_sets
 from obslib.values import Moment, duration, window
 
 if TYPE_CHECKING:

@@ -13,9 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from obslib import alerts, load, trace_sets
+from obslib import alerts, load
 from obslib.demo import events as demo_events
 from obslib.errors import InputError
+from obslib.traces import sets as trace_sets
 
 T0 = pd.Timestamp("2026-11-01 10:00", tz="UTC")
 MIN = pd.Timedelta(minutes=1)

@@ -15,7 +15,8 @@ import pytest
 import vl_convert
 from nbconvert import HTMLExporter
 
-from obslib import charts, trace_sets, traces
+from obslib import charts, traces
+from obslib.traces import sets as trace_sets
 from tests.test_trace_sets import SMALL
 from tests.test_traces import TRACE, frame
 

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from obslib import incidents, load
+from obslib import load
+from obslib.alerts import incidents
 from obslib.demo import events as demo_events
 from obslib.demo import topology as topo
 

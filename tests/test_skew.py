@@ -9,7 +9,7 @@ import json
 import pandas as pd
 import pytest
 
-from obslib import skew
+from obslib.traces import skew
 
 T0 = pd.Timestamp("2026-11-14 14:00", tz="UTC")
 

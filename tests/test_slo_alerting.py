@@ -14,8 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from obslib import config, slo, slo_replay, slo_status
+from obslib import config, slo
 from obslib.errors import InputError
+from obslib.slo import replay as slo_replay
+from obslib.slo import status as slo_status
 
 T0 = pd.Timestamp("2026-11-01 00:00", tz="UTC")
 MIN = pd.Timedelta(minutes=1)

@@ -13,9 +13,11 @@ import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from obslib import evaluation, load, slo, slo_replay
+from obslib import load, slo
 from obslib.demo import events
 from obslib.ingest import batch
+from obslib.jobs import slo_evaluation as evaluation
+from obslib.slo import replay as slo_replay
 from tests.conftest import run_cli
 from tests.ids import sid, tid
 

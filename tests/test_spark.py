@@ -15,8 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from obslib import load, schema, slo, trace_sets, traces
+from obslib import load, schema, slo, traces
 from obslib.errors import UsageError
+from obslib.traces import sets as trace_sets
 
 pyspark = pytest.importorskip("pyspark", reason="pyspark is not installed (extra [spark])")
 if shutil.which("java") is None:

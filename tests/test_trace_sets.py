@@ -7,8 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from obslib import load, logs, trace_sets
+from obslib import load
 from obslib.errors import ObslibError
+from obslib.traces import logs
+from obslib.traces import sets as trace_sets
 
 T0 = pd.Timestamp("2026-11-14 14:00", tz="UTC")
 

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from obslib import skew, traces
+from obslib import traces
 from obslib.errors import InputError, ObslibError
+from obslib.traces import skew
 
 T0 = pd.Timestamp("2026-11-14 14:00", tz="UTC")
 
@@ -640,7 +641,7 @@ def test_a_traces_root_is_its_earliest_starting_parentless_span(rows, root) -> N
 
 def test_roots_of_many_traces_are_one_per_trace_and_agree_with_the_trace_summaries() -> None:
     """``trace_sets.trace_summaries`` names each trace's root service: the same span."""
-    from obslib import trace_sets
+    from obslib.traces import sets as trace_sets
 
     spans = pd.concat(
         [

@@ -20,10 +20,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from obslib import load, reports, triage
+from obslib import load, reports
 from obslib.cli import main
 from obslib.config import ENV_DATABASE_URL, ENV_HOME, settings
 from obslib.errors import InputError
+from obslib.jobs import triage
 from obslib.storage import pgserver
 from obslib.storage.migrate import Migrator
 from tests.conftest import MIGRATIONS, REPO, run_cli

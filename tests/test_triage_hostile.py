@@ -20,9 +20,9 @@ import pytest
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from obslib import triage
 from obslib.config import ENV_DATABASE_URL
 from obslib.errors import UsageError
+from obslib.jobs import triage
 from obslib.storage.roles import grant_reader, reader_url
 from tests.conftest import run_cli
 from tests.test_roles import drop_role

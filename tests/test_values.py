@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from obslib import values
-from obslib.config import scrub
 from obslib.errors import InputError, ObslibError, UsageError
+from obslib.redact import scrub
 
 
 @pytest.mark.parametrize(

@@ -22,8 +22,9 @@ import psycopg.conninfo
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
-from obslib.config import scrub, settings
+from obslib.config import settings
 from obslib.errors import DatabaseUnreachable, UsageError
+from obslib.redact import scrub
 from obslib.storage import pgserver
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,17 @@ def database_url() -> str:
     if cfg.database_url:
         return libpq_url(cfg.database_url)
     return pgserver.url(cfg)
+
+
+def reachable_url() -> str:
+    """The database URL, after one connection proves it works (else exit 2, one line).
+
+    Starts the embedded server when no URL is set; a kernel then inherits this URL.
+    """
+    url = database_url()
+    with connection(url):
+        pass
+    return url
 
 
 def _parse(url: str) -> URL:

@@ -22,9 +22,12 @@ from dataclasses import dataclass, field
 import altair as alt
 import pandas as pd
 
-from obslib import alerts, charts, evaluation, incidents, load, slo, trace_sets
+from obslib import alerts, charts, load, slo
+from obslib.alerts import incidents
 from obslib.charts import incidents as incident_charts
 from obslib.escape import md_text
+from obslib.jobs import slo_evaluation as evaluation
+from obslib.traces import sets as trace_sets
 from obslib.values import EARLIEST, LATEST
 from obslib.views.notes import Note
 from obslib.views.tables import Table, span_text, table

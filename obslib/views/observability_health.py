@@ -19,8 +19,11 @@ from dataclasses import dataclass, field
 import altair as alt
 import pandas as pd
 
-from obslib import alerts, evaluation, health, incidents, load, slo
+from obslib import alerts, health, load, slo
+from obslib.alerts import incidents
 from obslib.charts import health as health_charts
+from obslib.config import critical_services
+from obslib.jobs import slo_evaluation as evaluation
 from obslib.values import window_length
 from obslib.views.notes import Note
 from obslib.views.tables import Table, number_text, percent_text, span_text, table
@@ -116,6 +119,7 @@ class Health:
             slos=self.slos,
             verdicts=self.verdicts,
             detections=self.detections,
+            critical=critical_services(),
         )
 
     @functools.cached_property

@@ -21,10 +21,13 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from obslib import evaluation, load, schema, slo, slo_replay, slo_status
+from obslib import load, schema, slo
 from obslib.charts import slo as slo_charts
 from obslib.config import critical_services
 from obslib.escape import html_text
+from obslib.jobs import slo_evaluation as evaluation
+from obslib.slo import replay as slo_replay
+from obslib.slo import status as slo_status
 from obslib.values import count, window_length
 from obslib.views import slo_text as wording
 from obslib.views.live import LiveView, per_selection, redraw_all

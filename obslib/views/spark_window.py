@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from obslib import charts, spark, trace_sets
+from obslib import charts, spark
+from obslib.traces import sets as trace_sets
 from obslib.values import Moment, window
 from obslib.views.notes import Note
 from obslib.views.trace_investigation import (

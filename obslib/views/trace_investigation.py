@@ -16,9 +16,11 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from obslib import charts, load, logs, skew, trace_sets, traces
+from obslib import charts, load, traces
 from obslib.errors import UsageError
-from obslib.span_tree import no_parent
+from obslib.traces import logs, skew
+from obslib.traces import sets as trace_sets
+from obslib.traces.tree import no_parent
 from obslib.values import boolean, window
 from obslib.views.live import LiveView, per_trace, redraw_all
 from obslib.views.notes import Note

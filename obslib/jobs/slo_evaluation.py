@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from obslib import load, slo, slo_status
+from obslib import load, slo
 from obslib.errors import UsageError
 from obslib.ingest import batch
+from obslib.slo import status as slo_status
 from obslib.values import Moment, moment
 
 BUCKET = "1min"  # the evaluator's step: the shortest rule window (5 min) needs minutes

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from obslib import incidents as incident_facts
 from obslib import slo
+from obslib.alerts import incidents as incident_facts
 from obslib.errors import InputError
 from obslib.schema import require_columns
 from obslib.values import Moment, utc

@@ -10,10 +10,11 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from obslib import __version__, cli_ingest
-from obslib.config import scrub, settings
+from obslib.cli import ingest as cli_ingest
+from obslib.config import settings, version
 from obslib.demo import topology as topo
 from obslib.errors import ObslibError, UsageError
+from obslib.redact import scrub
 from obslib.storage import db, pgserver
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"obslib {__version__}")
+    parser.add_argument("--version", action="version", version=f"obslib {version()}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
@@ -214,13 +215,14 @@ def _triage_command(commands) -> None:
 def _triage(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from obslib import reports, triage
+    from obslib import reports
+    from obslib.jobs import triage
     from obslib.values import moment
 
     # bad input is refused before connecting: the time, the folder
     since = None if args.since is None else moment(args.since, "--since")
     out = reports.prepare_out_dir(Path(args.out))
-    url = _reachable_url()
+    url = db.reachable_url()
 
     def show(outcome: triage.Outcome) -> None:
         print(outcome.line(), flush=True)
@@ -283,9 +285,9 @@ def _slo_commands(commands) -> None:
 
 
 def _slo_evaluate(args: argparse.Namespace) -> int:
-    from obslib import evaluation
+    from obslib.jobs import slo_evaluation as evaluation
 
-    url = _reachable_url()
+    url = db.reachable_url()
     result = evaluation.evaluate(
         args.at, services=args.service, min_events=args.min_events, url=url
     )
@@ -336,14 +338,14 @@ def _slo_apply(args: argparse.Namespace) -> int:
     from obslib.ingest import slo_file
 
     frame = slo_file.read_slo_file(args.file)  # a bad file is refused before connecting
-    print(slo_file.apply_slos(frame, url=_reachable_url()))
+    print(slo_file.apply_slos(frame, url=db.reachable_url()))
     return 0
 
 
 def _slo_list(args: argparse.Namespace) -> int:
     from obslib import load
 
-    slos = load.slos(url=_reachable_url())
+    slos = load.slos(url=db.reachable_url())
     header = ("SLO", "type", "target", "window", "threshold", "alert at", "enabled")
     rows = [header]
     for d in slos.to_dict("records"):
@@ -368,10 +370,10 @@ def _slo_list(args: argparse.Namespace) -> int:
 def _slo_export_prom(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from obslib import evaluation
+    from obslib.jobs import slo_evaluation as evaluation
 
     out = evaluation.textfile_path(Path(args.out))  # refused before any work
-    url = _reachable_url()
+    url = db.reachable_url()
     result = evaluation.evaluate(
         args.at, services=args.service, min_events=args.min_events, url=url
     )
@@ -390,22 +392,11 @@ def _report(args: argparse.Namespace) -> int:
     # bad input is refused before a kernel starts: parameters, the folder, the database
     params = reports.coerce_parameters(args.name, raw)
     out = reports.prepare_out_dir(Path(args.out))
-    url = _reachable_url()
+    url = db.reachable_url()
     result = reports.run_report(args.name, params, out, database_url=url)
     print(f"notebook  {result.notebook}")
     print(f"report    {result.html}")
     return 0
-
-
-def _reachable_url() -> str:
-    """The database URL, after one connection proves it works (else exit 2, one line).
-
-    Starts the embedded server when no URL is set; a kernel then inherits this URL.
-    """
-    url = db.database_url()
-    with db.connection(url):
-        pass
-    return url
 
 
 def _lab(args: argparse.Namespace) -> int:
@@ -413,7 +404,7 @@ def _lab(args: argparse.Namespace) -> int:
 
     from obslib import reports
 
-    url = _reachable_url()  # the kernel inherits it; the embedded server is up first
+    url = db.reachable_url()  # the kernel inherits it; the embedded server is up first
     env = {**os.environ, "OBSLIB_DATABASE_URL": url}
     kernel = reports.kernel_name()
     env["JUPYTER_PATH"] = os.environ["JUPYTER_PATH"]

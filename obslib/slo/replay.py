@@ -14,8 +14,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from obslib import slo, slo_status
+from obslib import slo
 from obslib.schema import require_columns
+from obslib.slo import status as slo_status
 from obslib.values import utc
 
 FIRING_COLUMNS = (

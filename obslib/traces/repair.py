@@ -13,7 +13,7 @@ import pandas as pd
 
 from obslib import schema
 from obslib.errors import InputError
-from obslib.span_tree import (
+from obslib.traces.tree import (
     REQUIRED,
     _check,
     _depths,

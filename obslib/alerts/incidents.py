@@ -21,9 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from obslib import slo, slo_status
+from obslib import slo
 from obslib.errors import InputError
 from obslib.schema import require_columns
+from obslib.slo import status as slo_status
 
 BREACH_WINDOW = pd.Timedelta(minutes=5)  # the short window whose burn above 1 is a breach
 LOOKBACK = pd.Timedelta(hours=1)  # how far before the page the timeline looks for causes

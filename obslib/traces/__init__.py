@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from obslib.errors import InputError
-from obslib.span_tree import (
+from obslib.traces.repair import Reconstruction, canonical_json, reconstruct
+from obslib.traces.tree import (
     NON_BLOCKING_KINDS,
     REQUIRED,
     _check,
@@ -26,7 +27,6 @@ from obslib.span_tree import (
     parent_index,
     self_time,
 )
-from obslib.trace_repair import Reconstruction, canonical_json, reconstruct
 
 __all__ = [
     "NON_BLOCKING_KINDS",

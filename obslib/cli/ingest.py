@@ -18,6 +18,8 @@ from typing import IO
 
 import orjson
 
+from obslib.storage import db
+
 _INGEST_EPILOG = """\
 formats:
   otlp    OTLP/JSON traces and logs (ExportTraceServiceRequest / ExportLogsServiceRequest),
@@ -160,7 +162,6 @@ def add_commands(commands) -> None:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from obslib.cli import _reachable_url
     from obslib.ingest import importer
 
     rejects_out = _rejects_target(args.rejects, args.files) if args.rejects else None
@@ -172,7 +173,7 @@ def _ingest(args: argparse.Namespace) -> int:
         )
         if value is not None
     }
-    url = _reachable_url()
+    url = db.reachable_url()
 
     def show(report: importer.FileReport) -> None:
         if report.error:
@@ -326,7 +327,6 @@ def _total(reports) -> str:
 
 
 def _collect(args: argparse.Namespace) -> int:
-    from obslib.cli import _reachable_url
     from obslib.ingest import receiver
 
     # bad settings are refused before connecting (or starting the embedded server)
@@ -339,7 +339,7 @@ def _collect(args: argparse.Namespace) -> int:
         args.max_pending_rows,
         args.max_inflight_bytes,
     ).check()
-    url = _reachable_url()
+    url = db.reachable_url()
     receiver.serve(
         args.host,
         args.port,
@@ -354,7 +354,6 @@ def _collect(args: argparse.Namespace) -> int:
 
 
 def _export_parquet(args: argparse.Namespace) -> int:
-    from obslib.cli import _reachable_url
     from obslib.load import export
     from obslib.values import moment, window
 
@@ -363,7 +362,7 @@ def _export_parquet(args: argparse.Namespace) -> int:
     export.check_tables(tables)  # bad input is refused before connecting
     export.prepare_out(args.out)
     days = export.days_of(start, end)
-    url = _reachable_url()
+    url = db.reachable_url()
 
     def show(part: export.Partition) -> None:
         where = part.path if part.path is not None else "no rows, no file"

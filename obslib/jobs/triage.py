@@ -33,7 +33,6 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from obslib import reports
-from obslib.config import scrub
 from obslib.errors import (
     DatabaseError,
     DatabaseUnreachable,
@@ -42,6 +41,7 @@ from obslib.errors import (
     ReportFailed,
     UsageError,
 )
+from obslib.redact import scrub
 from obslib.storage import db
 from obslib.values import Moment, utc
 
