@@ -1,8 +1,7 @@
-"""``obslib ingest`` and ``obslib collect``: telemetry from outside into the tables.
+"""``obslib ingest``, ``obslib collect`` and ``obslib export``: telemetry in and out.
 
-Kept apart from cli.py (which registers them) because their output is a small report of
-its own: per file and in total, accepted + duplicate + rejected = input, and every rejected
-record with its file, position and reason.
+Their output is a small report of its own: per file and in total, accepted + duplicate +
+rejected = input, and every rejected record with its file, position and reason.
 """
 
 from __future__ import annotations

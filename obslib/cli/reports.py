@@ -1,0 +1,202 @@
+"""``obslib demo``, ``report``, ``triage`` and ``lab``: the commands that run the notebooks."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from obslib.cli._args import non_negative, positive
+from obslib.cli.db import open_migrator
+from obslib.demo import topology as topo
+from obslib.storage import db
+
+
+def add_demo(commands) -> None:
+    demo = commands.add_parser(
+        "demo", help="write two weeks of DomainFlow telemetry with a scripted incident"
+    )
+    demo.add_argument(
+        "--seed",
+        type=non_negative,
+        default=topo.DEFAULT_SEED,
+        help="same seed, same data (default %(default)s)",
+    )
+    demo.add_argument(
+        "--spans",
+        type=positive,
+        default=topo.DEFAULT_SPANS,
+        metavar="N",
+        help="about N spans (default %(default)s)",
+    )
+    where = demo.add_mutually_exclusive_group()
+    where.add_argument(
+        "--reports",
+        default="reports",
+        metavar="DIR",
+        help="folder for every report, run once the data is written (default ./%(default)s)",
+    )
+    where.add_argument("--no-reports", action="store_true", help="write the data only, no report")
+    demo.set_defaults(func=_demo)
+
+
+def add_commands(commands) -> None:
+    report = commands.add_parser("report", help="run a notebook headless into an offline report")
+    report.add_argument(
+        "name", choices=["trace", "slo", "incident", "health"], help="which notebook"
+    )
+    report.add_argument("--trace-id", help="trace to investigate (default: slowest error trace)")
+    report.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a notebook parameter (repeatable), e.g. -p skew_correction false",
+    )
+    report.add_argument("--out", required=True, help="folder for the .ipynb and .html")
+    report.set_defaults(func=_report)
+
+    _triage_command(commands)
+
+    lab = commands.add_parser("lab", help="start JupyterLab on the notebooks")
+    lab.set_defaults(func=_lab, passes_extra=True)  # other arguments go to jupyter lab
+
+
+_TRIAGE_EPILOG = """\
+A runbook is the notebook an alert definition names in its `runbook` column (a report name
+or a notebook name looked up in the notebooks folder and in $OBSLIB_RUNBOOKS, folders
+separated by ':'); none means the incident postmortem. It runs with parameter incident_id.
+Each outcome is recorded under the incident's incident_data.report; an incident done is
+never run again, a failed one is retried by the next run.
+
+exit status: 0 every incident done (and --follow stopped by SIGTERM or Ctrl-C),
+             1 a runbook failed (its executed notebook with the error is in its folder),
+             2 bad input, the database unreachable at start, or a role that may not
+               record outcomes (a reader: checked before any runbook runs)
+"""
+
+
+def _triage_command(commands) -> None:
+    tri = commands.add_parser(
+        "triage",
+        help="run each incident's runbook (default: the postmortem) and record it",
+        description="Run the runbook of every incident without a report (or whose last attempt\n"
+        "failed) and record the paths of its HTML and Markdown on the incident.",
+        epilog=_TRIAGE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tri.add_argument(
+        "--since",
+        metavar="TIME",
+        help="only incidents triggered at or after TIME, e.g. 2026-11-14T14:00Z or now"
+        " (default: all); with --follow, bounds the catch-up at start and after reconnects",
+    )
+    tri.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep running: triage each incident as it is inserted (LISTEN/NOTIFY), survive"
+        " database restarts; SIGTERM or Ctrl-C stops after the report in progress",
+    )
+    tri.add_argument(
+        "--out",
+        default="reports/incidents",
+        metavar="DIR",
+        help="one folder per incident under DIR (default ./%(default)s)",
+    )
+    tri.set_defaults(func=_triage)
+
+
+def _triage(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from obslib import reports
+    from obslib.jobs import triage
+    from obslib.values import moment
+
+    # bad input is refused before connecting: the time, the folder
+    since = None if args.since is None else moment(args.since, "--since")
+    out = reports.prepare_out_dir(Path(args.out))
+    url = db.reachable_url()
+
+    def show(outcome: triage.Outcome) -> None:
+        print(outcome.line(), flush=True)
+
+    if args.follow:
+        logging.getLogger(triage.__name__).setLevel(logging.INFO)  # listening, reconnects
+        run = triage.follow(since, out, url, on_outcome=show)
+        print(f"triage stopped: {run.summary()}")
+        return 0
+    run = triage.triage(since, out, url, on_outcome=show)
+    print(f"triage: {run.summary()}")
+    return 1 if run.failed else 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from obslib import reports
+
+    raw = dict(args.param)
+    if args.trace_id is not None:
+        raw["trace_id"] = args.trace_id
+    # bad input is refused before a kernel starts: parameters, the folder, the database
+    params = reports.coerce_parameters(args.name, raw)
+    out = reports.prepare_out_dir(Path(args.out))
+    url = db.reachable_url()
+    result = reports.run_report(args.name, params, out, database_url=url)
+    print(f"notebook  {result.notebook}")
+    print(f"report    {result.html}")
+    return 0
+
+
+def _lab(args: argparse.Namespace) -> int:
+
+    from obslib import reports
+
+    url = db.reachable_url()  # the kernel inherits it; the embedded server is up first
+    env = {**os.environ, "OBSLIB_DATABASE_URL": url}
+    kernel = reports.kernel_name()
+    env["JUPYTER_PATH"] = os.environ["JUPYTER_PATH"]
+    print(f"kernel {kernel} runs {sys.executable}; database {db.mask_url(url)}", flush=True)
+    extra = list(args.extra)
+    if os.geteuid() == 0 and "--allow-root" not in extra:
+        # JupyterLab refuses to start as root without it; obslib's users run it in
+        # containers and on root-only VMs, where root is the only user there is
+        extra.append("--allow-root")
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--notebook-dir={reports.notebooks_dir()}",
+        f"--MappingKernelManager.default_kernel_name={kernel}",
+        *extra,
+    ]
+    sys.stdout.flush()
+    os.execve(sys.executable, command, env)  # JupyterLab takes over this process and its signals
+    return 0  # not reached
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from obslib import demo, reports
+
+    out = None if args.no_reports else reports.prepare_out_dir(Path(args.reports))
+    migrator = open_migrator()
+    for m in migrator.up():
+        print(f"applied {m.label}")
+    with tqdm(total=demo.topo.DEMO_DAYS, unit="day", desc="writing demo", leave=False) as bar:
+        summary = demo.run(
+            seed=args.seed, spans=args.spans, url=migrator.url, progress=lambda *_: bar.update()
+        )
+    print(demo.format_summary(summary))
+    if out is not None:
+        for name in reports.NOTEBOOKS:
+            result = reports.run_report(name, {}, out, database_url=migrator.url)
+            print(f"report    {result.html}")
+    return 0

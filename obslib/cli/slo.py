@@ -1,0 +1,152 @@
+"""``obslib slo``: evaluate (and record), apply from YAML, list, export for Prometheus."""
+
+from __future__ import annotations
+
+import argparse
+
+from obslib.cli._args import non_negative
+from obslib.storage import db
+
+
+def add_commands(commands) -> None:
+    from obslib.slo import DEFAULT_MIN_EVENTS
+
+    slop = commands.add_parser("slo", help="SLOs: evaluate, record, apply from YAML, export")
+    sloc = slop.add_subparsers(title="slo commands", metavar="ACTION", required=True)
+
+    def scope(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--service",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="only this service's SLOs (repeatable; default: all)",
+        )
+        p.add_argument("--at", metavar="TIME", help="evaluate at (default: end of the data)")
+        p.add_argument(
+            "--min-events",
+            type=non_negative,
+            default=DEFAULT_MIN_EVENTS,
+            metavar="N",
+            help="no burn-rate alert on fewer events in the long window (default %(default)s)",
+        )
+
+    evaluate = sloc.add_parser("evaluate", help="evaluate every SLO over its window")
+    scope(evaluate)
+    evaluate.add_argument(
+        "--record",
+        action="store_true",
+        help="store the measurements and open incidents for new violations",
+    )
+    evaluate.set_defaults(func=_slo_evaluate)
+
+    apply = sloc.add_parser("apply", help="create or update SLO definitions from a YAML file")
+    apply.add_argument("file", metavar="FILE", help="the SLO file (see README: SLOs as code)")
+    apply.set_defaults(func=_slo_apply)
+
+    listing = sloc.add_parser("list", help="print the SLO definitions")
+    listing.set_defaults(func=_slo_list)
+
+    prom = sloc.add_parser(
+        "export-prom", help="write the evaluation in Prometheus' text format (atomically)"
+    )
+    scope(prom)
+    prom.add_argument("--out", required=True, metavar="FILE", help="the .prom file to write")
+    prom.set_defaults(func=_slo_export_prom)
+
+
+def _slo_evaluate(args: argparse.Namespace) -> int:
+    from obslib.jobs import slo_evaluation as evaluation
+
+    url = db.reachable_url()
+    result = evaluation.evaluate(
+        args.at, services=args.service, min_events=args.min_events, url=url
+    )
+    print(_evaluation_table(result))
+    if args.record:
+        print(evaluation.record(result, url=url))
+    return 0
+
+
+def _evaluation_table(result) -> str:
+    """The evaluation as a fixed-width table for a terminal."""
+    from obslib.slo import window_label
+
+    header = ("SLO", "window", "SLI", "target", "status", "budget left", "burn 1h", "alert")
+    rows = [header]
+    for d in result.slos.to_dict("records"):
+        rows.append(
+            (
+                f"{d['service_name']}/{d['slo_name']}",
+                window_label(d["window"]),
+                _num(d["sli"], "{:.3f}"),
+                f"{d['target_value']:g}",
+                d["compliance_status"],
+                _num(d["error_budget_remaining"], "{:.1f} %"),
+                _num(d["recent_burn_rate"], "{:.2f}x"),
+                d["firing"] or ("yes" if d["should_alert"] else ""),
+            )
+        )
+    lines = [f"SLOs at {result.at:%Y-%m-%d %H:%M} UTC", *_columns(rows)]
+    if len(rows) == 1:
+        lines.append("(no enabled SLOs)")
+    return "\n".join(lines)
+
+
+def _columns(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows of text as left-aligned columns two spaces apart (the first row: the header)."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+def _num(value: float, fmt: str) -> str:
+    import math
+
+    return "" if value is None or math.isnan(value) else fmt.format(value)
+
+
+def _slo_apply(args: argparse.Namespace) -> int:
+    from obslib.ingest import slo_file
+
+    frame = slo_file.read_slo_file(args.file)  # a bad file is refused before connecting
+    print(slo_file.apply_slos(frame, url=db.reachable_url()))
+    return 0
+
+
+def _slo_list(args: argparse.Namespace) -> int:
+    from obslib import load
+
+    slos = load.slos(url=db.reachable_url())
+    header = ("SLO", "type", "target", "window", "threshold", "alert at", "enabled")
+    rows = [header]
+    for d in slos.to_dict("records"):
+        threshold = d["latency_threshold_ms"]
+        rows.append(
+            (
+                f"{d['service_name']}/{d['slo_name']}",
+                d["slo_type"],
+                f"{d['target_value']:g}",
+                f"{d['measurement_window_hours']}h",
+                "" if threshold is None or threshold != threshold else f"{threshold:g} ms",
+                f"{d['alert_threshold_percent']:g} %",
+                "yes" if d["enabled"] else "no",
+            )
+        )
+    print("\n".join(_columns(rows)))
+    if len(rows) == 1:
+        print("(no SLOs defined: obslib slo apply FILE.yaml)")
+    return 0
+
+
+def _slo_export_prom(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from obslib.jobs import slo_evaluation as evaluation
+
+    out = evaluation.textfile_path(Path(args.out))  # refused before any work
+    url = db.reachable_url()
+    result = evaluation.evaluate(
+        args.at, services=args.service, min_events=args.min_events, url=url
+    )
+    print(f"wrote {evaluation.write_prometheus(result, out)} ({len(result.slos)} SLOs)")
+    return 0
