@@ -23,7 +23,7 @@ CHECKPOINT, then one fresh interpreter (``--child``) that
 
 ``--profile`` adds a cProfile of one more review per size (top functions by cumulative and
 by own time). Public API only (``obslib.demo``, ``obslib.load``, ``obslib.slo``,
-``obslib.slo_status``, ``obslib.slo_replay``, ``obslib.evaluation``,
+``obslib.slo.status``, ``obslib.slo.replay``, ``obslib.jobs.slo_evaluation``,
 ``obslib.views.slo_review``, ``obslib.storage``). The last line printed is one JSON object
 with each target beside it.
 """

@@ -1,7 +1,7 @@
 """The window-wide trace views and SLI counts on Apache Spark, for spans past one machine.
 
 Per-trace work is a function of one trace's spans, so each view runs the pandas functions of
-``obslib.traces`` / ``obslib.trace_sets`` unchanged on whole traces (all of a trace's spans
+``obslib.traces`` / ``obslib.traces.sets`` unchanged on whole traces (all of a trace's spans
 in one partition, many traces per call) and only the cross-trace sums are Spark SQL: the
 rows equal the pandas path's. Spans in: a Spark DataFrame with the columns of
 ``distributed_traces`` (``tags`` as JSON text), read from Parquet or over JDBC. pyspark is

@@ -320,3 +320,15 @@ def window_label(delta: pd.Timedelta) -> str:
         if seconds % size == 0 and seconds >= size:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+# The modules of the package: ``obslib.slo.<name>`` imports the submodule on first use.
+_SUBMODULES = ("status", "replay")
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

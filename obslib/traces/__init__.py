@@ -253,3 +253,15 @@ def critical_path_segments(spans: pd.DataFrame) -> pd.DataFrame:
     out = paths.merge(info, on=["trace_id", "span_id"], how="left")
     out["duration_ms"] = (out["section_end"] - out["section_start"]) / pd.Timedelta(milliseconds=1)
     return out
+
+
+# The modules of the package: ``obslib.traces.<name>`` imports the submodule on first use.
+_SUBMODULES = ("tree", "repair", "skew", "sets", "logs")
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -123,7 +123,7 @@ def reconstruct(spans: pd.DataFrame, *, skip_broken: bool = False) -> Reconstruc
             trace_id, span_id = conflicts.iloc[0]
             raise InputError(
                 f"span id {span_id!r} appears twice in trace {trace_id!r} with different"
-                " contents (obslib.trace_sets.clean_window leaves such traces out)"
+                " contents (obslib.traces.sets.clean_window leaves such traces out)"
             ) from None
         for trace_id in conflicts["trace_id"].astype(str).unique():
             skipped[trace_id] = "a span id used twice with different contents"
