@@ -82,6 +82,51 @@ def test_an_incident_outside_the_times_we_hold_is_a_note_in_every_view(
         assert said in got.text, name
 
 
+def test_without_a_bad_minute_the_trigger_is_the_last_change_before_the_page(
+    migrated_db,
+) -> None:
+    """No failure and no breach: the trigger candidate is the last change up to the page,
+    never one after it; the later change is part of the resolution."""
+    import obslib
+
+    with psycopg.connect(migrated_db) as conn:
+        alert = conn.execute(
+            """INSERT INTO alert_definitions (alert_name, service_name, alert_type,
+                   metric_name, condition_expression, severity)
+               VALUES ('a', 'domain-service', 'threshold', 'error_rate', 'x > 1', 'critical')
+               RETURNING id"""
+        ).fetchone()[0]
+        conn.execute(
+            """INSERT INTO alert_incidents (incident_id, alert_id, severity, status,
+                   triggered_at, resolved_at)
+               VALUES ('INC-quiet', %s, 'critical', 'resolved',
+                   '2026-11-14 14:00+00', '2026-11-14 14:30+00')""",
+            (alert,),
+        )
+    page = pd.Timestamp("2026-11-14 14:00", tz="UTC")
+    obslib.write_logs(
+        pd.DataFrame(
+            [
+                dict(
+                    log_id=name,
+                    timestamp=page + pd.Timedelta(minutes=minutes),
+                    level="info",
+                    service_name="domain-service",
+                    message=f"deploy started: domain-service {name}",
+                    fields={"event": "deploy"},
+                )
+                for name, minutes in (("v1", -10), ("v2", 10))
+            ]
+        ),
+        url=migrated_db,
+    )
+    text = pm_view.postmortem("INC-quiet", url=migrated_db).document().text
+    trigger = text.split("## Trigger")[1].split("## Resolution")[0]
+    resolution = text.split("## Resolution")[1].split("## Detection")[0]
+    assert "The last change before the page: **deploy started: domain-service v1**" in trigger
+    assert "v2" not in trigger and "deploy started: domain-service v2" in resolution
+
+
 def test_the_demo_postmortem_states_the_scripted_facts(demo_pm) -> None:
     """The deploy at 14:05 is the trigger, the rollback the resolution, the page came after
     the first bad minute, the two other pages of the incident are related alerts."""

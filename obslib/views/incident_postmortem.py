@@ -488,8 +488,14 @@ def _draft(pm: Postmortem) -> str:
     events = t.events
     first_bad = t.first_bad
     changes = events[events["kind"] == "change"]
-    before = changes[changes["time"] <= first_bad] if first_bad is not None else changes
-    after = changes[changes["time"] > first_bad] if first_bad is not None else changes.iloc[0:0]
+    # changes up to the first bad minute may have triggered it; without one, up to the page
+    cut, cut_name = (
+        (first_bad, "the first bad minute")
+        if first_bad is not None
+        else (i["triggered_at"], "the page")
+    )
+    before = changes[changes["time"] <= cut]
+    after = changes[changes["time"] > cut]
     impact = pm.impact_rows
     budget = pm.budget_rows
     related = pm.related_rows
@@ -552,7 +558,7 @@ def _draft(pm: Postmortem) -> str:
     if len(before):
         last = before.iloc[-1]
         out.append(
-            f"The last change before the first bad minute: **{md_text(last['what'])}** at "
+            f"The last change before {cut_name}: **{md_text(last['what'])}** at "
             f"{_when(last['time'])}. {TO_WRITE} confirm it is the trigger."
         )
     else:
