@@ -48,6 +48,23 @@ def test_an_unknown_incident_is_a_note_in_every_view(demo_db) -> None:
     assert "No incident 'INC-NOPE' is stored" in pm.document().text
 
 
+def add_incident(url: str, incident_id: str, triggered: str, resolved: str | None) -> None:
+    """A critical domain-service incident (resolved when ``resolved`` is given) and its alert."""
+    with psycopg.connect(url) as conn:
+        alert = conn.execute(
+            """INSERT INTO alert_definitions (alert_name, service_name, alert_type,
+                   metric_name, condition_expression, severity)
+               VALUES ('a', 'domain-service', 'threshold', 'error_rate', 'x > 1', 'critical')
+               RETURNING id"""
+        ).fetchone()[0]
+        conn.execute(
+            """INSERT INTO alert_incidents (incident_id, alert_id, severity, status,
+                   triggered_at, resolved_at)
+               VALUES (%s, %s, 'critical', %s, %s, %s)""",
+            (incident_id, alert, "open" if resolved is None else "resolved", triggered, resolved),
+        )
+
+
 @pytest.mark.parametrize(
     ("triggered", "resolved", "said"),
     [
@@ -62,19 +79,7 @@ def test_an_incident_outside_the_times_we_hold_is_a_note_in_every_view(
     migrated_db, triggered, resolved, said
 ) -> None:
     """Its window (and the day before) cannot be read: every section says why, no traceback."""
-    with psycopg.connect(migrated_db) as conn:
-        alert = conn.execute(
-            """INSERT INTO alert_definitions (alert_name, service_name, alert_type,
-                   metric_name, condition_expression, severity)
-               VALUES ('a', 'domain-service', 'threshold', 'error_rate', 'x > 1', 'critical')
-               RETURNING id"""
-        ).fetchone()[0]
-        conn.execute(
-            """INSERT INTO alert_incidents (incident_id, alert_id, severity, status,
-                   triggered_at, resolved_at)
-               VALUES ('INC-far', %s, 'critical', %s, %s, %s)""",
-            (alert, "open" if resolved is None else "resolved", triggered, resolved),
-        )
+    add_incident(migrated_db, "INC-far", triggered, resolved)
     pm = pm_view.postmortem("INC-far", url=migrated_db)
     for name in VIEWS:
         got = getattr(pm, name)()
@@ -89,20 +94,7 @@ def test_without_a_bad_minute_the_trigger_is_the_last_change_before_the_page(
     never one after it; the later change is part of the resolution."""
     import obslib
 
-    with psycopg.connect(migrated_db) as conn:
-        alert = conn.execute(
-            """INSERT INTO alert_definitions (alert_name, service_name, alert_type,
-                   metric_name, condition_expression, severity)
-               VALUES ('a', 'domain-service', 'threshold', 'error_rate', 'x > 1', 'critical')
-               RETURNING id"""
-        ).fetchone()[0]
-        conn.execute(
-            """INSERT INTO alert_incidents (incident_id, alert_id, severity, status,
-                   triggered_at, resolved_at)
-               VALUES ('INC-quiet', %s, 'critical', 'resolved',
-                   '2026-11-14 14:00+00', '2026-11-14 14:30+00')""",
-            (alert,),
-        )
+    add_incident(migrated_db, "INC-quiet", "2026-11-14 14:00+00", "2026-11-14 14:30+00")
     page = pd.Timestamp("2026-11-14 14:00", tz="UTC")
     obslib.write_logs(
         pd.DataFrame(
