@@ -52,7 +52,7 @@ def to_arrow(frame: pd.DataFrame, spec: tuple[Col, ...], what: str) -> pa.Table:
     """Validate ``frame`` against ``spec`` and build the staging table (columns in spec order).
 
     JSON text is not parsed here: jsonb's own parser decides in the merge, which names the
-    row when it refuses one (see ``tables.Target.retried_merge``).
+    row when it refuses one (see ``tables.retried``).
     """
     missing = [c.name for c in spec if c.required and c.name not in frame.columns]
     if missing:

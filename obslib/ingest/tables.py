@@ -21,7 +21,7 @@ ROW = "_row"  # the frame row a staged row came from, for messages
 # it, so that a row the commit finds late can be named (``writer.Late``).
 TAG = "_tag"
 MAX_KEYS = 5  # conflicting keys a report lists (the count is always complete)
-# What the last retried_merge left: rows inserted, retries taken, the data error it stopped at.
+# What the last ``retried`` merge left: rows inserted, retries taken, the data error it stopped at.
 MERGE_RESULT = (
     "SELECT current_setting('obslib.merge_inserted')::bigint,"
     " current_setting('obslib.merge_retries')::int, current_setting('obslib.merge_error')"
@@ -146,9 +146,13 @@ class Target:
     @property
     def merge(self) -> str:
         """Insert what is new; a stored row with the same key stays (first stored wins)."""
+        return self._insert(f"({self.source}) src")
+
+    def _insert(self, rows: str) -> str:
+        """Insert ``rows`` (the table's columns) in key order; a stored key stays."""
         cols = ", ".join(self.columns)
         return (
-            f"INSERT INTO {self.table} ({cols}) SELECT {cols} FROM ({self.source}) src"
+            f"INSERT INTO {self.table} ({cols}) SELECT {cols} FROM {rows}"
             f" ORDER BY {self.key_order} ON CONFLICT ({', '.join(self.key)}) DO NOTHING"
         )
 
@@ -162,10 +166,6 @@ class Target:
             return self.order
         text = {c.name for c in self.spec if c.kind == TEXT}
         return ", ".join(f'{k} COLLATE "C"' if k in text else k for k in self.key)
-
-    def retried_merge(self, attempts: int) -> str:
-        """The merge in a PL/pgSQL loop that retries a deadlock or serialization failure."""
-        return retried(self.merge, attempts)
 
     # -- merged at commit (``writer.DEFERRED``): a batch's rows wait in a temporary table ---
 
@@ -230,39 +230,19 @@ class Target:
     @property
     def merge_pending(self) -> str:
         """The commit's merge of the pending rows, in key order like every merge."""
-        cols = ", ".join(self.columns)
-        return (
-            f"INSERT INTO {self.table} ({cols}) SELECT {cols} FROM {self.pending}"
-            f" ORDER BY {self.key_order} ON CONFLICT ({', '.join(self.key)}) DO NOTHING"
-        )
+        return self._insert(self.pending)
 
     def pending_conflicts(self, limit: int | None) -> str:
         """A write's conflicts in a batch merged at commit: the staged rows against what is
         stored or pending."""
-        rest = [c for c in self.columns if c not in self.key]
         cols = ", ".join(self.columns)
         others = f"(SELECT {cols} FROM {self.table} UNION ALL SELECT {cols} FROM {self.pending})"
-        keys = ", ".join(f"k{i}" for i in range(len(self.stage_key)))
-        return (
-            f"SELECT {keys}, count(*) OVER () FROM (SELECT DISTINCT {keys}"
-            f" FROM ({self.source}) src JOIN {others} t USING ({', '.join(self.key)})"
-            f" WHERE ROW({', '.join(f'src.{c}' for c in rest)})"
-            f" IS DISTINCT FROM ROW({', '.join(f't.{c}' for c in rest)})) c"
-            f" ORDER BY {keys}" + ("" if limit is None else f" LIMIT {int(limit)}")
-        )
+        return self._differing(f"({self.source})", others, limit)
 
     def late_conflicts(self, limit: int | None) -> str:
         """The commit's conflicts: pending rows whose key another writer stored with other
         content since their write, each with its tag; the count is of them all."""
-        rest = [c for c in self.columns if c not in self.key]
-        keys = ", ".join(f"k{i}" for i in range(len(self.stage_key)))
-        return (
-            f"SELECT {keys}, {TAG}, count(*) OVER () FROM (SELECT {keys}, src.{TAG}"
-            f" FROM {self.pending} src JOIN {self.table} t USING ({', '.join(self.key)})"
-            f" WHERE ROW({', '.join(f'src.{c}' for c in rest)})"
-            f" IS DISTINCT FROM ROW({', '.join(f't.{c}' for c in rest)})) c"
-            f" ORDER BY {keys}" + ("" if limit is None else f" LIMIT {int(limit)}")
-        )
+        return self._differing(self.pending, self.table, limit, tag=True)
 
     @property
     def conflicts(self) -> str:
@@ -272,14 +252,23 @@ class Target:
     def conflicts_listing(self, limit: int | None) -> str:
         """As ``conflicts``, with up to ``limit`` keys (None: every key, for an importer
         that lists each record it refused)."""
+        return self._differing(f"({self.source})", self.table, limit)
+
+    def _differing(self, rows: str, stored: str, limit: int | None, *, tag: bool = False) -> str:
+        """The stage keys (k0, k1, ...; with the ``TAG`` if ``tag``) of ``rows`` whose key
+        ``stored`` holds with other content, up to ``limit`` (None: all), each with the
+        count of them all."""
         rest = [c for c in self.columns if c not in self.key]
-        src = ", ".join(f"src.{c}" for c in rest)
-        stored = ", ".join(f"t.{c}" for c in rest)
         keys = ", ".join(f"k{i}" for i in range(len(self.stage_key)))
+        # pending rows are one per key already; staged ones may repeat a key
+        listed, picked = (
+            (f"{keys}, {TAG}", f"{keys}, src.{TAG}") if tag else (keys, f"DISTINCT {keys}")
+        )
         return (
-            f"SELECT {keys}, count(*) OVER () FROM (SELECT DISTINCT {keys}"
-            f" FROM ({self.source}) src JOIN {self.table} t USING ({', '.join(self.key)})"
-            f" WHERE ROW({src}) IS DISTINCT FROM ROW({stored})) c"
+            f"SELECT {listed}, count(*) OVER () FROM (SELECT {picked}"
+            f" FROM {rows} src JOIN {stored} t USING ({', '.join(self.key)})"
+            f" WHERE ROW({', '.join(f'src.{c}' for c in rest)})"
+            f" IS DISTINCT FROM ROW({', '.join(f't.{c}' for c in rest)})) c"
             f" ORDER BY {keys}" + ("" if limit is None else f" LIMIT {int(limit)}")
         )
 

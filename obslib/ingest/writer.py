@@ -455,7 +455,7 @@ def _merge(cur, target: Target, statement: str, *, staged: bool = True) -> int:
     A data error stops it: with the write's rows ``staged``, the row at fault is looked for
     there; at the commit (nothing staged any more) PostgreSQL's reason is reported as it is.
 
-    The retry runs server-side (``Target.retried_merge``): the ADBC driver refuses every
+    The retry runs server-side (``tables.retried``): the ADBC driver refuses every
     statement after an error until the whole transaction rolls back, so a client-side
     ROLLBACK TO SAVEPOINT is not possible.
     """
