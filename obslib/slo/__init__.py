@@ -322,13 +322,7 @@ def window_label(delta: pd.Timedelta) -> str:
     return f"{seconds}s"
 
 
-# The modules of the package: ``obslib.slo.<name>`` imports the submodule on first use.
-_SUBMODULES = ("status", "replay")
-
-
-def __getattr__(name: str):
-    if name in _SUBMODULES:
-        import importlib
-
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The package's modules, so ``obslib.slo.replay`` works after ``import obslib``. Imported
+# last: they read this module's names (``slo.DEFAULT_MIN_EVENTS``) as they load.
+from obslib.slo import replay as replay  # noqa: E402
+from obslib.slo import status as status  # noqa: E402

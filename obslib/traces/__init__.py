@@ -39,10 +39,13 @@ __all__ = [
     "epoch_ns",
     "from_epoch_ns",
     "is_non_blocking",
+    "logs",
     "parent_index",
     "reconstruct",
     "roots",
     "self_time",
+    "sets",
+    "skew",
     "statistics",
     "tag_dict",
 ]
@@ -255,13 +258,6 @@ def critical_path_segments(spans: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-# The modules of the package: ``obslib.traces.<name>`` imports the submodule on first use.
-_SUBMODULES = ("tree", "repair", "skew", "sets", "logs")
-
-
-def __getattr__(name: str):
-    if name in _SUBMODULES:
-        import importlib
-
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The package's other modules, so ``obslib.traces.sets`` works after ``import obslib``.
+# Imported last: sets and skew read this module's names (``traces.REQUIRED``) as they load.
+from obslib.traces import logs, sets, skew  # noqa: E402
