@@ -70,14 +70,14 @@ def _slo_evaluate(args: argparse.Namespace) -> int:
 
 def _evaluation_table(result) -> str:
     """The evaluation as a fixed-width table for a terminal."""
-    from obslib.slo import window_label
+    from obslib.slo import slo_label, window_label
 
     header = ("SLO", "window", "SLI", "target", "status", "budget left", "burn 1h", "alert")
     rows = [header]
     for d in result.slos.to_dict("records"):
         rows.append(
             (
-                f"{d['service_name']}/{d['slo_name']}",
+                slo_label(d),
                 window_label(d["window"]),
                 _num(d["sli"], "{:.3f}"),
                 f"{d['target_value']:g}",
@@ -115,6 +115,7 @@ def _slo_apply(args: argparse.Namespace) -> int:
 
 def _slo_list(args: argparse.Namespace) -> int:
     from obslib import load
+    from obslib.slo import slo_label
 
     slos = load.slos(url=db.reachable_url())
     header = ("SLO", "type", "target", "window", "threshold", "alert at", "enabled")
@@ -123,7 +124,7 @@ def _slo_list(args: argparse.Namespace) -> int:
         threshold = d["latency_threshold_ms"]
         rows.append(
             (
-                f"{d['service_name']}/{d['slo_name']}",
+                slo_label(d),
                 d["slo_type"],
                 f"{d['target_value']:g}",
                 f"{d['measurement_window_hours']}h",
