@@ -13,7 +13,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -76,6 +77,27 @@ def wait_for(what: str, check: Callable[[], object], timeout: float = 90) -> Non
         if time.monotonic() > deadline:
             raise AssertionError(f"waited {timeout:.0f} s for {what}")
         time.sleep(0.2)
+
+
+@contextmanager
+def following(url: str, out: Path, idle_check_s: float) -> Iterator[list[tuple[str, str]]]:
+    """``triage.follow`` in a thread for the block: yields its outcomes as (id, status) as
+    they come; stopped and joined when the block ends."""
+    stop = threading.Event()
+    outcomes: list[tuple[str, str]] = []
+    follower = threading.Thread(
+        target=triage.follow,
+        kwargs=dict(
+            out=out, url=url, stop=stop, idle_check_s=idle_check_s,
+            on_outcome=lambda o: outcomes.append((o.incident_id, o.status)),
+        ),
+    )  # fmt: skip
+    follower.start()
+    try:
+        yield outcomes
+    finally:
+        stop.set()
+        follower.join(timeout=60)
 
 
 @pytest.fixture
@@ -475,27 +497,14 @@ def test_a_follower_retries_an_incident_another_triage_held_once_it_is_free(
     would): the follower skips it, and triages it at its next idle check once the lock is
     free, without a new NOTIFY."""
     alert = add_alert(migrated_db, "ok-alert", "ok")
-    stop = threading.Event()
-    outcomes: list[tuple[str, str]] = []
     with psycopg.connect(migrated_db, autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(%s, %s)", triage.lock_key("INC-held"))
-        follower = threading.Thread(
-            target=triage.follow,
-            kwargs=dict(
-                out=tmp_path, url=migrated_db, stop=stop, idle_check_s=1.0,
-                on_outcome=lambda o: outcomes.append((o.incident_id, o.status)),
-            ),
-        )  # fmt: skip
-        follower.start()
-        try:
+        with following(migrated_db, tmp_path, idle_check_s=1.0) as outcomes:
             add_incident(migrated_db, "INC-held", alert)
             wait_for("the follower to skip it", lambda: ("INC-held", "skipped") in outcomes)
             assert runs(log) == []
             other.execute("SELECT pg_advisory_unlock(%s, %s)", triage.lock_key("INC-held"))
             wait_for("the retry", lambda: ("INC-held", "done") in outcomes, timeout=60)
-        finally:
-            stop.set()
-            follower.join(timeout=60)
     assert runs(log) == ["INC-held"] and report_of(migrated_db, "INC-held")["status"] == "done"
 
 

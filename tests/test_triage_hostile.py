@@ -32,6 +32,7 @@ from tests.test_triage import (
     T0,
     add_alert,
     add_incident,
+    following,
     report_of,
     runs,
     wait_for,
@@ -298,41 +299,28 @@ def test_a_flood_of_notifications_opens_no_connection_per_notification(
     privilege check and a query, for every notification read apart: hundreds here, and as
     many as an attacker paces them."""
     alert = add_alert(migrated_db, "ok-alert", "ok")
-    stop = threading.Event()
-    outcomes: list[tuple[str, str]] = []
-    follower = threading.Thread(
-        target=triage.follow,
-        kwargs=dict(
-            out=tmp_path, url=migrated_db, stop=stop, idle_check_s=0.5,
-            on_outcome=lambda o: outcomes.append((o.incident_id, o.status)),
-        ),
-    )  # fmt: skip
-    follower.start()
-    try:
-        with psycopg.connect(migrated_db, autocommit=True) as watch:
-            add_incident(migrated_db, "INC-first", alert)  # the follower listens once done
-            wait_for("the follower", lambda: status_of(watch, "INC-first") == "done")
-            before = sessions(watch)
-            with psycopg.connect(reader, autocommit=True) as hostile:
-                for n in range(2000):
-                    if n == 1000:
-                        watch.execute(
-                            "INSERT INTO alert_incidents"
-                            " (incident_id, alert_id, severity, triggered_at)"
-                            " VALUES ('INC-real', %s, 'critical', %s)",
-                            (alert, T0 + timedelta(minutes=1)),
-                        )  # and its NOTIFY
-                    payload = "INC-real" if n % 100 == 0 else f"INC-bogus-{n}"
-                    hostile.execute("SELECT pg_notify(%s, %s)", (triage.CHANNEL, payload))
-                    time.sleep(0.001)  # a flood, not one packet of it
-            wait_for(
-                "the real incident", lambda: status_of(watch, "INC-real") == "done", timeout=60
-            )
-            stop.wait(1.0)  # the rest of the flood, and two idle checks
-            opened = sessions(watch) - before
-    finally:
-        stop.set()
-        follower.join(timeout=60)
+    with (
+        following(migrated_db, tmp_path, idle_check_s=0.5) as outcomes,
+        psycopg.connect(migrated_db, autocommit=True) as watch,
+    ):
+        add_incident(migrated_db, "INC-first", alert)  # the follower listens once done
+        wait_for("the follower", lambda: status_of(watch, "INC-first") == "done")
+        before = sessions(watch)
+        with psycopg.connect(reader, autocommit=True) as hostile:
+            for n in range(2000):
+                if n == 1000:
+                    watch.execute(
+                        "INSERT INTO alert_incidents"
+                        " (incident_id, alert_id, severity, triggered_at)"
+                        " VALUES ('INC-real', %s, 'critical', %s)",
+                        (alert, T0 + timedelta(minutes=1)),
+                    )  # and its NOTIFY
+                payload = "INC-real" if n % 100 == 0 else f"INC-bogus-{n}"
+                hostile.execute("SELECT pg_notify(%s, %s)", (triage.CHANNEL, payload))
+                time.sleep(0.001)  # a flood, not one packet of it
+        wait_for("the real incident", lambda: status_of(watch, "INC-real") == "done", timeout=60)
+        time.sleep(1.0)  # the rest of the flood, and two idle checks
+        opened = sessions(watch) - before
     assert runs(log) == ["INC-first", "INC-real"]
     assert outcomes == [("INC-first", "done"), ("INC-real", "done")]
     # the reader's session, maybe the watcher's own count flushed late: not 2,000
@@ -348,17 +336,7 @@ def test_a_page_a_little_ahead_is_drafted_once_its_time_comes(
     NOTIFY. One that never comes due (infinity) is noted once, then waits silently, even
     when notified again."""
     alert = add_alert(migrated_db, "ok-alert", "ok")
-    stop = threading.Event()
-    outcomes: list[tuple[str, str]] = []
-    follower = threading.Thread(
-        target=triage.follow,
-        kwargs=dict(
-            out=tmp_path, url=migrated_db, stop=stop, idle_check_s=0.5,
-            on_outcome=lambda o: outcomes.append((o.incident_id, o.status)),
-        ),
-    )  # fmt: skip
-    follower.start()
-    try:
+    with following(migrated_db, tmp_path, idle_check_s=0.5) as outcomes:
         add_incident(migrated_db, "INC-first", alert)  # the follower listens once done
         wait_for("the follower", lambda: report_of(migrated_db, "INC-first") is not None)
         with psycopg.connect(migrated_db) as conn:  # the server's clock decides, both ways
@@ -374,10 +352,7 @@ def test_a_page_a_little_ahead_is_drafted_once_its_time_comes(
             for incident_id in ("INC-never", "INC-soon") * 3:  # noted once, not at each
                 conn.execute("SELECT pg_notify(%s, %s)", (triage.CHANNEL, incident_id))
         wait_for("its time", lambda: ("INC-soon", "done") in outcomes, timeout=60)
-        stop.wait(1.5)  # three more checks: INC-never stays on the list, silent
-    finally:
-        stop.set()
-        follower.join(timeout=60)
+        time.sleep(1.5)  # three more checks: INC-never stays on the list, silent
     assert runs(log) == ["INC-first", "INC-soon"]
     assert report_of(migrated_db, "INC-soon")["status"] == "done"
     assert report_of(migrated_db, "INC-never") is None

@@ -479,7 +479,8 @@ def follow(
                         warm = True
                     logger.info("listening on %s; catching up", CHANNEL)
                     backoff, connected = 0.5, True
-                    triage(lo, out, url, on_outcome=record, stop=stop.is_set)
+                    # the catch-up, triage(since), on the listening connection: none of its own
+                    _triage_on(listener, lo, out, url, None, False, record, stop.is_set)
                     _serve(listener, out, url, record, stop, held, waiting, idle_check_s)
             except (DatabaseUnreachable, DatabaseError, psycopg.OperationalError) as err:
                 if stop.is_set():
