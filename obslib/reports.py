@@ -27,7 +27,7 @@ from obslib.config import ENV_DATABASE_URL, settings, shipped_dir, version
 from obslib.errors import ReportFailed, UsageError
 from obslib.redact import scrub
 from obslib.traces.skew import check_max_skew_ms
-from obslib.values import boolean, count, duration, moment, utc, window
+from obslib.values import boolean, count, duration, moment, positive_duration, utc, window
 
 logger = logging.getLogger(__name__)
 
@@ -183,13 +183,7 @@ def is_time_parameter(report: str | Path, key: str) -> bool:
 
 def _convert(report: str, key: str, text: str, kind: str) -> object:
     if kind == "duration":
-        try:
-            if duration(text) <= pd.Timedelta(0):
-                raise ValueError(text)
-        except ValueError:
-            raise UsageError(
-                f"parameter {key} must be a positive duration (e.g. 30d, 12h), not {text!r}"
-            ) from None
+        positive_duration(text, f"parameter {key}")
         return text
     if kind == "time":  # checked and written back as ISO 8601 UTC, which every reader parses
         if not text.strip() and key in OPTIONAL_TIMES.get(report, ()):

@@ -22,7 +22,7 @@ from obslib import schema, traces
 from obslib.errors import UsageError
 from obslib.storage import db, jdbc
 from obslib.traces import sets as trace_sets
-from obslib.values import Moment, duration, window
+from obslib.values import Moment, positive_duration, window
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -402,12 +402,7 @@ def sli_counts(
     schema.require_columns(
         spans_df, ("service_name", "span_kind", "start_time", "status", "duration_ms"), "spans"
     )
-    try:
-        seconds = duration(bucket).total_seconds()
-    except ValueError as err:
-        raise UsageError(f"bucket is not a duration: {bucket!r}") from err
-    if seconds <= 0:
-        raise UsageError(f"bucket must be positive, not {bucket!r}")
+    seconds = positive_duration(bucket, "bucket").total_seconds()
     stride = max(1, round(seconds * 1e6))  # PostgreSQL intervals hold microseconds
     lo, hi = window(start, end)
     rows = spans_df.where(F.col("span_kind") == "server")

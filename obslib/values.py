@@ -83,15 +83,16 @@ def duration(text: str) -> pd.Timedelta:
     return length
 
 
-def window_length(text: str, name: str = "window") -> pd.Timedelta:
-    """A positive duration a person gave for a window ("30d"): UsageError naming ``name``
-    otherwise, so every view refuses a bad window the same way."""
+def positive_duration(text: str | pd.Timedelta, name: str = "window") -> pd.Timedelta:
+    """A positive duration a person gave ("30d", "5min", or a Timedelta): a UsageError naming
+    ``name`` otherwise, the one message every window, period, bucket and report parameter
+    shows for a bad duration."""
     try:
-        length = duration(text)
+        length = text if isinstance(text, pd.Timedelta) else duration(text)
     except ValueError:
-        raise UsageError(f"{name} is not a duration: {text!r} (e.g. 30d, 7d, 12h)") from None
-    if length <= pd.Timedelta(0):
-        raise UsageError(f"{name} must be positive, not {text!r}")
+        length = None
+    if length is None or length is pd.NaT or length <= pd.Timedelta(0):
+        raise UsageError(f"{name} must be a positive duration (e.g. 30d, 12h, 5min), not {text!r}")
     return length
 
 

@@ -159,7 +159,7 @@ def test_sli_counts_agree_with_the_spans(demo_db) -> None:
         (lambda: load.spans("yesterday-ish", WINDOW[1]), "start is not a time"),
         (lambda: load.spans(*WINDOW, statuses=["broken"]), "unknown status 'broken'"),
         (lambda: load.spans(*WINDOW, json="yaml"), "json must be"),
-        (lambda: load.sli_counts(*WINDOW, bucket="often"), "bucket is not a duration"),
+        (lambda: load.sli_counts(*WINDOW, bucket="often"), "bucket must be a positive duration"),
         (lambda: load.incidents(statuses=["closed"]), "unknown incident status 'closed'"),
     ],
     ids=[

@@ -498,7 +498,7 @@ def test_spark_window_notes_match_the_loaded_views(spark, built) -> None:
     """A day before holding only an unusable trace is no baseline (as after cleaning in
     pandas), and a window of one service has no calls: each says so."""
     from obslib.views.spark_window import spark_window
-    from obslib.views.trace_investigation import NO_CALLS, no_day_before
+    from obslib.views.trace_window import NO_CALLS, no_day_before
 
     one = frame([span("t1", "a", None, "svc", "op", 0, 10)])
     broken = built[built["trace_id"] == "bad"].assign(

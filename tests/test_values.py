@@ -47,6 +47,22 @@ def test_text_that_is_no_duration_is_refused(text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("given", "expected"),
+    [("30d", pd.Timedelta(days=30)), ("5min", pd.Timedelta(minutes=5)),
+     (pd.Timedelta(hours=2), pd.Timedelta(hours=2))],
+)  # fmt: skip
+def test_a_positive_duration_is_read_from_text_or_timedelta(given, expected) -> None:
+    assert values.positive_duration(given, "window") == expected
+
+
+@pytest.mark.parametrize("given", ["0d", "-3d", "soon", "nan", "NaT", pd.Timedelta(0)])
+def test_a_duration_that_is_not_positive_is_refused_with_its_name(given) -> None:
+    """One message for every window, period, bucket and report parameter."""
+    with pytest.raises(UsageError, match=r"^bucket must be a positive duration \(e\.g\."):
+        values.positive_duration(given, "bucket")
+
+
+@pytest.mark.parametrize(
     ("value", "message"),
     [
         ("12", None),

@@ -8,9 +8,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from obslib.errors import UsageError
 from obslib.load._core import _fetch, _Query, _texts, _typed, _window
-from obslib.values import Moment, duration
+from obslib.values import Moment, positive_duration
 
 _SLOS = """SELECT id, service_name, slo_name, slo_type, target_value::float8 AS target_value,
        measurement_window_hours, error_budget_percent::float8 AS error_budget_percent,
@@ -105,13 +104,7 @@ def _server_counts(
 
 
 def _bucket_seconds(bucket: str) -> float:
-    try:
-        seconds = duration(bucket).total_seconds()
-    except ValueError as err:
-        raise UsageError(f"bucket is not a duration: {bucket!r}") from err
-    if seconds <= 0:
-        raise UsageError(f"bucket must be positive, not {bucket!r}")
-    return seconds
+    return positive_duration(bucket, "bucket").total_seconds()
 
 
 def _with_fast(frame: pd.DataFrame, i: int | None) -> pd.DataFrame:

@@ -23,7 +23,7 @@ import pandas as pd
 from obslib import schema
 from obslib.errors import InputError, UsageError
 from obslib.schema import require_columns
-from obslib.values import duration
+from obslib.values import duration, positive_duration
 
 DEFAULT_ALERT_THRESHOLD_PERCENT = 90.0  # the plan's default for alert_threshold_percent
 
@@ -45,12 +45,7 @@ def burn_rate_windows(period: str = "30d") -> pd.DataFrame:
     Columns: ``severity``, ``long_window``, ``short_window`` (Timedeltas), ``burn_rate``,
     ``budget_share``. For 30 days the burn rates are 14.4, 6, 3 and 1.
     """
-    try:
-        length = duration(period)
-    except ValueError as err:
-        raise UsageError(f"SLO period is not a duration: {period!r}") from err
-    if length <= pd.Timedelta(0):
-        raise UsageError(f"SLO period must be positive, not {period!r}")
+    length = positive_duration(period, "SLO period")
     rows = []
     for severity, long_w, short_w, share in _WINDOWS_30D:
         long_td, short_td = pd.Timedelta(long_w), pd.Timedelta(short_w)
@@ -222,7 +217,7 @@ def evaluate(
     ``alert_threshold_percent`` (default 90).
     """
     require_columns(counts, COUNT_COLUMNS, "SLI counts")
-    width = as_timedelta(bucket, "bucket")
+    width = positive_duration(bucket, "bucket")
     skip = as_timedelta(warm_up, "warm_up")
     out = []
     for definition in check_definitions(slos):

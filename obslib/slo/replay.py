@@ -17,7 +17,7 @@ import pandas as pd
 from obslib import slo
 from obslib.schema import require_columns
 from obslib.slo import status as slo_status
-from obslib.values import utc
+from obslib.values import positive_duration, utc
 
 FIRING_COLUMNS = (
     "service_name",
@@ -117,7 +117,7 @@ def replay(
         "incidents",
     )
     start, end = utc(start, "start"), utc(end, "end")
-    step = slo.as_timedelta(bucket, "bucket")
+    step = positive_duration(bucket, "bucket")
     rules = slo.alert_rules(slos)
     rules["firings"] = 0
     rules["held_back"] = 0

@@ -17,7 +17,7 @@ import pandas as pd
 from obslib import slo
 from obslib.errors import UsageError
 from obslib.schema import require_columns
-from obslib.values import utc
+from obslib.values import positive_duration, utc
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def burn_rates(
     end in ``(start, end]``: ``service_name``, ``slo_name``, ``time``, ``window`` (label),
     ``burn_rate``, ``events``. Long format, one row per instant and window."""
     require_columns(counts, slo.COUNT_COLUMNS, "SLI counts")
-    step = slo.as_timedelta(bucket, "bucket")
+    step = positive_duration(bucket, "bucket")
     start, end = utc(start, "start"), utc(end, "end")
     rules = slo.alert_rules(slos)
     out = []
@@ -210,7 +210,7 @@ def evaluate_at(
     - ``should_alert``: at risk, violated, or a rule firing.
     """
     require_columns(counts, slo.COUNT_COLUMNS, "SLI counts")
-    step = slo.as_timedelta(bucket, "bucket")
+    step = positive_duration(bucket, "bucket")
     at = utc(at, "at").floor(step)
     rules = slo.alert_rules(slos)
     rows, states = [], []

@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
-import altair as alt
 import pandas as pd
 
 from obslib import alerts, charts, load, slo
@@ -29,12 +28,10 @@ from obslib.escape import md_text
 from obslib.jobs import slo_evaluation as evaluation
 from obslib.traces import sets as trace_sets
 from obslib.values import EARLIEST, LATEST
-from obslib.views.notes import Note
-from obslib.views.tables import Table, span_text, table
-from obslib.views.trace_investigation import CHANGE_LABELS
+from obslib.views.notes import Markdown, Note
+from obslib.views.tables import span_text, table
+from obslib.views.trace_window import CHANGE_LABELS, DAY, View
 
-View = Table | Note | alt.TopLevelMixin
-DAY = pd.Timedelta(days=1)
 RELATED_WINDOW = pd.Timedelta(minutes=15)  # other alerts this close to the page are related
 # How far the data a postmortem reads reaches around its incident: the day before, the
 # longest SLO period of the budget section, related alerts (a page outside is refused).
@@ -369,20 +366,6 @@ class Postmortem:
         if not self.found:
             return Markdown(f"# Postmortem\n\n*{md_text(self.message)}*\n")
         return Markdown(_draft(self))
-
-
-@dataclass(frozen=True)
-class Markdown:
-    """A Markdown document that displays as such in JupyterLab and in the HTML report.
-    ``text`` is trusted Markdown: whoever builds it escapes stored text (``md_text``)."""
-
-    text: str
-
-    def _repr_markdown_(self) -> str:
-        return self.text
-
-    def __str__(self) -> str:
-        return self.text
 
 
 def postmortem(incident_id: str, *, url: str | None = None) -> Postmortem:

@@ -24,7 +24,7 @@ from obslib.alerts import incidents
 from obslib.charts import health as health_charts
 from obslib.config import critical_services
 from obslib.jobs import slo_evaluation as evaluation
-from obslib.values import window_length
+from obslib.values import positive_duration
 from obslib.views.notes import Note
 from obslib.views.tables import Table, number_text, percent_text, span_text, table
 
@@ -291,7 +291,7 @@ class Health:
 
 def observability_health(window: str = "14d", end: str = "", *, url: str | None = None) -> Health:
     """Load what the KPIs need for ``window`` up to ``end`` (empty: the end of the data)."""
-    length = window_length(window)
+    length = positive_duration(window)
     stop = evaluation.resolve_end(end, url=url).floor(evaluation.BUCKET)
     begin = stop - length
     slos = evaluation.enabled_slos(url=url)

@@ -28,7 +28,7 @@ from obslib.escape import html_text
 from obslib.jobs import slo_evaluation as evaluation
 from obslib.slo import replay as slo_replay
 from obslib.slo import status as slo_status
-from obslib.values import count, window_length
+from obslib.values import count, positive_duration
 from obslib.views import slo_text as wording
 from obslib.views.live import LiveView, per_selection, redraw_all
 from obslib.views.notes import Note
@@ -571,7 +571,7 @@ def review_slos(
     """Load and evaluate the SLOs of ``services`` (empty: all) over ``window`` up to ``end``
     (empty: the end of the stored data), replay their alert rules, and pick the SLOs in
     trouble for the detail views. ``live=True`` (JupyterLab) makes those follow a picker."""
-    length = window_length(window)
+    length = positive_duration(window)
     if isinstance(services, str):
         services = [s.strip() for s in services.split(",") if s.strip()]
     min_events = count(min_events, "min_events")

@@ -20,7 +20,7 @@ from obslib import charts, spark
 from obslib.traces import sets as trace_sets
 from obslib.values import Moment, window
 from obslib.views.notes import Note
-from obslib.views.trace_investigation import (
+from obslib.views.trace_window import (
     DAY,
     NO_CALLS,
     View,

@@ -25,25 +25,23 @@ from obslib.values import boolean, window
 from obslib.views.live import LiveView, per_trace, redraw_all
 from obslib.views.notes import Note
 from obslib.views.picker import trace_picker
-from obslib.views.tables import Table, table
+from obslib.views.tables import table
+from obslib.views.trace_window import (
+    DAY,
+    NO_CALLS,
+    View,
+    change_chart,
+    change_table,
+    graph_chart,
+    graph_table,
+    no_day_before,
+)
 
-DAY = pd.Timedelta(days=1)
 _SAMPLE_COLUMNS = (
     "reason", "trace_id", "root_service", "root_operation", "start_time",
     "duration_ms", "spans", "services", "errors",
 )  # fmt: skip
-CHANGE_LABELS = {  # the window against the day before, read by the postmortem too
-    "service_name": "service",
-    "operation_name": "operation",
-    "per_trace_ms": "window, per trace",
-    "share": "window share",
-    "per_trace_ms_baseline": "day before, per trace",
-    "share_baseline": "day before share",
-    "delta_ms": "change per trace",
-}
 COHORT_SIZE = 300  # traces of the same root operation the day before, enough for a p90
-
-View = Table | Note | alt.TopLevelMixin
 
 
 @dataclass
@@ -368,54 +366,6 @@ class TraceInvestigation:
             return empty
         edges = trace_sets.service_graph(self.cleaning)
         return NO_CALLS if edges.empty else edges
-
-
-# -- the window-wide views' shapes, shared with obslib.views.spark_window ------------------
-
-NO_CALLS = Note("No span in the window calls another service.")
-
-
-def no_day_before(start: pd.Timestamp, end: pd.Timestamp) -> Note:
-    """Why the window cannot be compared with the day before."""
-    return Note(
-        f"No spans between {start - DAY:%Y-%m-%d %H:%M} and "
-        f"{end - DAY:%Y-%m-%d %H:%M} UTC (the day before) to compare with."
-    )
-
-
-def change_table(change: pd.DataFrame | Note) -> View:
-    """``compare_critical_paths`` rows as the report's table (the 12 largest increases)."""
-    if isinstance(change, Note):
-        return change
-    return table(
-        change.head(12),
-        "Critical-path time per trace, window against the same hours the day before "
-        "(largest increase first)",
-        labels=CHANGE_LABELS,
-    )
-
-
-def change_chart(change: pd.DataFrame | Note) -> View:
-    """The same comparison as paired bars."""
-    if isinstance(change, Note):
-        return change
-    return charts.path_share_comparison(
-        change, title="critical path per trace: window vs day before"
-    )
-
-
-def graph_table(edges: pd.DataFrame | Note) -> View:
-    """``service_graph`` rows as the report's table."""
-    if isinstance(edges, Note):
-        return edges
-    return table(edges, "Calls between services in the window")
-
-
-def graph_chart(edges: pd.DataFrame | Note, colors: alt.Scale | None) -> View:
-    """The service graph drawn in layers from the entry point."""
-    if isinstance(edges, Note):
-        return edges
-    return charts.service_graph(edges, title="service dependencies in the window", colors=colors)
 
 
 def investigate_trace(
