@@ -62,18 +62,17 @@ def review_parts(url: str) -> dict:
     import pandas as pd
 
     from obslib import load, slo
-    from obslib.jobs import slo_evaluation as evaluation
     from obslib.values import duration
 
-    stop = evaluation.resolve_end("", url=url).floor(evaluation.BUCKET)
+    stop = load.data_end("", url=url).floor(slo.STEP)
     begin = stop - duration(WINDOW)
     stored = load.data_range(url=url)
     if stored is not None and begin < stored[0] < stop:
         begin = stored[0].floor("h")
-    slos = evaluation.enabled_slos(None, url=url)
+    slos = load.enabled_slos(None, url=url)
     rules = slo.alert_rules(slos)
     longest_rule = max([slo.RECENT_BURN, *rules.loc[rules["applies"], "long_window"]])
-    minute_from = min(begin - longest_rule, stop - evaluation.lookback(slos)).floor("h")
+    minute_from = min(begin - longest_rule, stop - slo.lookback(slos)).floor("h")
     periods = [slo.period(d) for d in slos.to_dict("records")]
     hour_from = (begin - max([pd.Timedelta(hours=1), *periods])).floor("h")
     return {"slos": slos, "start": begin, "stop": stop, "minute_from": minute_from,
@@ -88,8 +87,7 @@ def child(url: str, runs: int, profile: bool) -> dict:
     import pandas  # noqa: F401
     import pyarrow  # noqa: F401
 
-    from obslib import load
-    from obslib.jobs import slo_evaluation as evaluation
+    from obslib import load, slo
     from obslib.slo import replay as slo_replay
     from obslib.slo import status as slo_status
     from obslib.views.slo_review import review_slos
@@ -116,18 +114,16 @@ def child(url: str, runs: int, profile: bool) -> dict:
         review_s.append(time.perf_counter() - start)
         gc.collect()
         start = time.perf_counter()
-        counts = load.slo_counts(
-            p["slos"], p["minute_from"], p["stop"], bucket=evaluation.BUCKET, url=url
-        )
+        counts = load.slo_counts(p["slos"], p["minute_from"], p["stop"], bucket=slo.STEP, url=url)
         if p["hour_from"] < p["minute_from"]:  # the hours before the minutes (the review
             # sums the minutes' own hours in pandas)
             load.slo_counts(p["slos"], p["hour_from"], p["minute_from"], bucket="1h", url=url)
         sql_s.append(time.perf_counter() - start)
         incidents = load.incidents(p["start"], p["stop"], url=url)  # small; not timed
         start = time.perf_counter()
-        slo_status.evaluate_at(counts, p["slos"], p["stop"], bucket=evaluation.BUCKET)
+        slo_status.evaluate_at(counts, p["slos"], p["stop"], bucket=slo.STEP)
         slo_replay.replay(counts, p["slos"], incidents, p["start"], p["stop"],
-                          bucket=evaluation.BUCKET)  # fmt: skip
+                          bucket=slo.STEP)  # fmt: skip
         pandas_s.append(time.perf_counter() - start)
         gc.collect()
     if len(counts) != minute_rows:

@@ -252,7 +252,7 @@ def test_the_replay_catches_the_demo_incident_with_the_scripted_delay(demo_db) -
         & (day["start_time"] < hi)
     ]
     fires = failing["start_time"].min().floor("min") + MIN
-    slos = evaluation.enabled_slos(url=url)
+    slos = load.enabled_slos(url=url)
     start, end = lo - pd.Timedelta(days=1), hi + pd.Timedelta(hours=1)
     counts = load.slo_counts(slos, start - pd.Timedelta(days=3), end, url=url)
     replayed = slo_replay.replay(counts, slos, load.incidents(start, end, url=url), start, end)
@@ -337,8 +337,8 @@ def test_without_an_instant_evaluation_runs_at_the_minute_after_the_latest_span(
     if last_start > T0 + 180 * MIN:
         with batch(svc_db) as b:
             b.spans(late)
-    assert evaluation.resolve_end(url=svc_db) == at
-    assert evaluation.resolve_end("", url=svc_db) == at
+    assert load.data_end(url=svc_db) == at
+    assert load.data_end("", url=svc_db) == at
     evaluated = evaluation.evaluate(url=svc_db)
     assert evaluated.at == at
     stored = load.spans(at - pd.Timedelta(hours=1), at, url=svc_db)

@@ -19,42 +19,10 @@ from obslib import load, slo
 from obslib.errors import UsageError
 from obslib.ingest import batch
 from obslib.slo import status as slo_status
-from obslib.values import Moment, moment
+from obslib.values import Moment
 
-BUCKET = "1min"  # the evaluator's step: the shortest rule window (5 min) needs minutes
 SOURCE = "obslib slo evaluate"  # who opens and closes SLO incidents
 NAME_WIDTH = 100  # alert_definitions.alert_name and alert_incidents.incident_id
-
-
-def resolve_end(
-    end: Moment | None = None, *, url: str | None = None, name: str = "end"
-) -> pd.Timestamp:
-    """The instant to evaluate at: ``end`` as given, else the minute after the latest stored
-    span's start (the end of its minute, so the half-open window ending there holds it: the
-    end of the data, "now" on a live system, the demo's end on the demo)."""
-    if end is not None and str(end).strip():
-        return moment(end, name)
-    stored = load.data_range(url=url)
-    if stored is None:
-        return pd.Timestamp.now(tz="UTC").floor("min")
-    return stored[1].floor("min") + pd.Timedelta(minutes=1)
-
-
-def enabled_slos(services: list[str] | None = None, *, url: str | None = None) -> pd.DataFrame:
-    """The enabled SLO definitions, of ``services`` when given (empty or None: all)."""
-    slos = load.slos(services=services or None, url=url)
-    return slos[slos["enabled"].fillna(True).astype(bool)].reset_index(drop=True)
-
-
-def lookback(slos: pd.DataFrame) -> pd.Timedelta:
-    """How much history before an instant its evaluation reads: the longest SLO period,
-    rule window or recent-burn window."""
-    if slos.empty:
-        return slo.RECENT_BURN
-    rules = slo.alert_rules(slos)
-    windows = [*rules.loc[rules["applies"], "long_window"], slo.RECENT_BURN]
-    periods = [slo.period(d) for d in slos.to_dict("records")]
-    return max([*windows, *periods])
 
 
 def evaluate(
@@ -65,14 +33,14 @@ def evaluate(
     url: str | None = None,
 ) -> slo_status.Evaluation:
     """Every enabled SLO (of ``services``) evaluated at ``at`` (default: the data's end)."""
-    instant = resolve_end(at, url=url, name="at").floor(BUCKET)
-    slos = enabled_slos(services, url=url)
+    instant = load.data_end(at, url=url, name="at").floor(slo.STEP)
+    slos = load.enabled_slos(services, url=url)
     missing = sorted(set(services or ()) - set(slos["service_name"]))
     if missing:  # a typo in --service must not read as "all fine"
-        known = ", ".join(sorted(set(enabled_slos(url=url)["service_name"]))) or "none"
+        known = ", ".join(sorted(set(load.enabled_slos(url=url)["service_name"]))) or "none"
         raise UsageError(f"no enabled SLO for service(s) {', '.join(missing)} (known: {known})")
-    counts = load.slo_counts(slos, instant - lookback(slos), instant, bucket=BUCKET, url=url)
-    return slo_status.evaluate_at(counts, slos, instant, bucket=BUCKET, min_events=min_events)
+    counts = load.slo_counts(slos, instant - slo.lookback(slos), instant, bucket=slo.STEP, url=url)
+    return slo_status.evaluate_at(counts, slos, instant, bucket=slo.STEP, min_events=min_events)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,9 @@ from obslib.load._core import JsonMode, parse_json
 from obslib.load.alerts import alert_definitions, incident, incidents
 from obslib.load.health_data import client_coverage, log_correlation, service_edges
 from obslib.load.slo_data import (
+    data_end,
     data_range,
+    enabled_slos,
     operation_counts,
     services,
     sli_counts,
@@ -32,7 +34,9 @@ __all__ = [
     "JsonMode",
     "alert_definitions",
     "client_coverage",
+    "data_end",
     "data_range",
+    "enabled_slos",
     "incident",
     "incidents",
     "log_correlation",

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from obslib.load._core import _fetch, _Query, _texts, _typed, _window
-from obslib.values import Moment, positive_duration
+from obslib.values import Moment, moment, positive_duration
 
 _SLOS = """SELECT id, service_name, slo_name, slo_type, target_value::float8 AS target_value,
        measurement_window_hours, error_budget_percent::float8 AS error_budget_percent,
@@ -207,3 +207,24 @@ def data_range(*, url: str | None = None) -> tuple[pd.Timestamp, pd.Timestamp] |
     if first is None:
         return None
     return pd.Timestamp(first).tz_convert("UTC"), pd.Timestamp(last).tz_convert("UTC")
+
+
+def data_end(
+    end: Moment | None = None, *, url: str | None = None, name: str = "end"
+) -> pd.Timestamp:
+    """The instant a report or an evaluation ends at: ``end`` as given, else the minute after
+    the latest stored span's start (the end of its minute, so the half-open window ending
+    there holds it: the end of the data, "now" on a live system, the demo's end on the demo;
+    the current minute for an empty table)."""
+    if end is not None and str(end).strip():
+        return moment(end, name)
+    stored = data_range(url=url)
+    if stored is None:
+        return pd.Timestamp.now(tz="UTC").floor("min")
+    return stored[1].floor("min") + pd.Timedelta(minutes=1)
+
+
+def enabled_slos(services: list[str] | None = None, *, url: str | None = None) -> pd.DataFrame:
+    """The enabled SLO definitions, of ``services`` when given (empty or None: all)."""
+    frame = slos(services=services or None, url=url)
+    return frame[frame["enabled"].fillna(True).astype(bool)].reset_index(drop=True)

@@ -110,6 +110,7 @@ def compliance_status(
 NO_DATA = "no_data"  # the status of an SLO with no events in its window: nothing to judge
 BUDGETED_TYPES = ("availability", "latency", "error_rate")  # the types with an error budget
 RECENT_BURN = pd.Timedelta(hours=1)  # the burn rate that projects when the budget runs out
+STEP = "1min"  # the evaluation's bucket: the shortest rule window (5 min) needs minutes
 # No burn-rate alert on fewer events than this in the long window: at 3 requests an hour one
 # failure is a 33 % error rate, which says nothing about the budget.
 DEFAULT_MIN_EVENTS = 10
@@ -306,6 +307,16 @@ def alert_rules(slos: pd.DataFrame) -> pd.DataFrame:
             )
     columns = ["service_name", "slo_name", *burn_rate_windows().columns, "applies", "reason"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def lookback(slos: pd.DataFrame) -> pd.Timedelta:
+    """How much history before an instant its evaluation reads: the longest SLO period,
+    rule window or recent-burn window of ``slos``."""
+    if slos.empty:
+        return RECENT_BURN
+    rules = alert_rules(slos)
+    windows = [*rules.loc[rules["applies"], "long_window"], RECENT_BURN]
+    return max([*windows, *(period(d) for d in slos.to_dict("records"))])
 
 
 def window_label(delta: pd.Timedelta) -> str:

@@ -25,7 +25,6 @@ from obslib import alerts, charts, load, slo
 from obslib.alerts import incidents
 from obslib.charts import incidents as incident_charts
 from obslib.escape import md_text
-from obslib.jobs import slo_evaluation as evaluation
 from obslib.traces import sets as trace_sets
 from obslib.values import EARLIEST, LATEST
 from obslib.views.notes import Markdown, Note
@@ -396,7 +395,7 @@ def postmortem(incident_id: str, *, url: str | None = None) -> Postmortem:
             )
     start = row["triggered_at"] - incidents.LOOKBACK
     end = incidents.window_end(row)
-    slos = evaluation.enabled_slos(url=url)
+    slos = load.enabled_slos(url=url)
     periods = [slo.period(d) for d in slo.check_definitions(slos)] or [DAY]
     counts = (
         load.slo_counts(slos, end - max(periods), end, url=url) if len(slos) else pd.DataFrame()

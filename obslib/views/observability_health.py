@@ -23,7 +23,6 @@ from obslib import alerts, health, load, slo
 from obslib.alerts import incidents
 from obslib.charts import health as health_charts
 from obslib.config import critical_services
-from obslib.jobs import slo_evaluation as evaluation
 from obslib.values import positive_duration
 from obslib.views.notes import Note
 from obslib.views.tables import Table, number_text, percent_text, span_text, table
@@ -292,15 +291,15 @@ class Health:
 def observability_health(window: str = "14d", end: str = "", *, url: str | None = None) -> Health:
     """Load what the KPIs need for ``window`` up to ``end`` (empty: the end of the data)."""
     length = positive_duration(window)
-    stop = evaluation.resolve_end(end, url=url).floor(evaluation.BUCKET)
+    stop = load.data_end(end, url=url).floor(slo.STEP)
     begin = stop - length
-    slos = evaluation.enabled_slos(url=url)
+    slos = load.enabled_slos(url=url)
     found = load.incidents(begin, stop, url=url)
     margin = alerts.FP_MARGIN + incidents.LOOKBACK
     last = found["resolved_at"].max() if len(found) else stop
     counts_end = max(stop, last if pd.notna(last) else stop)
     counts = (
-        load.slo_counts(slos, begin - margin, counts_end, bucket=evaluation.BUCKET, url=url)
+        load.slo_counts(slos, begin - margin, counts_end, bucket=slo.STEP, url=url)
         if len(slos)
         else pd.DataFrame(columns=list(slo.COUNT_COLUMNS))
     )

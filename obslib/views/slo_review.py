@@ -291,9 +291,7 @@ class SloReview:
         for label in self.selected:
             d = self._definition(label)
             one = pd.DataFrame([d])
-            burn = slo_status.burn_rates(
-                self.counts, one, self.start, self.end, bucket=evaluation.BUCKET
-            )
+            burn = slo_status.burn_rates(self.counts, one, self.start, self.end, bucket=slo.STEP)
             if burn.empty:
                 continue
             step = self._chart_step()
@@ -575,19 +573,19 @@ def review_slos(
     if isinstance(services, str):
         services = [s.strip() for s in services.split(",") if s.strip()]
     min_events = count(min_events, "min_events")
-    stop = evaluation.resolve_end(end, url=url).floor(evaluation.BUCKET)
+    stop = load.data_end(end, url=url).floor(slo.STEP)
     stored = load.data_range(url=url)
     begin = stop - length
     if stored is not None and begin < stored[0] < stop:  # no point replaying before the data
         begin = stored[0].floor("h")
     review = SloReview(begin, stop, list(services or []), min_events=min_events, url=url, live=live)
     review.asked = length
-    review.slos = evaluation.enabled_slos(review.services, url=url)
+    review.slos = load.enabled_slos(review.services, url=url)
     slos = review.slos
     rules = slo.alert_rules(slos)
     longest_rule = max([slo.RECENT_BURN, *rules.loc[rules["applies"], "long_window"]])
-    minute_from = min(review.start - longest_rule, stop - evaluation.lookback(slos)).floor("h")
-    review.counts = load.slo_counts(slos, minute_from, stop, bucket=evaluation.BUCKET, url=url)
+    minute_from = min(review.start - longest_rule, stop - slo.lookback(slos)).floor("h")
+    review.counts = load.slo_counts(slos, minute_from, stop, bucket=slo.STEP, url=url)
     periods = [pd.Timedelta(hours=1), *(slo.period(d) for d in slos.to_dict("records"))]
     hour_from = (review.start - max(periods)).floor("h")
     review.hourly = _hourly(review.counts)  # the minutes' hours, plus a scan for what is older
@@ -595,7 +593,7 @@ def review_slos(
         older = load.slo_counts(slos, hour_from, minute_from, bucket="1h", url=url)
         review.hourly = pd.concat([older, review.hourly], ignore_index=True)
     review.result = slo_status.evaluate_at(
-        review.counts, slos, stop, bucket=evaluation.BUCKET, min_events=min_events
+        review.counts, slos, stop, bucket=slo.STEP, min_events=min_events
     )
     incidents = load.incidents(review.start, stop, url=url)
     review.replayed = slo_replay.replay(
@@ -604,7 +602,7 @@ def review_slos(
         incidents,
         review.start,
         stop,
-        bucket=evaluation.BUCKET,
+        bucket=slo.STEP,
         min_events=min_events,
     )
     trouble = review.in_trouble() if len(slos) else []
