@@ -56,10 +56,27 @@ def test_reader_reads_every_table_also_those_created_later(fresh_db: str, role: 
     migrator.up(to=2)
     grant_reader(role, url=fresh_db, password="pw-for-tests")
     migrator.up()
+    with psycopg.connect(fresh_db, autocommit=True) as admin:
+        admin.execute(
+            "INSERT INTO structured_logs (log_id, timestamp, level, service_name, message)"
+            " VALUES ('l-1', now(), 'error', 'api', 'written after the grant')"
+        )
+        expected = {
+            table: admin.execute(
+                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+            ).fetchone()[0]
+            for table in (*schema.TABLES, "schema_migrations")
+        }
     with as_role(fresh_db, role) as conn:
-        for table in (*schema.TABLES, "schema_migrations"):
-            query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
-            assert conn.execute(query).fetchone() is not None, table
+        seen = {
+            table: conn.execute(
+                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+            ).fetchone()[0]
+            for table in expected
+        }
+        message = conn.execute("SELECT message FROM structured_logs").fetchone()[0]
+    assert seen == expected and expected["structured_logs"] == 1
+    assert message == "written after the grant"
 
 
 @pytest.mark.parametrize("statement", list(WRITES.values()), ids=list(WRITES))
