@@ -388,8 +388,8 @@ def test_a_gzip_file_cut_midway_is_refused_whole(empty_db: str, tmp_path: Path) 
         (b'{"resourceSpans": []}', "no spans or log records in it (is it OTLP/JSON?)"),
         (b'{"resourceSpans": [{"scopeSpans": [{"spans": []}]}]}', "no spans or log records"),
         (b'{"partialSuccess": {}}\n{}\n', "no spans or log records in it (is it OTLP/JSON?)"),
-        (b"[]", "not an OTLP/JSON object (a list)"),
-        (b'{"resourceSpans": {}}', "resourceSpans is an object, not a list"),
+        (b"[]", "not an OTLP/JSON object (a JSON array)"),
+        (b'{"resourceSpans": {}}', "resourceSpans is a JSON object, not a list"),
         (b"\x00\x01garbage", "not valid JSON"),
     ],
     ids=[

@@ -416,7 +416,8 @@ def logs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def kind_of(value: Any) -> str:
-    """What a JSON value is, for a message ("a number", "a JSON array", "missing")."""
+    """What a JSON value is, for a message ("a number", "a JSON array", "missing"): the one
+    wording of every decoder's (OTLP, Jaeger, log files) and the writer's refusals."""
     if value is None:
         return "missing"
     if isinstance(value, bool):

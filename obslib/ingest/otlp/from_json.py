@@ -18,7 +18,6 @@ from obslib.ingest.otlp.mapping import (
     STATUS_NAMES,
     UNKNOWN_SERVICE,
     enum_value,
-    json_kind,
     log_row,
     service_of,
 )
@@ -30,7 +29,7 @@ def decode_json(doc: Any, source: str, where: str = "") -> Decoded:
     ``ExportLogsServiceRequest``): rows and rejects; an InputError when it is not OTLP."""
     prefix = f"{where}: " if where else ""
     if not isinstance(doc, dict):
-        raise InputError(f"{source}: {prefix}not an OTLP/JSON object ({json_kind(doc)})")
+        raise InputError(f"{source}: {prefix}not an OTLP/JSON object ({records.kind_of(doc)})")
     out = Decoded()
     for i, rs in enumerate(_list(doc, source, prefix, "resourceSpans", "resource_spans")):
         path = f"resourceSpans[{i}]"
@@ -80,7 +79,7 @@ def _spans_json(out: Decoded, rs: dict, scope: dict, spans: list, source: str, p
 
 def _span_json(span: Any, base: dict, service: str, position: str) -> dict:
     if not isinstance(span, dict):
-        raise RecordError(f"span is {json_kind(span)}, not an object")
+        raise RecordError(f"span is {records.kind_of(span)}, not an object")
     trace_id = records.hex_id(_get(span, "traceId", ""), 16, "traceId")
     span_id = records.hex_id(_get(span, "spanId", ""), 8, "spanId")
     parent = _get(span, "parentSpanId", "")
@@ -88,7 +87,7 @@ def _span_json(span: Any, base: dict, service: str, position: str) -> dict:
     tags = {**base, **_attributes(_get(span, "attributes", []), "attributes")}
     status = _get(span, "status") or {}
     if not isinstance(status, dict):
-        raise RecordError(f"status is {json_kind(status)}, not an object")
+        raise RecordError(f"status is {records.kind_of(status)}, not an object")
     code = enum_value(_get(status, "code", 0), STATUS_NAMES, "status code")
     message = _get(status, "message", "")
     if message:
@@ -155,7 +154,7 @@ def _logs_json(out: Decoded, rl: dict, scope: dict, logs: list, source: str, pat
             if problem:
                 raise RecordError(problem)
             if not isinstance(log, dict):
-                raise RecordError(f"log record is {json_kind(log)}, not an object")
+                raise RecordError(f"log record is {records.kind_of(log)}, not an object")
             body = _get(log, "body")
             fields = _attributes(_get(log, "attributes", []), "attributes")
             out.logs.append(
@@ -184,7 +183,7 @@ def _logs_json(out: Decoded, rl: dict, scope: dict, logs: list, source: str, pat
 def _resource_json(container: dict) -> tuple[dict, str]:
     resource = _get(container, "resource") or {}
     if not isinstance(resource, dict):
-        raise RecordError(f"resource is {json_kind(resource)}, not an object")
+        raise RecordError(f"resource is {records.kind_of(resource)}, not an object")
     attributes = _attributes(_get(resource, "attributes", []), "resource attributes")
     return attributes, service_of(attributes)
 
@@ -193,7 +192,7 @@ def _scope_json(scope: Any) -> dict:
     if not scope:
         return {}
     if not isinstance(scope, dict):
-        raise RecordError(f"scope is {json_kind(scope)}, not an object")
+        raise RecordError(f"scope is {records.kind_of(scope)}, not an object")
     tags = {}
     for key, name in (("name", "otel.scope.name"), ("version", "otel.scope.version")):
         value = _get(scope, key, "")
@@ -208,7 +207,7 @@ def _attributes(items: Any, what: str) -> dict[str, Any]:
     for kv in _records_list(items, what):
         key = kv.get("key")
         if not isinstance(key, str):
-            raise RecordError(f"{what}: a key is {json_kind(key)}, not a string")
+            raise RecordError(f"{what}: a key is {records.kind_of(key)}, not a string")
         value = kv.get("value")
         out[key] = None if value is None else _any_json(value, f"{what} {records.show(key)}", 0)
     return out
@@ -219,7 +218,7 @@ def _any_json(value: Any, what: str, depth: int) -> Any:
     if depth > records.MAX_DEPTH:
         raise RecordError(f"{what} is nested more than {records.MAX_DEPTH} levels deep")
     if not isinstance(value, dict):
-        raise RecordError(f"{what} is {json_kind(value)}, not an AnyValue object")
+        raise RecordError(f"{what} is {records.kind_of(value)}, not an AnyValue object")
     for key, convert in _ANY_JSON:
         if key in value or _SNAKE[key] in value:
             return convert(_get(value, key), what, depth)
@@ -228,7 +227,7 @@ def _any_json(value: Any, what: str, depth: int) -> Any:
 
 def _int_value(v: Any, what: str, depth: int) -> int:
     if isinstance(v, bool) or not isinstance(v, int | str):
-        raise RecordError(f"{what}: intValue is {json_kind(v)}")
+        raise RecordError(f"{what}: intValue is {records.kind_of(v)}")
     number = v if isinstance(v, int) else records.integer(v)  # not "1_000", as protobuf
     if number is None:
         raise RecordError(f"{what}: intValue {records.show(v)} is not an integer")
@@ -241,14 +240,14 @@ def _double_value(v: Any, what: str, depth: int) -> float | str:
     if isinstance(v, str) and v in ("NaN", "Infinity", "-Infinity"):
         return v
     if isinstance(v, bool) or not isinstance(v, int | float):
-        raise RecordError(f"{what}: doubleValue is {json_kind(v)}")
+        raise RecordError(f"{what}: doubleValue is {records.kind_of(v)}")
     return float(v)
 
 
 def _typed(kind: type, name: str) -> Callable[[Any, str, int], Any]:
     def check(v: Any, what: str, depth: int) -> Any:
         if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
-            raise RecordError(f"{what}: {name} is {json_kind(v)}")
+            raise RecordError(f"{what}: {name} is {records.kind_of(v)}")
         return v
 
     return check
@@ -256,7 +255,7 @@ def _typed(kind: type, name: str) -> Callable[[Any, str, int], Any]:
 
 def _bytes_value(v: Any, what: str, depth: int) -> str:
     if not isinstance(v, str):
-        raise RecordError(f"{what}: bytesValue is {json_kind(v)}")
+        raise RecordError(f"{what}: bytesValue is {records.kind_of(v)}")
     try:
         base64.b64decode(v, validate=True)
     except (binascii.Error, ValueError):
@@ -266,21 +265,21 @@ def _bytes_value(v: Any, what: str, depth: int) -> str:
 
 def _array_value(v: Any, what: str, depth: int) -> list:
     if not isinstance(v, dict):
-        raise RecordError(f"{what}: arrayValue is {json_kind(v)}")
+        raise RecordError(f"{what}: arrayValue is {records.kind_of(v)}")
     values = _get(v, "values", [])
     if not isinstance(values, list):
-        raise RecordError(f"{what}: arrayValue.values is {json_kind(values)}")
+        raise RecordError(f"{what}: arrayValue.values is {records.kind_of(values)}")
     return [_any_json(x, what, depth + 1) for x in values]
 
 
 def _kvlist_value(v: Any, what: str, depth: int) -> dict:
     if not isinstance(v, dict):
-        raise RecordError(f"{what}: kvlistValue is {json_kind(v)}")
+        raise RecordError(f"{what}: kvlistValue is {records.kind_of(v)}")
     out = {}
     for kv in _records_list(_get(v, "values", []), what):
         key = kv.get("key")
         if not isinstance(key, str):
-            raise RecordError(f"{what}: a key is {json_kind(key)}, not a string")
+            raise RecordError(f"{what}: a key is {records.kind_of(key)}, not a string")
         value = kv.get("value")
         out[key] = None if value is None else _any_json(value, what, depth + 1)
     return out
@@ -330,10 +329,10 @@ def _records_list(value: Any, what: str) -> list[dict]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise RecordError(f"{what} is {json_kind(value)}, not a list")
+        raise RecordError(f"{what} is {records.kind_of(value)}, not a list")
     for item in value:
         if not isinstance(item, dict):
-            raise RecordError(f"{what} holds {json_kind(item)}, not objects")
+            raise RecordError(f"{what} holds {records.kind_of(item)}, not objects")
     return value
 
 
@@ -346,12 +345,12 @@ def _list(obj: dict, source: str, prefix: str, *keys: str) -> list:
             if value is None:
                 return []
             if not isinstance(value, list):
-                raise InputError(f"{source}: {prefix}{key} is {json_kind(value)}, not a list")
+                raise InputError(f"{source}: {prefix}{key} is {records.kind_of(value)}, not a list")
             return value
     return []
 
 
 def _obj(value: Any, source: str, prefix: str, path: str) -> dict:
     if not isinstance(value, dict):
-        raise InputError(f"{source}: {prefix}{path} is {json_kind(value)}, not an object")
+        raise InputError(f"{source}: {prefix}{path} is {records.kind_of(value)}, not an object")
     return value

@@ -124,7 +124,7 @@ def service_of(resource: dict) -> str:
     if service in (None, ""):
         return UNKNOWN_SERVICE
     if not isinstance(service, str):
-        raise RecordError(f"resource service.name is {json_kind(service)}, not a string")
+        raise RecordError(f"resource service.name is {records.kind_of(service)}, not a string")
     return service
 
 
@@ -137,22 +137,7 @@ def enum_value(value: Any, names: dict[str, int], what: str) -> int:
             return int(value)
         raise RecordError(f"{what} {records.show(value)} is not a known value")
     if isinstance(value, bool) or not isinstance(value, int):
-        raise RecordError(f"{what} is {json_kind(value)}, not an integer")
+        raise RecordError(f"{what} is {records.kind_of(value)}, not an integer")
     if value < 0:
         raise RecordError(f"{what} {value} is negative")
     return value
-
-
-def json_kind(value: Any) -> str:
-    """What a JSON value is, in OTLP messages ("a list", "null")."""
-    if value is None:
-        return "null"
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    return "a string"
