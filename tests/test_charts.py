@@ -195,3 +195,98 @@ print(render.svg_with_alt(chart.to_dict())["text/html"].split("base64,")[1].spli
     assert result.returncode == 0, result.stderr[-500:]
     svg = base64.b64decode(result.stdout.strip()).decode()
     assert "INC-\u2401" in svg and "a\u2401b" in svg and "esc\u241b[31m" in svg
+
+
+def test_no_chart_module_imports_a_private_name_of_another() -> None:
+    """What chart modules share lives in charts._common under public names; a chart module
+    never reaches into another's privates (``from obslib.charts.slo import _x``)."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(charts.__file__).parent
+    found = []
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("obslib.charts"):
+                found += [
+                    f"{path.name}: {node.module}.{a.name}"
+                    for a in node.names
+                    if a.name.startswith("_")
+                ]
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"end": pd.Timestamp("2026-11-14 13:00", tz="UTC")}, "empty time window: end"),
+        ({"end": pd.Timestamp("2026-11-14 14:00", tz="UTC")}, "empty time window: end"),
+        ({"start": "yesterday"}, "start is not a time"),
+        ({"step": pd.Timedelta(0)}, "step must be a positive duration"),
+        ({"step": "-5min"}, "step must be a positive duration"),
+        ({"step": "soon"}, "step must be a positive duration"),
+    ],
+    ids=[
+        "an end before the start is an empty window",
+        "an end at the start is an empty window",
+        "a start that is no time is named",
+        "a zero step is refused",
+        "a negative step is refused",
+        "a step that is no duration is refused",
+    ],
+)
+def test_the_incident_timeline_reads_its_window_and_step_as_every_command_does(
+    changes: dict, message: str
+) -> None:
+    """values.window and values.positive_duration: the messages every command shows."""
+    from obslib.charts import incidents
+    from obslib.errors import UsageError
+
+    t0 = pd.Timestamp("2026-11-14 14:00", tz="UTC")
+    minutes = pd.DataFrame({"minute": [t0], "requests": [10], "failed": [1]})
+    events = pd.DataFrame({"time": [t0], "kind": ["triggered"], "what": ["page"]})
+    args = {"start": t0, "end": t0 + pd.Timedelta(minutes=30), "step": pd.Timedelta(minutes=1)}
+    with pytest.raises(UsageError, match=message):
+        incidents.incident_timeline(minutes, events, service="api", title="t", **(args | changes))
+
+
+def test_the_incident_timeline_takes_a_step_as_text() -> None:
+    """A step written as people write it ("15min") draws the same chart as the Timedelta."""
+    from obslib.charts import incidents
+
+    t0 = pd.Timestamp("2026-11-14 14:00", tz="UTC")
+    minutes = pd.DataFrame({"minute": [t0], "requests": [10], "failed": [1]})
+    events = pd.DataFrame({"time": [t0], "kind": ["triggered"], "what": ["page"]})
+
+    def spec(step: object) -> dict:
+        return incidents.incident_timeline(
+            minutes, events, start=t0, end=t0 + pd.Timedelta(hours=6), service="api",
+            title="t", step=step,
+        ).to_dict()  # fmt: skip
+
+    assert spec("15min") == spec(pd.Timedelta(minutes=15))
+
+
+def test_the_replay_reads_its_window_as_every_command_does() -> None:
+    from obslib.charts import slo as slo_charts
+    from obslib.errors import UsageError
+
+    t0 = pd.Timestamp("2026-11-14 14:00", tz="UTC")
+    firings = pd.DataFrame(
+        {"slo": ["a / b"], "severity": ["page"], "rule": ["r"], "start": [t0], "end": [t0]}
+    )
+    incidents = pd.DataFrame(columns=["service_name", "incident_id", "triggered_at", "severity"])
+    with pytest.raises(UsageError, match="empty time window: end"):
+        slo_charts.replay_timeline(firings, incidents, start=t0, end=t0, title="t")
+
+
+def test_status_and_error_colours_are_the_same_in_every_chart() -> None:
+    """Red means bad everywhere: a violated SLO, a page, a failed span, a failed KPI."""
+    from obslib.charts import _common, health, incidents
+    from obslib.charts import slo as slo_charts
+
+    red = _common.RED
+    assert slo_charts.STATUS_COLORS["violated"] == slo_charts.SEVERITY_COLORS["page"] == red
+    assert health.RESULT_COLORS["failed"] == incidents.FAILED_COLOR == red
+    assert red not in _common.SERVICE_PALETTE  # a service is never drawn in the error colour
+    assert health.RESULT_COLORS["passed"] == slo_charts.STATUS_COLORS["compliant"]

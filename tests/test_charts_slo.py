@@ -382,12 +382,12 @@ def test_time_axes_label_days_over_weeks_and_clock_times_within_a_day() -> None:
     ignores an axis format it does not support (it did: ``formatType="utc"``)."""
     import altair as alt
 
-    from obslib.charts import slo as slo_charts
+    from obslib.charts import _common
 
     def labels(first: pd.Timestamp, last: pd.Timestamp) -> list[str]:
         frame = pd.DataFrame({"t": [first, last], "v": [1, 2]})
         x = alt.X(
-            "t:T", scale=alt.Scale(type="utc"), axis=slo_charts._time_axis(first, last), title=None
+            "t:T", scale=alt.Scale(type="utc"), axis=_common.time_axis(first, last), title=None
         )
         chart = alt.Chart(frame).mark_line().encode(x=x, y="v:Q").properties(width=400)
         svg = vl_convert.vegalite_to_svg(chart.to_dict())

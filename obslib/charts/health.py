@@ -10,8 +10,8 @@ Why they look as they do:
 - A KPI without data has no bar: "no data" never looks like 0.
 - The coverage breakdown draws the caller operations missing most server spans first and at
   most ``max_rows`` of them; the subtitle says how many more there are.
-- Empty frames are refused with an InputError (the view shows its own "no data" note), as in
-  ``charts.slo``.
+- Empty frames are refused with an InputError (the view shows its own "no data" note), as
+  every chart does (``charts._common``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import altair as alt
 import pandas as pd
 
 from obslib import health
-from obslib.charts.slo import STATUS_COLORS
+from obslib.charts._common import INK, STATUS_COLORS, refuse_empty
 from obslib.errors import InputError
 from obslib.schema import require_columns
 
@@ -31,7 +31,6 @@ RESULT_COLORS = {
     "failed": STATUS_COLORS["violated"],
     "no data": "#9e9e9e",
 }
-_TARGET_COLOR = "#222222"
 PLOT_WIDTH = 380  # the bars; labels take ~300 px on the left and the verdicts on the right
 _LABEL_PX = 240
 _ROW_PX = 26
@@ -48,8 +47,7 @@ def kpi_chart(scorecard: pd.DataFrame, *, title: str = "Observability health") -
     """One row per KPI of ``health.scorecard``: a bar for its value on the KPI's own axis, a
     tick at the target, and the value, target and verdict written at the end of the row."""
     require_columns(scorecard, health.SCORECARD_COLUMNS, "scorecard")
-    if scorecard.empty:
-        raise InputError("scorecard frame is empty: nothing to chart (the view says why)")
+    refuse_empty(scorecard, "scorecard")
     rows = []
     for i, record in enumerate(scorecard.to_dict("records")):
         name = str(record["kpi"])
@@ -90,7 +88,7 @@ def _kpi_row(record: dict) -> alt.LayerChart:
     x = alt.X("value:Q", title=None, scale=scale, axis=alt.Axis(tickCount=5))
     base = alt.Chart(data)
     bar = base.mark_bar(height=14, color=RESULT_COLORS[result]).encode(x=x, y=y)
-    tick = base.mark_tick(color=_TARGET_COLOR, opacity=1, thickness=2, size=20).encode(
+    tick = base.mark_tick(color=INK, opacity=1, thickness=2, size=20).encode(
         x=alt.X("threshold:Q", title=None, scale=scale, axis=alt.Axis(tickCount=5)), y=y
     )
     label = base.mark_text(align="left", dx=8, fontSize=11, color="#333333").encode(
@@ -122,8 +120,7 @@ def coverage_chart(
     the share of client spans with a server child, the operations missing most server spans
     first, at most ``max_rows`` of them, with the target as a dashed rule."""
     rows = health.coverage_breakdown(counts)
-    if rows.empty:
-        raise InputError("client coverage frame is empty: nothing to chart (the view says why)")
+    refuse_empty(rows, "client coverage")
     if max_rows < 1:
         raise InputError(f"max_rows must be at least 1, not {max_rows}")
     target = health.TARGETS[health.TRACE_COVERAGE]
@@ -158,7 +155,7 @@ def coverage_chart(
     )
     rule = (
         alt.Chart(pd.DataFrame({"threshold": [target.threshold]}))
-        .mark_rule(color=_TARGET_COLOR, strokeDash=[6, 4])
+        .mark_rule(color=INK, strokeDash=[6, 4])
         .encode(x=alt.X("threshold:Q", scale=scale))
     )
     subtitle = ["caller service \u2192 operation; the dashed line is the target"]

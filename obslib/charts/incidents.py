@@ -15,26 +15,40 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from obslib.charts.slo import WIDTH, _epoch_ms, _refuse_empty_or_long, _time_axis, _time_tooltip
+from obslib.charts._common import (
+    AMBER,
+    BLUE,
+    GREEN,
+    INK,
+    RED,
+    WIDTH,
+    color_scale,
+    epoch_ms,
+    refuse_empty_or_long,
+    time_axis,
+    time_tooltip,
+    utc_column,
+    when,
+)
 from obslib.errors import InputError
 from obslib.schema import require_columns
-from obslib.values import Moment, utc
+from obslib.values import Moment, positive_duration, window
 
 MINUTE_COLUMNS = ("minute", "requests", "failed")
 EVENT_COLUMNS = ("time", "kind", "what")
 # The lanes top to bottom, in the order a story is told; colours: red = harm, amber =
 # change, blue = people responding, green = over.
 EVENT_LANES = {
-    "change": ("change", "#e5a50a"),
-    "sli_breach": ("SLI breach", "#d62728"),
-    "first_error_span": ("first failing request", "#d62728"),
+    "change": ("change", AMBER),
+    "sli_breach": ("SLI breach", RED),
+    "first_error_span": ("first failing request", RED),
     "first_error_log": ("first error log", "#9d3a2b"),
-    "triggered": ("page", "#222222"),
-    "acknowledged": ("acknowledged", "#4c78a8"),
+    "triggered": ("page", INK),
+    "acknowledged": ("acknowledged", BLUE),
     "escalated": ("escalated", "#72b7b2"),
-    "resolved": ("resolved", "#54a24b"),
+    "resolved": ("resolved", GREEN),
 }
-FAILED_COLOR = "#d62728"
+FAILED_COLOR = RED
 OK_COLOR = "#c7c7c7"
 LABEL_GAP = (
     0.04  # a label closer than this share of the axis to the previous in its lane is dropped
@@ -58,24 +72,21 @@ def incident_timeline(
     ``what``), one lane per kind, on a shared UTC axis."""
     require_columns(minutes, MINUTE_COLUMNS, "minutes")
     require_columns(events, EVENT_COLUMNS, "events")
-    lo, hi = utc(start, "start"), utc(end, "end")
-    if hi <= lo:
-        raise InputError(f"end ({hi}) must be after start ({lo})")
+    lo, hi = window(start, end)
+    step = positive_duration(step, "step")
     if minutes.empty and events.empty:
         raise InputError("minutes and events frames are both empty: nothing to chart")
     if len(minutes):
-        _refuse_empty_or_long(minutes, "minutes")
+        refuse_empty_or_long(minutes, "minutes")
     unknown = sorted(set(events["kind"].astype(str)) - set(EVENT_LANES))
     if unknown:
         raise InputError(f"events frame has unknown kinds {unknown} (known: {list(EVENT_LANES)})")
-    x_scale = alt.Scale(type="utc", domain=[_epoch_ms(lo), _epoch_ms(hi)])
-    if step <= pd.Timedelta(0):
-        raise InputError(f"step must be positive, not {step}")
+    x_scale = alt.Scale(type="utc", domain=[epoch_ms(lo), epoch_ms(hi)])
     minutes_shown = max(1.0, (hi - lo) / step)
-    axis = _time_axis(lo, hi)
+    axis = time_axis(lo, hi)
     bars = pd.DataFrame(
         {
-            "minute": pd.to_datetime(minutes["minute"], utc=True),
+            "minute": utc_column(minutes["minute"], "minutes"),
             "requests": minutes["requests"].astype("int64"),
             "failed": minutes["failed"].astype("int64"),
         }
@@ -98,7 +109,7 @@ def incident_timeline(
             ),
             order=alt.Order("outcome:N", sort="ascending"),
             tooltip=[
-                _time_tooltip("minute", "from (UTC)"),
+                time_tooltip("minute", "from (UTC)"),
                 alt.Tooltip("outcome:N"),
                 alt.Tooltip("value:Q", title="requests"),
             ],
@@ -106,22 +117,19 @@ def incident_timeline(
         .properties(width=WIDTH, height=140)
     )
     marks = events.assign(
-        time=pd.to_datetime(events["time"], utc=True),
+        time=utc_column(events["time"], "events"),
         lane=[EVENT_LANES[k][0] for k in events["kind"].astype(str)],
     )
     marks = marks[marks["time"].between(lo, hi)].sort_values("time", kind="stable")
     marks["label"] = _labels(marks, lo, hi)
     lanes = [label for kind, (label, _) in EVENT_LANES.items() if label in set(marks["lane"])]
-    colors = alt.Scale(
-        domain=[label for label, _ in EVENT_LANES.values()],
-        range=[color for _, color in EVENT_LANES.values()],
-    )
+    colors = color_scale(dict(EVENT_LANES.values()))
     y = alt.Y("lane:N", sort=lanes, scale=alt.Scale(domain=lanes), title=None)
     x = alt.X("time:T", title="time (UTC)", scale=x_scale, axis=axis)
     base = alt.Chart(marks).encode(x=x, y=y)
     points = base.mark_point(filled=True, size=70, shape="diamond").encode(
         color=alt.Color("lane:N", scale=colors, legend=None),
-        tooltip=[_time_tooltip("time", "time (UTC)"), "lane:N", "what:N"],
+        tooltip=[time_tooltip("time", "time (UTC)"), "lane:N", "what:N"],
     )
     labels = base.mark_text(align="left", dx=7, fontSize=10).encode(text="label:N")
     bottom = (points + labels).properties(width=WIDTH, height=max(1, len(lanes)) * _LANE_PX)
@@ -165,9 +173,9 @@ def _describe(
     step: pd.Timedelta,
 ) -> str:
     """The alt text: the numbers a reader of the static SVG needs."""
-    until = f"{hi:%H:%M}" if hi.normalize() == lo.normalize() else f"{hi:%Y-%m-%d %H:%M}"
+    until = f"{hi:%H:%M}" if hi.normalize() == lo.normalize() else when(hi)
     per = "minute" if step == MINUTE else _per(step)
-    parts = [f"Failed requests per {per} of {service}, {lo:%Y-%m-%d %H:%M} to {until} UTC"]
+    parts = [f"Failed requests per {per} of {service}, {when(lo)} to {until} UTC"]
     failing = bars[bars["failed"] > 0]
     if failing.empty:
         parts.append("no failed request")

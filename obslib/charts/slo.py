@@ -23,15 +23,31 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from obslib.charts.traces import MAX_ROWS
+from obslib.charts._common import (
+    BLUE,
+    INK,
+    MAX_ROWS,
+    RED,
+    STATUS_COLORS,
+    TIME_FORMAT,
+    WIDTH,
+    color_scale,
+    epoch_ms,
+    plural,
+    refuse_empty_or_long,
+    refuse_unknown,
+    time_axis,
+    time_tooltip,
+    utc_column,
+    when,
+)
 from obslib.errors import InputError, UsageError
 from obslib.schema import COMPLIANCE_STATUSES, SEVERITIES, require_columns
-from obslib.values import Moment, duration, utc
+from obslib.values import Moment, duration, window
 
-# Colours, defined once: red = bad (as in the trace charts), amber = warning, green = fine;
-# a page is red, a ticket blue (a ticket is a to-do, not an alarm).
-STATUS_COLORS = {"compliant": "#54a24b", "at_risk": "#e5a50a", "violated": "#d62728"}
-SEVERITY_COLORS = {"page": "#d62728", "ticket": "#4c78a8"}
+# Status colours are every chart's (``_common``); a page is red, a ticket blue (a ticket is
+# a to-do, not an alarm).
+SEVERITY_COLORS = {"page": RED, "ticket": BLUE}
 # Burn-rate lines take their colour from the severity of the rule on their window, shorter
 # windows first: page windows red/orange, ticket windows blue/teal, others grey.
 _WINDOW_SHADES = {
@@ -45,28 +61,14 @@ _INCIDENT_SHAPES = {
     "medium": "circle",
     "low": "square",
 }
-_INCIDENT_COLOR = "#222222"
 _GUIDE_COLOR = "#555555"
 
 TIMES = "\u00d7"  # the multiplication sign of "14.4x" (ruff flags the literal as ambiguous)
 BURN_FLOOR = 0.01  # burns below this are drawn here: a log axis has no 0
 MIN_BAR_PX = 3  # firing bars are at least this wide
-WIDTH = 760  # plot width in px; with axis labels and legends the chart fits ~900 px
 _GANTT_WIDTH = 600  # the replay's row labels take the rest
 _ROW_PX = 22
 
-
-def _time_axis(first: pd.Timestamp, last: pd.Timestamp) -> alt.Axis:
-    """Day labels ("Sat 14") over more than two days, clock times below: Vega's automatic
-    format labels noon ticks "12 PM" when a series starts mid-day, which says nothing."""
-    days = pd.notna(first) and pd.notna(last) and last - first > pd.Timedelta(days=2)
-    # Vega-Lite has no "utc" formatType (it is ignored, and labels fall back to Vega's local
-    # 12-hour multi-format): the labels are formatted in UTC by an expression instead.
-    fmt = "%a %d" if days else "%H:%M"
-    return alt.Axis(labelExpr=f"utcFormat(datum.value, '{fmt}')", labelOverlap=True)
-
-
-_TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 MEASUREMENT_COLUMNS = ("measurement_timestamp", "error_budget_remaining", "compliance_status")
 BURN_COLUMNS = ("time", "window", "burn_rate")
@@ -84,11 +86,11 @@ def budget_burndown(
     require_columns(measurements, MEASUREMENT_COLUMNS, "SLO measurements")
     if not math.isfinite(at_risk_below):
         raise UsageError(f"at_risk_below must be a number, not {at_risk_below!r}")
-    _refuse_empty_or_long(measurements, "SLO measurements")
-    _refuse_unknown(measurements["compliance_status"], COMPLIANCE_STATUSES, "SLO measurements")
+    refuse_empty_or_long(measurements, "SLO measurements")
+    refuse_unknown(measurements["compliance_status"], COMPLIANCE_STATUSES, "SLO measurements")
     data = pd.DataFrame(
         {
-            "measurement_timestamp": _utc_column(
+            "measurement_timestamp": utc_column(
                 measurements["measurement_timestamp"], "SLO measurements"
             ),
             "error_budget_remaining": pd.to_numeric(
@@ -109,16 +111,16 @@ def budget_burndown(
         ],
         nice=True,
     )
-    when = values["measurement_timestamp"]
+    stamps = values["measurement_timestamp"]
     x = alt.X(
         "measurement_timestamp:T",
         title="time (UTC)",
         scale=alt.Scale(type="utc"),
-        axis=_time_axis(when.min(), when.max()),
+        axis=time_axis(stamps.min(), stamps.max()),
     )
     y = alt.Y("error_budget_remaining:Q", title="error budget remaining (%)", scale=y_scale)
     tooltip = [
-        _time_tooltip("measurement_timestamp", "time (UTC)"),
+        time_tooltip("measurement_timestamp", "time (UTC)"),
         alt.Tooltip("error_budget_remaining:Q", title="remaining (%)", format=".1f"),
         alt.Tooltip("compliance_status:N", title="status"),
     ]
@@ -131,7 +133,7 @@ def budget_burndown(
             y=y,
             color=alt.Color(
                 "compliance_status:N",
-                scale=_scale(STATUS_COLORS),
+                scale=color_scale(STATUS_COLORS),
                 legend=alt.Legend(title="status", orient="bottom"),
             ),
             tooltip=tooltip,
@@ -169,13 +171,13 @@ def _burndown_description(
     counts = data["compliance_status"].value_counts()
     statuses = ", ".join(f"{counts.get(s, 0)} {s.replace('_', ' ')}" for s in COMPLIANCE_STATUSES)
     gaps = len(data) - len(values)
-    gap_note = f"; {_n(gaps, 'measurement')} without a value left out" if gaps else ""
+    gap_note = f"; {plural(gaps, 'measurement')} without a value left out" if gaps else ""
     return (
         f"Error budget burn-down for {title}: {_pct(first['error_budget_remaining'])} "
-        f"remaining on {_when(first['measurement_timestamp'])}, "
-        f"{_pct(last['error_budget_remaining'])} on {_when(last['measurement_timestamp'])}, "
-        f"lowest {_pct(low['error_budget_remaining'])} on {_when(low['measurement_timestamp'])}; "
-        f"{_n(len(data), 'measurement')} ({statuses}); lines mark 0 % (budget spent) and "
+        f"remaining on {when(first['measurement_timestamp'])}, "
+        f"{_pct(last['error_budget_remaining'])} on {when(last['measurement_timestamp'])}, "
+        f"lowest {_pct(low['error_budget_remaining'])} on {when(low['measurement_timestamp'])}; "
+        f"{plural(len(data), 'measurement')} ({statuses}); lines mark 0 % (budget spent) and "
         f"{at_risk_below:g} % (at risk){gap_note}."
     )
 
@@ -186,14 +188,14 @@ def burn_rate_chart(burn: pd.DataFrame, rules: pd.DataFrame, *, title: str) -> a
     ``BURN_FLOOR`` (zeros included) are drawn at the floor, not dropped."""
     require_columns(burn, BURN_COLUMNS, "burn rate")
     require_columns(rules, RULE_COLUMNS, "burn-rate rules")
-    _refuse_empty_or_long(burn, "burn rate")
-    _refuse_unknown(rules["severity"], tuple(SEVERITY_COLORS), "burn-rate rules")
+    refuse_empty_or_long(burn, "burn rate")
+    refuse_unknown(rules["severity"], tuple(SEVERITY_COLORS), "burn-rate rules")
     rate = pd.to_numeric(burn["burn_rate"], errors="coerce").astype(float)
     if (rate < 0).any():
         raise InputError(f"burn rate frame has a negative burn_rate ({rate.min():g})")
     data = pd.DataFrame(
         {
-            "time": _utc_column(burn["time"], "burn rate"),
+            "time": utc_column(burn["time"], "burn rate"),
             "window": burn["window"].astype(str),
             "burn_rate": rate,
             "shown": rate.clip(lower=BURN_FLOOR),  # NaN stays NaN: a gap, not a floor
@@ -235,12 +237,12 @@ def burn_rate_chart(burn: pd.DataFrame, rules: pd.DataFrame, *, title: str) -> a
                 "time:T",
                 title="time (UTC)",
                 scale=alt.Scale(type="utc"),
-                axis=_time_axis(data["time"].min(), data["time"].max()),
+                axis=time_axis(data["time"].min(), data["time"].max()),
             ),
             y=y,
             color=color,
             tooltip=[
-                _time_tooltip("time", "time (UTC)"),
+                time_tooltip("time", "time (UTC)"),
                 "window:N",
                 alt.Tooltip("burn_rate:Q", title="burn rate", format=".3g"),
             ],
@@ -283,14 +285,13 @@ def _burn_description(
     gaps = int(data["burn_rate"].isna().sum())
     notes = ""
     if clamped:
-        notes += (
-            f"; {_n(clamped, 'point')} below {BURN_FLOOR:g}{TIMES} drawn at {BURN_FLOOR:g}{TIMES}"
-        )
+        floor = f"{BURN_FLOOR:g}{TIMES}"
+        notes += f"; {plural(clamped, 'point')} below {floor} drawn at {floor}"
     if gaps:
-        notes += f"; {_n(gaps, 'point')} without a value left out"
+        notes += f"; {plural(gaps, 'point')} without a value left out"
     return (
         f"Burn rate of {title} on a log axis, highest per window: {highest}; "
-        f"{_n(len(thresholds), 'alert threshold')} drawn{drawn}{notes}."
+        f"{plural(len(thresholds), 'alert threshold')} drawn{drawn}{notes}."
     )
 
 
@@ -309,19 +310,17 @@ def replay_timeline(
     Bars narrower than ``MIN_BAR_PX`` are widened so a 5-minute page shows in 30 days."""
     require_columns(firings, FIRING_COLUMNS, "alert firings")
     require_columns(incidents, INCIDENT_COLUMNS, "incidents")
-    lo, hi = utc(start, "start"), utc(end, "end")
-    if hi <= lo:
-        raise UsageError(f"end ({hi}) must be after start ({lo})")
+    lo, hi = window(start, end)
     if firings.empty and incidents.empty:
         raise InputError("alert firings and incidents frames are both empty: nothing to replay")
     for frame, what in ((firings, "alert firings"), (incidents, "incidents")):
         if len(frame) > MAX_ROWS:
             raise InputError(f"{what} frame has {len(frame)} rows; charts draw at most {MAX_ROWS}")
-    _refuse_unknown(firings["severity"], tuple(SEVERITY_COLORS), "alert firings")
-    _refuse_unknown(incidents["severity"], SEVERITIES, "incidents")
+    refuse_unknown(firings["severity"], tuple(SEVERITY_COLORS), "alert firings")
+    refuse_unknown(incidents["severity"], SEVERITIES, "incidents")
     bars, widened, outside = _firing_bars(firings, lo, hi)
     marks = incidents.assign(
-        triggered_at=_utc_column(incidents["triggered_at"], "incidents"),
+        triggered_at=utc_column(incidents["triggered_at"], "incidents"),
         service_name=incidents["service_name"].astype(str),
     )
     if marks["triggered_at"].isna().any():
@@ -330,8 +329,8 @@ def replay_timeline(
     outside_incidents = int((~inside).sum())
     marks = marks[inside].assign(row=lambda m: m["service_name"] + " / incidents")
     rows = _replay_rows(bars["slo"], marks["service_name"])
-    x_scale = alt.Scale(type="utc", domain=[_epoch_ms(lo), _epoch_ms(hi)])
-    x = alt.X("draw_start:T", title="time (UTC)", scale=x_scale, axis=_time_axis(lo, hi))
+    x_scale = alt.Scale(type="utc", domain=[epoch_ms(lo), epoch_ms(hi)])
+    x = alt.X("draw_start:T", title="time (UTC)", scale=x_scale, axis=time_axis(lo, hi))
     y = alt.Y(
         "row:N", sort=rows, title=None, scale=alt.Scale(domain=rows), axis=alt.Axis(labelLimit=280)
     )
@@ -347,14 +346,14 @@ def replay_timeline(
                 yOffset=alt.YOffset("severity:N", sort=list(SEVERITY_COLORS)),
                 color=alt.Color(
                     "severity:N",
-                    scale=_scale(SEVERITY_COLORS),
+                    scale=color_scale(SEVERITY_COLORS),
                     legend=alt.Legend(title="alert", orient="bottom"),
                 ),
                 tooltip=[
                     "slo:N",
                     "severity:N",
                     "rule:N",
-                    _time_tooltip("start", "start (UTC)"),
+                    time_tooltip("start", "start (UTC)"),
                     alt.Tooltip("end_label:N", title="end (UTC)"),
                 ],
             )
@@ -362,7 +361,7 @@ def replay_timeline(
     if len(marks):
         layers.append(
             alt.Chart(marks[["row", "incident_id", "service_name", "severity", "triggered_at"]])
-            .mark_point(filled=True, size=70, color=_INCIDENT_COLOR, clip=True)
+            .mark_point(filled=True, size=70, color=INK, clip=True)
             .encode(
                 x=alt.X("triggered_at:T", scale=x_scale),
                 y=y,
@@ -377,19 +376,19 @@ def replay_timeline(
                     "incident_id:N",
                     "service_name:N",
                     "severity:N",
-                    _time_tooltip("triggered_at", "triggered (UTC)"),
+                    time_tooltip("triggered_at", "triggered (UTC)"),
                 ],
             )
         )
-    subtitle = [f"{_when(lo)} to {_when(hi)} UTC"]
+    subtitle = [f"{when(lo)} to {when(hi)} UTC"]
     if widened:
         subtitle.append(
-            f"{_n(widened, 'firing')} shorter than {MIN_BAR_PX} px widened to stay visible"
+            f"{plural(widened, 'firing')} shorter than {MIN_BAR_PX} px widened to stay visible"
         )
     if outside or outside_incidents:
         subtitle.append(
-            f"outside the window, not drawn: {_n(outside, 'firing')}, "
-            f"{_n(outside_incidents, 'incident')}"
+            f"outside the window, not drawn: {plural(outside, 'firing')}, "
+            f"{plural(outside_incidents, 'incident')}"
         )
     description = _replay_description(bars, marks, lo, hi, title, outside, outside_incidents)
     return alt.layer(*layers).properties(
@@ -405,10 +404,10 @@ def _firing_bars(
 ) -> tuple[pd.DataFrame, int, int]:
     """The firings inside [lo, hi] with their drawn extent: open ends drawn to ``hi``, the
     window's edges clipped, short bars widened. Returns (bars, widened, left out)."""
-    began = _utc_column(firings["start"], "alert firings")
+    began = utc_column(firings["start"], "alert firings")
     if began.isna().any():
         raise InputError("alert firings frame has a row without a start")
-    ended = _utc_column(firings["end"], "alert firings")
+    ended = utc_column(firings["end"], "alert firings")
     if (ended < began).any():
         raise InputError("alert firings frame has a firing that ends before it starts")
     still = ended.isna()
@@ -421,7 +420,7 @@ def _firing_bars(
             "rule": firings["rule"].astype(str),
             "start": began,
             "end_label": [
-                "still firing" if s else f"{e:{_TIME_FORMAT}}"
+                "still firing" if s else f"{e:{TIME_FORMAT}}"
                 for s, e in zip(still, stop, strict=True)
             ],
             "draw_start": began.clip(lower=lo),
@@ -465,16 +464,16 @@ def _replay_description(
     tickets = int((bars["severity"] == "ticket").sum())
     still = int((bars["end_label"] == "still firing").sum())
     left_out = (
-        f"; outside the window, not drawn: {_n(outside, 'firing')}, "
-        f"{_n(outside_incidents, 'incident')}"
+        f"; outside the window, not drawn: {plural(outside, 'firing')}, "
+        f"{plural(outside_incidents, 'incident')}"
         if outside or outside_incidents
         else ""
     )
     return (
-        f"Alert replay of {title} from {_when(lo)} to {_when(hi)} UTC: "
-        f"{_n(len(bars), 'firing')} on {_n(bars['slo'].nunique(), 'SLO')} "
-        f"({_n(pages, 'page')}, {_n(tickets, 'ticket')}, {still} still firing at the end) "
-        f"and {_n(len(marks), 'incident')}{left_out}."
+        f"Alert replay of {title} from {when(lo)} to {when(hi)} UTC: "
+        f"{plural(len(bars), 'firing')} on {plural(bars['slo'].nunique(), 'SLO')} "
+        f"({plural(pages, 'page')}, {plural(tickets, 'ticket')}, {still} still firing at the end) "
+        f"and {plural(len(marks), 'incident')}{left_out}."
     )
 
 
@@ -498,52 +497,8 @@ def _window_order(label: str) -> tuple[int, float, str]:
         return (1, 0.0, label)
 
 
-def _scale(colors: dict[str, str]) -> alt.Scale:
-    return alt.Scale(domain=list(colors), range=list(colors.values()))
-
-
-def _refuse_empty_or_long(frame: pd.DataFrame, what: str) -> None:
-    if frame.empty:
-        raise InputError(f"{what} frame is empty: nothing to chart (the view says why)")
-    if len(frame) > MAX_ROWS:
-        raise InputError(
-            f"{what} frame has {len(frame)} rows; charts draw at most {MAX_ROWS}: downsample first"
-        )
-
-
-def _refuse_unknown(values: pd.Series, allowed: tuple[str, ...], what: str) -> None:
-    unknown = sorted({str(v) for v in values.dropna()} - set(allowed))
-    if unknown or values.isna().any():
-        shown = ", ".join(unknown) if unknown else "a missing value"
-        raise InputError(f"{what} frame has {values.name} {shown}; expected {', '.join(allowed)}")
-
-
-def _utc_column(column: pd.Series, what: str) -> pd.Series:
-    """Times as tz-aware UTC (naive ones taken as UTC, as ``values.utc`` does)."""
-    try:
-        return pd.to_datetime(column, utc=True)
-    except (ValueError, TypeError) as err:
-        raise InputError(f"{what} frame has {column.name} values that are not times") from err
-
-
-def _time_tooltip(field: str, title: str) -> alt.Tooltip:
-    return alt.Tooltip(f"{field}:T", title=title, format=_TIME_FORMAT, formatType="utc")
-
-
-def _epoch_ms(moment: pd.Timestamp) -> float:
-    return moment.timestamp() * 1000.0
-
-
-def _when(moment: pd.Timestamp) -> str:
-    return f"{moment:{_TIME_FORMAT}}"
-
-
 def _pct(value: float) -> str:
     return f"{value:.1f} %"
-
-
-def _n(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _times(value: float) -> str:

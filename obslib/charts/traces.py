@@ -13,29 +13,10 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-MAX_ROWS = 5_000
+from obslib.charts._common import MAX_ROWS, RED, SERVICE_PALETTE, service_colors
+
 _PATH_COLOR = "#111111"
-_ERROR_COLOR = "#d62728"
-# Tableau 10 without its red (red means "error" in every chart), then Tableau 20's lighter
-# shades: enough distinct colours for a report's services, assigned in sorted-name order.
-_SERVICE_PALETTE = (
-    "#4c78a8", "#f58518", "#54a24b", "#b279a2", "#eeca3b", "#9d755d", "#72b7b2",
-    "#bab0ac", "#ff9da6", "#9ecae9", "#ffbf79", "#88d27a", "#d6a5c9", "#fcbfd2",
-    "#439894", "#83bcb6", "#79706e", "#d8b5a5", "#b6992d", "#f2cf5b",
-)  # fmt: skip
 _LABEL_WIDTH = 300  # px of the waterfall's label column
-
-
-def service_colors(services, extra=()) -> alt.Scale:
-    """One colour per service, the same in every chart built with this scale: pass the
-    report's services (e.g. the window's) to each chart so a service keeps its colour.
-
-    ``extra`` services (a picked trace's that the window lacks) take colours after them, so
-    the window's services keep the colours charts drawn earlier gave them."""
-    names = sorted({str(s) for s in services})
-    names += sorted({str(s) for s in extra} - set(names))
-    palette = [_SERVICE_PALETTE[i % len(_SERVICE_PALETTE)] for i in range(len(names))]
-    return alt.Scale(domain=names, range=palette)
 
 
 def _services_scale(colors: alt.Scale | None, services) -> alt.Scale:
@@ -183,7 +164,7 @@ def waterfall(
     if len(failed):
         layers.append(
             alt.Chart(failed)
-            .mark_point(shape="triangle-left", color=_ERROR_COLOR, filled=True, size=60)
+            .mark_point(shape="triangle-left", color=RED, filled=True, size=60)
             .encode(x="end_ms:Q", y=y, tooltip=tooltip)
         )
     bars = alt.layer(*layers).properties(width=640, height=height)
@@ -224,7 +205,7 @@ def self_time_bars(
     color = (
         alt.Color(f"{by}:N", scale=_services_scale(colors, data[by]), legend=None)
         if by == "service_name"
-        else alt.value(_SERVICE_PALETTE[0])
+        else alt.value(SERVICE_PALETTE[0])
     )
     top = (
         f"; most in {data.iloc[0][by]} ({data.iloc[0]['self_total_ms']:.1f} ms)"
