@@ -394,3 +394,226 @@ def test_slow_is_over_the_lowest_latency_threshold_of_the_service(thresholds, sl
         assert got[["operation_name", "requests", "failed", "slow"]].to_dict("records") == [
             {"operation_name": "list", "requests": 5, "failed": 0, "slow": slow}
         ]
+
+
+# -- the postmortem's facts: requests per minute, errors per service, budget, trigger -------
+
+
+def _requests(rows: list[tuple]) -> pd.DataFrame:
+    """Rows of (seconds after T0, service, span kind, status) as spans."""
+    return pd.DataFrame(
+        {
+            "start_time": pd.to_datetime([T0 + pd.Timedelta(seconds=r[0]) for r in rows], utc=True),
+            "service_name": [r[1] for r in rows],
+            "span_kind": [r[2] for r in rows],
+            "status": [r[3] for r in rows],
+        },
+        columns=["start_time", "service_name", "span_kind", "status"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("rows", "step", "expected"),
+    [
+        (
+            [(0, "api", "server", "ok"), (59, "api", "server", "error"),
+             (60, "api", "server", "timeout")],
+            MIN,
+            [(0, 2, 1), (1, 1, 1)],
+        ),
+        (
+            [(5, "api", "client", "error"), (5, "db", "server", "error"),
+             (5, "api", "server", "ok")],
+            MIN,
+            [(0, 1, 0)],
+        ),
+        (
+            [(0, "api", "server", "ok"), (299, "api", "server", "error"),
+             (300, "api", "server", "ok"), (900, "api", "server", "error")],
+            5 * MIN,
+            [(0, 2, 1), (5, 1, 0), (15, 1, 1)],
+        ),
+        ([(5, "db", "server", "error")], MIN, []),
+    ],
+    ids=[
+        "requests and failures are counted per minute, anything but ok failing",
+        "a client span or another service's span is not a request of the service",
+        "a 5-minute step counts into bars that start on the step, empty bars left out",
+        "no request at all is an empty frame with the chart's columns",
+    ],
+)  # fmt: skip
+def test_failures_per_minute_count_the_services_server_requests(rows, step, expected) -> None:
+    got = incidents.failures_per_minute(_requests(rows), "api", step)
+    assert list(got.columns) == list(incidents.MINUTE_COLUMNS)
+    assert [((m - T0) // MIN, r, f) for m, r, f in got.itertuples(index=False)] == expected
+
+
+def _statuses(per_service: dict[str, list[str]]) -> pd.DataFrame:
+    rows = [(s, status) for s, statuses in per_service.items() for status in statuses]
+    return pd.DataFrame(rows, columns=["service_name", "status"])
+
+
+@pytest.mark.parametrize(
+    ("window", "baseline", "expected"),
+    [
+        (
+            {"api": ["ok", "error", "error", "ok"], "db": ["ok", "timeout", "ok"]},
+            {"api": ["ok", "ok", "error", "ok"], "db": ["ok"]},
+            [("api", 4, 2, 0.5, 4, 1, 0.25), ("db", 3, 1, 0.3333, 1, 0, 0.0)],
+        ),
+        (
+            {"api": ["ok"], "db": ["error"]},
+            {"api": ["ok", "ok"]},
+            [("db", 1, 1, 1.0, 0, 0, None), ("api", 1, 0, 0.0, 2, 0, 0.0)],
+        ),
+        (
+            {"api": ["error"], "db": ["ok", "ok"], "web": ["ok"]},
+            {"gone": ["error"]},
+            [("api", 1, 1, 1.0, 0, 0, None), ("db", 2, 0, 0.0, 0, 0, None),
+             ("web", 1, 0, 0.0, 0, 0, None)],
+        ),
+    ],
+    ids=[
+        "error rate is failed over spans, a timeout failing like an error",
+        "most failed first; silent the day before is 0 spans there and a blank rate",
+        "ties go to most spans; a service only in the day before is left out",
+    ],
+)  # fmt: skip
+def test_errors_by_service_compare_the_window_with_the_day_before(
+    window, baseline, expected
+) -> None:
+    got = incidents.errors_by_service(_statuses(window), _statuses(baseline))
+    assert list(got.columns) == [
+        "service_name", "spans", "failed", "error_rate",
+        "spans_day_before", "failed_day_before", "error_rate_day_before",
+    ]  # fmt: skip
+    rates = got[["error_rate", "error_rate_day_before"]].round(4).astype(object)
+    got[rates.columns] = rates.where(rates.notna(), None)  # a blank rate reads None
+    assert [tuple(r) for r in got.itertuples(index=False)] == expected
+    assert all(got[c].dtype == "int64" for c in ("spans", "failed", "spans_day_before"))
+
+
+def _slos(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
+    """SLOs as (service, name, type): 99 % over a day, latency at 300 ms."""
+    return pd.concat(
+        [_slo(service_name=s, slo_name=n, slo_type=t, latency_threshold_ms=300.0)
+         for s, n, t in rows],
+        ignore_index=True,
+    )  # fmt: skip
+
+
+def _counts_of(bad: dict[str, dict[int, int]]) -> pd.DataFrame:
+    """``_counts`` for each service, ``bad[service]`` failing at minute offsets."""
+    return pd.concat(
+        [_counts(minutes).assign(service_name=s) for s, minutes in bad.items()], ignore_index=True
+    )
+
+
+def test_an_incidents_budget_covers_the_linked_slos_that_lost_events_and_its_own() -> None:
+    """api (paged) lost nothing and stays (a postmortem says so); gw (upstream) lost 36 of
+    its 1,440 allowed (2.5 %) and db (downstream) 720 (50 %), most burned first; cache
+    (downstream) lost nothing and auth is not linked: both left out."""
+    slos = _slos([(s, "availability", "availability") for s in ("api", "gw", "db", "cache",
+                                                              "auth")])  # fmt: skip
+    counts = _counts_of({"api": {}, "gw": {1: 36}, "db": {2: 720}, "cache": {}, "auth": {3: 99}})
+    got = incidents.incident_budget(counts, slos, EDGES, "api", T0, T0 + 30 * MIN)
+    assert got["service_name"].tolist() == ["db", "gw", "api"]
+    assert got["burned_pct"].tolist() == pytest.approx([50.0, 2.5, 0.0])
+
+
+@pytest.mark.parametrize(
+    ("slos", "expected"),
+    [
+        ([], []),
+        ([("api", "rps", "throughput")], []),
+        ([("auth", "availability", "availability")], []),
+        (
+            [("gw", "p99", "latency"), ("api", "rps", "throughput"), ("db", "errors", "error_rate"),
+             ("db", "availability", "availability")],
+            ["db", "gw"],
+        ),
+    ],
+    ids=[
+        "no SLO at all",
+        "a throughput SLO has no budget",
+        "an SLO of a service not linked to the paged one",
+        "budgeted SLOs of linked services, each service once and sorted",
+    ],
+)  # fmt: skip
+def test_budgeted_services_are_the_linked_services_with_an_error_budget(slos, expected) -> None:
+    frame = _slos(slos) if slos else _slo().iloc[:0]
+    assert incidents.budgeted_services(frame, EDGES, "api") == expected
+
+
+@pytest.mark.parametrize(
+    ("burned", "expected"),
+    [
+        ([250.0, 99.9, 0.0], [250.0]),
+        ([100.0], [100.0]),
+        ([np.inf, 150.0], [np.inf, 150.0]),
+        ([99.99], []),
+    ],
+    ids=[
+        "over a whole period's budget is overspent, under is not",
+        "exactly the whole budget is overspent",
+        "bad events on a period without any budget are overspent, in their order",
+        "just under the whole budget is not",
+    ],
+)
+def test_an_slo_is_overspent_from_a_whole_periods_budget(burned, expected) -> None:
+    budget = pd.DataFrame({"slo_name": [f"s{i}" for i in range(len(burned))], "burned_pct": burned})
+    assert incidents.overspent(budget)["burned_pct"].tolist() == expected
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        (
+            [("api", "paged", 2), ("gw", "upstream", 5), ("api", "paged", 4),
+             ("db", "downstream", 0)],
+            [("api", "paged", 6), ("gw", "upstream", 5)],
+        ),
+        (
+            [("gw", "upstream", 3), ("api", "paged", 3)],
+            [("gw", "upstream", 3), ("api", "paged", 3)],
+        ),
+        ([("api", "paged", 0)], []),
+    ],
+    ids=[
+        "operations add up per service, most first, a service without a failure left out",
+        "a tie keeps the impact table's order",
+        "nothing failed is an empty frame",
+    ],
+)  # fmt: skip
+def test_failed_requests_per_service_add_up_its_operations(rows, expected) -> None:
+    impact = pd.DataFrame(rows, columns=["service_name", "relation", "failed"])
+    got = incidents.failed_per_service(impact)
+    assert [tuple(r) for r in got.itertuples(index=False)] == expected
+
+
+@pytest.mark.parametrize(
+    ("first_bad", "before", "after"),
+    [
+        (0, ["v1"], ["v2", "v3"]),
+        (5, ["v1", "v2"], ["v3"]),
+        (None, ["v1", "v2"], ["v3"]),
+    ],
+    ids=[
+        "changes up to the first bad minute may be the trigger, later ones are the resolution",
+        "a change at the first bad minute itself may be the trigger",
+        "without a first bad minute, changes up to the page may be",
+    ],
+)
+def test_changes_split_at_the_first_bad_minute_or_the_page(first_bad, before, after) -> None:
+    """Changes at -10 (v1), +5 (v2) and +12 (v3); the page at +10."""
+    events = pd.DataFrame(
+        {
+            "time": [T0 - 10 * MIN, T0 + 5 * MIN, T0 + 10 * MIN, T0 + 12 * MIN],
+            "kind": ["change", "change", "triggered", "change"],
+            "what": ["v1", "v2", "paged", "v3"],
+        }
+    )
+    bad = None if first_bad is None else T0 + first_bad * MIN
+    timeline = incidents.Timeline(events, bad, None, None, None)
+    got_before, got_after = incidents.changes_around(timeline, T0 + 10 * MIN)
+    assert got_before["what"].tolist() == before and got_after["what"].tolist() == after

@@ -11,7 +11,12 @@ here, so no number in it is typed in by hand.
   log, deploy-like log events in the hour before, then the incident's own triggered,
   acknowledged, escalations and resolved. Time to detect = triggered - the first bad minute.
 - **Budget burned**: per SLO, the bad events between the first bad minute and the
-  resolution, as a percent of the budget the SLO's whole period allows.
+  resolution, as a percent of the budget the SLO's whole period allows; for a postmortem,
+  the SLOs of the paged service and the services linked to it, and which it overspent.
+- **Impact**: failed and slow requests per service and operation of the paged service and
+  its neighbourhood in the service graph; failed requests per minute of the paged service;
+  spans and failures per service against the same hours the day before.
+- **Trigger**: the changes up to the first bad minute (or the page) against those after.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from obslib import slo
 from obslib.errors import InputError
 from obslib.schema import require_columns
 from obslib.slo import status as slo_status
+from obslib.traces.logs import ERROR_LEVELS
 
 BREACH_WINDOW = pd.Timedelta(minutes=5)  # the short window whose burn above 1 is a breach
 LOOKBACK = pd.Timedelta(hours=1)  # how far before the page the timeline looks for causes
@@ -141,7 +147,7 @@ def timeline(
         rows.append((first_error, "first_error_span", f"{len(failing)} failing {service} requests"))
     mine = logs[(logs["service_name"] == service) & (logs["timestamp"] >= since)]
     mine = mine[mine["timestamp"] < until]
-    bad_logs = mine[mine["level"].isin(("error", "fatal"))]
+    bad_logs = mine[mine["level"].isin(ERROR_LEVELS)]
     if len(bad_logs):
         first_log = bad_logs.sort_values("timestamp").iloc[0]
         rows.append((first_log["timestamp"], "first_error_log", str(first_log["message"])))
@@ -329,3 +335,119 @@ def impact(
     hit = (out["failed"] > 0) | (out["slow"].fillna(0) > 0)
     out = out[hit].sort_values(["failed", "slow", "service_name"], ascending=[False, False, True])
     return out[columns].reset_index(drop=True)
+
+
+MINUTE = pd.Timedelta(minutes=1)
+MINUTE_COLUMNS = ("minute", "requests", "failed")
+
+
+def failures_per_minute(
+    spans: pd.DataFrame, service: str, step: pd.Timedelta = MINUTE
+) -> pd.DataFrame:
+    """The server requests of ``service`` per minute (or per ``step``) and how many failed:
+    ``minute`` (each bucket's start, floored to the step), ``requests``, ``failed``. A
+    bucket without a request is left out; no request at all is an empty frame with those
+    columns."""
+    require_columns(spans, ("service_name", "span_kind", "status", "start_time"), "spans")
+    server = spans[(spans["service_name"] == service) & (spans["span_kind"] == "server")]
+    if server.empty:
+        return pd.DataFrame(columns=list(MINUTE_COLUMNS))
+    minute = server["start_time"].dt.floor(step)
+    per = server.assign(minute=minute, bad=server["status"] != "ok").groupby("minute")
+    return per.agg(requests=("bad", "size"), failed=("bad", "sum")).reset_index()
+
+
+def errors_by_service(window: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
+    """Spans and failed spans (status not ``ok``) per service in ``window`` against
+    ``baseline`` (the same hours the day before): ``service_name``, ``spans``, ``failed``,
+    ``error_rate`` and the same three with ``_day_before``. A service without a span in the
+    baseline has 0 spans and failures there and no error rate (blank, not 0 %); a service
+    only in the baseline is left out. Most failed first, then most spans."""
+    both = _error_counts(window).join(_error_counts(baseline).add_suffix("_day_before"), how="left")
+    both = both.reset_index()
+    counts = ["spans_day_before", "failed_day_before"]
+    both[counts] = both[counts].fillna(0)
+    both = both.sort_values(["failed", "spans"], ascending=False, ignore_index=True)
+    for column in ("spans", "failed", *counts):
+        both[column] = both[column].astype("int64")
+    return both
+
+
+def _error_counts(spans: pd.DataFrame) -> pd.DataFrame:
+    """Per service (the index): ``spans``, ``failed`` and their ratio ``error_rate``."""
+    if spans.empty:
+        return pd.DataFrame(columns=["spans", "failed", "error_rate"]).rename_axis("service_name")
+    require_columns(spans, ("service_name", "status"), "spans")
+    grouped = spans.assign(
+        service_name=spans["service_name"].astype(str), bad=spans["status"] != "ok"
+    ).groupby("service_name")
+    out = grouped.agg(spans=("bad", "size"), failed=("bad", "sum"))
+    out["error_rate"] = out["failed"] / out["spans"]
+    return out
+
+
+def linked_slos(slos: pd.DataFrame, edges: pd.DataFrame, service: str) -> pd.DataFrame:
+    """The SLOs of ``service`` and of every service linked to it in the service graph
+    (``neighbourhood``): those whose budget an incident of ``service`` can burn."""
+    if slos.empty:
+        return slos
+    require_columns(slos, ("service_name",), "slos")
+    return slos[slos["service_name"].isin(neighbourhood(edges, service))]
+
+
+def budgeted_services(slos: pd.DataFrame, edges: pd.DataFrame, service: str) -> list[str]:
+    """The services among ``service`` and those linked to it that have a budgeted SLO
+    (availability, latency, error rate), sorted: what an empty budget table is about."""
+    linked = linked_slos(slos, edges, service)
+    if linked.empty:
+        return []
+    budgeted = linked[linked["slo_type"].isin(slo.BUDGETED_TYPES)]
+    return sorted(set(budgeted["service_name"].astype(str)))
+
+
+def incident_budget(
+    counts: pd.DataFrame,
+    slos: pd.DataFrame,
+    edges: pd.DataFrame,
+    service: str,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> pd.DataFrame:
+    """``budget_burned`` in ``[start, end)`` for the SLOs of ``service`` and the services
+    linked to it: each SLO that lost events, and the paged service's own even when they
+    lost none (a postmortem says so); most burned first."""
+    burned = budget_burned(counts, linked_slos(slos, edges, service), start, end)
+    burned = burned[(burned["bad"] > 0) | (burned["service_name"] == service)]
+    return burned.sort_values("burned_pct", ascending=False, ignore_index=True)
+
+
+OVERSPENT_PCT = 100.0  # an incident that alone spent a whole period's budget
+
+
+def overspent(budget: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``incident_budget`` (or ``budget_burned``) whose SLO this incident alone
+    overspent: ``OVERSPENT_PCT`` (100 %) or more of its whole period's budget, in their
+    order."""
+    require_columns(budget, ("burned_pct",), "budget")
+    return budget[budget["burned_pct"] >= OVERSPENT_PCT]
+
+
+def failed_per_service(impact: pd.DataFrame) -> pd.DataFrame:
+    """Failed requests per service of an ``impact`` table: ``service_name``, ``relation``,
+    ``failed``, services with a failure only, most first (ties in the table's order). One
+    user request that failed in two services counts in both."""
+    require_columns(impact, ("service_name", "relation", "failed"), "impact")
+    per = impact.groupby(["service_name", "relation"], sort=False)["failed"].sum()
+    per = per[per > 0].sort_values(ascending=False, kind="stable")
+    return per.reset_index()
+
+
+def changes_around(
+    timeline: Timeline, triggered: pd.Timestamp
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The timeline's changes split at the first bad minute (without one, at the page):
+    those up to it may have triggered the incident; those after it belong to its
+    resolution (a rollback). Each in time order."""
+    changes = timeline.events[timeline.events["kind"] == "change"]
+    cut = timeline.first_bad if timeline.first_bad is not None else triggered
+    return changes[changes["time"] <= cut], changes[changes["time"] > cut]
