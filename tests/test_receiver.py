@@ -775,3 +775,58 @@ def test_obslib_collect_refuses_bad_settings_with_exit_2_and_one_line(
     assert done.returncode == 2
     assert done.stderr == f"obslib: error: {says}\n"
     assert done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "exit_code", "receiver_imported"),
+    [
+        (["-c", "import obslib.ingest.receiver"], 0, True),
+        (["-m", "obslib", "collect", "--help"], 0, False),
+        (["-m", "obslib", "collect", "--port", "0", "--flush-rows", "0"], 2, True),
+    ],
+    ids=[
+        "importing the receiver",
+        "collect --help",
+        "collect refusing a bad setting (after importing the receiver)",
+    ],
+)
+def test_tornado_loads_only_when_the_receiver_serves(
+    argv: list[str], exit_code: int, receiver_imported: bool
+) -> None:
+    """The HTTP handlers live in ``ingest.handlers``, imported by ``Collector.app``: nothing
+    short of serving imports tornado (``-X importtime`` lists every module imported)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv],
+        env=collect_env("postgresql://obslib@127.0.0.1:1/nowhere"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == exit_code, done.stderr[-500:]
+    imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()]
+    assert ("obslib.ingest.receiver" in imported) == receiver_imported
+    assert [m for m in imported if m.split(".")[0] == "tornado"] == []
+    assert "obslib.ingest.handlers" not in imported
+
+
+def test_the_handlers_module_serves_the_routes() -> None:
+    """``Collector.app`` routes both signals to ``handlers.ExportHandler`` and /metrics to
+    ``handlers.MetricsHandler`` (the module that imports tornado)."""
+    from obslib.ingest import handlers
+
+    collector = receiver.Collector(receiver.Options())
+    try:
+        app = collector.app()
+    finally:
+        collector.decoders.stop()  # its daemon threads, started with it
+    routes = {
+        r.matcher.regex.pattern.rstrip("$"): r.target
+        for r in app.default_router.rules[0].target.rules
+    }
+    assert routes == {
+        "/v1/traces": handlers.ExportHandler,
+        "/v1/logs": handlers.ExportHandler,
+        "/metrics": handlers.MetricsHandler,
+    }
+    assert handlers.media_type("Application/JSON; charset=utf-8") == "application/json"
+    assert handlers.media_type("text/plain") is None
