@@ -136,8 +136,6 @@ def test_logs_beside_their_spans(demo_db) -> None:
     start, end, services = logs.context_window(trace)
     around = load.logs(start, end, services=services, untraced=True, url=url)
     assert around["trace_id"].isna().all()
-    per_trace = logs.logs_per_trace(records)
-    assert per_trace["logs"].tolist() == [len(records)]
 
 
 # -- one bad trace never fails a window (issue 7) -------------------------------------------
@@ -298,7 +296,19 @@ LOGS = pd.DataFrame(
             "spans frame lacks column.*: status",
         ),
         (lambda: logs.context_window(SMALL.drop(columns="service_name")), "spans frame lacks"),
-        (lambda: logs.logs_per_trace(LOGS.drop(columns="trace_id")), "logs frame lacks"),
+        (lambda: trace_sets.trace_root(SMALL), "trace frame lacks column.*: is_root"),
+        (
+            lambda: trace_sets.trace_path_time(SMALL.drop(columns="duration_ms")),
+            "segments frame lacks column.*: duration_ms",
+        ),
+        (
+            lambda: trace_sets.trace_overview(SMALL.drop(columns="status"), SMALL),
+            "trace frame lacks column.*: status",
+        ),
+        (
+            lambda: trace_sets.cohort_trace_ids(SMALL.drop(columns="parent_span_id")),
+            "spans frame lacks column.*: parent_span_id",
+        ),
     ],
     ids=[
         "a service graph without statuses",
@@ -316,7 +326,10 @@ LOGS = pd.DataFrame(
         "logs per span with an unknown level",
         "span logs from spans without statuses",
         "a context window without services",
-        "logs per trace without trace ids",
+        "a trace's root from spans never rebuilt",
+        "a trace's path time without section lengths",
+        "a trace at a glance without statuses",
+        "a cohort without parent ids",
     ],
 )
 def test_bad_input_names_the_parameter_or_column(call, message: str) -> None:

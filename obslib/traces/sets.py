@@ -1,5 +1,6 @@
 """Analysis across many traces: the service graph, where critical-path time goes in a
-window and how that changed, a trace against its cohort, and which traces to look at.
+window and how that changed, a trace against its cohort, which traces to look at and which
+one to open first (with that trace at a glance).
 
 What no single-trace viewer shows: these aggregate the per-trace functions of
 ``obslib.traces`` over every trace of a window. A window holds whatever was stored, so each
@@ -18,6 +19,7 @@ import pandas as pd
 
 from obslib import schema, traces
 from obslib.errors import InputError, UsageError
+from obslib.traces.tree import no_parent
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +27,7 @@ _PATH_KEYS = ["service_name", "operation_name"]
 # a request failed when its span says so: every stored status but ok (error, timeout)
 FAILED_STATUSES = tuple(s for s in schema.SPAN_STATUSES if s != "ok")
 _SUMMARY_COLUMNS = (*traces.REQUIRED, "service_name", "operation_name", "status")
+COHORT_SIZE = 300  # traces of the same root operation the day before, enough for a p90
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,11 @@ class CleanWindow:
     skipped: list[str]
     notes: list[str]
 
+    @property
+    def trace_count(self) -> int:
+        """How many traces the window-wide views use (the skipped ones not)."""
+        return int(self.spans["trace_id"].nunique())
+
 
 @dataclass(frozen=True)
 class TraceSample:
@@ -48,6 +56,27 @@ class TraceSample:
 
     traces: pd.DataFrame
     counts: dict[str, int]  # "error", "slow", "uniform"
+
+    def reason_of(self, trace_id: str) -> str | None:
+        """Why ``trace_id`` is in the sample (``"error"``, ``"slow"``, ``"uniform"``), or None
+        when it is not (a trace chosen by id)."""
+        picked = self.traces[self.traces["trace_id"] == trace_id]
+        return None if picked.empty else str(picked.iloc[0]["reason"])
+
+
+@dataclass(frozen=True)
+class TraceOverview:
+    """One trace at a glance: its root, when it started and how long it took, how wide it
+    was, how many spans failed and which service its critical path spent most time in."""
+
+    root_service: str
+    root_operation: str
+    start: pd.Timestamp
+    duration_ms: float  # first start to last end
+    spans: int
+    services: int
+    errors: int  # spans whose status is not ok
+    path_mostly_in: str  # "" when the trace has no critical path
 
 
 @dataclass(frozen=True)
@@ -285,3 +314,72 @@ def sample_traces(
     )
     counts = {k: int((chosen["reason"] == k).sum()) for k in order}
     return TraceSample(chosen.reset_index(drop=True), counts)
+
+
+def default_trace(sample: TraceSample) -> str | None:
+    """The trace to open when none is named: the slowest failing trace of the sample, else
+    the slowest; equally slow ones by trace id. None for an empty sample."""
+    pool = sample.traces
+    if pool.empty:
+        return None
+    errors = pool[pool["reason"] == "error"]
+    pool = errors if len(errors) else pool
+    ranked = pool.sort_values(["duration_ms", "trace_id"], ascending=[False, True])
+    return str(ranked.iloc[0]["trace_id"])
+
+
+# -- one trace, rebuilt -----------------------------------------------------------------------
+
+
+def trace_root(trace: pd.DataFrame) -> pd.Series:
+    """The root of one rebuilt trace (``traces.reconstruct``'s spans): ``traces.roots``
+    among the spans the repair left as roots (a broken cycle's span among them)."""
+    schema.require_columns(trace, (*traces.REQUIRED, "is_root"), "trace")
+    return traces.roots(trace[trace["is_root"]]).iloc[0]
+
+
+def trace_path_time(segments: pd.DataFrame) -> pd.DataFrame:
+    """Critical-path time of one trace per service and operation, from its
+    ``traces.critical_path_segments``: ``path_ms``, ``sections`` and ``share`` of the whole
+    path, the largest first (``critical_path_time`` does this for a window of traces)."""
+    schema.require_columns(segments, (*_PATH_KEYS, "duration_ms"), "segments")
+    per = (
+        segments.groupby(_PATH_KEYS, observed=True)["duration_ms"]
+        .agg(["sum", "size"])
+        .rename(columns={"sum": "path_ms", "size": "sections"})
+        .sort_values("path_ms", ascending=False)
+        .reset_index()
+    )
+    total = per["path_ms"].sum()
+    per["share"] = per["path_ms"] / total if total > 0 else 0.0
+    return per
+
+
+def trace_overview(trace: pd.DataFrame, segments: pd.DataFrame) -> TraceOverview:
+    """One rebuilt trace (``traces.reconstruct``'s spans) at a glance, with its critical
+    path's sections (``traces.critical_path_segments``) for where its time went."""
+    schema.require_columns(trace, (*_SUMMARY_COLUMNS, "is_root"), "trace")
+    schema.require_columns(segments, ("service_name", "duration_ms"), "segments")
+    root = trace_root(trace)
+    top = segments.groupby("service_name")["duration_ms"].sum()
+    first = trace["start_time"].min()
+    return TraceOverview(
+        root_service=root["service_name"],
+        root_operation=root["operation_name"],
+        start=first,
+        duration_ms=(trace["end_time"].max() - first) / pd.Timedelta(milliseconds=1),
+        spans=len(trace),
+        services=trace["service_name"].nunique(),
+        errors=int((trace["status"] != "ok").sum()),
+        path_mostly_in=top.idxmax() if len(top) else "",
+    )
+
+
+def cohort_trace_ids(spans: pd.DataFrame, limit: int = COHORT_SIZE) -> list[str]:
+    """The traces a trace is compared with: the first ``limit`` traces (in the frame's
+    order) with a root span in ``spans`` (no parent id, or an empty one: OpenTelemetry's
+    root). ``spans`` are those of the trace's root service and operation, e.g. the day
+    before; a trace whose root lies outside them is no cohort member."""
+    schema.require_columns(spans, ("trace_id", "parent_span_id"), "spans")
+    roots = no_parent(spans["parent_span_id"])
+    return list(spans.loc[roots, "trace_id"].unique()[: int(limit)])

@@ -188,6 +188,16 @@ def adjust_clock_skew(
     return SkewAdjustment(out, report.astype(REPORT_COLUMNS))
 
 
+def applied_shifts(adjustments: pd.DataFrame) -> int:
+    """How many repairs an adjustment report counts: shifts computed at a host switch and
+    applied. Spans that moved with their same-host parent (``inherited``) are that one
+    repair, not more; a shift refused as larger than ``max_skew_ms`` repaired nothing."""
+    if adjustments.empty:
+        return 0
+    schema.require_columns(adjustments, ("applied", "inherited"), "adjustments")
+    return int((adjustments["applied"] & ~adjustments["inherited"]).sum())
+
+
 def _jaeger_skew(c_start, c_end, p_start, p_end) -> np.ndarray:
     """The shift (ns) Jaeger's adjuster computes for a child from another host."""
     c_len, p_len = c_end - c_start, p_end - p_start
