@@ -3,6 +3,7 @@ the timeline chart, and `obslib report incident` run headless (HTML + postmortem
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 from pathlib import Path
@@ -17,6 +18,7 @@ from obslib.demo import events
 from obslib.demo import topology as topo
 from obslib.errors import InputError
 from obslib.views import incident_postmortem as pm_view
+from obslib.views import postmortem_draft as draft
 from obslib.views.notes import Note
 from obslib.views.tables import span_text
 from tests.conftest import CHROMIUM, run_cli
@@ -46,6 +48,13 @@ def test_an_unknown_incident_is_a_note_in_every_view(demo_db) -> None:
         got = getattr(pm, name)()
         assert isinstance(got, Note) and "No incident 'INC-NOPE' is stored" in got.text, name
     assert "No incident 'INC-NOPE' is stored" in pm.document().text
+
+
+def test_the_view_is_built_once_from_its_inputs(demo_pm) -> None:
+    """A postmortem is frozen: what it shows cannot be changed after ``postmortem()``."""
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        demo_pm.end = demo_pm.start  # type: ignore[misc]
+    assert demo_pm.empty_note() is None
 
 
 def add_incident(url: str, incident_id: str, triggered: str, resolved: str | None) -> None:
@@ -143,7 +152,7 @@ def test_the_markdown_draft_is_the_sre_skeleton_filled_with_facts(demo_pm) -> No
     assert f"deploy finished: domain-service {topo.BAD_VERSION}" in text.split("## Trigger")[1]
     resolution = text.split("## Resolution")[1].split("## Detection")[0]
     assert f"rollback finished: domain-service {topo.GOOD_VERSION}" in resolution
-    assert text.count(pm_view.TO_WRITE) >= 8
+    assert text.count(draft.TO_WRITE) >= 8
     timeline = text.split("## Timeline")[1]
     assert "| time (UTC) | event | what |" in timeline and "| triggered |" in timeline
     assert "connecti\u2026" not in text  # Markdown cells are never cut (no hover to see them)
@@ -212,10 +221,10 @@ def test_a_long_incident_is_drawn_in_coarser_bars_and_says_so() -> None:
     draw: the view picks the first step keeping it under MAX_BARS (15 min: 672 bars), and
     the alt text names both dates and the step."""
     start = T0
-    pm = pm_view.Postmortem("X", found=True, start=start, end=start + pd.Timedelta(days=7))
-    assert pm.step == pd.Timedelta(minutes=15)
-    pm.end = start + pd.Timedelta(minutes=90)
-    assert pm.step == pd.Timedelta(minutes=1)
+    week = pm_view.Postmortem("X", found=True, start=start, end=start + pd.Timedelta(days=7))
+    assert week.step == pd.Timedelta(minutes=15)
+    hours = pm_view.Postmortem("X", found=True, start=start, end=start + pd.Timedelta(minutes=90))
+    assert hours.step == pd.Timedelta(minutes=1)
     chart = incident_charts.incident_timeline(
         _minutes([3]), _events([]), start=start, end=start + pd.Timedelta(days=7),
         service="api", title="t", step=pd.Timedelta(hours=1),

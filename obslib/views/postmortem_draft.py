@@ -1,0 +1,276 @@
+"""The postmortem draft: the Google SRE book's postmortem layout as Markdown, filled with one
+incident's facts (``Facts``), each place a person must write marked ``[TO WRITE]``.
+
+Presentation only: every number comes from ``obslib.alerts.incidents`` and
+``obslib.traces.logs`` through the postmortem view, which also shows the same captions and
+sentences. Every stored text in it (names, log lines, the incident's own fields) is escaped
+Markdown (``obslib.escape.md_text``): it reads as written and is never markup, in the HTML
+report and in ``postmortem.md`` alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from obslib import health
+from obslib.alerts import incidents
+from obslib.escape import md_text
+from obslib.views.tables import span_text, table
+
+TO_WRITE = "**[TO WRITE]**"  # where the draft needs a person; greppable in the Markdown
+# the plan's success criterion for critical issues, the health scorecard's KPI 5
+DETECTION_TARGET = pd.Timedelta(seconds=health.TARGETS[health.DETECTION_TIME].threshold)
+
+TIMELINE_LABELS = {"time": "time (UTC)", "kind": "event", "what": "what"}
+IMPACT_LABELS = {
+    "service_name": "service",
+    "operation_name": "operation",
+    "first_failure": "first failure",
+    "last_failure": "last failure",
+}
+BUDGET_LABELS = {
+    "service_name": "service",
+    "slo_name": "SLO",
+    "bad": "bad events",
+    "events": "events",
+    "budget_events": "period budget (events)",
+    "burned_pct": "budget burned %",
+}
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: frames do not compare as one bool
+class Facts:
+    """What the draft states about one incident, all from the data."""
+
+    incident: dict  # its row of ``load.incidents``
+    service: str  # the paged service (a sentence's fallback when unknown)
+    start: pd.Timestamp  # the window: an hour before the page
+    end: pd.Timestamp  # to the resolution (an hour after an open page)
+    timeline: incidents.Timeline
+    impact: pd.DataFrame  # incidents.impact
+    budget: pd.DataFrame  # incidents.incident_budget
+    budgeted_services: list[str]  # incidents.budgeted_services: why a budget is empty
+    related: pd.DataFrame  # alerts.related_alerts
+    top_errors: pd.DataFrame  # traces.logs.top_errors
+
+
+def document(facts: Facts) -> str:
+    """The Markdown postmortem (Google SRE book's example layout)."""
+    i, t = facts.incident, facts.timeline
+    data = i.get("incident_data") if isinstance(i.get("incident_data"), dict) else {}
+    first_bad = t.first_bad
+    # changes up to the first bad minute may have triggered it; without one, up to the page
+    before, after = incidents.changes_around(t, i["triggered_at"])
+    cut_name = "the first bad minute" if first_bad is not None else "the page"
+    impact, budget, related = facts.impact, facts.budget, facts.related
+    title = incidents.name_or(data.get("summary"), f"{alert_name(i, 'alert')} on {facts.service}")
+    incident_id = md_text(i["incident_id"])
+    out = [
+        f"# Postmortem: {incident_id}, {md_text(title)}",
+        "",
+        f"**Status:** draft, generated from the data; every {TO_WRITE} needs a person.  ",
+        f"**Incident:** {incident_id} ({md_text(i['severity'])}, {md_text(i['status'])})  ",
+        f"**Window:** {when(facts.start)} to {when(facts.end)}  ",
+        f"**Authors:** {TO_WRITE}",
+        "",
+        "## Summary",
+        "",
+        f"{md_text(alert_name(i, 'An alert'))} paged for {md_text(facts.service)} at "
+        f"{when(i['triggered_at'])}"
+        + (f", {span_text(t.time_to_detect)} after the first bad minute" if first_bad else "")
+        + (
+            f"; resolved {span_text(t.time_to_resolve)} later."
+            if t.time_to_resolve is not None
+            else "."
+        )
+        + f" {md_text(failed_text(impact))}",
+        "",
+        f"{TO_WRITE} one paragraph in plain words: what users saw and why.",
+        "",
+        "## Impact",
+        "",
+        table(impact, impact_caption(impact), labels=IMPACT_LABELS).markdown()
+        if len(impact)
+        else "*No failed or slow request in the paged service or the services linked to it.*",
+        "",
+        table(
+            budget,
+            "Error budget burned, per SLO (share of the whole period)",
+            labels=BUDGET_LABELS,
+        ).markdown()
+        if len(budget)
+        else f"*{md_text(no_budget_text(facts))}*",
+        "",
+        f"{TO_WRITE} customer-facing impact (who, how many, for how long).",
+        "",
+        "## Root causes",
+        "",
+        f"{TO_WRITE} the causes, and why they produced this failure.",
+    ]
+    if data.get("root_cause"):
+        out += ["", f"Recorded on the incident: *{md_text(data['root_cause'])}*."]
+    if len(facts.top_errors):
+        first = facts.top_errors.iloc[0]
+        out += [
+            "",
+            f'Most frequent error log: "{md_text(first["message"])}" '
+            f"({md_text(first['service_name'])}, "
+            f"{int(first['records']):,} records).",
+        ]
+    out += ["", "## Trigger", ""]
+    if len(before):
+        last = before.iloc[-1]
+        out.append(
+            f"The last change before {cut_name}: **{md_text(last['what'])}** at "
+            f"{when(last['time'])}. {TO_WRITE} confirm it is the trigger."
+        )
+    else:
+        out.append(f"No deploy-like event in the hour before the page. {TO_WRITE} the trigger.")
+    out += ["", "## Resolution", ""]
+    facts_said = []
+    if data.get("remediation"):
+        facts_said.append(f"Recorded remediation: *{md_text(data['remediation'])}*.")
+    facts_said += [f"{md_text(r['what'])} at {when(r['time'])}." for _, r in after.iterrows()]
+    if t.time_to_resolve is not None:
+        facts_said.append(
+            f"Resolved by {md_text(incidents.name_or(i.get('resolved_by'), 'someone'))} at "
+            f"{when(i['resolved_at'])}, "
+            f"{span_text(t.time_to_resolve)} after the page."
+        )
+    out += [
+        " ".join(facts_said) or f"Not resolved yet ({md_text(i['status'])}).",
+        "",
+        "## Detection",
+        "",
+    ]
+    if first_bad is not None:
+        verdict = "within" if t.time_to_detect < DETECTION_TARGET else "over"
+        out.append(
+            f"The first bad minute was {when(first_bad)}; the page came "
+            f"{span_text(t.time_to_detect)} later"
+            f" ({verdict} the {span_text(DETECTION_TARGET)} target)."
+        )
+    else:
+        out.append("No SLI breach or failing request of the service before the page.")
+    if t.time_to_acknowledge is not None:
+        out.append(
+            f"Acknowledged by {md_text(incidents.name_or(i.get('acknowledged_by'), 'someone'))} "
+            f"{span_text(t.time_to_acknowledge)} after the page."
+        )
+    if len(related):
+        names = ", ".join(f"{md_text(r.alert_name)} ({r.relation})" for r in related.itertuples())
+        out.append(f"{len(related)} related alerts fired with it: {names}.")
+    out += ["", "## Action items", "", "| Action item | Type | Owner | Bug |", "|---|---|---|---|"]
+    for item, kind in suggested_actions(facts):
+        out.append(f"| {md_text(item)} | {kind} | {TO_WRITE} | {TO_WRITE} |")
+    out.append(f"| {TO_WRITE} | prevent | {TO_WRITE} | {TO_WRITE} |")
+    out += [
+        "",
+        "## Lessons learned",
+        "",
+        "### What went well",
+        "",
+        f"- {TO_WRITE}",
+        "",
+        "### What went wrong",
+        "",
+        f"- {TO_WRITE}",
+        "",
+        "### Where we got lucky",
+        "",
+        f"- {TO_WRITE}",
+        "",
+        "## Timeline",
+        "",
+        table(t.events, "From the data", labels=TIMELINE_LABELS).markdown(),
+        "",
+    ]
+    return "\n".join(out)
+
+
+# -- sentences the view shows too -----------------------------------------------------------
+
+
+def when(moment: object, who: object = None) -> str:
+    """A moment as ``2026-11-14 14:06:00 UTC`` (``… by alice`` with a person); blank for
+    none."""
+    if moment is None or (not isinstance(moment, str) and pd.isna(moment)):
+        return ""
+    text = f"{pd.Timestamp(moment).tz_convert('UTC'):%Y-%m-%d %H:%M:%S} UTC"
+    return f"{text} by {who}" if not incidents.missing(who) and str(who).strip() else text
+
+
+def alert_name(incident: dict, fallback: str) -> str:
+    """The incident's alert, or ``fallback`` when it names none."""
+    return incidents.name_or(incident.get("alert_name"), fallback)
+
+
+def impact_caption(impact: pd.DataFrame) -> str:
+    """The impact table's caption: how many failed requests in how many places."""
+    services = impact["service_name"].nunique()
+    ops = len(impact)
+    return (
+        f"{int(impact['failed'].sum()):,} failed requests in {services} services and {ops} "
+        f"operations, from the first bad minute to the resolution (slow: over the "
+        f"lowest latency-SLO threshold of the service; blank where it has none)"
+    )
+
+
+def no_budget_text(facts: Facts) -> str:
+    """Why the budget table is empty: no SLO at all, or SLOs that lost nothing."""
+    if not facts.budgeted_services:
+        return (
+            f"No budgeted SLO covers {facts.service} or the services linked to it: "
+            "the budget this incident burned cannot be stated."
+        )
+    names = ", ".join(facts.budgeted_services)
+    return f"The SLOs of {names} lost no event between {when(facts.start)} and {when(facts.end)}."
+
+
+def failed_text(impact: pd.DataFrame) -> str:
+    """``Failed requests: domain-service 2, api-gateway 2 (upstream).``: per service, since
+    one user request that failed in two services is counted in both."""
+    per = incidents.failed_per_service(impact)
+    if per.empty:
+        return "No request failed."
+    parts = [
+        f"{service} {int(n):,}" + ("" if relation == "paged" else f" ({relation})")
+        for service, relation, n in per[["service_name", "relation", "failed"]].itertuples(
+            index=False
+        )
+    ]
+    return "Failed requests: " + ", ".join(parts) + "."
+
+
+def suggested_actions(facts: Facts) -> list[tuple[str, str]]:
+    """Action items the data suggests (a person keeps or drops them)."""
+    t = facts.timeline
+    items = []
+    if t.time_to_detect is not None and t.time_to_detect >= DETECTION_TARGET:
+        items.append(
+            (
+                f"Detect faster: {span_text(t.time_to_detect)} from the first bad minute to the "
+                f"page (target under {span_text(DETECTION_TARGET)})",
+                "detect",
+            )
+        )
+    if len(facts.related):
+        items.append(
+            (
+                f"Group the {len(facts.related) + 1} pages of this incident into one page",
+                "mitigate",
+            )
+        )
+    over = incidents.overspent(facts.budget)
+    if len(over):
+        worst = over.iloc[0]
+        items.append(
+            (
+                f"{worst['service_name']}/{worst['slo_name']} overspent its budget in this "
+                f"incident ({worst['burned_pct']:.0f} %): review the release policy",
+                "process",
+            )
+        )
+    return items

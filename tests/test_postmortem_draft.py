@@ -1,0 +1,236 @@
+"""The postmortem draft (``obslib.views.postmortem_draft``): its sentences on hand-built
+facts, and golden Markdown files of demo incidents compared byte for byte.
+
+The golden files, ``tests/data/golden_postmortem/<incident id>.md``, are
+``Postmortem.document()`` of three incidents of the test demo (seed 7, ``tests.pg.DEMO_SPANS``
+spans): the scripted outage, a false positive and one still open. The draft holds no
+generation time, so the text depends on the data and the code only. After an intended
+change to the draft or to the facts in it, regenerate them with
+
+    .venv/bin/python -m tests.test_postmortem_draft
+
+(it builds the same demo database on a scratch server) and review the diff
+(``git diff tests/data/golden_postmortem``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from obslib.alerts import incidents
+from obslib.views import incident_postmortem as pm_view
+from obslib.views import postmortem_draft as draft
+
+DATA = Path(__file__).parent / "data" / "golden_postmortem"
+# the scripted outage (events.main_incident_id()), a false positive, one still open
+GOLDEN = ("INC-20261114-0001", "INC-FP-0001", "INC-OPEN-0001")
+REGENERATE = ".venv/bin/python -m tests.test_postmortem_draft"
+
+T0 = pd.Timestamp("2026-11-14 14:00", tz="UTC")
+MIN = pd.Timedelta(minutes=1)
+IMPACT_COLUMNS = ["service_name", "relation", "operation_name", "failed"]
+BUDGET_COLUMNS = ["service_name", "slo_name", "bad", "events", "budget_events", "burned_pct"]
+
+
+def facts(
+    *,
+    incident: dict | None = None,
+    detect: pd.Timedelta | None = None,
+    impact: list[tuple] = (),
+    budget: list[tuple] = (),
+    budgeted: tuple[str, ...] = (),
+    related: int = 0,
+    events: list[tuple[int, str, str]] = (),
+) -> draft.Facts:
+    """Facts of an incident of ``api`` paged at T0 + 10 min and resolved 20 min later."""
+    row = {
+        "incident_id": "INC-1",
+        "alert_name": "api-errors",
+        "service_name": "api",
+        "severity": "critical",
+        "status": "resolved",
+        "triggered_at": T0 + 10 * MIN,
+        "resolved_at": T0 + 30 * MIN,
+        "resolved_by": "bob",
+        "incident_data": {},
+        **(incident or {}),
+    }
+    frame = pd.DataFrame(
+        [(T0 + m * MIN, k, w) for m, k, w in events], columns=["time", "kind", "what"]
+    )
+    timeline = incidents.Timeline(
+        events=frame,
+        first_bad=None if detect is None else row["triggered_at"] - detect,
+        time_to_detect=detect,
+        time_to_acknowledge=None,
+        time_to_resolve=row["resolved_at"] - row["triggered_at"],
+    )
+    return draft.Facts(
+        incident=row,
+        service="api",
+        start=T0 - 50 * MIN,
+        end=T0 + 30 * MIN,
+        timeline=timeline,
+        impact=pd.DataFrame(list(impact), columns=IMPACT_COLUMNS),
+        budget=pd.DataFrame(list(budget), columns=BUDGET_COLUMNS),
+        budgeted_services=list(budgeted),
+        related=pd.DataFrame(
+            {"alert_name": [f"a{i}" for i in range(related)], "relation": "same service"}
+        ),
+        top_errors=pd.DataFrame(columns=["service_name", "message", "records", "first", "last"]),
+    )
+
+
+@pytest.mark.parametrize(
+    ("impact", "expected"),
+    [
+        ([("api", "paged", "GET /", 2)], "Failed requests: api 2."),
+        (
+            [("api", "paged", "GET /", 2), ("gw", "upstream", "GET", 5),
+             ("api", "paged", "POST /", 1_000)],
+            "Failed requests: api 1,002, gw 5 (upstream).",
+        ),
+        ([("api", "paged", "GET /", 0)], "No request failed."),
+        ([], "No request failed."),
+    ],
+    ids=[
+        "the paged service's failures without a relation",
+        "per service, most first, a linked service saying how it is linked",
+        "requests that were only slow are no failure",
+        "no request in the impact at all",
+    ],
+)  # fmt: skip
+def test_the_summary_counts_failed_requests_per_service(impact, expected) -> None:
+    impact_frame = pd.DataFrame(impact, columns=IMPACT_COLUMNS)
+    assert draft.failed_text(impact_frame) == expected
+
+
+@pytest.mark.parametrize(
+    ("budgeted", "expected"),
+    [
+        ((), "No budgeted SLO covers api or the services linked to it"),
+        (("api", "db"), "The SLOs of api, db lost no event between 2026-11-14 13:10:00 UTC"),
+    ],
+    ids=["no budgeted SLO at all", "budgeted SLOs that lost nothing"],
+)
+def test_an_empty_budget_says_why(budgeted, expected) -> None:
+    assert draft.no_budget_text(facts(budgeted=budgeted)).startswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"detect": 30 * pd.Timedelta(seconds=1)}, []),
+        ({"detect": MIN}, [("Detect faster: 1 min from the first bad minute to the page "
+                            "(target under 1 min)", "detect")]),
+        ({"related": 2}, [("Group the 3 pages of this incident into one page", "mitigate")]),
+        (
+            {"budget": [("api", "availability", 9, 90, 3.0, 300.0),
+                        ("db", "availability", 1, 90, 1.0, 100.0)]},
+            [("api/availability overspent its budget in this incident (300 %): review the "
+              "release policy", "process")],
+        ),
+        ({"budget": [("api", "availability", 1, 90, 3.0, 99.9)]}, []),
+    ],
+    ids=[
+        "detected within the target: nothing to do",
+        "detected at the target exactly: detect faster",
+        "related pages: group them (this one and the others)",
+        "an overspent budget: the worst SLO's release policy",
+        "a budget spent just under its whole: no action",
+    ],
+)  # fmt: skip
+def test_the_data_suggests_action_items(kwargs, expected) -> None:
+    assert draft.suggested_actions(facts(**kwargs)) == expected
+
+
+def test_the_trigger_is_the_last_change_before_the_first_bad_minute() -> None:
+    """Deploys at +1 and +4, the first bad minute at +5, a rollback at +20: the trigger is
+    the +4 deploy, the rollback part of the resolution, the page 5 minutes late."""
+    text = draft.document(
+        facts(
+            detect=5 * MIN,
+            events=[
+                (1, "change", "deploy v1"),
+                (4, "change", "deploy v2"),
+                (10, "triggered", "INC-1 paged"),
+                (20, "change", "rollback v1"),
+            ],
+        )
+    )
+    trigger = text.split("## Trigger")[1].split("## Resolution")[0]
+    resolution = text.split("## Resolution")[1].split("## Detection")[0]
+    assert "The last change before the first bad minute: **deploy v2** at 2026-11-14 14:04" in (
+        trigger
+    )
+    assert "rollback v1 at 2026-11-14 14:20:00 UTC." in resolution
+    assert "the page came 5 min later (over the 1 min target)" in text
+
+
+def test_stored_text_in_the_draft_is_escaped_markdown() -> None:
+    """An alert name, summary and root cause from the data read as written, never markup."""
+    text = draft.document(
+        facts(
+            incident={
+                "alert_name": "<img src=x>",
+                "incident_data": {"summary": "**bold** | cell", "root_cause": "[link](http://x)"},
+            }
+        )
+    )
+    assert text.startswith("# Postmortem: INC-1, \\*\\*bold\\*\\* \\| cell\n")
+    assert "&lt;img src=x> paged for api" in text and "<img" not in text
+    assert "Recorded on the incident: *\\[link\\](http://x)*." in text
+
+
+# -- golden files -------------------------------------------------------------------------
+
+
+def documents(url: str) -> dict[str, str]:
+    """Each golden file's expected text, from the draft as it is now."""
+    return {
+        f"{incident_id}.md": pm_view.postmortem(incident_id, url=url).document().text
+        for incident_id in GOLDEN
+    }
+
+
+@pytest.fixture(scope="module")
+def demo_documents(demo_db) -> dict[str, str]:
+    url, _ = demo_db
+    return documents(url)
+
+
+@pytest.mark.parametrize("incident_id", GOLDEN)
+def test_the_demo_postmortems_match_their_golden_files(demo_documents, incident_id) -> None:
+    """The draft of each golden incident is the stored Markdown, byte for byte."""
+    name = f"{incident_id}.md"
+    expected = (DATA / name).read_text()
+    got = demo_documents[name]
+    if got != expected:
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(True), got.splitlines(True), f"stored {name}", "now"
+            )
+        )
+        pytest.fail(f"{name} differs (regenerate: {REGENERATE}):\n{diff}")
+
+
+def main() -> None:
+    """Rewrite the golden files from the test demo, on a scratch server of its own."""
+    from tests.pg import POSTGRES
+
+    try:
+        url, _ = POSTGRES.demo()
+        DATA.mkdir(parents=True, exist_ok=True)
+        for name, text in documents(url).items():
+            (DATA / name).write_text(text)
+            print(f"wrote {DATA / name}")
+    finally:
+        POSTGRES.close()
+
+
+if __name__ == "__main__":
+    main()
