@@ -3,6 +3,7 @@ every case, no-data paths, and the picker that redraws every per-trace view."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import altair as alt
@@ -53,7 +54,7 @@ def test_default_is_the_slowest_error_trace(demo_db) -> None:
     assert inv.headline().text == f"Investigating trace {inv.trace_id} (a failing trace)."
     row = inv.summary().data.iloc[0]
     assert row["errors"] > 0 and row["spans"] == len(inv.spans)
-    path = inv.path_segments()
+    path = inv.trace.segments
     assert path["duration_ms"].sum() == pytest.approx(row["duration_ms"], rel=1e-6)
     by_operation = inv.critical_path().data
     assert by_operation["path_ms"].sum() == pytest.approx(row["duration_ms"], rel=1e-6)
@@ -120,6 +121,29 @@ def test_empty_sections_say_why(demo_db) -> None:
     fine = inv.sample.traces[inv.sample.traces["errors"] == 0]["trace_id"].iloc[0]
     inv.pick(fine)
     assert inv.errors() == Note(f"No span of trace {fine} failed.")
+
+
+def test_an_investigation_is_built_once_and_a_pick_changes_only_its_selection(demo_db) -> None:
+    """The window, its sample and its derived sections are fixed at construction; picking
+    another trace replaces the selection's trace (its spans, path, notes) and nothing else."""
+    url, summary = demo_db
+    inv = investigation.investigate_trace("", summary.incident_start, summary.incident_end, url=url)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        inv.sample = None  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        inv.trace_id = "another"  # type: ignore[misc]
+    window, sample, first = inv.window, inv.sample, inv.trace
+    edges = inv.service_graph().data
+    other = sample.traces["trace_id"].iloc[-1]
+    inv.pick(other)
+    assert inv.window is window and inv.sample is sample and inv.trace is not first
+    assert inv.trace_id == other != first.trace_id
+    assert set(inv.spans["trace_id"]) == {other} and inv.spans is inv.trace.spans
+    assert set(inv.path["span_id"]) <= set(inv.spans["span_id"])
+    assert inv.service_graph().data.equals(edges), "window-wide sections do not follow a pick"
+    inv.pick("nope")
+    assert not inv.found and inv.summary() == Note("No trace with id 'nope' in the database.")
+    assert inv.service_graph().data.equals(edges)
 
 
 def _two_span_trace(parent_id) -> pd.DataFrame:

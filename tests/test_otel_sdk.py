@@ -149,7 +149,7 @@ def test_trace_investigation_rebuilds_the_failing_trace(shop: Shop) -> None:
     on_path = set(inv.path["span_id"])
     assert {root.index[0], shop.log["span_id"]} <= on_path
     assert int((spans["status"] != "ok").sum()) == 6
-    logs = inv._records()
+    logs = inv.trace.records
     assert list(logs["span_id"]) == [shop.log["span_id"]]
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from obslib.escape import html_text
 
 if TYPE_CHECKING:
@@ -17,10 +15,9 @@ def trace_picker(inv: TraceInvestigation, following: list[str]) -> Any:
     notebook with the notebook's skew parameters (window-wide views stay as they are)."""
     import ipywidgets as widgets
 
-    traces_ = inv.sample.traces if inv.sample is not None else pd.DataFrame()
     options = [
         (f"{r.reason:7} {r.duration_ms:9.1f} ms  {r.root_operation}  {r.trace_id}", r.trace_id)
-        for r in traces_.itertuples()
+        for r in inv.sample.traces.itertuples()
     ]
     ids = {value for _, value in options}
     if inv.trace_id and inv.trace_id not in ids:

@@ -4,7 +4,9 @@ The notebook holds narrative and one call per view; the choices (which trace, wh
 baseline, what to say when there is no data) live in this module. Every view returns a
 readable table, a chart or a ``Note`` saying why there is nothing, so a cell needs no guard.
 Window-wide views run on the window after ``trace_sets.clean_window``: one broken trace is
-repaired or skipped (and counted), never a failed report.
+repaired or skipped (and counted), never a failed report. ``investigate_trace`` builds the
+investigation once (frozen); the picked trace is its one mutable part, its ``selection``,
+which a pick in JupyterLab replaces. What the views show is computed in ``obslib.traces``.
 """
 
 from __future__ import annotations
@@ -20,10 +22,9 @@ from obslib import charts, load, traces
 from obslib.errors import UsageError
 from obslib.traces import logs, skew
 from obslib.traces import sets as trace_sets
-from obslib.traces.tree import no_parent
 from obslib.values import boolean, window
 from obslib.views.live import LiveView, per_trace, redraw_all
-from obslib.views.notes import Note
+from obslib.views.notes import Note, unless_empty
 from obslib.views.picker import trace_picker
 from obslib.views.tables import table
 from obslib.views.trace_window import (
@@ -41,83 +42,152 @@ _SAMPLE_COLUMNS = (
     "reason", "trace_id", "root_service", "root_operation", "start_time",
     "duration_ms", "spans", "services", "errors",
 )  # fmt: skip
-COHORT_SIZE = 300  # traces of the same root operation the day before, enough for a p90
+_REASONS = {"error": "a failing trace", "slow": "one of the slowest", "uniform": "sampled"}
+
+
+@dataclass(frozen=True, eq=False)
+class PickedTrace:
+    """The investigated trace, rebuilt once with the investigation's skew parameters;
+    ``found`` is False with a ``message`` when there is none (an empty window, an unknown
+    trace id)."""
+
+    trace_id: str
+    found: bool
+    colors: alt.Scale  # the window's services, then this trace's: one colour per service
+    message: str = ""
+    spans: pd.DataFrame = field(default_factory=pd.DataFrame)  # reconstructed
+    notes: list[str] = field(default_factory=list)  # the repairs reconstruct made
+    adjustments: pd.DataFrame = field(default_factory=pd.DataFrame)  # clock-skew report
+    path: pd.DataFrame = field(default_factory=pd.DataFrame)  # traces.critical_path
+    segments: pd.DataFrame = field(default_factory=pd.DataFrame)  # ... with services, ms
+    url: str | None = None
+
+    @functools.cached_property
+    def records(self) -> pd.DataFrame:
+        """The trace's log records, loaded on first use (two views show them)."""
+        return load.logs(trace_id=self.trace_id, url=self.url)
+
+
+def pick_trace(
+    trace_id: str,
+    window_spans: pd.DataFrame,
+    *,
+    skew_correction: bool,
+    max_skew_ms: float,
+    url: str | None,
+) -> PickedTrace:
+    """Load ``trace_id`` and rebuild it: clock skew adjusted (or not), repaired, its
+    critical path walked; colours follow the window's services (``window_spans``)."""
+    raw = load.trace(trace_id, url=url) if trace_id else pd.DataFrame()
+    if raw.empty:
+        return no_trace(trace_id, f"No trace with id {trace_id!r} in the database.", window_spans)
+    adjusted = skew.adjust_clock_skew(raw, max_skew_ms=max_skew_ms, enabled=skew_correction)
+    rebuilt = traces.reconstruct(adjusted.spans)
+    return PickedTrace(
+        trace_id,
+        found=True,
+        colors=_colors(window_spans, extra=rebuilt.spans["service_name"].astype(str)),
+        spans=rebuilt.spans,
+        notes=rebuilt.notes,
+        adjustments=adjusted.adjustments,
+        path=traces.critical_path(rebuilt.spans),
+        segments=traces.critical_path_segments(rebuilt.spans),
+        url=url,
+    )
+
+
+def no_trace(trace_id: str, message: str, window_spans: pd.DataFrame) -> PickedTrace:
+    """No trace to show, and why: the per-trace views show ``message``."""
+    return PickedTrace(trace_id, found=False, colors=_colors(window_spans), message=message)
+
+
+def _colors(window_spans: pd.DataFrame, extra: Any = ()) -> alt.Scale:
+    services = window_spans["service_name"] if len(window_spans) else ()
+    return charts.service_colors(services, extra=extra)
 
 
 @dataclass
+class TraceSelection:
+    """The one mutable part of an investigation: the trace shown now (a pick in JupyterLab
+    replaces it) and the live outputs of the per-trace views, which a pick redraws."""
+
+    trace: PickedTrace
+    views: dict[str, LiveView] = field(default_factory=dict)
+
+
+def _picked(name: str) -> property:
+    """The picked trace's ``name``, read through the selection (it changes on a pick)."""
+    return property(lambda inv: getattr(inv.selection.trace, name), doc=f"The picked {name}.")
+
+
+@dataclass(frozen=True, eq=False)
 class TraceInvestigation:
-    """One trace in the context of its window; ``found`` is False with a ``message`` when
-    there is nothing to show (empty window, unknown trace id)."""
+    """One trace in the context of its window, built once by ``investigate_trace``.
+
+    The window, its repairs and its sample are fixed; the investigated trace lives in
+    ``selection`` (``pick`` replaces it). Derived sections (the day before, the service
+    graph) are computed on first use and kept: they depend on the window alone.
+    """
 
     start: pd.Timestamp
     end: pd.Timestamp
-    skew_correction: bool = True
-    max_skew_ms: float = 1000.0
-    url: str | None = None
-    live: bool = False  # views return LiveViews that the picker redraws
-    trace_id: str = ""
-    found: bool = False
-    message: str = ""
-    window: pd.DataFrame = field(default_factory=pd.DataFrame)  # cleaned window spans
-    cleaning: trace_sets.CleanWindow | None = None  # the window, each trace repaired
-    sample: trace_sets.TraceSample | None = None
-    spans: pd.DataFrame = field(default_factory=pd.DataFrame)
-    notes: list[str] = field(default_factory=list)
-    adjustments: pd.DataFrame = field(default_factory=pd.DataFrame)
-    path: pd.DataFrame = field(default_factory=pd.DataFrame)
-    colors: alt.Scale | None = None  # one colour per service for every chart of the report
-    views: dict[str, LiveView] = field(default_factory=dict)
-    _logs: pd.DataFrame = field(default_factory=pd.DataFrame, init=False, repr=False)
-    _logs_of: str | None = field(default=None, init=False, repr=False)  # whose _logs
+    skew_correction: bool
+    max_skew_ms: float
+    url: str | None
+    live: bool  # views return LiveViews that the picker redraws
+    cleaning: trace_sets.CleanWindow  # the window, each trace repaired
+    sample: trace_sets.TraceSample
+    selection: TraceSelection
+    no_window: Note | None = None  # why the window-wide views have nothing to show
+
+    trace_id = _picked("trace_id")
+    found = _picked("found")
+    message = _picked("message")
+    spans = _picked("spans")
+    notes = _picked("notes")
+    adjustments = _picked("adjustments")
+    path = _picked("path")
+    colors = _picked("colors")  # one colour per service for every chart of the report
+
+    @property
+    def trace(self) -> PickedTrace:
+        """The investigated trace, as picked last."""
+        return self.selection.trace
+
+    @property
+    def window(self) -> pd.DataFrame:
+        """The window's spans, each trace repaired (unrepairable ones left out)."""
+        return self.cleaning.spans
+
+    @property
+    def views(self) -> dict[str, LiveView]:
+        """The live per-trace outputs shown so far (``per_trace`` registers them)."""
+        return self.selection.views
+
+    def empty_note(self) -> Note | None:
+        """Why the window-wide views have nothing to show, or None (``unless_empty``)."""
+        return self.no_window
 
     # -- choosing the trace ----------------------------------------------------------------
 
     def pick(self, trace_id: str) -> list[str]:
         """Investigate another trace with the same window and skew parameters, and redraw
         every live per-trace view; returns the names of the views redrawn."""
-        self._load_trace(str(trace_id or "").strip())
-        return redraw_all(self.views)
-
-    def _load_trace(self, chosen: str) -> None:
-        raw = load.trace(chosen, url=self.url) if chosen else pd.DataFrame()
-        if raw.empty:
-            self.trace_id, self.found = chosen, False
-            self.message = f"No trace with id {chosen!r} in the database."
-            self.spans, self.notes, self.adjustments = pd.DataFrame(), [], pd.DataFrame()
-            self.path = pd.DataFrame()
-            return
-        adjusted = skew.adjust_clock_skew(
-            raw, max_skew_ms=self.max_skew_ms, enabled=self.skew_correction
+        self.selection.trace = pick_trace(
+            str(trace_id or "").strip(),
+            self.window,
+            skew_correction=self.skew_correction,
+            max_skew_ms=self.max_skew_ms,
+            url=self.url,
         )
-        rebuilt = traces.reconstruct(adjusted.spans)
-        self.trace_id, self.found, self.message = chosen, True, ""
-        self.spans, self.notes, self.adjustments = (
-            rebuilt.spans,
-            rebuilt.notes,
-            adjusted.adjustments,
-        )
-        self.path = traces.critical_path(rebuilt.spans)
-        self.colors = charts.service_colors(
-            self._window_services(), extra=self.spans["service_name"].astype(str)
-        )
-
-    def _window_services(self) -> set[str]:
-        return set(self.window["service_name"].astype(str)) if len(self.window) else set()
+        return redraw_all(self.selection.views)
 
     @per_trace
     def headline(self) -> View:
         """Which trace this is and why it was chosen, or why there is none."""
-        how = "" if self.sample is None else f" ({self._why(self.trace_id)})"
-        return Note(f"Investigating trace {self.trace_id}{how}.")
-
-    def _why(self, trace_id: str) -> str:
-        picked = self.sample.traces[self.sample.traces["trace_id"] == trace_id]
-        if picked.empty:
-            return "chosen by id"
-        reason = str(picked.iloc[0]["reason"])
-        return {"error": "a failing trace", "slow": "one of the slowest", "uniform": "sampled"}.get(
-            reason, reason
-        )
+        reason = self.sample.reason_of(self.trace_id)
+        why = "chosen by id" if reason is None else _REASONS.get(reason, reason)
+        return Note(f"Investigating trace {self.trace_id} ({why}).")
 
     def picker(self) -> Any:
         """The JupyterLab trace picker (``obslib.views.picker``); a note in a static report."""
@@ -128,35 +198,21 @@ class TraceInvestigation:
 
     # -- per-trace views: they follow the picker --------------------------------------------
 
-    def _root(self) -> pd.Series:
-        """The trace's root (``traces.roots``) among the spans the repair left as roots (a
-        broken cycle's span among them)."""
-        return traces.roots(self.spans[self.spans["is_root"]]).iloc[0]
-
-    def _records(self) -> pd.DataFrame:
-        """The trace's log records, loaded once per picked trace (two views show them)."""
-        if self._logs_of != self.trace_id:
-            self._logs = load.logs(trace_id=self.trace_id, url=self.url)
-            self._logs_of = self.trace_id
-        return self._logs
-
     @per_trace
     def summary(self) -> View:
         """The trace at a glance (one row): what, how long, how wide, how broken."""
-        s = self.spans
-        root = self._root()
-        top = self.path_segments().groupby("service_name")["duration_ms"].sum()
+        t = self.trace
+        o = trace_sets.trace_overview(t.spans, t.segments)
         row = {
             "trace_id": self.trace_id,
-            "root": f"{root['service_name']}: {root['operation_name']}",
-            "start": s["start_time"].min(),
-            "duration_ms": (s["end_time"].max() - s["start_time"].min())
-            / pd.Timedelta(milliseconds=1),
-            "spans": len(s),
-            "services": s["service_name"].nunique(),
-            "errors": int((s["status"] != "ok").sum()),
-            "critical path mostly in": top.idxmax() if len(top) else "",
-            "repairs": len(self.notes) + self._skew_shifts(),
+            "root": f"{o.root_service}: {o.root_operation}",
+            "start": o.start,
+            "duration_ms": o.duration_ms,
+            "spans": o.spans,
+            "services": o.services,
+            "errors": o.errors,
+            "critical path mostly in": o.path_mostly_in,
+            "repairs": len(t.notes) + skew.applied_shifts(t.adjustments),
         }
         return table(pd.DataFrame([row]), "The investigated trace")
 
@@ -169,16 +225,7 @@ class TraceInvestigation:
     @per_trace
     def critical_path(self) -> View:
         """Critical-path time per service and operation, largest first."""
-        segments = self.path_segments()
-        per = (
-            segments.groupby(["service_name", "operation_name"], observed=True)["duration_ms"]
-            .agg(["sum", "size"])
-            .rename(columns={"sum": "path_ms", "size": "sections"})
-            .sort_values("path_ms", ascending=False)
-            .reset_index()
-        )
-        total = per["path_ms"].sum()
-        per["share"] = per["path_ms"] / total if total > 0 else 0.0
+        per = trace_sets.trace_path_time(self.trace.segments)
         return table(per, "Where the request waited: critical-path time per operation")
 
     @per_trace
@@ -199,7 +246,7 @@ class TraceInvestigation:
         failing = self.spans[self.spans["status"] != "ok"]
         if failing.empty:
             return Note(f"No span of trace {self.trace_id} failed.")
-        records = self._records()
+        records = self.trace.records
         joined = logs.span_logs(failing, records[records["span_id"].isin(failing["span_id"])])
         if joined.empty:
             return table(
@@ -212,7 +259,7 @@ class TraceInvestigation:
     @per_trace
     def trace_logs(self) -> View:
         """Every span with how many records it logged and the worst level among them."""
-        records = self._records()
+        records = self.trace.records
         if records.empty:
             return Note(f"Trace {self.trace_id} wrote no log records.")
         per = logs.logs_per_span(self.spans, records)
@@ -235,13 +282,6 @@ class TraceInvestigation:
             "Records without a trace id from the trace's services, during it",
         )
 
-    def _skew_shifts(self) -> int:
-        """Shifts computed for a host switch; spans that moved with them are not repairs."""
-        adj = self.adjustments
-        if adj.empty:
-            return 0
-        return int((adj["applied"] & ~adj["inherited"]).sum())
-
     @per_trace
     def repairs(self) -> View:
         """Clock-skew adjustments and tree repairs, reported rather than silent."""
@@ -262,7 +302,7 @@ class TraceInvestigation:
     @per_trace
     def versus_cohort(self) -> View:
         """Self time per service against traces of the same root operation the day before."""
-        root = self._root()
+        root = trace_sets.trace_root(self.spans)
         what = f"{root['service_name']}: {root['operation_name']}"
         before = load.spans(
             self.start - DAY,
@@ -272,14 +312,13 @@ class TraceInvestigation:
             operations=[root["operation_name"]],
             services=[root["service_name"]],
         )
-        roots = no_parent(before["parent_span_id"])  # null or "" (OpenTelemetry's root)
-        ids = before.loc[roots, "trace_id"].unique()[:COHORT_SIZE]
-        if len(ids) == 0:
+        ids = trace_sets.cohort_trace_ids(before)
+        if not ids:
             return Note(f"No trace of {what} in the same hours of the day before to compare with.")
         cohort = load.spans(
             self.start - DAY,
             self.end - DAY + pd.Timedelta(minutes=5),
-            trace_ids=list(ids),
+            trace_ids=ids,
             json="text",
             url=self.url,
         )
@@ -290,36 +329,25 @@ class TraceInvestigation:
             "the day before",
         )
 
-    def path_segments(self) -> pd.DataFrame:
-        """The trace's critical-path sections with service, operation and ms (data, not a view)."""
-        return traces.critical_path_segments(self.spans)
-
     # -- window-wide views: they do not follow the picker -----------------------------------
 
-    def _window_note(self) -> Note | None:
-        if self.window.empty:
-            return Note(self.message or "No spans in the window.")
-        return None
-
+    @unless_empty
     def sampled(self) -> View:
         """The traces worth a look: every error trace, the slowest, a uniform sample."""
-        if (empty := self._window_note()) is not None:
-            return empty
         counts = self.sample.counts
-        n = self.window["trace_id"].nunique()
         shown = self.sample.traces[list(_SAMPLE_COLUMNS)]
         return table(
             shown,
             f"{counts.get('error', 0)} failing, {counts.get('slow', 0)} slowest and "
-            f"{counts.get('uniform', 0)} sampled of the window's {n:,} traces",
+            f"{counts.get('uniform', 0)} sampled of the window's {self.cleaning.trace_count:,} "
+            "traces",
         )
 
+    @unless_empty
     def window_repairs(self) -> Note:
         """How many window traces were repaired or skipped before the window-wide views."""
-        if (empty := self._window_note()) is not None:
-            return empty
         c = self.cleaning
-        n = self.window["trace_id"].nunique()
+        n = c.trace_count
         if not c.repaired and not c.skipped and not c.notes:
             return Note(f"All {n:,} traces of the window were used as stored.")
         skipped = ""
@@ -329,32 +357,31 @@ class TraceInvestigation:
         detail = f" What was done: {'; '.join(c.notes)}." if c.notes else ""
         return Note(f"Window-wide views use {n:,} traces: {c.repaired} repaired{skipped}.{detail}")
 
+    @unless_empty
     def window_versus_day_before(self) -> View:
         """Critical-path ms per trace and operation: the window against the day before."""
         return change_table(self._window_change)
 
+    @unless_empty
     def window_versus_day_before_chart(self) -> View:
         """The same comparison as paired bars."""
         return change_chart(self._window_change)
 
     @functools.cached_property
-    def _day_before(self) -> trace_sets.CleanWindow:
-        before = load.spans(self.start - DAY, self.end - DAY, json="text", url=self.url)
-        return trace_sets.clean_window(before, what="baseline")
-
-    @functools.cached_property
     def _window_change(self) -> pd.DataFrame | Note:
         """Window against the day before: computed once for the table and the chart."""
-        if (empty := self._window_note()) is not None:
-            return empty
-        if self._day_before.spans.empty:
+        before = load.spans(self.start - DAY, self.end - DAY, json="text", url=self.url)
+        day_before = trace_sets.clean_window(before, what="baseline")
+        if day_before.spans.empty:
             return no_day_before(self.start, self.end)
-        return trace_sets.compare_critical_paths(self.cleaning, self._day_before)
+        return trace_sets.compare_critical_paths(self.cleaning, day_before)
 
+    @unless_empty
     def service_graph(self) -> View:
         """Who calls whom in the window: calls, errors, callee latency."""
         return graph_table(self._edges)
 
+    @unless_empty
     def service_graph_chart(self) -> View:
         """The service graph drawn in layers from the entry point."""
         return graph_chart(self._edges, self.colors)
@@ -362,8 +389,6 @@ class TraceInvestigation:
     @functools.cached_property
     def _edges(self) -> pd.DataFrame | Note:
         """The window's service graph: computed once for the table and the chart."""
-        if (empty := self._window_note()) is not None:
-            return empty
         edges = trace_sets.service_graph(self.cleaning)
         return NO_CALLS if edges.empty else edges
 
@@ -390,29 +415,32 @@ def investigate_trace(
             f"skew_correction must be true or false, not {skew_correction!r}"
         ) from None
     lo, hi = window(start, end)
-    inv = TraceInvestigation(
-        lo, hi, skew_correction=skew_correction, max_skew_ms=max_skew_ms, url=url, live=live
-    )
-    inv.cleaning = trace_sets.clean_window(load.spans(lo, hi, json="text", url=url), what="window")
-    inv.window = inv.cleaning.spans
-    inv.sample = trace_sets.sample_traces(inv.cleaning)
-    inv.colors = charts.service_colors(inv._window_services())
-    chosen = str(trace_id or "").strip()
-    if not chosen:
-        if inv.sample.traces.empty:
-            inv.message = f"No spans between {lo:%Y-%m-%d %H:%M} and {hi:%Y-%m-%d %H:%M} UTC."
-            return inv
-        chosen = _default_trace(inv.sample.traces)
-    inv._load_trace(chosen)
-    return inv
-
-
-def _default_trace(sample: pd.DataFrame) -> str:
-    """The slowest error trace, else the slowest trace."""
-    errors = sample[sample["reason"] == "error"]
-    pool = errors if len(errors) else sample
-    return str(
-        pool.sort_values(["duration_ms", "trace_id"], ascending=[False, True]).iloc[0]["trace_id"]
+    cleaning = trace_sets.clean_window(load.spans(lo, hi, json="text", url=url), what="window")
+    sample = trace_sets.sample_traces(cleaning)
+    chosen = str(trace_id or "").strip() or trace_sets.default_trace(sample)
+    if chosen is None:
+        message = f"No spans between {lo:%Y-%m-%d %H:%M} and {hi:%Y-%m-%d %H:%M} UTC."
+        picked = no_trace("", message, cleaning.spans)
+    else:
+        picked = pick_trace(
+            chosen,
+            cleaning.spans,
+            skew_correction=skew_correction,
+            max_skew_ms=max_skew_ms,
+            url=url,
+        )
+    no_window = Note(picked.message or "No spans in the window.") if cleaning.spans.empty else None
+    return TraceInvestigation(
+        lo,
+        hi,
+        skew_correction=skew_correction,
+        max_skew_ms=max_skew_ms,
+        url=url,
+        live=live,
+        cleaning=cleaning,
+        sample=sample,
+        selection=TraceSelection(picked),
+        no_window=no_window,
     )
 
 
