@@ -19,7 +19,7 @@ import pandas as pd
 from obslib import charts, spark
 from obslib.traces import sets as trace_sets
 from obslib.values import Moment, window
-from obslib.views.notes import Note
+from obslib.views.notes import Note, unless_empty
 from obslib.views.trace_window import (
     DAY,
     NO_CALLS,
@@ -37,10 +37,14 @@ if TYPE_CHECKING:
 _GRAPH_COLUMNS = ["caller", "callee", "calls", "errors", "p50_ms", "p99_ms", "error_rate"]
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class SparkWindow:
     """Window-wide views over ``spans`` (a Spark DataFrame holding the window and the day
-    before it; more is filtered away, by ``day`` folder first when there is one)."""
+    before it; more is filtered away, by ``day`` folder first when there is one).
+
+    Built once by ``spark_window``; what Spark computes (the counts, the comparison, the
+    service graph) runs on first use and is kept: it depends on the fields alone.
+    """
 
     spans: DataFrame
     start: pd.Timestamp
@@ -59,7 +63,9 @@ class SparkWindow:
         ).first()
         return int(row["spans"]), int(row["traces"])
 
-    def _empty(self) -> Note | None:
+    def empty_note(self) -> Note | None:
+        """Why the window-wide views have nothing to show (no span in the window), or None
+        (``unless_empty``)."""
         if self._counts[0] == 0:
             return Note(
                 f"No spans between {self.start:%Y-%m-%d %H:%M} and {self.end:%Y-%m-%d %H:%M} UTC."
@@ -78,8 +84,6 @@ class SparkWindow:
     def _window_change(self) -> pd.DataFrame | Note:
         """As ``TraceInvestigation``'s: the day before counts once its traces are cleaned
         (a day of unusable traces is no baseline)."""
-        if (empty := self._empty()) is not None:
-            return empty
         before = spark.in_window(self.spans, self.start - DAY, self.end - DAY)
         baseline, used = spark.critical_path_totals(before)
         if used == 0:
@@ -87,25 +91,27 @@ class SparkWindow:
         now = spark.critical_path_totals(self._window)
         return trace_sets.path_change(*now, baseline, used, trace_sets.path_keys(None))
 
+    @unless_empty
     def window_versus_day_before(self) -> View:
         """Critical-path ms per trace and operation: the window against the day before."""
         return change_table(self._window_change)
 
+    @unless_empty
     def window_versus_day_before_chart(self) -> View:
         """The same comparison as paired bars."""
         return change_chart(self._window_change)
 
     @functools.cached_property
     def _edges(self) -> pd.DataFrame | Note:
-        if (empty := self._empty()) is not None:
-            return empty
         edges = spark.service_graph(self._window).toPandas()[_GRAPH_COLUMNS]
         return NO_CALLS if edges.empty else edges
 
+    @unless_empty
     def service_graph(self) -> View:
         """Who calls whom in the window: calls, errors, callee latency."""
         return graph_table(self._edges)
 
+    @unless_empty
     def service_graph_chart(self) -> View:
         """The service graph drawn in layers from the entry point."""
         edges = self._edges
