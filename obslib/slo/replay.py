@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from obslib import slo
+from obslib import schema, slo
 from obslib.schema import require_columns
 from obslib.slo import status as slo_status
 from obslib.values import positive_duration, utc
@@ -77,6 +77,22 @@ class Replay:
     def pages(self) -> pd.DataFrame:
         return self.firings[self.firings["severity"] == "page"]
 
+    @property
+    def firing_time(self) -> pd.Series:
+        """Per rule (aligned with ``rules``): how long it fired in the window, a firing still
+        on at the window's end counted up to it (zero for a rule that never fired)."""
+        keys = ["service_name", "slo_name", "severity", "long_window"]
+        f = self.firings
+        if f.empty:
+            return pd.Series(pd.Timedelta(0), index=self.rules.index, dtype="timedelta64[ns]")
+        spent = (f["end"].fillna(self.end) - f["start"]).groupby([f[k] for k in keys]).sum()
+        rules = self.rules.to_dict("records")
+        return pd.Series(
+            [spent.get(tuple(r[k] for k in keys), pd.Timedelta(0)) for r in rules],
+            index=self.rules.index,
+            dtype="timedelta64[ns]",
+        )
+
 
 def _run_starts(flags: np.ndarray) -> np.ndarray:
     """For each index where ``flags`` is true, the index its run of trues began at."""
@@ -93,7 +109,7 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
 
 def replay(
     counts: pd.DataFrame,
-    slos: pd.DataFrame,
+    slos: pd.DataFrame | slo.Objectives,
     incidents: pd.DataFrame,
     start,
     end,
@@ -118,16 +134,11 @@ def replay(
     )
     start, end = utc(start, "start"), utc(end, "end")
     step = positive_duration(bucket, "bucket")
-    rules = slo.alert_rules(slos)
-    rules["firings"] = 0
-    rules["held_back"] = 0
+    checked = slo.objectives(slos)
+    rules = checked.rules.assign(firings=0, held_back=0)  # a copy: the checked rules stay
     firings = []
-    for d in slo.check_definitions(slos):
-        mine = rules.index[
-            (rules["service_name"] == d["service_name"])
-            & (rules["slo_name"] == d["slo_name"])
-            & rules["applies"]
-        ]
+    for d in checked.definitions:
+        mine = checked.applicable(d).index
         if mine.empty:
             continue
         target = slo.good_target(d)
@@ -176,7 +187,7 @@ def replay(
         frame[col] = pd.to_datetime(frame[col], utc=True)
     frame = frame.sort_values(["start", "service_name", "slo_name"], kind="stable")
     frame = frame.reset_index(drop=True)
-    frame, matched = _match(frame, incidents, slos, start, end)
+    frame, matched = _match(frame, incidents, checked.frame, start, end)
     return Replay(start, end, int(min_events), rules, frame, matched)
 
 
@@ -239,3 +250,32 @@ def _match(
         matched[col] = pd.to_datetime(matched[col], utc=True)
     matched["delay_vs_incident"] = pd.to_timedelta(matched["delay_vs_incident"].astype(object))
     return firings, matched
+
+
+def worst_page_catch(incidents: pd.DataFrame) -> dict | None:
+    """The incident a replayed page caught that matters most (``Replay.incidents`` rows):
+    the most severe (``schema.SEVERITIES`` order), the earliest triggered of those; None
+    when no page caught any."""
+    require_columns(incidents, ("caught_by_page", "severity", "triggered_at"), "incidents")
+    caught = incidents[incidents["caught_by_page"].astype(bool)]
+    if caught.empty:
+        return None
+    rank = caught["severity"].map({s: i for i, s in enumerate(schema.SEVERITIES)})
+    return caught.assign(_rank=rank).sort_values(["_rank", "triggered_at"]).iloc[0].to_dict()
+
+
+def notable_incidents(incidents: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``Replay.incidents`` split for reading: the incidents worth a row each, caught ones
+    first then by trigger time, and the low-severity ones no rule caught (flapping alerts,
+    mostly), which are counted, not listed: thirty rows of them would bury the few that
+    matter."""
+    require_columns(incidents, ("caught", "severity", "triggered_at"), "incidents")
+    quiet = incidents[~incidents["caught"].astype(bool) & (incidents["severity"] == "low")]
+    listed = (
+        incidents.drop(index=quiet.index)
+        .assign(_missed=lambda f: ~f["caught"].astype(bool))
+        .sort_values(["_missed", "triggered_at"], kind="stable")
+        .drop(columns="_missed")
+        .reset_index(drop=True)
+    )
+    return listed, quiet

@@ -84,7 +84,7 @@ def burn_grid(
 
 def burn_rates(
     counts: pd.DataFrame,
-    slos: pd.DataFrame,
+    slos: pd.DataFrame | slo.Objectives,
     start,
     end,
     *,
@@ -96,14 +96,10 @@ def burn_rates(
     require_columns(counts, slo.COUNT_COLUMNS, "SLI counts")
     step = positive_duration(bucket, "bucket")
     start, end = utc(start, "start"), utc(end, "end")
-    rules = slo.alert_rules(slos)
+    checked = slo.objectives(slos)
     out = []
-    for d in slo.check_definitions(slos):
-        mine = rules[
-            (rules["service_name"] == d["service_name"])
-            & (rules["slo_name"] == d["slo_name"])
-            & rules["applies"]
-        ]
+    for d in checked.definitions:
+        mine = checked.applicable(d)
         if mine.empty:
             continue
         windows = sorted(set(mine["long_window"]))
@@ -124,6 +120,58 @@ def burn_rates(
             )
     columns = ["service_name", "slo_name", "time", "window", "burn_rate", "events"]
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=columns)
+
+
+def peak_burn(burn: pd.DataFrame, step: str | pd.Timedelta) -> pd.DataFrame:
+    """The highest burn rate of each window per ``step`` (``burn_rates`` rows, one SLO):
+    ``window``, ``time`` (the end of the step) and ``burn_rate``, so a chart of a long
+    window keeps a line of a few hundred points and no spike is smoothed away."""
+    require_columns(burn, ("window", "time", "burn_rate"), "burn rates")
+    width = positive_duration(step, "step")
+    per_step = burn.assign(time=burn["time"].dt.ceil(width))
+    return per_step.groupby(["window", "time"], as_index=False)["burn_rate"].max()
+
+
+# -- error budget over time ----------------------------------------------------------------
+
+
+def budget_burndown(
+    hourly: pd.DataFrame,
+    definition: dict,
+    start,
+    end,
+    *,
+    step: str | pd.Timedelta = "1h",
+) -> pd.DataFrame:
+    """One SLO's error budget left at each hour end in ``(start, end]``: ``slo.evaluate`` on
+    hourly counts (``slo.hourly_counts``, reaching the SLO's period before ``start``), the
+    lowest per ``step`` when coarser than an hour (``lowest_budget_per``). Empty for a
+    throughput SLO (no budget) and for a window without events.
+
+    The first day of data is left out (the first ``min(period, 1 day)`` of measurements):
+    a 30-day window holding an hour of requests swings wildly and says nothing about the
+    budget.
+    """
+    start, end = utc(start, "start"), utc(end, "end")
+    if definition["slo_type"] not in slo.BUDGETED_TYPES:
+        return pd.DataFrame(columns=list(slo.MEASUREMENT_COLUMNS))
+    warm_up = min(slo.period(definition), pd.Timedelta(days=1))
+    mine = hourly[hourly["service_name"] == definition["service_name"]]
+    measured = slo.evaluate(mine, pd.DataFrame([definition]), bucket="1h", warm_up=warm_up)
+    at = measured["measurement_timestamp"]
+    return lowest_budget_per(measured[(at > start) & (at <= end)], step)
+
+
+def lowest_budget_per(measured: pd.DataFrame, step: str | pd.Timedelta) -> pd.DataFrame:
+    """One measurement per ``step`` (hourly measurements in, slots ending at whole steps):
+    the one with the least budget left, so the worst moment stays visible when a long
+    window is drawn coarser. Hourly steps keep every measurement."""
+    width = positive_duration(step, "step")
+    if width == pd.Timedelta(hours=1) or measured.empty:
+        return measured
+    slot = measured["measurement_timestamp"].dt.ceil(width)
+    worst = measured.groupby(slot)["error_budget_remaining"].idxmin()
+    return measured.loc[worst.sort_index().to_numpy()].reset_index(drop=True)
 
 
 # -- one SLO at one instant (the plan's EvaluateSLO) -----------------------------------------
@@ -189,7 +237,7 @@ RULE_STATE_COLUMNS = (
 
 def evaluate_at(
     counts: pd.DataFrame,
-    slos: pd.DataFrame,
+    slos: pd.DataFrame | slo.Objectives,
     at,
     *,
     bucket: str | pd.Timedelta = "1min",
@@ -212,15 +260,11 @@ def evaluate_at(
     require_columns(counts, slo.COUNT_COLUMNS, "SLI counts")
     step = positive_duration(bucket, "bucket")
     at = utc(at, "at").floor(step)
-    rules = slo.alert_rules(slos)
+    checked = slo.objectives(slos)
     rows, states = [], []
-    for d in slo.check_definitions(slos):
+    for d in checked.definitions:
         length = slo.period(d)
-        mine = rules[
-            (rules["service_name"] == d["service_name"])
-            & (rules["slo_name"] == d["slo_name"])
-            & rules["applies"]
-        ]
+        mine = checked.applicable(d)
         lookback = max([length, slo.RECENT_BURN, *mine["long_window"]])
         grid = burn_grid(slo.sli_series(counts, d), at, at, step=step, lookback=lookback)
         sums = grid.at_end
@@ -301,6 +345,26 @@ def evaluate_at(
     return Evaluation(
         at=at, slos=frame, rules=pd.DataFrame(states, columns=list(RULE_STATE_COLUMNS))
     )
+
+
+TROUBLE = ("violated", "at_risk")  # the statuses of an SLO in trouble
+STATUS_ORDER = ("violated", "at_risk", "compliant", slo.NO_DATA)  # worst first
+
+
+def in_trouble(evaluated: pd.DataFrame) -> pd.DataFrame:
+    """The SLOs of an evaluation (``Evaluation.slos``) that are violated or at risk, least
+    error budget left first (ties keep the evaluation's order)."""
+    require_columns(evaluated, ("compliance_status", "error_budget_remaining"), "evaluation")
+    trouble = evaluated[evaluated["compliance_status"].isin(TROUBLE)]
+    return trouble.sort_values("error_budget_remaining", kind="stable")
+
+
+def status_counts(evaluated: pd.DataFrame) -> dict[str, int]:
+    """How many SLOs of an evaluation have each status, worst first, statuses no SLO has
+    left out: ``{"violated": 2, "compliant": 6}``."""
+    require_columns(evaluated, ("compliance_status",), "evaluation")
+    counts = evaluated["compliance_status"].value_counts()
+    return {s: int(counts[s]) for s in STATUS_ORDER if counts.get(s, 0)}
 
 
 # -- what is measured, what is missing -------------------------------------------------------
