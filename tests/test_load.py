@@ -152,6 +152,28 @@ def test_sli_counts_agree_with_the_spans(demo_db) -> None:
     pd.testing.assert_frame_equal(got, by_hour.astype("int64"), check_names=False, check_freq=False)
 
 
+def test_one_scan_gives_the_counts_of_a_scan_per_threshold(demo_db) -> None:
+    """slo_counts reads every threshold in one pass; each equals sli_counts of its own."""
+    url, _ = demo_db
+    slos = load.slos(url=url)
+    together = load.slo_counts(slos, *WINDOW, url=url)
+    thresholds = [None, *sorted(set(slos["latency_threshold_ms"].dropna()))]
+    assert len(thresholds) > 2
+    services = sorted(set(slos["service_name"]))
+    for threshold in thresholds:
+        alone = load.sli_counts(
+            *WINDOW, services=services, bucket="1min", latency_threshold_ms=threshold, url=url
+        )
+        mine = together[
+            together["threshold"].isna()
+            if threshold is None
+            else together["threshold"] == threshold
+        ]
+        pd.testing.assert_frame_equal(
+            mine.drop(columns="threshold").reset_index(drop=True), alone, check_dtype=False
+        )
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [

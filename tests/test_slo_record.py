@@ -18,6 +18,7 @@ from obslib.demo import events
 from obslib.ingest import batch
 from obslib.jobs import slo_evaluation as evaluation
 from obslib.slo import replay as slo_replay
+from obslib.slo import status as slo_status
 from tests.conftest import run_cli
 from tests.ids import sid, tid
 
@@ -345,3 +346,52 @@ def test_without_an_instant_evaluation_runs_at_the_minute_after_the_latest_span(
     assert (stored["start_time"] == last_start).sum() == 1  # the latest span is in the window
     assert evaluated.slos.iloc[0]["events"] == len(stored)
     assert evaluation.evaluate(T0 + 30 * MIN, url=svc_db).at == T0 + 30 * MIN  # given: as is
+
+
+def test_slo_evaluate_checks_the_definitions_and_builds_the_rules_once(demo_db, monkeypatch):
+    """One ``obslib slo evaluate`` plans its reads and evaluates on one checked set: each
+    definition is checked once and its rule table (``burn_rate_windows`` scaled to its
+    period) built once, not once per step. The result is the one the unplanned steps give."""
+    url, summary = demo_db
+    calls = {"check_definitions": 0, "burn_rate_windows": 0}
+
+    def counted(name):
+        real = getattr(slo, name)
+
+        def call(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+
+        return call
+
+    for name in calls:
+        monkeypatch.setattr(slo, name, counted(name))
+    at = summary.end - pd.Timedelta(hours=5)
+    evaluated = evaluation.evaluate(at, url=url)
+    assert calls == {"check_definitions": 1, "burn_rate_windows": summary.slos}
+    monkeypatch.undo()
+    slos = load.enabled_slos(url=url)
+    counts = load.slo_counts(slos, at - slo.lookback(slos), at, url=url)
+    alone = slo_status.evaluate_at(counts, slos, at)
+    pd.testing.assert_frame_equal(evaluated.slos, alone.slos)
+    pd.testing.assert_frame_equal(evaluated.rules, alone.rules)
+
+
+def test_the_review_records_only_when_asked_and_says_what_it_stored(svc_db: str) -> None:
+    """The SLO review notebook's record cell: nothing unless ``record``; then the
+    evaluation at the review's end, as ``obslib slo evaluate --record`` stores it."""
+    from obslib.views import slo_review
+
+    review = slo_review.review_slos("1h", "2026-11-01T01:05:00Z", url=svc_db)
+    kept = evaluation.record_review(review, enabled=False)
+    assert kept.text == "Not recorded (parameter record = False)." and _plan_query(svc_db) == []
+    done = evaluation.record_review(review, enabled=True)
+    assert done.text == (
+        "Recorded at 2026-11-01 01:05 UTC: 1 new measurement(s); 1 incident(s) opened"
+        " (SLO-20261101T0105-svc/availability); 0 auto-resolved."
+    )
+    assert _plan_query(svc_db) == [("svc", "violated", 1)]
+    nothing = slo_review.review_slos("1h", "2026-11-01T01:05:00Z", "other", url=svc_db)
+    assert evaluation.record_review(nothing, enabled=True).text == (
+        "No enabled SLO for other: define some with `obslib slo apply FILE.yaml`."
+    )

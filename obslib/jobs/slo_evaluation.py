@@ -1,9 +1,10 @@
 """Load, evaluate, record: what ``obslib slo evaluate`` and the SLO review do with the
 stored spans (the plan's ``EvaluateSLO``, ``storeSLOEvaluation`` and ``TriggerSLOAlert``).
 
-Above the analysis and the loaders, below the views: the maths stays in ``obslib.slo``
-(numbers in, frames out) and the writes in ``obslib.ingest``; this module only decides
-which rows go where, in one transaction.
+Above the analysis, the loaders and the views: the maths stays in ``obslib.slo`` (numbers
+in, frames out), which counts to read in ``slo.read_plan`` (the SLO review plans its reads
+with it too) and the writes in ``obslib.ingest``; this module only decides which rows go
+where, in one transaction. ``record_review`` is the SLO review notebook's recording cell.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,6 +22,10 @@ from obslib.errors import UsageError
 from obslib.ingest import batch
 from obslib.slo import status as slo_status
 from obslib.values import Moment
+
+if TYPE_CHECKING:  # the review is built by the view; this job only records it
+    from obslib.views.notes import Note
+    from obslib.views.slo_review import SloReview
 
 SOURCE = "obslib slo evaluate"  # who opens and closes SLO incidents
 NAME_WIDTH = 100  # alert_definitions.alert_name and alert_incidents.incident_id
@@ -33,14 +39,16 @@ def evaluate(
     url: str | None = None,
 ) -> slo_status.Evaluation:
     """Every enabled SLO (of ``services``) evaluated at ``at`` (default: the data's end)."""
-    instant = load.data_end(at, url=url, name="at").floor(slo.STEP)
+    instant = load.data_end(at, url=url, name="at")
     slos = load.enabled_slos(services, url=url)
     missing = sorted(set(services or ()) - set(slos["service_name"]))
     if missing:  # a typo in --service must not read as "all fine"
         known = ", ".join(sorted(set(load.enabled_slos(url=url)["service_name"]))) or "none"
         raise UsageError(f"no enabled SLO for service(s) {', '.join(missing)} (known: {known})")
-    counts = load.slo_counts(slos, instant - slo.lookback(slos), instant, bucket=slo.STEP, url=url)
-    return slo_status.evaluate_at(counts, slos, instant, bucket=slo.STEP, min_events=min_events)
+    checked = slo.objectives(slos)  # checked and their rules built once, for every step
+    plan = slo.read_plan(checked, instant)
+    counts = load.slo_counts(slos, plan.minutes_from, plan.end, bucket=slo.STEP, url=url)
+    return slo_status.evaluate_at(counts, checked, plan.end, bucket=slo.STEP, min_events=min_events)
 
 
 @dataclass(frozen=True)
@@ -174,6 +182,20 @@ def record(evaluation: slo_status.Evaluation, *, url: str | None = None) -> Reco
         opened=list(incidents["incident_id"]) if opened else [],
         resolved=list(closing["incident_id"]),
     )
+
+
+def record_review(review: SloReview, *, enabled: bool) -> Note:
+    """The SLO review's recording: store its evaluation at its end (what ``obslib slo
+    evaluate --record`` does) when ``enabled`` (the notebook's ``record`` parameter), and
+    say what was stored, or why nothing was."""
+    from obslib.views.notes import Note
+
+    if (empty := review.empty_note()) is not None:
+        return empty
+    if not enabled:
+        return Note("Not recorded (parameter record = False).")
+    done = record(review.result, url=review.url)
+    return Note(f"Recorded at {review.end:%Y-%m-%d %H:%M} UTC: {done}.")
 
 
 def _incident_id(at: pd.Timestamp, d: dict) -> str:

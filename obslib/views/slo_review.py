@@ -6,14 +6,16 @@ burn-rate alert rules would have paged on in that window (and how that compares 
 incidents people got), and which services have no SLO at all. Every view returns a table, a
 chart or a ``Note`` saying why there is nothing, so a notebook cell needs no guard.
 
-Two queries feed it, both aggregated in PostgreSQL: per-minute counts from the longest rule
-window before the window (evaluation, burn rates, replay) and hourly counts from the longest
-SLO period before it (budget burn-down). Memory grows with buckets, not spans.
+Two queries feed it, both aggregated in PostgreSQL and planned by ``slo.read_plan`` (as
+``obslib slo evaluate`` plans its own): per-minute counts from the longest rule window before
+the window (evaluation, burn rates, replay) and hourly counts from the longest SLO period
+before it (budget burn-down). Memory grows with buckets, not spans. The review is built once
+(``review_slos``); the maths is in ``obslib.slo``, the recording in
+``obslib.jobs.slo_evaluation.record_review``: this module arranges what they give.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,21 +23,19 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from obslib import load, schema, slo
+from obslib import load, slo
 from obslib.charts import slo as slo_charts
 from obslib.config import critical_services
 from obslib.escape import html_text
-from obslib.jobs import slo_evaluation as evaluation
 from obslib.slo import replay as slo_replay
 from obslib.slo import status as slo_status
 from obslib.values import count, positive_duration
 from obslib.views import slo_text as wording
 from obslib.views.live import LiveView, per_selection, redraw_all
-from obslib.views.notes import Note
+from obslib.views.notes import Note, unless_empty
 from obslib.views.tables import Table, table
 
 View = Table | Note | alt.TopLevelMixin
-TROUBLE = ("violated", "at_risk")  # the statuses whose SLOs get detail charts
 TOP_OPERATIONS = 5
 
 _OVERVIEW_LABELS = {
@@ -54,48 +54,65 @@ _OVERVIEW_LABELS = {
 
 
 @dataclass
+class Selection:
+    """The SLOs the detail views show, and what to say when none: the one part of a review
+    that changes after it is built (the JupyterLab picker sets it)."""
+
+    labels: list[str] = field(default_factory=list)
+    message: str = ""
+
+
+@dataclass(frozen=True, eq=False)
 class SloReview:
-    """The SLOs of a window ending at ``end``; ``found`` is False with a ``message`` when an
-    SLO detail has nothing to show (no SLO in trouble, none picked)."""
+    """The SLOs of the window ``(start, end]``, built once by ``review_slos`` from what it
+    loaded and computed; only ``picked`` (the SLOs the detail views show) changes."""
 
     start: pd.Timestamp
     end: pd.Timestamp
-    services: list[str]
-    min_events: int = slo.DEFAULT_MIN_EVENTS
-    url: str | None = None
-    live: bool = False
-    slos: pd.DataFrame = field(default_factory=pd.DataFrame)
-    counts: pd.DataFrame = field(default_factory=pd.DataFrame)  # per minute
-    hourly: pd.DataFrame = field(default_factory=pd.DataFrame)  # per hour, for burn-downs
-    result: slo_status.Evaluation | None = None
-    replayed: slo_replay.Replay | None = None
-    asked: pd.Timedelta = field(default_factory=lambda: pd.Timedelta(0))  # the window asked
-    selected: list[str] = field(default_factory=list)  # SLO labels the detail views show
-    found: bool = False
-    message: str = ""
+    asked: pd.Timedelta  # the window asked for (longer than end - start before the data)
+    services: tuple[str, ...]
+    min_events: int
+    url: str | None
+    live: bool
+    objectives: slo.Objectives  # the enabled SLOs, checked, with their alert rules
+    counts: pd.DataFrame  # per minute
+    hourly: pd.DataFrame  # per hour, for burn-downs
+    result: slo_status.Evaluation
+    replayed: slo_replay.Replay
+    rows: pd.DataFrame  # the evaluation at ``end`` with each SLO's label and threshold
+    trouble: tuple[str, ...]  # SLOs violated or at risk at ``end``, least budget first
+    picked: Selection = field(default_factory=Selection)
     views: dict[str, LiveView] = field(default_factory=dict)
 
     # -- what is in the review -------------------------------------------------------------
 
-    @functools.cached_property
-    def rows(self) -> pd.DataFrame:
-        """The evaluation at ``end``, one row per SLO, with its ``slo`` label and latency
-        threshold (computed once: every section reads it)."""
-        keys = ["service_name", "slo_name"]
-        frame = self.result.slos.merge(
-            self.slos[[*keys, "latency_threshold_ms"]], on=keys, how="left"
-        )
-        return frame.assign(slo=frame["service_name"] + "/" + frame["slo_name"])
+    @property
+    def slos(self) -> pd.DataFrame:
+        """The enabled SLO definitions reviewed."""
+        return self.objectives.frame
+
+    @property
+    def selected(self) -> list[str]:
+        """The SLO labels the detail views show."""
+        return self.picked.labels
+
+    @property
+    def found(self) -> bool:
+        return bool(self.picked.labels)
+
+    @property
+    def message(self) -> str:
+        return self.picked.message
 
     def in_trouble(self) -> list[str]:
         """SLOs violated or at risk at the end of the window, least budget first."""
-        rows = self.rows[self.rows["compliance_status"].isin(TROUBLE)]
-        return list(rows.sort_values("error_budget_remaining", kind="stable")["slo"])
+        return list(self.trouble)
 
     def _definition(self, label: str) -> dict:
-        return next(d for d in self.slos.to_dict("records") if slo.slo_label(d) == label)
+        return next(d for d in self.objectives.definitions if slo.slo_label(d) == label)
 
-    def _empty(self) -> Note | None:
+    def empty_note(self) -> Note | None:
+        """Why the review has nothing to show (no enabled SLO), or None."""
         if self.slos.empty:
             which = f" for {', '.join(self.services)}" if self.services else ""
             return Note(f"No enabled SLO{which}: define some with `obslib slo apply FILE.yaml`.")
@@ -109,19 +126,12 @@ class SloReview:
         return redraw_all(self.views)
 
     def _select(self, labels: list[str]) -> None:
-        known = {slo.slo_label(d) for d in self.slos.to_dict("records")}
-        unknown = [x for x in labels if x not in known]
-        self.selected = [x for x in labels if x in known]
-        self.found = bool(self.selected)
-        if unknown:
-            self.message = f"No enabled SLO named {', '.join(unknown)}."
-        elif not self.found:
-            self.message = "No SLO is violated or at risk at the end of the window."
+        chosen = _selection(self.objectives, labels)
+        self.picked.labels, self.picked.message = chosen.labels, chosen.message
 
+    @unless_empty
     def picker(self) -> Any:
         """A dropdown over every SLO (in trouble first) that redraws the detail views."""
-        if (empty := self._empty()) is not None:
-            return empty
         if not self.live:
             shown = ", ".join(self.selected) or "none"
             return Note(
@@ -152,26 +162,19 @@ class SloReview:
 
     # -- the overview ------------------------------------------------------------------------
 
+    @unless_empty
     def headline(self) -> Note:
         """The review in two sentences: statuses now, what the replay found."""
-        if (empty := self._empty()) is not None:
-            return empty
-        counts = self.rows["compliance_status"].value_counts()
-        parts = [
-            f"{counts.get(s, 0)} {s.replace('_', ' ')}"
-            for s in ("violated", "at_risk", "compliant", slo.NO_DATA)
-            if counts.get(s, 0)
-        ]
+        counts = slo_status.status_counts(self.result.slos)
+        parts = [f"{n} {status.replace('_', ' ')}" for status, n in counts.items()]
         text = (
             f"{len(self.rows)} SLOs at {self.end:%Y-%m-%d %H:%M} UTC: {', '.join(parts)}."
             f" Replayed over {self._replayed_over()}, the burn-rate rules would have"
             f" paged {len(self.replayed.pages)} time(s) and opened"
             f" {len(self.replayed.firings) - len(self.replayed.pages)} ticket(s)."
         )
-        caught = self.replayed.incidents[self.replayed.incidents["caught_by_page"]]
-        if len(caught):  # the most severe incident a page caught, the earliest of those
-            rank = caught["severity"].map({s: i for i, s in enumerate(schema.SEVERITIES)})
-            first = caught.assign(_rank=rank).sort_values(["_rank", "triggered_at"]).iloc[0]
+        first = slo_replay.worst_page_catch(self.replayed.incidents)
+        if first is not None:
             text += (
                 f" Incident {first['incident_id']} would have been paged by"
                 f" {first['service_name']}/{first['slo_name']}"
@@ -185,10 +188,9 @@ class SloReview:
             said += f" (the data starts {self.start:%Y-%m-%d %H:%M} UTC)"
         return said
 
+    @unless_empty
     def overview(self) -> View:
         """Every SLO, least error budget left first (Pyrra's list), with its status."""
-        if (empty := self._empty()) is not None:
-            return empty
         r = self.rows.sort_values(["error_budget_remaining", "slo"], kind="stable")
         shown = pd.DataFrame(
             {
@@ -215,10 +217,9 @@ class SloReview:
             errors=(r["compliance_status"] == "violated").to_numpy(),
         )
 
+    @unless_empty
     def rules_note(self) -> Note:
         """Which alert rules do not apply, and which fire while the SLO is met (factor < 1)."""
-        if (empty := self._empty()) is not None:
-            return empty
         rules = self.replayed.rules
         skipped = rules[~rules["applies"]]
         weak = rules[rules["applies"] & (rules["burn_rate"] < 1)]
@@ -253,21 +254,11 @@ class SloReview:
         made = []
         for label in self.selected:
             d = self._definition(label)
-            if d["slo_type"] not in slo.BUDGETED_TYPES:
-                continue  # a throughput SLO has no budget to burn down
-            # the first day of data is left out: a 30-day window holding an hour of
-            # requests swings wildly and says nothing about the budget
-            warm_up = min(slo.period(d), pd.Timedelta(days=1))
-            measured = slo.evaluate(
-                self._hourly_of(d), pd.DataFrame([d]), bucket="1h", warm_up=warm_up
+            measured = slo_status.budget_burndown(
+                self.hourly, d, self.start, self.end, step=self._chart_step()
             )
-            measured = measured[
-                (measured["measurement_timestamp"] > self.start)
-                & (measured["measurement_timestamp"] <= self.end)
-            ]
             if measured.empty:
-                continue
-            measured = _lowest_per(measured, self._chart_step())  # a chart keeps ~1,000 points
+                continue  # a throughput SLO has no budget to burn down
             at_risk = 100.0 - slo.alert_threshold(d)
             made.append(slo_charts.budget_burndown(measured, title=label, at_risk_below=at_risk))
         return wording.stack(
@@ -279,9 +270,6 @@ class SloReview:
     def _chart_step(self) -> str:
         """Hours per chart point: 1, or more past ~40 days, so a line keeps ~1,000 points."""
         return f"{max(1, math.ceil((self.end - self.start) / pd.Timedelta(hours=1000)))}h"
-
-    def _hourly_of(self, d: dict) -> pd.DataFrame:
-        return self.hourly[self.hourly["service_name"] == d["service_name"]]
 
     @per_selection
     def burn_rates(self) -> View:
@@ -295,16 +283,10 @@ class SloReview:
             if burn.empty:
                 continue
             step = self._chart_step()
-            hourly = (
-                burn.assign(time=burn["time"].dt.ceil(step))
-                .groupby(["window", "time"], as_index=False)["burn_rate"]
-                .max()
-            )
-            rules = slo.alert_rules(one)
-            rules = rules[rules["applies"]]
+            rules = self.objectives.applicable(d)
             made.append(
                 slo_charts.burn_rate_chart(
-                    hourly,
+                    slo_status.peak_burn(burn, step),
                     pd.DataFrame(
                         {
                             "severity": rules["severity"],
@@ -319,10 +301,9 @@ class SloReview:
 
     # -- who spends the budget -----------------------------------------------------------------
 
+    @unless_empty
     def contributors(self) -> View:
         """The operations behind the bad events of every SLO in trouble."""
-        if (empty := self._empty()) is not None:
-            return empty
         budgeted = set(self.rows.loc[self.rows["slo_type"].isin(slo.BUDGETED_TYPES), "slo"])
         trouble = [label for label in self.in_trouble() if label in budgeted]
         if not trouble:
@@ -364,30 +345,13 @@ class SloReview:
 
     # -- the replay -----------------------------------------------------------------------------
 
+    @unless_empty
     def replay_summary(self) -> View:
         """Per SLO and rule: how often it would have fired in the window."""
-        if (empty := self._empty()) is not None:
-            return empty
         rules = self.replayed.rules
-        rules = rules[rules["applies"]]
-        firings = self.replayed.firings
-        end = firings["end"].fillna(self.end)
-        firing_time = (
-            (end - firings["start"])
-            .groupby(
-                [
-                    firings["service_name"],
-                    firings["slo_name"],
-                    firings["severity"],
-                    firings["long_window"],
-                ]
-            )
-            .sum()
-        )
+        spent = self.replayed.firing_time
         rows = []
-        for r in rules.to_dict("records"):
-            key = (r["service_name"], r["slo_name"], r["severity"], r["long_window"])
-            spent = firing_time.get(key, pd.Timedelta(0))
+        for i, r in rules[rules["applies"]].iterrows():
             rows.append(
                 {
                     "slo": f"{r['service_name']}/{r['slo_name']}",
@@ -395,7 +359,7 @@ class SloReview:
                     "rule": wording.rule_text(r["long_window"], r["short_window"], r["burn_rate"]),
                     "firings": int(r["firings"]),
                     "held_back": int(r["held_back"]),
-                    "firing_time": wording.duration_text(spent) if r["firings"] else "",
+                    "firing_time": wording.duration_text(spent[i]) if r["firings"] else "",
                 }
             )
         return table(
@@ -409,10 +373,9 @@ class SloReview:
             },
         )
 
+    @unless_empty
     def replay_chart(self) -> View:
         """When each SLO's rules fired, against the incidents of its service."""
-        if (empty := self._empty()) is not None:
-            return empty
         firings = self.replayed.firings
         if firings.empty:
             return Note(
@@ -440,22 +403,12 @@ class SloReview:
             title="burn-rate rules replayed, with the incidents people got",
         )
 
+    @unless_empty
     def detections(self) -> View:
         """Each incident of a service with SLOs: would a rule have caught it, and when."""
-        if (empty := self._empty()) is not None:
-            return empty
-        inc = self.replayed.incidents
-        if inc.empty:
+        if self.replayed.incidents.empty:
             return Note("No incident of a service with an SLO was triggered in the window.")
-        # low-severity incidents no rule caught (flapping alerts, mostly) are counted, not
-        # listed: thirty rows of them would bury the few that matter
-        quiet = inc[~inc["caught"] & (inc["severity"] == "low")]
-        inc = (
-            inc.drop(index=quiet.index)
-            .assign(_missed=lambda f: ~f["caught"])
-            .sort_values(["_missed", "triggered_at"], kind="stable")
-            .reset_index(drop=True)
-        )
+        inc, quiet = slo_replay.notable_incidents(self.replayed.incidents)
         left_out = ""
         if len(quiet):
             services = ", ".join(sorted(set(quiet["service_name"])))
@@ -523,38 +476,20 @@ class SloReview:
             errors=(~covered["covered"] & covered["critical"]).to_numpy(),
         )
 
-    # -- recording -------------------------------------------------------------------------------
-
-    def record(self, enabled: bool) -> Note:
-        """Store the evaluation at ``end`` (``obslib slo evaluate --record``) when asked."""
-        if (empty := self._empty()) is not None:
-            return empty
-        if not enabled:
-            return Note("Not recorded (parameter record = False).")
-        done = evaluation.record(self.result, url=self.url)
-        return Note(f"Recorded at {self.end:%Y-%m-%d %H:%M} UTC: {done}.")
-
 
 _DETAIL_VIEWS = ("burndown", "burn_rates")
 
 
-def _lowest_per(measured: pd.DataFrame, step: str) -> pd.DataFrame:
-    """One measurement per ``step``: the one with the least budget left (the worst moment
-    stays visible when a long window is drawn coarser)."""
-    if step == "1h":
-        return measured
-    slot = measured["measurement_timestamp"].dt.ceil(step)
-    worst = measured.groupby(slot)["error_budget_remaining"].idxmin()
-    return measured.loc[worst.sort_index().to_numpy()].reset_index(drop=True)
-
-
-def _hourly(minutes: pd.DataFrame) -> pd.DataFrame:
-    """Per-minute counts summed per hour (the same buckets ``load.slo_counts`` would give
-    for "1h": both are aligned to 2000-01-01), so the burn-downs need no second scan."""
-    keys = ["service_name", "threshold", "bucket"]
-    hourly = minutes.assign(bucket=minutes["bucket"].dt.floor("h"))
-    summed = hourly.groupby(keys, dropna=False, sort=False)[["total", "ok", "fast"]].sum()
-    return summed.reset_index()[["service_name", "bucket", "total", "ok", "fast", "threshold"]]
+def _selection(objectives: slo.Objectives, labels: list[str]) -> Selection:
+    """The SLOs of ``labels`` the review knows, or what to say instead."""
+    known = {slo.slo_label(d) for d in objectives.definitions}
+    unknown = [x for x in labels if x not in known]
+    chosen = [x for x in labels if x in known]
+    if unknown:
+        return Selection(chosen, f"No enabled SLO named {', '.join(unknown)}.")
+    if not chosen:
+        return Selection(chosen, "No SLO is violated or at risk at the end of the window.")
+    return Selection(chosen)
 
 
 def review_slos(
@@ -572,39 +507,45 @@ def review_slos(
     length = positive_duration(window)
     if isinstance(services, str):
         services = [s.strip() for s in services.split(",") if s.strip()]
+    services = tuple(services or ())
     min_events = count(min_events, "min_events")
-    stop = load.data_end(end, url=url).floor(slo.STEP)
+    stop = load.data_end(end, url=url)
     stored = load.data_range(url=url)
-    begin = stop - length
-    if stored is not None and begin < stored[0] < stop:  # no point replaying before the data
-        begin = stored[0].floor("h")
-    review = SloReview(begin, stop, list(services or []), min_events=min_events, url=url, live=live)
-    review.asked = length
-    review.slos = load.enabled_slos(review.services, url=url)
-    slos = review.slos
-    rules = slo.alert_rules(slos)
-    longest_rule = max([slo.RECENT_BURN, *rules.loc[rules["applies"], "long_window"]])
-    minute_from = min(review.start - longest_rule, stop - slo.lookback(slos)).floor("h")
-    review.counts = load.slo_counts(slos, minute_from, stop, bucket=slo.STEP, url=url)
-    periods = [pd.Timedelta(hours=1), *(slo.period(d) for d in slos.to_dict("records"))]
-    hour_from = (review.start - max(periods)).floor("h")
-    review.hourly = _hourly(review.counts)  # the minutes' hours, plus a scan for what is older
-    if hour_from < minute_from:
-        older = load.slo_counts(slos, hour_from, minute_from, bucket="1h", url=url)
-        review.hourly = pd.concat([older, review.hourly], ignore_index=True)
-    review.result = slo_status.evaluate_at(
-        review.counts, slos, stop, bucket=slo.STEP, min_events=min_events
+    checked = slo.objectives(load.enabled_slos(list(services), url=url))
+    plan = slo.read_plan(
+        checked, stop, window=length, data_start=None if stored is None else stored[0]
     )
-    incidents = load.incidents(review.start, stop, url=url)
-    review.replayed = slo_replay.replay(
-        review.counts,
-        slos,
-        incidents,
-        review.start,
-        stop,
-        bucket=slo.STEP,
+    counts = load.slo_counts(checked.frame, plan.minutes_from, plan.end, bucket=slo.STEP, url=url)
+    older = plan.older_hours  # the hours before the minutes (their own hours are summed)
+    hourly = slo.hourly_counts(
+        counts,
+        None if older is None else load.slo_counts(checked.frame, *older, bucket="1h", url=url),
+    )
+    result = slo_status.evaluate_at(
+        counts, checked, plan.end, bucket=slo.STEP, min_events=min_events
+    )
+    incidents = load.incidents(plan.start, plan.end, url=url)
+    replayed = slo_replay.replay(
+        counts, checked, incidents, plan.start, plan.end, bucket=slo.STEP, min_events=min_events
+    )
+    keys = ["service_name", "slo_name"]
+    rows = result.slos.merge(checked.frame[[*keys, "latency_threshold_ms"]], on=keys, how="left")
+    rows = rows.assign(slo=rows["service_name"] + "/" + rows["slo_name"])
+    trouble = [slo.slo_label(d) for d in slo_status.in_trouble(result.slos).to_dict("records")]
+    return SloReview(
+        start=plan.start,
+        end=plan.end,
+        asked=length,
+        services=services,
         min_events=min_events,
+        url=url,
+        live=live,
+        objectives=checked,
+        counts=counts,
+        hourly=hourly,
+        result=result,
+        replayed=replayed,
+        rows=rows,
+        trouble=tuple(trouble),
+        picked=_selection(checked, trouble[:1] if live else trouble),
     )
-    trouble = review.in_trouble() if len(slos) else []
-    review._select(trouble[:1] if live else trouble)
-    return review
