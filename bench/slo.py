@@ -18,8 +18,8 @@ CHECKPOINT, then one fresh interpreter (``--child``) that
 - times ``--runs`` more whole reviews (``review_slos("30d", url=url)``; median), each
   followed by the review's parts on their own (interleaved, median): the two SQL count
   queries it makes (``load.slo_counts`` per minute over the rule lookback and per hour over
-  the longest SLO period, the same windows the review computes) and the pandas part on
-  those counts (``slo_status.evaluate_at`` + ``slo_replay.replay``).
+  the longest SLO period, planned by ``slo.read_plan`` as the review plans them) and the
+  pandas part on those counts (``slo_status.evaluate_at`` + ``slo_replay.replay``).
 
 ``--profile`` adds a cProfile of one more review per size (top functions by cumulative and
 by own time). Public API only (``obslib.demo``, ``obslib.load``, ``obslib.slo``,
@@ -57,26 +57,21 @@ PROFILE_LINES = 18
 
 
 def review_parts(url: str) -> dict:
-    """The review's inputs, computed as ``review_slos`` does, from public functions only:
-    the SLOs, the window, and the two count windows (per minute, per hour)."""
-    import pandas as pd
-
+    """The review's inputs, planned as ``review_slos`` plans them (``slo.read_plan``), from
+    public functions only: the SLOs (checked, with their rules) and the plan (the window,
+    the minute counts' window and the hourly counts' one)."""
     from obslib import load, slo
     from obslib.values import duration
 
-    stop = load.data_end("", url=url).floor(slo.STEP)
-    begin = stop - duration(WINDOW)
     stored = load.data_range(url=url)
-    if stored is not None and begin < stored[0] < stop:
-        begin = stored[0].floor("h")
-    slos = load.enabled_slos(None, url=url)
-    rules = slo.alert_rules(slos)
-    longest_rule = max([slo.RECENT_BURN, *rules.loc[rules["applies"], "long_window"]])
-    minute_from = min(begin - longest_rule, stop - slo.lookback(slos)).floor("h")
-    periods = [slo.period(d) for d in slos.to_dict("records")]
-    hour_from = (begin - max([pd.Timedelta(hours=1), *periods])).floor("h")
-    return {"slos": slos, "start": begin, "stop": stop, "minute_from": minute_from,
-            "hour_from": hour_from}  # fmt: skip
+    slos = slo.objectives(load.enabled_slos(None, url=url))
+    plan = slo.read_plan(
+        slos,
+        load.data_end("", url=url),
+        window=duration(WINDOW),
+        data_start=None if stored is None else stored[0],
+    )
+    return {"slos": slos, "plan": plan}
 
 
 def child(url: str, runs: int, profile: bool) -> dict:
@@ -107,6 +102,7 @@ def child(url: str, runs: int, profile: bool) -> dict:
     gc.collect()
 
     p = review_parts(url)
+    slos, plan = p["slos"], p["plan"]
     review_s, sql_s, pandas_s = [], [], []
     for _ in range(runs):  # interleaved, so background load spreads over the three timings
         start = time.perf_counter()
@@ -114,16 +110,15 @@ def child(url: str, runs: int, profile: bool) -> dict:
         review_s.append(time.perf_counter() - start)
         gc.collect()
         start = time.perf_counter()
-        counts = load.slo_counts(p["slos"], p["minute_from"], p["stop"], bucket=slo.STEP, url=url)
-        if p["hour_from"] < p["minute_from"]:  # the hours before the minutes (the review
-            # sums the minutes' own hours in pandas)
-            load.slo_counts(p["slos"], p["hour_from"], p["minute_from"], bucket="1h", url=url)
+        counts = load.slo_counts(slos.frame, plan.minutes_from, plan.end, bucket=slo.STEP, url=url)
+        if plan.older_hours:  # the hours before the minutes (the review sums the minutes'
+            # own hours in pandas)
+            load.slo_counts(slos.frame, *plan.older_hours, bucket="1h", url=url)
         sql_s.append(time.perf_counter() - start)
-        incidents = load.incidents(p["start"], p["stop"], url=url)  # small; not timed
+        incidents = load.incidents(plan.start, plan.end, url=url)  # small; not timed
         start = time.perf_counter()
-        slo_status.evaluate_at(counts, p["slos"], p["stop"], bucket=slo.STEP)
-        slo_replay.replay(counts, p["slos"], incidents, p["start"], p["stop"],
-                          bucket=slo.STEP)  # fmt: skip
+        slo_status.evaluate_at(counts, slos, plan.end, bucket=slo.STEP)
+        slo_replay.replay(counts, slos, incidents, plan.start, plan.end, bucket=slo.STEP)
         pandas_s.append(time.perf_counter() - start)
         gc.collect()
     if len(counts) != minute_rows:
@@ -139,10 +134,10 @@ def child(url: str, runs: int, profile: bool) -> dict:
         "minute_rows": minute_rows,
         "hourly_rows": hourly_rows,
         "counts_bytes": counts_bytes,
-        "slos": len(p["slos"]),
+        "slos": len(slos.frame),
         "statuses": statuses,
         "firings": firings,
-        "window": [str(p["start"]), str(p["stop"])],
+        "window": [str(plan.start), str(plan.end)],
     }
     if profile:
         result["profile"] = profile_review(url)
@@ -168,7 +163,8 @@ def profile_review(url: str) -> str:
 
 # A query shaped like one ``load.sli_counts`` call (its columns, grouping and filters; the
 # values read back from session settings in sub-selects, as the loader binds them), for
-# EXPLAIN. The review runs it 8 times: (no threshold + 3 latency thresholds) x (1min, 1h).
+# EXPLAIN. The review reads its counts in such scans, one per bucket size (per minute, and
+# per hour for the hours before the minutes), each with one ``fast`` count per threshold.
 COUNTS_SHAPED = """SELECT service_name,
        date_bin(make_interval(secs => (SELECT current_setting('obslib.p3')::float8)),
                 start_time, TIMESTAMPTZ '2000-01-01') AS bucket,
@@ -190,8 +186,8 @@ def explain(url: str) -> list[str]:
     import psycopg
 
     p = review_parts(url)
-    services = sorted(set(p["slos"]["service_name"]))
-    values = [p["minute_from"].isoformat(), p["stop"].isoformat(), "60", "500",
+    services = sorted(set(p["slos"].frame["service_name"]))
+    values = [p["plan"].minutes_from.isoformat(), p["plan"].end.isoformat(), "60", "500",
               json.dumps(services)]  # fmt: skip
     with psycopg.connect(url, autocommit=True) as conn:
         for i, value in enumerate(values, start=1):
