@@ -1,5 +1,5 @@
 """Which alerts belong together: related alerts (named, same service, caller or callee in
-the service graph), correlation groups within a window, and duplicates.
+the service graph), correlation groups within a window and their summary, and duplicates.
 
 Pure functions on ``load.incidents`` frames and a service graph (``traces.sets.service_graph``:
 ``caller``, ``callee``); no I/O.
@@ -136,6 +136,34 @@ def correlate(
     out["group"] = group
     out["group_lead"] = [leads[g - 1] for g in group]
     return out
+
+
+GROUP_COLUMNS = ("group", "group_lead", "incident_id", "alert_name", "service_name", "triggered_at")
+
+
+def correlated_groups(groups: pd.DataFrame, *, min_alerts: int = 2) -> pd.DataFrame:
+    """One row per ``correlate`` group of at least ``min_alerts`` incidents (one problem,
+    several pages), in the order the groups opened: ``opened_by`` (its lead), ``alerts``
+    (incidents in it), ``alert_names`` and ``services`` (each distinct name once, sorted,
+    comma-separated; an incident whose alert is gone adds no name), ``first`` and ``last``
+    trigger."""
+    require_columns(groups, GROUP_COLUMNS, "groups")
+    if min_alerts < 1:
+        raise InputError(f"correlated groups: min_alerts must be at least 1, not {min_alerts}")
+    summary = groups.groupby("group", sort=True).agg(
+        opened_by=("group_lead", "first"),
+        alerts=("incident_id", "size"),
+        alert_names=("alert_name", _names),
+        services=("service_name", _names),
+        first=("triggered_at", "min"),
+        last=("triggered_at", "max"),
+    )
+    return summary[summary["alerts"] >= min_alerts].reset_index(drop=True)
+
+
+def _names(values: pd.Series) -> str:
+    """Distinct names, sorted, comma-separated; a NULL (NaN) is no name, never "nan"."""
+    return ", ".join(sorted({str(v) for v in values if not incident_facts.missing(v)}))
 
 
 def duplicates(incidents: pd.DataFrame) -> pd.DataFrame:

@@ -1,4 +1,6 @@
-"""Alert noise: false positives, flapping, and the share of pages that were noise.
+"""Alert noise: false positives (and which alerts raise them), flapping, and the share of
+pages that were noise; beside them, how fast the real pages came (``detection_times``) and
+what a review of a window's alerts reads (``review_window``, ``review_reads``).
 
 Pure functions on ``load.incidents`` frames and per-minute SLI counts (``load.slo_counts``);
 no I/O.
@@ -16,6 +18,7 @@ budgeted SLO, or when the window holds fewer than ``FP_MIN_EVENTS`` events of it
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,12 +30,20 @@ from obslib.alerts._common import checked_incidents
 from obslib.alerts.correlation import duplicates
 from obslib.errors import InputError
 from obslib.schema import require_columns
+from obslib.values import positive_duration
 
 FP_MARGIN = pd.Timedelta(minutes=15)  # how long before the page a breach still explains it
 FP_MIN_EVENTS = slo.DEFAULT_MIN_EVENTS  # a breach on fewer events in 5 minutes is no evidence
 FLAP_WINDOW = pd.Timedelta(hours=1)
 RESOLVED_STATUSES = ("resolved", "auto_resolved")
 VERDICTS = ("real", "false_positive", "unknown")
+# How far before a review window its SLI counts reach: an incident paged at the window's
+# start is judged from FP_MARGIN before its page (``false_positives``) and its timeline
+# looks LOOKBACK back (``detection_times``); both rules' own 5-minute breach windows fit in
+# the sum.
+COUNTS_MARGIN = FP_MARGIN + incident_facts.LOOKBACK
+DETECTION_COLUMNS = ("incident_id", "severity", "time_to_detect")
+FP_PER_ALERT_COLUMNS = ("alert_name", "service_name", "false_positives", "first", "last")
 
 
 def flapping(
@@ -156,6 +167,24 @@ def _verdict(x: dict, counts: pd.DataFrame, budgeted: list[dict]):
     return "false_positive", None, "no SLO of its service breached"
 
 
+def false_positives_per_alert(verdicts: pd.DataFrame, incidents: pd.DataFrame) -> pd.DataFrame:
+    """Which alerts page for nothing: per ``alert_name`` and ``service_name`` with at least
+    one ``false_positive`` verdict, the ``false_positives`` and the ``first`` and ``last``
+    trigger among them; the most first (ties: the order the alerts first appear in
+    ``verdicts``)."""
+    require_columns(verdicts, ("incident_id", "alert_name", "service_name", "verdict"), "verdicts")
+    require_columns(incidents, ("incident_id", "triggered_at"), "incidents")
+    fps = verdicts[verdicts["verdict"] == "false_positive"]
+    times = fps.merge(incidents[["incident_id", "triggered_at"]], on="incident_id")
+    per = times.groupby(["alert_name", "service_name"], sort=False).agg(
+        false_positives=("incident_id", "size"),
+        first=("triggered_at", "min"),
+        last=("triggered_at", "max"),
+    )
+    per = per.reset_index().sort_values("false_positives", ascending=False, kind="stable")
+    return per[list(FP_PER_ALERT_COLUMNS)].reset_index(drop=True)
+
+
 @dataclass(frozen=True)
 class Noise:
     """Alert noise: the false-positive rate over judged incidents (``unknown`` excluded,
@@ -199,3 +228,93 @@ def noise(incidents: pd.DataFrame, verdicts: pd.DataFrame, groups: pd.DataFrame)
         flapping_episodes=len(flaps),
         flapping_firings=int(flaps["firings"].sum()),
     )
+
+
+# -- detection, and what a review of a window reads ----------------------------------------
+
+
+def detection_times(
+    incidents: pd.DataFrame,
+    evidence: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]],
+    counts: pd.DataFrame,
+    slos: pd.DataFrame,
+    *,
+    severity: str,
+) -> pd.DataFrame:
+    """Time to detect (``incidents.timeline``: triggered - the first bad minute) of every
+    incident of ``severity``, in the order of ``incidents``: ``DETECTION_COLUMNS``, NaT when
+    unknown (no bad minute at or before the page, or an incident whose alert is gone and so
+    has no service). ``evidence`` holds per incident id its service's failing server spans
+    and logs over its ``review_reads`` window; ``counts`` (per-minute SLI counts) cover
+    ``review_reads``' range; ``slos`` are the SLO definitions."""
+    require_columns(
+        incidents, ("incident_id", "service_name", "severity", "triggered_at"), "incidents"
+    )
+    rows = []
+    for row in incidents[incidents["severity"] == severity].to_dict("records"):
+        service = row["service_name"]
+        if incident_facts.missing(service):
+            rows.append((row["incident_id"], row["severity"], pd.NaT))
+            continue
+        if row["incident_id"] not in evidence:
+            raise InputError(f"detection times: no spans and logs read for {row['incident_id']}")
+        errors, logs = evidence[row["incident_id"]]
+        got = incident_facts.timeline(
+            row,
+            errors=errors,
+            logs=logs,
+            counts=counts,
+            slos=slos[slos["service_name"] == service],
+        )
+        rows.append((row["incident_id"], row["severity"], got.time_to_detect))
+    frame = pd.DataFrame(rows, columns=list(DETECTION_COLUMNS))
+    # as objects: a column of NaT alone would read as datetimes
+    frame["time_to_detect"] = pd.to_timedelta(frame["time_to_detect"].astype(object))
+    return frame
+
+
+def review_window(
+    length: pd.Timedelta | str, data_end: pd.Timestamp
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The half-open window a review of ``length`` (a duration or its text, e.g. "14d") up to
+    ``data_end`` covers: ending at the start of ``data_end``'s SLI bucket (``slo.STEP``), so
+    the counts read for it are whole buckets."""
+    stop = pd.Timestamp(data_end).floor(slo.STEP)
+    return stop - positive_duration(length, "window"), stop
+
+
+@dataclass(frozen=True)
+class ReviewReads:
+    """What a review of a window reads beyond the window itself, given its incidents:
+    per-minute SLI counts over ``[counts_start, counts_end)`` and, per incident whose
+    detection time it measures, its service's spans and logs over ``[since, until)``
+    (``evidence``: ``(incident_id, service_name, since, until)``, in incident order)."""
+
+    counts_start: pd.Timestamp
+    counts_end: pd.Timestamp
+    evidence: tuple[tuple[str, str, pd.Timestamp, pd.Timestamp], ...]
+
+
+def review_reads(
+    start: pd.Timestamp, end: pd.Timestamp, incidents: pd.DataFrame, *, severity: str
+) -> ReviewReads:
+    """The reads ``false_positives`` and ``detection_times`` (of ``severity``) need for the
+    ``incidents`` paged in ``[start, end)``: counts from ``COUNTS_MARGIN`` before ``start``
+    to ``end`` or the last resolution, whichever is later; spans and logs of each incident's
+    service from ``incidents.LOOKBACK`` before its page to ``incidents.window_end``."""
+    require_columns(
+        incidents, ("incident_id", "service_name", "severity", "triggered_at", "resolved_at"),
+        "incidents",
+    )  # fmt: skip
+    last = incidents["resolved_at"].max() if len(incidents) else end
+    evidence = tuple(
+        (
+            row["incident_id"],
+            row["service_name"],
+            row["triggered_at"] - incident_facts.LOOKBACK,
+            incident_facts.window_end(row),
+        )
+        for row in incidents[incidents["severity"] == severity].to_dict("records")
+        if not incident_facts.missing(row["service_name"])
+    )
+    return ReviewReads(start - COUNTS_MARGIN, max(end, last if pd.notna(last) else end), evidence)

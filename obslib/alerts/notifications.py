@@ -14,12 +14,14 @@ import pandas as pd
 
 from obslib.alerts._common import checked_incidents
 from obslib.errors import InputError
+from obslib.schema import require_columns
 from obslib.values import Moment, utc
 
 GROUP_WAIT = pd.Timedelta(seconds=30)  # Alertmanager's route defaults
 GROUP_INTERVAL = pd.Timedelta(minutes=5)
 REPEAT_INTERVAL = pd.Timedelta(hours=4)
 FATES = ("notified", "merged", "inhibited", "silent")
+UNPAGED_COLUMNS = ("incident_id", "alert_name", "triggered_at", "group", "fate")
 LABELS = {  # Alertmanager label -> incident column
     "alertname": "alert_name",
     "service": "service_name",
@@ -93,6 +95,17 @@ class NotificationReplay:
     notifications: pd.DataFrame
     fates: pd.DataFrame
     summary: dict = field(default_factory=dict)
+
+
+def unpaged(replay: NotificationReplay, incidents: pd.DataFrame) -> pd.DataFrame:
+    """The incidents ``replay`` did not page on their own (every fate but ``notified``), in
+    the replay's (trigger) order, with the name and trigger time ``incidents`` holds for
+    them: ``UNPAGED_COLUMNS``."""
+    require_columns(incidents, ("incident_id", "alert_name", "triggered_at"), "incidents")
+    fates = replay.fates
+    quiet = fates[fates["fate"] != "notified"].drop(columns=["alert_name"])
+    found = quiet.merge(incidents[["incident_id", "alert_name", "triggered_at"]], on="incident_id")
+    return found[list(UNPAGED_COLUMNS)]
 
 
 def _labels(record: dict) -> dict[str, str]:
