@@ -322,6 +322,35 @@ def scorecard(
     return frame
 
 
+@dataclass(frozen=True)
+class Tally:
+    """A scorecard in one line: how many KPIs ``passed``, ``failed`` or had ``no_data``,
+    and the names of the ``failing`` ones in scorecard order."""
+
+    passed: int
+    failed: int
+    no_data: int
+    failing: tuple[str, ...]
+
+    @property
+    def kpis(self) -> int:
+        return self.passed + self.failed + self.no_data
+
+
+def tally(rows: pd.DataFrame) -> Tally:
+    """Count a ``scorecard``'s results (``passed`` True, False or None: no data)."""
+    require_columns(rows, ("kpi", "passed"), "scorecard")
+    results = rows["passed"].tolist()  # Python bools: a NaN or NA is no data, not a pass
+    passed = [p is True for p in results]
+    failed = [p is False for p in results]
+    return Tally(
+        passed=sum(passed),
+        failed=sum(failed),
+        no_data=len(rows) - sum(passed) - sum(failed),
+        failing=tuple(str(k) for k, f in zip(rows["kpi"], failed, strict=True) if f),
+    )
+
+
 def _check_allowed(values: pd.Series, allowed: tuple[str, ...], what: str, column: str) -> None:
     """Every value one of ``allowed``; else InputError naming the first bad row."""
     for i, value in enumerate(values):

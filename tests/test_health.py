@@ -20,6 +20,7 @@ from obslib.charts import render
 from obslib.errors import InputError, UsageError
 from obslib.ingest import write_logs, write_spans
 from obslib.load import health_data
+from tests import builders
 from tests.ids import sid, tid
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -208,6 +209,48 @@ def test_loaders_refuse_a_bad_window(migrated_db: str) -> None:
         health_data.log_correlation(T0, T0, url=migrated_db)
 
 
+def test_incident_evidence_reads_each_incidents_failing_requests_and_logs(
+    migrated_db: str,
+) -> None:
+    """Per planned window: only the service's server spans that failed (error or timeout),
+    and its logs, each in the window's half-open bounds.
+
+    Planted and seen failing: dropping the kind filter (api's failed client span), the
+    status filter (its ok request), the service filter (db's spans and logs), reading every
+    window's rows for every incident."""
+    at = [T0 + timedelta(minutes=m) for m in range(6)]
+    rows = [
+        builders.span("e1", "s", start=at[1], status="error"),
+        builders.span("e2", "s", start=at[2], status="timeout"),
+        builders.span("ok", "s", start=at[2]),
+        builders.span("cl", "c", kind="client", start=at[3], status="error"),
+        builders.span("db", "s", service="db", start=at[3], status="error"),
+        builders.span("late", "s", start=at[5], status="error"),
+    ]
+    write_spans(pd.DataFrame(rows), url=migrated_db)
+    logs = log_rows([None, None, None])
+    logs["timestamp"] = [at[0], at[1], at[5]]
+    logs["service_name"] = ["api", "db", "api"]
+    write_logs(logs, url=migrated_db)
+    got = load.incident_evidence(
+        [
+            ("A", "api", at[0], at[5]),
+            ("B", "db", at[0], at[5]),
+            ("C", "api", at[5], at[5] + timedelta(minutes=1)),
+        ],
+        url=migrated_db,
+    )
+    assert list(got) == ["A", "B", "C"]
+    spans, logs = got["A"]
+    assert spans["span_id"].tolist() == [sid("s"), sid("s")]
+    assert spans["trace_id"].tolist() == [tid("e1"), tid("e2")]
+    assert logs["timestamp"].tolist() == [at[0]] and set(logs["service_name"]) == {"api"}
+    assert got["B"][0]["trace_id"].tolist() == [tid("db")]
+    assert got["B"][1]["timestamp"].tolist() == [at[1]]
+    assert got["C"][0]["trace_id"].tolist() == [tid("late")]
+    assert load.incident_evidence([], url=migrated_db) == {}
+
+
 def test_the_demo_counts_match_a_count_of_its_loaded_spans(demo_db) -> None:
     """On one realistic day of the demo, the SQL aggregates equal the same KPIs computed in
     pandas from the loaded spans and logs (an independent count)."""
@@ -388,6 +431,38 @@ def test_the_scorecard_has_one_row_per_kpi_in_plan_order() -> None:
         "worst 45 s over 3 critical incident(s), median 40 s; 1 without a known time,"
         " 1 less severe not counted",
     ]
+
+
+TALLY_CASES = {
+    "every KPI passing": ([True] * 5, (5, 0, 0, ())),
+    "a failing KPI is named": ([True, False, True, True, True], (4, 1, 0, ("b",))),
+    "no data neither passes nor fails": ([None, True, None, True, True], (3, 0, 2, ())),
+    "failing KPIs in scorecard order": ([False, True, None, False, True], (2, 2, 1, ("a", "d"))),
+    "a NaN is no data, not a pass": ([math.nan, True, True, True, True], (4, 0, 1, ())),
+}
+
+
+@pytest.mark.parametrize(("results", "expected"), TALLY_CASES.values(), ids=TALLY_CASES)
+def test_tally(results: list, expected: tuple) -> None:
+    rows = pd.DataFrame({"kpi": list("abcde"), "passed": pd.Series(results, dtype=object)})
+    got = health.tally(rows)
+    assert (got.passed, got.failed, got.no_data, got.failing) == expected
+    assert got.kpis == 5
+
+
+def test_the_tally_of_a_scorecard() -> None:
+    """A card with a pass, failures and no data, as ``scorecard`` builds it."""
+    card = health.scorecard(
+        coverage=coverage_counts(99, 100),
+        correlation=pd.DataFrame({"traces": [4], "logged": [3]}),
+        slos=slos(["api-gateway"]),
+        verdicts=verdicts(0, 0),
+        detections=detections([None]),
+        critical=["api-gateway", "billing"],
+    )
+    got = health.tally(card)
+    assert (got.passed, got.failed, got.no_data) == (1, 2, 2)
+    assert got.failing == (health.LOG_CORRELATION, health.SLO_COVERAGE)
 
 
 def test_slo_coverage_takes_the_critical_services_from_its_caller() -> None:

@@ -16,7 +16,12 @@ read itself. ``json="text"`` keeps the JSON text (the lazy form): parse later wi
 
 from obslib.load._core import JsonMode, parse_json
 from obslib.load.alerts import alert_definitions, incident, incidents
-from obslib.load.health_data import client_coverage, log_correlation, service_edges
+from obslib.load.health_data import (
+    client_coverage,
+    incident_evidence,
+    log_correlation,
+    service_edges,
+)
 from obslib.load.slo_data import (
     data_end,
     data_range,
@@ -38,6 +43,7 @@ __all__ = [
     "data_range",
     "enabled_slos",
     "incident",
+    "incident_evidence",
     "incidents",
     "log_correlation",
     "logs",

@@ -1,4 +1,5 @@
-"""The counts the observability-health KPIs are made of, aggregated in PostgreSQL.
+"""The counts the observability-health KPIs are made of, aggregated in PostgreSQL, and the
+spans and logs behind each measured detection time.
 
 A window may hold millions of spans: these queries return a row per caller operation (trace
 coverage) or one row (log correlation), never the spans. The KPI rules themselves (what
@@ -7,10 +8,16 @@ passes, what "no data" means) live in ``obslib.health``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pandas as pd
 
 from obslib.load._core import _fetch, _typed, _window
+from obslib.load.telemetry import logs, spans
 from obslib.values import Moment
+
+# A failing request, as an incident's timeline counts one.
+_FAILING = ("error", "timeout")
 
 # A client span is served when the callee recorded a server span as its child in the same
 # trace. A semi-join (EXISTS in WHERE), so a client span with two server children (a retry
@@ -94,3 +101,18 @@ def service_edges(start: Moment, end: Moment, *, url: str | None = None) -> pd.D
     frame = _typed(_fetch(_EDGES, [lo, hi], url, order=("caller", "callee"), planned=True))
     frame["calls"] = frame["calls"].astype("int64")
     return frame
+
+
+def incident_evidence(
+    windows: Iterable[tuple[str, str, Moment, Moment]], *, url: str | None = None
+) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """Per ``(incident_id, service_name, since, until)`` (``alerts.noise.review_reads``): the
+    service's failing server spans and its log records in ``[since, until)``, as
+    ``{incident_id: (spans, logs)}``, what ``alerts.noise.detection_times`` reads."""
+    return {
+        incident_id: (
+            spans(since, until, services=[service], kinds=["server"], statuses=_FAILING, url=url),
+            logs(since, until, services=[service], url=url),
+        )
+        for incident_id, service, since, until in windows
+    }
