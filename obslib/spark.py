@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -49,14 +50,13 @@ def local_session(cores: int = 2, *, partitions: int = 4) -> SparkSession:
     Python workers run this interpreter (Spark otherwise starts ``python3`` from PATH, which
     lacks obslib); times are read as UTC; no UI and no progress bars; bound to 127.0.0.1 (no
     network needed); Debian's PostgreSQL JDBC jars on the class path when installed
-    (``read_spans``).
+    (``read_spans``). Everything is Spark configuration except the workers' interpreter:
+    see ``_workers_run_this_python``; the process environment is left as it was.
     """
     from pyspark.sql import SparkSession
 
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
     jars = ",".join(str(jar) for jar in jdbc.JDBC_JARS if jar.exists())
-    return (
+    builder = (
         SparkSession.builder.master(f"local[{int(cores)}]")
         .config("spark.jars", jars)
         .appName("obslib")
@@ -67,8 +67,30 @@ def local_session(cores: int = 2, *, partitions: int = 4) -> SparkSession:
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
     )
+    with _workers_run_this_python():
+        return builder.getOrCreate()
+
+
+@contextmanager
+def _workers_run_this_python() -> Iterator[None]:
+    """``PYSPARK_PYTHON`` set to this interpreter while a SparkContext is created, then put
+    back as it was.
+
+    pyspark reads its workers' interpreter from that variable once, when the context starts
+    (``SparkContext.pythonExec``); a driver started from Python ignores the configuration
+    ``spark.pyspark.python`` (measured: workers ran PATH's ``python3``). So the variable is
+    set for that moment only (not at import, not for the rest of the process; the JVM
+    launched meanwhile keeps its copy). Not for threads creating contexts concurrently."""
+    before = os.environ.get("PYSPARK_PYTHON")
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PYSPARK_PYTHON", None)
+        else:
+            os.environ["PYSPARK_PYTHON"] = before
 
 
 def read_spans(
