@@ -94,8 +94,3 @@ def jdbc_target(url: str) -> JdbcTarget:
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"  # an IPv6 address
     return JdbcTarget(f"jdbc:postgresql://{host}:{port}/{quote(dbname, safe='')}", props)
-
-
-def missing_jars() -> list[Path]:
-    """The Debian JDBC jars this machine lacks (empty when JDBC reads can work here)."""
-    return [jar for jar in JDBC_JARS if not jar.exists()]
