@@ -136,10 +136,6 @@ def child_spark(folder: Path) -> dict:
 
     from obslib import spark as ospark
 
-    # no console progress bar on stderr (a plain local session; nothing else changed)
-    os.environ.setdefault(
-        "PYSPARK_SUBMIT_ARGS", "--conf spark.ui.showConsoleProgress=false pyspark-shell"
-    )
     gc.collect()
     rss = c.PeakRss()
     start = time.perf_counter()
