@@ -12,10 +12,9 @@ which a pick in JupyterLab replaces. What the views show is computed in ``obslib
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import altair as alt
 import pandas as pd
 
 from obslib import charts, load, traces
@@ -25,7 +24,7 @@ from obslib.traces import sets as trace_sets
 from obslib.values import boolean, window
 from obslib.views.live import LiveView, per_trace, redraw_all
 from obslib.views.notes import Note, unless_empty
-from obslib.views.picker import trace_picker
+from obslib.views.picker import PickedTrace, TraceSelection, no_trace, pick_trace, trace_picker
 from obslib.views.tables import table
 from obslib.views.trace_window import (
     DAY,
@@ -43,76 +42,6 @@ _SAMPLE_COLUMNS = (
     "duration_ms", "spans", "services", "errors",
 )  # fmt: skip
 _REASONS = {"error": "a failing trace", "slow": "one of the slowest", "uniform": "sampled"}
-
-
-@dataclass(frozen=True, eq=False)
-class PickedTrace:
-    """The investigated trace, rebuilt once with the investigation's skew parameters;
-    ``found`` is False with a ``message`` when there is none (an empty window, an unknown
-    trace id)."""
-
-    trace_id: str
-    found: bool
-    colors: alt.Scale  # the window's services, then this trace's: one colour per service
-    message: str = ""
-    spans: pd.DataFrame = field(default_factory=pd.DataFrame)  # reconstructed
-    notes: list[str] = field(default_factory=list)  # the repairs reconstruct made
-    adjustments: pd.DataFrame = field(default_factory=pd.DataFrame)  # clock-skew report
-    path: pd.DataFrame = field(default_factory=pd.DataFrame)  # traces.critical_path
-    segments: pd.DataFrame = field(default_factory=pd.DataFrame)  # ... with services, ms
-    url: str | None = None
-
-    @functools.cached_property
-    def records(self) -> pd.DataFrame:
-        """The trace's log records, loaded on first use (two views show them)."""
-        return load.logs(trace_id=self.trace_id, url=self.url)
-
-
-def pick_trace(
-    trace_id: str,
-    window_spans: pd.DataFrame,
-    *,
-    skew_correction: bool,
-    max_skew_ms: float,
-    url: str | None,
-) -> PickedTrace:
-    """Load ``trace_id`` and rebuild it: clock skew adjusted (or not), repaired, its
-    critical path walked; colours follow the window's services (``window_spans``)."""
-    raw = load.trace(trace_id, url=url) if trace_id else pd.DataFrame()
-    if raw.empty:
-        return no_trace(trace_id, f"No trace with id {trace_id!r} in the database.", window_spans)
-    adjusted = skew.adjust_clock_skew(raw, max_skew_ms=max_skew_ms, enabled=skew_correction)
-    rebuilt = traces.reconstruct(adjusted.spans)
-    return PickedTrace(
-        trace_id,
-        found=True,
-        colors=_colors(window_spans, extra=rebuilt.spans["service_name"].astype(str)),
-        spans=rebuilt.spans,
-        notes=rebuilt.notes,
-        adjustments=adjusted.adjustments,
-        path=traces.critical_path(rebuilt.spans),
-        segments=traces.critical_path_segments(rebuilt.spans),
-        url=url,
-    )
-
-
-def no_trace(trace_id: str, message: str, window_spans: pd.DataFrame) -> PickedTrace:
-    """No trace to show, and why: the per-trace views show ``message``."""
-    return PickedTrace(trace_id, found=False, colors=_colors(window_spans), message=message)
-
-
-def _colors(window_spans: pd.DataFrame, extra: Any = ()) -> alt.Scale:
-    services = window_spans["service_name"] if len(window_spans) else ()
-    return charts.service_colors(services, extra=extra)
-
-
-@dataclass
-class TraceSelection:
-    """The one mutable part of an investigation: the trace shown now (a pick in JupyterLab
-    replaces it) and the live outputs of the per-trace views, which a pick redraws."""
-
-    trace: PickedTrace
-    views: dict[str, LiveView] = field(default_factory=dict)
 
 
 def _picked(name: str) -> property:
