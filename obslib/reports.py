@@ -1,5 +1,9 @@
 """Headless reports: papermill runs a notebook, nbconvert turns it into offline HTML.
 
+``REPORTS`` is the one report registry (name -> notebook, title, typed parameters with
+their defaults): the CLI, triage and the demo read it, and it imports nothing heavy, so
+``obslib --help`` can show its choices.
+
 The kernel is this interpreter (a kernel spec written under OBSLIB_HOME), never whatever
 ``python3`` kernel the machine has. Charts render as inline SVG and the HTML keeps no
 remote ``<script src>``, so a report opens complete without a network. The database URL is
@@ -20,48 +24,133 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING, NamedTuple
 
 from obslib.config import ENV_DATABASE_URL, settings, shipped_dir, version
 from obslib.errors import ReportFailed, UsageError
 from obslib.redact import scrub
-from obslib.traces.skew import check_max_skew_ms
-from obslib.values import boolean, count, duration, moment, positive_duration, utc, window
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
 KERNEL_NAME = "obslib"  # the kernel the notebooks are saved with
 
-NOTEBOOKS = {
-    "trace": "trace_investigation.ipynb",
-    "slo": "slo_review.ipynb",
-    "incident": "incident_postmortem.ipynb",
-    "health": "observability_health.ipynb",
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter of a report, as the notebook's ``parameters`` cell declares it."""
+
+    name: str
+    # str, bool, int or float as the cell declares it; or, declared str, "time" (a moment:
+    # checked with values.moment before a kernel starts and passed on as ISO 8601 UTC) or
+    # "duration" ("30d": checked with values.positive_duration). Only these: a name is no
+    # proof of a type (a `max_wait_time: float` is not a moment).
+    kind: str
+    default: object
+    # a time that may be empty: the notebook then ends at the latest stored span
+    optional: bool = False
+    # what the notebook's own first cells would refuse, refused up front by the same function
+    check: Callable[[object], object] | None = None
+
+    @property
+    def declared(self) -> str:
+        """The type the notebook's parameters cell declares (papermill's name for it)."""
+        return "str" if self.kind in ("time", "duration") else self.kind
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """One report: ``obslib report NAME`` runs ``notebook`` with ``parameters``."""
+
+    name: str
+    notebook: str  # a file of notebooks_dir()
+    title: str  # the notebook's own "# " heading, which its header shows
+    parameters: tuple[Parameter, ...]
+
+    def parameter(self, key: str) -> Parameter | None:
+        return next((p for p in self.parameters if p.name == key), None)
+
+    @property
+    def defaults(self) -> dict[str, object]:
+        """The parameters cell's values, in its order: what a run without ``-p`` uses."""
+        return {p.name: p.default for p in self.parameters}
+
+
+def _skew_limit(value: object) -> object:
+    from obslib.traces.skew import check_max_skew_ms  # the skew adjuster's own check
+
+    return check_max_skew_ms(value)
+
+
+def _event_count(value: object) -> object:
+    from obslib.values import count
+
+    return count(value, "parameter min_events")
+
+
+# Set by run_notebook on every report (static SVG charts that render offline); every
+# report's notebook declares it last.
+REPORT_MODE = Parameter("report_mode", "bool", False)
+# The parameter a runbook takes (triage runs every runbook with it) and the report triage
+# runs for an incident whose alert names no runbook: the postmortem.
+INCIDENT_ID = "incident_id"
+POSTMORTEM = "incident"
+
+# The one report registry: the CLI's choices, help and parameter checks, the runs of
+# `obslib report`, triage and the demo all read it. Each entry's defaults work on the demo
+# data; tests check that every entry's notebook exists and declares exactly these
+# parameters (names, order, types, defaults).
+REPORTS: dict[str, ReportSpec] = {
+    spec.name: spec
+    for spec in (
+        ReportSpec(
+            "trace",
+            "trace_investigation.ipynb",
+            "Trace investigation",
+            (
+                Parameter("trace_id", "str", ""),
+                Parameter("start", "time", "2026-11-14T14:05:00Z"),
+                Parameter("end", "time", "2026-11-14T14:50:00Z"),
+                Parameter("skew_correction", "bool", True),
+                Parameter("max_skew_ms", "float", 1000.0, check=_skew_limit),
+                REPORT_MODE,
+            ),
+        ),
+        ReportSpec(
+            "slo",
+            "slo_review.ipynb",
+            "SLO review",
+            (
+                Parameter("window", "duration", "30d"),
+                Parameter("end", "time", "2026-11-16T00:00:00Z", optional=True),
+                Parameter("services", "str", ""),
+                Parameter("record", "bool", False),
+                Parameter("min_events", "int", 10, check=_event_count),
+                REPORT_MODE,
+            ),
+        ),
+        ReportSpec(
+            POSTMORTEM,
+            "incident_postmortem.ipynb",
+            "Incident postmortem",
+            (Parameter(INCIDENT_ID, "str", "INC-20261114-0001"), REPORT_MODE),
+        ),
+        ReportSpec(
+            "health",
+            "observability_health.ipynb",
+            "Observability health",
+            (
+                Parameter("window", "duration", "14d"),
+                Parameter("end", "time", "", optional=True),
+                REPORT_MODE,
+            ),
+        ),
+    )
 }
-# Parameters that hold a moment, per notebook: checked with values.utc before a kernel starts,
-# so `-p start notadate` is bad input (exit 2) rather than a failing cell. Only these: a name
-# is no proof of a type (a `max_wait_time: float` is not a moment).
-TIME_PARAMETERS = {
-    "trace": ("start", "end"),
-    "slo": ("end",),
-    "health": ("end",),
-}
-# Time parameters that may be empty: the notebook then ends at the latest stored span.
-OPTIONAL_TIMES = {
-    "slo": ("end",),
-    "health": ("end",),
-}
-# Parameters that hold a duration ("30d"), checked with values.duration the same way.
-DURATION_PARAMETERS = {
-    "slo": ("window",),
-    "health": ("window",),
-}
-# Other values the notebooks refuse, checked up front by the function the notebook calls.
-_VALUE_CHECKS: dict[str, dict[str, Callable[[object], object]]] = {
-    "trace": {"max_skew_ms": check_max_skew_ms},
-    "slo": {"min_events": lambda value: count(value, "parameter min_events")},
-}
+# report name -> notebook file, read from REPORTS
+NOTEBOOKS = {spec.name: spec.notebook for spec in REPORTS.values()}
 _HEADER_TAG = "obslib-report-header"
 _SECRET_WORDS = ("url", "password", "dsn", "secret", "token")
 _DATABASE_URL = re.compile(r"postgres(ql)?(\+\w+)?://", re.I)
@@ -79,9 +168,17 @@ def notebooks_dir() -> Path:
     return shipped_dir("OBSLIB_NOTEBOOKS_DIR", "notebooks")
 
 
-def kernel_name(*, headless: bool = False) -> str:
-    """The ``obslib`` kernel spec, pointed at this interpreter and made visible to Jupyter
-    through JUPYTER_PATH.
+class Kernel(NamedTuple):
+    """A kernel spec's name and the environment Jupyter needs to find it."""
+
+    name: str
+    env: dict[str, str]  # JUPYTER_PATH with the folder of obslib's kernel specs first
+
+
+def kernel_name(*, headless: bool = False) -> Kernel:
+    """The ``obslib`` kernel spec, pointed at this interpreter, and the environment that
+    makes it visible to Jupyter (``JUPYTER_PATH``); this process's environment is left as
+    it is: whoever starts a kernel or JupyterLab passes ``env`` on.
 
     One stable name, so the notebooks can save it as their kernel and JupyterLab opens them
     on obslib's Python instead of whatever "Python 3" it finds; each run points it at the
@@ -112,8 +209,15 @@ def kernel_name(*, headless: bool = False) -> str:
         os.replace(partial, target)
     paths = os.environ.get("JUPYTER_PATH", "")
     if str(root) not in paths.split(os.pathsep):
-        os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(root), paths) if p)
-    return name
+        paths = os.pathsep.join(p for p in (str(root), paths) if p)
+    return Kernel(name, {"JUPYTER_PATH": paths})
+
+
+def report(name: str) -> ReportSpec:
+    """The registry's entry for report ``name``; UsageError naming the others if none."""
+    if name not in REPORTS:
+        raise UsageError(f"unknown report {name!r} (one of {', '.join(REPORTS)})")
+    return REPORTS[name]
 
 
 def notebook_parameters(name: str | Path) -> dict[str, dict]:
@@ -126,14 +230,12 @@ def notebook_parameters(name: str | Path) -> dict[str, dict]:
 
 
 def _notebook(name: str) -> Path:
-    if name not in NOTEBOOKS:
-        raise UsageError(f"unknown report {name!r} (one of {', '.join(NOTEBOOKS)})")
-    return notebooks_dir() / NOTEBOOKS[name]
+    return notebooks_dir() / report(name).notebook
 
 
 def coerce_parameters(name: str, raw: dict[str, str]) -> dict[str, object]:
-    """Turn CLI strings into the types the notebook's parameters declare; refuse unknowns."""
-    declared = notebook_parameters(name)
+    """Turn CLI strings into the types report ``name``'s parameters have; refuse unknowns."""
+    spec = report(name)
     out: dict[str, object] = {}
     for key, text in raw.items():
         if any(word in key.lower() for word in _SECRET_WORDS):
@@ -146,16 +248,11 @@ def coerce_parameters(name: str, raw: dict[str, str]) -> dict[str, object]:
                 f"parameter {key!r} holds a database URL: the database comes from"
                 " OBSLIB_DATABASE_URL, never from a report parameter"
             )
-        if key not in declared:
-            raise UsageError(
-                f"report {name!r} has no parameter {key!r} (it has: {', '.join(sorted(declared))})"
-            )
-        kind = declared[key].get("inferred_type_name", "str")
-        if is_time_parameter(name, key):
-            kind = "time"
-        elif key in DURATION_PARAMETERS.get(name, ()):
-            kind = "duration"
-        out[key] = _convert(name, key, text, kind)
+        parameter = spec.parameter(key)
+        if parameter is None:
+            known = ", ".join(sorted(p.name for p in spec.parameters))
+            raise UsageError(f"report {name!r} has no parameter {key!r} (it has: {known})")
+        out[key] = _convert(parameter, text)
     check_parameters(name, out)
     return out
 
@@ -165,28 +262,42 @@ def check_parameters(name: str, given: dict[str, object]) -> None:
     (UsageError, exit 2), by the same functions: a window whose end is not after its start
     (the notebook's defaults filling what was not given), a moment outside the times
     obslib holds, a negative or NaN skew limit, a negative minimum of events."""
-    values = {**_defaults(name), **given}
-    times = [k for k in TIME_PARAMETERS.get(name, ()) if str(values.get(k) or "").strip()]
+    from obslib.values import moment, window
+
+    spec = report(name)
+    values = {**spec.defaults, **given}
+    times = [
+        p.name
+        for p in spec.parameters
+        if p.kind == "time" and str(values.get(p.name) or "").strip()
+    ]
     for key in times:
         moment(str(values[key]), f"parameter {key}")
     if "start" in times and "end" in times:
         window(str(values["start"]), str(values["end"]))
-    for key, check in _VALUE_CHECKS.get(name, {}).items():
-        if key in given:
-            check(given[key])
+    for parameter in spec.parameters:
+        if parameter.check is not None and parameter.name in given:
+            parameter.check(given[parameter.name])
 
 
-def is_time_parameter(report: str | Path, key: str) -> bool:
-    """Whether report ``report``'s parameter ``key`` holds a moment (a UTC time)."""
-    return isinstance(report, str) and key in TIME_PARAMETERS.get(report, ())
+def is_time_parameter(report_name: str | Path, key: str) -> bool:
+    """Whether report ``report_name``'s parameter ``key`` holds a moment (a UTC time); a
+    notebook that is no report (a runbook, a Path) has none."""
+    if not isinstance(report_name, str) or report_name not in REPORTS:
+        return False
+    parameter = REPORTS[report_name].parameter(key)
+    return parameter is not None and parameter.kind == "time"
 
 
-def _convert(report: str, key: str, text: str, kind: str) -> object:
+def _convert(parameter: Parameter, text: str) -> object:
+    from obslib.values import boolean, moment, positive_duration
+
+    key, kind = parameter.name, parameter.kind
     if kind == "duration":
         positive_duration(text, f"parameter {key}")
         return text
     if kind == "time":  # checked and written back as ISO 8601 UTC, which every reader parses
-        if not text.strip() and key in OPTIONAL_TIMES.get(report, ()):
+        if not text.strip() and parameter.optional:
             return ""  # the notebook's "empty: the latest stored span"
         return moment(text, f"parameter {key}").isoformat()
     try:
@@ -252,15 +363,16 @@ def run_notebook(
     out_dir = prepare_out_dir(out_dir)
     stem = source.stem
     executed = out_dir / f"{stem}.ipynb"
-    params = {**parameters, "report_mode": True}
-    env = {ENV_DATABASE_URL: database_url} if database_url else {}
+    params = {**parameters, REPORT_MODE.name: True}
+    kernel = kernel_name(headless=True)
+    env = {**kernel.env, **({ENV_DATABASE_URL: database_url} if database_url else {})}
     with _environment(env), _ipc_kernel() as config:
         try:
             papermill.execute_notebook(
                 str(source),
                 str(executed),
                 parameters=params,
-                kernel_name=kernel_name(headless=True),
+                kernel_name=kernel.name,
                 config=config,
                 cwd=str(source.parent),
                 progress_bar=False,
@@ -312,7 +424,8 @@ def write_markdown(notebook: Path, out_dir: Path) -> Path | None:
 
 @contextmanager
 def _environment(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the kernel this process starts, then restore them."""
+    """Set environment variables for the kernel this process starts (the database URL, where
+    Jupyter finds the kernel spec), then restore them."""
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
@@ -399,7 +512,7 @@ def report_header(
     from obslib.escape import md_code, md_text
 
     values = {**_defaults(name), **parameters}
-    values.pop("report_mode", None)
+    values.pop(REPORT_MODE.name, None)
     shown = [
         md_code(f"{k} = {v!r}") + ("" if k in parameters else " (default)")
         for k, v in values.items()
@@ -415,6 +528,9 @@ def report_header(
 
 
 def _defaults(name: str | Path) -> dict[str, object]:
+    """A report's defaults from the registry; a runbook's from its parameters cell."""
+    if isinstance(name, str):
+        return report(name).defaults
     out: dict[str, object] = {}
     for key, spec in notebook_parameters(name).items():
         try:
@@ -426,7 +542,9 @@ def _defaults(name: str | Path) -> dict[str, object]:
 
 def _window(name: str | Path, values: dict[str, object]) -> str:
     """``start .. end`` in UTC with the date stated once when both fall on one day."""
-    if "incident_id" in values:  # a postmortem or a runbook: the incident sets the window
+    from obslib.values import duration, utc
+
+    if INCIDENT_ID in values:  # a postmortem or a runbook: the incident sets the window
         return (
             "the incident: from an hour before its page to its resolution"
             " (or an hour after the page while it is open)"

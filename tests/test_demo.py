@@ -162,3 +162,23 @@ def test_rerun_is_idempotent_and_identical_across_databases(server_url, fresh_db
     assert all(count > 0 for count, _ in fingerprints[0])
     assert demo.run(seed=7, spans=spans, url=fresh_db).new_rows == 0
     assert _fingerprint(fresh_db) == fingerprints[0]
+
+
+def test_the_command_line_reads_the_defaults_without_loading_the_generator() -> None:
+    """`import obslib.demo` (the CLI's parser reads its defaults) loads neither numpy nor
+    pandas; its public names load the generator on first use."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, obslib.demo as d\n"
+        "print(d.DEFAULT_SEED, d.DEFAULT_SPANS, 'pandas' in sys.modules, 'numpy' in sys.modules)\n"
+        "print(callable(d.run), callable(d.write_reports), 'pandas' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.splitlines() == [
+        f"{topo.DEFAULT_SEED} {topo.DEFAULT_SPANS} False False",
+        "True True True",
+    ]

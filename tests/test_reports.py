@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from obslib import load, reports
@@ -217,6 +218,47 @@ def test_a_failing_cell_writes_the_notebook_and_exits_1(demo_db, tmp_path) -> No
     assert not (out / "trace_investigation.html").exists()
 
 
+@pytest.mark.parametrize("spec", list(reports.REPORTS.values()), ids=lambda s: f"report {s.name}")
+def test_every_registered_report_has_its_notebook_and_exactly_its_parameters(spec) -> None:
+    """A report in the registry is runnable: its notebook ships, is saved with the obslib
+    kernel and titled as the registry says, and its parameters cell declares exactly the
+    registry's parameters, in order, with their types and defaults (report_mode last)."""
+    import ast
+
+    import papermill
+
+    source = reports.notebooks_dir() / spec.notebook
+    assert source.is_file(), f"report {spec.name!r}: no {source}"
+    nb = nbformat.read(str(source), as_version=4)
+    assert nb.metadata.kernelspec.name == reports.KERNEL_NAME
+    assert nb.cells[0].source.splitlines()[0] == f"# {spec.title}"
+    declared = [
+        (name, d["inferred_type_name"], ast.literal_eval(d["default"]))
+        for name, d in papermill.inspect_notebook(str(source)).items()
+    ]
+    assert declared == [(p.name, p.declared, p.default) for p in spec.parameters]
+    assert spec.parameters[-1] == reports.REPORT_MODE
+
+
+def test_every_shipped_notebook_is_a_registered_report() -> None:
+    """No notebook ships that `obslib report`, the demo and triage do not know."""
+    shipped = {p.name for p in reports.notebooks_dir().glob("*.ipynb")}
+    assert shipped == {spec.notebook for spec in reports.REPORTS.values()}
+    assert {name: spec.notebook for name, spec in reports.REPORTS.items()} == reports.NOTEBOOKS
+
+
+@pytest.mark.parametrize("spec", list(reports.REPORTS.values()), ids=lambda s: f"report {s.name}")
+def test_every_default_given_on_the_command_line_is_accepted(spec) -> None:
+    """The registry's defaults, written as `-p NAME VALUE` would give them, pass the checks
+    made before a kernel starts and come back as the same values (times as UTC)."""
+    given = [p for p in spec.parameters if p is not reports.REPORT_MODE]
+    expected = {
+        p.name: pd.Timestamp(p.default).isoformat() if p.kind == "time" and p.default else p.default
+        for p in given
+    }
+    assert reports.coerce_parameters(spec.name, {p.name: str(p.default) for p in given}) == expected
+
+
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
@@ -403,17 +445,57 @@ def test_every_chart_renders_in_a_browser_without_network(default_report, tmp_pa
             assert name in header, f"the header does not name the parameter {name}"
 
 
-def test_reports_run_on_a_quiet_kernel_and_the_lab_on_the_plain_one() -> None:
+def test_reports_run_on_a_quiet_kernel_and_the_lab_on_the_plain_one(monkeypatch) -> None:
     """Jupyter interrupts every kernel it shuts down; a headless report's kernel logs only
     critical errors, so that interrupt never prints "KeyboardInterrupt caught in kernel"
     on the console of whoever ran the report. The lab's kernel logs as usual."""
     from jupyter_client.kernelspec import KernelSpecManager
 
     headless, lab = reports.kernel_name(headless=True), reports.kernel_name()
+    monkeypatch.setenv("JUPYTER_PATH", headless.env["JUPYTER_PATH"])
     specs = KernelSpecManager()
-    assert "--IPKernelApp.log_level=CRITICAL" in specs.get_kernel_spec(headless).argv
-    assert not any("log_level" in a for a in specs.get_kernel_spec(lab).argv)
-    assert specs.get_kernel_spec(headless).argv[0] == sys.executable
+    assert "--IPKernelApp.log_level=CRITICAL" in specs.get_kernel_spec(headless.name).argv
+    assert not any("log_level" in a for a in specs.get_kernel_spec(lab.name).argv)
+    assert specs.get_kernel_spec(headless.name).argv[0] == sys.executable
+
+
+def test_kernel_name_leaves_the_environment_alone(monkeypatch) -> None:
+    """kernel_name returns the JUPYTER_PATH that makes obslib's kernel specs visible (its
+    folder first, the caller's folders kept) and changes nothing in os.environ."""
+    from obslib.config import settings
+
+    monkeypatch.setenv("JUPYTER_PATH", "/somewhere/else")
+    before = dict(os.environ)
+    kernel = reports.kernel_name(headless=True)
+    assert dict(os.environ) == before
+    folders = kernel.env["JUPYTER_PATH"].split(os.pathsep)
+    assert folders == [str(settings().home / "jupyter"), "/somewhere/else"]
+    assert kernel.name == f"{reports.KERNEL_NAME}-headless"
+    assert reports.kernel_name(headless=True) == kernel  # the same twice: nothing accumulates
+
+
+def test_a_report_runs_on_obslibs_kernel_and_leaves_the_environment_alone(
+    tmp_path, monkeypatch
+) -> None:
+    """run_notebook starts obslib's headless kernel (this interpreter, logging only critical
+    errors) whatever kernel the notebook names, with no JUPYTER_PATH set beforehand, and
+    leaves os.environ as it found it."""
+    monkeypatch.delenv("JUPYTER_PATH", raising=False)
+    source = tmp_path / "where.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import sys\nprint(sys.executable, *sys.argv[1:])")]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, str(source))
+    before = dict(os.environ)
+    result = reports.run_notebook(source, {}, tmp_path / "out")
+    assert dict(os.environ) == before
+    executable, *argv = outputs_text(result.notebook).split()
+    assert executable == sys.executable
+    assert "--IPKernelApp.log_level=CRITICAL" in argv  # the headless spec's, not python3's
 
 
 def test_a_kernel_that_dies_is_a_failed_report_not_an_internal_error(tmp_path) -> None:

@@ -32,7 +32,6 @@ from tests.conftest import MIGRATIONS, REPO, run_cli
 
 RUNBOOKS = REPO / "tests" / "data" / "runbooks"
 LOG_ENV = "OBSLIB_TEST_RUNBOOK_LOG"
-POSTMORTEM = REPO / "notebooks" / "incident_postmortem.ipynb"
 T0 = datetime(2026, 11, 14, 14, 6, tzinfo=UTC)
 
 
@@ -150,11 +149,15 @@ def test_runbook_names_resolve_in_the_runbook_folders(log: Path) -> None:
     )
     with pytest.raises(InputError, match=r"runbook 'nosuch': no nosuch.ipynb in .*runbooks"):
         triage.resolve_runbook("nosuch")
-    if "incident" in reports.NOTEBOOKS:
-        assert triage.resolve_runbook(None).report == "incident"
-    else:
-        with pytest.raises(InputError, match="default runbook"):
-            triage.resolve_runbook(None)
+    assert triage.resolve_runbook(None).report == reports.POSTMORTEM == "incident"
+
+
+def test_the_default_runbook_is_a_registered_report_taking_the_incident_id() -> None:
+    """Triage runs every runbook with the incident id; the postmortem it runs by default is
+    a report of the registry that declares that parameter."""
+    postmortem = reports.REPORTS[triage.DEFAULT_RUNBOOK]
+    assert postmortem.parameter(reports.INCIDENT_ID) is not None
+    assert triage.resolve_runbook(None).source == reports.notebooks_dir() / postmortem.notebook
 
 
 @pytest.mark.parametrize(
@@ -530,10 +533,6 @@ def test_ctrl_c_lets_the_report_in_progress_finish(
     assert signal.getsignal(signal.SIGINT) is before  # restored
 
 
-@pytest.mark.skipif(
-    not POSTMORTEM.exists() or "incident" not in reports.NOTEBOOKS,
-    reason="notebooks/incident_postmortem.ipynb and report 'incident' are not there yet",
-)
 def test_the_default_runbook_is_the_postmortem(migrated_db: str, tmp_path: Path) -> None:
     """An alert without a runbook gets the postmortem: HTML and Markdown, recorded."""
     add_incident(migrated_db, "INC-pm", add_alert(migrated_db, "pm-alert", None))

@@ -1,4 +1,9 @@
-"""``obslib demo``, ``report``, ``triage`` and ``lab``: the commands that run the notebooks."""
+"""``obslib demo``, ``report``, ``triage`` and ``lab``: the commands that run the notebooks.
+
+The report registry (``obslib.reports.REPORTS``) gives ``report`` its choices and the list
+of parameters its help shows; the demo's defaults come from ``obslib.demo``. Both import
+nothing heavy; the database and the notebooks' machinery load when a command runs.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +12,29 @@ import logging
 import os
 import sys
 
+from obslib import demo as demo_data
+from obslib import reports
 from obslib.cli._args import non_negative, positive
 from obslib.cli.db import open_migrator
-from obslib.demo import topology as topo
-from obslib.storage import db
 
 
 def add_demo(commands) -> None:
     demo = commands.add_parser(
-        "demo", help="write two weeks of DomainFlow telemetry with a scripted incident"
+        "demo",
+        help="bring the database up, write two weeks of DomainFlow telemetry with a scripted"
+        " incident, then every report",
     )
     demo.add_argument(
         "--seed",
         type=non_negative,
-        default=topo.DEFAULT_SEED,
+        default=demo_data.DEFAULT_SEED,
+        metavar="N",
         help="same seed, same data (default %(default)s)",
     )
     demo.add_argument(
         "--spans",
         type=positive,
-        default=topo.DEFAULT_SPANS,
+        default=demo_data.DEFAULT_SPANS,
         metavar="N",
         help="about N spans (default %(default)s)",
     )
@@ -42,11 +50,16 @@ def add_demo(commands) -> None:
 
 
 def add_commands(commands) -> None:
-    report = commands.add_parser("report", help="run a notebook headless into an offline report")
-    report.add_argument(
-        "name", choices=["trace", "slo", "incident", "health"], help="which notebook"
+    report = commands.add_parser(
+        "report",
+        help="run a notebook headless into an offline report: executed .ipynb + offline HTML",
+        epilog=_report_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    report.add_argument("--trace-id", help="trace to investigate (default: slowest error trace)")
+    report.add_argument("name", choices=list(reports.REPORTS), help="which notebook")
+    report.add_argument(
+        "--trace-id", metavar="ID", help="trace to investigate (default: slowest error trace)"
+    )
     report.add_argument(
         "-p",
         "--param",
@@ -56,19 +69,45 @@ def add_commands(commands) -> None:
         metavar=("NAME", "VALUE"),
         help="a notebook parameter (repeatable), e.g. -p skew_correction false",
     )
-    report.add_argument("--out", required=True, help="folder for the .ipynb and .html")
+    report.add_argument(
+        "--out", required=True, metavar="DIR", help="folder for the .ipynb and .html"
+    )
     report.set_defaults(func=_report)
 
     _triage_command(commands)
 
-    lab = commands.add_parser("lab", help="start JupyterLab on the notebooks")
+    lab = commands.add_parser(
+        "lab",
+        help="start JupyterLab on the notebooks, same database and Python",
+        usage="%(prog)s [-h] [JUPYTER-ARGS]",
+    )
     lab.set_defaults(func=_lab, passes_extra=True)  # other arguments go to jupyter lab
+
+
+_KINDS = {"time": "a UTC time", "duration": "a duration such as 30d"}
+
+
+def _report_epilog() -> str:
+    """Each report's title and parameters, read from the registry."""
+    lines = ["reports and their parameters (-p NAME VALUE):"]
+    for spec in reports.REPORTS.values():
+        shown = []
+        for p in spec.parameters:
+            if p is reports.REPORT_MODE:  # set by obslib report itself
+                continue
+            what = _KINDS.get(p.kind, p.kind)
+            if p.optional:
+                what += ", empty: the latest stored span"
+            shown.append(f"{p.name} ({what}, default {p.default!r})")
+        lines.append(f"  {spec.name:<9} {spec.title}")
+        lines += [f"            {text}" for text in shown]
+    return "\n".join(lines) + "\n"
 
 
 _TRIAGE_EPILOG = """\
 A runbook is the notebook an alert definition names in its `runbook` column (a report name
 or a notebook name looked up in the notebooks folder and in $OBSLIB_RUNBOOKS, folders
-separated by ':'); none means the incident postmortem. It runs with parameter incident_id.
+separated by ':'); none means the incident postmortem. It runs with parameter {incident_id}.
 Each outcome is recorded under the incident's incident_data.report; an incident done is
 never run again, a failed one is retried by the next run.
 
@@ -82,10 +121,11 @@ exit status: 0 every incident done (and --follow stopped by SIGTERM or Ctrl-C),
 def _triage_command(commands) -> None:
     tri = commands.add_parser(
         "triage",
-        help="run each incident's runbook (default: the postmortem) and record it",
+        help="run each incident's runbook (default: the postmortem) into DIR/<incident>/ and"
+        " record its paths on the incident",
         description="Run the runbook of every incident without a report (or whose last attempt\n"
         "failed) and record the paths of its HTML and Markdown on the incident.",
-        epilog=_TRIAGE_EPILOG,
+        epilog=_TRIAGE_EPILOG.format(incident_id=reports.INCIDENT_ID),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     tri.add_argument(
@@ -112,8 +152,8 @@ def _triage_command(commands) -> None:
 def _triage(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from obslib import reports
     from obslib.jobs import triage
+    from obslib.storage import db
     from obslib.values import moment
 
     # bad input is refused before connecting: the time, the folder
@@ -137,7 +177,7 @@ def _triage(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from obslib import reports
+    from obslib.storage import db
 
     raw = dict(args.param)
     if args.trace_id is not None:
@@ -153,14 +193,12 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _lab(args: argparse.Namespace) -> int:
-
-    from obslib import reports
+    from obslib.storage import db
 
     url = db.reachable_url()  # the kernel inherits it; the embedded server is up first
-    env = {**os.environ, "OBSLIB_DATABASE_URL": url}
     kernel = reports.kernel_name()
-    env["JUPYTER_PATH"] = os.environ["JUPYTER_PATH"]
-    print(f"kernel {kernel} runs {sys.executable}; database {db.mask_url(url)}", flush=True)
+    env = {**os.environ, "OBSLIB_DATABASE_URL": url, **kernel.env}
+    print(f"kernel {kernel.name} runs {sys.executable}; database {db.mask_url(url)}", flush=True)
     extra = list(args.extra)
     if os.geteuid() == 0 and "--allow-root" not in extra:
         # JupyterLab refuses to start as root without it; obslib's users run it in
@@ -171,7 +209,7 @@ def _lab(args: argparse.Namespace) -> int:
         "-m",
         "jupyterlab",
         f"--notebook-dir={reports.notebooks_dir()}",
-        f"--MappingKernelManager.default_kernel_name={kernel}",
+        f"--MappingKernelManager.default_kernel_name={kernel.name}",
         *extra,
     ]
     sys.stdout.flush()
@@ -184,19 +222,18 @@ def _demo(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from obslib import demo, reports
+    from obslib.demo import topology
 
     out = None if args.no_reports else reports.prepare_out_dir(Path(args.reports))
     migrator = open_migrator()
     for m in migrator.up():
         print(f"applied {m.label}")
-    with tqdm(total=demo.topo.DEMO_DAYS, unit="day", desc="writing demo", leave=False) as bar:
-        summary = demo.run(
+    with tqdm(total=topology.DEMO_DAYS, unit="day", desc="writing demo", leave=False) as bar:
+        summary = demo_data.run(
             seed=args.seed, spans=args.spans, url=migrator.url, progress=lambda *_: bar.update()
         )
-    print(demo.format_summary(summary))
+    print(demo_data.format_summary(summary))
     if out is not None:
-        for name in reports.NOTEBOOKS:
-            result = reports.run_report(name, {}, out, database_url=migrator.url)
+        for result in demo_data.write_reports(out, migrator.url):
             print(f"report    {result.html}")
     return 0

@@ -4,132 +4,37 @@ The same seed gives the same rows and ids on every run and machine: each day's t
 drawn from its own generator seeded by (seed, day, request kind), so scaling the span count
 or writing in chunks changes nothing else. Generation is vectorised per request kind: the
 span tree of a template is laid out for all its traces at once with numpy.
+
+The command line reads the defaults below to build its parser, so this package imports its
+modules (numpy, pandas: ~0.3 s) on first use of a name, not when it is imported.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+import importlib
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+DEFAULT_SEED = 7
+DEFAULT_SPANS = 500_000  # sized so `obslib demo` stays under a minute on 2 cores
 
-from obslib import load, slo
-from obslib.demo import topology as topo
-from obslib.demo.events import alert_incidents, detection_time, incident_window, main_incident_id
-from obslib.demo.traffic import DEFAULT_SEED, DEFAULT_SPANS, generate_day, traces_per_day
-from obslib.ingest import batch
+_NAMES = {
+    "DemoSummary": "obslib.demo.writer",
+    "format_summary": "obslib.demo.writer",
+    "run": "obslib.demo.writer",
+    "write_reports": "obslib.demo.writer",
+    "generate_day": "obslib.demo.traffic",
+    "traces_per_day": "obslib.demo.traffic",
+}
 
-__all__ = ["DEFAULT_SEED", "DEFAULT_SPANS", "DemoSummary", "generate_day", "run", "traces_per_day"]
-
-logger = logging.getLogger(__name__)
-
-WARM_UP = pd.Timedelta(hours=24)  # the demo's evaluator records from its second day on
-
-
-@dataclass(frozen=True)
-class DemoSummary:
-    """What ``obslib demo`` wrote and where the story is."""
-
-    seed: int
-    start: pd.Timestamp
-    end: pd.Timestamp
-    spans: int
-    traces: int
-    logs: int
-    slos: int
-    measurements: int
-    alerts: int
-    incidents: int
-    incident_id: str
-    incident_start: pd.Timestamp
-    incident_end: pd.Timestamp
-    deploy_at: pd.Timestamp
-    new_rows: int  # rows this run added (0 when re-run with the same seed)
+if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__ imports
+    from obslib.demo.traffic import generate_day, traces_per_day  # noqa: F401
+    from obslib.demo.writer import DemoSummary, format_summary, run, write_reports  # noqa: F401
 
 
-def format_summary(s: DemoSummary) -> str:
-    """What a person reads after ``obslib demo``."""
-    fmt = "%Y-%m-%d %H:%M UTC"
-    added = f"{s.new_rows:,} new rows" if s.new_rows else "nothing new (already stored)"
-    return "\n".join(
-        [
-            f"DomainFlow demo, seed {s.seed}: {added}",
-            f"  window     {s.start.strftime(fmt)} .. {s.end.strftime(fmt)} (14 days)",
-            f"  spans      {s.spans:,} in {s.traces:,} traces",
-            f"  logs       {s.logs:,}",
-            f"  SLOs       {s.slos} with {s.measurements:,} measurements",
-            f"  alerts     {s.alerts} definitions, {s.incidents} incidents",
-            f"  incident   {s.incident_id}: deploy of domain-service at"
-            f" {s.deploy_at.strftime(fmt)}, regression {s.incident_start.strftime('%H:%M')}"
-            f"..{s.incident_end.strftime('%H:%M')} UTC",
-        ]
-    )
+def __getattr__(name: str) -> Any:
+    if name in _NAMES:
+        return getattr(importlib.import_module(_NAMES[name]), name)
+    raise AttributeError(f"module 'obslib.demo' has no attribute {name!r}")
 
 
-# -- writing it all -------------------------------------------------------------------------
-
-
-def run(
-    *,
-    seed: int = DEFAULT_SEED,
-    spans: int = DEFAULT_SPANS,
-    url: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> DemoSummary:
-    """Generate and store the demo in one transaction; the same seed again adds nothing."""
-    per_day = traces_per_day(spans)
-    start = topo.DEMO_END - pd.Timedelta(days=topo.DEMO_DAYS)
-    n_spans = n_logs = 0
-    trace_ids: set[str] = set()
-    with batch(url) as b:
-        b.slos(topo.SLOS)
-        b.alert_definitions(topo.ALERTS)
-        detected_at = None
-        for day in range(topo.DEMO_DAYS):
-            day_spans, day_logs = generate_day(day, seed, per_day)
-            if day_spans["start_time"].iloc[0].normalize() == topo.DEPLOY_AT.normalize():
-                detected_at = detection_time(day_spans)
-            b.spans(day_spans)
-            b.logs(day_logs)
-            n_spans += len(day_spans)
-            n_logs += len(day_logs)
-            trace_ids.update(day_spans["trace_id"].unique())
-            if progress:
-                progress(day + 1, topo.DEMO_DAYS)
-        incidents = alert_incidents(seed, detected_at)
-        b.incidents(incidents)
-        new_rows = sum(b.written.values())
-    measurements = _measure(url)
-    with batch(url) as b:
-        n_measurements = b.slo_measurements(measurements)
-    lo, hi = incident_window()
-    return DemoSummary(
-        seed=seed,
-        start=start,
-        end=topo.DEMO_END,
-        spans=n_spans,
-        traces=len(trace_ids),
-        logs=n_logs,
-        slos=len(topo.SLOS),
-        measurements=len(measurements),
-        alerts=len(topo.ALERTS),
-        incidents=len(incidents),
-        incident_id=main_incident_id(),
-        incident_start=lo,
-        incident_end=hi,
-        deploy_at=topo.DEPLOY_AT,
-        new_rows=new_rows + n_measurements,
-    )
-
-
-def _measure(url: str | None) -> pd.DataFrame:
-    start = topo.DEMO_END - pd.Timedelta(days=topo.DEMO_DAYS)
-    frames = []
-    thresholds = topo.SLOS["latency_threshold_ms"].dropna().unique().tolist()
-    for threshold in [None, *thresholds]:
-        counts = load.sli_counts(
-            start, topo.DEMO_END, bucket="1h", latency_threshold_ms=threshold, url=url
-        )
-        frames.append(counts.assign(threshold=threshold))
-    return slo.evaluate(pd.concat(frames, ignore_index=True), topo.SLOS, warm_up=WARM_UP)
+__all__ = ["DEFAULT_SEED", "DEFAULT_SPANS", *_NAMES]

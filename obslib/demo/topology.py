@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-DEFAULT_SEED = 7
-DEFAULT_SPANS = 500_000  # sized so `obslib demo` stays under a minute on 2 cores
+from obslib.demo import DEFAULT_SEED, DEFAULT_SPANS  # noqa: F401 (topo.DEFAULT_SEED)
 
 # The demo's fixed clock: 14 days ending here, the incident on the second-to-last day.
 DEMO_END = pd.Timestamp("2026-11-16 00:00", tz="UTC")

@@ -48,7 +48,7 @@ from obslib.values import Moment, utc
 logger = logging.getLogger(__name__)
 
 CHANNEL = "obslib_incidents"  # migrations/0011: the insert trigger's pg_notify channel
-DEFAULT_RUNBOOK = "incident"  # the report run when an alert names no runbook: the postmortem
+DEFAULT_RUNBOOK = reports.POSTMORTEM  # the report run when an alert names no runbook
 ENV_RUNBOOKS = "OBSLIB_RUNBOOKS"  # more folders of runbooks, os.pathsep-separated
 DEFAULT_OUT = Path("reports/incidents")
 REPORT_KEY = "report"  # the key of incident_data that holds the last attempt
@@ -196,8 +196,8 @@ def resolve_runbook(name: str | None) -> Runbook:
     (``.ipynb`` optional) found in ``runbook_dirs()``. Anything else is InputError.
     """
     name = DEFAULT_RUNBOOK if name is None or not name.strip() else name.strip()
-    if name in reports.NOTEBOOKS:
-        return Runbook(name, reports.notebooks_dir() / reports.NOTEBOOKS[name], name)
+    if name in reports.REPORTS:
+        return Runbook(name, reports.notebooks_dir() / reports.REPORTS[name].notebook, name)
     if name == DEFAULT_RUNBOOK:
         raise InputError(f"the default runbook, report {DEFAULT_RUNBOOK!r}, is not installed")
     if not _RUNBOOK_NAME.fullmatch(name):
@@ -395,7 +395,11 @@ def _run(incident_id: str, runbook: str | None, folder: Path, url: str) -> tuple
     try:
         book = resolve_runbook(runbook)
         result = reports.run_notebook(
-            book.source, {"incident_id": incident_id}, folder, report=book.report, database_url=url
+            book.source,
+            {reports.INCIDENT_ID: incident_id},
+            folder,
+            report=book.report,
+            database_url=url,
         )
     except ReportFailed as err:
         record.update(status=FAILED, notebook=err.executed, error=_one_line(str(err)))
