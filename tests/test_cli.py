@@ -10,6 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from obslib import reports
 from obslib.cli import build_parser, main
 from obslib.storage.migrate import discover
 from tests.conftest import LATEST, MIGRATIONS, run_cli
@@ -34,6 +35,72 @@ def test_help_lists_exactly_the_commands_that_exist() -> None:
     assert result.returncode == 0
     listed = set(re.findall(r"^  obslib ((?:db |slo |export )?[\w-]+)", result.stdout, re.M))
     assert listed == real
+
+
+def _helps(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, str]:
+    """Every command the parser dispatches and the one-line help its parser was added with."""
+    found: dict[str, str] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                found |= _helps(sub, f"{prefix}{name} ") or {prefix + name: helps[name]}
+    return found
+
+
+def test_help_shows_every_command_with_its_own_help() -> None:
+    """The overview of `obslib --help` is read from the parsers: each command's entry is its
+    usage (no [-h]) and then the help its parser was added with, word for word."""
+    result = run_cli("--help")
+    overview = result.stdout.split("all commands:\n", 1)[1].split("\n\n", 1)[0]
+    entries = re.split(r"\n(?=  obslib )", overview)
+    assert len(entries) == len(_helps(build_parser()))
+    for (command, text), entry in zip(_helps(build_parser()).items(), entries, strict=True):
+        words = " ".join(entry.split())
+        assert words.startswith(f"obslib {command}"), entry
+        assert words.endswith(" ".join(text.split())), entry
+        assert "[-h]" not in words
+
+
+def test_help_and_argument_errors_import_nothing_heavy() -> None:
+    """`obslib --help` and bad arguments (a report that does not exist, a parameter a report
+    does not have) answer before the notebook machinery or the charts are imported: the
+    report registry is data."""
+    import subprocess
+    import sys
+
+    heavy = ("papermill", "nbformat", "nbconvert", "jupyter_client", "altair", "obslib.views")
+    runs = [
+        ["--help"],
+        ["report", "nosuch", "--out", "x"],
+        ["report", "trace", "-p", "a", "b", "--out", "x"],
+    ]
+    code = (
+        "import contextlib, sys\n"
+        "from obslib.cli import main\n"
+        f"for argv in {runs!r}:\n"
+        "    with contextlib.suppress(SystemExit):\n"
+        "        main(argv)\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert "has no parameter 'a'" in result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
+def test_report_choices_and_parameters_come_from_the_registry() -> None:
+    """`obslib report` offers exactly the registry's reports, and its help lists each one's
+    title and parameters (report_mode is set by obslib report itself)."""
+    result = run_cli("report", "--help")
+    assert result.returncode == 0
+    assert "{" + ",".join(reports.REPORTS) + "}" in result.stdout
+    listing = result.stdout.split("reports and their parameters", 1)[1]
+    for spec in reports.REPORTS.values():
+        assert f"  {spec.name:<9} {spec.title}" in listing
+        for parameter in spec.parameters:
+            assert (parameter.name in listing) == (parameter is not reports.REPORT_MODE)
 
 
 @pytest.mark.parametrize(
@@ -148,9 +215,10 @@ def test_demo_through_the_cli(fresh_db: str, tmp_path: Path) -> None:
     assert "applied 0001_monitoring_observability" in first.stdout
     assert "INC-20261114-0001: deploy of domain-service at 2026-11-14 14:05 UTC" in first.stdout
     assert "window     2026-11-02 00:00 UTC .. 2026-11-16 00:00 UTC" in first.stdout
-    html = out / "trace_investigation.html"
-    assert f"report    {html}" in first.stdout.splitlines()
-    assert html.stat().st_size > 0
+    for spec in reports.REPORTS.values():  # every report of the registry, with its defaults
+        html = out / spec.notebook.replace(".ipynb", ".html")
+        assert f"report    {html}" in first.stdout.splitlines()
+        assert html.stat().st_size > 0
     again = run_cli("demo", "--spans", "5000", "--no-reports", env=env)
     assert "nothing new (already stored)" in again.stdout
     assert not any(line.startswith("report    ") for line in again.stdout.splitlines())

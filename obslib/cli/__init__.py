@@ -12,8 +12,9 @@ import contextlib
 import logging
 import os
 import sys
+import textwrap
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from obslib.cli import db, ingest, reports, slo
 from obslib.config import version
@@ -30,53 +31,35 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
-_EPILOG = """\
-all commands:
-  obslib db up [--to N]          apply pending migrations, then show status
-  obslib db down [--to N|--all]  revert migrations (one step by default)
-  obslib db status               database, schema version and each migration
-  obslib db force N              record version N as current after a repair
-  obslib db url                  print the database URL, password masked
-  obslib db stop                 stop the embedded PostgreSQL server
-  obslib db grant-reader ROLE [--password-stdin]
-                                 create or update a role that reads every table, writes none
-  obslib demo [--seed N] [--spans N] [--reports DIR | --no-reports]
-                                 bring the database up, write the demo, then every report
-  obslib ingest otlp|jaeger|logs FILE... [--rejects FILE]
-                                 import OTLP/JSON, Jaeger JSON or JSON-lines logs (.gz too)
-  obslib collect [--host H] [--port P]
-                                 OTLP/HTTP receiver: /v1/traces, /v1/logs, /metrics
-  obslib export parquet --start TIME --end TIME --out DIR
-                                 spans and logs of whole UTC days to Parquet (day=...)
-  obslib slo evaluate [--record] [--service S]... [--at TIME] [--min-events N]
-                                 every SLO over its window: SLI, budget, burn, alerts
-  obslib slo apply FILE.yaml     create or update SLO definitions from a file
-  obslib slo list                the SLO definitions
-  obslib slo export-prom --out FILE.prom [--service S]... [--at TIME]
-                                 the evaluation for node_exporter's textfile collector
-  obslib report trace|slo|incident|health [--trace-id ID] [-p NAME VALUE]... --out DIR
-                                 run a notebook headless: executed .ipynb + offline HTML
-  obslib triage [--since TIME] [--follow] [--out DIR]
-                                 run each incident's runbook (default: the postmortem) into
-                                 DIR/<incident>/ and record the paths on the incident
-  obslib lab [JUPYTER-ARGS]      JupyterLab on the notebooks, same database and Python
-
+_DATABASE = """\
 The database is $OBSLIB_DATABASE_URL (postgresql://user:password@host:port/db). When
 that is unset, obslib starts an embedded PostgreSQL with its data under $OBSLIB_HOME
 (default: the user data folder) and leaves it running for the next command.
 """
+_WIDTH = 88  # of the overview's lines
+_HELP_AT = 33  # the column where a command's help starts
+
+
+class _MainParser(_Parser):
+    """The ``obslib`` parser, whose ``--help`` ends with every command, read from the
+    command parsers themselves: their usage and their one-line help."""
+
+    def format_help(self) -> str:
+        self.epilog = f"all commands:\n{overview(self)}\n{_DATABASE}"
+        return super().format_help()
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = _MainParser(
         prog="obslib",
         description="Investigate DomainFlow traces, logs, SLOs and alerts kept in PostgreSQL.",
-        epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"obslib {version()}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(
+        title="commands", metavar="COMMAND", required=True, parser_class=_Parser
+    )
 
     db.add_commands(commands)
     reports.add_demo(commands)
@@ -84,6 +67,40 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_commands(commands)
     reports.add_commands(commands)
     return parser
+
+
+def commands(parser: argparse.ArgumentParser) -> Iterator[tuple[argparse.ArgumentParser, str]]:
+    """Every command ``parser`` dispatches (``obslib db up``, ``obslib demo`` ...) with its
+    one-line help, in the order ``--help`` lists them."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        helps = {choice.dest: choice.help for choice in action._choices_actions}
+        for name, sub in action.choices.items():
+            nested = list(commands(sub))
+            yield from nested or [(sub, helps.get(name) or "")]
+
+
+def overview(parser: argparse.ArgumentParser) -> str:
+    """One entry per command: its usage (without ``[-h]``), its help from column
+    ``_HELP_AT``, on the usage's line when that leaves room, else below it."""
+    lines = []
+    for sub, text in commands(parser):
+        usage = _usage(sub)
+        helps = textwrap.wrap(text, _WIDTH - _HELP_AT) or [""]
+        if len(usage[-1]) + 2 < _HELP_AT - 2:
+            usage[-1] = f"{usage[-1]:<{_HELP_AT - 2}}{helps.pop(0)}"
+        lines += usage + [" " * (_HELP_AT - 2) + line for line in helps]
+    return "".join(f"  {line}\n".rstrip(" ") for line in lines)
+
+
+def _usage(parser: argparse.ArgumentParser) -> list[str]:
+    """``parser``'s usage without its ``[-h]``, wrapped as argparse wraps it."""
+    formatter = argparse.HelpFormatter(parser.prog, width=_WIDTH - 2)
+    shown = [a for a in parser._actions if not isinstance(a, argparse._HelpAction)]
+    formatter.add_usage(parser.usage, shown, parser._mutually_exclusive_groups, prefix="")
+    text = formatter.format_help().replace(" [-h]", "")
+    return [line for line in text.splitlines() if line.strip()]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

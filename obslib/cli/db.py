@@ -1,4 +1,8 @@
-"""``obslib db``: migrations, status, the embedded server, a reader role."""
+"""``obslib db``: migrations, status, the embedded server, a reader role.
+
+The storage modules (psycopg, SQLAlchemy: ~0.2 s) are imported by the commands that use
+them, not when the parser is built: ``obslib --help`` needs none of them.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ import sys
 
 from obslib.config import settings
 from obslib.errors import UsageError
-from obslib.storage import db, pgserver
 
 
 def add_commands(commands) -> None:
@@ -101,11 +104,15 @@ def _db_force(args: argparse.Namespace) -> int:
 
 
 def _db_url(args: argparse.Namespace) -> int:
+    from obslib.storage import db
+
     print(db.mask_url(db.database_url()))
     return 0
 
 
 def _db_stop(args: argparse.Namespace) -> int:
+    from obslib.storage import pgserver
+
     cfg = settings()
     if cfg.database_url:
         print("OBSLIB_DATABASE_URL is set: obslib did not start that server and leaves it alone")
@@ -121,7 +128,7 @@ def _db_stop(args: argparse.Namespace) -> int:
 def _db_grant_reader(args: argparse.Namespace) -> int:
     from sqlalchemy.engine import make_url
 
-    from obslib.storage import roles
+    from obslib.storage import db, roles
 
     password = None
     if args.password_stdin:
@@ -137,6 +144,8 @@ def _db_grant_reader(args: argparse.Namespace) -> int:
 
 
 def _print_status(migrator) -> None:
+    from obslib.storage import db
+
     status = migrator.status()
     cfg = settings()
     where = "OBSLIB_DATABASE_URL"

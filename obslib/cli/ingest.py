@@ -17,8 +17,6 @@ from typing import IO
 
 import orjson
 
-from obslib.storage import db
-
 _INGEST_EPILOG = """\
 formats:
   otlp    OTLP/JSON traces and logs (ExportTraceServiceRequest / ExportLogsServiceRequest),
@@ -51,7 +49,7 @@ def add_commands(commands) -> None:
     """Register ``ingest`` and ``collect`` on the CLI's subparsers."""
     ingest = commands.add_parser(
         "ingest",
-        help="import OTLP/JSON, Jaeger JSON or JSON-lines log files",
+        help="import OTLP/JSON, Jaeger JSON or JSON-lines log files (.gz too)",
         description="Import telemetry files into the database, reporting accepted, duplicate\n"
         "and rejected records per file.",
         epilog=_INGEST_EPILOG,
@@ -105,7 +103,8 @@ def add_commands(commands) -> None:
 
     collect = commands.add_parser(
         "collect",
-        help="receive OTLP/HTTP traces and logs (an OpenTelemetry SDK or Collector sends here)",
+        help="OTLP/HTTP receiver: /v1/traces, /v1/logs, /metrics (an OpenTelemetry SDK or"
+        " Collector sends here)",
         description="An OTLP/HTTP receiver: POST /v1/traces and /v1/logs (protobuf or JSON,\n"
         "gzip), GET /metrics (Prometheus). Point an SDK at it with\n"
         "OTEL_EXPORTER_OTLP_ENDPOINT=http://HOST:PORT. SIGTERM or Ctrl-C stores what was\n"
@@ -162,6 +161,7 @@ def add_commands(commands) -> None:
 
 def _ingest(args: argparse.Namespace) -> int:
     from obslib.ingest import importer
+    from obslib.storage import db
 
     rejects_out = _rejects_target(args.rejects, args.files) if args.rejects else None
     limits = {
@@ -327,6 +327,7 @@ def _total(reports) -> str:
 
 def _collect(args: argparse.Namespace) -> int:
     from obslib.ingest import receiver
+    from obslib.storage import db
 
     # bad settings are refused before connecting (or starting the embedded server)
     receiver.check_port(args.port)
@@ -354,6 +355,7 @@ def _collect(args: argparse.Namespace) -> int:
 
 def _export_parquet(args: argparse.Namespace) -> int:
     from obslib.load import export
+    from obslib.storage import db
     from obslib.values import moment, window
 
     start, end = window(moment(args.start, "--start"), moment(args.end, "--end"))
