@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from dataclasses import FrozenInstanceError
 
 import pytest
 
-from obslib import health
+from obslib import alerts, health
 from obslib.demo import events
 from obslib.errors import UsageError
 from obslib.views import observability_health as hv
@@ -47,7 +48,7 @@ def test_the_scorecard_holds_every_kpi_computed_from_the_window(demo_health) -> 
     assert fp["passed"] is False  # the demo's alerts are noisy on purpose
     worst = demo_health.detections["time_to_detect"].max().total_seconds()
     assert rows.loc[health.DETECTION_TIME, "value"] == pytest.approx(worst)
-    cov = demo_health.coverage
+    cov = demo_health.calls.coverage
     assert rows.loc[health.TRACE_COVERAGE, "value"] == pytest.approx(
         100.0 * cov["served"].sum() / cov["client_spans"].sum()
     )
@@ -73,6 +74,34 @@ def test_an_empty_window_is_a_note_or_a_no_data_kpi_in_every_view(demo_db) -> No
     assert rows.loc[health.TRACE_COVERAGE, "passed"] is None
     assert rows.loc[health.FALSE_POSITIVE_RATE, "passed"] is None
     assert isinstance(empty.uncovered(), Note) and isinstance(empty.replay_summary(), Note)
+    when = "2019-12-31 23:00 .. 2020-01-01 00:00 UTC"
+    assert empty.headline().text == f"{when}: 1 of 5 KPIs pass; 4 without data."
+    nothing_to_cover = f"No client span between {when}: nothing to cover."
+    assert empty.coverage_chart().text == empty.uncovered().text == nothing_to_cover
+    assert empty.response_times().text == f"No incident between {when}."
+    assert empty.replay_summary().text == f"No incident between {when}: nothing to replay."
+    assert empty.replay_fates().text == "The route would have sent every incident as its own page."
+
+
+def test_the_view_is_built_once_and_never_changed(demo_health) -> None:
+    """Frozen: what the notebook shows is what ``observability_health`` built."""
+    with pytest.raises(FrozenInstanceError):
+        demo_health.verdicts = demo_health.verdicts.head(0)  # type: ignore[misc]
+    with pytest.raises(FrozenInstanceError):
+        demo_health.calls.coverage = demo_health.calls.coverage.head(0)  # type: ignore[misc]
+
+
+def test_the_view_shows_the_analysis_as_computed_below_it(demo_health) -> None:
+    """Each table is an analysis function's answer, arranged: the view computes nothing."""
+    assert demo_health.correlated().data.equals(alerts.correlated_groups(demo_health.groups))
+    per_alert = alerts.false_positives_per_alert(demo_health.verdicts, demo_health.incidents)
+    assert demo_health.false_positives().data.equals(per_alert)
+    replayed = alerts.replay_notifications(
+        demo_health.incidents, hv.ROUTE, hv.INHIBIT, until=demo_health.end
+    )
+    unpaged = alerts.unpaged(replayed, demo_health.incidents)
+    assert demo_health.replay_fates().data.equals(unpaged)
+    assert demo_health.tally == health.tally(demo_health.scorecard_rows)
 
 
 @pytest.mark.parametrize("window", ["soon", "-1d", "0h"])

@@ -9,12 +9,14 @@ counts); and times the detection of each critical incident from its data
 (``incidents.timeline``). Then the noise: correlated groups, duplicates, flapping alerts,
 MTTA/MTTR, and an Alertmanager-style replay of the window's incidents (which pages grouping
 and inhibition would have merged or muted). Every view returns a table, a chart or a note.
+
+What to read for the window comes from ``alerts.review_window`` and ``alerts.review_reads``,
+every number from ``obslib.health`` and ``obslib.alerts``: the view only arranges them.
 """
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import altair as alt
 import pandas as pd
@@ -24,7 +26,7 @@ from obslib.alerts import incidents
 from obslib.charts import health as health_charts
 from obslib.config import critical_services
 from obslib.values import positive_duration
-from obslib.views.notes import Note
+from obslib.views.notes import Note, unless_empty
 from obslib.views.tables import Table, number_text, percent_text, span_text, table
 
 View = Table | Note | alt.TopLevelMixin
@@ -47,97 +49,129 @@ _SCORE_LABELS = {"kpi": "KPI", "passed": "result"}
 _TIMES_LABELS = {"service_name": "service", "mtta_ms": "MTTA", "mttr_ms": "MTTR"}
 
 
-@dataclass
+def _ms(durations: pd.Series) -> pd.Series:
+    return durations.dt.total_seconds() * 1000.0
+
+
+@dataclass(frozen=True)
+class CallCoverage:
+    """Trace coverage per call: the window's client spans per caller operation
+    (``load.client_coverage``) and ``health.coverage_breakdown`` of them."""
+
+    when: str
+    coverage: pd.DataFrame
+    breakdown: pd.DataFrame
+
+    def empty_note(self) -> Note | None:
+        if self.coverage.empty:
+            return Note(f"No client span between {self.when}: nothing to cover.")
+        return None
+
+    @unless_empty
+    def chart(self) -> View:
+        return health_charts.coverage_chart(self.coverage, title="Trace coverage per call")
+
+    @unless_empty
+    def uncovered(self) -> View:
+        """The calls with the fewest server spans behind them."""
+        rows = self.breakdown[self.breakdown["unserved"] > 0]
+        if rows.empty:
+            return Note("Every client span of the window has a server child.")
+        return table(
+            rows.head(12),
+            "Client calls without a server span behind them (an uninstrumented callee, or a "
+            "call that never arrived), most missing first",
+            labels={"service_name": "caller", "operation_name": "operation"},
+        )
+
+
+@dataclass(frozen=True)
+class ResponseTimes:
+    """MTTA and MTTR of the window's incidents (``incidents.mean_times``)."""
+
+    when: str
+    times: pd.DataFrame
+
+    def empty_note(self) -> Note | None:
+        return Note(f"No incident between {self.when}.") if self.times.empty else None
+
+    @unless_empty
+    def view(self) -> View:
+        shown = self.times.drop(columns=["mtta", "mttr"])
+        shown["mtta_ms"], shown["mttr_ms"] = _ms(self.times["mtta"]), _ms(self.times["mttr"])
+        return table(shown, "MTTA and MTTR by service and severity", labels=_TIMES_LABELS)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The window's incidents through the route ``ROUTE`` with ``INHIBIT``."""
+
+    when: str
+    replayed: alerts.NotificationReplay
+    unpaged: pd.DataFrame  # ``alerts.unpaged``
+
+    def empty_note(self) -> Note | None:
+        if not self.replayed.summary["incidents"]:
+            return Note(f"No incident between {self.when}: nothing to replay.")
+        return None
+
+    @unless_empty
+    def summary(self) -> View:
+        rows = pd.DataFrame(
+            [(str(k).replace("_", " "), str(v)) for k, v in self.replayed.summary.items()],
+            columns=["measure", "value"],
+        )
+        return table(
+            rows,
+            f"The window's incidents through one Alertmanager route (group by service, wait "
+            f"{span_text(ROUTE.group_wait)}, interval {span_text(ROUTE.group_interval)}, repeat "
+            f"{span_text(ROUTE.repeat_interval)}; a critical alert mutes the others of its "
+            "service)",
+        )
+
+    def fates(self) -> View:
+        if self.unpaged.empty:
+            return Note("The route would have sent every incident as its own page.")
+        return table(
+            self.unpaged,
+            "Incidents the route would not have paged on their own: merged (sent within a "
+            "notification another alert of its group opened), inhibited (muted by a critical "
+            "alert of its service) or silent (resolved before its group's first flush)",
+        )
+
+
+@dataclass(frozen=True)
 class Health:
-    """The window's KPI inputs, loaded once; the analysis is computed on first use."""
+    """The window's KPIs and alert noise, every number computed when the view is built
+    (``observability_health``); the methods arrange them for the notebook."""
 
     start: pd.Timestamp
     end: pd.Timestamp
-    url: str | None = None
-    coverage: pd.DataFrame = field(default_factory=pd.DataFrame)
-    correlation: pd.DataFrame = field(default_factory=pd.DataFrame)
-    slos: pd.DataFrame = field(default_factory=pd.DataFrame)
-    incidents: pd.DataFrame = field(default_factory=pd.DataFrame)
-    counts: pd.DataFrame = field(default_factory=pd.DataFrame)
-    edges: pd.DataFrame = field(default_factory=pd.DataFrame)
+    scorecard_rows: pd.DataFrame  # ``health.scorecard``
+    tally: health.Tally
+    calls: CallCoverage
+    incidents: pd.DataFrame
+    verdicts: pd.DataFrame  # ``alerts.false_positives``
+    false_positives_per_alert: pd.DataFrame
+    groups: pd.DataFrame  # ``alerts.correlate``
+    correlated_groups: pd.DataFrame  # ``alerts.correlated_groups``: groups of two or more
+    flapping_episodes: pd.DataFrame  # ``alerts.flapping``
+    noise_facts: alerts.Noise
+    detections: pd.DataFrame  # ``alerts.detection_times`` of the critical incidents
+    times: ResponseTimes
+    replay: Replay
 
     @property
     def _when(self) -> str:
-        return f"{self.start:%Y-%m-%d %H:%M} .. {self.end:%Y-%m-%d %H:%M} UTC"
-
-    # -- analysis, computed once --------------------------------------------------------------
-
-    @functools.cached_property
-    def verdicts(self) -> pd.DataFrame:
-        return alerts.false_positives(self.incidents, self.counts, self.slos)
-
-    @functools.cached_property
-    def groups(self) -> pd.DataFrame:
-        return alerts.correlate(self.incidents, self.edges)
-
-    @functools.cached_property
-    def noise_facts(self) -> alerts.Noise:
-        return alerts.noise(self.incidents, self.verdicts, self.groups)
-
-    @functools.cached_property
-    def detections(self) -> pd.DataFrame:
-        """Time to detect of every critical incident of the window, from its own data."""
-        rows = []
-        critical = self.incidents[self.incidents["severity"] == health.CRITICAL]
-        for row in critical.to_dict("records"):
-            since = row["triggered_at"] - incidents.LOOKBACK
-            until = incidents.window_end(row)
-            service = row["service_name"]
-            if not isinstance(service, str):  # an incident whose alert is gone
-                rows.append((row["incident_id"], row["severity"], pd.NaT))
-                continue
-            got = incidents.timeline(
-                row,
-                errors=load.spans(
-                    since,
-                    until,
-                    services=[service],
-                    kinds=["server"],
-                    statuses=["error", "timeout"],
-                    url=self.url,
-                ),
-                logs=load.logs(since, until, services=[service], url=self.url),
-                counts=self.counts,
-                slos=self.slos[self.slos["service_name"] == service],
-            )
-            rows.append((row["incident_id"], row["severity"], got.time_to_detect))
-        frame = pd.DataFrame(rows, columns=list(health.DETECTION_COLUMNS))
-        frame["time_to_detect"] = pd.to_timedelta(frame["time_to_detect"])
-        return frame
-
-    @functools.cached_property
-    def scorecard_rows(self) -> pd.DataFrame:
-        return health.scorecard(
-            coverage=self.coverage,
-            correlation=self.correlation,
-            slos=self.slos,
-            verdicts=self.verdicts,
-            detections=self.detections,
-            critical=critical_services(),
-        )
-
-    @functools.cached_property
-    def replayed(self) -> alerts.NotificationReplay:
-        return alerts.replay_notifications(self.incidents, ROUTE, INHIBIT, until=self.end)
-
-    # -- views ----------------------------------------------------------------------------
+        return _window_text(self.start, self.end)
 
     def headline(self) -> Note:
-        rows = self.scorecard_rows
-        passed = int((rows["passed"] == True).sum())  # noqa: E712 (None is neither)
-        failed = int((rows["passed"] == False).sum())  # noqa: E712
-        missing = len(rows) - passed - failed
-        failing = ", ".join(rows.loc[rows["passed"] == False, "kpi"])  # noqa: E712
-        text = f"{self._when}: {passed} of {len(rows)} KPIs pass"
-        if failed:
-            text += f"; failing: {failing}"
-        if missing:
-            text += f"; {missing} without data"
+        t = self.tally
+        text = f"{self._when}: {t.passed} of {t.kpis} KPIs pass"
+        if t.failed:
+            text += f"; failing: {', '.join(t.failing)}"
+        if t.no_data:
+            text += f"; {t.no_data} without data"
         return Note(text + ".")
 
     def scorecard(self) -> View:
@@ -158,24 +192,11 @@ class Health:
         return health_charts.kpi_chart(self.scorecard_rows, title="Observability health")
 
     def coverage_chart(self) -> View:
-        if self.coverage.empty:
-            return Note(f"No client span between {self._when}: nothing to cover.")
-        return health_charts.coverage_chart(self.coverage, title="Trace coverage per call")
+        return self.calls.chart()
 
     def uncovered(self) -> View:
         """The calls with the fewest server spans behind them."""
-        if self.coverage.empty:
-            return Note(f"No client span between {self._when}: nothing to cover.")
-        rows = health.coverage_breakdown(self.coverage)
-        rows = rows[rows["client_spans"] > rows["served"]]
-        if rows.empty:
-            return Note("Every client span of the window has a server child.")
-        return table(
-            rows.head(12),
-            "Client calls without a server span behind them (an uninstrumented callee, or a "
-            "call that never arrived), most missing first",
-            labels={"service_name": "caller", "operation_name": "operation"},
-        )
+        return self.calls.uncovered()
 
     def noise(self) -> View:
         n = self.noise_facts
@@ -199,29 +220,20 @@ class Health:
 
     def false_positives(self) -> View:
         """False positives per alert: which alerts page for nothing, and how often."""
-        judged = self.verdicts
-        fps = judged[judged["verdict"] == "false_positive"]
-        if fps.empty:
+        if self.false_positives_per_alert.empty:
             return Note("No incident of the window was judged a false positive.")
-        times = fps.merge(self.incidents[["incident_id", "triggered_at"]], on="incident_id")
-        per = times.groupby(["alert_name", "service_name"], sort=False).agg(
-            false_positives=("incident_id", "size"),
-            first=("triggered_at", "min"),
-            last=("triggered_at", "max"),
-        )
-        per = per.reset_index().sort_values("false_positives", ascending=False, kind="stable")
         return table(
-            per,
+            self.false_positives_per_alert,
             "False positives per alert: incidents with no SLI breach of their service around them",
             labels={"alert_name": "alert", "service_name": "service"},
         )
 
     def flapping(self) -> View:
-        episodes = alerts.flapping(self.incidents)
+        episodes = self.flapping_episodes
         if episodes.empty:
             return Note("No alert fired three times or more within an hour.")
         shown = episodes[["alert_name", "first", "last", "firings"]].copy()
-        shown["median_duration_ms"] = episodes["median_duration"].dt.total_seconds() * 1000.0
+        shown["median_duration_ms"] = _ms(episodes["median_duration"])
         return table(
             shown,
             "Flapping: one alert firing and resolving again and again (each burst one row)",
@@ -230,20 +242,10 @@ class Health:
 
     def correlated(self) -> View:
         """Groups of more than one alert: one problem, several pages."""
-        grouped = self.groups.groupby("group", sort=True)
-        summary = grouped.agg(
-            opened_by=("group_lead", "first"),
-            alerts=("incident_id", "size"),
-            alert_names=("alert_name", lambda a: ", ".join(sorted(set(map(str, a))))),
-            services=("service_name", lambda a: ", ".join(sorted(set(map(str, a))))),
-            first=("triggered_at", "min"),
-            last=("triggered_at", "max"),
-        )
-        many = summary[summary["alerts"] > 1].reset_index(drop=True)
-        if many.empty:
+        if self.correlated_groups.empty:
             return Note("No two alerts of the window were related (same or linked service).")
         return table(
-            many,
+            self.correlated_groups,
             "Correlated alerts (same service or linked in the service graph, within "
             f"{alerts.CORRELATION_WINDOW.seconds // 60} min, or while one is still open): "
             "one row per group of more than one",
@@ -251,66 +253,60 @@ class Health:
         )
 
     def response_times(self) -> View:
-        if self.incidents.empty:
-            return Note(f"No incident between {self._when}.")
-        times = incidents.mean_times(self.incidents)
-        times["mtta_ms"] = times.pop("mtta").dt.total_seconds() * 1000.0
-        times["mttr_ms"] = times.pop("mttr").dt.total_seconds() * 1000.0
-        return table(times, "MTTA and MTTR by service and severity", labels=_TIMES_LABELS)
+        return self.times.view()
 
     def replay_summary(self) -> View:
-        if self.incidents.empty:
-            return Note(f"No incident between {self._when}: nothing to replay.")
-        s = self.replayed.summary
-        rows = pd.DataFrame(
-            [(str(k).replace("_", " "), str(v)) for k, v in s.items()], columns=["measure", "value"]
-        )
-        return table(
-            rows,
-            f"The window's incidents through one Alertmanager route (group by service, wait "
-            f"{span_text(ROUTE.group_wait)}, interval {span_text(ROUTE.group_interval)}, repeat "
-            f"{span_text(ROUTE.repeat_interval)}; a critical alert mutes the others of its "
-            "service)",
-        )
+        return self.replay.summary()
 
     def replay_fates(self) -> View:
-        fates = self.replayed.fates
-        quiet = fates[fates["fate"] != "notified"]
-        if quiet.empty:
-            return Note("The route would have sent every incident as its own page.")
-        return table(
-            quiet.drop(columns=["alert_name", "triggered_at"], errors="ignore").merge(
-                self.incidents[["incident_id", "alert_name", "triggered_at"]], on="incident_id"
-            )[["incident_id", "alert_name", "triggered_at", "group", "fate"]],
-            "Incidents the route would not have paged on their own: merged (sent within a "
-            "notification another alert of its group opened), inhibited (muted by a critical "
-            "alert of its service) or silent (resolved before its group's first flush)",
-        )
+        return self.replay.fates()
+
+
+def _window_text(start: pd.Timestamp, end: pd.Timestamp) -> str:
+    return f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC"
 
 
 def observability_health(window: str = "14d", end: str = "", *, url: str | None = None) -> Health:
-    """Load what the KPIs need for ``window`` up to ``end`` (empty: the end of the data)."""
-    length = positive_duration(window)
-    stop = load.data_end(end, url=url).floor(slo.STEP)
-    begin = stop - length
+    """Load what the KPIs need for ``window`` up to ``end`` (empty: the end of the data)
+    and build the view from it."""
+    length = positive_duration(window)  # a bad window is refused before the database
+    start, stop = alerts.review_window(length, load.data_end(end, url=url))
     slos = load.enabled_slos(url=url)
-    found = load.incidents(begin, stop, url=url)
-    margin = alerts.FP_MARGIN + incidents.LOOKBACK
-    last = found["resolved_at"].max() if len(found) else stop
-    counts_end = max(stop, last if pd.notna(last) else stop)
-    counts = (
-        load.slo_counts(slos, begin - margin, counts_end, bucket=slo.STEP, url=url)
-        if len(slos)
-        else pd.DataFrame(columns=list(slo.COUNT_COLUMNS))
-    )
-    return Health(
-        begin,
-        stop,
-        url=url,
-        coverage=load.client_coverage(begin, stop, url=url),
-        correlation=load.log_correlation(begin, stop, url=url),
+    found = load.incidents(start, stop, url=url)
+    reads = alerts.review_reads(start, stop, found, severity=health.CRITICAL)
+    counts = load.slo_counts(slos, reads.counts_start, reads.counts_end, bucket=slo.STEP, url=url)
+    evidence = load.incident_evidence(reads.evidence, url=url)
+    coverage = load.client_coverage(start, stop, url=url)
+    correlation = load.log_correlation(start, stop, url=url)
+    edges = load.service_edges(start, stop, url=url)
+
+    verdicts = alerts.false_positives(found, counts, slos)
+    groups = alerts.correlate(found, edges)
+    detections = alerts.detection_times(found, evidence, counts, slos, severity=health.CRITICAL)
+    rows = health.scorecard(
+        coverage=coverage,
+        correlation=correlation,
         slos=slos,
+        verdicts=verdicts,
+        detections=detections,
+        critical=critical_services(),
+    )
+    replayed = alerts.replay_notifications(found, ROUTE, INHIBIT, until=stop)
+    when = _window_text(start, stop)
+    return Health(
+        start=start,
+        end=stop,
+        scorecard_rows=rows,
+        tally=health.tally(rows),
+        calls=CallCoverage(when, coverage, health.coverage_breakdown(coverage)),
         incidents=found,
-        counts=counts,
-        edges=load.service_edges(begin, stop, url=url),
+        verdicts=verdicts,
+        false_positives_per_alert=alerts.false_positives_per_alert(verdicts, found),
+        groups=groups,
+        correlated_groups=alerts.correlated_groups(groups),
+        flapping_episodes=alerts.flapping(found),
+        noise_facts=alerts.noise(found, verdicts, groups),
+        detections=detections,
+        times=ResponseTimes(when, incidents.mean_times(found)),
+        replay=Replay(when, replayed, alerts.unpaged(replayed, found)),
     )
