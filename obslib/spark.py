@@ -38,6 +38,7 @@ __all__ = [
     "self_time",
     "service_graph",
     "sli_counts",
+    "span_and_trace_counts",
 ]
 
 _SELF = ["self_total_ms", "self_max_ms"]
@@ -165,6 +166,16 @@ CHUNK_SPANS = 20_000
 One call per trace (``groupBy("trace_id").applyInPandas``) costs ~45 ms of fixed overhead a
 trace, 100x the work itself; one call on all of a partition's traces holds them all in
 memory. Whole traces gathered to ~this many spans keep both small (bench/spark.py)."""
+
+
+def span_and_trace_counts(spans_df: DataFrame) -> tuple[int, int]:
+    """How many spans and distinct traces ``spans_df`` holds (one Spark job)."""
+    from pyspark.sql import functions as F
+
+    row = spans_df.agg(
+        F.count(F.lit(1)).alias("spans"), F.count_distinct("trace_id").alias("traces")
+    ).first()
+    return int(row["spans"]), int(row["traces"])
 
 
 def _per_trace(spans_df: DataFrame, work: Callable[[pd.DataFrame], pd.DataFrame], out: str):

@@ -495,6 +495,13 @@ def test_compare_critical_paths_matches_pandas_on_hard_traces(spark, built) -> N
         np.testing.assert_allclose(got[col].to_numpy(float), want[col].to_numpy(float), 0, US)
 
 
+def test_span_and_trace_counts_count_rows_and_distinct_traces(spark) -> None:
+    """Three spans in two traces; an empty frame counts (0, 0)."""
+    df = spark.createDataFrame([("a", "1"), ("a", "2"), ("b", "3")], "trace_id string, s string")
+    assert ospark.span_and_trace_counts(df) == (3, 2)
+    assert ospark.span_and_trace_counts(df.limit(0)) == (0, 0)
+
+
 def test_spark_window_notes_match_the_loaded_views(spark, built) -> None:
     """A day before holding only an unusable trace is no baseline (as after cleaning in
     pandas), and a window of one service has no calls: each says so."""

@@ -56,12 +56,7 @@ class SparkWindow:
 
     @functools.cached_property
     def _counts(self) -> tuple[int, int]:
-        from pyspark.sql import functions as F
-
-        row = self._window.agg(
-            F.count(F.lit(1)).alias("spans"), F.count_distinct("trace_id").alias("traces")
-        ).first()
-        return int(row["spans"]), int(row["traces"])
+        return spark.span_and_trace_counts(self._window)
 
     def empty_note(self) -> Note | None:
         """Why the window-wide views have nothing to show (no span in the window), or None
