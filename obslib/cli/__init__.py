@@ -2,7 +2,9 @@
 
 The parser and ``main``; each command group registers itself from its own module (``db``,
 ``slo``, ``ingest`` for ingest, collect and export, ``reports`` for demo, report, triage and
-lab).
+lab). ``obslib --help`` ends with every command's usage and help, read from those parsers.
+Command modules import what a command needs when it runs, not to build the parser, so
+help and argument errors answer before anything heavy is imported.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class _MainParser(_Parser):
     command parsers themselves: their usage and their one-line help."""
 
     def format_help(self) -> str:
-        self.epilog = f"all commands:\n{overview(self)}\n{_DATABASE}"
+        self.epilog = f"all commands:\n{_overview(self)}\n{_DATABASE}"
         return super().format_help()
 
 
@@ -69,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def commands(parser: argparse.ArgumentParser) -> Iterator[tuple[argparse.ArgumentParser, str]]:
+def _each_command(
+    parser: argparse.ArgumentParser,
+) -> Iterator[tuple[argparse.ArgumentParser, str]]:
     """Every command ``parser`` dispatches (``obslib db up``, ``obslib demo`` ...) with its
     one-line help, in the order ``--help`` lists them."""
     for action in parser._actions:
@@ -77,21 +81,21 @@ def commands(parser: argparse.ArgumentParser) -> Iterator[tuple[argparse.Argumen
             continue
         helps = {choice.dest: choice.help for choice in action._choices_actions}
         for name, sub in action.choices.items():
-            nested = list(commands(sub))
+            nested = list(_each_command(sub))
             yield from nested or [(sub, helps.get(name) or "")]
 
 
-def overview(parser: argparse.ArgumentParser) -> str:
+def _overview(parser: argparse.ArgumentParser) -> str:
     """One entry per command: its usage (without ``[-h]``), its help from column
     ``_HELP_AT``, on the usage's line when that leaves room, else below it."""
     lines = []
-    for sub, text in commands(parser):
+    for sub, text in _each_command(parser):
         usage = _usage(sub)
         helps = textwrap.wrap(text, _WIDTH - _HELP_AT) or [""]
         if len(usage[-1]) + 2 < _HELP_AT - 2:
             usage[-1] = f"{usage[-1]:<{_HELP_AT - 2}}{helps.pop(0)}"
         lines += usage + [" " * (_HELP_AT - 2) + line for line in helps]
-    return "".join(f"  {line}\n".rstrip(" ") for line in lines)
+    return "".join(f"  {line}".rstrip() + "\n" for line in lines)
 
 
 def _usage(parser: argparse.ArgumentParser) -> list[str]:
