@@ -2,7 +2,7 @@
 
 SLO tools evaluate their rules from now on; a team choosing a rule wants to know what it
 would have done on the weeks already stored. ``replay`` runs every SLO's applicable rules
-(``slo.alert_rules``) at every bucket end of a window, with a minimum-traffic guard, and
+(``slo_rules.alert_rules``) at every bucket end of a window, with a minimum-traffic guard, and
 sets each firing interval beside the incidents people actually got: how long after the
 first bad minute it fired, and how much earlier or later than the page.
 """
@@ -14,8 +14,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from obslib import schema, slo
+from obslib import schema
 from obslib.schema import require_columns
+from obslib.slo import budgets
+from obslib.slo import rules as slo_rules
 from obslib.slo import status as slo_status
 from obslib.values import positive_duration, utc
 
@@ -57,7 +59,7 @@ INCIDENT_COLUMNS = (
 class Replay:
     """What the rules would have done in ``[start, end]``.
 
-    ``rules``: ``slo.alert_rules`` plus, per rule, ``firings`` and ``held_back`` (intervals
+    ``rules``: ``slo_rules.alert_rules`` plus, per rule, ``firings`` and ``held_back`` (intervals
     the minimum-traffic guard stopped). ``firings``: one row per firing interval (``end`` NaT
     when still firing at the window's end) with its first bad minute (the first minute with
     failures of the stretch in which the short window kept burning over the factor, up to
@@ -109,13 +111,13 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
 
 def replay(
     counts: pd.DataFrame,
-    slos: pd.DataFrame | slo.Objectives,
+    slos: pd.DataFrame | slo_rules.Objectives,
     incidents: pd.DataFrame,
     start,
     end,
     *,
     bucket: str | pd.Timedelta = "1min",
-    min_events: int = slo.DEFAULT_MIN_EVENTS,
+    min_events: int = budgets.DEFAULT_MIN_EVENTS,
 ) -> Replay:
     """Evaluate every applicable rule at each bucket end in ``(start, end]``.
 
@@ -134,25 +136,25 @@ def replay(
     )
     start, end = utc(start, "start"), utc(end, "end")
     step = positive_duration(bucket, "bucket")
-    checked = slo.objectives(slos)
+    checked = slo_rules.objectives(slos)
     rules = checked.rules.assign(firings=0, held_back=0)  # a copy: the checked rules stay
     firings = []
     for d in checked.definitions:
         mine = checked.applicable(d).index
         if mine.empty:
             continue
-        target = slo.good_target(d)
+        target = budgets.good_target(d)
         lookback = max(rules.loc[mine, "long_window"])
         grid = slo_status.burn_grid(
-            slo.sli_series(counts, d), start, end, step=step, lookback=lookback
+            budgets.sli_series(counts, d), start, end, step=step, lookback=lookback
         )
         times = grid.times[grid.first :]
         for i in mine:
             rule = rules.loc[i]
             long_good, long_total = grid.sums(rule["long_window"])
             short_good, short_total = grid.sums(rule["short_window"])
-            long_burn = slo.burn_rate(long_total - long_good, long_total, target)
-            short_burn = slo.burn_rate(short_total - short_good, short_total, target)
+            long_burn = budgets.burn_rate(long_total - long_good, long_total, target)
+            short_burn = budgets.burn_rate(short_total - short_good, short_total, target)
             over = (long_burn > rule["burn_rate"]) & (short_burn > rule["burn_rate"])
             fires = over & (long_total >= min_events)
             runs = _runs(fires)
@@ -162,7 +164,7 @@ def replay(
             # whole grid (the lookback too): a rule that needs its long window to fill fires
             # well after the errors began, and the first bad minute is at that stretch's start
             all_good, all_total = replace(grid, first=0).sums(rule["short_window"])
-            burning = slo.burn_rate(all_total - all_good, all_total, target) > rule["burn_rate"]
+            burning = budgets.burn_rate(all_total - all_good, all_total, target) > rule["burn_rate"]
             began = _run_starts(burning)
             for a, b in runs:
                 since = began[grid.first + a]  # a: the first firing instant

@@ -14,9 +14,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from obslib import slo
 from obslib.errors import UsageError
 from obslib.schema import require_columns
+from obslib.slo import budgets
+from obslib.slo import rules as slo_rules
 from obslib.values import positive_duration, utc
 
 
@@ -38,8 +39,8 @@ class BurnGrid:
         """Good and total events in the ``window`` before each instant from ``first`` on."""
         k = window / self.step
         if k != int(k) or k < 1:
-            step = slo.window_label(self.step)
-            raise UsageError(f"window {slo.window_label(window)} is not a whole number of {step}")
+            step, length = slo_rules.window_label(self.step), slo_rules.window_label(window)
+            raise UsageError(f"window {length} is not a whole number of {step}")
         hi = np.arange(self.first, len(self.times)) + 1
         lo = np.maximum(hi - int(k), 0)
         return self.cum_good[hi] - self.cum_good[lo], self.cum_total[hi] - self.cum_total[lo]
@@ -65,7 +66,7 @@ def burn_grid(
     step: pd.Timedelta,
     lookback: pd.Timedelta,
 ) -> BurnGrid:
-    """``slo.sli_series`` on every ``step`` from ``start - lookback`` to ``end`` (buckets with
+    """``budgets.sli_series`` on every ``step`` from ``start - lookback`` to ``end`` (buckets with
     no spans count zero), so that every window's sum is one subtraction of cumulative sums.
     ``start`` and ``end`` are floored to the step."""
     first_bucket = (start - lookback).floor(step)
@@ -84,7 +85,7 @@ def burn_grid(
 
 def burn_rates(
     counts: pd.DataFrame,
-    slos: pd.DataFrame | slo.Objectives,
+    slos: pd.DataFrame | slo_rules.Objectives,
     start,
     end,
     *,
@@ -93,17 +94,19 @@ def burn_rates(
     """Each budgeted SLO's burn rate over every long window of its rules, at every bucket
     end in ``(start, end]``: ``service_name``, ``slo_name``, ``time``, ``window`` (label),
     ``burn_rate``, ``events``. Long format, one row per instant and window."""
-    require_columns(counts, slo.COUNT_COLUMNS, "SLI counts")
+    require_columns(counts, budgets.COUNT_COLUMNS, "SLI counts")
     step = positive_duration(bucket, "bucket")
     start, end = utc(start, "start"), utc(end, "end")
-    checked = slo.objectives(slos)
+    checked = slo_rules.objectives(slos)
     out = []
     for d in checked.definitions:
         mine = checked.applicable(d)
         if mine.empty:
             continue
         windows = sorted(set(mine["long_window"]))
-        grid = burn_grid(slo.sli_series(counts, d), start, end, step=step, lookback=max(windows))
+        grid = burn_grid(
+            budgets.sli_series(counts, d), start, end, step=step, lookback=max(windows)
+        )
         for w in windows:
             good, total = grid.sums(w)
             out.append(
@@ -112,8 +115,8 @@ def burn_rates(
                         "service_name": d["service_name"],
                         "slo_name": d["slo_name"],
                         "time": grid.times[grid.first :],
-                        "window": slo.window_label(w),
-                        "burn_rate": slo.burn_rate(total - good, total, slo.good_target(d)),
+                        "window": slo_rules.window_label(w),
+                        "burn_rate": budgets.burn_rate(total - good, total, budgets.good_target(d)),
                         "events": total,
                     }
                 )
@@ -143,8 +146,8 @@ def budget_burndown(
     *,
     step: str | pd.Timedelta = "1h",
 ) -> pd.DataFrame:
-    """One SLO's error budget left at each hour end in ``(start, end]``: ``slo.evaluate`` on
-    hourly counts (``slo.hourly_counts``, reaching the SLO's period before ``start``), the
+    """One SLO's error budget left at each hour end in ``(start, end]``: ``budgets.evaluate`` on
+    hourly counts (``slo_rules.hourly_counts``, reaching the SLO's period before ``start``), the
     lowest per ``step`` when coarser than an hour (``lowest_budget_per``). Empty for a
     throughput SLO (no budget) and for a window without events.
 
@@ -153,11 +156,11 @@ def budget_burndown(
     budget.
     """
     start, end = utc(start, "start"), utc(end, "end")
-    if definition["slo_type"] not in slo.BUDGETED_TYPES:
-        return pd.DataFrame(columns=list(slo.MEASUREMENT_COLUMNS))
-    warm_up = min(slo.period(definition), pd.Timedelta(days=1))
+    if definition["slo_type"] not in budgets.BUDGETED_TYPES:
+        return pd.DataFrame(columns=list(budgets.MEASUREMENT_COLUMNS))
+    warm_up = min(budgets.period(definition), pd.Timedelta(days=1))
     mine = hourly[hourly["service_name"] == definition["service_name"]]
-    measured = slo.evaluate(mine, pd.DataFrame([definition]), bucket="1h", warm_up=warm_up)
+    measured = budgets.evaluate(mine, pd.DataFrame([definition]), bucket="1h", warm_up=warm_up)
     at = measured["measurement_timestamp"]
     return lowest_budget_per(measured[(at > start) & (at <= end)], step)
 
@@ -237,11 +240,11 @@ RULE_STATE_COLUMNS = (
 
 def evaluate_at(
     counts: pd.DataFrame,
-    slos: pd.DataFrame | slo.Objectives,
+    slos: pd.DataFrame | slo_rules.Objectives,
     at,
     *,
     bucket: str | pd.Timedelta = "1min",
-    min_events: int = slo.DEFAULT_MIN_EVENTS,
+    min_events: int = budgets.DEFAULT_MIN_EVENTS,
 ) -> Evaluation:
     """Evaluate every SLO over its window ending at ``at`` (floored to the bucket).
 
@@ -257,31 +260,33 @@ def evaluate_at(
       at least ``min_events`` in the long window ("" for none);
     - ``should_alert``: at risk, violated, or a rule firing.
     """
-    require_columns(counts, slo.COUNT_COLUMNS, "SLI counts")
+    require_columns(counts, budgets.COUNT_COLUMNS, "SLI counts")
     step = positive_duration(bucket, "bucket")
     at = utc(at, "at").floor(step)
-    checked = slo.objectives(slos)
+    checked = slo_rules.objectives(slos)
     rows, states = [], []
     for d in checked.definitions:
-        length = slo.period(d)
+        length = budgets.period(d)
         mine = checked.applicable(d)
-        lookback = max([length, slo.RECENT_BURN, *mine["long_window"]])
-        grid = burn_grid(slo.sli_series(counts, d), at, at, step=step, lookback=lookback)
+        lookback = max([length, budgets.RECENT_BURN, *mine["long_window"]])
+        grid = burn_grid(budgets.sli_series(counts, d), at, at, step=step, lookback=lookback)
         sums = grid.at_end
         good, total = sums(length)
-        alert_at = slo.alert_threshold(d)
-        actual, remaining, status = slo.judge([good], [total], length.total_seconds(), d, alert_at)
-        budgeted = d["slo_type"] in slo.BUDGETED_TYPES
-        target = slo.good_target(d)
-        share = float(slo.error_budget(target)) if budgeted else np.nan
-        burn = float(slo.burn_rate([total - good], [total], target)[0]) if budgeted else np.nan
-        recent_good, recent_total = sums(slo.RECENT_BURN)
+        alert_at = budgets.alert_threshold(d)
+        actual, remaining, status = budgets.judge(
+            [good], [total], length.total_seconds(), d, alert_at
+        )
+        budgeted = d["slo_type"] in budgets.BUDGETED_TYPES
+        target = budgets.good_target(d)
+        share = float(budgets.error_budget(target)) if budgeted else np.nan
+        burn = float(budgets.burn_rate([total - good], [total], target)[0]) if budgeted else np.nan
+        recent_good, recent_total = sums(budgets.RECENT_BURN)
         recent = (
-            float(slo.burn_rate([recent_total - recent_good], [recent_total], target)[0])
+            float(budgets.burn_rate([recent_total - recent_good], [recent_total], target)[0])
             if budgeted
             else np.nan
         )
-        left = float(remaining[0]) if status[0] != slo.NO_DATA else np.nan  # nothing to judge
+        left = float(remaining[0]) if status[0] != budgets.NO_DATA else np.nan  # nothing to judge
         exhaustion = pd.NaT
         if budgeted and left > 0 and recent > 0 and np.isfinite(recent):
             seconds = length.total_seconds() * (left / 100.0) / recent
@@ -291,8 +296,10 @@ def evaluate_at(
         for rule in mine.to_dict("records"):
             long_good, long_total = sums(rule["long_window"])
             short_good, short_total = sums(rule["short_window"])
-            long_burn = float(slo.burn_rate([long_total - long_good], [long_total], target)[0])
-            short_burn = float(slo.burn_rate([short_total - short_good], [short_total], target)[0])
+            long_burn = float(budgets.burn_rate([long_total - long_good], [long_total], target)[0])
+            short_burn = float(
+                budgets.burn_rate([short_total - short_good], [short_total], target)[0]
+            )
             fires = bool(
                 long_burn > rule["burn_rate"]
                 and short_burn > rule["burn_rate"]
@@ -348,7 +355,7 @@ def evaluate_at(
 
 
 TROUBLE = ("violated", "at_risk")  # the statuses of an SLO in trouble
-STATUS_ORDER = ("violated", "at_risk", "compliant", slo.NO_DATA)  # worst first
+STATUS_ORDER = ("violated", "at_risk", "compliant", budgets.NO_DATA)  # worst first
 
 
 def in_trouble(evaluated: pd.DataFrame) -> pd.DataFrame:

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from obslib import schema, traces
+from obslib import schema
 from obslib.errors import InputError, UsageError
+from obslib.traces import path, repair, tree
 from obslib.traces.tree import no_parent
 
 logger = logging.getLogger(__name__)
@@ -26,13 +27,13 @@ logger = logging.getLogger(__name__)
 _PATH_KEYS = ["service_name", "operation_name"]
 # a request failed when its span says so: every stored status but ok (error, timeout)
 FAILED_STATUSES = tuple(s for s in schema.SPAN_STATUSES if s != "ok")
-_SUMMARY_COLUMNS = (*traces.REQUIRED, "service_name", "operation_name", "status")
+_SUMMARY_COLUMNS = (*tree.REQUIRED, "service_name", "operation_name", "status")
 COHORT_SIZE = 300  # traces of the same root operation the day before, enough for a p90
 
 
 @dataclass(frozen=True)
 class CleanWindow:
-    """A window's spans with every trace repaired on its own (``traces.reconstruct``).
+    """A window's spans with every trace repaired on its own (``repair.reconstruct``).
 
     ``repaired`` counts traces a repair changed (duplicates, shared ids, self-parents,
     cycles; an orphan is only flagged, not counted); ``skipped`` lists the trace ids left
@@ -98,14 +99,14 @@ def clean_window(spans: Spans, *, what: str = "spans") -> CleanWindow:
     """
     if isinstance(spans, CleanWindow):
         return spans
-    schema.require_columns(spans, traces.REQUIRED, what)
+    schema.require_columns(spans, tree.REQUIRED, what)
     notes = []
     no_trace = spans["trace_id"].isna().to_numpy()
     if no_trace.any():
         notes.append(f"{int(no_trace.sum())} span(s) without a trace id left out")
         logger.warning("%s: %s", what, notes[0])  # reconstruct logs the rest
         spans = spans[~no_trace]
-    rebuilt = traces.reconstruct(spans, skip_broken=True)
+    rebuilt = repair.reconstruct(spans, skip_broken=True)
     if rebuilt.repaired_traces:
         notes.append(f"{len(rebuilt.repaired_traces)} trace(s) repaired")
     notes += rebuilt.notes
@@ -128,8 +129,8 @@ def service_edges(spans: Spans) -> pd.DataFrame:
     """One row per span whose parent is another service: ``caller``, ``callee``, the callee
     span's ``duration_ms`` (else end - start) and ``error`` (1 when error or timeout). What
     ``service_graph`` aggregates; ``obslib.spark`` computes it per trace and sums in Spark."""
-    frame = _clean(spans, "spans", (*traces.REQUIRED, "service_name", "status")).spans
-    parent = traces.parent_index(frame)
+    frame = _clean(spans, "spans", (*tree.REQUIRED, "service_name", "status")).spans
+    parent = tree.parent_index(frame)
     child = np.flatnonzero(parent >= 0)
     caller = frame["service_name"].to_numpy()[parent[child]].astype(str)
     callee = frame["service_name"].to_numpy()[child].astype(str)
@@ -137,7 +138,7 @@ def service_edges(spans: Spans) -> pd.DataFrame:
     if "duration_ms" in frame.columns:
         duration = frame["duration_ms"].to_numpy(dtype=float)
     else:
-        duration = (traces.epoch_ns(frame["end_time"]) - traces.epoch_ns(frame["start_time"])) / 1e6
+        duration = (tree.epoch_ns(frame["end_time"]) - tree.epoch_ns(frame["start_time"])) / 1e6
     return pd.DataFrame(
         {
             "caller": caller[cross],
@@ -174,8 +175,8 @@ def critical_path_time(spans: Spans, by: list[str] | None = None) -> pd.DataFram
     ``share`` is each group's part of all critical-path time in the window.
     """
     keys = path_keys(by)
-    frame = _clean(spans, "spans", [*traces.REQUIRED, *keys]).spans
-    segments = traces.critical_path_segments(frame)
+    frame = _clean(spans, "spans", [*tree.REQUIRED, *keys]).spans
+    segments = path.critical_path_segments(frame)
     total = segments.groupby(keys, dropna=False)["duration_ms"].agg(["sum", "count"])
     total = total.rename(columns={"sum": "path_ms", "count": "sections"})
     total["traces"] = segments.groupby(keys, dropna=False)["trace_id"].nunique()
@@ -202,8 +203,8 @@ def compare_critical_paths(
     unrepairable count in neither.
     """
     keys = path_keys(by)
-    clean_a = _clean(window, "window", [*traces.REQUIRED, *keys])
-    clean_b = _clean(baseline, "baseline", [*traces.REQUIRED, *keys])
+    clean_a = _clean(window, "window", [*tree.REQUIRED, *keys])
+    clean_b = _clean(baseline, "baseline", [*tree.REQUIRED, *keys])
     a, b = critical_path_time(clean_a, keys), critical_path_time(clean_b, keys)
     n_a, n_b = clean_a.spans["trace_id"].nunique(), clean_b.spans["trace_id"].nunique()
     return path_change(a, n_a, b, n_b, keys)
@@ -234,11 +235,11 @@ def compare_to_cohort(trace: pd.DataFrame, cohort: Spans) -> CohortComparison:
     p90 per trace, and the excess over the median. The trace is repaired first (a trace that
     cannot be is an InputError); cohort traces that cannot be are left out.
     """
-    needed = (*traces.REQUIRED, "service_name")
+    needed = (*tree.REQUIRED, "service_name")
     schema.require_columns(trace, needed, "trace")
     if trace["trace_id"].nunique() > 1:
         raise InputError("compare_to_cohort: trace holds spans of several traces; pass one")
-    own = traces.reconstruct(trace).spans
+    own = repair.reconstruct(trace).spans
     others = _clean(cohort, "cohort", needed).spans
     if len(own):
         others = others[others["trace_id"].astype(str) != str(own["trace_id"].iloc[0])]
@@ -262,7 +263,7 @@ def trace_summaries(spans: Spans) -> pd.DataFrame:
     """One row per trace: root service/operation, start, duration, span and error counts
     (spans whose status is error or timeout)."""
     frame = _clean(spans, "spans", _SUMMARY_COLUMNS).spans
-    root = traces.roots(frame)
+    root = tree.roots(frame)
     per = (
         frame.assign(failed=_failed(frame["status"]))
         .groupby("trace_id")
@@ -332,15 +333,15 @@ def default_trace(sample: TraceSample) -> str | None:
 
 
 def trace_root(trace: pd.DataFrame) -> pd.Series:
-    """The root of one rebuilt trace (``traces.reconstruct``'s spans): ``traces.roots``
+    """The root of one rebuilt trace (``repair.reconstruct``'s spans): ``tree.roots``
     among the spans the repair left as roots (a broken cycle's span among them)."""
-    schema.require_columns(trace, (*traces.REQUIRED, "is_root"), "trace")
-    return traces.roots(trace[trace["is_root"]]).iloc[0]
+    schema.require_columns(trace, (*tree.REQUIRED, "is_root"), "trace")
+    return tree.roots(trace[trace["is_root"]]).iloc[0]
 
 
 def trace_path_time(segments: pd.DataFrame) -> pd.DataFrame:
     """Critical-path time of one trace per service and operation, from its
-    ``traces.critical_path_segments``: ``path_ms``, ``sections`` and ``share`` of the whole
+    ``path.critical_path_segments``: ``path_ms``, ``sections`` and ``share`` of the whole
     path, the largest first (``critical_path_time`` does this for a window of traces)."""
     schema.require_columns(segments, (*_PATH_KEYS, "duration_ms"), "segments")
     per = (
@@ -356,8 +357,8 @@ def trace_path_time(segments: pd.DataFrame) -> pd.DataFrame:
 
 
 def trace_overview(trace: pd.DataFrame, segments: pd.DataFrame) -> TraceOverview:
-    """One rebuilt trace (``traces.reconstruct``'s spans) at a glance, with its critical
-    path's sections (``traces.critical_path_segments``) for where its time went."""
+    """One rebuilt trace (``repair.reconstruct``'s spans) at a glance, with its critical
+    path's sections (``path.critical_path_segments``) for where its time went."""
     schema.require_columns(trace, (*_SUMMARY_COLUMNS, "is_root"), "trace")
     schema.require_columns(segments, ("service_name", "duration_ms"), "segments")
     root = trace_root(trace)

@@ -21,8 +21,9 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from obslib import schema, traces
+from obslib import schema
 from obslib.errors import UsageError
+from obslib.traces import repair, tree
 
 # The resource attributes naming a span's host, in the order Jaeger's adjuster reads them
 # (cmd/query/app/querysvc/v2/adjuster/clockskew.go, hostKey). OpenTelemetry imports flatten
@@ -126,17 +127,17 @@ def adjust_clock_skew(
     one) gets its shift computed against the already adjusted parent; a child on its
     parent's host inherits the parent's shift. Events (``logs``) move with their span.
     """
-    schema.require_columns(spans, traces.REQUIRED, "spans")
+    schema.require_columns(spans, tree.REQUIRED, "spans")
     check_max_skew_ms(max_skew_ms)
     frame = spans.reset_index(drop=True).copy()
     empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in REPORT_COLUMNS.items()})
     if not enabled or frame.empty:
         return SkewAdjustment(frame, empty)
-    rebuilt = traces.reconstruct(frame).spans  # depth, roots; duplicates already gone
-    parent = traces.parent_index(rebuilt)
+    rebuilt = repair.reconstruct(frame).spans  # depth, roots; duplicates already gone
+    parent = tree.parent_index(rebuilt)
     parent = np.where(rebuilt["is_root"].to_numpy(), -1, parent)
-    start = traces.epoch_ns(rebuilt["start_time"])
-    end = traces.epoch_ns(rebuilt["end_time"])
+    start = tree.epoch_ns(rebuilt["start_time"])
+    end = tree.epoch_ns(rebuilt["end_time"])
     host = host_of(rebuilt)
     unknown = host == UNKNOWN_HOST
     host_code = pd.factorize(host)[0]  # compared per depth as integers, not as texts
@@ -164,8 +165,8 @@ def adjust_clock_skew(
         inherited[rows] = ~other & (delta[p] != 0)
     out = rebuilt[frame.columns].copy()
     # .array, not .to_numpy(): an aware column would go through one Timestamp object per row
-    out["start_time"] = traces.from_epoch_ns(start + delta, frame["start_time"]).array
-    out["end_time"] = traces.from_epoch_ns(end + delta, frame["end_time"]).array
+    out["start_time"] = tree.from_epoch_ns(start + delta, frame["start_time"]).array
+    out["end_time"] = tree.from_epoch_ns(end + delta, frame["end_time"]).array
     if "logs" in out.columns:
         out["logs"] = _shift_logs(out["logs"], delta)
     rows = np.flatnonzero(switched | inherited)

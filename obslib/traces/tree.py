@@ -136,3 +136,26 @@ def self_time(spans: pd.DataFrame, *, _up: np.ndarray | None = None) -> pd.Serie
     covered = np.maximum(0, hi - np.maximum(lo, before))
     union = np.bincount(p, weights=covered, minlength=len(spans))
     return pd.Series((end - start - union) / 1e6, index=spans.index, name="self_time_ms")
+
+
+def roots(spans: pd.DataFrame) -> pd.DataFrame:
+    """Each trace's root: its earliest-starting span without a parent in the trace.
+
+    Without a parent means the parent id is empty (OpenTelemetry's root), names the span
+    itself, or names a span the frame lacks (an orphan, as when a window cuts a trace):
+    whichever of those started first, never simply the first such row. Spans starting
+    together go by span id, so the answer never depends on row order. One row per trace
+    (the spans' rows, their index kept), by trace id; a trace whose every span has a parent
+    (a cycle; ``reconstruct`` breaks those) has none.
+    """
+    _check(spans)
+    parentless = spans[parent_index(spans) < 0]
+    order = np.lexsort(
+        (
+            parentless["span_id"].astype(str).to_numpy(),
+            epoch_ns(parentless["start_time"]),
+            parentless["trace_id"].astype(str).to_numpy(),
+        )
+    )
+    ordered = parentless.iloc[order]
+    return ordered[~ordered["trace_id"].astype(str).duplicated()]
