@@ -23,12 +23,14 @@ MARKER = "# NBVAL_CHECK_OUTPUT"
 
 
 def refresh(path: Path) -> None:
+    kernel = reports.kernel_name()
+    os.environ.update(kernel.env)  # a script: where Jupyter finds obslib's kernel
     with tempfile.TemporaryDirectory() as tmp:
         executed = Path(tmp) / path.name
         papermill.execute_notebook(
             str(path),
             str(executed),
-            kernel_name=reports.kernel_name(),
+            kernel_name=kernel.name,
             cwd=str(path.parent),
             progress_bar=False,
         )

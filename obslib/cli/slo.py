@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from obslib.cli._args import non_negative
-from obslib.storage import db
 
 
 def add_commands(commands) -> None:
@@ -31,7 +30,9 @@ def add_commands(commands) -> None:
             help="no burn-rate alert on fewer events in the long window (default %(default)s)",
         )
 
-    evaluate = sloc.add_parser("evaluate", help="evaluate every SLO over its window")
+    evaluate = sloc.add_parser(
+        "evaluate", help="every SLO over its window: SLI, budget, burn, alerts (--record stores it)"
+    )
     scope(evaluate)
     evaluate.add_argument(
         "--record",
@@ -41,14 +42,16 @@ def add_commands(commands) -> None:
     evaluate.set_defaults(func=_slo_evaluate)
 
     apply = sloc.add_parser("apply", help="create or update SLO definitions from a YAML file")
-    apply.add_argument("file", metavar="FILE", help="the SLO file (see README: SLOs as code)")
+    apply.add_argument("file", metavar="FILE.yaml", help="the SLO file (see README: SLOs as code)")
     apply.set_defaults(func=_slo_apply)
 
     listing = sloc.add_parser("list", help="print the SLO definitions")
     listing.set_defaults(func=_slo_list)
 
     prom = sloc.add_parser(
-        "export-prom", help="write the evaluation in Prometheus' text format (atomically)"
+        "export-prom",
+        help="write the evaluation in Prometheus' text format for node_exporter's textfile"
+        " collector (atomically)",
     )
     scope(prom)
     prom.add_argument("--out", required=True, metavar="FILE", help="the .prom file to write")
@@ -57,6 +60,7 @@ def add_commands(commands) -> None:
 
 def _slo_evaluate(args: argparse.Namespace) -> int:
     from obslib.jobs import slo_evaluation as evaluation
+    from obslib.storage import db
 
     url = db.reachable_url()
     result = evaluation.evaluate(
@@ -107,6 +111,7 @@ def _num(value: float, fmt: str) -> str:
 
 def _slo_apply(args: argparse.Namespace) -> int:
     from obslib.ingest import slo_file
+    from obslib.storage import db
 
     frame = slo_file.read_slo_file(args.file)  # a bad file is refused before connecting
     print(slo_file.apply_slos(frame, url=db.reachable_url()))
@@ -116,6 +121,7 @@ def _slo_apply(args: argparse.Namespace) -> int:
 def _slo_list(args: argparse.Namespace) -> int:
     from obslib import load
     from obslib.slo import slo_label
+    from obslib.storage import db
 
     slos = load.slos(url=db.reachable_url())
     header = ("SLO", "type", "target", "window", "threshold", "alert at", "enabled")
@@ -143,6 +149,7 @@ def _slo_export_prom(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from obslib.jobs import slo_evaluation as evaluation
+    from obslib.storage import db
 
     out = evaluation.textfile_path(Path(args.out))  # refused before any work
     url = db.reachable_url()
