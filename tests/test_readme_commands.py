@@ -38,7 +38,7 @@ _DATE = re.compile(r"\$\(date \+([^)]*)\)")
 DEMO, EMPTY, SERVICE, NOT_HERE = "demo", "empty", "service", "not here"
 HOW = {
     ".venv/bin/obslib demo": (NOT_HERE, "the quickstart's 500k-span demo; tests/test_demo.py"),
-    ".venv/bin/obslib lab": (NOT_HERE, "a JupyterLab server; tests/test_lab_browser.py"),
+    ".venv/bin/obslib lab": (NOT_HERE, "a JupyterLab server; tests/views/test_lab_browser.py"),
     ".venv/bin/obslib report trace --out reports/": (DEMO, "reports/trace_investigation.html"),
     ".venv/bin/obslib report trace --trace-id 3d6e4bbf... -p skew_correction false"
     " --out reports/": (DEMO, "reports/trace_investigation.html"),
@@ -67,7 +67,7 @@ HOW = {
     " --out reports/": (DEMO, "reports/trace_investigation.html"),
     "OBSLIB_DATABASE_URL=postgresql://notebooks:…@db.internal/domainflow obslib lab": (
         NOT_HERE,
-        "a JupyterLab server; tests/test_lab_browser.py",
+        "a JupyterLab server; tests/views/test_lab_browser.py",
     ),
     "obslib slo evaluate --record": (EMPTY, ""),
 }

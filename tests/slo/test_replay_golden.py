@@ -23,7 +23,7 @@ import pytest
 
 from obslib.views.slo_review import review_slos
 
-DATA = Path(__file__).parent.parent / "data" / "golden_replay"
+DATA = Path(__file__).parents[1] / "data" / "golden_replay"
 REGENERATE = ".venv/bin/python -m tests.slo.test_replay_golden"
 
 

@@ -358,7 +358,7 @@ def test_cli_reports_counts_rejects_and_exit_codes(migrated_db, tmp_path) -> Non
     ]
 
 
-HOTROD = Path(__file__).parent / "data" / "jaeger" / "hotrod_trace.json"
+HOTROD = Path(__file__).parents[1] / "data" / "jaeger" / "hotrod_trace.json"
 HOTROD_TRACE = "00000000000000005a3c1f0e7b9d2c41"
 
 

@@ -22,7 +22,7 @@ from obslib.views import postmortem_draft as draft
 from obslib.views.notes import Note
 from obslib.views.tables import span_text
 from tests.conftest import CHROMIUM, run_cli
-from tests.test_reports import browser_probe, chart_images, outputs_text
+from tests.reports.test_reports import browser_probe, chart_images, outputs_text
 
 VIEWS = (
     "headline", "summary", "timeline", "timeline_chart", "impact", "budget", "related",

@@ -14,7 +14,7 @@ from obslib import reports
 from obslib.cli import build_parser, main
 from obslib.storage.migrate import discover
 from tests.conftest import LATEST, MIGRATIONS, run_cli
-from tests.test_roles import drop_role
+from tests.storage.test_roles import drop_role
 
 
 def _leaf_commands(parser: argparse.ArgumentParser, prefix: str = "") -> set[str]:

@@ -17,8 +17,8 @@ from nbconvert import HTMLExporter
 
 from obslib import charts, traces
 from obslib.traces import sets as trace_sets
-from tests.test_trace_sets import SMALL
-from tests.test_traces import TRACE, frame
+from tests.traces.test_sets import SMALL
+from tests.traces.test_traces import TRACE, frame
 
 
 def test_waterfall_rows_in_tree_order_with_the_path() -> None:

@@ -25,8 +25,8 @@ from obslib.errors import UsageError
 from obslib.jobs import triage
 from obslib.storage.roles import grant_reader, reader_url
 from tests.conftest import run_cli
-from tests.test_roles import drop_role
-from tests.test_triage import (
+from tests.storage.test_roles import drop_role
+from tests.jobs.test_triage import (
     LOG_ENV,
     RUNBOOKS,
     T0,
@@ -37,7 +37,7 @@ from tests.test_triage import (
     runs,
     wait_for,
 )
-from tests.test_triage import log as log  # the fixture, shared
+from tests.jobs.test_triage import log as log  # the fixture, shared
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ and postgres, and a Kafka producer/consumer pair off the critical path), taken o
 demo generator and stored, so a change to the demo does not move it. The outputs are
 compared as exact CSV text. After an intended change to the analysis, regenerate them with
 
-    .venv/bin/python -m tests.test_traces_golden
+    .venv/bin/python -m tests.traces.test_golden
 
 and review the diff (``--from-demo`` also re-extracts the input from the demo generator).
 """
@@ -23,7 +23,7 @@ import pytest
 
 from obslib import traces
 
-DATA = Path(__file__).parent / "data" / "golden_trace"
+DATA = Path(__file__).parents[1] / "data" / "golden_trace"
 INPUT = DATA / "spans.jsonl"
 # the demo request the input came from: day 12 of seed 7 at 2,000 traces a day, its longest
 DEMO_DAY, DEMO_SEED, DEMO_PER_DAY = 12, 7, 2000
@@ -64,7 +64,7 @@ def test_golden_trace(name: str) -> None:
                 expected.splitlines(True), got.splitlines(True), f"stored {name}", "now"
             )
         )
-        pytest.fail(f"{name} differs (regenerate: python -m tests.test_traces_golden):\n{diff}")
+        pytest.fail(f"{name} differs (regenerate: python -m tests.traces.test_golden):\n{diff}")
 
 
 def test_golden_trace_is_what_it_claims() -> None:

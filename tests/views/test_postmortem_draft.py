@@ -7,7 +7,7 @@ spans): the scripted outage, a false positive and one still open. The draft hold
 generation time, so the text depends on the data and the code only. After an intended
 change to the draft or to the facts in it, regenerate them with
 
-    .venv/bin/python -m tests.test_postmortem_draft
+    .venv/bin/python -m tests.views.test_postmortem_draft
 
 (it builds the same demo database on a scratch server) and review the diff
 (``git diff tests/data/golden_postmortem``).
@@ -25,10 +25,10 @@ from obslib.alerts import incidents
 from obslib.views import incident_postmortem as pm_view
 from obslib.views import postmortem_draft as draft
 
-DATA = Path(__file__).parent / "data" / "golden_postmortem"
+DATA = Path(__file__).parents[1] / "data" / "golden_postmortem"
 # the scripted outage (events.main_incident_id()), a false positive, one still open
 GOLDEN = ("INC-20261114-0001", "INC-FP-0001", "INC-OPEN-0001")
-REGENERATE = ".venv/bin/python -m tests.test_postmortem_draft"
+REGENERATE = ".venv/bin/python -m tests.views.test_postmortem_draft"
 
 T0 = pd.Timestamp("2026-11-14 14:00", tz="UTC")
 MIN = pd.Timedelta(minutes=1)

@@ -16,7 +16,7 @@ from obslib.errors import InputError
 from obslib.ingest import jaeger, records
 from obslib.traces import critical_path
 
-HOTROD = Path(__file__).parent / "data" / "jaeger" / "hotrod_trace.json"
+HOTROD = Path(__file__).parents[1] / "data" / "jaeger" / "hotrod_trace.json"
 T0 = 1_700_000_000_000_000  # µs: 2023-11-14T22:13:20Z
 TRACE = "4bf92f3577b34da6"
 TRACE32 = "0000000000000000" + TRACE

@@ -19,7 +19,7 @@ from obslib.demo import topology as topo
 from obslib.escape import html_text, md_code, md_text
 from obslib.storage.migrate import Migrator
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, MIGRATIONS, run_cli
-from tests.test_reports import chart_images
+from tests.reports.test_reports import chart_images
 
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it as root)"

@@ -13,7 +13,7 @@ from obslib.errors import UsageError
 from obslib.views import observability_health as hv
 from obslib.views.notes import Note
 from tests.conftest import CHROMIUM, run_cli
-from tests.test_reports import browser_probe, chart_images, outputs_text
+from tests.reports.test_reports import browser_probe, chart_images, outputs_text
 
 VIEWS = (
     "headline", "scorecard", "scorecard_chart", "coverage_chart", "uncovered", "noise",

@@ -13,7 +13,7 @@ from obslib import reports
 from obslib.demo import events
 from obslib.errors import UsageError
 from tests.conftest import CHROMIUM, run_cli
-from tests.test_reports import browser_probe, chart_images, outputs_text
+from tests.reports.test_reports import browser_probe, chart_images, outputs_text
 
 
 @pytest.fixture(scope="module")

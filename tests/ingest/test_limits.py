@@ -21,7 +21,7 @@ from obslib.errors import InputError, UsageError
 from obslib.ingest import importer
 from obslib.storage.migrate import Migrator
 from tests.conftest import MIGRATIONS, run_cli, scratch_database
-from tests.test_ingest_hostile import b64, counts, span, traces, write
+from tests.ingest.test_hostile import b64, counts, span, traces, write
 
 NOT_REGULAR = "not a regular file ({}); only regular files are imported, plain or gzip"
 

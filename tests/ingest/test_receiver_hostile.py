@@ -19,7 +19,7 @@ from obslib.errors import InputError
 from obslib.ingest import bodies, receiver
 from obslib.storage.migrate import Migrator
 from tests.pg import MIGRATIONS, scratch_database
-from tests.test_receiver import PB, Running, collector, count, spans_request
+from tests.ingest.test_receiver import PB, Running, collector, count, spans_request
 
 GZIP_PB = {**PB, "Content-Encoding": "gzip"}
 MEMBERS = 1_000_000  # empty gzip members: a 20 MB body that inflates to nothing
