@@ -2,7 +2,8 @@
 other outputs, by running each notebook on the test suite's demo database.
 
 Run after changing the demo or a checked cell:
-    python -m tests.refresh_notebook_outputs
+    python -m tests.refresh_notebook_outputs [NAME...]
+(NAME: a notebook's file name without .ipynb, e.g. slo_review; none: every notebook).
 """
 
 from __future__ import annotations
@@ -56,8 +57,10 @@ def main() -> int:
     try:
         url, _ = POSTGRES.demo()
         os.environ[ENV_DATABASE_URL] = url
+        names = set(sys.argv[1:])
         for path in sorted((REPO / "notebooks").glob("*.ipynb")):
-            refresh(path)
+            if not names or path.stem in names:
+                refresh(path)
     finally:
         POSTGRES.close()
     return 0
