@@ -27,32 +27,98 @@ from obslib.values import duration, positive_duration
 
 DEFAULT_ALERT_THRESHOLD_PERCENT = 90.0  # the plan's default for alert_threshold_percent
 
-# Multiwindow, multi-burn-rate alerts for a 30-day SLO (SRE Workbook, ch. 5): page when 2 %
-# of the budget burns in 1 h (14.4x) or 5 % in 6 h (6x); ticket for 10 % in 1 d (3x) or
-# 10 % in 3 d (1x). The short window (1/12 of the long) lets an alert reset quickly.
+# Multiwindow, multi-burn-rate alerts for a 30-day SLO (SRE Workbook, ch. 5; Sloth's
+# internal/alert/windows/google-30d.yaml): page when 2 % of the budget burns in 1 h (14.4x)
+# or 5 % in 6 h (6x); ticket for 10 % in 1 d (3x) or 10 % in 3 d (1x). The short window
+# (1/12 of the long) lets an alert reset quickly once the errors stop.
 _WINDOWS_30D = (
-    # severity, long window, short window, budget share consumed
-    ("page", "1h", "5min", 0.02),
-    ("page", "6h", "30min", 0.05),
-    ("ticket", "1D", "2h", 0.10),
-    ("ticket", "3D", "6h", 0.10),
+    # severity, long window, short window, burn-rate factor
+    ("page", "1h", "5min", 14.4),
+    ("page", "6h", "30min", 6.0),
+    ("ticket", "1D", "2h", 3.0),
+    ("ticket", "3D", "6h", 1.0),
+)
+# Sloth's internal/alert/windows/google-28d.yaml (slok/sloth 0e395d8): the Workbook's windows
+# and budget shares (2, 5, 10, 10 %) on a 28-day period; Sloth's getBurnRateFactor makes the
+# factors share x period / long window: 13.44, 5.6, 2.8 and 0.933 (raised to 1 here).
+_WINDOWS_28D = (
+    ("page", "1h", "5min", 0.02 * 28 * 24 / 1),
+    ("page", "6h", "30min", 0.05 * 28 * 24 / 6),
+    ("ticket", "1D", "2h", 0.10 * 28),
+    ("ticket", "3D", "6h", 0.10 * 28 / 3),
+)
+_BASE_PERIOD = pd.Timedelta(days=30)
+_MINUTE = pd.Timedelta(minutes=1)
+BURN_WINDOW_COLUMNS = (
+    "severity",
+    "long_window",
+    "short_window",
+    "burn_rate",
+    "budget_share",
+    "reason",
 )
 
 
-def burn_rate_windows(period: str = "30d") -> pd.DataFrame:
-    """The alerting windows scaled to an SLO period: burn = budget share x period / long window.
+def _scaled(window: str, length: pd.Timedelta) -> pd.Timedelta:
+    """A 30-day window scaled to ``length``, rounded to the nearest whole minute, halves
+    away from zero (Go's ``Duration.Round(time.Minute)``, as Pyrra's ``Windows()``)."""
+    exact = pd.Timedelta(window).value * length.value  # ns x ns, exact in Python ints
+    base = _BASE_PERIOD.value * _MINUTE.value
+    return _MINUTE * ((2 * exact + base) // (2 * base))
 
-    Columns: ``severity``, ``long_window``, ``short_window`` (Timedeltas), ``burn_rate``,
-    ``budget_share``. For 30 days the burn rates are 14.4, 6, 3 and 1.
+
+def burn_rate_windows(period: str = "30d") -> pd.DataFrame:
+    """The multiwindow burn-rate alert rules for an SLO period.
+
+    The rule: the factors are the Workbook's and never change with the period: page at
+    14.4x over 1h and 5m and at 6x over 6h and 30m, ticket at 3x over 1d and 2h and at 1x
+    over 3d and 6h, for 30 days (Sloth's ``google-30d``). A 28-day period takes Sloth's
+    ``google-28d`` table (slok/sloth ``internal/alert/windows/google-28d.yaml``): the same
+    windows, factors 13.44, 5.6, 2.8 and 1 (Sloth's 0.933 raised to 1). Any other period
+    keeps the 30-day factors and scales the *windows* with the period, as Pyrra does
+    (pyrra-dev/pyrra ``slo/rules.go`` ``Windows()``: each window is the period divided by
+    a fixed ratio, ``(sloWindow / (28 * 24)).Round(time.Minute)``; Pyrra's ratios are to its
+    own 28-day table, ours to the Workbook's 30-day one), rounded to whole minutes (halves
+    up): a 7-day SLO pages at 14.4x over 14m and 1m. Each rule still spends the same share
+    of the budget (2, 5, 10, 10 %) before it fires. A window that rounds below one minute,
+    the SLI bucket ``STEP``, cannot be measured: its rule is dropped and ``reason`` says why
+    (a 1-day SLO's 14.4x page, whose short window would be 10 s). No factor is ever below 1:
+    a burn below 1 cannot exhaust a budget, so such a rule would fire on normal traffic.
+
+    Columns: ``severity``, ``long_window``, ``short_window`` (Timedeltas), ``burn_rate``
+    (the factor both windows must exceed), ``budget_share`` (of the period's budget spent
+    over the long window at that factor) and ``reason`` ("" for a rule that applies).
     """
     length = positive_duration(period, "SLO period")
+    bucket = pd.Timedelta(STEP)
+    sloth_28d = length == pd.Timedelta(days=28)
     rows = []
-    for severity, long_w, short_w, share in _WINDOWS_30D:
-        long_td, short_td = pd.Timedelta(long_w), pd.Timedelta(short_w)
-        rows.append((severity, long_td, short_td, share * (length / long_td), share))
-    return pd.DataFrame(
-        rows, columns=["severity", "long_window", "short_window", "burn_rate", "budget_share"]
-    )
+    for severity, long_w, short_w, factor in _WINDOWS_28D if sloth_28d else _WINDOWS_30D:
+        factor = max(1.0, round(factor, 9))
+        scale = 1 if sloth_28d else length / _BASE_PERIOD
+        long_td, short_td = (
+            (pd.Timedelta(long_w), pd.Timedelta(short_w))
+            if sloth_28d
+            else (_scaled(long_w, length), _scaled(short_w, length))
+        )
+        reason = ""
+        if short_td < bucket:  # the short window is the shorter: the long one is 12 times it
+            exact = pd.Timedelta(short_w) * scale
+            reason = (
+                f"its short window ({_label(pd.Timedelta(short_w))} x {_label(length)}/30d"
+                f" = {exact.total_seconds():.3g}s) rounds below the {_label(bucket)} SLI bucket"
+            )
+        share = round(factor * (long_td / length), 9)
+        rows.append((severity, long_td, short_td, factor, share, reason))
+    return pd.DataFrame(rows, columns=list(BURN_WINDOW_COLUMNS))
+
+
+def _label(delta: pd.Timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0 and seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def error_budget(target_percent: float | np.ndarray) -> float | np.ndarray:

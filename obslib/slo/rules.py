@@ -70,15 +70,14 @@ def objectives(slos: pd.DataFrame | Objectives) -> Objectives:
 
 
 def alert_rules(slos: pd.DataFrame | Objectives) -> pd.DataFrame:
-    """The multiwindow burn-rate rules of each SLO, scaled to its period.
+    """The multiwindow burn-rate rules of each SLO for its period (``burn_rate_windows``:
+    the Workbook's factors, windows scaled with the period).
 
     One row per SLO and rule of ``burn_rate_windows``: ``service_name``, ``slo_name``,
     ``severity``, ``long_window``, ``short_window``, ``burn_rate`` (the factor both windows
-    must exceed), ``budget_share``, ``applies`` and ``reason`` (why not). A rule does not
-    apply to a throughput SLO (no budget) nor when its long window is longer than the
-    period (it would measure a share of a budget over more time than the budget covers).
-    A factor below 1 does apply, as the formula gives it: such a rule fires while the SLO is
-    being met, which the SLO review points out.
+    must exceed, never below 1), ``budget_share``, ``applies`` and ``reason`` (why not). A
+    rule does not apply to a throughput SLO (no budget), when a window of it rounds below
+    the SLI bucket for the SLO's period, nor when its long window is longer than the period.
     """
     return objectives(slos).rules.copy()
 
@@ -89,7 +88,7 @@ def _rule_table(definitions: list[dict]) -> pd.DataFrame:
         length = period(d)
         table = burn_rate_windows(f"{length.total_seconds()}s")
         for rule in table.to_dict("records"):
-            reason = ""
+            reason = rule.pop("reason")
             if d["slo_type"] not in BUDGETED_TYPES:
                 reason = "a throughput SLO has no error budget"
             elif rule["long_window"] > length:

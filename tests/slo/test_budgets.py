@@ -19,6 +19,7 @@ def test_30_day_windows_are_the_workbooks() -> None:
         "short_window",
         "burn_rate",
         "budget_share",
+        "reason",
     ]
     expected = [
         ("page", "1h", "5min", 14.4, 0.02),
@@ -38,11 +39,13 @@ def test_30_day_windows_are_the_workbooks() -> None:
         assert row.budget_share == share
 
 
-def test_other_periods_scale_the_burn_rate() -> None:
-    """A 7-day SLO burns 2 % of its budget in an hour at 0.02 x 168 = 3.36x."""
-    assert slo.burn_rate_windows("7d")["burn_rate"].tolist() == pytest.approx(
-        [3.36, 1.4, 0.7, 0.2333333]
-    )
+def test_other_periods_keep_the_factors_and_scale_the_windows() -> None:
+    """A 7-day SLO keeps 14.4, 6, 3 and 1; its windows are the 30-day ones x 7/30."""
+    table = slo.burn_rate_windows("7d")
+    assert table["burn_rate"].tolist() == [14.4, 6.0, 3.0, 1.0]
+    assert table["long_window"].tolist() == [
+        values.duration(w) for w in ("14m", "84m", "336m", "1008m")
+    ]
 
 
 @pytest.mark.parametrize("period", ["soon", "0d", "-3d"])
