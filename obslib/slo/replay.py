@@ -5,6 +5,10 @@ would have done on the weeks already stored. ``replay`` runs every SLO's applica
 (``slo_rules.alert_rules``) at every bucket end of a window, with a minimum-traffic guard, and
 sets each firing interval beside the incidents people actually got: how long after the
 first bad minute it fired, and how much earlier or later than the page.
+
+Two rules live here, one function each: the **breach** (a rule's firing intervals, decided
+once by ``replay`` and read by everyone through ``breaches``) and the **catch** (``catch``:
+which firing, if any, caught an incident).
 """
 
 from __future__ import annotations
@@ -36,9 +40,19 @@ FIRING_COLUMNS = (
     "incident_id",
     "delay_vs_incident",
 )
-# A firing counts as catching an incident when it is active at any moment from this long
-# before the incident was triggered until it was resolved.
-MATCH_TOLERANCE = pd.Timedelta(hours=1)
+# Where an incident's window starts when it has no first bad minute: this long before the
+# page (the false-positive window's lead, so the two rules look at the same minutes).
+CATCH_LEAD = pd.Timedelta(minutes=15)
+BREACH_COLUMNS = (
+    "service_name",
+    "slo_name",
+    "severity",
+    "long_window",
+    "short_window",
+    "threshold",
+    "start",
+    "end",
+)
 INCIDENT_COLUMNS = (
     "incident_id",
     "service_name",
@@ -52,6 +66,8 @@ INCIDENT_COLUMNS = (
     "replay_start",
     "first_bad_minute",
     "delay_vs_incident",
+    "window_start",
+    "window_end",
 )
 
 
@@ -60,12 +76,13 @@ class Replay:
     """What the rules would have done in ``[start, end]``.
 
     ``rules``: ``slo_rules.alert_rules`` plus, per rule, ``firings`` and ``held_back`` (intervals
-    the minimum-traffic guard stopped). ``firings``: one row per firing interval (``end`` NaT
-    when still firing at the window's end) with its first bad minute (the first minute with
-    failures of the stretch in which the short window kept burning over the factor, up to
-    the firing) and the incident it matches. ``incidents``: each incident of a service with
-    SLOs, whether a replayed rule caught it and how much earlier (negative) or later than
-    its page.
+    the minimum-traffic guard stopped). ``firings``: the breaches, one row per firing
+    interval ``[start, end)`` (``end`` NaT when still firing at the window's end) with its
+    first bad minute (the first minute with failures of the stretch in which the short
+    window kept burning over the factor, up to the firing) and the incident it caught
+    (``catch``). ``incidents``: each incident of a service with SLOs, whether a replayed
+    rule caught it and how much earlier (negative) or later than its page, with the window
+    the catch looked in (``window_start``, ``window_end``).
     """
 
     start: pd.Timestamp
@@ -121,13 +138,18 @@ def replay(
 ) -> Replay:
     """Evaluate every applicable rule at each bucket end in ``(start, end]``.
 
-    A rule fires while both its windows burn faster than its factor and the long window
-    holds at least ``min_events`` events. ``counts`` (``load.slo_counts`` with the same
-    bucket) must reach back the longest long window before ``start`` (3 days for a 30-day
-    SLO), or the first hours see too little history. ``incidents`` is ``load.incidents``:
-    an incident matches a firing of its service active from ``MATCH_TOLERANCE`` before it
-    was triggered until it was resolved; its catch is the earliest matching page (else the
-    earliest matching ticket).
+    The breach: a rule fires at an instant when both its windows burn faster than its
+    factor and the minimum-traffic guard holds: at least ``min_events`` events in the long
+    window, and the short window judged on at least ``min_events`` too (stretched back to
+    the last ``min_events`` events when it holds fewer, never beyond the long window:
+    ``status.BurnGrid.guarded_sums``). A quiet service is thus judged on its recent events
+    rather than never, and one whose long window holds fewer than ``min_events`` never
+    fires. A firing interval is half-open, ``[start, end)``: ``start`` the first instant it
+    fires, ``end`` the first it no longer does (NaT while still firing at ``end``).
+    ``counts`` (``load.slo_counts`` with the same bucket) must reach back the longest long
+    window before ``start`` (3 days for a 30-day SLO), or the first hours see too little
+    history. ``incidents`` is ``load.incidents`` (optionally with a ``first_bad_minute``
+    column); which firing caught each is ``catch``.
     """
     require_columns(
         incidents,
@@ -152,7 +174,9 @@ def replay(
         for i in mine:
             rule = rules.loc[i]
             long_good, long_total = grid.sums(rule["long_window"])
-            short_good, short_total = grid.sums(rule["short_window"])
+            short_good, short_total, _ = grid.guarded_sums(
+                rule["short_window"], rule["long_window"], min_events
+            )
             long_burn = budgets.burn_rate(long_total - long_good, long_total, target)
             short_burn = budgets.burn_rate(short_total - short_good, short_total, target)
             over = (long_burn > rule["burn_rate"]) & (short_burn > rule["burn_rate"])
@@ -163,12 +187,16 @@ def replay(
             # where each stretch of the short window burning over the factor began, over the
             # whole grid (the lookback too): a rule that needs its long window to fill fires
             # well after the errors began, and the first bad minute is at that stretch's start
-            all_good, all_total = replace(grid, first=0).sums(rule["short_window"])
+            all_good, all_total, all_lo = replace(grid, first=0).guarded_sums(
+                rule["short_window"], rule["long_window"], min_events
+            )
             burning = budgets.burn_rate(all_total - all_good, all_total, target) > rule["burn_rate"]
             began = _run_starts(burning)
             for a, b in runs:
                 since = began[grid.first + a]  # a: the first firing instant
-                first_bad_minute = grid.first_bad(since, rule["short_window"])
+                first_bad_minute = grid.first_bad(
+                    since, rule["short_window"], since=int(all_lo[since])
+                )
                 firings.append(
                     {
                         "service_name": d["service_name"],
@@ -193,37 +221,52 @@ def replay(
     return Replay(start, end, int(min_events), rules, frame, matched)
 
 
-def _match(
+def catch(
     firings: pd.DataFrame,
     incidents: pd.DataFrame,
-    slos: pd.DataFrame,
-    start: pd.Timestamp,
     end: pd.Timestamp,
+    *,
+    lead: pd.Timedelta = CATCH_LEAD,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Pair firings with incidents of the same service whose lifetimes overlap."""
-    services = set(slos["service_name"])
-    mine = incidents[
-        incidents["service_name"].isin(services)
-        & (incidents["triggered_at"] >= start)
-        & (incidents["triggered_at"] < end)
-    ]
-    firing_end = firings["end"].fillna(end)
+    """The catch: which replayed firing caught each incident.
+
+    The rule: a rule catches an incident when one of its firings (of an SLO of the
+    incident's service) *begins* inside the incident's window, ``[from, to)``: ``from`` is
+    the incident's first bad minute (its ``first_bad_minute`` column when the frame has
+    one and it is set), else ``lead`` (15 minutes) before the page (``triggered_at``);
+    ``to`` is its resolution, or ``end`` (the end of the data) while it is open. A firing
+    already active before ``from`` catches nothing new, however long it lasts. An event at
+    exactly ``from`` is inside the window; one at exactly ``to`` is not. Lead time = the
+    firing's start - the page (negative: the rule fired first). When several firings
+    catch it, the earliest page is the catch, else the earliest ticket.
+
+    Returns ``firings`` with ``incident_id`` (the first incident each firing caught) and
+    ``delay_vs_incident``, and one row per incident (``INCIDENT_COLUMNS``).
+    """
+    require_columns(
+        incidents, ("incident_id", "service_name", "severity", "triggered_at", "resolved_at"),
+        "incidents",
+    )  # fmt: skip
+    require_columns(firings, ("service_name", "severity", "start"), "firings")
+    order = incidents.sort_values("triggered_at", kind="stable")
     incident_ids: list[object] = [None] * len(firings)
     delays: list[object] = [None] * len(firings)
     rows = []
-    for inc in mine.sort_values("triggered_at", kind="stable").to_dict("records"):
-        closed = inc["resolved_at"] if pd.notna(inc["resolved_at"]) else end
+    for inc in order.to_dict("records"):
+        bad = inc.get("first_bad_minute")
+        opens = bad if bad is not None and pd.notna(bad) else inc["triggered_at"] - lead
+        closes = inc["resolved_at"] if pd.notna(inc["resolved_at"]) else end
         hit = (
             (firings["service_name"] == inc["service_name"])
-            & (firings["start"] <= closed)
-            & (firing_end >= inc["triggered_at"] - MATCH_TOLERANCE)
+            & (firings["start"] >= opens)
+            & (firings["start"] < closes)
         )
-        caught = firings[hit]
+        caught = firings[hit].sort_values("start", kind="stable")
         pages = caught[caught["severity"] == "page"]
         for i in caught.index:
-            if incident_ids[i] is None:
-                incident_ids[i] = inc["incident_id"]
-                delays[i] = firings.at[i, "start"] - inc["triggered_at"]
+            if incident_ids[firings.index.get_loc(i)] is None:
+                incident_ids[firings.index.get_loc(i)] = inc["incident_id"]
+                delays[firings.index.get_loc(i)] = firings.at[i, "start"] - inc["triggered_at"]
         first = pages.iloc[0] if len(pages) else caught.iloc[0] if len(caught) else None
         rows.append(
             {
@@ -237,10 +280,14 @@ def _match(
                 "slo_name": None if first is None else first["slo_name"],
                 "replay_severity": None if first is None else first["severity"],
                 "replay_start": pd.NaT if first is None else first["start"],
-                "first_bad_minute": pd.NaT if first is None else first["first_bad_minute"],
+                "first_bad_minute": (
+                    pd.NaT if first is None else first.get("first_bad_minute", pd.NaT)
+                ),
                 "delay_vs_incident": (
                     None if first is None else first["start"] - inc["triggered_at"]
                 ),
+                "window_start": opens,
+                "window_end": closes,
             }
         )
     firings = firings.assign(
@@ -248,10 +295,52 @@ def _match(
         delay_vs_incident=pd.to_timedelta(pd.Series(delays, index=firings.index, dtype=object)),
     )
     matched = pd.DataFrame(rows, columns=list(INCIDENT_COLUMNS))
-    for col in ("triggered_at", "resolved_at", "replay_start", "first_bad_minute"):
+    for col in (
+        "triggered_at", "resolved_at", "replay_start", "first_bad_minute", "window_start",
+        "window_end",
+    ):  # fmt: skip
         matched[col] = pd.to_datetime(matched[col], utc=True)
     matched["delay_vs_incident"] = pd.to_timedelta(matched["delay_vs_incident"].astype(object))
     return firings, matched
+
+
+def _match(
+    firings: pd.DataFrame,
+    incidents: pd.DataFrame,
+    slos: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``catch`` for the incidents of services with SLOs triggered in ``[start, end)``."""
+    services = set(slos["service_name"])
+    mine = incidents[
+        incidents["service_name"].isin(services)
+        & (incidents["triggered_at"] >= start)
+        & (incidents["triggered_at"] < end)
+    ]
+    return catch(firings, mine, end)
+
+
+def breaches(
+    replayed: Replay,
+    service: str | None = None,
+    start=None,
+    end=None,
+) -> pd.DataFrame:
+    """The breach intervals of a replay: the firing intervals of any rule (``replay``
+    decides them, half-open ``[start, end)``, ``end`` NaT while still firing) of
+    ``service`` (None: every service) overlapping ``[start, end)`` (None: the replay's own
+    bounds). Columns ``BREACH_COLUMNS``, by start."""
+    lo = replayed.start if start is None else utc(start, "start")
+    hi = replayed.end if end is None else utc(end, "end")
+    f = replayed.firings
+    keep = (f["start"] < hi) & (f["end"].isna() | (f["end"] > lo))
+    if service is not None:
+        keep &= f["service_name"] == service
+    out = f.loc[keep, list(BREACH_COLUMNS)]
+    return out.sort_values(["start", "service_name", "slo_name"], kind="stable").reset_index(
+        drop=True
+    )
 
 
 def worst_page_catch(incidents: pd.DataFrame) -> dict | None:

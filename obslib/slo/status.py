@@ -45,16 +45,36 @@ class BurnGrid:
         lo = np.maximum(hi - int(k), 0)
         return self.cum_good[hi] - self.cum_good[lo], self.cum_total[hi] - self.cum_total[lo]
 
+    def guarded_sums(
+        self, short: pd.Timedelta, long: pd.Timedelta, min_events: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A rule's short window as the minimum-traffic guard reads it: good and total
+        events before each instant from ``first`` on, and the cumulative index each window
+        starts at. The window is ``short``, stretched back (whole buckets) until it holds
+        ``min_events`` events, never beyond ``long``: on a busy service it is the short
+        window itself; on a quiet one it is the last ``min_events`` events (at most the
+        long window), so the verdict never depends on how long an incident lasted."""
+        self.sums(short)  # refuses a window that is not a whole number of buckets
+        k_short, k_long = int(short / self.step), int(long / self.step)
+        hi = np.arange(self.first, len(self.times)) + 1
+        enough = np.searchsorted(self.cum_total, self.cum_total[hi] - min_events, side="right")
+        lo = np.minimum(hi - k_short, enough - 1)
+        lo = np.maximum(lo, np.maximum(hi - k_long, 0))
+        return self.cum_good[hi] - self.cum_good[lo], self.cum_total[hi] - self.cum_total[lo], lo
+
     def at_end(self, window: pd.Timedelta) -> tuple[float, float]:
         """Good and total events in the ``window`` before the grid's last instant."""
         good, total = replace(self, first=len(self.times) - 1).sums(window)
         return float(good[-1]), float(total[-1])
 
-    def first_bad(self, instant: int, window: pd.Timedelta) -> pd.Timestamp:
+    def first_bad(
+        self, instant: int, window: pd.Timedelta, *, since: int | None = None
+    ) -> pd.Timestamp:
         """The start of the first bucket with bad events in the ``window`` before instant
-        index ``instant`` (which must hold some: a burn over a factor there)."""
+        index ``instant`` (which must hold some: a burn over a factor there); ``since``: the
+        first bucket index of that window when it was stretched (``guarded_sums``)."""
         bad = np.diff(self.cum_total - self.cum_good)  # bucket i ends at times[i]
-        lo = max(instant - int(window / self.step) + 1, 0)
+        lo = max(instant - int(window / self.step) + 1, 0) if since is None else since
         return self.times[lo + int(np.flatnonzero(bad[lo : instant + 1] > 0)[0])] - self.step
 
 
@@ -257,7 +277,8 @@ def evaluate_at(
       ``projected_exhaustion``: when the budget left is gone at the recent rate (NaT when
       already spent or not burning);
     - ``firing``: the most severe alert rule whose two windows both exceed its factor, with
-      at least ``min_events`` in the long window ("" for none);
+      at least ``min_events`` in the long window, the short window stretched back to hold
+      as many (``BurnGrid.guarded_sums``) ("" for none);
     - ``should_alert``: at risk, violated, or a rule firing.
     """
     require_columns(counts, budgets.COUNT_COLUMNS, "SLI counts")
@@ -295,7 +316,10 @@ def evaluate_at(
         firing = ""
         for rule in mine.to_dict("records"):
             long_good, long_total = sums(rule["long_window"])
-            short_good, short_total = sums(rule["short_window"])
+            short_good, short_total, _ = replace(grid, first=len(grid.times) - 1).guarded_sums(
+                rule["short_window"], rule["long_window"], min_events
+            )
+            short_good, short_total = float(short_good[-1]), float(short_total[-1])
             long_burn = float(budgets.burn_rate([long_total - long_good], [long_total], target)[0])
             short_burn = float(
                 budgets.burn_rate([short_total - short_good], [short_total], target)[0]

@@ -14,7 +14,7 @@ from tests.builders import minute_counts, slo_definitions
 END = pd.Timestamp("2026-11-16 00:00", tz="UTC")
 H, D = pd.Timedelta(hours=1), pd.Timedelta(days=1)
 MONTHLY = {"slo_name": "monthly", "measurement_window_hours": 720}  # every rule applies
-DAILY = {"slo_name": "daily", "measurement_window_hours": 24}  # not its 3-day rule
+DAILY = {"slo_name": "daily", "measurement_window_hours": 24}  # windows x 1/30; no 14.4x page
 
 
 @pytest.mark.parametrize(
@@ -23,8 +23,8 @@ DAILY = {"slo_name": "daily", "measurement_window_hours": 24}  # not its 3-day r
         # (start, minutes_from, hours_from) as offsets from END
         ([MONTHLY], 30 * D, END, None, (-30 * D, -33 * D, -60 * D)),
         ([MONTHLY], pd.Timedelta(0), END, None, (pd.Timedelta(0), -30 * D, -30 * D)),
-        ([DAILY], D, END, None, (-D, -2 * D, -2 * D)),
-        ([DAILY], 7 * D, END, None, (-7 * D, -8 * D, -8 * D)),
+        ([DAILY], D, END, None, (-D, -D - 3 * H, -2 * D)),
+        ([DAILY], 7 * D, END, None, (-7 * D, -7 * D - 3 * H, -8 * D)),
         ([DAILY, MONTHLY], 7 * D, END, None, (-7 * D, -30 * D, -37 * D)),
         ([MONTHLY], 30 * D, END, END - 14 * D + H / 2, (-14 * D, -30 * D, -44 * D)),
         ([MONTHLY], 30 * D, END, END - 40 * D, (-30 * D, -33 * D, -60 * D)),
@@ -39,7 +39,7 @@ DAILY = {"slo_name": "daily", "measurement_window_hours": 24}  # not its 3-day r
     ids=[
         "a 30-day review of a 30-day SLO reads minutes from its 3-day rule before the start",
         "an evaluation at an instant reads the SLO's whole period per minute and no hours",
-        "a daily SLO reads its 1-day rule, not its 3-day one that does not apply",
+        "a daily SLO reads minutes from its longest rule (2h24m) before the start, whole hours",
         "a week of a daily SLO sums every hour it needs from the minutes",
         "the longest period sets how far back the minutes and the hours before them reach",
         "a window before the data starts at the data's first hour",
@@ -75,7 +75,8 @@ def test_objectives_check_the_definitions_once_and_refuse_a_bad_one() -> None:
     assert slo.objectives(checked) is checked
     assert len(checked.definitions) == 2 and len(checked.rules) == 8
     daily = checked.applicable(checked.definitions[1])
-    assert daily["long_window"].tolist() == [H, 6 * H, D]  # not the 3-day rule
+    minutes = pd.Timedelta(minutes=1)
+    assert daily["long_window"].tolist() == [12 * minutes, 48 * minutes, 144 * minutes]
     pd.testing.assert_frame_equal(slo.alert_rules(checked), checked.rules)
     with pytest.raises(InputError, match="unknown slo_type 'speed'"):
         slo.objectives(slo_definitions(slo_type="speed"))

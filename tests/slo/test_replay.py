@@ -115,34 +115,95 @@ def test_the_replay_sets_each_page_beside_the_incident_it_would_have_caught() ->
     assert first_page["incident_id"] == "INC-1"
 
 
-def test_an_incident_triggered_within_the_tolerance_after_a_firing_is_caught() -> None:
-    """A page 59 minutes after the last firing ended still matches; 61 minutes does not."""
-    ended = _replayed().firings["end"].max()
-    assert ended == T0 + (BAD_START + 10) * MIN + pd.Timedelta(hours=6)  # the 3d/6h ticket
-    within = _incidents([("IN", "api", ended + 59 * MIN, None)])
-    beyond = _incidents([("OUT", "api", ended + 61 * MIN, None)])
-    assert _replayed(within).incidents.iloc[0]["caught"]
-    assert not _replayed(beyond).incidents.iloc[0]["caught"]
+PAGE = T0 + 10 * 60 * MIN  # the page of the catch table's incident
+FIRST_BAD = PAGE - 20 * MIN  # its first bad minute
+RESOLVED = PAGE + 30 * MIN
+
+
+def _firing(start: pd.Timestamp, severity: str = "page", end=None) -> dict:
+    return {
+        "service_name": "api",
+        "slo_name": "availability",
+        "severity": severity,
+        "start": start,
+        "end": end,
+        "first_bad_minute": start,
+    }
+
+
+CATCHES = {
+    "a firing beginning at the first bad minute catches it, 20 minutes before the page": (
+        [_firing(FIRST_BAD)], True, FIRST_BAD, -20 * MIN,
+    ),
+    "a firing that began before the first bad minute does not catch it": (
+        [_firing(FIRST_BAD - MIN, end=RESOLVED + MIN)], True, None, None,
+    ),
+    "a ticket open since long before catches nothing new": (
+        [_firing(PAGE - pd.Timedelta(days=2), "ticket")], True, None, None,
+    ),
+    "a firing beginning at exactly the resolution does not catch": (
+        [_firing(RESOLVED)], True, None, None,
+    ),
+    "a firing beginning a minute before the resolution catches, 29 minutes late": (
+        [_firing(RESOLVED - MIN)], True, RESOLVED - MIN, 29 * MIN,
+    ),
+    "an event at exactly the page instant is inside the window": (
+        [_firing(PAGE)], False, PAGE, pd.Timedelta(0),
+    ),
+    "without a first bad minute the window opens 15 minutes before the page": (
+        [_firing(PAGE - 15 * MIN)], False, PAGE - 15 * MIN, -15 * MIN,
+    ),
+    "without a first bad minute a firing 16 minutes before the page does not catch": (
+        [_firing(PAGE - 16 * MIN)], False, None, None,
+    ),
+    "a page and an earlier ticket both catch: the page is the catch": (
+        [_firing(PAGE - 5 * MIN, "ticket"), _firing(PAGE + 2 * MIN)], True, PAGE + 2 * MIN,
+        2 * MIN,
+    ),
+    "another service's firing does not catch": (
+        [{**_firing(PAGE), "service_name": "db"}], True, None, None,
+    ),
+}  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    ("spike", "severity", "fired_at"),
-    [(True, "page", BAD_START + 62), (False, "ticket", BAD_START + 1)],
-    ids=[
-        "a page and an earlier ticket both match: the page is reported",
-        "a ticket alone matches: the ticket is reported, not caught by a page",
-    ],
+    ("firings", "first_bad", "caught_at", "lead"), CATCHES.values(), ids=CATCHES.keys()
 )
-def test_an_incident_caught_by_a_page_and_an_earlier_ticket_reports_the_page(
-    spike: bool, severity: str, fired_at: int
+def test_a_rule_catches_an_incident_when_a_firing_begins_inside_it(
+    firings, first_bad, caught_at, lead
 ) -> None:
+    """The incident's window is [first bad minute (or page - 15 min), resolution)."""
+    incident = _incidents([("INC-1", "api", PAGE, RESOLVED)])
+    if first_bad:
+        incident = incident.assign(first_bad_minute=FIRST_BAD)
+    frame = pd.DataFrame(firings)
+    frame["end"] = pd.to_datetime(frame["end"], utc=True)
+    marked, got = slo_replay.catch(frame, incident, PAGE + pd.Timedelta(days=1))
+    row = got.iloc[0]
+    assert bool(row["caught"]) == (caught_at is not None)
+    if caught_at is not None:
+        assert row["replay_start"] == caught_at and row["delay_vs_incident"] == lead
+        assert (marked["incident_id"] == "INC-1").sum() >= 1
+    else:
+        assert marked["incident_id"].isna().all()
+
+
+def test_an_open_incident_is_caught_by_a_firing_up_to_the_end_of_the_data() -> None:
+    incident = _incidents([("INC-1", "api", PAGE, None)])
+    end = PAGE + pd.Timedelta(hours=2)
+    for start, caught in ((end - MIN, True), (end, False)):
+        frame = pd.DataFrame([_firing(start)])
+        _, got = slo_replay.catch(frame, incident, end)
+        assert bool(got.iloc[0]["caught"]) == caught, start
+
+
+def test_a_ticket_open_since_before_the_incident_does_not_catch_it_a_new_page_does() -> None:
     """2 of 1,000 failing every minute burn a 99.9 % budget at 2x: the 3d/6h ticket (1x)
-    fires from the replay's first minute. Half failing for 10 minutes from BAD_START + 60
-    then pages (14.4x over 1h after 2 minutes). The incident paged at BAD_START + 65
-    matches both; what the replay reports for it is the page, the earliest one."""
+    fires from the replay's first minute, long before the incident. Half failing for 10
+    minutes from BAD_START + 60 then pages (14.4x over 1h after 2 minutes), inside the
+    incident's window (paged at BAD_START + 65): the page catches it, the ticket does not."""
     bad = {m: 2 for m in range(4 * 24 * 60)}
-    if spike:
-        bad.update({BAD_START + 60 + i: 500 for i in range(10)})
+    bad.update({BAD_START + 60 + i: 500 for i in range(10)})
     counts = minute_counts("api", range(4 * 24 * 60), 1000, bad)
     paged = T0 + (BAD_START + 65) * MIN
     incidents = _incidents([("INC-1", "api", paged, paged + 35 * MIN)])
@@ -151,13 +212,58 @@ def test_an_incident_caught_by_a_page_and_an_earlier_ticket_reports_the_page(
         counts, slo_definitions(), incidents, start, T0 + pd.Timedelta(days=4)
     )
     tickets = replayed.firings[replayed.firings["severity"] == "ticket"]
-    assert tickets["start"].min() == start + MIN  # the ticket fired first, and matches too
-    assert (tickets["incident_id"] == "INC-1").any()
+    open_since = tickets[tickets["start"] == start + MIN]
+    assert len(open_since) == 1 and open_since["incident_id"].isna().all()
     got = replayed.incidents.set_index("incident_id").loc["INC-1"]
-    assert got["caught"] and got["caught_by_page"] == spike
-    assert got["replay_severity"] == severity
-    assert got["replay_start"] == T0 + fired_at * MIN
-    assert got["delay_vs_incident"] == T0 + fired_at * MIN - paged
+    assert got["caught"] and got["caught_by_page"]
+    assert got["replay_start"] == T0 + (BAD_START + 62) * MIN
+    assert got["delay_vs_incident"] == -3 * MIN
+
+
+def test_breaches_are_the_firing_intervals_overlapping_a_half_open_window() -> None:
+    """The 1h page fires [bad + 2 min, bad + 15 min): a window ending at its start does
+    not overlap it, one reaching a minute past it does; likewise at its end."""
+    replayed = _replayed()
+    bad = T0 + BAD_START * MIN
+    found = slo_replay.breaches(replayed, "api", bad, bad + 3 * MIN)
+    assert list(found.columns) == list(slo_replay.BREACH_COLUMNS)
+    page = found[found["long_window"] == pd.Timedelta("1h")].iloc[0]
+    assert page["start"] == bad + 2 * MIN and page["end"] == bad + 15 * MIN
+    assert slo_replay.breaches(replayed, "api", bad, bad + 2 * MIN).empty
+    assert slo_replay.breaches(replayed, "db").empty
+    everything = slo_replay.breaches(replayed)
+    assert len(everything) == len(replayed.firings)
+    ended = everything["end"].max()
+    assert slo_replay.breaches(replayed, "api", ended, ended + MIN).empty
+    assert len(slo_replay.breaches(replayed, "api", ended - MIN, ended + MIN)) == 1
+
+
+def test_a_quiet_service_is_judged_on_its_last_min_events_events_not_never() -> None:
+    """2 events a minute can never put 10 in a 5-minute short window: the short window
+    stretches back to the last 10 events. Half failing from BAD_START for 30 minutes: the
+    1h page fires (both windows over 14.4x, the hour holding 120 events), its first bad
+    minute the first failing one."""
+    bad = {BAD_START + i: 1 for i in range(30)}
+    counts = minute_counts("api", range(4 * 24 * 60), 2, bad)
+    replayed = slo_replay.replay(
+        counts, slo_definitions(), _incidents([]), T0 + pd.Timedelta(days=3),
+        T0 + pd.Timedelta(days=4),
+    )  # fmt: skip
+    page = replayed.firings[replayed.firings["long_window"] == pd.Timedelta("1h")]
+    assert len(page) == 1
+    assert page.iloc[0]["first_bad_minute"] == T0 + BAD_START * MIN
+
+
+def test_a_service_whose_long_window_holds_too_few_events_never_fires() -> None:
+    """One event every 10 minutes, all failing: 6 in the hour, under the 10-event guard."""
+    every_ten = range(0, 4 * 24 * 60, 10)
+    counts = minute_counts("api", every_ten, 1, dict.fromkeys(every_ten, 1))
+    replayed = slo_replay.replay(
+        counts, slo_definitions(), _incidents([]), T0 + pd.Timedelta(days=3),
+        T0 + pd.Timedelta(days=4),
+    )  # fmt: skip
+    page = replayed.rules[replayed.rules["long_window"] == pd.Timedelta("1h")].iloc[0]
+    assert page["firings"] == 0 and page["held_back"] == 1
 
 
 def test_the_replay_counts_firings_the_traffic_guard_held_back() -> None:
