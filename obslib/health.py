@@ -17,13 +17,14 @@ per KPI (the targets are ``TARGETS``, the only place they are written):
 4. **Alert false-positive rate** (< 5 %): false positives / (real + false positives) over
    the incidents ``alerts.false_positives`` judged; incidents judged 'unknown' are left out
    of the rate and counted in the detail.
-5. **Detection time** (< 60 s): the worst (longest) time to detect over the critical-severity
-   incidents whose time is known (``incidents.timeline``: triggered - first bad minute); the
-   detail gives the median and the counts. A negative time (paged before the data showed
+5. **Detection time** (< 60 s): the worst (longest) time to detect over the outages holding
+   a critical-severity page whose time is known (``alerts.detection_times``: per outage, its
+   first page - the first bad minute of the SLI that page's alert watches); the detail gives
+   the median and the counts. A negative time (paged before the data showed
    anything bad) is kept as measured.
 
 "No data" (no client spans, no traces, no critical service configured, no judged incident,
-no critical incident with a known time) is a value of NaN with ``passed`` None: it neither
+no critical outage with a known time) is a value of NaN with ``passed`` None: it neither
 passes nor fails, and the detail says why. Targets are strict where the plan writes ">" or
 "<": exactly 95 % coverage, exactly 5 % false positives and exactly 60 s all fail.
 """
@@ -259,7 +260,8 @@ def false_positive_rate(verdicts: pd.DataFrame) -> Kpi:
 
 
 def detection_time(detections: pd.DataFrame) -> Kpi:
-    """KPI 5 from a time to detect per incident (Timedelta; NaT when unknown)."""
+    """KPI 5 from a time to detect per outage (``alerts.detection_times``: Timedelta, NaT
+    when unknown; ``severity`` the one the outage was selected by)."""
     require_columns(detections, DETECTION_COLUMNS, "detection times")
     severity = detections["severity"]
     _check_allowed(severity, SEVERITIES, "detection times", "severity")
@@ -275,10 +277,10 @@ def detection_time(detections: pd.DataFrame) -> Kpi:
         notes.append(f"{others} less severe not counted")
     tail = "; " + ", ".join(notes) if notes else ""
     if known.empty:
-        return _no_data(DETECTION_TIME, f"no critical incident with a known detection time{tail}")
+        return _no_data(DETECTION_TIME, f"no critical outage with a known detection time{tail}")
     worst = float(known.max())
     detail = (
-        f"worst {shown(worst, DETECTION_TIME)} over {len(known)} critical incident(s),"
+        f"worst {shown(worst, DETECTION_TIME)} over {len(known)} critical outage(s),"
         f" median {float(known.median()):,.0f} s{tail}"
     )
     return _kpi(DETECTION_TIME, worst, detail)

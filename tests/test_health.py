@@ -401,7 +401,7 @@ def test_no_data_never_passes_and_never_fails() -> None:
         "no traces in the window",
         "no critical services configured",
         "no incident judged real or false positive; 2 unknown left out",
-        "no critical incident with a known detection time; 1 without a known time,"
+        "no critical outage with a known detection time; 1 without a known time,"
         " 1 less severe not counted",
     ]
 
@@ -428,7 +428,7 @@ def test_the_scorecard_has_one_row_per_kpi_in_plan_order() -> None:
         "2 of 4 critical services have an enabled SLO; without: campaign-service"
         " (only disabled SLOs), notification-service",
         "1 false positive(s) of 4 judged incidents; 1 unknown left out",
-        "worst 45 s over 3 critical incident(s), median 40 s; 1 without a known time,"
+        "worst 45 s over 3 critical outage(s), median 40 s; 1 without a known time,"
         " 1 less severe not counted",
     ]
 

@@ -1,5 +1,6 @@
 """Which alerts belong together: related alerts (named, same service, caller or callee in
-the service graph), correlation groups within a window and their summary, and duplicates.
+the service graph), correlation groups within a window and their summary, outages (the
+related pages that overlap in time: one problem) and duplicates.
 
 Pure functions on ``load.incidents`` frames and a service graph (``traces.sets.service_graph``:
 ``caller``, ``callee``); no I/O.
@@ -136,6 +137,51 @@ def correlate(
     out["group"] = group
     out["group_lead"] = [leads[g - 1] for g in group]
     return out
+
+
+OUTAGE_COLUMNS = ("incident_id", "outage", "outage_lead")
+
+
+def outages(incidents: pd.DataFrame, edges: pd.DataFrame | None) -> pd.DataFrame:
+    """The pages of one outage grouped: two incidents belong to one outage when they overlap
+    in time (each fired before the other resolved; an open one has not resolved) and are
+    related (same service, adjacent in the service graph ``edges``, or named in
+    ``incident_data.related_to``), and outages chain through such pairs. Per incident, in
+    trigger order (ties by id): ``outage`` (1, 2, ... in the order they open) and
+    ``outage_lead``, the outage's first page."""
+    frame = checked_incidents(incidents)
+    records = frame.to_dict("records")
+    calls = _adjacency(edges)
+    parent = list(range(len(records)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    ends = [
+        pd.Timestamp.max.tz_localize("UTC")
+        if incident_facts.missing(r["resolved_at"])
+        else r["resolved_at"]
+        for r in records
+    ]
+    for i, x in enumerate(records):
+        for j in range(i):
+            overlap = records[j]["triggered_at"] < ends[i] and x["triggered_at"] < ends[j]
+            if overlap and _relation(x, records[j], calls) is not None:
+                a, b = root(i), root(j)
+                parent[max(a, b)] = min(a, b)  # the earlier page leads
+    roots = [root(i) for i in range(len(records))]
+    number = {r: k + 1 for k, r in enumerate(dict.fromkeys(roots))}
+    return pd.DataFrame(
+        {
+            "incident_id": frame["incident_id"],
+            "outage": [number[r] for r in roots],
+            "outage_lead": [records[r]["incident_id"] for r in roots],
+        },
+        columns=list(OUTAGE_COLUMNS),
+    )
 
 
 GROUP_COLUMNS = ("group", "group_lead", "incident_id", "alert_name", "service_name", "triggered_at")

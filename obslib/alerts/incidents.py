@@ -130,10 +130,12 @@ def timeline(
     until = window_end(incident)
     rows: list[tuple[pd.Timestamp, str, str]] = []
     breaches = []
+    kind = alert_kind(incident)
     for d in slo.check_definitions(slos[slos["service_name"] == service]):
         at = first_breach(counts, d, since, until, min_events=min_events)
         if at is not None:
-            breaches.append(at)
+            if d["slo_type"] in KIND_SLO_TYPES[kind]:
+                breaches.append(at)
             rows.append((at, "sli_breach", f"{slo.slo_label(d)} burns its budget over 1x"))
     failing = errors[
         (errors["service_name"] == service)
@@ -157,8 +159,9 @@ def timeline(
     events = pd.DataFrame(rows, columns=["time", "kind", "what"])
     events["time"] = pd.to_datetime(events["time"], utc=True)
     events = events.sort_values(["time", "kind"], kind="stable").reset_index(drop=True)
+    failed = first_error if kind == AVAILABILITY else None  # a failure is no slow request
     candidates = [
-        t for t in [*breaches, first_error] if t is not None and pd.notna(t) and t <= triggered
+        t for t in [*breaches, failed] if t is not None and pd.notna(t) and t <= triggered
     ]
     first_bad = min(candidates) if candidates else None
     acknowledged, resolved = incident.get("acknowledged_at"), incident.get("resolved_at")
@@ -169,6 +172,56 @@ def timeline(
         time_to_acknowledge=None if missing(acknowledged) else acknowledged - triggered,
         time_to_resolve=None if missing(resolved) else resolved - triggered,
     )
+
+
+# -- the alert's kind, outages and their detection time --------------------------------------
+
+LATENCY = "latency"
+AVAILABILITY = "availability"
+# the SLO types whose bad events an alert of each kind is about
+KIND_SLO_TYPES = {AVAILABILITY: ("availability", "error_rate"), LATENCY: ("latency",)}
+_LATENCY_WORDS = ("latency", "slow", "duration", "p50", "p90", "p95", "p99", "response_time")
+
+
+def alert_kind(incident: dict) -> str:
+    """What an alert watches: ``"latency"`` when its ``alert_name``, ``alert_type`` or
+    ``incident_data`` (``kind``, ``metric``, ``metric_name``) names a latency word
+    (latency, slow, duration, p50/p90/p95/p99, response_time), else ``"availability"``
+    (error rates, 5xx, timeouts, burn and budget alerts: failed requests)."""
+    data = incident.get("incident_data")
+    said = [incident.get("alert_name"), incident.get("alert_type")]
+    if isinstance(data, dict):
+        said += [data.get(k) for k in ("kind", "metric", "metric_name")]
+    text = " ".join(str(s).lower() for s in said if not missing(s))
+    return LATENCY if any(w in text for w in _LATENCY_WORDS) else AVAILABILITY
+
+
+@dataclass(frozen=True)
+class Detection:
+    """An outage's detection: its first page (``lead``), the ``kind`` of that page's alert,
+    the ``first_bad`` minute of the matching SLI and ``time_to_detect`` (first page -
+    first_bad; None when nothing bad came at or before the page)."""
+
+    lead: str
+    kind: str
+    first_bad: pd.Timestamp | None
+    time_to_detect: pd.Timedelta | None
+
+
+def outage_detection(
+    lead: dict,
+    *,
+    errors: pd.DataFrame,
+    logs: pd.DataFrame,
+    counts: pd.DataFrame,
+    slos: pd.DataFrame,
+) -> Detection:
+    """The detection time of the outage whose first page is ``lead`` (a ``load.incidents``
+    row as a dict): ``timeline``'s first bad minute of that page, which follows its alert's
+    kind. ``errors``, ``logs`` and ``counts`` cover ``LOOKBACK`` before its page to its
+    ``window_end``; what the health scorecard and the postmortem both state."""
+    got = timeline(lead, errors=errors, logs=logs, counts=counts, slos=slos)
+    return Detection(str(lead["incident_id"]), alert_kind(lead), got.first_bad, got.time_to_detect)
 
 
 def missing(value: object) -> bool:

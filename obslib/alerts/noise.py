@@ -5,15 +5,14 @@ what a review of a window's alerts reads (``review_window``, ``review_reads``).
 Pure functions on ``load.incidents`` frames and per-minute SLI counts (``load.slo_counts``);
 no I/O.
 
-**False positive, the one rule** (``FP_MARGIN``, ``FP_MIN_EVENTS``): an incident is a
-false positive when it was resolved (``resolved`` or ``auto_resolved``) and no budgeted SLO
-of its service breached from ``FP_MARGIN`` before it fired until its resolution, where a
-breach is a 5-minute window holding at least ``FP_MIN_EVENTS`` events that burns over 1
-(``incidents.first_breach``), or the whole window, with at least ``FP_MIN_EVENTS`` events,
-burning over 1. One slow request of three is no evidence; a quiet service's failures,
-summed over the incident, are. It is ``unknown`` while open, when its service has no
-budgeted SLO, or when the window holds fewer than ``FP_MIN_EVENTS`` events of its service
-(too little data is no proof either way). Otherwise it is ``real``.
+**False positive, the one rule** (``false_positives``, ``FP_MARGIN``): an incident is a
+false positive when no breach explains it: no firing interval of any burn-rate rule of an
+SLO of its service (``slo.replay``'s ``firings``, read through ``breaches``) overlaps the
+half-open window ``[page - FP_MARGIN, resolution)``, on exact timestamps (an open incident's
+window runs to the end of the data replayed). It is ``real`` when one does, and
+``unknown`` when its service has no SLO with a burn-rate rule (nothing to judge it by). The
+replay's catch rests on the same firings, so no incident is both caught by an SLO rule and
+a false positive.
 """
 
 from __future__ import annotations
@@ -33,16 +32,18 @@ from obslib.schema import require_columns
 from obslib.values import positive_duration
 
 FP_MARGIN = pd.Timedelta(minutes=15)  # how long before the page a breach still explains it
-FP_MIN_EVENTS = slo.DEFAULT_MIN_EVENTS  # a breach on fewer events in 5 minutes is no evidence
 FLAP_WINDOW = pd.Timedelta(hours=1)
 RESOLVED_STATUSES = ("resolved", "auto_resolved")
 VERDICTS = ("real", "false_positive", "unknown")
-# How far before a review window its SLI counts reach: an incident paged at the window's
-# start is judged from FP_MARGIN before its page (``false_positives``) and its timeline
-# looks LOOKBACK back (``detection_times``); both rules' own 5-minute breach windows fit in
-# the sum.
+# How far before a review window its SLI counts reach at least: an incident paged at the
+# window's start has its timeline look LOOKBACK back (``detection_times``), and its 5-minute
+# breach windows fit in the margin; the replay behind ``false_positives`` reads FP_MARGIN
+# plus its longest rule window (``review_reads``' ``rule_lookback``).
 COUNTS_MARGIN = FP_MARGIN + incident_facts.LOOKBACK
-DETECTION_COLUMNS = ("incident_id", "severity", "time_to_detect")
+DETECTION_COLUMNS = ("incident_id", "severity", "time_to_detect", "outage", "pages")
+# what ``breaches`` reads of the replay's ``firings``
+BREACH_COLUMNS = ("service_name", "slo_name", "severity", "start", "end")
+FP_COLUMNS = ("incident_id", "service_name", "alert_name", "verdict", "first_breach", "reason")
 FP_PER_ALERT_COLUMNS = ("alert_name", "service_name", "false_positives", "first", "last")
 
 
@@ -100,71 +101,82 @@ def _episode(name: str, rows: pd.DataFrame) -> dict:
     }
 
 
+def breaches(
+    firings: pd.DataFrame, service: object, start: pd.Timestamp, end: pd.Timestamp
+) -> pd.DataFrame:
+    """The firing intervals of ``service``'s burn-rate rules (``slo.replay``'s ``firings``:
+    one row per interval a rule fired, ``end`` NaT while still firing) that overlap the
+    half-open window ``[start, end)``: a firing ``[f.start, f.end)`` overlaps when
+    ``f.start < end`` and ``f.end > start`` (NaT: no end). Exact timestamps, in the frame's
+    order. The one place ``alerts`` reads the replay's breaches."""
+    require_columns(firings, BREACH_COLUMNS, "firings")
+    if incident_facts.missing(service):
+        return firings.iloc[0:0]
+    hit = (
+        (firings["service_name"].astype(str) == str(service))
+        & (firings["start"] < end)
+        & (firings["end"].isna() | (firings["end"] > start))
+    )
+    return firings[hit.to_numpy()]
+
+
+def judged_services(rules: pd.DataFrame) -> set[str]:
+    """The services with at least one burn-rate rule that applies to one of their SLOs
+    (``slo.replay``'s ``rules``): those a false positive can be judged for."""
+    require_columns(rules, ("service_name",), "rules")
+    applies = rules["applies"].astype(bool) if "applies" in rules else True
+    return set(rules.loc[applies, "service_name"].astype(str)) if len(rules) else set()
+
+
+def fp_window(incident: dict, data_end: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The window a false positive is judged on: ``[page - FP_MARGIN, resolution)``, an open
+    incident up to ``data_end`` (the end of the data replayed)."""
+    resolved = incident.get("resolved_at")
+    closed = data_end if incident_facts.missing(resolved) else resolved
+    return incident["triggered_at"] - FP_MARGIN, closed
+
+
 def false_positives(
-    incidents: pd.DataFrame, counts: pd.DataFrame, slos: pd.DataFrame
+    incidents: pd.DataFrame, firings: pd.DataFrame, rules: pd.DataFrame, data_end: pd.Timestamp
 ) -> pd.DataFrame:
     """The module's false-positive rule per incident: ``verdict`` (``real``,
-    ``false_positive`` or ``unknown``), ``first_breach`` (the earliest breach of any
-    budgeted SLO of its service in the window, NaT for none) and ``reason`` in words.
-    ``counts`` are per-minute ``load.slo_counts`` reaching 5 minutes before
-    ``triggered_at - FP_MARGIN``; ``slos`` the SLO definitions."""
-    frame = checked_incidents(incidents, ("status",))
-    require_columns(counts, slo.COUNT_COLUMNS, "SLI counts")
-    budgeted = [d for d in slo.check_definitions(slos) if d["slo_type"] in slo.BUDGETED_TYPES]
+    ``false_positive`` or ``unknown``), ``first_breach`` (the start of the earliest firing
+    that explains it, NaT for none) and ``reason`` in words. ``firings`` and ``rules`` are a
+    ``slo.replay.replay``'s (run over the SLOs the report reads, reaching from ``FP_MARGIN``
+    before the first page to ``data_end``); open incidents are judged up to ``data_end``."""
+    frame = checked_incidents(incidents)
+    judged = judged_services(rules)
+    data_end = pd.Timestamp(data_end)
     rows = []
     for x in frame.to_dict("records"):
-        verdict, breach, reason = _verdict(x, counts, budgeted)
+        service = x["service_name"]
+        breach, verdict = pd.NaT, "unknown"
+        if incident_facts.missing(service) or str(service) not in judged:
+            reason = "no SLO with a burn-rate rule for its service"
+        else:
+            start, end = fp_window(x, data_end)
+            found = breaches(firings, service, start, end)
+            if found.empty:
+                verdict = "false_positive"
+                reason = "no burn-rate rule of its service fired in its window"
+            else:
+                first = found.sort_values("start", kind="stable").iloc[0]
+                verdict, breach = "real", first["start"]
+                rule = f"{first['service_name']}/{first['slo_name']} {first['severity']}"
+                reason = f"{rule} rule fired"
         rows.append(
             {
                 "incident_id": x["incident_id"],
-                "service_name": x["service_name"],
+                "service_name": service,
                 "alert_name": x["alert_name"],
                 "verdict": verdict,
                 "first_breach": breach,
                 "reason": reason,
             }
         )
-    columns = ["incident_id", "service_name", "alert_name", "verdict", "first_breach", "reason"]
-    out = pd.DataFrame(rows, columns=columns)
+    out = pd.DataFrame(rows, columns=list(FP_COLUMNS))
     out["first_breach"] = pd.to_datetime(out["first_breach"], utc=True)
     return out
-
-
-def _verdict(x: dict, counts: pd.DataFrame, budgeted: list[dict]):
-    if x["status"] not in RESOLVED_STATUSES or pd.isna(x["resolved_at"]):
-        return "unknown", None, "still open"
-    mine = [d for d in budgeted if d["service_name"] == x["service_name"]]
-    if not mine:
-        return "unknown", None, "no budgeted SLO for its service"
-    start, end = x["triggered_at"] - FP_MARGIN, x["resolved_at"]
-    seen = counts[
-        (counts["service_name"] == x["service_name"])
-        & (counts["bucket"] >= start - incident_facts.BREACH_WINDOW)
-        & (counts["bucket"] < end)
-    ]
-    if not seen["total"].sum():
-        return "unknown", None, "no SLI events in its window"
-    found = [
-        b
-        for d in mine
-        if (b := incident_facts.first_breach(seen, d, start, end, min_events=FP_MIN_EVENTS))
-    ]
-    if found:
-        return "real", min(found), "an SLO of its service breached"
-    quiet = True
-    for d in mine:  # a service too quiet for 5-minute evidence: the whole window's burn
-        series = slo.sli_series(seen, d)
-        span = series[(series.index >= start) & (series.index < end)]
-        total = float(span["total"].sum())
-        if total < FP_MIN_EVENTS:
-            continue
-        quiet = False
-        burn = slo.burn_rate(total - float(span["good"].sum()), total, slo.good_target(d))
-        if burn > 1:
-            return "real", None, f"{slo.slo_label(d)} burned {burn:.1f}x over the window"
-    if quiet:  # three failed requests of three prove nothing either way
-        return "unknown", None, f"fewer than {FP_MIN_EVENTS} SLI events in its window"
-    return "false_positive", None, "no SLO of its service breached"
 
 
 def false_positives_per_alert(verdicts: pd.DataFrame, incidents: pd.DataFrame) -> pd.DataFrame:
@@ -235,38 +247,48 @@ def noise(incidents: pd.DataFrame, verdicts: pd.DataFrame, groups: pd.DataFrame)
 
 def detection_times(
     incidents: pd.DataFrame,
+    outages: pd.DataFrame,
     evidence: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]],
     counts: pd.DataFrame,
     slos: pd.DataFrame,
     *,
     severity: str,
 ) -> pd.DataFrame:
-    """Time to detect (``incidents.timeline``: triggered - the first bad minute) of every
-    incident of ``severity``, in the order of ``incidents``: ``DETECTION_COLUMNS``, NaT when
-    unknown (no bad minute at or before the page, or an incident whose alert is gone and so
-    has no service). ``evidence`` holds per incident id its service's failing server spans
-    and logs over its ``review_reads`` window; ``counts`` (per-minute SLI counts) cover
-    ``review_reads``' range; ``slos`` are the SLO definitions."""
+    """Time to detect per outage (``correlation.outages``) holding an incident of
+    ``severity``, in the order the outages open: ``DETECTION_COLUMNS`` with
+    ``incident_id`` the outage's first page, ``severity`` the one asked and
+    ``time_to_detect`` from ``incidents.outage_detection`` (first page - the first bad
+    minute of the SLI its alert watches; NaT when unknown: nothing bad at or before the
+    page, or a first page whose alert is gone and so has no service), then ``outage`` and
+    ``pages`` (the outage's incident ids). ``evidence`` holds per first page its service's
+    failing server spans and logs over its ``review_reads`` window; ``counts`` (per-minute
+    SLI counts) cover ``review_reads``' range; ``slos`` are the SLO definitions."""
     require_columns(
         incidents, ("incident_id", "service_name", "severity", "triggered_at"), "incidents"
     )
+    require_columns(outages, ("incident_id", "outage", "outage_lead"), "outages")
+    rows_of = {r["incident_id"]: r for r in incidents.to_dict("records")}
+    of = outages.merge(incidents[["incident_id", "severity"]], on="incident_id")
     rows = []
-    for row in incidents[incidents["severity"] == severity].to_dict("records"):
-        service = row["service_name"]
-        if incident_facts.missing(service):
-            rows.append((row["incident_id"], row["severity"], pd.NaT))
+    for number, same in of.groupby("outage", sort=True):
+        if not (same["severity"] == severity).any():
             continue
-        if row["incident_id"] not in evidence:
-            raise InputError(f"detection times: no spans and logs read for {row['incident_id']}")
-        errors, logs = evidence[row["incident_id"]]
-        got = incident_facts.timeline(
-            row,
+        lead = rows_of[same["outage_lead"].iloc[0]]
+        pages = tuple(same["incident_id"])
+        if incident_facts.missing(lead["service_name"]):
+            rows.append((lead["incident_id"], severity, pd.NaT, int(number), pages))
+            continue
+        if lead["incident_id"] not in evidence:
+            raise InputError(f"detection times: no spans and logs read for {lead['incident_id']}")
+        errors, logs = evidence[lead["incident_id"]]
+        got = incident_facts.outage_detection(
+            lead,
             errors=errors,
             logs=logs,
             counts=counts,
-            slos=slos[slos["service_name"] == service],
+            slos=slos[slos["service_name"] == lead["service_name"]],
         )
-        rows.append((row["incident_id"], row["severity"], got.time_to_detect))
+        rows.append((lead["incident_id"], severity, got.time_to_detect, int(number), pages))
     frame = pd.DataFrame(rows, columns=list(DETECTION_COLUMNS))
     # as objects: a column of NaT alone would read as datetimes
     frame["time_to_detect"] = pd.to_timedelta(frame["time_to_detect"].astype(object))
@@ -296,17 +318,29 @@ class ReviewReads:
 
 
 def review_reads(
-    start: pd.Timestamp, end: pd.Timestamp, incidents: pd.DataFrame, *, severity: str
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    incidents: pd.DataFrame,
+    outages: pd.DataFrame,
+    *,
+    severity: str,
+    rule_lookback: pd.Timedelta | None = None,
 ) -> ReviewReads:
-    """The reads ``false_positives`` and ``detection_times`` (of ``severity``) need for the
-    ``incidents`` paged in ``[start, end)``: counts from ``COUNTS_MARGIN`` before ``start``
-    to ``end`` or the last resolution, whichever is later; spans and logs of each incident's
-    service from ``incidents.LOOKBACK`` before its page to ``incidents.window_end``."""
+    """The reads ``false_positives`` (through a replay of the burn-rate rules) and
+    ``detection_times`` (of ``severity``) need for the ``incidents`` paged in
+    ``[start, end)``, grouped into ``outages``: counts from ``COUNTS_MARGIN`` (or the
+    replay's ``FP_MARGIN`` plus ``rule_lookback``, its longest rule window, when longer)
+    before ``start`` to ``end`` or the last resolution, whichever is later; spans and logs
+    of the service of each outage's first page, for the outages holding an incident of
+    ``severity``, from ``incidents.LOOKBACK`` before that page to ``incidents.window_end``."""
     require_columns(
         incidents, ("incident_id", "service_name", "severity", "triggered_at", "resolved_at"),
         "incidents",
     )  # fmt: skip
+    require_columns(outages, ("incident_id", "outage", "outage_lead"), "outages")
     last = incidents["resolved_at"].max() if len(incidents) else end
+    of = outages.merge(incidents[["incident_id", "severity"]], on="incident_id")
+    leads = set(of.loc[of["severity"] == severity, "outage_lead"])
     evidence = tuple(
         (
             row["incident_id"],
@@ -314,7 +348,10 @@ def review_reads(
             row["triggered_at"] - incident_facts.LOOKBACK,
             incident_facts.window_end(row),
         )
-        for row in incidents[incidents["severity"] == severity].to_dict("records")
+        for row in incidents[incidents["incident_id"].isin(leads)]
+        .sort_values(["triggered_at", "incident_id"], kind="stable")
+        .to_dict("records")
         if not incident_facts.missing(row["service_name"])
     )
-    return ReviewReads(start - COUNTS_MARGIN, max(end, last if pd.notna(last) else end), evidence)
+    margin = max(COUNTS_MARGIN, FP_MARGIN + (rule_lookback or pd.Timedelta(0)))
+    return ReviewReads(start - margin, max(end, last if pd.notna(last) else end), evidence)

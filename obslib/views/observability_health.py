@@ -4,11 +4,12 @@ computed from the stored data, and the alert noise behind one of them.
 For a window (default: the last 14 days of data) the view counts, in PostgreSQL, client
 spans with and without a server child (trace coverage) and traces with and without a log
 (log correlation); reads the SLOs (coverage of the critical services); judges every incident
-of the window real or false positive by the one rule in ``obslib.alerts`` (per-minute SLI
-counts); and times the detection of each critical incident from its data
-(``incidents.timeline``). Then the noise: correlated groups, duplicates, flapping alerts,
-MTTA/MTTR, and an Alertmanager-style replay of the window's incidents (which pages grouping
-and inhibition would have merged or muted). Every view returns a table, a chart or a note.
+of the window real or false positive by the one rule in ``obslib.alerts`` (on the SLOs'
+burn-rate rules replayed over the window, ``slo.replay``); and times the detection of each
+outage holding a critical page from its data (``alerts.detection_times``). Then the noise:
+correlated groups, duplicates, flapping alerts, MTTA/MTTR, and an Alertmanager-style replay
+of the window's incidents (which pages grouping and inhibition would have merged or muted).
+Every view returns a table, a chart or a note.
 
 What to read for the window comes from ``alerts.review_window`` and ``alerts.review_reads``,
 every number from ``obslib.health`` and ``obslib.alerts``: the view only arranges them.
@@ -25,6 +26,7 @@ from obslib import alerts, health, load, slo
 from obslib.alerts import incidents
 from obslib.charts import health as health_charts
 from obslib.config import critical_services
+from obslib.slo import replay as slo_replay
 from obslib.values import positive_duration
 from obslib.views.notes import Note, unless_empty
 from obslib.views.tables import Table, number_text, percent_text, span_text, table
@@ -151,13 +153,15 @@ class Health:
     tally: health.Tally
     calls: CallCoverage
     incidents: pd.DataFrame
-    verdicts: pd.DataFrame  # ``alerts.false_positives``
+    rules_replay: slo_replay.Replay  # the burn-rate rules over the window: its breaches
+    verdicts: pd.DataFrame  # ``alerts.false_positives`` on ``rules_replay``
     false_positives_per_alert: pd.DataFrame
     groups: pd.DataFrame  # ``alerts.correlate``
     correlated_groups: pd.DataFrame  # ``alerts.correlated_groups``: groups of two or more
     flapping_episodes: pd.DataFrame  # ``alerts.flapping``
     noise_facts: alerts.Noise
-    detections: pd.DataFrame  # ``alerts.detection_times`` of the critical incidents
+    outages: pd.DataFrame  # ``alerts.outages``
+    detections: pd.DataFrame  # ``alerts.detection_times`` of the critical outages
     times: ResponseTimes
     replay: Replay
 
@@ -204,7 +208,7 @@ class Health:
             ("incidents in the window", n.incidents),
             ("judged real", n.real),
             ("judged false positive", n.false_positive),
-            ("unknown (open, or no SLO / no data for the service)", n.unknown),
+            ("unknown (no SLO with a burn-rate rule for the service)", n.unknown),
             ("false-positive rate", percent_text(n.false_positive_rate)),
             ("correlated groups with a real incident", n.real_groups),
             ("alerts per real incident", number_text(n.alerts_per_real_incident)),
@@ -214,8 +218,9 @@ class Health:
         ]
         return table(
             pd.DataFrame(rows, columns=["measure", "value"]).astype({"value": str}),
-            "Alert noise: a false positive is a resolved incident whose service showed no SLI "
-            f"breach from {alerts.FP_MARGIN.seconds // 60} min before the page to its resolution",
+            "Alert noise: a false positive is an incident no burn-rate rule of an SLO of its "
+            f"service fired for, from {alerts.FP_MARGIN.seconds // 60} min before the page to "
+            "its resolution",
         )
 
     def false_positives(self) -> View:
@@ -224,7 +229,7 @@ class Health:
             return Note("No incident of the window was judged a false positive.")
         return table(
             self.false_positives_per_alert,
-            "False positives per alert: incidents with no SLI breach of their service around them",
+            "False positives per alert: incidents no burn-rate rule of their service fired for",
             labels={"alert_name": "alert", "service_name": "service"},
         )
 
@@ -272,17 +277,36 @@ def observability_health(window: str = "14d", end: str = "", *, url: str | None 
     length = positive_duration(window)  # a bad window is refused before the database
     start, stop = alerts.review_window(length, load.data_end(end, url=url))
     slos = load.enabled_slos(url=url)
+    checked = slo.objectives(slos)
     found = load.incidents(start, stop, url=url)
-    reads = alerts.review_reads(start, stop, found, severity=health.CRITICAL)
+    edges = load.service_edges(start, stop, url=url)
+    outages = alerts.outages(found, edges)
+    applies = checked.rules[checked.rules["applies"]]
+    reads = alerts.review_reads(
+        start,
+        stop,
+        found,
+        outages,
+        severity=health.CRITICAL,
+        rule_lookback=applies["long_window"].max() if len(applies) else None,
+    )
     counts = load.slo_counts(slos, reads.counts_start, reads.counts_end, bucket=slo.STEP, url=url)
     evidence = load.incident_evidence(reads.evidence, url=url)
     coverage = load.client_coverage(start, stop, url=url)
     correlation = load.log_correlation(start, stop, url=url)
-    edges = load.service_edges(start, stop, url=url)
 
-    verdicts = alerts.false_positives(found, counts, slos)
+    # the burn-rate rules replayed from FP_MARGIN before the window: the breaches that
+    # explain (or not) every incident of it
+    rules_replay = slo_replay.replay(
+        counts, checked, found, start - alerts.FP_MARGIN, reads.counts_end, bucket=slo.STEP
+    )
+    verdicts = alerts.false_positives(
+        found, rules_replay.firings, rules_replay.rules, rules_replay.end
+    )
     groups = alerts.correlate(found, edges)
-    detections = alerts.detection_times(found, evidence, counts, slos, severity=health.CRITICAL)
+    detections = alerts.detection_times(
+        found, outages, evidence, counts, slos, severity=health.CRITICAL
+    )
     rows = health.scorecard(
         coverage=coverage,
         correlation=correlation,
@@ -300,12 +324,14 @@ def observability_health(window: str = "14d", end: str = "", *, url: str | None 
         tally=health.tally(rows),
         calls=CallCoverage(when, coverage, health.coverage_breakdown(coverage)),
         incidents=found,
+        rules_replay=rules_replay,
         verdicts=verdicts,
         false_positives_per_alert=alerts.false_positives_per_alert(verdicts, found),
         groups=groups,
         correlated_groups=alerts.correlated_groups(groups),
         flapping_episodes=alerts.flapping(found),
         noise_facts=alerts.noise(found, verdicts, groups),
+        outages=outages,
         detections=detections,
         times=ResponseTimes(when, incidents.mean_times(found)),
         replay=Replay(when, replayed, alerts.unpaged(replayed, found)),

@@ -252,6 +252,10 @@ QUIET = builders.minute_counts(minutes=range(-70, 70))  # 100 ok requests a minu
 SLOS = builders.slo_definitions(target_value=99.0)
 
 
+def _outages(frame: pd.DataFrame) -> pd.DataFrame:
+    return alerts.outages(frame, None)
+
+
 def _evidence(**failing: list[int]) -> dict:
     return {iid: (_failing(minutes), NO_LOGS) for iid, minutes in failing.items()}
 
@@ -280,13 +284,29 @@ DETECTION_CASES = {
         {},
         [("A", NAT)],
     ),
-    "pages are listed in the incidents' order": (
+    "outages are listed in the order they open": (
         [
             {"incident_id": "B", "triggered_at": T0 + 30 * MIN},
-            {"incident_id": "A", "triggered_at": T0 + 6 * MIN},
+            {"incident_id": "A", "triggered_at": T0 + 6 * MIN, "resolved_at": T0 + 9 * MIN},
         ],
         {"A": [3], "B": [20]},
-        [("B", 10 * MIN), ("A", 3 * MIN)],
+        [("A", 3 * MIN), ("B", 10 * MIN)],
+    ),
+    "a second page of one outage is timed once, from the outage's first page": (
+        [
+            {"incident_id": "A", "triggered_at": T0 + 6 * MIN},
+            {"incident_id": "B", "triggered_at": T0 + 20 * MIN},
+        ],
+        {"A": [3]},
+        [("A", 3 * MIN)],
+    ),
+    "an outage opened by a less severe page is timed from that page": (
+        [
+            {"incident_id": "A", "severity": "high", "triggered_at": T0 + 6 * MIN},
+            {"incident_id": "B", "triggered_at": T0 + 20 * MIN},
+        ],
+        {"A": [3]},
+        [("A", 3 * MIN)],
     ),
 }
 
@@ -295,7 +315,9 @@ DETECTION_CASES = {
                          ids=DETECTION_CASES)  # fmt: skip
 def test_detection_times(rows, failing, expected) -> None:
     frame = builders.incidents(*rows)
-    got = alerts.detection_times(frame, _evidence(**failing), QUIET, SLOS, severity="critical")
+    got = alerts.detection_times(
+        frame, _outages(frame), _evidence(**failing), QUIET, SLOS, severity="critical"
+    )
     assert list(got.columns) == list(alerts.DETECTION_COLUMNS)
     assert str(got["time_to_detect"].dtype).startswith("timedelta64")
     assert [(i, s) for i, s in zip(got["incident_id"], got["severity"], strict=True)] == [
@@ -311,14 +333,16 @@ def test_a_detection_time_counts_an_sli_breach_as_a_bad_minute() -> None:
     burns at 10x): paged at +6, detected 4 minutes late."""
     frame = builders.incidents({"incident_id": "A", "triggered_at": T0 + 6 * MIN})
     counts = builders.minute_counts(minutes=range(-70, 70), bad={2: 50})
-    got = alerts.detection_times(frame, _evidence(A=[]), counts, SLOS, severity="critical")
+    got = alerts.detection_times(
+        frame, _outages(frame), _evidence(A=[]), counts, SLOS, severity="critical"
+    )
     assert got["time_to_detect"].tolist() == [4 * MIN]
 
 
 def test_a_critical_page_without_its_spans_and_logs_is_an_error_not_a_gap() -> None:
     frame = builders.incidents({"incident_id": "A"})
     with pytest.raises(InputError, match="no spans and logs read for A"):
-        alerts.detection_times(frame, {}, QUIET, SLOS, severity="critical")
+        alerts.detection_times(frame, _outages(frame), {}, QUIET, SLOS, severity="critical")
 
 
 # -- what a review of a window reads ---------------------------------------------------------
@@ -371,9 +395,18 @@ COUNTS_END_CASES = {
 @pytest.mark.parametrize(("rows", "counts_end"), COUNTS_END_CASES.values(), ids=COUNTS_END_CASES)
 def test_the_counts_a_review_reads(rows, counts_end) -> None:
     """From the false-positive margin plus the timeline's lookback before the window."""
-    reads = alerts.review_reads(START, END, builders.incidents(*rows), severity="critical")
+    frame = builders.incidents(*rows)
+    reads = alerts.review_reads(START, END, frame, _outages(frame), severity="critical")
     assert reads.counts_start == START - alerts.FP_MARGIN - LOOKBACK
     assert reads.counts_end == counts_end
+
+
+def test_the_counts_reach_the_replays_longest_rule_window_before_the_margin() -> None:
+    frame = builders.incidents()
+    week = pd.Timedelta(days=7)
+    reads = alerts.review_reads(START, END, frame, _outages(frame), severity="critical",
+                                rule_lookback=week)  # fmt: skip
+    assert reads.counts_start == START - alerts.FP_MARGIN - week
 
 
 def test_the_counts_margin_covers_both_rules_breach_windows() -> None:
@@ -409,7 +442,8 @@ EVIDENCE_CASES = {
 
 @pytest.mark.parametrize(("row", "evidence"), EVIDENCE_CASES.values(), ids=EVIDENCE_CASES)
 def test_the_spans_and_logs_a_review_reads(row, evidence) -> None:
-    reads = alerts.review_reads(START, END, builders.incidents(row), severity="critical")
+    frame = builders.incidents(row)
+    reads = alerts.review_reads(START, END, frame, _outages(frame), severity="critical")
     assert list(reads.evidence) == evidence
 
 
@@ -419,9 +453,9 @@ def test_the_reads_match_what_detection_times_need() -> None:
     frame = builders.incidents(
         {"incident_id": "B", "triggered_at": T0 + 30 * MIN},
         {"incident_id": "A", "triggered_at": T0 + 6 * MIN, "resolved_at": T0 + 9 * MIN},
-        {"incident_id": "C", "severity": "low"},
+        {"incident_id": "C", "severity": "low", "service_name": "db"},
     )
-    reads = alerts.review_reads(START, END, frame, severity="critical")
+    reads = alerts.review_reads(START, END, frame, _outages(frame), severity="critical")
     evidence = {iid: (_failing([]), NO_LOGS) for iid, *_ in reads.evidence}
-    got = alerts.detection_times(frame, evidence, QUIET, SLOS, severity="critical")
-    assert got["incident_id"].tolist() == [iid for iid, *_ in reads.evidence] == ["B", "A"]
+    got = alerts.detection_times(frame, _outages(frame), evidence, QUIET, SLOS, severity="critical")
+    assert got["incident_id"].tolist() == [iid for iid, *_ in reads.evidence] == ["A", "B"]
