@@ -23,8 +23,8 @@ import pytest
 from obslib.ingest.importer import import_file
 from obslib.storage.migrate import Migrator
 from obslib.views.trace_investigation import investigate_trace
-from tests.pg import MIGRATIONS, REPO, scratch_database
 from tests.ingest.test_receiver import collector
+from tests.pg import MIGRATIONS, REPO, scratch_database
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SPAN_ROW = (

@@ -18,8 +18,8 @@ from google.rpc.status_pb2 import Status
 from obslib.errors import InputError
 from obslib.ingest import bodies, receiver
 from obslib.storage.migrate import Migrator
-from tests.pg import MIGRATIONS, scratch_database
 from tests.ingest.test_receiver import PB, Running, collector, count, spans_request
+from tests.pg import MIGRATIONS, scratch_database
 
 GZIP_PB = {**PB, "Content-Encoding": "gzip"}
 MEMBERS = 1_000_000  # empty gzip members: a 20 MB body that inflates to nothing

@@ -25,7 +25,6 @@ from obslib.errors import UsageError
 from obslib.jobs import triage
 from obslib.storage.roles import grant_reader, reader_url
 from tests.conftest import run_cli
-from tests.storage.test_roles import drop_role
 from tests.jobs.test_triage import (
     LOG_ENV,
     RUNBOOKS,
@@ -38,6 +37,7 @@ from tests.jobs.test_triage import (
     wait_for,
 )
 from tests.jobs.test_triage import log as log  # the fixture, shared
+from tests.storage.test_roles import drop_role
 
 
 @pytest.fixture
