@@ -370,3 +370,47 @@ def notable_incidents(incidents: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
         .reset_index(drop=True)
     )
     return listed, quiet
+
+
+# -- a review window: breaches, worst budget, trouble ----------------------------------------
+
+
+BREACH_SUMMARY_COLUMNS = ("service_name", "slo_name", "breaches", "breaching", "intervals")
+
+
+def breach_summary(replayed: Replay, start=None, end=None) -> pd.DataFrame:
+    """Per SLO, its breaches in ``[start, end)`` (None: the replay's bounds): the firing
+    intervals of any of its rules merged where they overlap or touch, clipped to the window.
+    Columns: ``service_name``, ``slo_name``, ``breaches`` (merged intervals), ``breaching``
+    (their total length) and ``intervals`` (a tuple of ``(start, end)``, by start). Only
+    SLOs that breached have a row."""
+    lo = replayed.start if start is None else utc(start, "start")
+    hi = replayed.end if end is None else utc(end, "end")
+    found = breaches(replayed, start=lo, end=hi)
+    rows = []
+    for (service, name), mine in found.groupby(["service_name", "slo_name"], sort=True):
+        merged: list[list[pd.Timestamp]] = []
+        ends = mine["end"].fillna(hi).clip(upper=hi)
+        for s, e in sorted(zip(mine["start"].clip(lower=lo), ends, strict=True)):
+            if merged and s <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], e)
+            else:
+                merged.append([s, e])
+        spans = tuple((s, e) for s, e in merged)
+        total = sum((e - s for s, e in spans), pd.Timedelta(0))
+        rows.append((service, name, len(spans), total, spans))
+    out = pd.DataFrame(rows, columns=list(BREACH_SUMMARY_COLUMNS))
+    out["breaching"] = pd.to_timedelta(out["breaching"])
+    return out
+
+
+def in_trouble(evaluated: pd.DataFrame, replayed: Replay) -> list[str]:
+    """The SLOs in trouble over a review window, as ``service/slo`` labels: those violated or
+    at risk at its end (``status.in_trouble``, least budget left first), then every other
+    SLO that breached in the window (``breach_summary``), the one breaching longest first."""
+    now = [budgets.slo_label(d) for d in slo_status.in_trouble(evaluated).to_dict("records")]
+    breached = breach_summary(replayed).sort_values(
+        ["breaching", "service_name", "slo_name"], ascending=[False, True, True], kind="stable"
+    )
+    later = [budgets.slo_label(d) for d in breached.to_dict("records")]
+    return list(dict.fromkeys([*now, *later]))

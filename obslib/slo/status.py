@@ -466,3 +466,29 @@ def contributors(operations: pd.DataFrame, definition: dict, *, top: int = 5) ->
         .head(top)
         .reset_index(drop=True)
     )
+
+
+# -- a review window: worst budget, partial history ------------------------------------------
+
+
+def worst_budget(hourly: pd.DataFrame, definition: dict, start, end) -> tuple[float, object]:
+    """The least error budget left of one SLO at any hour end in ``(start, end]``, and when
+    (``budget_burndown``'s measurements: the first day of data is left out); ``(nan, NaT)``
+    without a measurement (a throughput SLO, or no events)."""
+    measured = budget_burndown(hourly, definition, start, end)
+    if measured.empty:
+        return float("nan"), pd.NaT
+    worst = measured.loc[measured["error_budget_remaining"].idxmin()]
+    return float(worst["error_budget_remaining"]), worst["measurement_timestamp"]
+
+
+def period_covered(definition: dict, at, data_start) -> float:
+    """The share of an SLO's period before ``at`` that the stored data covers (1.0 when the
+    data starts before the period does; 0 when it starts at or after ``at``). A budget
+    judged at ``at`` is judged on that share of its period: "12.6 of 30 days of data"."""
+    at = utc(at, "at")
+    if data_start is None or pd.isna(data_start):
+        return 1.0
+    length = budgets.period(definition)
+    covered = at - max(utc(data_start, "data_start"), at - length)
+    return float(min(1.0, max(0.0, covered / length)))

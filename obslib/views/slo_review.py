@@ -46,6 +46,9 @@ _OVERVIEW_LABELS = {
     "target_value": "target",
     "compliance_status": "status",
     "budget_left_pct": "budget left",
+    "worst_budget_pct": "worst budget left (window)",
+    "data": "budget judged on",
+    "breached": "breached in window",
     "window_burn": "burn (window)",
     "recent_burn": "burn (1h)",
     "exhaustion": "budget gone at 1h rate",
@@ -79,8 +82,10 @@ class SloReview:
     hourly: pd.DataFrame  # per hour, for burn-downs
     result: slo_status.Evaluation
     replayed: slo_replay.Replay
-    rows: pd.DataFrame  # the evaluation at ``end`` with each SLO's label and threshold
-    trouble: tuple[str, ...]  # SLOs violated or at risk at ``end``, least budget first
+    rows: pd.DataFrame  # the evaluation at ``end`` with each SLO's label, threshold, its
+    # breaches in the window, worst budget left in it and the share of its period covered
+    trouble: tuple[str, ...]  # at risk or violated at ``end``, then breached in the window
+    data_start: pd.Timestamp | None = None  # the first stored span
     picked: Selection = field(default_factory=Selection)
     views: dict[str, LiveView] = field(default_factory=dict)
 
@@ -105,7 +110,8 @@ class SloReview:
         return self.picked.message
 
     def in_trouble(self) -> list[str]:
-        """SLOs violated or at risk at the end of the window, least budget first."""
+        """SLOs violated or at risk at the end of the window (least budget first), then
+        every other SLO that breached in the window (``slo.replay.in_trouble``)."""
         return list(self.trouble)
 
     def _definition(self, label: str) -> dict:
@@ -167,8 +173,10 @@ class SloReview:
         """The review in two sentences: statuses now, what the replay found."""
         counts = slo_status.status_counts(self.result.slos)
         parts = [f"{n} {status.replace('_', ' ')}" for status, n in counts.items()]
+        breached = int((self.rows["breaches"] > 0).sum())
         text = (
-            f"{len(self.rows)} SLOs at {self.end:%Y-%m-%d %H:%M} UTC: {', '.join(parts)}."
+            f"{len(self.rows)} SLOs at {self.end:%Y-%m-%d %H:%M} UTC: {', '.join(parts)};"
+            f" {breached} breached in the window."
             f" Replayed over {self._replayed_over()}, the burn-rate rules would have"
             f" paged {len(self.replayed.pages)} time(s) and opened"
             f" {len(self.replayed.firings) - len(self.replayed.pages)} ticket(s)."
@@ -201,6 +209,12 @@ class SloReview:
                 "target_value": [wording.target_text(d) for d in r.to_dict("records")],
                 "compliance_status": r["compliance_status"].str.replace("_", " "),
                 "budget_left_pct": r["error_budget_remaining"],
+                "worst_budget_pct": r["worst_budget"],
+                "data": [
+                    wording.coverage_text(c, w)
+                    for c, w in zip(r["covered"], r["window"], strict=True)
+                ],
+                "breached": [wording.breach_text(v) for v in r["intervals"]],
                 "window_burn": [wording.burn_text(v) for v in r["burn_rate"]],
                 "recent_burn": [wording.burn_text(v) for v in r["recent_burn_rate"]],
                 "exhaustion": [wording.exhaustion_text(d, self.end) for d in r.to_dict("records")],
@@ -212,37 +226,36 @@ class SloReview:
         )
         return table(
             shown,
-            f"SLOs at {self.end:%Y-%m-%d %H:%M} UTC, least error budget left first",
+            f"SLOs at {self.end:%Y-%m-%d %H:%M} UTC, least error budget left first; the"
+            " worst budget left and the breaches (any burn-rate rule firing) over"
+            f" {self._replayed_over()}; a budget judged on less than its period says how"
+            " much data it had",
             labels=_OVERVIEW_LABELS,
             errors=(r["compliance_status"] == "violated").to_numpy(),
         )
 
     @unless_empty
     def rules_note(self) -> Note:
-        """Which alert rules do not apply, and which fire while the SLO is met (factor < 1)."""
+        """The rule table in one sentence, and which rules do not apply and why."""
         rules = self.replayed.rules
         skipped = rules[~rules["applies"]]
-        weak = rules[rules["applies"] & (rules["burn_rate"] < 1)]
         said = [
-            "Rules (SRE Workbook, scaled to each SLO's period): page at 14.4x over 1h and 5m"
-            " and 6x over 6h and 30m, ticket at 3x over 1d and 2h and 1x over 3d and 6h for a"
-            f" 30-day SLO; none fires on fewer than {self.min_events} events in its long window."
+            "Rules (SRE Workbook): page at 14.4x over 1h and 5m and 6x over 6h and 30m,"
+            " ticket at 3x over 1d and 2h and 1x over 3d and 6h for a 30-day SLO (28 days:"
+            " Sloth's google-28d); for other periods the factors stay and the windows scale"
+            " with the period, rounded to whole minutes (as Pyrra does). A rule fires when"
+            " both windows burn over its factor, with at least"
+            f" {self.min_events} events in each (a quiet service's short window reaches"
+            " back to its last ones, at most to the long window)."
         ]
         if len(skipped):
             said.append(
                 f"{len(skipped)} rule(s) do not apply: "
                 + "; ".join(
-                    f"{r['service_name']}/{r['slo_name']} {slo.window_label(r['long_window'])}"
-                    f" ({r['reason']})"
+                    f"{r['service_name']}/{r['slo_name']} {r['burn_rate']:.3g}x ({r['reason']})"
                     for r in skipped.to_dict("records")
                 )
                 + "."
-            )
-        if len(weak):
-            labels = sorted({slo.slo_label(r) for r in weak.to_dict("records")})
-            said.append(
-                f"{len(weak)} rule(s) of {', '.join(labels)} have a factor below 1: their"
-                " period is short for these windows, so they fire while the SLO is being met."
             )
         return Note(" ".join(said))
 
@@ -260,7 +273,13 @@ class SloReview:
             if measured.empty:
                 continue  # a throughput SLO has no budget to burn down
             at_risk = 100.0 - slo.alert_threshold(d)
-            made.append(slo_charts.budget_burndown(measured, title=label, at_risk_below=at_risk))
+            title = label
+            partial = wording.coverage_text(
+                slo_status.period_covered(d, self.end, self.data_start), slo.period(d)
+            )
+            if partial:
+                title += f" ({partial})"
+            made.append(slo_charts.budget_burndown(measured, title=title, at_risk_below=at_risk))
         return wording.stack(
             made,
             "No hourly measurement of the selected SLO in the window (a throughput SLO has"
@@ -488,7 +507,9 @@ def _selection(objectives: slo.Objectives, labels: list[str]) -> Selection:
     if unknown:
         return Selection(chosen, f"No enabled SLO named {', '.join(unknown)}.")
     if not chosen:
-        return Selection(chosen, "No SLO is violated or at risk at the end of the window.")
+        return Selection(
+            chosen, "No SLO is violated or at risk at the end of the window, nor breached in it."
+        )
     return Selection(chosen)
 
 
@@ -531,7 +552,8 @@ def review_slos(
     keys = ["service_name", "slo_name"]
     rows = result.slos.merge(checked.frame[[*keys, "latency_threshold_ms"]], on=keys, how="left")
     rows = rows.assign(slo=rows["service_name"] + "/" + rows["slo_name"])
-    trouble = [slo.slo_label(d) for d in slo_status.in_trouble(result.slos).to_dict("records")]
+    rows = _window_columns(rows, checked, hourly, replayed, stored)
+    trouble = slo_replay.in_trouble(result.slos, replayed)
     return SloReview(
         start=plan.start,
         end=plan.end,
@@ -547,5 +569,38 @@ def review_slos(
         replayed=replayed,
         rows=rows,
         trouble=tuple(trouble),
+        data_start=None if stored is None else stored[0],
         picked=_selection(checked, trouble[:1] if live else trouble),
+    )
+
+
+def _window_columns(
+    rows: pd.DataFrame,
+    checked: slo.Objectives,
+    hourly: pd.DataFrame,
+    replayed: slo_replay.Replay,
+    stored: tuple | None,
+) -> pd.DataFrame:
+    """Each SLO's row with what ``obslib.slo`` says of the whole window: ``breaches``,
+    ``breaching`` and ``intervals`` (``replay.breach_summary``), ``worst_budget`` and
+    ``worst_at`` (``status.worst_budget``) and ``covered`` (``status.period_covered``)."""
+    keys = ["service_name", "slo_name"]
+    summary = slo_replay.breach_summary(replayed)
+    rows = rows.merge(summary, on=keys, how="left")
+    rows["breaches"] = rows["breaches"].fillna(0).astype(int)
+    rows["breaching"] = pd.to_timedelta(rows["breaching"]).fillna(pd.Timedelta(0))
+    rows["intervals"] = [v if isinstance(v, tuple) else () for v in rows["intervals"]]
+    by_label = {slo.slo_label(d): d for d in checked.definitions}
+    worst = [
+        slo_status.worst_budget(hourly, by_label[label], replayed.start, replayed.end)
+        for label in rows["slo"]
+    ]
+    data_start = None if stored is None else stored[0]
+    return rows.assign(
+        worst_budget=[w for w, _ in worst],
+        worst_at=pd.to_datetime([t for _, t in worst], utc=True),
+        covered=[
+            slo_status.period_covered(by_label[label], replayed.end, data_start)
+            for label in rows["slo"]
+        ],
     )

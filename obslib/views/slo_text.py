@@ -89,3 +89,28 @@ def bad_kind(d: dict) -> str:
     if d["slo_type"] == "latency":
         return f"slower than {d['latency_threshold_ms']:g} ms"
     return "failed"
+
+
+def breach_text(intervals: tuple, shown: int = 2) -> str:
+    """When an SLO breached: ``2026-11-14 14:05-15:32``, the first ``shown`` intervals and
+    ``+N more``; the end's date is repeated only when it differs."""
+    if not isinstance(intervals, tuple) or not intervals:
+        return ""
+    said = []
+    for start, end in intervals[:shown]:
+        until = f"{end:%H:%M}" if end.date() == start.date() else f"{end:%Y-%m-%d %H:%M}"
+        said.append(f"{start:%Y-%m-%d %H:%M}-{until}")
+    more = len(intervals) - shown
+    return ", ".join(said) + (f" (+{more} more)" if more > 0 else "")
+
+
+def coverage_text(covered: float, period: pd.Timedelta) -> str:
+    """How much of an SLO's period the data covers, when not all: ``12.6 of 30 days of data``
+    ("" when it covers the whole period)."""
+    if covered is None or pd.isna(covered) or covered >= 1:
+        return ""
+    day = pd.Timedelta(days=1)
+    if period >= day:
+        return f"{covered * (period / day):.3g} of {period / day:.3g} days of data"
+    hour = pd.Timedelta(hours=1)
+    return f"{covered * (period / hour):.3g} of {period / hour:.3g} hours of data"

@@ -48,23 +48,28 @@ CHART = alt.TopLevelMixin
 # What each section of the demo's review says (the demo at 150,000 spans): its kind and a
 # sentence it must hold.
 SAID = [
-    ("headline", Note, "8 SLOs at 2026-11-16 00:00 UTC: 1 violated, 7 compliant. Replayed over"
-     " 14 days (the data starts 2026-11-02 00:00 UTC), the burn-rate rules would have paged"
-     " 94 time(s) and opened 28 ticket(s)."),
+    ("headline", Note, "8 SLOs at 2026-11-16 00:00 UTC: 1 violated, 7 compliant; 6 breached in"
+     " the window. Replayed over 14 days (the data starts 2026-11-02 00:00 UTC), the burn-rate"
+     " rules would have paged 31 time(s) and opened 46 ticket(s)."),
     ("headline", Note, f"Incident {MAIN} would have been paged by"
-     " domain-service/latency-p99-400ms 6 min before its own page."),
+     " domain-service/availability 3 min after its own page."),
     ("overview", Table, "SLOs at 2026-11-16 00:00 UTC, least error budget left first"),
-    ("rules_note", Note, "2 rule(s) do not apply: domain-service/availability 3d (the long"
-     " window is longer than the 1d period); domain-service/latency-p99-400ms 3d"),
-    ("picker", Note, "this report shows every SLO in trouble (auth-service/latency-p99-25ms)."),
+    ("rules_note", Note, "2 rule(s) do not apply: domain-service/availability 14.4x (its short"
+     " window (5m x 1d/30d = 10s) rounds below the 1m SLI bucket)"),
+    ("picker", Note, "this report shows every SLO in trouble (auth-service/latency-p99-25ms,"
+     " api-gateway/latency-p99-300ms, campaign-service/availability, api-gateway/availability,"
+     " domain-service/latency-p99-400ms, domain-service/availability)."),
     ("burndown", CHART, "Error budget burn-down for auth-service/latency-p99-25ms: 100.0 %"
      " remaining on 2026-11-03 01:00, -24.6 % on 2026-11-16 00:00"),
     ("burn_rates", CHART, "Burn rate of auth-service/latency-p99-25ms (maximum per 1h) on a"
-     " log axis, highest per window: 1h 15.4\N{MULTIPLICATION SIGN}"),
+     " log axis, highest per window: 14m 100\N{MULTIPLICATION SIGN}"),
+    ("burndown", CHART, "Error budget burn-down for api-gateway/availability (14 of 30 days of"
+     " data)"),
+    ("overview", Table, "a budget judged on less than its period says how much data it had"),
     ("contributors", Table, "Top 5 operations by bad events, per SLO in trouble"),
     ("replay_summary", Table, "Burn-rate rules replayed over 14 days (the data starts"
      " 2026-11-02 00:00 UTC) (held back: intervals the 10-event minimum kept quiet)"),
-    ("replay_chart", CHART, "122 firings on 6 SLOs (94 pages, 28 tickets, 2 still firing at"
+    ("replay_chart", CHART, "77 firings on 6 SLOs (31 pages, 46 tickets, 1 still firing at"
      " the end) and 38 incidents"),
     ("detections", Table, "Left out: 29 low-severity incident(s) no rule caught (dns-resolver)"),
     ("coverage", Table, "4 of 9 services have no SLO; every critical service has one"),
@@ -82,6 +87,8 @@ SAID = [
         "a report's picker note names the SLOs in trouble it shows",
         "the burn-down is drawn for the violated SLO",
         "the burn rates are drawn per hour for the violated SLO",
+        "a burn-down of a 30-day SLO on 14 days of data says so",
+        "the overview says budgets on part of a period say so",
         "the contributors are those of the SLOs in trouble",
         "the replay summary says over how long and what held back means",
         "the replay chart counts its firings, pages, tickets and incidents",
@@ -102,19 +109,20 @@ def test_the_tables_rows_are_the_reviews_numbers(review) -> None:
     assert overview["compliance_status"].tolist().count("compliant") == 7
     assert overview.loc[0, "alert"] == "ticket" and overview.loc[0, "exhaustion"] == "already spent"
     contributors = review.contributors().data
-    assert contributors[["slo", "operation_name", "bad_kind", "bad"]].values.tolist() == [
-        ["auth-service/latency-p99-25ms", "validate_token", "slower than 25 ms", 69]
+    assert contributors[["slo", "operation_name", "bad_kind", "bad"]].values.tolist()[:2] == [
+        ["auth-service/latency-p99-25ms", "validate_token", "slower than 25 ms", 69],
+        ["api-gateway/latency-p99-300ms", "GET /api/v1/domains", "slower than 300 ms", 24],
     ]
     summary = review.replay_summary().data.set_index(["slo", "rule"])
-    page = summary.loc[("auth-service/latency-p99-25ms", "1h & 5m > 3.36x")]
-    assert (page["firings"], page["firing_time"]) == (40, "3.4 h")
+    page = summary.loc[("auth-service/latency-p99-25ms", "14m & 1m > 14.4x")]
+    assert (page["firings"], page["held_back"], page["firing_time"]) == (1, 33, "5 min")
     quiet = summary.loc[("auth-service/availability", "1h & 5m > 14.4x")]
     assert (quiet["firings"], quiet["firing_time"]) == (0, "")
     applies = review.replayed.rules[review.replayed.rules["applies"]]
     assert summary["firings"].sum() == applies["firings"].sum() == len(review.replayed.firings)
     detections = review.detections().data.set_index("incident_id")
-    assert detections.loc[MAIN, "caught_by"] == "latency-p99-400ms (page)"
-    assert detections.loc[MAIN, "versus_page"] == "6 min before"
+    assert detections.loc[MAIN, "caught_by"] == "availability (page)"
+    assert detections.loc[MAIN, "versus_page"] == "3 min after"
     coverage = review.coverage().data.set_index("service_name")
     assert coverage.loc["postgres", "slos"] == 0 and coverage.loc["api-gateway", "slos"] == 2
 
@@ -238,3 +246,16 @@ def test_a_throughput_slo_in_trouble_gets_notes_not_errors(migrated_db: str) -> 
         assert isinstance(shown, Table | Note | alt.TopLevelMixin), name
     assert "throughput SLO has no error budget" in review.burndown().text
     assert review.contributors().text.startswith("No SLO with an error budget")
+
+
+def test_the_review_covers_its_window_not_only_its_end(review) -> None:
+    """domain-service's 1-day SLOs are compliant at the end, but breached on 2026-11-14 and
+    spent their budget then: the overview says when and how low, and they are in trouble."""
+    rows = review.overview().data.set_index("slo")
+    availability = rows.loc["domain-service/availability"]
+    assert availability["compliance_status"] == "compliant"
+    assert availability["breached"] == "2026-11-14 14:17-14:43"
+    assert availability["worst_budget_pct"] == pytest.approx(-275.23)
+    assert "domain-service/availability" in review.in_trouble()
+    assert rows.loc["api-gateway/availability", "data"] == "14 of 30 days of data"
+    assert rows.loc["domain-service/availability", "data"] == ""
