@@ -69,6 +69,9 @@ class Postmortem:
     slos: pd.DataFrame = field(default_factory=pd.DataFrame)
     counts: pd.DataFrame = field(default_factory=pd.DataFrame)  # per minute, one period back
     nearby: pd.DataFrame = field(default_factory=pd.DataFrame)  # incidents around this one
+    outage_lead: dict = field(default_factory=dict)  # the first page of its outage
+    # the failing spans and logs of that page's service (``load.incident_evidence``)
+    lead_evidence: tuple[pd.DataFrame, pd.DataFrame] | None = None
 
     def empty_note(self) -> Note | None:
         """Why every view is empty (no such incident), or None."""
@@ -97,10 +100,32 @@ class Postmortem:
             self.incident, errors=self.spans, logs=self.logs, counts=self.counts, slos=self.slos
         )
 
+    @functools.cached_property
+    def detection(self) -> incidents.Detection:
+        """The detection of the incident's outage (``incidents.outage_detection`` of its
+        first page): what the health scorecard states for the same outage."""
+        lead = self.outage_lead or self.incident
+        if self.lead_evidence is None or incidents.missing(lead.get("service_name")):
+            return incidents.Detection(
+                str(lead["incident_id"]), incidents.alert_kind(lead), None, None
+            )
+        errors, logs = self.lead_evidence
+        return incidents.outage_detection(
+            lead,
+            errors=errors,
+            logs=logs,
+            counts=self.counts,
+            slos=self.slos[self.slos["service_name"] == lead["service_name"]]
+            if len(self.slos)
+            else self.slos,
+        )
+
     @property
     def _since(self) -> pd.Timestamp:
-        """Where impact and budget are counted from: the first bad minute, or the window."""
-        return self.timeline_facts.first_bad or self.start
+        """Where impact and budget are counted from: the start of the first bad minute (the
+        SLI bucket holding it, so the budget counts that minute's bad events as the impact
+        counts its failed requests), or the window."""
+        return (self.timeline_facts.first_bad or self.start).floor(slo.STEP)
 
     @functools.cached_property
     def impact_rows(self) -> pd.DataFrame:
@@ -133,6 +158,7 @@ class Postmortem:
             start=self.start,
             end=self.end,
             timeline=self.timeline_facts,
+            detection=self.detection,
             impact=self.impact_rows,
             budget=self.budget_rows,
             budgeted_services=incidents.budgeted_services(self.slos, self.edges, self.service),
@@ -145,15 +171,18 @@ class Postmortem:
     @unless_empty
     def headline(self) -> Note:
         """One sentence: what paged, when, and how long until detection and resolution."""
-        i, t = self.incident, self.timeline_facts
+        i, t = self.incident, self.detection
         parts = [
             f"{i['incident_id']}: {draft.alert_name(i, 'an alert')} on {self.service} "
             f"({i['severity']}) paged at {when(i['triggered_at'])}"
         ]
         if t.time_to_detect is not None:
-            parts.append(f"{span_text(t.time_to_detect)} after the first bad minute")
-        if t.time_to_resolve is not None:
-            parts.append(f"resolved {span_text(t.time_to_resolve)} after the page")
+            parts.append(
+                f"its outage paged {span_text(t.time_to_detect)} after the first bad minute"
+            )
+        resolve = self.timeline_facts.time_to_resolve
+        if resolve is not None:
+            parts.append(f"resolved {span_text(resolve)} after the page")
         else:
             parts.append(f"still {i['status']}")
         return Note(", ".join(parts) + ".")
@@ -172,8 +201,9 @@ class Postmortem:
             ("acknowledged", when(i.get("acknowledged_at"), i.get("acknowledged_by"))),
             ("resolved", when(i.get("resolved_at"), i.get("resolved_by"))),
             ("escalation level", incidents.name_or(i.get("escalation_level"), "")),
-            ("first bad minute", when(t.first_bad)),
-            ("time to detect", span_text(t.time_to_detect)),
+            ("outage's first page", str(self.detection.lead)),
+            ("first bad minute", when(self.detection.first_bad)),
+            ("time to detect (outage)", span_text(self.detection.time_to_detect)),
             ("time to acknowledge", span_text(t.time_to_acknowledge)),
             ("time to resolve", span_text(t.time_to_resolve)),
         ]
@@ -347,9 +377,22 @@ def postmortem(incident_id: str, *, url: str | None = None) -> Postmortem:
     counts = (
         load.slo_counts(slos, end - max(periods), end, url=url) if len(slos) else pd.DataFrame()
     )
+    nearby = load.incidents(start - RELATED_WINDOW, end + RELATED_WINDOW, url=url)
+    outages = alerts.outages(nearby, load.service_edges(start, end, url=url))
+    leads = outages.loc[outages["incident_id"] == incident_id, "outage_lead"]
+    lead_id = leads.iloc[0] if len(leads) else incident_id
+    lead = nearby[nearby["incident_id"] == lead_id]
+    lead_row = lead.iloc[0].to_dict() if len(lead) else row
+    evidence = None
+    if not incidents.missing(lead_row.get("service_name")):
+        since = lead_row["triggered_at"] - incidents.LOOKBACK
+        window = (lead_id, lead_row["service_name"], since, incidents.window_end(lead_row))
+        evidence = load.incident_evidence([window], url=url)[lead_id]
     return Postmortem(
         incident_id,
         found=True,
+        outage_lead=lead_row,
+        lead_evidence=evidence,
         incident=row,
         start=start,
         end=end,
@@ -358,7 +401,7 @@ def postmortem(incident_id: str, *, url: str | None = None) -> Postmortem:
         logs=load.logs(start, end, url=url),
         slos=slos,
         counts=counts,
-        nearby=load.incidents(start - RELATED_WINDOW, end + RELATED_WINDOW, url=url),
+        nearby=nearby,
     )
 
 

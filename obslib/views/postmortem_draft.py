@@ -49,6 +49,7 @@ class Facts:
     start: pd.Timestamp  # the window: an hour before the page
     end: pd.Timestamp  # to the resolution (an hour after an open page)
     timeline: incidents.Timeline
+    detection: incidents.Detection  # incidents.outage_detection of its outage's first page
     impact: pd.DataFrame  # incidents.impact
     budget: pd.DataFrame  # incidents.incident_budget
     budgeted_services: list[str]  # incidents.budgeted_services: why a budget is empty
@@ -58,7 +59,7 @@ class Facts:
 
 def document(facts: Facts) -> str:
     """The Markdown postmortem (Google SRE book's example layout)."""
-    i, t = facts.incident, facts.timeline
+    i, t, d = facts.incident, facts.timeline, facts.detection
     data = i.get("incident_data") if isinstance(i.get("incident_data"), dict) else {}
     first_bad = t.first_bad
     # changes up to the first bad minute may have triggered it; without one, up to the page
@@ -79,7 +80,11 @@ def document(facts: Facts) -> str:
         "",
         f"{md_text(alert_name(i, 'An alert'))} paged for {md_text(facts.service)} at "
         f"{when(i['triggered_at'])}"
-        + (f", {span_text(t.time_to_detect)} after the first bad minute" if first_bad else "")
+        + (
+            f", its outage {span_text(d.time_to_detect)} after the first bad minute"
+            if d.time_to_detect is not None
+            else ""
+        )
         + (
             f"; resolved {span_text(t.time_to_resolve)} later."
             if t.time_to_resolve is not None
@@ -145,15 +150,16 @@ def document(facts: Facts) -> str:
         "## Detection",
         "",
     ]
-    if first_bad is not None:
-        verdict = "within" if t.time_to_detect < DETECTION_TARGET else "over"
+    if d.time_to_detect is not None:
+        verdict = "within" if d.time_to_detect < DETECTION_TARGET else "over"
+        lead = "" if d.lead == i["incident_id"] else f" (first page: {md_text(d.lead)})"
         out.append(
-            f"The first bad minute was {when(first_bad)}; the page came "
-            f"{span_text(t.time_to_detect)} later"
+            f"The outage's first bad minute ({d.kind}) was {when(d.first_bad)}; its first "
+            f"page{lead} came {span_text(d.time_to_detect)} later"
             f" ({verdict} the {span_text(DETECTION_TARGET)} target)."
         )
     else:
-        out.append("No SLI breach or failing request of the service before the page.")
+        out.append(f"No {d.kind} SLI breach or failing request before the outage's first page.")
     if t.time_to_acknowledge is not None:
         out.append(
             f"Acknowledged by {md_text(incidents.name_or(i.get('acknowledged_by'), 'someone'))} "
@@ -246,7 +252,7 @@ def failed_text(impact: pd.DataFrame) -> str:
 
 def suggested_actions(facts: Facts) -> list[tuple[str, str]]:
     """Action items the data suggests (a person keeps or drops them)."""
-    t = facts.timeline
+    t = facts.detection
     items = []
     if t.time_to_detect is not None and t.time_to_detect >= DETECTION_TARGET:
         items.append(

@@ -301,3 +301,34 @@ def test_an_unknown_incident_reports_a_note_not_a_traceback(demo_db, tmp_path) -
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "No incident 'INC-NOPE' is stored" in (tmp_path / "postmortem.md").read_text()
+
+
+def test_the_postmortem_and_the_health_scorecard_agree_on_every_outage(demo_db) -> None:
+    """Every incident's postmortem states the detection time the health view measured for
+    its outage (both through ``alerts.incidents.outage_detection`` of the first page)."""
+    from obslib.views import observability_health as hv
+
+    url, _ = demo_db
+    health_view = hv.observability_health("14d", "", url=url)
+    timed = health_view.detections.set_index("incident_id")["time_to_detect"]
+    leads = health_view.outages.set_index("incident_id")["outage_lead"]
+    for incident_id in health_view.outages["incident_id"]:
+        if leads[incident_id] not in timed.index:
+            continue
+        got = pm_view.postmortem(incident_id, url=url).detection
+        assert got.lead == leads[incident_id], incident_id
+        expected = timed[got.lead]
+        assert got.time_to_detect == expected or (
+            got.time_to_detect is None and pd.isna(expected)
+        ), incident_id
+
+
+def test_the_failed_requests_of_the_paged_service_are_its_availability_budgets_bad_events(
+    demo_db,
+) -> None:
+    url, _ = demo_db
+    pm = pm_view.postmortem(events.main_incident_id(), url=url)
+    impact = pm.impact_rows
+    failed = int(impact.loc[impact["service_name"] == pm.service, "failed"].sum())
+    budget = pm.budget_rows.set_index(["service_name", "slo_name"])
+    assert failed == budget.loc[(pm.service, "availability"), "bad"] > 0

@@ -75,6 +75,9 @@ def facts(
         start=T0 - 50 * MIN,
         end=T0 + 30 * MIN,
         timeline=timeline,
+        detection=incidents.Detection(
+            "INC-1", "availability", timeline.first_bad, timeline.time_to_detect
+        ),
         impact=pd.DataFrame(list(impact), columns=IMPACT_COLUMNS),
         budget=pd.DataFrame(list(budget), columns=BUDGET_COLUMNS),
         budgeted_services=list(budgeted),
@@ -168,7 +171,7 @@ def test_the_trigger_is_the_last_change_before_the_first_bad_minute() -> None:
         trigger
     )
     assert "rollback v1 at 2026-11-14 14:20:00 UTC." in resolution
-    assert "the page came 5 min later (over the 1 min target)" in text
+    assert "its first page came 5 min later (over the 1 min target)" in text
 
 
 def test_stored_text_in_the_draft_is_escaped_markdown() -> None:
