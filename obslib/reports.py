@@ -53,6 +53,10 @@ class Parameter:
     optional: bool = False
     # what the notebook's own first cells would refuse, refused up front by the same function
     check: Callable[[object], object] | None = None
+    # what the notebook would not find in the database (an incident id nobody stored),
+    # refused up front: check_stored runs it with the database URL once the database is
+    # reachable, before a kernel starts; never at import or to build the CLI
+    stored: Callable[[object, str | None], object] | None = None
 
     @property
     def declared(self) -> str:
@@ -88,6 +92,39 @@ def _event_count(value: object) -> object:
     from obslib.values import count
 
     return count(value, "parameter min_events")
+
+
+def _stored_incident(value: object, url: str | None) -> None:
+    """UsageError, on one line naming the closest stored ids, unless incident ``value`` is
+    stored. Blank is left to the notebook (its own note); padding is stripped, as the
+    postmortem strips it."""
+    from difflib import get_close_matches
+
+    from obslib import load
+
+    wanted = str(value).strip()
+    if not wanted:
+        return
+    ids = load.incident_ids(url=url)
+    if wanted in ids:
+        return
+    shown = f"{wanted[:80]!r}{'...' if len(wanted) > 80 else ''}"
+    if not ids:
+        raise UsageError(f"parameter {INCIDENT_ID} {shown}: no incident is stored")
+    # compared without case: "inc-20261114-0001" is a typo of "INC-20261114-0001"
+    by_folded: dict[str, str] = {}
+    for incident_id in ids:
+        by_folded.setdefault(incident_id.casefold(), incident_id)
+    close = get_close_matches(wanted.casefold()[:200], list(by_folded), n=3, cutoff=0.6)
+    hint = (
+        f"closest: {', '.join(by_folded[c] for c in close)}"
+        if close
+        else f"none of the {len(ids)} stored is close"
+    )
+    raise UsageError(
+        f"parameter {INCIDENT_ID}: no incident {shown} is stored; {hint}"
+        " (`obslib incidents list` shows them)"
+    )
 
 
 # Set by run_notebook on every report (static SVG charts that render offline); every
@@ -135,7 +172,10 @@ REPORTS: dict[str, ReportSpec] = {
             POSTMORTEM,
             "incident_postmortem.ipynb",
             "Incident postmortem",
-            (Parameter(INCIDENT_ID, "str", "INC-20261114-0001"), REPORT_MODE),
+            (
+                Parameter(INCIDENT_ID, "str", "INC-20261114-0001", stored=_stored_incident),
+                REPORT_MODE,
+            ),
         ),
         ReportSpec(
             "health",
@@ -278,6 +318,16 @@ def check_parameters(name: str, given: dict[str, object]) -> None:
     for parameter in spec.parameters:
         if parameter.check is not None and parameter.name in given:
             parameter.check(given[parameter.name])
+
+
+def check_stored(name: str, given: dict[str, object], url: str | None = None) -> None:
+    """What the notebook would not find in the database, refused before a kernel starts
+    (UsageError, exit 2): each given parameter with a ``stored`` check, against the
+    database at ``url`` (default $OBSLIB_DATABASE_URL). An unknown incident id costs a
+    query, not a kernel start and a report of "no such incident" notes."""
+    for parameter in report(name).parameters:
+        if parameter.stored is not None and parameter.name in given:
+            parameter.stored(given[parameter.name], url)
 
 
 def is_time_parameter(report_name: str | Path, key: str) -> bool:

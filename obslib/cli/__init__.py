@@ -1,8 +1,9 @@
 """The ``obslib`` command: thin argument handling over the library; errors are one line.
 
 The parser and ``main``; each command group registers itself from its own module (``db``,
-``slo``, ``ingest`` for ingest, collect and export, ``reports`` for demo, report, triage and
-lab). ``obslib --help`` ends with every command's usage and help, read from those parsers.
+``slo``, ``ingest`` for ingest, collect and export, ``incidents``, ``reports`` for demo,
+report, triage and lab). ``obslib --help`` ends with every command's usage and help, read
+from those parsers.
 Command modules import what a command needs when it runs, not to build the parser, so
 help and argument errors answer before anything heavy is imported.
 """
@@ -18,7 +19,7 @@ import textwrap
 import traceback
 from collections.abc import Iterator, Sequence
 
-from obslib.cli import db, ingest, reports, slo
+from obslib.cli import db, incidents, ingest, reports, slo
 from obslib.config import version
 from obslib.errors import ObslibError
 from obslib.redact import scrub
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     reports.add_demo(commands)
     slo.add_commands(commands)
     ingest.add_commands(commands)
+    incidents.add_commands(commands)
     reports.add_commands(commands)
     return parser
 

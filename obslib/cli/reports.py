@@ -98,6 +98,8 @@ def _report_epilog() -> str:
             what = _KINDS.get(p.kind, p.kind)
             if p.optional:
                 what += ", empty: the latest stored span"
+            if p.stored is not None and p.name == reports.INCIDENT_ID:
+                what = "a stored incident id"  # obslib incidents list shows them
             shown.append(f"{p.name} ({what}, default {p.default!r})")
         lines.append(f"  {spec.name:<9} {spec.title}")
         lines += [f"            {text}" for text in shown]
@@ -109,7 +111,8 @@ A runbook is the notebook an alert definition names in its `runbook` column (a r
 or a notebook name looked up in the notebooks folder and in $OBSLIB_RUNBOOKS, folders
 separated by ':'); none means the incident postmortem. It runs with parameter {incident_id}.
 Each outcome is recorded under the incident's incident_data.report; an incident done is
-never run again, a failed one is retried by the next run.
+never run again, a failed one is retried by the next run. Triage lists nothing: `obslib
+incidents list` shows the incidents and the report each one has.
 
 exit status: 0 every incident done (and --follow stopped by SIGTERM or Ctrl-C),
              1 a runbook failed (its executed notebook with the error is in its folder),
@@ -182,10 +185,12 @@ def _report(args: argparse.Namespace) -> int:
     raw = dict(args.param)
     if args.trace_id is not None:
         raw["trace_id"] = args.trace_id
-    # bad input is refused before a kernel starts: parameters, the folder, the database
+    # bad input is refused before a kernel starts: parameters, the folder, the database,
+    # then what the parameters name in it (an incident id nobody stored)
     params = reports.coerce_parameters(args.name, raw)
     out = reports.prepare_out_dir(Path(args.out))
     url = db.reachable_url()
+    reports.check_stored(args.name, params, url)
     result = reports.run_report(args.name, params, out, database_url=url)
     print(f"notebook  {result.notebook}")
     print(f"report    {result.html}")

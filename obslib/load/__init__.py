@@ -22,6 +22,7 @@ from obslib.load.health_data import (
     log_correlation,
     service_edges,
 )
+from obslib.load.incident_list import incident_ids, incident_list
 from obslib.load.slo_data import (
     data_end,
     data_range,
@@ -44,6 +45,8 @@ __all__ = [
     "enabled_slos",
     "incident",
     "incident_evidence",
+    "incident_ids",
+    "incident_list",
     "incidents",
     "log_correlation",
     "logs",

@@ -30,10 +30,20 @@ def _leaf_commands(parser: argparse.ArgumentParser, prefix: str = "") -> set[str
 def test_help_lists_exactly_the_commands_that_exist() -> None:
     """`obslib --help` names every command the parser dispatches, and no other."""
     real = _leaf_commands(build_parser())
-    assert {"db up", "db grant-reader", "demo", "report", "lab", "slo evaluate"} <= real
+    assert {
+        "db up",
+        "db grant-reader",
+        "demo",
+        "report",
+        "lab",
+        "slo evaluate",
+        "incidents list",
+    } <= real
     result = run_cli("--help")
     assert result.returncode == 0
-    listed = set(re.findall(r"^  obslib ((?:db |slo |export )?[\w-]+)", result.stdout, re.M))
+    listed = set(
+        re.findall(r"^  obslib ((?:db |slo |export |incidents )?[\w-]+)", result.stdout, re.M)
+    )
     assert listed == real
 
 

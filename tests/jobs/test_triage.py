@@ -207,7 +207,8 @@ def test_triage_runs_each_incident_once_and_records_it(
     migrated_db: str, log: Path, tmp_path: Path
 ) -> None:
     """Each incident's runbook writes HTML and Markdown into its folder, the paths land in
-    incident_data; a second run does no new work and touches no file."""
+    incident_data (and in the incident list); a second run does no new work and touches no
+    file."""
     alert = add_alert(migrated_db, "ok-alert", "ok")
     add_incident(migrated_db, "INC-1", alert)
     add_incident(migrated_db, "INC-2", alert, 1)
@@ -228,6 +229,9 @@ def test_triage_runs_each_incident_once_and_records_it(
     assert Path(record["markdown"]).read_text().startswith("# Draft for INC-1")
     assert run.outcomes[0].path == folder / "ok.html"
     assert load.incidents(url=migrated_db)["runbook"].tolist() == ["ok", "ok"]
+    listed = load.incident_list(url=migrated_db)  # what `obslib incidents list` shows
+    assert listed["report_html"].tolist() == [record["html"], str(out.resolve() / "INC-2/ok.html")]
+    assert listed["report_status"].tolist() == ["done", "done"]
 
     files = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
     again = triage.triage(out=out, url=migrated_db)
@@ -389,6 +393,14 @@ def test_help_states_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     text = " ".join(capsys.readouterr().out.split())
     assert "exit status: 0 every incident done" in text
     assert "1 a runbook failed" in text and "2 bad input" in text
+
+
+def test_help_says_where_the_incidents_are_listed(capsys: pytest.CaptureFixture[str]) -> None:
+    """Triage runs runbooks and lists nothing: its help names the command that lists."""
+    with pytest.raises(SystemExit):
+        main(["triage", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Triage lists nothing: `obslib incidents list` shows the incidents" in text
 
 
 @pytest.mark.parametrize(

@@ -514,3 +514,110 @@ def test_a_kernel_that_dies_is_a_failed_report_not_an_internal_error(tmp_path) -
     with pytest.raises(ReportFailed, match=r"^dies\.ipynb: cell None failed: DeadKernelError"):
         reports.run_notebook(source, {}, tmp_path / "out")
     assert (tmp_path / "out" / "dies.ipynb").exists()
+
+
+# -- an incident id the database does not hold ------------------------------------------------
+
+STORED_IDS = ["INC-20261114-0001", "INC-20261114-0002", "INC-20261115-0001", "PAGE-7"]
+
+
+@pytest.fixture
+def incidents_db(migrated_db: str) -> str:
+    """A migrated database holding the incidents STORED_IDS."""
+    import psycopg
+
+    with psycopg.connect(migrated_db) as conn:
+        for incident_id in STORED_IDS:
+            conn.execute(
+                "INSERT INTO alert_incidents (incident_id, severity) VALUES (%s, 'low')",
+                (incident_id,),
+            )
+    return migrated_db
+
+
+def test_an_unknown_incident_id_is_refused_before_any_kernel_naming_the_closest(
+    incidents_db: str, tmp_path: Path
+) -> None:
+    """`obslib report incident -p incident_id X` with an id nobody stored: exit 2, one line
+    naming the closest stored ids, papermill never imported (so no kernel started) and no
+    file written."""
+    out = tmp_path / "reports"
+    argv = ["report", "incident", "-p", "incident_id", "INC-20261114-0003", "--out", str(out)]
+    code = (
+        "import sys\n"
+        "from obslib.cli import main\n"
+        f"code = main({argv!r})\n"
+        "print(code, sorted(m for m in ('papermill', 'jupyter_client') if m in sys.modules))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OBSLIB_")}
+    env["OBSLIB_DATABASE_URL"] = incidents_db
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.splitlines() == ["2 []"], result.stderr
+    assert result.stderr.splitlines() == [
+        "obslib: error: parameter incident_id: no incident 'INC-20261114-0003' is stored;"
+        " closest: INC-20261114-0002, INC-20261114-0001, INC-20261115-0001"
+        " (`obslib incidents list` shows them)"
+    ]
+    assert list(out.rglob("*")) == []
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("inc-20261114-0001x", "is stored; closest: INC-20261114-0001, "),
+        ("page-8", "no incident 'page-8' is stored; closest: PAGE-7 "),
+        ("checkout latency", "none of the 4 stored is close"),
+        ("x" * 5000, "no incident 'xxxxx"),
+    ],
+    ids=[
+        "a typo in lower case names the stored ids it resembles",
+        "a short id names the short one it resembles",
+        "an id like none of them says how many are stored",
+        "a huge id is cut short in the message",
+    ],
+)
+def test_an_unknown_incident_id_names_what_is_stored(
+    incidents_db: str, given: str, message: str
+) -> None:
+    with pytest.raises(UsageError, match=re.escape(message)) as info:
+        reports.check_stored("incident", {"incident_id": given}, incidents_db)
+    assert len(str(info.value)) < 300 and "\n" not in str(info.value)
+
+
+def test_with_no_incident_stored_the_refusal_says_so(migrated_db: str) -> None:
+    with pytest.raises(UsageError, match=r"^parameter incident_id 'INC-1': no incident is stored$"):
+        reports.check_stored("incident", {"incident_id": "INC-1"}, migrated_db)
+
+
+@pytest.mark.parametrize(
+    "given",
+    [{"incident_id": "PAGE-7"}, {"incident_id": "  PAGE-7 "}, {}],
+    ids=[
+        "a stored id",
+        "a stored id with blanks around it, which the postmortem strips",
+        "no id given: the notebook's default",
+    ],
+)
+def test_a_stored_or_absent_incident_id_passes(incidents_db: str, given: dict) -> None:
+    reports.check_stored("incident", given, incidents_db)
+
+
+@pytest.mark.parametrize("blank", ["", "   "], ids=["an empty id", "a blank id"])
+def test_a_blank_incident_id_is_left_to_the_notebook_without_a_query(blank: str) -> None:
+    """The postmortem's own note answers a blank id: nothing is looked up (this URL reaches
+    no server)."""
+    unreachable = "postgresql://alice:pw@127.0.0.1:1/domainflow"
+    reports.check_stored("incident", {"incident_id": blank}, unreachable)
+
+
+def test_only_the_postmortems_incident_id_is_looked_up_in_the_database() -> None:
+    """The database checks are the registry's: the other reports' parameters need none."""
+    looked_up = {
+        (spec.name, p.name)
+        for spec in reports.REPORTS.values()
+        for p in spec.parameters
+        if p.stored
+    }
+    assert looked_up == {(reports.POSTMORTEM, reports.INCIDENT_ID)}
