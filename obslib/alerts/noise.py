@@ -31,7 +31,9 @@ from obslib.errors import InputError
 from obslib.schema import require_columns
 from obslib.values import positive_duration
 
-FP_MARGIN = pd.Timedelta(minutes=15)  # how long before the page a breach still explains it
+# How long before the page a breach still explains it: the replay's catch window opens as
+# early (``slo.replay.CATCH_LEAD``), so a caught incident is never a false positive.
+FP_MARGIN = slo.replay.CATCH_LEAD
 FLAP_WINDOW = pd.Timedelta(hours=1)
 RESOLVED_STATUSES = ("resolved", "auto_resolved")
 VERDICTS = ("real", "false_positive", "unknown")

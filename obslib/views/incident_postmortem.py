@@ -354,7 +354,8 @@ def postmortem(incident_id: str, *, url: str | None = None) -> Postmortem:
         shown = incident_id or "(empty)"
         return Postmortem(
             incident_id,
-            message=f"No incident {shown!r} is stored: check the id (obslib triage lists them).",
+            message=f"No incident {shown!r} is stored: check the id"
+            " (obslib incidents list shows them).",
         )
     row = found.iloc[0].to_dict()
     for column in ("triggered_at", "resolved_at"):  # the window and its margins must fit

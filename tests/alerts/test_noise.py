@@ -132,11 +132,6 @@ def test_breaches_keep_the_replays_columns_and_order() -> None:
     assert alerts.breaches(firings, None, W0, RESOLVED).empty
 
 
-@pytest.mark.xfail(
-    reason="slo.replay still matches a firing active up to an hour before the page "
-    "(MATCH_TOLERANCE); its catch is being changed to firings that begin inside the incident",
-    strict=False,
-)
 def test_no_incident_is_both_caught_by_an_slo_rule_and_a_false_positive() -> None:
     """A 99 % one-day SLO of api with 100 requests a minute for 8 hours; 40 % fail for half an
     hour at +4 h. Incidents page every 10 minutes, each open 20 minutes: whatever the replay

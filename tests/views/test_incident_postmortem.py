@@ -294,13 +294,16 @@ def test_the_incident_report_is_offline_and_every_chart_reads(incident_run, tmp_
 
 
 def test_an_unknown_incident_reports_a_note_not_a_traceback(demo_db, tmp_path) -> None:
+    """Run directly (as triage or JupyterLab do), the notebook of an unknown id reads as a
+    note; ``obslib report`` refuses the id before any kernel (tests/reports/test_reports.py)."""
+    from obslib import reports
+
     url, _ = demo_db
-    result = run_cli(
-        "report", "incident", "-p", "incident_id", "INC-NOPE", "--out", str(tmp_path),
-        env={"OBSLIB_DATABASE_URL": url}, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert "No incident 'INC-NOPE' is stored" in (tmp_path / "postmortem.md").read_text()
+    reports.run_report("incident", {"incident_id": "INC-NOPE"}, tmp_path, database_url=url)
+    text = (tmp_path / "postmortem.md").read_text()
+    assert "No incident 'INC-NOPE' is stored: check the id (obslib incidents list shows them)" in (
+        text
+    )
 
 
 def test_the_postmortem_and_the_health_scorecard_agree_on_every_outage(demo_db) -> None:
