@@ -8,11 +8,13 @@ import pandas as pd
 import psycopg
 
 from obslib import demo, load
+from obslib.demo import events
 from obslib.demo import topology as topo
 from obslib.storage.migrate import Migrator
 from tests.conftest import DEMO_SPANS, MIGRATIONS, scratch_database
 
 PER_DAY = demo.traces_per_day(DEMO_SPANS)
+HOUR = pd.Timedelta(hours=1)
 
 
 def test_same_seed_same_rows() -> None:
@@ -56,6 +58,91 @@ def test_background_realism() -> None:
     unlogged = set(spans["trace_id"]) - logged_traces
     assert 0.05 < len(unlogged) / spans["trace_id"].nunique() < 0.3
     assert logs["trace_id"].isna().sum() > 0
+
+
+def test_a_failed_request_logs_its_failure_on_every_span_that_failed() -> None:
+    """Every failed or timed-out server span that writes a request log writes it at error
+    level with why it failed (the gateway names the call that failed it); ok spans never
+    log at error level."""
+    spans, logs = demo.generate_day(12, per_day=PER_DAY * 4)  # the incident day
+    request = logs.dropna(subset=["span_id"]).merge(
+        spans[["span_id", "status", "operation_name"]], on="span_id", validate="one_to_one"
+    )
+    failed = request[request["status"] != "ok"]
+    ok = request[request["status"] == "ok"]
+    assert len(failed) > 20 and set(failed["status"]) <= {"error", "timeout"}
+    assert (failed["level"] == "error").all() and failed["error"].notna().all()
+    assert not failed["message"].str.endswith(" ok").any()
+    assert (ok["level"] != "error").all() and ok["error"].isna().all()
+    gateway = failed[failed["operation_name"] == "POST /api/v1/domains/generate"]
+    assert (
+        gateway["message"]
+        .str.startswith("POST /api/v1/domains/generate failed: domain-service generate_domains")
+        .all()
+    )
+
+
+def test_a_failed_request_does_no_work_it_would_not_have_done() -> None:
+    """A failed generate request inserts no domains, publishes nothing and sends no email;
+    after a failed call, its caller makes no further calls."""
+    spans, _ = demo.generate_day(12, per_day=PER_DAY * 4)
+    server = spans[
+        (spans["operation_name"] == "generate_domains") & (spans["span_kind"] == "server")
+    ]
+    failed = set(server.loc[server["status"] != "ok", "trace_id"])
+    done = spans.groupby("trace_id")["operation_name"].agg(set)
+    work = {"postgres INSERT domains", "publish domain.generated", "send_email"}
+    assert len(failed) > 5 and all(not work & done[t] for t in failed)
+    assert all(work <= done[t] for t in set(server["trace_id"]) - failed)  # the rest did it
+    calls = spans[spans["span_kind"] == "client"]
+    after = calls.merge(calls, on="parent_span_id", suffixes=("", "_later"))
+    after = after[after["start_time_later"] > after["start_time"]]
+    assert (after["status"] == "ok").any() and (after["status"] == "ok").all()
+
+
+def test_incident_ids_are_numbered_per_day_and_say_nothing_of_the_script() -> None:
+    """Every id is INC-<trigger day>-<number in that day's trigger order>; the scripted page
+    is the first of its day; which incidents are scripted noise is known here, from the
+    alert and the time, not from the id."""
+    incidents = events.alert_incidents(topo.DEFAULT_SEED)
+    assert incidents["incident_id"].is_unique
+    parts = incidents["incident_id"].str.extract(r"^INC-(\d{8})-(\d{4})$")
+    assert parts.notna().all().all()
+    triggered = pd.to_datetime(incidents["triggered_at"], utc=True)
+    assert (parts[0] == triggered.dt.strftime("%Y%m%d")).all()
+    in_order = incidents.assign(t=triggered, n=parts[1].astype(int)).sort_values("t")
+    assert (
+        in_order.groupby(parts[0])["n"].agg(list)
+        == in_order.groupby(parts[0])["n"].agg(lambda n: list(range(1, len(n) + 1)))
+    ).all()
+
+    by_id = incidents.set_index("incident_id")
+    day = topo.DEPLOY_AT.strftime("%Y%m%d")
+    scripted = [events.main_incident_id(), f"INC-{day}-0002", f"INC-{day}-0003"]
+    assert scripted[0] == "INC-20261114-0001"  # the notebooks' default
+    assert by_id.index[by_id.index.str.startswith(f"INC-{day}-")].tolist() == scripted
+    assert by_id.loc[scripted, "alert_name"].tolist() == [
+        "domain-service-high-error-rate",
+        "api-gateway-latency-p99",
+        "domain-service-availability-burn",
+    ]
+    flapping = by_id[by_id["alert_name"] == "dns-resolver-timeouts"]
+    assert len(flapping) == 29 and (flapping["status"] == "auto_resolved").all()
+    noise = by_id[by_id["alert_name"] == "auth-service-latency-anomaly"]
+    assert [f["false_positive"] for f in noise["incident_data"]] == [True] * 5
+    assert noise.index.tolist() == [  # the false positives, by trigger time
+        "INC-20261102-0001",  # 2026-11-02 16:03
+        "INC-20261107-0001",  # 2026-11-07 00:27
+        "INC-20261113-0002",  # 2026-11-13 11:16
+        "INC-20261113-0001",  # 2026-11-13 04:05
+        "INC-20261115-0001",  # 2026-11-15 18:31
+    ]
+    still_going = by_id[by_id["resolved_at"].isna()]
+    assert still_going[["alert_name", "status"]].to_dict("index") == {
+        "INC-20261115-0003": {"alert_name": "campaign-service-error-budget", "status": "open"},
+        "INC-20261115-0002": {"alert_name": "cache-hit-ratio-anomaly", "status": "acknowledged"},
+    }
+    assert (pd.to_datetime(still_going["triggered_at"], utc=True) > topo.DEMO_END - 3 * HOUR).all()
 
 
 def test_summary_matches_the_database(demo_db) -> None:

@@ -1,5 +1,10 @@
 """The demo's events around the spans: request and background logs, deploys, alert
-incidents (the scripted one, flapping and false positives)."""
+incidents (the scripted one, flapping and false positives).
+
+Incident ids read like a pager's: ``INC-<trigger day>-<number>``, numbered per UTC day in
+trigger order. Nothing in an id says which incident is scripted noise: the demo's tests
+know that from the alert and the time.
+"""
 
 from __future__ import annotations
 
@@ -17,23 +22,49 @@ def incident_window() -> tuple[pd.Timestamp, pd.Timestamp]:
 
 
 def main_incident_id() -> str:
-    """The id of the scripted incident's page."""
-    return "INC-" + topo.DEPLOY_AT.strftime("%Y%m%d") + "-0001"
+    """The id of the scripted incident's page: the first incident of the incident day
+    (background noise is kept off that day)."""
+    return incident_id(topo.DEPLOY_AT, 1)
 
 
-def request_logs(nd, frame: pd.DataFrame, logged: np.ndarray, failed: np.ndarray, hosts):
-    """One record per logged request; errors log at error level with a stack."""
-    message = topo.ERROR_MESSAGES.get(nd.service, "request failed")
+def incident_id(day: pd.Timestamp, number: int) -> str:
+    """A pager-style incident id: the trigger's UTC day and its number on that day."""
+    return f"INC-{day.strftime('%Y%m%d')}-{number:04d}"
+
+
+def _numbered(rows: list[dict]) -> pd.DataFrame:
+    """The incidents with ids numbered per trigger day in trigger order, rows in place."""
+    frame = pd.DataFrame(rows)
+    triggered = pd.to_datetime(frame["triggered_at"], utc=True)
+    order = triggered.sort_values(kind="stable").index
+    day = triggered.dt.floor("D")
+    number = day.loc[order].groupby(day.loc[order]).cumcount() + 1
+    frame.insert(0, "incident_id", [incident_id(day[i], int(number[i])) for i in frame.index])
+    return frame
+
+
+def request_logs(
+    nd, frame: pd.DataFrame, logged: np.ndarray, reasons: np.ndarray, own: np.ndarray, hosts
+):
+    """One record per logged request: a failed one (``reasons``: why, None when it did not
+    fail; ``own``: it failed itself, not through a call) logs its failure at error level
+    with a stack; a slow one warns."""
+    failed = pd.notna(reasons)
     slow = frame["duration_ms"].to_numpy() > 1000
     level = np.where(failed, "error", np.where(slow, "warn", "info")).astype(object)
     text = np.where(
-        failed, message, np.where(slow, f"slow request: {nd.operation}", f"{nd.operation} ok")
+        failed, reasons, np.where(slow, f"slow request: {nd.operation}", f"{nd.operation} ok")
     ).astype(object)
-    error = np.where(
-        failed,
-        f"{nd.service}.Error: {message}\n    at handler ({nd.operation})\n    at server.serve",
-        None,
-    ).astype(object)
+    kind = np.where(own, "Error", "UpstreamError")
+    error = np.array(
+        [
+            f"{nd.service}.{k}: {r}\n    at handler ({nd.operation})\n    at server.serve"
+            if bad
+            else None
+            for bad, k, r in zip(failed, kind, reasons, strict=True)
+        ],
+        dtype=object,
+    )
     fields = [
         json.dumps({"duration_ms": round(float(d), 3), "host": h, "status": s}, sort_keys=True)
         for d, h, s in zip(frame["duration_ms"], hosts, frame["status"], strict=True)
@@ -190,11 +221,9 @@ def alert_incidents(
     minute = pd.Timedelta(minutes=1)
     # times below are minutes after `paged` (the first page), which follows the errors
     paged = detected_at if detected_at is not None else topo.DEPLOY_AT + 6 * minute
-    day = topo.DEPLOY_AT.strftime("%Y%m%d")
     main = main_incident_id()
     rows = [
         dict(
-            incident_id=main,
             alert_name="domain-service-high-error-rate",
             status="resolved",
             severity="critical",
@@ -218,7 +247,6 @@ def alert_incidents(
             },
         ),
         dict(
-            incident_id=f"INC-{day}-0002",
             alert_name="api-gateway-latency-p99",
             status="resolved",
             severity="high",
@@ -231,7 +259,6 @@ def alert_incidents(
             incident_data={"related_to": main},
         ),
         dict(
-            incident_id=f"INC-{day}-0003",
             alert_name="domain-service-availability-burn",
             status="resolved",
             severity="critical",
@@ -245,17 +272,16 @@ def alert_incidents(
         ),
     ]
     start = topo.DEMO_END - pd.Timedelta(days=topo.DEMO_DAYS)
+    # the background noise stays off the incident day: the scripted page is its first incident
     # a flapping alert: bursts of short dns-resolver timeout incidents, auto-resolved
-    n = 0
-    for burst in np.sort(rng.choice(np.arange(1, topo.DEMO_DAYS * 24 - 1), size=5, replace=False)):
+    hours = np.arange(1, topo.DEMO_DAYS * 24 - 1)
+    for burst in _off_incident_day(np.sort(rng.choice(hours, size=5, replace=False))):
         t = start + pd.Timedelta(hours=int(burst), minutes=int(rng.integers(0, 50)))
         for _ in range(int(rng.integers(4, 8))):
-            n += 1
             fired = t
             t = t + pd.Timedelta(seconds=int(rng.integers(60, 240)))
             rows.append(
                 dict(
-                    incident_id=f"INC-FLAP-{n:04d}",
                     alert_name="dns-resolver-timeouts",
                     status="auto_resolved",
                     severity="low",
@@ -267,13 +293,11 @@ def alert_incidents(
             )
             t = t + pd.Timedelta(seconds=int(rng.integers(30, 300)))
     # false positives: anomaly alerts nobody needed
-    for i, hour in enumerate(
-        np.sort(rng.choice(np.arange(2, topo.DEMO_DAYS * 24 - 2), 5, replace=False))
-    ):
+    hours = np.arange(2, topo.DEMO_DAYS * 24 - 2)
+    for hour in _off_incident_day(np.sort(rng.choice(hours, 5, replace=False))):
         fired = start + pd.Timedelta(hours=int(hour), minutes=int(rng.integers(0, 59)))
         rows.append(
             dict(
-                incident_id=f"INC-FP-{i + 1:04d}",
                 alert_name="auth-service-latency-anomaly",
                 status="resolved",
                 severity="medium",
@@ -288,7 +312,6 @@ def alert_incidents(
     # still going at the end of the window: one open, one acknowledged
     rows.append(
         dict(
-            incident_id="INC-OPEN-0001",
             alert_name="campaign-service-error-budget",
             status="open",
             severity="high",
@@ -298,7 +321,6 @@ def alert_incidents(
     )
     rows.append(
         dict(
-            incident_id="INC-ACK-0001",
             alert_name="cache-hit-ratio-anomaly",
             status="acknowledged",
             severity="low",
@@ -308,4 +330,15 @@ def alert_incidents(
             incident_data={},
         )
     )
-    return pd.DataFrame(rows)
+    frame = _numbered(rows)
+    if frame.loc[0, "incident_id"] != main:  # the notebooks' default id names the page
+        raise AssertionError(f"the scripted page is {frame.loc[0, 'incident_id']}, not {main}")
+    return frame
+
+
+def _off_incident_day(hours: np.ndarray) -> np.ndarray:
+    """Hours of the window (from its start) with those on the incident day moved a day
+    earlier, so that background noise never opens that day before the scripted page."""
+    start = topo.DEMO_END - pd.Timedelta(days=topo.DEMO_DAYS)
+    incident_day = (topo.DEPLOY_AT.normalize() - start) // pd.Timedelta(days=1)
+    return np.where(hours // 24 == incident_day, hours - 24, hours)

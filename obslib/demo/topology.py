@@ -37,6 +37,7 @@ class Node:
     method: str = "GET"
     incident: bool = False  # slowed down and failing during the scripted incident
     trend: bool = False  # slowly degrading over the 14 days
+    on_success: bool = False  # a write or publish: skipped when its parent has failed
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Template:
             0.4,
             sigma=0.2,
             present=kw.pop("present", 1.0),
+            on_success=kw.pop("on_success", False),
         )
         return self.add(callee, operation, "server", client, self_ms, **kw)
 
@@ -103,8 +105,10 @@ def templates() -> list[Template]:
     )
     for zone in ("com", "net", "io"):
         gen.add("dns-resolver", f"lookup .{zone}", "internal", batch, 18, sigma=0.6)
-    gen.call(svc, "postgres", "INSERT domains", 5, sigma=0.4)
-    pub = gen.add("domain-service", "publish domain.generated", "producer", svc, 0.6)
+    gen.call(svc, "postgres", "INSERT domains", 5, sigma=0.4, on_success=True)
+    pub = gen.add(
+        "domain-service", "publish domain.generated", "producer", svc, 0.6, on_success=True
+    )
     consumer = gen.add("notification-service", "consume domain.generated", "consumer", pub, 2)
     gen.add("notification-service", "send_email", "internal", consumer, 60, sigma=0.5, error=0.001)
 
@@ -143,8 +147,10 @@ def templates() -> list[Template]:
         route="/internal/campaigns",
         method="POST",
     )
-    create.call(svc, "postgres", "INSERT campaigns", 7, sigma=0.4)
-    pub = create.add("campaign-service", "publish campaign.created", "producer", svc, 0.6)
+    create.call(svc, "postgres", "INSERT campaigns", 7, sigma=0.4, on_success=True)
+    pub = create.add(
+        "campaign-service", "publish campaign.created", "producer", svc, 0.6, on_success=True
+    )
     consumer = create.add("notification-service", "consume campaign.created", "consumer", pub, 2)
     create.add(
         "notification-service", "send_email", "internal", consumer, 60, sigma=0.5, error=0.001

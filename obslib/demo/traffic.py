@@ -7,6 +7,7 @@ scaling the span count or writing in chunks changes nothing else.
 from __future__ import annotations
 
 import json
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -73,15 +74,15 @@ def _template_day(template, rng, n, day, day_start):
     in_incident = (roots_us >= inc_lo.value // 1000) & (roots_us < inc_hi.value // 1000)
     day_fraction = day + (roots_us - day_start.value // 1000) / 86_400e6
 
-    # which spans happen: a child only when its parent does
-    present = np.ones((n, k_count), dtype=bool)
+    # which spans would happen if nothing failed (a child only when its parent does)
+    happens = np.ones((n, k_count), dtype=bool)
     for k, nd in enumerate(nodes):
         if nd.parent >= 0:
-            present[:, k] = present[:, nd.parent] & (rng.random(n) < nd.present)
+            happens[:, k] = rng.random(n) < nd.present
 
     # own time per span (lognormal around its median), the trend and the incident applied
     own = np.empty((n, k_count))
-    fails = np.zeros((n, k_count), dtype=bool)
+    draws = np.zeros((n, k_count), dtype=bool)
     for k, nd in enumerate(nodes):
         own[:, k] = nd.self_ms * np.exp(rng.normal(0.0, nd.sigma, n))
         p_fail = np.full(n, nd.error)
@@ -90,7 +91,9 @@ def _template_day(template, rng, n, day, day_start):
         if nd.incident:
             own[:, k] = np.where(in_incident, own[:, k] * 5.0 + 350.0, own[:, k])
             p_fail = np.where(in_incident, 0.15, p_fail)
-        fails[:, k] = (rng.random(n) < p_fail) & present[:, k]
+        draws[:, k] = rng.random(n) < p_fail
+    out = _outcomes(nodes, happens, draws)
+    present, fails, failed = out.present, out.fails, out.failed
 
     # durations bottom-up: a parent spans its own time plus its (sequential or parallel) calls
     duration = own.copy()
@@ -123,12 +126,6 @@ def _template_day(template, rng, n, day, day_start):
             start[:, k] = cursor[:, p]
             cursor[:, p] += np.where(present[:, k], duration[:, k] + GAP_MS, 0.0)
         cursor[:, k] = start[:, k] + own[:, k] * (0.5 if nd.kind == "client" else 0.3)
-
-    # a failure fails every synchronous caller up to the root
-    failed = fails.copy()
-    for k in range(k_count - 1, 0, -1):
-        if not consumer[k]:
-            failed[:, parent[k]] |= failed[:, k]
 
     # hosts: a span runs where its parent runs when it is the same service
     host_idx = np.zeros((n, k_count), dtype=np.int64)
@@ -179,8 +176,72 @@ def _template_day(template, rng, n, day, day_start):
         )
         frames.append(frame)
         if nd.kind == "server":
-            log_frames.append(request_logs(nd, frame, has_logs[rows], self_failed, hosts))
+            reasons = _failure_messages(nodes, k, out, rows)
+            log_frames.append(request_logs(nd, frame, has_logs[rows], reasons, self_failed, hosts))
     return pd.concat(frames, ignore_index=True), pd.concat(log_frames, ignore_index=True)
+
+
+class _Outcomes(NamedTuple):
+    present: np.ndarray  # (trace, node): the span happened
+    fails: np.ndarray  # it failed itself
+    failed: np.ndarray  # it failed, itself or through a call it made (its status)
+    via: np.ndarray  # the child whose failure failed it; -1 when its own or none
+    timed_out: np.ndarray  # its failure is a timeout: its own, or its callee's for a client
+
+
+def _outcomes(nodes: list[topo.Node], happens: np.ndarray, draws: np.ndarray) -> _Outcomes:
+    """Which spans happen and fail, as a request runs: a failed call ends its caller's
+    sequence of calls (parallel calls already started finish), a span that fails itself
+    skips its ``on_success`` work (writes, publishes), and a failure fails every synchronous
+    caller up to the root (a message consumer's never reaches its producer)."""
+    n, k_count = happens.shape
+    present = np.zeros((n, k_count), dtype=bool)
+    fails, failed, timed_out = present.copy(), present.copy(), present.copy()
+    via = np.full((n, k_count), -1)
+    children: list[list[int]] = [[] for _ in nodes]
+    for k, nd in enumerate(nodes):
+        if nd.parent >= 0:
+            children[nd.parent].append(k)
+
+    def visit(k: int, runs: np.ndarray) -> None:
+        present[:, k] = runs
+        fails[:, k] = draws[:, k] & runs
+        failed[:, k] = fails[:, k]
+        timed_out[:, k] = fails[:, k] & nodes[k].timeout
+        going = runs.copy()  # none of k's calls has failed yet
+        for c in children[k]:
+            allowed = going & happens[:, c]
+            if nodes[c].on_success:
+                allowed &= ~fails[:, k]
+            visit(c, allowed)
+            if nodes[c].kind == "consumer":
+                continue  # runs after its producer: its failure is its own
+            through = failed[:, c] & ~failed[:, k]
+            via[through, k] = c
+            if nodes[k].kind == "client":  # the callee timed out; a server answers an error
+                timed_out[through, k] = timed_out[through, c]
+            failed[:, k] |= failed[:, c]
+            if not nodes[k].fanout:
+                going &= ~failed[:, c]
+
+    visit(0, np.ones(n, dtype=bool))
+    return _Outcomes(present, fails, failed, via, timed_out)
+
+
+def _failure_messages(
+    nodes: list[topo.Node], k: int, out: _Outcomes, rows: np.ndarray
+) -> np.ndarray:
+    """Why each span of node ``k`` in ``rows`` failed (None: it did not): its service's own
+    error, or the call that failed it."""
+    nd = nodes[k]
+    reasons = np.full(len(rows), None, dtype=object)
+    reasons[out.fails[rows, k]] = topo.ERROR_MESSAGES.get(nd.service, "request failed")
+    via = out.via[rows, k]
+    for child in np.unique(via[via >= 0]):
+        for timed, verb in ((False, "failed"), (True, "timed out")):
+            hit = (via == child) & (out.timed_out[rows, child] == timed)
+            reasons[hit] = f"{nd.operation} failed: {nodes[child].operation} {verb}"
+    return reasons
 
 
 def _hex_ids(rng: np.random.Generator, n: int, width: int) -> list[str]:

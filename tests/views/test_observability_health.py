@@ -33,11 +33,13 @@ def test_the_demo_incident_is_real_and_the_scripted_noise_is_not(demo_health) ->
     dns-resolver alerts never are; the open campaign-service page is judged up to the end
     of the data; the cache alert's service has no SLO, so it is unknown."""
     verdict = demo_health.verdicts.set_index("incident_id")["verdict"]
+    alert = demo_health.incidents.set_index("incident_id")["alert_name"]
     assert verdict[events.main_incident_id()] == "real"
-    flaps = verdict[verdict.index.str.startswith("INC-FLAP-")]
+    flaps = verdict[alert[verdict.index] == "dns-resolver-timeouts"]
     assert len(flaps) > 10 and set(flaps) <= {"false_positive", "unknown"}  # never real
-    assert verdict["INC-OPEN-0001"] in {"real", "false_positive"}  # judged while open
-    assert verdict["INC-ACK-0001"] == "unknown"  # cache has no SLO
+    # the two incidents still going at the end of the window (tests/test_demo.py)
+    assert verdict["INC-20261115-0003"] in {"real", "false_positive"}  # judged while open
+    assert verdict["INC-20261115-0002"] == "unknown"  # cache has no SLO
 
 
 def test_no_demo_incident_is_both_caught_by_an_slo_rule_and_a_false_positive(demo_health) -> None:
