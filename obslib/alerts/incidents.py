@@ -13,9 +13,12 @@ here, so no number in it is typed in by hand.
 - **Budget burned**: per SLO, the bad events between the first bad minute and the
   resolution, as a percent of the budget the SLO's whole period allows; for a postmortem,
   the SLOs of the paged service and the services linked to it, and which it overspent.
-- **Impact**: failed and slow requests per service and operation of the paged service and
-  its neighbourhood in the service graph; failed requests per minute of the paged service;
-  spans and failures per service against the same hours the day before.
+- **Impact**: user requests, each counted once at its entry span, that failed or were slow
+  against the entry service's latency SLO (``user_impact``, from ``alerts.impact``, where the
+  rule is stated whole); failed and slow *calls* per service and operation of the paged
+  service and its neighbourhood in the service graph, each against that service's own
+  threshold (``impact``); failed calls per minute of the paged service; spans and failures
+  per service against the same hours the day before.
 - **Trigger**: the changes up to the first bad minute (or the page) against those after.
 """
 
@@ -27,6 +30,13 @@ import numpy as np
 import pandas as pd
 
 from obslib import slo
+from obslib.alerts.impact import (  # the user-impact rule, re-exported: incidents.user_impact
+    USER_COLUMNS,  # noqa: F401
+    UserImpact,  # noqa: F401
+    entry_spans,  # noqa: F401
+    latency_thresholds,
+    user_impact,  # noqa: F401
+)
 from obslib.errors import InputError
 from obslib.schema import require_columns
 from obslib.slo import status as slo_status
@@ -146,7 +156,7 @@ def timeline(
     ]
     first_error = failing["start_time"].min() if len(failing) else None
     if first_error is not None:
-        rows.append((first_error, "first_error_span", f"{len(failing)} failing {service} requests"))
+        rows.append((first_error, "first_error_span", f"{len(failing)} failing {service} calls"))
     mine = logs[(logs["service_name"] == service) & (logs["timestamp"] >= since)]
     mine = mine[mine["timestamp"] < until]
     bad_logs = mine[mine["level"].isin(ERROR_LEVELS)]
@@ -329,6 +339,12 @@ def neighbourhood(edges: pd.DataFrame, service: str) -> dict[str, str]:
     return out
 
 
+CALL_COLUMNS = (
+    "service_name", "relation", "operation_name", "calls", "failed_calls", "slow_calls",
+    "slow_over_ms", "first_failure", "last_failure",
+)  # fmt: skip
+
+
 def impact(
     spans: pd.DataFrame,
     edges: pd.DataFrame,
@@ -337,15 +353,17 @@ def impact(
     start: pd.Timestamp,
     end: pd.Timestamp,
 ) -> pd.DataFrame:
-    """Failed and slow server requests in ``[start, end)`` per service and operation, for the
-    paged service and every service linked to it in the service graph (``edges``).
+    """Failed and slow *calls* (server spans) in ``[start, end)`` per service and operation,
+    for the paged service and every service linked to it in the service graph (``edges``):
+    ``CALL_COLUMNS``. One user request makes calls in several services, so these never add
+    up to requests (``user_impact`` counts those, once each).
 
-    Slow means longer than the service's latency SLO threshold; with several latency SLOs,
-    the lowest of their thresholds (the strictest promise: a slow request broke at least
-    one of them), so a request between two thresholds is slow. A request exactly at a
-    threshold is not slow (a latency SLO's good events are "no slower than" it). A service
-    without a latency SLO has no slow count (NaN, not 0: nobody said what slow is). Rows
-    with neither failed nor slow requests are left out; most failed first.
+    A slow call is one of that service's own: longer than *its* latency SLO threshold
+    (``latency_thresholds``: the lowest of its latency SLOs, ``slow_over_ms``), failed or
+    not, so an upstream service with a tighter threshold can count slow calls where the
+    service it waits on counts none. Exactly at the threshold is not slow. A service
+    without a latency SLO has no slow count (blank, not 0: nobody said what slow is). Rows
+    with neither failed nor slow calls are left out; most failed first.
     """
     require_columns(
         spans, ("service_name", "operation_name", "span_kind", "status", "start_time"), "spans"
@@ -357,37 +375,34 @@ def impact(
         & (spans["start_time"] < end)
         & spans["service_name"].astype(str).isin(related)
     ]
-    thresholds: dict[str, float] = {}
-    if len(slos):
-        latency = slos[slos["slo_type"] == "latency"]
-        thresholds = latency.groupby("service_name")["latency_threshold_ms"].min().to_dict()
-    columns = [
-        "service_name", "relation", "operation_name", "requests", "failed", "slow",
-        "first_failure", "last_failure",
-    ]  # fmt: skip
+    thresholds = latency_thresholds(slos)
     if server.empty:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=list(CALL_COLUMNS))
     frame = server.assign(
         service_name=server["service_name"].astype(str),
         operation_name=server["operation_name"].astype(str),
         failed=(server["status"] != "ok").to_numpy(),
     )
-    limit = frame["service_name"].map(thresholds).astype(float)
+    frame["slow_over_ms"] = frame["service_name"].map(thresholds).astype(float)
+    limit = frame["slow_over_ms"]
     frame["slow"] = np.where(limit.isna(), np.nan, frame["duration_ms"].to_numpy() > limit)
     frame["failed_at"] = frame["start_time"].where(frame["failed"])
     out = frame.groupby(["service_name", "operation_name"], observed=True, sort=True).agg(
-        requests=("failed", "size"),
-        failed=("failed", "sum"),
-        slow=("slow", lambda s: np.nan if s.isna().all() else s.sum()),
+        calls=("failed", "size"),
+        failed_calls=("failed", "sum"),
+        slow_calls=("slow", lambda s: np.nan if s.isna().all() else s.sum()),
+        slow_over_ms=("slow_over_ms", "first"),
         first_failure=("failed_at", "min"),
         last_failure=("failed_at", "max"),
     )
     out = out.reset_index()
-    out["failed"] = out["failed"].astype("int64")
+    out["failed_calls"] = out["failed_calls"].astype("int64")
     out["relation"] = out["service_name"].map(related)
-    hit = (out["failed"] > 0) | (out["slow"].fillna(0) > 0)
-    out = out[hit].sort_values(["failed", "slow", "service_name"], ascending=[False, False, True])
-    return out[columns].reset_index(drop=True)
+    hit = (out["failed_calls"] > 0) | (out["slow_calls"].fillna(0) > 0)
+    out = out[hit].sort_values(
+        ["failed_calls", "slow_calls", "service_name"], ascending=[False, False, True]
+    )
+    return out[list(CALL_COLUMNS)].reset_index(drop=True)
 
 
 MINUTE = pd.Timedelta(minutes=1)
@@ -397,10 +412,10 @@ MINUTE_COLUMNS = ("minute", "requests", "failed")
 def failures_per_minute(
     spans: pd.DataFrame, service: str, step: pd.Timedelta = MINUTE
 ) -> pd.DataFrame:
-    """The server requests of ``service`` per minute (or per ``step``) and how many failed:
-    ``minute`` (each bucket's start, floored to the step), ``requests``, ``failed``. A
-    bucket without a request is left out; no request at all is an empty frame with those
-    columns."""
+    """The calls (server spans) of ``service`` per minute (or per ``step``) and how many
+    failed: ``minute`` (each bucket's start, floored to the step), ``requests`` (calls; the
+    chart's column name), ``failed``. A bucket without a call is left out; no call at all is
+    an empty frame with those columns."""
     require_columns(spans, ("service_name", "span_kind", "status", "start_time"), "spans")
     server = spans[(spans["service_name"] == service) & (spans["span_kind"] == "server")]
     if server.empty:
@@ -483,16 +498,6 @@ def overspent(budget: pd.DataFrame) -> pd.DataFrame:
     order."""
     require_columns(budget, ("burned_pct",), "budget")
     return budget[budget["burned_pct"] >= OVERSPENT_PCT]
-
-
-def failed_per_service(impact: pd.DataFrame) -> pd.DataFrame:
-    """Failed requests per service of an ``impact`` table: ``service_name``, ``relation``,
-    ``failed``, services with a failure only, most first (ties in the table's order). One
-    user request that failed in two services counts in both."""
-    require_columns(impact, ("service_name", "relation", "failed"), "impact")
-    per = impact.groupby(["service_name", "relation"], sort=False)["failed"].sum()
-    per = per[per > 0].sort_values(ascending=False, kind="stable")
-    return per.reset_index()
 
 
 def changes_around(

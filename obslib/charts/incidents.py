@@ -1,13 +1,15 @@
-"""Incident charts: what the paged service's requests did around the page, and when each
+"""Incident charts: what the calls of the paged service did around the page, and when each
 event of the timeline happened, on one time axis.
 
 Why they look as they do: a postmortem reader asks "when did it start hurting, and when
-did we notice?", so failed requests per minute (red bars) sit above one lane per kind of
-event (change, first error, breach, page, acknowledgement, escalation, resolution) sharing
-the time axis; the gap between the first red bar and the page is the detection time. Event
-labels are in lanes, not on the bars, because the page and the acknowledgement are minutes
-apart and labels on one line would overwrite each other. Reports are static SVG, so the alt
-text states the numbers a reader needs (peak, first failure, page, resolution).
+did we notice?", so the paged service's failed calls per minute (red bars; calls are its
+server spans, not user requests: one request makes calls in several services) sit above one
+lane per kind of event (change, first error, breach, page, acknowledgement, escalation,
+resolution) sharing the time axis; the gap between the first red bar and the page is the
+detection time. Event labels are in lanes, not on the bars, because the page and the
+acknowledgement are minutes apart and labels on one line would overwrite each other.
+Reports are static SVG, so the alt text states the numbers a reader needs (peak, first
+failure, page, resolution).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ EVENT_COLUMNS = ("time", "kind", "what")
 EVENT_LANES = {
     "change": ("change", AMBER),
     "sli_breach": ("SLI breach", RED),
-    "first_error_span": ("first failing request", RED),
+    "first_error_span": ("first failing call", RED),
     "first_error_log": ("first error log", "#9d3a2b"),
     "triggered": ("page", INK),
     "acknowledged": ("acknowledged", BLUE),
@@ -67,9 +69,10 @@ def incident_timeline(
     title: str,
     step: pd.Timedelta = MINUTE,
 ) -> alt.VConcatChart:
-    """Failed requests per ``step`` (a minute by default; ``minute`` is each bucket's start)
-    of ``service`` over ``[start, end)`` above the timeline's events (``time``, ``kind``,
-    ``what``), one lane per kind, on a shared UTC axis."""
+    """Failed calls per ``step`` (a minute by default; ``minute`` is each bucket's start;
+    ``requests`` and ``failed`` count the service's calls, its server spans) of ``service``
+    over ``[start, end)`` above the timeline's events (``time``, ``kind``, ``what``), one
+    lane per kind, on a shared UTC axis."""
     require_columns(minutes, MINUTE_COLUMNS, "minutes")
     require_columns(events, EVENT_COLUMNS, "events")
     lo, hi = window(start, end)
@@ -101,7 +104,7 @@ def incident_timeline(
         .mark_bar(clip=True, width=max(1.0, WIDTH / minutes_shown - 0.5))
         .encode(
             x=alt.X("middle:T", title=None, scale=x_scale, axis=axis),
-            y=alt.Y("value:Q", title=f"requests / {_per(step)}", stack="zero"),
+            y=alt.Y("value:Q", title=f"calls / {_per(step)}", stack="zero"),
             color=alt.Color(
                 "outcome:N",
                 scale=alt.Scale(domain=["failed", "ok"], range=[FAILED_COLOR, OK_COLOR]),
@@ -111,7 +114,7 @@ def incident_timeline(
             tooltip=[
                 time_tooltip("minute", "from (UTC)"),
                 alt.Tooltip("outcome:N"),
-                alt.Tooltip("value:Q", title="requests"),
+                alt.Tooltip("value:Q", title="calls"),
             ],
         )
         .properties(width=WIDTH, height=140)
@@ -175,10 +178,10 @@ def _describe(
     """The alt text: the numbers a reader of the static SVG needs."""
     until = f"{hi:%H:%M}" if hi.normalize() == lo.normalize() else when(hi)
     per = "minute" if step == MINUTE else _per(step)
-    parts = [f"Failed requests per {per} of {service}, {when(lo)} to {until} UTC"]
+    parts = [f"Failed calls per {per} of {service}, {when(lo)} to {until} UTC"]
     failing = bars[bars["failed"] > 0]
     if failing.empty:
-        parts.append("no failed request")
+        parts.append("no failed call")
     else:
         peak = failing.loc[failing["failed"].idxmax()]
         first, total = failing["minute"].min(), int(failing["failed"].sum())

@@ -2,8 +2,10 @@
 
 For one incident (a row of ``alert_incidents``) the view loads the hour before its page up to
 its resolution and states, from the data only: what happened when (the timeline), how long
-detection, acknowledgement and resolution took, which requests failed or were slow in which
-services (the paged one and those linked to it in the service graph), how much of each SLO's
+detection, acknowledgement and resolution took, how many user requests failed or were slow
+(each counted once, at the service it entered: ``alerts.impact``'s rule) and which calls
+failed or were slow in which services (the paged one and those linked to it in the service
+graph), how much of each SLO's
 error budget the incident burned, which other alerts fired with it, where request time went
 against the same hours the day before, and the error logs. The facts come from
 ``obslib.alerts.incidents`` and ``obslib.traces``; this module arranges them. ``document()``
@@ -30,7 +32,13 @@ from obslib.traces import sets as trace_sets
 from obslib.values import EARLIEST, LATEST
 from obslib.views import postmortem_draft as draft
 from obslib.views.notes import Markdown, Note, unless_empty
-from obslib.views.postmortem_draft import BUDGET_LABELS, IMPACT_LABELS, TIMELINE_LABELS, when
+from obslib.views.postmortem_draft import (
+    BUDGET_LABELS,
+    CALL_LABELS,
+    TIMELINE_LABELS,
+    USER_LABELS,
+    when,
+)
 from obslib.views.tables import span_text, table
 from obslib.views.trace_window import CHANGE_LABELS, DAY, View
 
@@ -128,7 +136,16 @@ class Postmortem:
         return (self.timeline_facts.first_bad or self.start).floor(slo.STEP)
 
     @functools.cached_property
+    def users(self) -> incidents.UserImpact:
+        """User requests from the first bad minute, each counted once at its entry span
+        (``incidents.user_impact``), found in the window's repaired traces."""
+        if self.spans.empty:
+            return incidents.UserImpact(0, 0, 0, pd.DataFrame(columns=list(incidents.USER_COLUMNS)))
+        return incidents.user_impact(self._clean.spans, self.slos, self._since, self.end)
+
+    @functools.cached_property
     def impact_rows(self) -> pd.DataFrame:
+        """Failed and slow calls per service and operation (``incidents.impact``)."""
         return incidents.impact(
             self.spans, self.edges, self.service, self.slos, self._since, self.end
         )
@@ -159,6 +176,7 @@ class Postmortem:
             end=self.end,
             timeline=self.timeline_facts,
             detection=self.detection,
+            users=self.users,
             impact=self.impact_rows,
             budget=self.budget_rows,
             budgeted_services=incidents.budgeted_services(self.slos, self.edges, self.service),
@@ -206,6 +224,10 @@ class Postmortem:
             ("time to detect (outage)", span_text(self.detection.time_to_detect)),
             ("time to acknowledge", span_text(t.time_to_acknowledge)),
             ("time to resolve", span_text(t.time_to_resolve)),
+            (
+                "user requests (" + draft.counted_over(self.facts) + ")",
+                draft.users_short(self.users),
+            ),
         ]
         return table(pd.DataFrame(rows, columns=["fact", "value"]), "The incident")
 
@@ -220,14 +242,14 @@ class Postmortem:
 
     @unless_empty
     def timeline_chart(self) -> View:
-        """Failed requests per minute of the paged service above the events."""
+        """Failed calls per minute of the paged service above the events."""
         return incident_charts.incident_timeline(
             incidents.failures_per_minute(self.spans, self.service, self.step),
             self.timeline_facts.events,
             start=self.start,
             end=self.end,
             service=self.service,
-            title=f"{self.incident_id}: {self.service} failed requests and what happened",
+            title=f"{self.incident_id}: {self.service} failed calls and what happened",
             step=self.step,
         )
 
@@ -243,14 +265,21 @@ class Postmortem:
 
     @unless_empty
     def impact(self) -> View:
-        """Failed and slow requests per service and operation from the first bad minute."""
-        rows = self.impact_rows
+        """User requests that failed or were slow, each counted once, per entry service and
+        operation, from the first bad minute."""
+        users, over = self.users, draft.counted_over(self.facts)
+        if not users.affected:
+            return Note(draft.users_text(users, over))
+        return table(users.rows, draft.users_caption(users, over), labels=USER_LABELS)
+
+    @unless_empty
+    def impact_calls(self) -> View:
+        """Failed and slow calls per service and operation from the first bad minute, each
+        service against its own latency SLO: calls, never added up as requests."""
+        rows, over = self.impact_rows, draft.counted_over(self.facts)
         if rows.empty:
-            return Note(
-                f"No failed or slow request in {self.service} or the services linked to it "
-                f"between {when(self.start)} and {when(self.end)}."
-            )
-        return table(rows, draft.impact_caption(rows), labels=IMPACT_LABELS)
+            return Note(draft.no_calls_text(self.service, over))
+        return table(rows, draft.calls_caption(over), labels=CALL_LABELS)
 
     @unless_empty
     def budget(self) -> View:

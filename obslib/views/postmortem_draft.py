@@ -24,7 +24,13 @@ TO_WRITE = "**[TO WRITE]**"  # where the draft needs a person; greppable in the 
 DETECTION_TARGET = pd.Timedelta(seconds=health.TARGETS[health.DETECTION_TIME].threshold)
 
 TIMELINE_LABELS = {"time": "time (UTC)", "kind": "event", "what": "what"}
-IMPACT_LABELS = {
+USER_LABELS = {  # alerts.impact.user_impact's rows: user requests, once each
+    "service_name": "entry service",
+    "operation_name": "operation",
+    "first_failure": "first failure",
+    "last_failure": "last failure",
+}
+CALL_LABELS = {  # alerts.incidents.impact: calls, per service (never added up as requests)
     "service_name": "service",
     "operation_name": "operation",
     "first_failure": "first failure",
@@ -50,7 +56,8 @@ class Facts:
     end: pd.Timestamp  # to the resolution (an hour after an open page)
     timeline: incidents.Timeline
     detection: incidents.Detection  # incidents.outage_detection of its outage's first page
-    impact: pd.DataFrame  # incidents.impact
+    users: incidents.UserImpact  # incidents.user_impact: user requests, each counted once
+    impact: pd.DataFrame  # incidents.impact: failed and slow calls per service and operation
     budget: pd.DataFrame  # incidents.incident_budget
     budgeted_services: list[str]  # incidents.budgeted_services: why a budget is empty
     related: pd.DataFrame  # alerts.related_alerts
@@ -66,6 +73,7 @@ def document(facts: Facts) -> str:
     before, after = incidents.changes_around(t, i["triggered_at"])
     cut_name = "the first bad minute" if first_bad is not None else "the page"
     impact, budget, related = facts.impact, facts.budget, facts.related
+    over = counted_over(facts)
     title = incidents.name_or(data.get("summary"), f"{alert_name(i, 'alert')} on {facts.service}")
     incident_id = md_text(i["incident_id"])
     out = [
@@ -90,15 +98,19 @@ def document(facts: Facts) -> str:
             if t.time_to_resolve is not None
             else "."
         )
-        + f" {md_text(failed_text(impact))}",
+        + f" {md_text(users_text(facts.users, over))}",
         "",
         f"{TO_WRITE} one paragraph in plain words: what users saw and why.",
         "",
         "## Impact",
         "",
-        table(impact, impact_caption(impact), labels=IMPACT_LABELS).markdown()
+        table(facts.users.rows, users_caption(facts.users, over), labels=USER_LABELS).markdown()
+        if facts.users.affected
+        else f"*{md_text(users_text(facts.users, over))}*",
+        "",
+        table(impact, calls_caption(over), labels=CALL_LABELS).markdown()
         if len(impact)
-        else "*No failed or slow request in the paged service or the services linked to it.*",
+        else f"*{md_text(no_calls_text(facts.service, over))}*",
         "",
         table(
             budget,
@@ -213,15 +225,60 @@ def alert_name(incident: dict, fallback: str) -> str:
     return incidents.name_or(incident.get("alert_name"), fallback)
 
 
-def impact_caption(impact: pd.DataFrame) -> str:
-    """The impact table's caption: how many failed requests in how many places."""
-    services = impact["service_name"].nunique()
-    ops = len(impact)
+def counted_over(facts: Facts) -> str:
+    """Where the impact is counted: ``from the first bad minute to the resolution`` (without
+    a first bad minute, from an hour before the page; while open, to an hour after it)."""
+    since = "the first bad minute" if facts.timeline.first_bad is not None else None
+    resolved = not incidents.missing(facts.incident.get("resolved_at"))
     return (
-        f"{int(impact['failed'].sum()):,} failed requests in {services} services and {ops} "
-        f"operations, from the first bad minute to the resolution (slow: over the "
-        f"lowest latency-SLO threshold of the service; blank where it has none)"
+        f"from {since or 'an hour before the page'} to "
+        f"{'the resolution' if resolved else 'an hour after the page'}"
     )
+
+
+def users_text(users: incidents.UserImpact, over: str) -> str:
+    """``User requests from … : 12 of 74 failed, 60 more were slow.``: each request once,
+    at the service it entered (``alerts.impact``'s rule)."""
+    if not users.requests:
+        return f"No user request entered {over}."
+    said = f"User requests {over}: {users.failed:,} of {users.requests:,} failed"
+    if users.rows["slow_over_ms"].isna().all():
+        return said + " (no latency SLO of the services they entered says what slow is)."
+    return said + f", {users.slow:,} more were slow."
+
+
+def users_short(users: incidents.UserImpact) -> str:
+    """``12 failed, 60 more slow, of 74``: the summary table's cell."""
+    if not users.requests:
+        return "none"
+    return f"{users.failed:,} failed, {users.slow:,} more slow, of {users.requests:,}"
+
+
+def users_caption(users: incidents.UserImpact, over: str) -> str:
+    """The user-request table's caption: the totals, counted once, and what slow means."""
+    none = users.without_latency_slo
+    unknown = f"; {', '.join(none)} {'has' if len(none) == 1 else 'have'} none: failures only"
+    return (
+        f"{users.requests:,} user requests {over}, each counted once at the service it "
+        f"entered (its first server span): {users.failed:,} failed, {users.slow:,} more were "
+        f"slow (over the entry service's latency SLO, the slow-over column"
+        f"{unknown if none else ''})"
+    )
+
+
+def calls_caption(over: str) -> str:
+    """The calls table's caption: calls, per service, never to be added up as requests."""
+    return (
+        f"Failed and slow calls per service and operation {over}, in the paged service and "
+        "the services linked to it: one user request makes a call in each service it passes "
+        "through, so calls do not add up to requests (slow: over that service's own "
+        "latency SLO, the slow-over column; blank where it has none)"
+    )
+
+
+def no_calls_text(service: str, over: str) -> str:
+    """Why the calls table is empty."""
+    return f"No failed or slow call in {service} or the services linked to it {over}."
 
 
 def no_budget_text(facts: Facts) -> str:
@@ -233,21 +290,6 @@ def no_budget_text(facts: Facts) -> str:
         )
     names = ", ".join(facts.budgeted_services)
     return f"The SLOs of {names} lost no event between {when(facts.start)} and {when(facts.end)}."
-
-
-def failed_text(impact: pd.DataFrame) -> str:
-    """``Failed requests: domain-service 2, api-gateway 2 (upstream).``: per service, since
-    one user request that failed in two services is counted in both."""
-    per = incidents.failed_per_service(impact)
-    if per.empty:
-        return "No request failed."
-    parts = [
-        f"{service} {int(n):,}" + ("" if relation == "paged" else f" ({relation})")
-        for service, relation, n in per[["service_name", "relation", "failed"]].itertuples(
-            index=False
-        )
-    ]
-    return "Failed requests: " + ", ".join(parts) + "."
 
 
 def suggested_actions(facts: Facts) -> list[tuple[str, str]]:

@@ -264,19 +264,22 @@ def _impact_spans() -> pd.DataFrame:
     return frame
 
 
-def test_impact_counts_failed_and_slow_requests_of_linked_services_in_the_window() -> None:
+def test_impact_counts_failed_and_slow_calls_of_linked_services_in_the_window() -> None:
     slos = _slo(slo_name="p99-300", slo_type="latency", latency_threshold_ms=300.0)
     got = incidents.impact(_impact_spans(), EDGES, "api", slos, T0, T0 + 10 * MIN)
-    assert got[["service_name", "relation", "operation_name", "requests", "failed"]].to_dict(
+    assert list(got.columns) == list(incidents.CALL_COLUMNS)
+    assert got[["service_name", "relation", "operation_name", "calls", "failed_calls"]].to_dict(
         "records"
     ) == [
-        {"service_name": "api", "relation": "paged", "operation_name": "list", "requests": 3,
-         "failed": 1},
-        {"service_name": "gw", "relation": "upstream", "operation_name": "GET /", "requests": 1,
-         "failed": 1},
+        {"service_name": "api", "relation": "paged", "operation_name": "list", "calls": 3,
+         "failed_calls": 1},
+        {"service_name": "gw", "relation": "upstream", "operation_name": "GET /", "calls": 1,
+         "failed_calls": 1},
     ]  # fmt: skip
-    assert got["slow"].iloc[0] == 1  # 500 ms over 300; 300 ms is not over it
-    assert np.isnan(got["slow"].iloc[1])  # gw has no latency SLO: slow is unknown, not 0
+    assert got["slow_calls"].iloc[0] == 1  # 500 ms over 300; 300 ms is not over it
+    assert got["slow_over_ms"].iloc[0] == 300.0  # the threshold each row was judged on
+    assert np.isnan(got["slow_calls"].iloc[1])  # gw has no latency SLO: unknown, not 0
+    assert np.isnan(got["slow_over_ms"].iloc[1])
     assert got["first_failure"].iloc[0] == T0 + MIN and got["last_failure"].iloc[0] == T0 + MIN
 
 
@@ -364,7 +367,7 @@ def test_an_incidents_window_ends_at_its_resolution_and_after_its_page(resolved,
         "no latency SLO of the service: no slow count at all",
     ],
 )
-def test_slow_is_over_the_lowest_latency_threshold_of_the_service(thresholds, slow) -> None:
+def test_a_slow_call_is_over_the_lowest_latency_threshold_of_its_service(thresholds, slow) -> None:
     """Requests of 250, 300, 400, 500 and 600 ms in one operation of api, none failing;
     api also has an availability SLO, which has no threshold and takes no part."""
     slos = pd.concat(
@@ -391,9 +394,9 @@ def test_slow_is_over_the_lowest_latency_threshold_of_the_service(thresholds, sl
     if slow is None:  # nobody said what slow is for api, and nothing failed: no row
         assert got.empty
     else:
-        assert got[["operation_name", "requests", "failed", "slow"]].to_dict("records") == [
-            {"operation_name": "list", "requests": 5, "failed": 0, "slow": slow}
-        ]
+        assert got[["operation_name", "calls", "failed_calls", "slow_calls"]].to_dict(
+            "records"
+        ) == [{"operation_name": "list", "calls": 5, "failed_calls": 0, "slow_calls": slow}]
 
 
 # -- the postmortem's facts: requests per minute, errors per service, budget, trigger -------
@@ -563,32 +566,6 @@ def test_budgeted_services_are_the_linked_services_with_an_error_budget(slos, ex
 def test_an_slo_is_overspent_from_a_whole_periods_budget(burned, expected) -> None:
     budget = pd.DataFrame({"slo_name": [f"s{i}" for i in range(len(burned))], "burned_pct": burned})
     assert incidents.overspent(budget)["burned_pct"].tolist() == expected
-
-
-@pytest.mark.parametrize(
-    ("rows", "expected"),
-    [
-        (
-            [("api", "paged", 2), ("gw", "upstream", 5), ("api", "paged", 4),
-             ("db", "downstream", 0)],
-            [("api", "paged", 6), ("gw", "upstream", 5)],
-        ),
-        (
-            [("gw", "upstream", 3), ("api", "paged", 3)],
-            [("gw", "upstream", 3), ("api", "paged", 3)],
-        ),
-        ([("api", "paged", 0)], []),
-    ],
-    ids=[
-        "operations add up per service, most first, a service without a failure left out",
-        "a tie keeps the impact table's order",
-        "nothing failed is an empty frame",
-    ],
-)  # fmt: skip
-def test_failed_requests_per_service_add_up_its_operations(rows, expected) -> None:
-    impact = pd.DataFrame(rows, columns=["service_name", "relation", "failed"])
-    got = incidents.failed_per_service(impact)
-    assert [tuple(r) for r in got.itertuples(index=False)] == expected
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,8 @@ from tests.conftest import CHROMIUM, run_cli
 from tests.reports.test_reports import browser_probe, chart_images, outputs_text
 
 VIEWS = (
-    "headline", "summary", "timeline", "timeline_chart", "impact", "budget", "related",
+    "headline", "summary", "timeline", "timeline_chart", "impact", "impact_calls", "budget",
+    "related",
     "errors_by_service", "critical_path_change", "critical_path_chart", "error_logs",
 )  # fmt: skip
 SECTIONS = (
@@ -139,7 +140,7 @@ def test_the_demo_postmortem_states_the_scripted_facts(demo_pm) -> None:
     assert {f"INC-{day}-0002", f"INC-{day}-0003"} <= related
     impact = demo_pm.impact_rows
     paged = impact[impact["relation"] == "paged"]
-    assert set(paged["service_name"]) == {"domain-service"} and paged["failed"].sum() > 0
+    assert set(paged["service_name"]) == {"domain-service"} and paged["failed_calls"].sum() > 0
     budget = demo_pm.budget_rows.set_index(["service_name", "slo_name"])
     assert budget.loc[("domain-service", "availability"), "bad"] > 0
 
@@ -230,7 +231,7 @@ def test_a_long_incident_is_drawn_in_coarser_bars_and_says_so() -> None:
         service="api", title="t", step=pd.Timedelta(hours=1),
     )  # fmt: skip
     text = chart.to_dict()["description"]
-    assert text.startswith("Failed requests per hour of api, 2026-11-14 14:00 to 2026-11-21 14:00")
+    assert text.startswith("Failed calls per hour of api, 2026-11-14 14:00 to 2026-11-21 14:00")
 
 
 def test_the_timeline_chart_drops_labels_that_would_overprint_in_a_lane() -> None:
@@ -288,7 +289,7 @@ def test_the_incident_report_is_offline_and_every_chart_reads(incident_run, tmp_
     assert not re.search(r"<script[^>]+src=\"https?://", html)
     assert len(chart_images(html)) == 2
     alts = re.findall(r'<img alt="([^"]*)" class="obslib-chart"', html)
-    assert [a.split(" of ")[0] for a in alts] == ["Failed requests per minute", "Paired bars"]
+    assert [a.split(" of ")[0] for a in alts] == ["Failed calls per minute", "Paired bars"]
     if CHROMIUM:
         browser_probe(html, tmp_path, min_charts=2)
 
@@ -326,12 +327,29 @@ def test_the_postmortem_and_the_health_scorecard_agree_on_every_outage(demo_db) 
         ), incident_id
 
 
-def test_the_failed_requests_of_the_paged_service_are_its_availability_budgets_bad_events(
+def test_the_failed_calls_of_the_paged_service_are_its_availability_budgets_bad_events(
     demo_db,
 ) -> None:
     url, _ = demo_db
     pm = pm_view.postmortem(events.main_incident_id(), url=url)
     impact = pm.impact_rows
-    failed = int(impact.loc[impact["service_name"] == pm.service, "failed"].sum())
+    failed = int(impact.loc[impact["service_name"] == pm.service, "failed_calls"].sum())
     budget = pm.budget_rows.set_index(["service_name", "slo_name"])
     assert failed == budget.loc[(pm.service, "availability"), "bad"] > 0
+
+
+def test_the_demo_outage_counts_each_user_request_once(demo_pm) -> None:
+    """Every failed request of the scripted outage failed in api-gateway and in
+    domain-service: one failed user request each, at api-gateway (where it entered), not
+    the sum of the two services' failed calls; and the summary, the impact table and the
+    draft state the same numbers (one function, ``alerts.impact.user_impact``)."""
+    users, calls = demo_pm.users, demo_pm.impact_rows
+    failed_calls = calls.groupby("service_name")["failed_calls"].sum()
+    assert users.failed == failed_calls["domain-service"] == failed_calls["api-gateway"] > 0
+    assert set(users.rows["service_name"]) == {"api-gateway"}
+    assert users.rows["slow_over_ms"].eq(300.0).all()  # api-gateway's own latency SLO
+    short = draft.users_short(users)
+    assert demo_pm.summary().data["value"].iloc[-1] == short
+    assert f"{users.failed:,} failed" in demo_pm.impact().caption
+    text = demo_pm.document().text
+    assert f"{users.failed:,} of {users.requests:,} failed" in text.split("## Impact")[0]

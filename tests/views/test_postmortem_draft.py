@@ -18,6 +18,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -33,7 +34,7 @@ REGENERATE = ".venv/bin/python -m tests.views.test_postmortem_draft"
 
 T0 = pd.Timestamp("2026-11-14 14:00", tz="UTC")
 MIN = pd.Timedelta(minutes=1)
-IMPACT_COLUMNS = ["service_name", "relation", "operation_name", "failed"]
+IMPACT_COLUMNS = ["service_name", "relation", "operation_name", "failed_calls"]
 BUDGET_COLUMNS = ["service_name", "slo_name", "bad", "events", "budget_events", "burned_pct"]
 
 
@@ -42,6 +43,7 @@ def facts(
     incident: dict | None = None,
     detect: pd.Timedelta | None = None,
     impact: list[tuple] = (),
+    users: incidents.UserImpact | None = None,
     budget: list[tuple] = (),
     budgeted: tuple[str, ...] = (),
     related: int = 0,
@@ -79,6 +81,7 @@ def facts(
         detection=incidents.Detection(
             "INC-1", "availability", timeline.first_bad, timeline.time_to_detect
         ),
+        users=users or user_rows([]),
         impact=pd.DataFrame(list(impact), columns=IMPACT_COLUMNS),
         budget=pd.DataFrame(list(budget), columns=BUDGET_COLUMNS),
         budgeted_services=list(budgeted),
@@ -89,28 +92,87 @@ def facts(
     )
 
 
+def user_rows(rows: list[tuple]) -> incidents.UserImpact:
+    """(entry service, operation, requests, failed, slow or None, threshold or None) rows
+    as ``user_impact`` returns them, with their totals."""
+    frame = pd.DataFrame(
+        [(*r[:4], np.nan if r[4] is None else r[4], np.nan if r[5] is None else r[5], pd.NaT,
+          pd.NaT) for r in rows],
+        columns=list(incidents.USER_COLUMNS),
+    )  # fmt: skip
+    return incidents.UserImpact(
+        int(frame["requests"].sum()), int(frame["failed"].sum()),
+        int(frame["slow"].fillna(0).sum()), frame,
+    )  # fmt: skip
+
+
+OVER = "from the first bad minute to the resolution"
+
+
 @pytest.mark.parametrize(
-    ("impact", "expected"),
+    ("rows", "expected"),
     [
-        ([("api", "paged", "GET /", 2)], "Failed requests: api 2."),
-        (
-            [("api", "paged", "GET /", 2), ("gw", "upstream", "GET", 5),
-             ("api", "paged", "POST /", 1_000)],
-            "Failed requests: api 1,002, gw 5 (upstream).",
-        ),
-        ([("api", "paged", "GET /", 0)], "No request failed."),
-        ([], "No request failed."),
+        ([("gw", "GET /", 74, 12, 60, 300.0)],
+         f"User requests {OVER}: 12 of 74 failed, 60 more were slow."),
+        ([("gw", "GET /", 70, 1, 2, 300.0), ("gw", "POST /", 1_930, 1_000, 0, 300.0),
+          ("edge", "GET", 5, 1, None, None)],
+         f"User requests {OVER}: 1,002 of 2,005 failed, 2 more were slow."),
+        ([("gw", "GET /", 7, 2, None, None)],
+         f"User requests {OVER}: 2 of 7 failed (no latency SLO of the services they entered "
+         "says what slow is)."),
+        ([("gw", "GET /", 7, 0, 0, 300.0)],
+         f"User requests {OVER}: 0 of 7 failed, 0 more were slow."),
+        ([], f"No user request entered {OVER}."),
     ],
     ids=[
-        "the paged service's failures without a relation",
-        "per service, most first, a linked service saying how it is linked",
-        "requests that were only slow are no failure",
-        "no request in the impact at all",
+        "failed and slow user requests, each once",
+        "entry services and operations add up, a service without a latency SLO adds failures",
+        "no entry service with a latency SLO: failures only, saying why",
+        "requests that all went well say so in numbers",
+        "no user request in the window at all",
     ],
 )  # fmt: skip
-def test_the_summary_counts_failed_requests_per_service(impact, expected) -> None:
-    impact_frame = pd.DataFrame(impact, columns=IMPACT_COLUMNS)
-    assert draft.failed_text(impact_frame) == expected
+def test_the_summary_counts_user_requests_once(rows, expected) -> None:
+    assert draft.users_text(user_rows(rows), OVER) == expected
+
+
+def test_the_impact_section_separates_user_requests_from_calls() -> None:
+    """12 requests failed in gw and in api: the user table says 12 failed requests, the
+    calls table 12 failed calls in each service, captioned so nobody adds them up."""
+    text = draft.document(
+        facts(
+            detect=MIN,
+            users=user_rows([("gw", "GET /", 74, 12, 3, 300.0), ("gw", "POST /", 5, 0, 0, 300.0)]),
+            impact=[("gw", "upstream", "GET /", 12), ("api", "paged", "list", 12)],
+        )
+    )
+    section = text.split("## Impact")[1].split("## Root causes")[0]
+    assert section.index(
+        "79 user requests from the first bad minute to the resolution, each "
+        "counted once at the service it entered (its first server span): 12 "
+        "failed, 3 more were slow"
+    ) < section.index("Failed and slow calls")
+    assert "calls do not add up to requests" in section
+    assert "| entry service | operation | requests | failed | slow |" in section
+    assert "| service | relation | operation | failed calls |" in section
+    summary = text.split("## Summary")[1].split("## Impact")[0]
+    assert "12 of 79 failed, 3 more were slow." in summary and "24" not in summary
+
+
+def test_an_incident_that_hurt_no_user_says_so_in_place_of_the_tables() -> None:
+    text = draft.document(facts(users=user_rows([("gw", "GET /", 40, 0, 0, 300.0)])))
+    section = text.split("## Impact")[1].split("## Root causes")[0]
+    assert "*User requests from an hour before the page to the resolution: 0 of 40 failed" in (
+        section
+    )
+    assert "*No failed or slow call in api or the services linked to it from an hour " in section
+
+
+def test_the_user_caption_names_entry_services_without_a_latency_slo() -> None:
+    users = user_rows([("gw", "GET /", 10, 1, 2, 300.0), ("edge", "GET", 3, 1, None, None)])
+    assert draft.users_caption(users, OVER).endswith(
+        "(over the entry service's latency SLO, the slow-over column; edge has none: failures only)"
+    )
 
 
 @pytest.mark.parametrize(
