@@ -241,8 +241,12 @@ def users_text(users: incidents.UserImpact, over: str) -> str:
     at the service it entered (``alerts.impact``'s rule)."""
     if not users.requests:
         return f"No user request entered {over}."
+    unjudged = users.rows["slow_over_ms"].isna().all()
+    if not users.affected:
+        said = f"User requests {over}: none of {users.requests:,} failed"
+        return said + (" (no latency SLO says what slow is)." if unjudged else " or was slow.")
     said = f"User requests {over}: {users.failed:,} of {users.requests:,} failed"
-    if users.rows["slow_over_ms"].isna().all():
+    if unjudged:
         return said + " (no latency SLO of the services they entered says what slow is)."
     return said + f", {users.slow:,} more were slow."
 
@@ -251,6 +255,10 @@ def users_short(users: incidents.UserImpact) -> str:
     """``12 failed, 60 more slow, of 74``: the summary table's cell."""
     if not users.requests:
         return "none"
+    if users.rows["slow_over_ms"].isna().all():  # nobody said what slow is
+        return f"{users.failed:,} failed, of {users.requests:,} (no latency SLO)"
+    if not users.affected:
+        return f"none failed or slow, of {users.requests:,}"
     return f"{users.failed:,} failed, {users.slow:,} more slow, of {users.requests:,}"
 
 

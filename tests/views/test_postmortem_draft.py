@@ -121,19 +121,41 @@ OVER = "from the first bad minute to the resolution"
          f"User requests {OVER}: 2 of 7 failed (no latency SLO of the services they entered "
          "says what slow is)."),
         ([("gw", "GET /", 7, 0, 0, 300.0)],
-         f"User requests {OVER}: 0 of 7 failed, 0 more were slow."),
+         f"User requests {OVER}: none of 7 failed or was slow."),
+        ([("gw", "GET /", 7, 0, None, None)],
+         f"User requests {OVER}: none of 7 failed (no latency SLO says what slow is)."),
         ([], f"No user request entered {OVER}."),
     ],
     ids=[
         "failed and slow user requests, each once",
         "entry services and operations add up, a service without a latency SLO adds failures",
         "no entry service with a latency SLO: failures only, saying why",
-        "requests that all went well say so in numbers",
+        "requests that all went well say none failed or was slow",
+        "requests that all went well where nobody said what slow is say none failed",
         "no user request in the window at all",
     ],
 )  # fmt: skip
 def test_the_summary_counts_user_requests_once(rows, expected) -> None:
     assert draft.users_text(user_rows(rows), OVER) == expected
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        ([("gw", "GET /", 74, 12, 60, 300.0)], "12 failed, 60 more slow, of 74"),
+        ([("gw", "GET /", 40, 0, 0, 300.0)], "none failed or slow, of 40"),
+        ([("gw", "GET /", 7, 2, None, None)], "2 failed, of 7 (no latency SLO)"),
+        ([], "none"),
+    ],
+    ids=[
+        "failed and slow requests of all that entered",
+        "requests that all went well",
+        "no latency SLO of the entry service: failures only",
+        "no request entered",
+    ],
+)  # fmt: skip
+def test_the_summary_table_cell_counts_user_requests_once(rows, expected) -> None:
+    assert draft.users_short(user_rows(rows)) == expected
 
 
 def test_the_impact_section_separates_user_requests_from_calls() -> None:
@@ -162,7 +184,7 @@ def test_the_impact_section_separates_user_requests_from_calls() -> None:
 def test_an_incident_that_hurt_no_user_says_so_in_place_of_the_tables() -> None:
     text = draft.document(facts(users=user_rows([("gw", "GET /", 40, 0, 0, 300.0)])))
     section = text.split("## Impact")[1].split("## Root causes")[0]
-    assert "*User requests from an hour before the page to the resolution: 0 of 40 failed" in (
+    assert "*User requests from an hour before the page to the resolution: none of 40 failed " in (
         section
     )
     assert "*No failed or slow call in api or the services linked to it from an hour " in section
