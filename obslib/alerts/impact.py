@@ -6,7 +6,8 @@ server span with no server span above it; of several, the earliest, as ``traces.
 orders them). It is **failed** when its status is not ``ok`` and **slow** when it did not
 fail and took longer than the latency SLO threshold of the service it entered (the lowest
 threshold of that service's latency SLOs; exactly at it is not slow); a service without a
-latency SLO has no slow requests, only failed ones. The calls a request makes inside the
+latency SLO has no slow requests, only failed ones. An incident's users are the requests
+that went through its paged service. The calls a request makes inside the
 system are **calls**, counted per service against that service's own threshold
 (``incidents.impact``): one request failing in two services is one failed request and two
 failed calls, so calls never add up to requests.
@@ -14,6 +15,7 @@ failed calls, so calls never add up to requests.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,16 +101,27 @@ class UserImpact:
 
 
 def user_impact(
-    spans: pd.DataFrame, slos: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
+    spans: pd.DataFrame,
+    slos: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    *,
+    through: Collection[str] | None = None,
 ) -> UserImpact:
     """User requests whose entry span (``entry_spans``) starts in ``[start, end)``, each
     counted once: failed (status not ``ok``) or else slow (``duration_ms`` over the entry
     service's ``latency_thresholds``; exactly at it is not slow; no latency SLO: never
-    slow). ``spans`` should reach back before ``start`` so traces are whole; downstream
-    spans are only used to find the entry span, never counted. Rows most affected first."""
+    slow). With ``through`` (the postmortem passes the paged service), only requests whose
+    trace has a span of one of those services count: the incident's users, not everyone
+    who used the system meanwhile. ``spans`` should reach back before ``start`` so traces
+    are whole; downstream spans are only used to find the entry span and the services a
+    request went through, never counted. Rows most affected first."""
     require_columns(spans, ENTRY_COLUMNS, "spans")
     entries = entry_spans(spans)
     entries = entries[(entries["start_time"] >= start) & (entries["start_time"] < end)]
+    if through is not None:
+        reached = spans.loc[spans["service_name"].astype(str).isin(list(through)), "trace_id"]
+        entries = entries[entries["trace_id"].astype(str).isin(set(reached.astype(str)))]
     if entries.empty:
         return UserImpact(0, 0, 0, pd.DataFrame(columns=list(USER_COLUMNS)))
     thresholds = latency_thresholds(slos)

@@ -141,7 +141,9 @@ class Postmortem:
         (``incidents.user_impact``), found in the window's repaired traces."""
         if self.spans.empty:
             return incidents.UserImpact(0, 0, 0, pd.DataFrame(columns=list(incidents.USER_COLUMNS)))
-        return incidents.user_impact(self._clean.spans, self.slos, self._since, self.end)
+        return incidents.user_impact(
+            self._clean.spans, self.slos, self._since, self.end, through=[self.service]
+        )
 
     @functools.cached_property
     def impact_rows(self) -> pd.DataFrame:

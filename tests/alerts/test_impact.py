@@ -184,6 +184,18 @@ def test_calls_are_counted_per_service_and_requests_once() -> None:
     }
 
 
+def test_only_requests_through_the_paged_service_are_its_users() -> None:
+    """Two failing requests, one through api and one served by gw alone: an incident of api
+    hurt one user; without ``through`` both count."""
+    spans = spans_of(
+        gw_to_api("t1", 1, ("error", 20), ("error", 10)),
+        trace("t2", 2, ("g", None, "gw", "GET /health", "server", "error", 5)),
+    )
+    assert impact.user_impact(spans, BOTH, T0, END, through=["api"]).failed == 1
+    assert impact.user_impact(spans, BOTH, T0, END).failed == 2
+    assert impact.user_impact(spans, BOTH, T0, END, through=["db"]).requests == 0
+
+
 def test_a_quiet_window_has_no_request_and_the_columns() -> None:
     spans = spans_of(gw_to_api("t1", 5, ("error", 20), ("error", 10)))
     got = impact.user_impact(spans, BOTH, END, END + 60 * SEC)
