@@ -480,13 +480,33 @@ def incident_budget(
     service: str,
     start: pd.Timestamp,
     end: pd.Timestamp,
+    data_start: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """``budget_burned`` in ``[start, end)`` for the SLOs of ``service`` and the services
     linked to it: each SLO that lost events, and the paged service's own even when they
-    lost none (a postmortem says so); most burned first."""
+    lost none (a postmortem says so); most burned first.
+
+    ``period`` is each SLO's period and ``covered`` the share of it (ending at ``end``) the
+    stored data covers (``slo.status.period_covered``, given ``data_start``: the first span):
+    a budget judged on 12.6 of 30 days of data is a share of those days' events, and says
+    so. 1.0 when ``data_start`` is None."""
     burned = budget_burned(counts, linked_slos(slos, edges, service), start, end)
     burned = burned[(burned["bad"] > 0) | (burned["service_name"] == service)]
-    return burned.sort_values("burned_pct", ascending=False, ignore_index=True)
+    burned = burned.sort_values("burned_pct", ascending=False, ignore_index=True)
+    definitions = (
+        {(d["service_name"], d["slo_name"]): d for d in slo.check_definitions(slos)}
+        if len(slos)
+        else {}
+    )
+    keys = list(zip(burned["service_name"], burned["slo_name"], strict=True))
+    burned["period"] = pd.to_timedelta(
+        [slo.period(definitions[k]) if k in definitions else pd.NaT for k in keys]
+    )
+    burned["covered"] = [
+        slo_status.period_covered(definitions[k], end, data_start) if k in definitions else 1.0
+        for k in keys
+    ]
+    return burned
 
 
 OVERSPENT_PCT = 100.0  # an incident that alone spent a whole period's budget

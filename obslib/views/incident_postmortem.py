@@ -80,6 +80,7 @@ class Postmortem:
     outage_lead: dict = field(default_factory=dict)  # the first page of its outage
     # the failing spans and logs of that page's service (``load.incident_evidence``)
     lead_evidence: tuple[pd.DataFrame, pd.DataFrame] | None = None
+    data_start: pd.Timestamp | None = None  # the first stored span: how much of a period
 
     def empty_note(self) -> Note | None:
         """Why every view is empty (no such incident), or None."""
@@ -155,7 +156,13 @@ class Postmortem:
     @functools.cached_property
     def budget_rows(self) -> pd.DataFrame:
         return incidents.incident_budget(
-            self.counts, self.slos, self.edges, self.service, self._since, self.end
+            self.counts,
+            self.slos,
+            self.edges,
+            self.service,
+            self._since,
+            self.end,
+            data_start=self.data_start,
         )
 
     @functools.cached_property
@@ -290,9 +297,9 @@ class Postmortem:
         if rows.empty:
             return Note(draft.no_budget_text(self.facts))
         return table(
-            rows,
-            "Share of each SLO's whole-period error budget spent between the first bad minute "
-            "and the resolution",
+            draft.budget_display(rows),
+            "Share of each SLO's error budget for its period (or the part of it the stored "
+            "data covers) spent between the first bad minute and the resolution",
             labels=BUDGET_LABELS,
         )
 
@@ -434,6 +441,7 @@ def postmortem(incident_id: str, *, url: str | None = None) -> Postmortem:
         slos=slos,
         counts=counts,
         nearby=nearby,
+        data_start=stored[0] if (stored := load.data_range(url=url)) else None,
     )
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 from obslib import health
 from obslib.alerts import incidents
 from obslib.escape import md_text
+from obslib.views.slo_text import coverage_text
 from obslib.views.tables import span_text, table
 
 TO_WRITE = "**[TO WRITE]**"  # where the draft needs a person; greppable in the Markdown
@@ -43,6 +44,7 @@ BUDGET_LABELS = {
     "events": "events",
     "budget_events": "period budget (events)",
     "burned_pct": "budget burned %",
+    "judged_on": "budget judged on",
 }
 
 
@@ -113,8 +115,9 @@ def document(facts: Facts) -> str:
         else f"*{md_text(no_calls_text(facts.service, over))}*",
         "",
         table(
-            budget,
-            "Error budget burned, per SLO (share of the whole period)",
+            budget_display(budget),
+            "Error budget burned, per SLO (share of the period's budget, or of the part of "
+            "the period the stored data covers)",
             labels=BUDGET_LABELS,
         ).markdown()
         if len(budget)
@@ -330,3 +333,16 @@ def suggested_actions(facts: Facts) -> list[tuple[str, str]]:
             )
         )
     return items
+
+
+def budget_display(budget: pd.DataFrame) -> pd.DataFrame:
+    """``incidents.incident_budget`` rows for reading: ``judged_on`` says how much of each
+    SLO's period the budget was judged on ("whole period", or "12.6 of 30 days of data")
+    in place of the ``period`` and ``covered`` columns."""
+    shown = budget.drop(columns=["period", "covered"], errors="ignore")
+    if "covered" in budget.columns:
+        shown["judged_on"] = [
+            coverage_text(c, p) or "whole period"
+            for c, p in zip(budget["covered"], budget["period"], strict=True)
+        ]
+    return shown

@@ -522,6 +522,32 @@ def test_an_incidents_budget_covers_the_linked_slos_that_lost_events_and_its_own
     got = incidents.incident_budget(counts, slos, EDGES, "api", T0, T0 + 30 * MIN)
     assert got["service_name"].tolist() == ["db", "gw", "api"]
     assert got["burned_pct"].tolist() == pytest.approx([50.0, 2.5, 0.0])
+    assert got["covered"].tolist() == [1.0, 1.0, 1.0]  # no data start given: the whole period
+
+
+@pytest.mark.parametrize(
+    ("data_start", "covered"),
+    [
+        (None, 1.0),
+        (T0 + 30 * MIN - pd.Timedelta(days=2), 1.0),
+        (T0 + 30 * MIN - pd.Timedelta(hours=12), 0.5),
+        (T0 + 30 * MIN, 0.0),
+    ],
+    ids=[
+        "no first span known: the whole period",
+        "data from before the period began: the whole period",
+        "data from half a day before a one-day period ends: half of it",
+        "data starting at the end: none of it",
+    ],
+)
+def test_a_budget_says_how_much_of_its_period_the_data_covers(data_start, covered) -> None:
+    slos = _slos([("api", "availability", "availability")])
+    counts = _counts_of({"api": {1: 1}})
+    got = incidents.incident_budget(
+        counts, slos, EDGES, "api", T0, T0 + 30 * MIN, data_start=data_start
+    )
+    assert got["covered"].tolist() == pytest.approx([covered])
+    assert got["period"].tolist() == [pd.Timedelta(days=1)]
 
 
 @pytest.mark.parametrize(
