@@ -1,0 +1,70 @@
+"""Load, generate, write: the SLOs' Prometheus rule file (``obslib slo export --format
+prometheus-rules``), written atomically so Prometheus never reloads half a file."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pandas as pd
+
+from obslib import load
+from obslib.errors import UsageError
+from obslib.slo import DEFAULT_MIN_EVENTS
+from obslib.slo.prometheus import MetricNames, prometheus_rules
+
+
+def rules_path(path: str | Path) -> Path:
+    """The file to write, refused (before any work) when it is a folder or its folder is
+    missing."""
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"{target} is a folder; name the rule file to write")
+    if not target.parent.is_dir():
+        raise UsageError(f"{target}: folder {target.parent} does not exist")
+    return target
+
+
+def write_prometheus_rules(
+    slos: pd.DataFrame,
+    path: str | Path,
+    *,
+    metrics: MetricNames | None = None,
+    min_events: int = DEFAULT_MIN_EVENTS,
+) -> Path:
+    """``slo.prometheus.prometheus_rules`` of ``slos`` written to ``path``: a temporary file
+    beside it, then a rename (atomic on one file system), so a reload reads the old file or
+    the new one. Returns the path written."""
+    target = rules_path(path)
+    text = prometheus_rules(slos, metrics=metrics, min_events=min_events)
+    hidden = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        with open(hidden, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(hidden, target)
+    except BaseException:
+        hidden.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def export_rules(
+    path: str | Path,
+    *,
+    services: list[str] | None = None,
+    metrics: MetricNames | None = None,
+    min_events: int = DEFAULT_MIN_EVENTS,
+    url: str | None = None,
+) -> tuple[Path, int]:
+    """The enabled SLOs (of ``services``) read from the database and written as a rule
+    file; returns the path and how many SLOs it covers."""
+    target = rules_path(path)  # refused before connecting
+    slos = load.enabled_slos(services, url=url)
+    missing = sorted(set(services or ()) - set(slos["service_name"]))
+    if missing:
+        raise UsageError(f"no enabled SLO for service(s) {', '.join(missing)}")
+    written = write_prometheus_rules(slos, target, metrics=metrics, min_events=min_events)
+    return written, len(slos)
