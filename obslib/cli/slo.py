@@ -1,4 +1,5 @@
-"""``obslib slo``: evaluate (and record), apply from YAML, list, export for Prometheus."""
+"""``obslib slo``: evaluate (and record), apply from YAML (obslib's or OpenSLO), list, export
+(OpenSLO documents; Prometheus' textfile gauges)."""
 
 from __future__ import annotations
 
@@ -41,9 +42,25 @@ def add_commands(commands) -> None:
     )
     evaluate.set_defaults(func=_slo_evaluate)
 
-    apply = sloc.add_parser("apply", help="create or update SLO definitions from a YAML file")
-    apply.add_argument("file", metavar="FILE.yaml", help="the SLO file (see README: SLOs as code)")
+    apply = sloc.add_parser(
+        "apply", help="create or update SLO definitions from YAML files (obslib's or OpenSLO v1)"
+    )
+    apply.add_argument(
+        "file",
+        nargs="+",
+        metavar="FILE.yaml",
+        help="SLO files, applied together or not at all (see README: SLOs as code)",
+    )
     apply.set_defaults(func=_slo_apply)
+
+    export = sloc.add_parser(
+        "export", help="write every stored SLO as OpenSLO v1 documents (with the alert rules)"
+    )
+    export.add_argument("--format", required=True, choices=("openslo",), help="the format to write")
+    export.add_argument(
+        "--out", metavar="FILE", help="the file to write (default: standard output)"
+    )
+    export.set_defaults(func=_slo_export)
 
     listing = sloc.add_parser("list", help="print the SLO definitions")
     listing.set_defaults(func=_slo_list)
@@ -113,8 +130,34 @@ def _slo_apply(args: argparse.Namespace) -> int:
     from obslib.ingest import slo_file
     from obslib.storage import db
 
-    frame = slo_file.read_slo_file(args.file)  # a bad file is refused before connecting
+    frame = slo_file.read_slo_files(args.file)  # a bad file is refused before connecting
     print(slo_file.apply_slos(frame, url=db.reachable_url()))
+    return 0
+
+
+def _slo_export(args: argparse.Namespace) -> int:
+    import os
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from obslib import load
+    from obslib.slo import openslo
+    from obslib.storage import db
+
+    slos = load.slos(url=db.reachable_url())
+    text = openslo.dump(openslo.openslo_documents(slos))
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    out = Path(args.out)
+    # written beside the target and renamed: a reader never sees half a file
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=out.parent, prefix=f".{out.name}.", delete=False
+    ) as tmp:
+        tmp.write(text)
+    os.replace(tmp.name, out)
+    print(f"wrote {out} ({len(slos)} SLOs)")
     return 0
 
 

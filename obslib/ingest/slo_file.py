@@ -48,6 +48,8 @@ BUDGET_DECIMALS = _SPEC["error_budget_percent"].digits[1]  # error_budget_percen
 # YAML nodes that aliases (``*name``, merge keys included) may add to a file in all. A merge of
 # a few shared fields adds ~10 a SLO; a "billion laughs" file adds 9**9 from a few lines.
 MAX_ALIAS_NODES = 100_000
+# An SLO file is a few kB (a SLO is ~200 bytes); one past this is refused before it is parsed.
+MAX_FILE_BYTES = 4 * 2**20
 QUOTED = 40  # characters of an input value a message quotes at most
 
 
@@ -57,6 +59,12 @@ class _Loader(yaml.SafeLoader):
 
     def get_single_node(self) -> yaml.Node | None:
         node = super().get_single_node()
+        if node is not None:
+            _check_aliases(node)
+        return node
+
+    def get_node(self) -> yaml.Node | None:  # each document of a ``---`` separated file
+        node = super().get_node()
         if node is not None:
             _check_aliases(node)
         return node
@@ -142,6 +150,41 @@ class Applied:
         )
 
 
+def read_slo_files(paths: list[str | Path] | tuple[str | Path, ...]) -> pd.DataFrame:
+    """SLO definitions from files of either shape, checked, as one frame of the table's
+    columns: obslib's own (``slos:``, one document) or OpenSLO v1 (``apiVersion:
+    openslo/v1`` documents; an ``indicatorRef`` may name an SLI in any of the files).
+
+    A (service, name) pair given twice, in one file or two, is refused; so is the whole
+    lot when any file is, so an apply of them is all or nothing."""
+    from obslib.ingest import openslo  # it builds on this module's checks
+
+    frames, documents = [], []
+    for path in paths:
+        where = str(path)
+        parsed = parse_documents(Path(path), where)
+        if openslo.is_openslo(parsed):
+            documents.append((where, parsed))
+        elif len(parsed) > 1:
+            raise InputError(
+                f"{where}: {len(parsed)} YAML documents, but no apiVersion: only an OpenSLO"
+                " file (apiVersion: openslo/v1) may hold several"
+            )
+        else:
+            frames.append(_read_document(parsed[0] if parsed else None, where))
+    if documents:
+        frames.append(openslo.read_documents(documents))
+    frame = pd.concat(frames, ignore_index=True) if frames else _frame([])
+    keys = list(zip(frame["service_name"], frame["slo_name"], strict=True))
+    twice = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
+    if twice is not None:
+        raise InputError(
+            f"{_short(twice[0])}/{_short(twice[1])}: the same service and name in two files"
+            " (or twice in one OpenSLO file); each SLO may appear once"
+        )
+    return _frame(frame.to_dict("records"))
+
+
 def read_slo_file(path: str | Path) -> pd.DataFrame:
     """SLO definitions from a YAML file, checked, as a frame of the table's columns.
 
@@ -150,7 +193,10 @@ def read_slo_file(path: str | Path) -> pd.DataFrame:
     guessing; nothing is half-read.
     """
     where = str(path)
-    document = _parse(Path(path), where)
+    return _read_document(_parse(Path(path), where), where)
+
+
+def _read_document(document: Any, where: str) -> pd.DataFrame:
     if not isinstance(document, dict) or "slos" not in document:
         got = "an empty file" if document is None else _kind(document)
         raise InputError(f"{where}: expected a mapping with a 'slos' list, got {got}")
@@ -178,8 +224,19 @@ def read_slo_file(path: str | Path) -> pd.DataFrame:
     return _frame(rows)
 
 
-def _parse(path: Path, where: str) -> Any:
+def parse_documents(path: Path, where: str) -> list[Any]:
+    """Every YAML document of a file (``---`` separated), read as ``_parse`` reads one:
+    UTF-8, bounded size and aliases, no key twice, one-line errors naming the file."""
+    return _parse(path, where, every=True)
+
+
+def _parse(path: Path, where: str, *, every: bool = False) -> Any:
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise InputError(
+                f"{where}: the file is larger than {MAX_FILE_BYTES // 2**20} MiB;"
+                " an SLO file is a few kB"
+            )
         raw = path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{where}: no such file") from None
@@ -195,7 +252,9 @@ def _parse(path: Path, where: str) -> Any:
             f"{where}: line {line}: not UTF-8 text (byte 0x{raw[err.start]:02x})"
         ) from None
     try:
-        return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
+        if every:
+            return list(yaml.load_all(text, Loader=_Loader))  # _Loader is a SafeLoader
+        return yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
