@@ -1,0 +1,158 @@
+"""obslib.slo.prometheus (and jobs.prometheus_rules): the SLOs' rules as a Prometheus rule
+file, checked by promtool, and Prometheus as an oracle of obslib's own replay."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from obslib.demo.topology import SLOS
+from obslib.jobs.prometheus_rules import write_prometheus_rules
+from obslib.slo import alert_rules, window_label
+from obslib.slo import replay as slo_replay
+from obslib.slo.prometheus import ALERT_NAME, MetricNames, prometheus_rules
+from tests.builders import MIN, T0, incidents, minute_counts, slo_definitions
+
+PROMTOOL = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None, reason="promtool is not installed (apt-get install prometheus)"
+)
+
+
+def _promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [PROMTOOL, *args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def _alerts(text: str) -> list[dict]:
+    groups = yaml.safe_load(text)["groups"]
+    return [r for g in groups for r in g["rules"] if "alert" in r]
+
+
+def test_every_applicable_rule_is_one_alert_with_its_severity_and_windows():
+    """Each SLO gets one alert per applicable burn-rate rule, labelled as obslib's table."""
+    text = prometheus_rules(SLOS)
+    got = sorted(
+        (a["labels"]["service"], a["labels"]["slo"], a["labels"]["severity"],
+         a["labels"]["long_window"], a["labels"]["short_window"])
+        for a in _alerts(text)
+    )  # fmt: skip
+    table = alert_rules(SLOS)
+    table = table[table["applies"]]
+    want = sorted(
+        (r["service_name"], r["slo_name"], r["severity"],
+         window_label(r["long_window"]), window_label(r["short_window"]))
+        for r in table.to_dict("records")
+    )  # fmt: skip
+    assert got == want
+    assert {a["labels"]["severity"] for a in _alerts(text)} == {"page", "ticket"}
+
+
+def test_a_throughput_slo_has_no_group_and_a_comment_says_why():
+    """A throughput SLO has no budget: no rules, named in the file's header."""
+    slos = slo_definitions({}, {"slo_name": "rps", "slo_type": "throughput", "target_value": 5})
+    text = prometheus_rules(slos)
+    assert "# api/rps: no burn-rate rule applies" in text
+    assert [g["name"] for g in yaml.safe_load(text)["groups"]] == ["obslib-slo-api-availability"]
+
+
+def test_metric_names_and_labels_can_be_changed():
+    """Every name of the convention can be replaced (here: a Go client's http metrics)."""
+    names = MetricNames(
+        requests="http_requests_total",
+        duration="http_request_duration_seconds",
+        service_label="job",
+        status_label="code",
+        selector='handler!="/metrics"',
+    )
+    latency = {"slo_name": "fast", "slo_type": "latency", "latency_threshold_ms": 250.0}
+    slos = slo_definitions({}, {**latency, "target_value": 99.0})
+    text = prometheus_rules(slos, metrics=names)
+    assert 'http_requests_total{job="api",code=~"5..",handler!="/metrics"}' in text
+    assert 'http_request_duration_seconds_bucket{job="api",le="0.25",handler!="/metrics"}' in text
+    assert "service_requests_total" not in text
+
+
+def test_the_minimum_traffic_guard_is_in_every_alert():
+    """An alert needs min_events events in both of its windows."""
+    for alert in _alerts(prometheus_rules(slo_definitions(), min_events=25)):
+        assert alert["expr"].count(">= 25") == 2
+
+
+@needs_promtool
+def test_promtool_accepts_the_demo_slos_rule_file(tmp_path):
+    """`promtool check rules` passes on the rule file of the demo's SLOs, written by the job."""
+    path = write_prometheus_rules(SLOS, tmp_path / "slo-rules.yml")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
+    checked = _promtool("check", "rules", str(path), cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS" in checked.stdout
+
+
+# -- Prometheus as the oracle of the replay ---------------------------------------------------
+
+PER_MINUTE = 101  # prime: no window's error ratio lands exactly on a threshold
+MINUTES = 480  # 8 hours: no window holds 500 minutes, the first count that could tie
+BAD = {60 + i: 50 for i in range(10)} | {150 + i: 1 for i in range(300)}  # a burst, a 5h burn
+
+
+def _input_series(counts: pd.DataFrame) -> list[dict]:
+    """Per-minute counts as counters scraped every minute from time 0: the sample at minute k
+    holds the events of the buckets that ended by then (bucket m ends at minute m + 1)."""
+    minutes = ((counts["bucket"] - T0) / MIN).astype(int).to_numpy()
+    ok = np.zeros(MINUTES + 1, dtype=int)
+    bad = np.zeros(MINUTES + 1, dtype=int)
+    ok[minutes + 1] = counts["ok"].to_numpy()
+    bad[minutes + 1] = (counts["total"] - counts["ok"]).to_numpy()
+    return [
+        {
+            "series": f'service_requests_total{{service="api",status="{status}"}}',
+            "values": " ".join(str(v) for v in np.cumsum(values)),
+        }
+        for status, values in (("200", ok), ("500", bad))
+    ]
+
+
+def test_prometheus_fires_what_the_replay_fires_minute_by_minute(tmp_path):
+    """On a burst and a slow burn, the alerts Prometheus fires at each 1-minute evaluation
+    are the replay's firings at that instant, rule for rule."""
+    if PROMTOOL is None:
+        pytest.skip("promtool is not installed (apt-get install prometheus)")
+    slos = slo_definitions()
+    counts = minute_counts("api", range(MINUTES), PER_MINUTE, BAD)
+    replayed = slo_replay.replay(counts, slos, incidents(), T0, T0 + MINUTES * MIN)
+    firings = replayed.firings
+    assert {"page", "ticket"} <= set(firings["severity"])  # the data exercises both
+
+    text = prometheus_rules(slos)
+    (tmp_path / "rules.yml").write_text(text)
+    alerts = _alerts(text)
+    by_windows = {(a["labels"]["long_window"], a["labels"]["short_window"]): a for a in alerts}
+    tests = []
+    for minute in range(1, MINUTES + 1):
+        at = T0 + minute * MIN
+        on = firings[(firings["start"] <= at) & ~(firings["end"] <= at)]
+        expected = []
+        for f in on.to_dict("records"):
+            alert = by_windows[(window_label(f["long_window"]), window_label(f["short_window"]))]
+            expected.append(
+                {"exp_labels": alert["labels"], "exp_annotations": alert["annotations"]}
+            )
+        tests.append({"eval_time": f"{minute}m", "alertname": ALERT_NAME, "exp_alerts": expected})
+    document = {
+        "rule_files": ["rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {"interval": "1m", "input_series": _input_series(counts), "alert_rule_test": tests}
+        ],
+    }
+    (tmp_path / "test.yml").write_text(yaml.safe_dump(document, sort_keys=False))
+    tested = _promtool("test", "rules", "test.yml", cwd=tmp_path)
+    assert tested.returncode == 0, (tested.stdout + tested.stderr)[-4000:]
