@@ -103,30 +103,52 @@ MINUTES = 480  # 8 hours: no window holds 500 minutes, the first count that coul
 BAD = {60 + i: 50 for i in range(10)} | {150 + i: 1 for i in range(300)}  # a burst, a 5h burn
 
 
-def _input_series(counts: pd.DataFrame) -> list[dict]:
+def _input_series(counts: pd.DataFrame, latency: bool) -> list[dict]:
     """Per-minute counts as counters scraped every minute from time 0: the sample at minute k
-    holds the events of the buckets that ended by then (bucket m ends at minute m + 1)."""
-    minutes = ((counts["bucket"] - T0) / MIN).astype(int).to_numpy()
-    ok = np.zeros(MINUTES + 1, dtype=int)
-    bad = np.zeros(MINUTES + 1, dtype=int)
-    ok[minutes + 1] = counts["ok"].to_numpy()
-    bad[minutes + 1] = (counts["total"] - counts["ok"]).to_numpy()
-    return [
-        {
-            "series": f'service_requests_total{{service="api",status="{status}"}}',
-            "values": " ".join(str(v) for v in np.cumsum(values)),
+    holds the events of the buckets that ended by then (bucket m ends at minute m + 1). A
+    latency SLO reads the histogram (its count, and its bucket at the 300 ms threshold)."""
+    minutes = ((counts["bucket"] - T0) / MIN).astype(int).to_numpy() + 1
+
+    def cumulative(values: pd.Series) -> str:
+        per_minute = np.zeros(MINUTES + 1, dtype=int)
+        per_minute[minutes] = values.to_numpy()
+        return " ".join(str(v) for v in np.cumsum(per_minute))
+
+    if latency:
+        histogram = "service_request_duration_seconds"
+        series = {
+            f'{histogram}_count{{service="api"}}': counts["total"],
+            f'{histogram}_bucket{{service="api",le="0.3"}}': counts["fast"],
         }
-        for status, values in (("200", ok), ("500", bad))
-    ]
+    else:
+        requests = "service_requests_total"
+        series = {
+            f'{requests}{{service="api",status="200"}}': counts["ok"],
+            f'{requests}{{service="api",status="500"}}': counts["total"] - counts["ok"],
+        }
+    return [{"series": name, "values": cumulative(v)} for name, v in series.items()]
 
 
-def test_prometheus_fires_what_the_replay_fires_minute_by_minute(tmp_path):
+ORACLE_SLOS = {
+    "a 30-day availability SLO at 99.9": {},
+    "a 24-hour availability SLO (windows scaled down to 1m)": {"measurement_window_hours": 24},
+    "a 30-day latency SLO at 99 % under 300 ms": {
+        "slo_type": "latency", "target_value": 99.0, "latency_threshold_ms": 300.0,
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("overrides", ORACLE_SLOS.values(), ids=ORACLE_SLOS.keys())
+def test_prometheus_fires_what_the_replay_fires_minute_by_minute(tmp_path, overrides):
     """On a burst and a slow burn, the alerts Prometheus fires at each 1-minute evaluation
     are the replay's firings at that instant, rule for rule."""
     if PROMTOOL is None:
         pytest.skip("promtool is not installed (apt-get install prometheus)")
-    slos = slo_definitions()
+    slos = slo_definitions(**overrides)
+    latency = overrides.get("slo_type") == "latency"
     counts = minute_counts("api", range(MINUTES), PER_MINUTE, BAD)
+    if latency:
+        counts = counts.assign(threshold=300.0)
     replayed = slo_replay.replay(counts, slos, incidents(), T0, T0 + MINUTES * MIN)
     firings = replayed.firings
     assert {"page", "ticket"} <= set(firings["severity"])  # the data exercises both
@@ -150,7 +172,11 @@ def test_prometheus_fires_what_the_replay_fires_minute_by_minute(tmp_path):
         "rule_files": ["rules.yml"],
         "evaluation_interval": "1m",
         "tests": [
-            {"interval": "1m", "input_series": _input_series(counts), "alert_rule_test": tests}
+            {
+                "interval": "1m",
+                "input_series": _input_series(counts, latency),
+                "alert_rule_test": tests,
+            }
         ],
     }
     (tmp_path / "test.yml").write_text(yaml.safe_dump(document, sort_keys=False))
