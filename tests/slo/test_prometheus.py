@@ -13,6 +13,8 @@ import pytest
 import yaml
 
 from obslib.demo.topology import SLOS
+from obslib.errors import UsageError
+from obslib.jobs import prometheus_rules as rules_job
 from obslib.jobs.prometheus_rules import write_prometheus_rules
 from obslib.slo import alert_rules, window_label
 from obslib.slo import replay as slo_replay
@@ -182,3 +184,24 @@ def test_prometheus_fires_what_the_replay_fires_minute_by_minute(tmp_path, overr
     (tmp_path / "test.yml").write_text(yaml.safe_dump(document, sort_keys=False))
     tested = _promtool("test", "rules", "test.yml", cwd=tmp_path)
     assert tested.returncode == 0, (tested.stdout + tested.stderr)[-4000:]
+
+
+# -- the job: the file written atomically, refusals before any work ----------------------------
+
+
+def test_the_job_refuses_a_folder_and_a_missing_folder(tmp_path):
+    """A folder, or a file in a missing folder, is a usage error naming the path."""
+    with pytest.raises(UsageError, match="is a folder"):
+        write_prometheus_rules(slo_definitions(), tmp_path)
+    with pytest.raises(UsageError, match="does not exist"):
+        write_prometheus_rules(slo_definitions(), tmp_path / "missing" / "rules.yml")
+
+
+def test_export_reads_the_enabled_slos_and_names_a_service_without_any(tmp_path, monkeypatch):
+    """export_rules writes the enabled SLOs' rules; an unknown service is refused."""
+    monkeypatch.setattr(rules_job.load, "enabled_slos", lambda services, url: SLOS)
+    path, count = rules_job.export_rules(tmp_path / "rules.yml", url="unused")
+    assert count == len(SLOS)
+    assert path.read_text() == prometheus_rules(SLOS)
+    with pytest.raises(UsageError, match="nowhere-service"):
+        rules_job.export_rules(tmp_path / "r.yml", services=["nowhere-service"], url="x")
