@@ -1,0 +1,520 @@
+"""OpenSLO v1 in and out: ``slo apply`` reads openslo/v1 documents into the same rows as
+obslib's own shape, refuses what obslib cannot evaluate in one line naming file, document
+and field (nothing applied), and ``slo export --format openslo`` writes documents that apply
+back to the same rows."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+from obslib import load, schema
+from obslib.errors import InputError
+from obslib.ingest.slo_file import MAX_FILE_BYTES, read_slo_file, read_slo_files
+from obslib.slo import alert_rules
+from obslib.slo.openslo import dump, openslo_documents
+from obslib.storage import db
+from tests.conftest import run_cli
+from tests.ingest.test_slo_file import VALID, stored
+from tests.pg import REPO
+
+OPENSLO = REPO / "tests" / "data" / "slo" / "openslo" / "domainflow.yaml"
+BY_KEY = ["service_name", "slo_name"]
+
+
+def by_key(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(BY_KEY).reset_index(drop=True)
+
+
+def slo_document(**changes: Any) -> dict:
+    """A valid availability SLO document; ``changes`` maps a dotted path to a new value
+    (None deletes it): ``{"spec.budgetingMethod": "Timeslices"}``."""
+    document = {
+        "apiVersion": "openslo/v1",
+        "kind": "SLO",
+        "metadata": {"name": "avail"},
+        "spec": {
+            "service": "api",
+            "indicator": {
+                "metadata": {"name": "ok-spans"},
+                "spec": {
+                    "ratioMetric": {
+                        "counter": True,
+                        "good": {"metricSource": {"type": "obslib", "spec": {"count": "ok"}}},
+                        "total": {"metricSource": {"type": "obslib", "spec": {"count": "all"}}},
+                    }
+                },
+            },
+            "timeWindow": [{"duration": "28d", "isRolling": True}],
+            "budgetingMethod": "Occurrences",
+            "objectives": [{"target": 0.999}],
+        },
+    }
+    for path, value in changes.items():
+        *parents, last = path.split(".")
+        node = document
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        if value is None:
+            del node[last]
+        elif isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+    return document
+
+
+def write_documents(tmp_path: Path, *documents: Any, name: str = "openslo.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump_all(documents, sort_keys=False), encoding="utf-8")
+    return path
+
+
+PROMETHEUS = {"metricSource": {"type": "Prometheus", "spec": {"query": "sum(rate(x[5m]))"}}}
+IND = "spec.indicator.spec.ratioMetric"
+
+# (id, changes to the valid document, the message after "FILE: SLO 'avail': ")
+REFUSED = [
+    (
+        "a Prometheus query source is refused at its type",
+        {f"{IND}.good": PROMETHEUS},
+        r"spec\.indicator\.spec\.ratioMetric\.good\.metricSource\.type: 'Prometheus' is a"
+        r" source obslib cannot query",
+    ),
+    (
+        "a source given by a DataSource reference is refused",
+        {f"{IND}.total": {"metricSource": {"metricSourceRef": "prom", "type": "Prometheus"}}},
+        r"spec\.indicator\.spec\.ratioMetric\.total\.metricSource\.metricSourceRef: a"
+        r" DataSource is not queried",
+    ),
+    (
+        "Timeslices budgeting is refused",
+        {"spec.budgetingMethod": "Timeslices"},
+        r"spec\.budgetingMethod: 'Timeslices' is not evaluated; obslib counts Occurrences",
+    ),
+    (
+        "RatioTimeslices budgeting is refused",
+        {"spec.budgetingMethod": "RatioTimeslices"},
+        r"spec\.budgetingMethod: 'RatioTimeslices' is not evaluated",
+    ),
+    (
+        "a missing budgeting method is refused",
+        {"spec.budgetingMethod": None},
+        r"spec\.budgetingMethod: missing; obslib counts Occurrences",
+    ),
+    (
+        "a time slice target is refused",
+        {"spec.objectives": [{"target": 0.99, "timeSliceTarget": 0.95, "timeSliceWindow": "1m"}]},
+        r"spec\.objectives\[0\]\.timeSliceTarget: time slices are not evaluated",
+    ),
+    (
+        "a calendar window is refused",
+        {
+            "spec.timeWindow": [
+                {
+                    "duration": "1M",
+                    "calendar": {"startTime": "2026-01-01 00:00:00", "timeZone": "UTC"},
+                }
+            ]
+        },
+        r"spec\.timeWindow\[0\]\.calendar: calendar-aligned windows are not evaluated",
+    ),
+    (
+        "a window that is not rolling is refused",
+        {"spec.timeWindow": [{"duration": "28d", "isRolling": False}]},
+        r"spec\.timeWindow\[0\]\.isRolling: must be true",
+    ),
+    (
+        "a rolling month is refused for having no fixed length",
+        {"spec.timeWindow.0.duration": "1M"},
+        r"spec\.timeWindow\[0\]\.duration: 1M: months, quarters and years have no fixed length",
+    ),
+    (
+        "a rolling quarter is refused",
+        {"spec.timeWindow.0.duration": "1Q"},
+        r"spec\.timeWindow\[0\]\.duration: 1Q: months, quarters and years",
+    ),
+    (
+        "a rolling year is refused",
+        {"spec.timeWindow.0.duration": "1Y"},
+        r"spec\.timeWindow\[0\]\.duration: 1Y: months, quarters and years",
+    ),
+    (
+        "a window of minutes that is not whole hours is refused",
+        {"spec.timeWindow.0.duration": "90m"},
+        r"spec\.timeWindow\[0\]\.duration: 90m: obslib's windows are whole hours",
+    ),
+    (
+        "a duration without a unit is refused",
+        {"spec.timeWindow.0.duration": "28"},
+        r"spec\.timeWindow\[0\]\.duration: must be a whole number and a unit",
+    ),
+    (
+        "two windows are refused",
+        {"spec.timeWindow": [{"duration": "1d", "isRolling": True}] * 2},
+        r"spec\.timeWindow: must be a list of exactly one window",
+    ),
+    (
+        "several objectives are refused",
+        {"spec.objectives": [{"target": 0.99}, {"target": 0.999}]},
+        r"spec\.objectives: 2 objectives; obslib evaluates one",
+    ),
+    (
+        "a composite objective with its own indicator is refused",
+        {"spec.objectives": [{"target": 0.99, "compositeWeight": 1, "indicatorRef": "x"}]},
+        r"spec\.objectives\[0\]\.(compositeWeight: composite SLOs|indicatorRef: an objective"
+        r" with its own indicator is a composite SLO)",
+    ),
+    (
+        "an operation filter is refused, obslib SLOs having none",
+        {f"{IND}.good.metricSource.spec": {"count": "ok", "operation": "GET /cart"}},
+        r"spec\.indicator\.spec\.ratioMetric\.good\.metricSource\.spec\.operation: an"
+        r" operation filter is not stored",
+    ),
+    (
+        "a raw ratio is refused",
+        {IND: {"raw": PROMETHEUS, "rawType": "success"}},
+        r"spec\.indicator\.spec\.ratioMetric\.raw: a precomputed ratio is not evaluated",
+    ),
+    (
+        "a count obslib does not know is refused",
+        {f"{IND}.good.metricSource.spec.count": "happy"},
+        r"spec\.indicator\.spec\.ratioMetric\.good\.metricSource\.spec\.count: must be ok or"
+        r" faster, got 'happy'",
+    ),
+    (
+        "a latency SLI without its threshold is refused",
+        {f"{IND}.good.metricSource.spec.count": "faster"},
+        r"spec\.indicator\.spec\.ratioMetric\.good\.metricSource\.spec\.thresholdMs: missing",
+    ),
+    (
+        "a target of 1 or more is refused",
+        {"spec.objectives": [{"target": 1}]},
+        r"spec\.objectives\[0\]\.target: must be above 0 and below 1, got 1",
+    ),
+    (
+        "target and targetPercent together are refused",
+        {"spec.objectives": [{"target": 0.99, "targetPercent": 99}]},
+        r"spec\.objectives\[0\]\.target: give target \(0 to 1\) or targetPercent",
+    ),
+    (
+        "an indicatorRef to no SLI in the files is refused",
+        {"spec.indicator": None, "spec.indicatorRef": "nowhere"},
+        r"spec\.indicatorRef: no kind: SLI named 'nowhere' in the files given",
+    ),
+    (
+        "a missing service is refused",
+        {"spec.service": None},
+        r"spec\.service: missing",
+    ),
+    (
+        "a field OpenSLO does not define on an SLO is refused",
+        {"spec.owner": "sre"},
+        r"spec\.owner: unknown field",
+    ),
+    (
+        "a non-text alert threshold annotation is refused",
+        {"metadata.annotations": {"obslib/alert-threshold-percent": "most"}},
+        r"metadata\.annotations\.obslib/alert-threshold-percent: cannot read 'most'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"), [r[1:] for r in REFUSED], ids=[r[0] for r in REFUSED]
+)
+def test_what_obslib_cannot_evaluate_is_refused_naming_file_document_and_field(
+    tmp_path: Path, changes: dict, message: str
+) -> None:
+    """One line: the file, the SLO's metadata.name, the field and why."""
+    path = write_documents(tmp_path, slo_document(**changes))
+    with pytest.raises(InputError) as refused:
+        read_slo_files([path])
+    text = str(refused.value)
+    assert "\n" not in text
+    assert re.match(re.escape(f"{path}: SLO 'avail'") + r"(: | \(api/avail\): )" + message, text), (
+        text
+    )
+
+
+# (id, documents, the message after "FILE: ")
+REFUSED_DOCUMENTS = [
+    (
+        "an OpenSLO v2 document is refused at its apiVersion",
+        [{**slo_document(), "apiVersion": "openslo.com/v2alpha"}],
+        r"document 1: apiVersion: only openslo/v1 is read, got 'openslo.com/v2alpha'",
+    ),
+    (
+        "an unknown kind is refused",
+        [{**slo_document(), "kind": "Budget"}],
+        r"document 1: kind: must be one of SLO, SLI, Service",
+    ),
+    (
+        "a document without a name is refused",
+        [{**slo_document(), "metadata": {}}],
+        r"document 1 \(SLO\): metadata\.name: missing",
+    ),
+    (
+        "a second document that is not a mapping is refused",
+        [slo_document(), ["a", "list"]],
+        r"document 2: must be a mapping \(an OpenSLO document\), got a list",
+    ),
+    (
+        "two SLIs of one name are refused",
+        [{"apiVersion": "openslo/v1", "kind": "SLI", "metadata": {"name": "s"}, "spec": {}}] * 2,
+        r"SLI 's': metadata\.name: a second SLI of this name",
+    ),
+    (
+        "an SLI referenced by an SLO is checked as the SLO's indicator would be",
+        [
+            slo_document(**{"spec.indicator": None, "spec.indicatorRef": "prom"}),
+            {
+                "apiVersion": "openslo/v1",
+                "kind": "SLI",
+                "metadata": {"name": "prom"},
+                "spec": {"thresholdMetric": PROMETHEUS},
+            },
+        ],
+        r"SLI 'prom': spec\.thresholdMetric\.metricSource\.type: 'Prometheus' is a source",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("documents", "message"),
+    [r[1:] for r in REFUSED_DOCUMENTS],
+    ids=[r[0] for r in REFUSED_DOCUMENTS],
+)
+def test_a_bad_document_is_refused_naming_the_file_and_document(
+    tmp_path: Path, documents: list, message: str
+) -> None:
+    """Documents are checked before any SLO is built from them."""
+    path = write_documents(tmp_path, *documents)
+    with pytest.raises(InputError, match="^" + re.escape(f"{path}: ") + message):
+        read_slo_files([path])
+
+
+def test_the_openslo_example_reads_into_the_rows_of_the_obslib_example() -> None:
+    """tests/data/slo/openslo/domainflow.yaml says in OpenSLO what domainflow-slos.yaml says
+    in obslib's shape (indicatorRef, targetPercent, 1w, 1440m, annotations, an ignored
+    AlertPolicy and Service): the same frame."""
+    pd.testing.assert_frame_equal(by_key(read_slo_files([OPENSLO])), read_slo_file(VALID))
+
+
+def test_an_indicator_ref_may_name_an_sli_in_another_file(tmp_path: Path) -> None:
+    """The SLIs of every file given are one namespace."""
+    sli = {
+        "apiVersion": "openslo/v1",
+        "kind": "SLI",
+        "metadata": {"name": "ok-spans"},
+        "spec": slo_document()["spec"]["indicator"]["spec"],
+    }
+    slo = slo_document(**{"spec.indicator": None, "spec.indicatorRef": "ok-spans"})
+    a = write_documents(tmp_path, slo, name="a.yaml")
+    b = write_documents(tmp_path, sli, name="b.yaml")
+    frame = read_slo_files([a, b])
+    assert frame[["slo_name", "target_value", "measurement_window_hours"]].values.tolist() == [
+        ["avail", 99.9, 672]
+    ]
+
+
+def test_the_same_slo_in_two_files_is_refused(tmp_path: Path) -> None:
+    """(service, name) is the key across every file applied together."""
+    a = write_documents(tmp_path, slo_document(), name="a.yaml")
+    b = write_documents(tmp_path, slo_document(), name="b.yaml")
+    with pytest.raises(InputError, match=r"^api/avail: the same service and name in two files"):
+        read_slo_files([a, b])
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ({"slo_type": "availability", "target_value": 99.95}, {"target": 0.9995}),
+        ({"slo_type": "error_rate", "target_value": 0.0001}, {"target": 0.999999}),
+        ({"slo_type": "latency", "latency_threshold_ms": 0.5}, {"target": 0.999}),
+        ({"slo_type": "throughput", "target_value": 12.5}, {"op": "gte", "value": 12.5}),
+        ({"measurement_window_hours": 1}, {"target": 0.999}),
+        ({"measurement_window_hours": 36}, {"target": 0.999}),
+        ({"alert_threshold_percent": 12.25, "enabled": False}, {"target": 0.999}),
+    ],
+    ids=[
+        "a 4-decimal availability target is written as its exact fraction",
+        "an error_rate target of 0.0001 percent is a good share of 0.999999",
+        "a sub-millisecond latency threshold survives",
+        "a throughput SLO is a threshold metric at least its rate",
+        "a one-hour window survives (no alert rule fits in it)",
+        "a 36-hour window is written in hours",
+        "the alert threshold and enabled ride in annotations",
+    ],
+)
+def test_rows_written_as_openslo_read_back_the_same(
+    tmp_path: Path, row: dict, expected: dict
+) -> None:
+    """Writing then reading is the identity on the table's columns (no database)."""
+    base = {
+        "service_name": "api",
+        "slo_name": "s",
+        "slo_type": "availability",
+        "target_value": 99.9,
+        "measurement_window_hours": 720,
+        "alert_threshold_percent": 90.0,
+        "enabled": True,
+        "latency_threshold_ms": math.nan,
+    }
+    base.update(row)
+    if base["slo_type"] == "latency" and math.isnan(base["latency_threshold_ms"]):
+        base["latency_threshold_ms"] = 300.0
+    frame = read_slo_file(write_obslib(tmp_path, base))  # the frame the table would hold
+    documents = openslo_documents(frame)
+    slo = next(d for d in documents if d["kind"] == "SLO")
+    assert slo["spec"]["objectives"] == [
+        {"displayName": "requests per second", **expected} if "op" in expected else expected
+    ]
+    path = tmp_path / "export.yaml"
+    path.write_text(dump(documents), encoding="utf-8")
+    pd.testing.assert_frame_equal(read_slo_files([path]), frame)
+
+
+def write_obslib(tmp_path: Path, row: dict) -> Path:
+    entry = {
+        "service": row["service_name"],
+        "name": row["slo_name"],
+        "type": row["slo_type"],
+        "target": row["target_value"],
+        "window": f"{row['measurement_window_hours']}h",
+        "alert_threshold_percent": row["alert_threshold_percent"],
+        "enabled": row["enabled"],
+    }
+    if row["slo_type"] == "latency":
+        entry["latency_threshold_ms"] = row["latency_threshold_ms"]
+    path = tmp_path / "obslib.yaml"
+    path.write_text(yaml.safe_dump({"slos": [entry]}), encoding="utf-8")
+    return path
+
+
+def shorthand(text: str) -> pd.Timedelta:
+    """An OpenSLO duration (``5m``, ``1h``, ``3d``) as a Timedelta."""
+    unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[text[-1]]
+    return pd.Timedelta(**{unit: int(text[:-1])})
+
+
+def test_each_multiwindow_rule_is_one_policy_of_two_burnrate_conditions() -> None:
+    """The policies say what obslib.slo.alert_rules says: factor, long and short window."""
+    frame = read_slo_file(VALID)
+    documents = openslo_documents(frame)
+    policies = [d for d in documents if d["kind"] == "AlertPolicy"]
+    rules = alert_rules(frame)
+    rules = rules[rules["applies"]]
+    assert len(policies) == len(rules) > 0
+    for policy, rule in zip(policies, rules.to_dict("records"), strict=True):
+        long, short = (c["spec"]["condition"] for c in policy["spec"]["conditions"])
+        assert long["kind"] == short["kind"] == "burnrate"
+        assert long["threshold"] == short["threshold"] == pytest.approx(rule["burn_rate"])
+        assert shorthand(long["lookbackWindow"]) == rule["long_window"]
+        assert shorthand(short["lookbackWindow"]) == rule["short_window"]
+        assert {c["spec"]["severity"] for c in policy["spec"]["conditions"]} == {rule["severity"]}
+    throughput = next(d for d in documents if d["metadata"]["name"] == "throughput")
+    assert "alertPolicies" not in throughput["spec"]  # no budget, no burn-rate rule
+
+
+# -- against the database ---------------------------------------------------------------------
+
+
+def test_export_then_apply_gives_back_the_same_rows(migrated_db: str, tmp_path: Path) -> None:
+    """The round trip on the real commands: apply obslib's file, export OpenSLO, empty the
+    table, apply the export: the same rows; applying it again changes nothing."""
+    env = {"OBSLIB_DATABASE_URL": migrated_db}
+    assert run_cli("slo", "apply", str(VALID), env=env).returncode == 0
+    before = stored(migrated_db)
+    out = tmp_path / "exported.yaml"
+    result = run_cli("slo", "export", "--format", "openslo", "--out", str(out), env=env)
+    assert result.returncode == 0, result.stderr[-500:]
+    assert result.stdout == f"wrote {out} (4 SLOs)\n"
+    with db.connection(migrated_db) as conn:
+        conn.execute(f"DELETE FROM {schema.SLOS}")
+    result = run_cli("slo", "apply", str(out), env=env)
+    assert result.returncode == 0, result.stderr[-500:]
+    assert result.stdout == "4 created, 0 updated, 0 unchanged\n"
+    pd.testing.assert_frame_equal(stored(migrated_db), before)
+    again = run_cli("slo", "apply", str(out), str(OPENSLO), env=env)
+    assert again.returncode == 2  # the example names the same SLOs: each may appear once
+    assert (
+        run_cli("slo", "apply", str(out), env=env).stdout == "0 created, 0 updated, 4 unchanged\n"
+    )
+
+
+def test_a_refused_document_applies_nothing_of_any_file(migrated_db: str, tmp_path: Path) -> None:
+    """A file with a good SLO and a Timeslices one: exit 2, one line, the table as it was."""
+    env = {"OBSLIB_DATABASE_URL": migrated_db}
+    good = write_documents(tmp_path, slo_document(), name="good.yaml")
+    bad = slo_document(**{"metadata.name": "sliced", "spec.budgetingMethod": "Timeslices"})
+    mixed = write_documents(tmp_path, slo_document(**{"metadata.name": "fine"}), bad)
+    result = run_cli("slo", "apply", str(good), str(mixed), env=env)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"obslib: error: {mixed}: SLO 'sliced': spec.budgetingMethod: 'Timeslices' is not"
+        " evaluated; obslib counts Occurrences (good events over total events)\n"
+    )
+    assert load.slos(url=migrated_db).empty
+
+
+def test_export_without_out_writes_to_standard_output(migrated_db: str) -> None:
+    """An empty table exports nothing, successfully."""
+    result = run_cli(
+        "slo", "export", "--format", "openslo", env={"OBSLIB_DATABASE_URL": migrated_db}
+    )
+    assert result.returncode == 0, result.stderr[-500:]
+    assert list(yaml.safe_load_all(result.stdout)) == []
+
+
+# -- hostile YAML ---------------------------------------------------------------------------
+
+
+def test_an_alias_bomb_in_a_later_document_is_refused(tmp_path: Path) -> None:
+    """The alias cap of slo_file holds for every document of a file, not only the first."""
+    levels = ["a0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    levels += [f"a{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text(
+        yaml.safe_dump(slo_document()) + "---\n" + "\n".join(levels) + "\n", encoding="utf-8"
+    )
+    with pytest.raises(InputError, match=r"invalid YAML: aliases expand the document by \d+"):
+        read_slo_files([path])
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"apiVersion: openslo/v1\nkind: SLO\nkind: SLI\n", r"line 3, column 1: invalid YAML: key"),
+        (b"apiVersion: openslo/v1\nkind: \xff\n", r"line 2: not UTF-8 text \(byte 0xff\)"),
+        (b"# padding\n" * (MAX_FILE_BYTES // 10 + 1), r"the file is larger than 4 MiB"),
+        (
+            yaml.safe_dump_all([{"slos": []}, {"slos": []}]).encode(),
+            r"2 YAML documents, but no apiVersion",
+        ),
+    ],
+    ids=[
+        "a key given twice is refused with its line",
+        "non-UTF-8 bytes are refused with their line",
+        "a file past 4 MiB is refused before it is parsed",
+        "several obslib-shape documents in one file are refused",
+    ],
+)
+def test_hostile_files_are_refused_in_one_line(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "hostile.yaml"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match="^" + re.escape(f"{path}: ") + message):
+        read_slo_files([path])
+
+
+def test_the_export_shares_no_nodes() -> None:
+    """No YAML anchors or aliases in what export writes: a reader need not resolve any."""
+    assert "&id" not in dump(openslo_documents(read_slo_file(VALID)))
