@@ -52,19 +52,22 @@ def write_prometheus_rules(
 
 
 def export_rules(
-    path: str | Path,
+    path: str | Path | None,
     *,
     services: list[str] | None = None,
     metrics: MetricNames | None = None,
     min_events: int = DEFAULT_MIN_EVENTS,
     url: str | None = None,
-) -> tuple[Path, int]:
-    """The enabled SLOs (of ``services``) read from the database and written as a rule
-    file; returns the path and how many SLOs it covers."""
-    target = rules_path(path)  # refused before connecting
+) -> str:
+    """The enabled SLOs (of ``services``) read from the database as a rule file: written to
+    ``path`` (atomically), the line to show returned; no ``path``: the file's text returned
+    (for standard output)."""
+    target = None if path is None else rules_path(path)  # refused before connecting
     slos = load.enabled_slos(services, url=url)
     missing = sorted(set(services or ()) - set(slos["service_name"]))
     if missing:
         raise UsageError(f"no enabled SLO for service(s) {', '.join(missing)}")
+    if target is None:
+        return prometheus_rules(slos, metrics=metrics, min_events=min_events)
     written = write_prometheus_rules(slos, target, metrics=metrics, min_events=min_events)
-    return written, len(slos)
+    return f"wrote {written} ({len(slos)} SLOs)\n"

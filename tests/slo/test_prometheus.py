@@ -198,10 +198,12 @@ def test_the_job_refuses_a_folder_and_a_missing_folder(tmp_path):
 
 
 def test_export_reads_the_enabled_slos_and_names_a_service_without_any(tmp_path, monkeypatch):
-    """export_rules writes the enabled SLOs' rules; an unknown service is refused."""
+    """export_rules writes the enabled SLOs' rules (or returns them for standard output);
+    an unknown service is refused."""
     monkeypatch.setattr(rules_job.load, "enabled_slos", lambda services, url: SLOS)
-    path, count = rules_job.export_rules(tmp_path / "rules.yml", url="unused")
-    assert count == len(SLOS)
-    assert path.read_text() == prometheus_rules(SLOS)
+    said = rules_job.export_rules(tmp_path / "rules.yml", url="unused")
+    assert said == f"wrote {tmp_path / 'rules.yml'} ({len(SLOS)} SLOs)\n"
+    assert (tmp_path / "rules.yml").read_text() == prometheus_rules(SLOS)
+    assert rules_job.export_rules(None, url="unused") == prometheus_rules(SLOS)  # stdout
     with pytest.raises(UsageError, match="nowhere-service"):
         rules_job.export_rules(tmp_path / "r.yml", services=["nowhere-service"], url="x")
