@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from obslib.alerts._common import checked_incidents
+from obslib.alerts.amconfig import AlertmanagerConfig, InhibitMatchers, Matcher, match_routes
 from obslib.errors import InputError
 from obslib.schema import require_columns
 from obslib.values import Moment, utc
@@ -117,8 +118,18 @@ def _labels(record: dict) -> dict[str, str]:
     return out
 
 
-def _matches(labels: dict[str, str], matchers: dict) -> bool:
-    return all(labels.get(k, "") == str(v) for k, v in matchers.items())
+def _matchers(rule: InhibitRule | InhibitMatchers) -> tuple[tuple[Matcher, ...], ...]:
+    """A rule's source and target sides as matchers (an ``InhibitRule``'s are equalities)."""
+    if isinstance(rule, InhibitMatchers):
+        return rule.source, rule.target
+    return tuple(
+        tuple(Matcher(k, "=", str(v)) for k, v in side.items())
+        for side in (rule.source, rule.target)
+    )
+
+
+def _matches(labels: dict[str, str], matchers: tuple[Matcher, ...]) -> bool:
+    return all(m.matches(labels) for m in matchers)
 
 
 class _Muter:
@@ -126,21 +137,24 @@ class _Muter:
     ``equal`` labels; when the target also matches the source side, sources that match the
     target side do not count (so an alert never mutes itself)."""
 
-    def __init__(self, labels: list[dict], fired, ended, rules: Iterable[InhibitRule]):
+    def __init__(
+        self, labels: list[dict], fired, ended, rules: Iterable[InhibitRule | InhibitMatchers]
+    ):
         self.fired, self.ended = fired, ended
         self.sources: list[np.ndarray] = []
+        sides = [(*_matchers(r), r.equal) for r in rules]
         for mine in labels:
             found: set[int] = set()
-            for r in rules:
-                if not _matches(mine, r.target):
+            for source, target, equal in sides:
+                if not _matches(mine, target):
                     continue
-                two_sided = _matches(mine, r.source)
+                two_sided = _matches(mine, source)
                 found |= {
                     j
                     for j, theirs in enumerate(labels)
-                    if _matches(theirs, r.source)
-                    and all(theirs.get(e, "") == mine.get(e, "") for e in r.equal)
-                    and not (two_sided and _matches(theirs, r.target))
+                    if _matches(theirs, source)
+                    and all(theirs.get(e, "") == mine.get(e, "") for e in equal)
+                    and not (two_sided and _matches(theirs, target))
                 }
             self.sources.append(np.array(sorted(found), dtype="int64"))
 
@@ -155,6 +169,7 @@ def replay_notifications(
     inhibit: Iterable[InhibitRule] = (),
     *,
     until: Moment | None = None,
+    config: AlertmanagerConfig | None = None,
 ) -> NotificationReplay:
     """Replay the incidents through one Alertmanager route (dispatch/group.go, notify.go's
     DedupStage, inhibit.go). Each incident is an alert firing from ``triggered_at`` to
@@ -178,45 +193,111 @@ def replay_notifications(
     ``inhibited`` (muted at every flush while firing), ``silent`` (resolved before any flush
     of its group saw it firing).
 
-    Simplified: one route and receiver (no routing tree, ``continue`` or matchers on the
-    route); equality matchers only; no silences or time intervals; sends never fail; flushes
+    ``config`` (an ``amconfig.AlertmanagerConfig``, instead of ``route`` and ``inhibit``):
+    each incident goes to the routes its labels match in the config's tree (``continue``
+    included) and is replayed in each with that route's grouping and timers; groups are per
+    route, and ``notifications`` and ``fates`` gain ``route`` (its path in the file) and
+    ``receiver`` columns, ``fates`` one row per incident and route it reached, and ``waited``
+    (from trigger to the first notification it was in). The config's inhibit rules apply
+    across routes, as Alertmanager's do.
+
+    Simplified: no silences or time intervals; sends never fail; flushes
     follow the timer exactly (no jitter, no immediate flush for late-arriving alerts); an
     empty group ends at its last flush rather than at the next 30 s maintenance sweep.
     Open incidents fire until ``until`` (default: when the last flush after the last event
     is done); an incident no flush up to ``until`` saw firing counts as ``silent``.
     """
-    route = route or Route()
-    rules = tuple(inhibit)
+    if config is not None and (route is not None or tuple(inhibit)):
+        raise InputError("replay_notifications: give a config, or a route and inhibit rules")
     frame = checked_incidents(incidents, ("severity",))
     records = frame.to_dict("records")
     ids = frame["incident_id"].astype(str).tolist()
     labels = [_labels(r) for r in records]
+    if config is None:
+        route = route or Route()
+        legs = [_Leg(None, None, route)] * len(ids)
+        deliveries = [[leg] for leg in legs]
+        rules: tuple = tuple(inhibit)
+    else:
+        deliveries = [[_Leg.of(node) for node in match_routes(config.route, lab)] for lab in labels]
+        rules = config.inhibit_rules
     fired = frame["triggered_at"].to_numpy(dtype="datetime64[ns]").astype("int64")
     if until is not None:
         stop = utc(until, "until").value
     else:  # the flushes after the last event have run
         last = pd.concat([frame["triggered_at"], frame["resolved_at"]]).max()
-        stop = 0 if pd.isna(last) else (last + route.group_wait + route.group_interval).value
+        longest = max(
+            (leg.route.group_wait + leg.route.group_interval for ls in deliveries for leg in ls),
+            default=pd.Timedelta(0),
+        )
+        stop = 0 if pd.isna(last) else (last + longest).value
     ended = np.where(
         frame["resolved_at"].isna().to_numpy(),
         np.iinfo("int64").max,  # open: fires past any flush
         frame["resolved_at"].to_numpy(dtype="datetime64[ns]").astype("int64"),
     )
     fps = [tuple(sorted(lab.items())) for lab in labels]
-    by = tuple(LABELS) if route.group_by == ("...",) else route.group_by
-    keys = [
-        "{" + ",".join(f'{k}="{lab[k]}"' for k in sorted(by) if k in lab) + "}" for lab in labels
-    ]
     muter = _Muter(labels, fired, ended, rules)
-    state = _Replay(len(ids))
-    for key in dict.fromkeys(keys):
-        members = [i for i, k in enumerate(keys) if k == key]
-        _replay_group(key, members, route, fired, ended, fps, muter, stop, ids, state)
-    return state.result(frame, keys)
+    # One delivery per incident and route it reaches; each is replayed in its route's group.
+    owner = [i for i, legs in enumerate(deliveries) for _ in legs]
+    legs = [leg for ls in deliveries for leg in ls]
+    keys = [_group_key(labels[i], leg.route.group_by) for i, leg in zip(owner, legs, strict=True)]
+    groups: dict[tuple, list[int]] = {}
+    for d, (leg, key) in enumerate(zip(legs, keys, strict=True)):
+        groups.setdefault((leg.path, key), []).append(d)
+    state = _Replay(len(owner))
+    view = _Deliveries(owner, fired, ended, fps, ids, muter)
+    for (_, key), members in groups.items():
+        _replay_group(key, members, legs[members[0]], view, stop, state)
+    return state.result(frame.iloc[owner].reset_index(drop=True), keys, legs, config is not None)
+
+
+@dataclass(frozen=True)
+class _Leg:
+    """A route an incident reached: its path, receiver and grouping and timers."""
+
+    path: str | None
+    receiver: str | None
+    route: Route | _Timing
+
+    @classmethod
+    def of(cls, node) -> _Leg:
+        return cls(node.path, node.receiver, _Timing(node))
+
+
+class _Timing:
+    """A config route's grouping and timers, shaped as a ``Route`` (its group_by may name
+    labels obslib's incidents do not carry: those group as absent, as in Alertmanager)."""
+
+    send_resolved = False
+
+    def __init__(self, node) -> None:
+        self.group_by = node.group_by
+        self.group_wait, self.group_interval = node.group_wait, node.group_interval
+        self.repeat_interval = node.repeat_interval
+
+
+def _group_key(labels: dict[str, str], group_by: tuple[str, ...]) -> str:
+    by = tuple(LABELS) if group_by == ("...",) else group_by
+    return "{" + ",".join(f'{k}="{labels[k]}"' for k in sorted(by) if k in labels) + "}"
+
+
+class _Deliveries:
+    """Per-delivery views of the incidents' times, fingerprints and ids."""
+
+    def __init__(self, owner, fired, ended, fps, ids, muter: _Muter) -> None:
+        self.owner = np.asarray(owner, dtype="int64")
+        self.fired, self.ended = fired[self.owner], ended[self.owner]
+        self.fps = [fps[i] for i in owner]
+        self.ids = [ids[i] for i in owner]
+        self.muter = muter
+
+    def muted(self, d: int, t: int) -> bool:
+        return self.muter.muted(int(self.owner[d]), t)
 
 
 class _Replay:
-    """What the flushes found: notification rows and per-incident marks."""
+    """What the flushes found: notification rows and per-delivery marks."""
 
     def __init__(self, n: int) -> None:
         self.rows: list[dict] = []
@@ -225,11 +306,15 @@ class _Replay:
         self.muted = np.zeros(n, dtype=bool)  # firing and muted at some flush
         self.first_sent = np.full(n, _NEVER, dtype="int64")
 
-    def result(self, frame: pd.DataFrame, keys: list[str]) -> NotificationReplay:
-        columns = ["at", "group", "reason", "alerts", "new", "opener"]
+    def result(
+        self, frame: pd.DataFrame, keys: list[str], legs: list[_Leg], routed: bool
+    ) -> NotificationReplay:
+        """``frame``: one row per delivery (the incidents, repeated for each route)."""
+        columns = ["at", "group", "reason", "alerts", "new", "opener", "route", "receiver"]
         notes = pd.DataFrame(self.rows, columns=columns)
         notes["at"] = pd.to_datetime(notes["at"].astype("int64"), unit="ns", utc=True)
-        notes = notes.sort_values(["at", "group"], kind="stable", ignore_index=True)
+        order = ["at", "route", "group"] if routed else ["at", "group"]
+        notes = notes.sort_values(order, kind="stable", ignore_index=True)
         fate = np.where(
             self.opened,
             "notified",
@@ -245,31 +330,30 @@ class _Replay:
                 "notified_at": pd.to_datetime(np.where(never, pd.NaT, self.first_sent), utc=True),
             }
         )
+        if routed:
+            fates.insert(2, "route", [leg.path for leg in legs])
+            fates.insert(3, "receiver", [leg.receiver for leg in legs])
+            fates["waited"] = fates["notified_at"] - frame["triggered_at"]
+        else:
+            notes = notes.drop(columns=["route", "receiver"])
         pages = int(notes["reason"].isin(("first", "new alerts", "repeat")).sum())
         summary = {
-            "incidents": len(frame),
+            "incidents": int(frame["incident_id"].nunique()) if routed else len(frame),
             "notifications": pages,
             "resolved_notifications": int((notes["reason"] == "resolved").sum()),
-            "pages_saved": len(frame) - pages,
+            "pages_saved": (int(frame["incident_id"].nunique()) if routed else len(frame)) - pages,
             **{f: int((fate == f).sum()) for f in FATES},
         }
         return NotificationReplay(notifications=notes, fates=fates, summary=summary)
 
 
 def _replay_group(
-    key: str,
-    members: list[int],
-    route: Route,
-    fired: np.ndarray,
-    ended: np.ndarray,
-    fps: list[tuple],
-    muter: _Muter,
-    stop: int,
-    ids: list[str],
-    state: _Replay,
+    key: str, members: list[int], leg: _Leg, at: _Deliveries, stop: int, state: _Replay
 ) -> None:
-    """One group key through time; the notification log entry outlives each group's life,
-    as nflog's does."""
+    """One group key of one route through time (``members``: deliveries, in trigger
+    order); the notification log entry outlives each group's life, as nflog's does."""
+    route = leg.route
+    fired, ended, fps, ids = at.fired, at.ended, at.fps, at.ids
     wait, interval = route.group_wait.value, route.group_interval.value
     repeat = route.repeat_interval.value
     entry: tuple[frozenset, frozenset, int] | None = None
@@ -289,7 +373,7 @@ def _replay_group(
         live = {fps[i] for i in firing}
         quiet = {fps[i] for i in present} - live
         rep = {fps[i]: i for i in present}
-        hushed = {f for f in live | quiet if muter.muted(rep[f], t)}
+        hushed = {f for f in live | quiet if at.muted(rep[f], t)}
         for i in firing:
             if fps[i] in hushed:
                 state.muted[i] = True
@@ -317,6 +401,8 @@ def _replay_group(
                         "alerts": tuple(ids[i] for i in visible),
                         "new": tuple(ids[i] for i in new) if opener is not None else (),
                         "opener": None if opener is None else ids[opener],
+                        "route": leg.path,
+                        "receiver": leg.receiver,
                     }
                 )
             entry = (fire, done, t)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from obslib import alerts
 from obslib.alerts import amconfig
 from obslib.errors import InputError
 
@@ -258,3 +259,132 @@ def test_alertmanager_refuses_every_config_obslib_refuses(
     interval the file does not define, which amtool refuses too)."""
     path = _config_file(tmp_path, BASE.format(route=route, tail=tail))
     assert _amtool("check-config", str(path)).returncode != 0
+
+
+T0 = pd.Timestamp("2026-11-01 10:00", tz="UTC")
+MIN = pd.Timedelta(minutes=1)
+SEC = pd.Timedelta(seconds=1)
+# The observability health view's route before it was a file: the shipped config must
+# replay exactly as it did.
+FIXED_ROUTE = alerts.Route(group_by=("service",))
+FIXED_INHIBIT = tuple(
+    alerts.InhibitRule({"severity": "critical"}, {"severity": s}, ("service",))
+    for s in ("high", "medium", "low")
+)
+
+
+def _incidents(rows: list[tuple]) -> pd.DataFrame:
+    """Rows of (id, alert_name, service, severity, triggered, resolved)."""
+    return pd.DataFrame(
+        [
+            {
+                "incident_id": iid,
+                "alert_name": name,
+                "service_name": service,
+                "alert_type": "threshold",
+                "severity": severity,
+                "triggered_at": fired,
+                "resolved_at": resolved,
+            }
+            for iid, name, service, severity, fired, resolved in rows
+        ]
+    )
+
+
+STREAM = [
+    ("A", "api-errors", "api", "critical", T0, T0 + 270 * MIN),
+    ("B", "api-latency", "api", "high", T0 + 20 * SEC, T0 + 40 * MIN),
+    ("C", "api-saturation", "api", "high", T0 + 2 * MIN, T0 + 50 * MIN),
+    ("D", "api-disk", "api", "medium", T0 + 10 * MIN, T0 + 20 * MIN),
+    ("E", "db-slow", "db", "high", T0 + 3 * MIN, T0 + 3 * MIN + 20 * SEC),
+    ("G", "db-disk", "db", "low", T0 + 4 * MIN, T0 + 6 * MIN),
+    ("H", "db-disk", "db", "low", T0 + 7 * 60 * MIN, pd.NaT),
+    ("I", "web-down", "web", "critical", T0 + 30 * MIN, T0 + 31 * MIN),
+]
+
+
+@pytest.mark.parametrize("until", [None, T0 + 8 * 60 * MIN], ids=["to the end", "to 18:00"])
+def test_the_shipped_config_replays_exactly_as_the_fixed_route_did(until) -> None:
+    """Same notifications and fates; the config adds route, receiver and waited columns."""
+    frame = _incidents(STREAM)
+    fixed = alerts.replay_notifications(frame, FIXED_ROUTE, FIXED_INHIBIT, until=until)
+    shipped = alerts.replay_notifications(frame, until=until, config=amconfig.default_config())
+    assert shipped.notifications.drop(columns=["route", "receiver"]).equals(fixed.notifications)
+    assert shipped.fates.drop(columns=["route", "receiver", "waited"]).equals(fixed.fates)
+    assert shipped.summary == fixed.summary
+    assert set(shipped.notifications["receiver"]) == {"on-call"}
+    assert shipped.fates.set_index("incident_id").loc["A", "waited"] == 30 * SEC
+
+
+ROUTED = """\
+route:
+  receiver: tickets
+  group_by: [service]
+  routes:
+    - matchers: ['severity="critical"']
+      receiver: pager
+      group_wait: 10s
+      continue: true
+    - matchers: ['service="db"']
+      receiver: dba
+      group_by: [alertname]
+      group_wait: 1m
+    - matchers: ['service="web"']
+      receiver: web-team
+receivers:
+  - name: tickets
+  - name: pager
+  - name: dba
+  - name: web-team
+inhibit_rules:
+  - source_matchers: ['severity="critical"']
+    target_matchers: ['severity="medium"']
+    equal: [service]
+"""
+
+
+def test_each_incident_is_replayed_in_every_route_it_reaches_with_that_routes_timers() -> None:
+    """A (critical, api) pages at 10 s and nothing else: no later sibling matches, and the
+    root takes only what no child took. B and C go to tickets (30 s, 5 min); the db
+    incidents to dba, grouped by alert name after a minute (E resolved before it: silent);
+    D is muted by A; I (critical, web) pages and, by continue, reaches web-team."""
+    frame = _incidents(STREAM)
+    replay = alerts.replay_notifications(frame, config=amconfig.parse_config(ROUTED, "r.yml"))
+    notes = replay.notifications[["at", "receiver", "reason", "alerts"]]
+    assert [(at - T0, *rest) for at, *rest in notes.itertuples(index=False)] == [
+        (10 * SEC, "pager", "first", ("A",)),
+        (50 * SEC, "tickets", "first", ("B",)),
+        (5 * MIN, "dba", "first", ("G",)),
+        (5 * MIN + 50 * SEC, "tickets", "new alerts", ("B", "C")),
+        (30 * MIN + 10 * SEC, "pager", "first", ("I",)),
+        (30 * MIN + 30 * SEC, "web-team", "first", ("I",)),
+        (4 * 60 * MIN + 5 * MIN + 10 * SEC, "pager", "repeat", ("A",)),
+        (7 * 60 * MIN + 1 * MIN, "dba", "first", ("H",)),
+    ]
+    fates = replay.fates.set_index(["incident_id", "receiver"])
+    assert fates.loc[("D", "tickets"), "fate"] == "inhibited"
+    assert fates.loc[("E", "dba"), "fate"] == "silent"
+    assert fates.loc[("I", "web-team"), "waited"] == 30 * SEC
+    assert fates.loc[("C", "tickets"), "waited"] == 3 * MIN + 50 * SEC
+    assert len(replay.fates) == len(frame) + 1  # I reaches two routes
+    assert replay.summary["incidents"] == len(frame)
+
+
+@needs_amtool
+def test_the_replays_config_passes_amtool_and_routes_as_amtool_does(tmp_path: Path) -> None:
+    path = _config_file(tmp_path, ROUTED)
+    assert _amtool("check-config", str(path)).returncode == 0
+    cfg = amconfig.parse_config(ROUTED, str(path))
+    for _, name, service, severity, *_ in STREAM:
+        labels = {"alertname": name, "service": service, "severity": severity}
+        labels["alert_type"] = "threshold"
+        args = [f"{k}={v}" for k, v in labels.items()]
+        done = _amtool("config", "routes", "test", f"--config.file={path}", *args)
+        assert amconfig.receivers_for(cfg, labels) == done.stdout.strip().split(",")
+
+
+def test_a_config_and_a_route_together_are_refused() -> None:
+    with pytest.raises(InputError, match="a config, or a route"):
+        alerts.replay_notifications(
+            _incidents(STREAM), FIXED_ROUTE, config=amconfig.default_config()
+        )
