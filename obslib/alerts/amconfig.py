@@ -37,6 +37,9 @@ _INTEGRATIONS = (
     " msteams"
 )
 RECEIVER_KEYS = frozenset({"name"} | {f"{kind}_configs" for kind in _INTEGRATIONS.split()})
+MAX_BYTES = 10 * 1024 * 1024  # an alertmanager.yml is kilobytes; refuse before parsing
+MAX_NODES = 100_000  # YAML nodes after aliases expand ("billion laughs" stops here)
+MAX_DEPTH = 64  # nested routes
 UNSUPPORTED = ("mute_time_intervals", "active_time_intervals")  # on routes: need a clock
 _LABEL = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
 _MATCHER = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(=~|=|!=|!~)\s*((?s:.*?))\s*$")
@@ -108,7 +111,14 @@ class AlertmanagerConfig:
 
 
 class _Loader(yaml.SafeLoader):
-    """safe_load, except a key given twice in one mapping is an error."""
+    """safe_load, except a key given twice in one mapping is an error and aliases may not
+    expand the document past ``MAX_NODES`` nodes."""
+
+    def get_single_node(self):
+        node = super().get_single_node()
+        if node is not None:
+            _count_nodes(node)
+        return node
 
     def construct_mapping(self, node, deep=False):
         seen: set = set()
@@ -121,6 +131,40 @@ class _Loader(yaml.SafeLoader):
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+def _count_nodes(root: yaml.Node) -> None:
+    """The document's size with every alias expanded, counted on the node graph (each node
+    once, children before parents, no recursion); an alias inside its own anchor is
+    endless."""
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            kids = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            kids = list(node.value)
+        else:
+            kids = []
+        if done:
+            open_.discard(id(node))
+            sizes[id(node)] = min(1 + sum(sizes[id(k)] for k in kids), MAX_NODES + 1)
+            if sizes[id(node)] > MAX_NODES:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"aliases expand it past {MAX_NODES} nodes", node.start_mark
+                )
+            continue
+        if id(node) in sizes:
+            continue
+        if id(node) in open_:
+            raise yaml.constructor.ConstructorError(
+                None, None, "an alias refers to its own anchor", node.start_mark
+            )
+        open_.add(id(node))
+        stack.append((node, True))
+        stack.extend((k, False) for k in kids if id(k) not in sizes)
 
 
 class _Where:
@@ -257,6 +301,8 @@ def _group_by(value: object, path: str, where: _Where) -> tuple[str, ...]:
 
 def _route(node: object, path: str, parent: RouteNode | None, where: _Where) -> RouteNode:
     node = _keys(node, ROUTE_KEYS, path, where)
+    if path.count(".routes[") > MAX_DEPTH:
+        raise where.fail(path, f"routes nested more than {MAX_DEPTH} deep")
     for key in UNSUPPORTED:
         if node.get(key):
             raise where.fail(f"{path}.{key}", "time intervals are not supported by the replay yet")
@@ -311,6 +357,8 @@ def _inhibit(node: object, path: str, where: _Where) -> InhibitMatchers:
 
 
 def _load(text: str | bytes, where: _Where) -> object:
+    if len(text) > MAX_BYTES:
+        raise where.fail("(file)", f"larger than {MAX_BYTES // 2**20} MB: not an alertmanager.yml")
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8-sig")

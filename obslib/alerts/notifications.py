@@ -101,9 +101,15 @@ class NotificationReplay:
 def unpaged(replay: NotificationReplay, incidents: pd.DataFrame) -> pd.DataFrame:
     """The incidents ``replay`` did not page on their own (every fate but ``notified``), in
     the replay's (trigger) order, with the name and trigger time ``incidents`` holds for
-    them: ``UNPAGED_COLUMNS``."""
+    them: ``UNPAGED_COLUMNS``. A replay through a config counts an incident as paged when
+    any route it reached paged it; otherwise its fate is the best it had in any route
+    (merged, then inhibited, then silent), with that route's group."""
     require_columns(incidents, ("incident_id", "alert_name", "triggered_at"), "incidents")
     fates = replay.fates
+    if "route" in fates.columns:  # one row per incident and route: keep each one's best
+        rank = fates["fate"].map({f: k for k, f in enumerate(FATES)})
+        best = fates.assign(_rank=rank).sort_values("_rank", kind="stable")
+        fates = best.drop_duplicates("incident_id").drop(columns="_rank").sort_index()
     quiet = fates[fates["fate"] != "notified"].drop(columns=["alert_name"])
     found = quiet.merge(incidents[["incident_id", "alert_name", "triggered_at"]], on="incident_id")
     return found[list(UNPAGED_COLUMNS)]
@@ -171,7 +177,7 @@ def replay_notifications(
     until: Moment | None = None,
     config: AlertmanagerConfig | None = None,
 ) -> NotificationReplay:
-    """Replay the incidents through one Alertmanager route (dispatch/group.go, notify.go's
+    """Replay the incidents through an Alertmanager route (dispatch/group.go, notify.go's
     DedupStage, inhibit.go). Each incident is an alert firing from ``triggered_at`` to
     ``resolved_at`` with the labels alertname, service, severity and alert_type; incidents
     with equal labels are one alert (one fingerprint), as in Alertmanager.

@@ -388,3 +388,39 @@ def test_a_config_and_a_route_together_are_refused() -> None:
         alerts.replay_notifications(
             _incidents(STREAM), FIXED_ROUTE, config=amconfig.default_config()
         )
+
+
+def test_unpaged_counts_an_incident_paged_by_any_route_as_paged() -> None:
+    """With the routed config, A was paged by pager only; D (inhibited) and E (silent) are
+    the unpaged ones, once each."""
+    frame = _incidents(STREAM)
+    replay = alerts.replay_notifications(frame, config=amconfig.parse_config(ROUTED, "r.yml"))
+    got = alerts.unpaged(replay, frame)
+    assert got[["incident_id", "fate"]].values.tolist() == [["E", "silent"], ["D", "inhibited"]]
+
+
+LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + k)}: &{chr(98 + k)} [{', '.join(['*' + chr(97 + k)] * 10)}]\n" for k in range(6)
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (LAUGHS, r"hostile\.yml: line \d+: invalid YAML: aliases expand it past"),
+        (b"route:\n  receiver: \xff\n", r"hostile\.yml: \(file\): not UTF-8"),
+        ("# " + "x" * (11 * 2**20), r"hostile\.yml: \(file\): larger than 10 MB"),
+        ("route: [", r"hostile\.yml: line \d+: invalid YAML"),
+        ("- just\n- a list\n", r"hostile\.yml: \(top level\): must be a mapping"),
+        (
+            "route:\n  receiver: r\n  routes:\n"
+            + "".join("  " * (k + 2) + "- routes:\n" for k in range(70)),
+            r"nested more than 64 deep",
+        ),
+    ],
+    ids=["billion laughs", "not UTF-8", "11 MB", "broken YAML", "not a mapping", "deep"],
+)
+def test_hostile_yaml_is_refused_in_one_line(text, message) -> None:
+    with pytest.raises(InputError, match=message) as err:
+        amconfig.parse_config(text, "hostile.yml")
+    assert "\n" not in str(err.value)
