@@ -424,3 +424,85 @@ def test_hostile_yaml_is_refused_in_one_line(text, message) -> None:
     with pytest.raises(InputError, match=message) as err:
         amconfig.parse_config(text, "hostile.yml")
     assert "\n" not in str(err.value)
+
+
+DEMO_ROUTES = """\
+route:
+  receiver: default
+  group_by: [service]
+  routes:
+    - matchers: ['severity="critical"']
+      receiver: pager
+      continue: true
+    - matchers: ['service=~"domain-service|api-gateway"']
+      receiver: core
+      routes:
+        - matchers: [alert_type="anomaly"]
+          receiver: core-tickets
+    - matchers: ['alertname=~".*-anomaly"', 'severity!="critical"']
+      receiver: tickets
+      group_by: ['...']
+    - match_re: {service: "dns.*"}
+      receiver: infra
+      group_interval: 10m
+receivers:
+  - name: default
+  - name: pager
+  - name: core
+  - name: core-tickets
+  - name: tickets
+  - name: infra
+inhibit_rules:
+  - source_matchers: ['severity="critical"']
+    target_matchers: ['severity!="critical"']
+    equal: [service]
+"""
+
+
+@pytest.fixture(scope="module")
+def demo_incidents() -> pd.DataFrame:
+    """The demo's scripted incidents and background noise, with their alerts' service and
+    type, as ``load.incidents`` returns them (no database needed)."""
+    from obslib.demo import events, topology
+
+    found = events.alert_incidents().drop(columns=["service_name", "alert_type"], errors="ignore")
+    defs = topology.ALERTS[["alert_name", "service_name", "alert_type"]]
+    return found.merge(defs, on="alert_name", how="left", validate="many_to_one")
+
+
+@needs_amtool
+@pytest.mark.parametrize("text", [DEMO_ROUTES, None], ids=["a routed config", "the shipped one"])
+def test_every_demo_label_set_routes_as_amtool_routes_it(
+    tmp_path: Path, demo_incidents: pd.DataFrame, text: str | None
+) -> None:
+    shipped = Path(amconfig.__file__).with_name(amconfig.DEFAULT_CONFIG)
+    path = shipped if text is None else _config_file(tmp_path, text)
+    assert _amtool("check-config", str(path)).returncode == 0
+    cfg = amconfig.parse_config(path.read_text(), str(path))
+    columns = {"alertname": "alert_name", "service": "service_name", "severity": "severity"}
+    columns["alert_type"] = "alert_type"
+    sets = demo_incidents[list(columns.values())].drop_duplicates()
+    assert len(sets) >= 5
+    for row in sets.itertuples(index=False):
+        labels = dict(zip(columns, row, strict=True))
+        args = [f"{k}={v}" for k, v in labels.items()]
+        done = _amtool("config", "routes", "test", f"--config.file={path}", *args)
+        assert done.returncode == 0, done.stderr
+        assert amconfig.receivers_for(cfg, labels) == done.stdout.strip().split(","), labels
+
+
+def test_the_demo_history_replays_through_the_shipped_config_as_through_the_fixed_route(
+    demo_incidents: pd.DataFrame,
+) -> None:
+    fixed = alerts.replay_notifications(demo_incidents, FIXED_ROUTE, FIXED_INHIBIT)
+    shipped = alerts.replay_notifications(demo_incidents, config=amconfig.default_config())
+    assert shipped.notifications.drop(columns=["route", "receiver"]).equals(fixed.notifications)
+    assert shipped.fates.drop(columns=["route", "receiver", "waited"]).equals(fixed.fates)
+    assert alerts.unpaged(shipped, demo_incidents).equals(alerts.unpaged(fixed, demo_incidents))
+    cfg = amconfig.parse_config(DEMO_ROUTES, "demo.yml")
+    routed = alerts.replay_notifications(demo_incidents, config=cfg)
+    reached = routed.fates.groupby("incident_id", sort=False)["receiver"].agg(list).to_dict()
+    for row in demo_incidents.itertuples(index=False):
+        labels = {"alertname": row.alert_name, "service": row.service_name}
+        labels |= {"severity": row.severity, "alert_type": row.alert_type}
+        assert reached[row.incident_id] == amconfig.receivers_for(cfg, labels)
