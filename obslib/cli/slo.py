@@ -142,20 +142,29 @@ def _slo_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from obslib import load
+    from obslib.errors import UsageError
     from obslib.slo import openslo
     from obslib.storage import db
 
+    out = None if args.out is None else Path(args.out)
+    if out is not None and out.is_dir():  # refused before connecting
+        raise UsageError(f"{out} is a folder; name the file to write")
+    if out is not None and not out.parent.is_dir():
+        raise UsageError(f"{out}: folder {out.parent} does not exist")
     slos = load.slos(url=db.reachable_url())
     text = openslo.dump(openslo.openslo_documents(slos))
-    if args.out is None:
+    if out is None:
         sys.stdout.write(text)
         return 0
-    out = Path(args.out)
     # written beside the target and renamed: a reader never sees half a file
     with tempfile.NamedTemporaryFile(
         "w", encoding="utf-8", dir=out.parent, prefix=f".{out.name}.", delete=False
     ) as tmp:
-        tmp.write(text)
+        try:
+            tmp.write(text)
+        except BaseException:
+            os.unlink(tmp.name)
+            raise
     os.replace(tmp.name, out)
     print(f"wrote {out} ({len(slos)} SLOs)")
     return 0

@@ -79,7 +79,18 @@ def read_documents(files: list[tuple[str, list[Any]]]) -> pd.DataFrame:
                 slis[name] = (label, document)
             elif kind == "SLO":
                 slos.append((label, document))
-    return _frame([_row(label, document, slis) for label, document in slos])
+    rows, first = [], {}
+    for label, document in slos:
+        row = _row(label, document, slis)
+        key = (row["service_name"], row["slo_name"])
+        if key in first:
+            raise InputError(
+                f"{label}: metadata.name: {'/'.join(key)} again (first: {first[key]});"
+                " each SLO may appear once"
+            )
+        first[key] = label
+        rows.append(row)
+    return _frame(rows)
 
 
 def _header(document: Any, where: str) -> tuple[str, str, str]:

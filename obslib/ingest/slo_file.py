@@ -171,18 +171,22 @@ def read_slo_files(paths: list[str | Path] | tuple[str | Path, ...]) -> pd.DataF
                 " file (apiVersion: openslo/v1) may hold several"
             )
         else:
-            frames.append(_read_document(parsed[0] if parsed else None, where))
+            frames.append((where, _read_document(parsed[0] if parsed else None, where)))
     if documents:
-        frames.append(openslo.read_documents(documents))
-    frame = pd.concat(frames, ignore_index=True) if frames else _frame([])
-    keys = list(zip(frame["service_name"], frame["slo_name"], strict=True))
-    twice = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
-    if twice is not None:
-        raise InputError(
-            f"{_short(twice[0])}/{_short(twice[1])}: the same service and name in two files"
-            " (or twice in one OpenSLO file); each SLO may appear once"
-        )
-    return _frame(frame.to_dict("records"))
+        names = ", ".join(where for where, _ in documents)
+        frames.append((names, openslo.read_documents(documents)))
+    first: dict[tuple[str, str], str] = {}
+    for where, frame in frames:
+        for key in zip(frame["service_name"], frame["slo_name"], strict=True):
+            if key in first:
+                raise InputError(
+                    f"{where}: {_short(key[0])}/{_short(key[1])}: also in {first[key]};"
+                    " each SLO may appear once"
+                )
+            first[key] = where
+    if not frames:
+        return _frame([])
+    return _frame(pd.concat([f for _, f in frames], ignore_index=True).to_dict("records"))
 
 
 def read_slo_file(path: str | Path) -> pd.DataFrame:

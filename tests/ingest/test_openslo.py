@@ -324,12 +324,22 @@ def test_an_indicator_ref_may_name_an_sli_in_another_file(tmp_path: Path) -> Non
     ]
 
 
-def test_the_same_slo_in_two_files_is_refused(tmp_path: Path) -> None:
-    """(service, name) is the key across every file applied together."""
+def test_the_same_slo_twice_is_refused_naming_both_places(tmp_path: Path) -> None:
+    """(service, name) is the key across every file applied together, of either shape."""
     a = write_documents(tmp_path, slo_document(), name="a.yaml")
     b = write_documents(tmp_path, slo_document(), name="b.yaml")
-    with pytest.raises(InputError, match=r"^api/avail: the same service and name in two files"):
+    with pytest.raises(
+        InputError,
+        match=f"^{re.escape(str(b))}: SLO 'avail': metadata.name: api/avail again"
+        f" \\(first: {re.escape(str(a))}: SLO 'avail'\\); each SLO may appear once$",
+    ):
         read_slo_files([a, b])
+    own = tmp_path / "own.yaml"
+    own.write_text("slos: [{service: api, name: avail, type: availability, target: 99}]\n")
+    with pytest.raises(
+        InputError, match=f"^{re.escape(str(a))}: api/avail: also in {re.escape(str(own))};"
+    ):
+        read_slo_files([own, a])
 
 
 @pytest.mark.parametrize(
@@ -518,3 +528,28 @@ def test_hostile_files_are_refused_in_one_line(
 def test_the_export_shares_no_nodes() -> None:
     """No YAML anchors or aliases in what export writes: a reader need not resolve any."""
     assert "&id" not in dump(openslo_documents(read_slo_file(VALID)))
+
+
+def test_the_prometheus_example_is_refused_at_its_first_unevaluable_field() -> None:
+    """tests/data/slo/openslo/prometheus-source.yaml (a Prometheus source, time slices, a
+    calendar month): refused at the budgeting method, checked first."""
+    path = OPENSLO.parent / "prometheus-source.yaml"
+    with pytest.raises(
+        InputError, match=r"SLO 'web-availability': spec\.budgetingMethod: 'Timeslices'"
+    ):
+        read_slo_files([path])
+
+
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [
+        ("missing/x.yaml", "folder .*missing does not exist"),
+        (".", "is a folder; name the file to write"),
+    ],
+    ids=["an out file in a missing folder is refused", "an out folder is refused"],
+)
+def test_export_refuses_a_bad_out_before_connecting(tmp_path: Path, out: str, message: str) -> None:
+    """No database is named: the refusal comes first."""
+    result = run_cli("slo", "export", "--format", "openslo", "--out", str(tmp_path / out))
+    assert result.returncode == 2
+    assert re.fullmatch(f"obslib: error: .*{message}\n", result.stderr), result.stderr
