@@ -19,7 +19,7 @@ import textwrap
 import traceback
 from collections.abc import Iterator, Sequence
 
-from obslib.cli import db, incidents, ingest, reports, slo
+from obslib.cli import alerts, db, incidents, ingest, reports, slo
 from obslib.config import version
 from obslib.errors import ObslibError
 from obslib.redact import scrub
@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     slo.add_commands(commands)
     ingest.add_commands(commands)
     incidents.add_commands(commands)
+    alerts.add_commands(commands)
     reports.add_commands(commands)
     return parser
 

@@ -22,3 +22,9 @@ def whole(minimum: int, words: str):
 
 positive = whole(1, "at least 1")
 non_negative = whole(0, "0 or more")
+
+
+def text_columns(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows of text as left-aligned columns two spaces apart (the first row: the header)."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]

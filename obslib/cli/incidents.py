@@ -55,7 +55,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def incident_table(frame) -> list[str]:
     """The list as lines of fixed-width columns, times in UTC; a line saying why when empty."""
-    from obslib.cli.slo import _columns
+    from obslib.cli._args import text_columns
 
     header = ("incident", "service", "severity", "status", "triggered (UTC)", "resolved (UTC)")
     rows = [(*header, "report")]
@@ -71,7 +71,7 @@ def incident_table(frame) -> list[str]:
                 _report(d),
             )
         )
-    lines = _columns(rows)
+    lines = text_columns(rows)
     if len(rows) == 1:
         lines.append("(no incident matches)")
     return lines

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from obslib.cli._args import non_negative
+from obslib.cli._args import non_negative, text_columns
 
 
 def add_commands(commands) -> None:
@@ -54,9 +54,16 @@ def add_commands(commands) -> None:
     apply.set_defaults(func=_slo_apply)
 
     export = sloc.add_parser(
-        "export", help="write every stored SLO as OpenSLO v1 documents (with the alert rules)"
+        "export",
+        help="write every stored SLO as OpenSLO v1 documents (with the alert rules) or its"
+        " burn-rate rules as a Prometheus rule file",
     )
-    export.add_argument("--format", required=True, choices=("openslo",), help="the format to write")
+    export.add_argument(
+        "--format",
+        required=True,
+        choices=("openslo", "prometheus-rules"),
+        help="the format to write: OpenSLO v1 documents, or a Prometheus rule file",
+    )
     export.add_argument(
         "--out", metavar="FILE", help="the file to write (default: standard output)"
     )
@@ -108,16 +115,10 @@ def _evaluation_table(result) -> str:
                 d["firing"] or ("yes" if d["should_alert"] else ""),
             )
         )
-    lines = [f"SLOs at {result.at:%Y-%m-%d %H:%M} UTC", *_columns(rows)]
+    lines = [f"SLOs at {result.at:%Y-%m-%d %H:%M} UTC", *text_columns(rows)]
     if len(rows) == 1:
         lines.append("(no enabled SLOs)")
     return "\n".join(lines)
-
-
-def _columns(rows: list[tuple[str, ...]]) -> list[str]:
-    """Rows of text as left-aligned columns two spaces apart (the first row: the header)."""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
 def _num(value: float, fmt: str) -> str:
@@ -151,6 +152,11 @@ def _slo_export(args: argparse.Namespace) -> int:
         raise UsageError(f"{out} is a folder; name the file to write")
     if out is not None and not out.parent.is_dir():
         raise UsageError(f"{out}: folder {out.parent} does not exist")
+    if args.format == "prometheus-rules":  # the enabled SLOs' burn-rate rules, for Prometheus
+        from obslib.jobs import prometheus_rules
+
+        sys.stdout.write(prometheus_rules.export_rules(out, url=db.reachable_url()))
+        return 0
     slos = load.slos(url=db.reachable_url())
     text = openslo.dump(openslo.openslo_documents(slos))
     if out is None:
@@ -191,7 +197,7 @@ def _slo_list(args: argparse.Namespace) -> int:
                 "yes" if d["enabled"] else "no",
             )
         )
-    print("\n".join(_columns(rows)))
+    print("\n".join(text_columns(rows)))
     if len(rows) == 1:
         print("(no SLOs defined: obslib slo apply FILE.yaml)")
     return 0
