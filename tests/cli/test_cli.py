@@ -38,12 +38,13 @@ def test_help_lists_exactly_the_commands_that_exist() -> None:
         "lab",
         "slo evaluate",
         "incidents list",
+        "alerts replay",
+        "slo export",
     } <= real
     result = run_cli("--help")
     assert result.returncode == 0
-    listed = set(
-        re.findall(r"^  obslib ((?:db |slo |export |incidents )?[\w-]+)", result.stdout, re.M)
-    )
+    groups = "db |slo |export |incidents |alerts "
+    listed = set(re.findall(rf"^  obslib ((?:{groups})?[\w-]+)", result.stdout, re.M))
     assert listed == real
 
 
