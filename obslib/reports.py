@@ -184,6 +184,7 @@ REPORTS: dict[str, ReportSpec] = {
             (
                 Parameter("window", "duration", "14d"),
                 Parameter("end", "time", "", optional=True),
+                Parameter("config", "str", ""),
                 REPORT_MODE,
             ),
         ),

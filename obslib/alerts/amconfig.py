@@ -4,10 +4,12 @@ the file's text (or the parsed mapping) and the file's name for messages."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 import pandas as pd
 import yaml
@@ -416,6 +418,21 @@ def default_config() -> AlertmanagerConfig:
     and a critical alert mutes the lower-severity ones of its service."""
     text = resources.files("obslib.alerts").joinpath(DEFAULT_CONFIG).read_text("utf-8")
     return parse_config(text, DEFAULT_CONFIG)
+
+
+def read_config(path: str | os.PathLike[str]) -> AlertmanagerConfig:
+    """An alertmanager.yml from a file: ``parse_config`` of its bytes, refused before
+    reading when larger than ``MAX_BYTES`` and in one line when unreadable (InputError)."""
+    file = Path(path)
+    try:
+        if file.stat().st_size > MAX_BYTES:
+            raise InputError(
+                f"{file}: larger than {MAX_BYTES // 2**20} MB: not an alertmanager.yml"
+            )
+        raw = file.read_bytes()
+    except OSError as err:
+        raise InputError(f"{file}: cannot read the file: {err.strerror or err}") from None
+    return parse_config(raw, str(file))
 
 
 def walk(route: RouteNode):

@@ -23,7 +23,7 @@ import altair as alt
 import pandas as pd
 
 from obslib import alerts, health, load, slo
-from obslib.alerts import incidents
+from obslib.alerts import amconfig, incidents
 from obslib.charts import health as health_charts
 from obslib.config import critical_services
 from obslib.slo import replay as slo_replay
@@ -34,18 +34,6 @@ from obslib.views.tables import Table, number_text, percent_text, span_text, tab
 View = Table | Note | alt.TopLevelMixin
 # The route the replay applies: one page per service at a time (Alertmanager's timings by
 # default), and a critical alert mutes the lower-severity ones of its service.
-ROUTE = alerts.Route(group_by=("service",))
-INHIBIT = (
-    alerts.InhibitRule(
-        source={"severity": "critical"}, target={"severity": "high"}, equal=("service",)
-    ),
-    alerts.InhibitRule(
-        source={"severity": "critical"}, target={"severity": "medium"}, equal=("service",)
-    ),
-    alerts.InhibitRule(
-        source={"severity": "critical"}, target={"severity": "low"}, equal=("service",)
-    ),
-)
 
 _SCORE_LABELS = {"kpi": "KPI", "passed": "result"}
 _TIMES_LABELS = {"service_name": "service", "mtta_ms": "MTTA", "mttr_ms": "MTTR"}
@@ -106,11 +94,13 @@ class ResponseTimes:
 
 @dataclass(frozen=True)
 class Replay:
-    """The window's incidents through the route ``ROUTE`` with ``INHIBIT``."""
+    """The window's incidents through an alertmanager.yml (``config``: obslib's default
+    unless the report was given one)."""
 
     when: str
     replayed: alerts.NotificationReplay
     unpaged: pd.DataFrame  # ``alerts.unpaged``
+    config: amconfig.AlertmanagerConfig
 
     def empty_note(self) -> Note | None:
         if not self.replayed.summary["incidents"]:
@@ -123,12 +113,14 @@ class Replay:
             [(str(k).replace("_", " "), str(v)) for k, v in self.replayed.summary.items()],
             columns=["measure", "value"],
         )
+        route, rules = self.config.route, len(self.config.inhibit_rules)
         return table(
             rows,
-            f"The window's incidents through one Alertmanager route (group by service, wait "
-            f"{span_text(ROUTE.group_wait)}, interval {span_text(ROUTE.group_interval)}, repeat "
-            f"{span_text(ROUTE.repeat_interval)}; a critical alert mutes the others of its "
-            "service)",
+            f"The window's incidents through {self.config.file} (root route: group by "
+            f"{', '.join(route.group_by) or 'nothing'}, wait {span_text(route.group_wait)}, "
+            f"interval {span_text(route.group_interval)}, repeat "
+            f"{span_text(route.repeat_interval)}; {len(list(amconfig.walk(route))) - 1} child "
+            f"route(s), {rules} inhibit rule(s))",
         )
 
     def fates(self) -> View:
@@ -271,10 +263,14 @@ def _window_text(start: pd.Timestamp, end: pd.Timestamp) -> str:
     return f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC"
 
 
-def observability_health(window: str = "14d", end: str = "", *, url: str | None = None) -> Health:
+def observability_health(
+    window: str = "14d", end: str = "", config: str = "", *, url: str | None = None
+) -> Health:
     """Load what the KPIs need for ``window`` up to ``end`` (empty: the end of the data)
-    and build the view from it."""
+    and build the view from it; the incidents are replayed through the alertmanager.yml
+    ``config`` (empty: obslib's default, ``alerts/default_alertmanager.yml``)."""
     length = positive_duration(window)  # a bad window is refused before the database
+    routing = amconfig.read_config(config) if str(config).strip() else amconfig.default_config()
     start, stop = alerts.review_window(length, load.data_end(end, url=url))
     slos = load.enabled_slos(url=url)
     checked = slo.objectives(slos)
@@ -315,7 +311,7 @@ def observability_health(window: str = "14d", end: str = "", *, url: str | None 
         detections=detections,
         critical=critical_services(),
     )
-    replayed = alerts.replay_notifications(found, ROUTE, INHIBIT, until=stop)
+    replayed = alerts.replay_notifications(found, until=stop, config=routing)
     when = _window_text(start, stop)
     return Health(
         start=start,
@@ -334,5 +330,5 @@ def observability_health(window: str = "14d", end: str = "", *, url: str | None 
         outages=outages,
         detections=detections,
         times=ResponseTimes(when, incidents.mean_times(found)),
-        replay=Replay(when, replayed, alerts.unpaged(replayed, found)),
+        replay=Replay(when, replayed, alerts.unpaged(replayed, found), routing),
     )

@@ -8,6 +8,7 @@ from dataclasses import FrozenInstanceError
 import pytest
 
 from obslib import alerts, health
+from obslib.alerts import amconfig
 from obslib.demo import events
 from obslib.errors import UsageError
 from obslib.views import observability_health as hv
@@ -122,7 +123,7 @@ def test_the_view_shows_the_analysis_as_computed_below_it(demo_health) -> None:
     per_alert = alerts.false_positives_per_alert(demo_health.verdicts, demo_health.incidents)
     assert demo_health.false_positives().data.equals(per_alert)
     replayed = alerts.replay_notifications(
-        demo_health.incidents, hv.ROUTE, hv.INHIBIT, until=demo_health.end
+        demo_health.incidents, until=demo_health.end, config=amconfig.default_config()
     )
     unpaged = alerts.unpaged(replayed, demo_health.incidents)
     assert demo_health.replay_fates().data.equals(unpaged)
@@ -149,3 +150,36 @@ def test_the_health_report_is_offline_and_every_chart_reads(demo_db, tmp_path) -
     assert "Traceback" not in text and "of 5 KPIs pass" in text
     if CHROMIUM:
         browser_probe(html, tmp_path, min_charts=2)
+
+
+ALERTNAME_CONFIG = """\
+route:
+  receiver: team
+  group_by: [alertname]
+  group_wait: 1m
+receivers:
+  - name: team
+"""
+
+
+def test_the_replay_goes_through_the_config_the_report_is_given(demo_db, tmp_path) -> None:
+    """A config that groups by alertname, with no inhibition: the replay is the one the
+    alerts package gives for that file, and the caption names the file and its root route."""
+    url, _ = demo_db
+    path = tmp_path / "am.yml"
+    path.write_text(ALERTNAME_CONFIG)
+    view = hv.observability_health("14d", "", str(path), url=url)
+    expected = alerts.replay_notifications(
+        view.incidents, until=view.end, config=amconfig.parse_config(ALERTNAME_CONFIG, str(path))
+    )
+    assert view.replay.replayed.fates.equals(expected.fates)
+    caption = view.replay_summary().caption
+    assert f"through {path} (root route: group by alertname, wait 1 min" in caption
+    assert "0 inhibit rule(s)" in caption
+
+
+def test_a_bad_config_is_refused_before_the_database(tmp_path) -> None:
+    path = tmp_path / "am.yml"
+    path.write_text("route:\n  receiver: team\n  group_wait: soon\nreceivers:\n  - name: team\n")
+    with pytest.raises(Exception, match=rf"^{re.escape(str(path))}: route.group_wait: "):
+        hv.observability_health("14d", "", str(path), url="postgresql://nobody@127.0.0.1:1/none")
