@@ -17,37 +17,31 @@ def add_commands(commands) -> None:
     replay.add_argument(
         "--config", metavar="FILE", help="an alertmanager.yml (default: the one obslib ships)"
     )
+    replay.add_argument(
+        "--compare",
+        metavar="FILE",
+        help="a second alertmanager.yml: pages saved, incidents merged, delayed or muted under it",
+    )
     replay.add_argument("--since", metavar="TIME", help="incidents triggered from (UTC)")
     replay.add_argument("--until", metavar="TIME", help="replay up to (default: now)")
     replay.set_defaults(func=_replay)
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from obslib import alerts, load
-    from obslib.alerts import amconfig
     from obslib.cli._args import text_columns
-    from obslib.errors import InputError
     from obslib.storage import db
     from obslib.values import moment
     from obslib.views.tables import span_text
 
     since = None if args.since is None else moment(args.since, "--since")
     until = None if args.until is None else moment(args.until, "--until")
-    if args.config is None:
-        config = amconfig.default_config()
-    else:  # read and checked before connecting: a bad config is exit 2
-        path = Path(args.config)
-        try:
-            if path.stat().st_size > amconfig.MAX_BYTES:
-                raise InputError(f"{path}: larger than {amconfig.MAX_BYTES // 2**20} MB")
-            raw = path.read_bytes()
-        except OSError as err:
-            raise InputError(f"{path}: cannot read the file: {err.strerror or err}") from None
-        config = amconfig.parse_config(raw, str(path))
+    config = _read_config(args.config)
+    other = None if args.compare is None else _read_config(args.compare)
     found = load.incidents(since, until, url=db.reachable_url())
     replay = alerts.replay_notifications(found, until=until, config=config)
+    if other is not None:
+        return _print_comparison(found, replay, other, until, args)
     summary = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in replay.summary.items())
     print(f"{len(found)} incidents replayed: {summary}")
     sent = replay.notifications
@@ -74,3 +68,64 @@ def _replay(args: argparse.Namespace) -> int:
             )
         print("\n".join(text_columns(rows)))
     return 0
+
+
+def _read_config(name: str | None):
+    """The alertmanager.yml at ``name`` (None: the one obslib ships), read and checked
+    before connecting: a bad config is exit 2."""
+    from pathlib import Path
+
+    from obslib.alerts import amconfig
+    from obslib.errors import InputError
+
+    if name is None:
+        return amconfig.default_config()
+    path = Path(name)
+    try:
+        if path.stat().st_size > amconfig.MAX_BYTES:
+            raise InputError(f"{path}: larger than {amconfig.MAX_BYTES // 2**20} MB")
+        raw = path.read_bytes()
+    except OSError as err:
+        raise InputError(f"{path}: cannot read the file: {err.strerror or err}") from None
+    return amconfig.parse_config(raw, str(path))
+
+
+def _print_comparison(found, replay, other, until, args: argparse.Namespace) -> int:
+    """``--compare``: every incident is judged real here (the false-positive verdicts need
+    the SLO replay's firings; ``obslib.alerts.compare.compare_replays`` takes them)."""
+    from obslib import alerts
+    from obslib.alerts.compare import compare_replays
+    from obslib.cli._args import text_columns
+    from obslib.views.tables import span_text
+
+    theirs = alerts.replay_notifications(found, until=until, config=other)
+    got = compare_replays(replay, theirs, found)
+    s = got.summary
+    a_name, b_name = args.config or "the shipped config", args.compare
+    print(
+        f"{len(found)} incidents replayed: {s['pages_a']} pages under {a_name}, "
+        f"{s['pages_b']} under {b_name} ({s['pages_saved']} saved), "
+        f"merged into another's page: {s['merged']}; "
+        f"{s['delayed']} delayed (longest {span_text(s['longest_delay']) or '0 s'}), "
+        f"{s['muted']} muted (every incident judged real)"
+    )
+    changed = got.incidents[~got.incidents["change"].isin(("same", "never notified"))]
+    if len(changed):
+        rows = [("incident", "alert", "change", "by", "first notified (a)", "first notified (b)")]
+        for x in changed.itertuples():
+            rows.append(
+                (
+                    str(x.incident_id),
+                    str(x.alert_name),
+                    str(x.change),
+                    span_text(x.by),
+                    _at(x.notified_a),
+                    _at(x.notified_b),
+                )
+            )
+        print("\n".join(text_columns(rows)))
+    return 0
+
+
+def _at(moment) -> str:
+    return "" if moment is None or moment != moment else f"{moment:%Y-%m-%d %H:%M:%S}"
