@@ -79,6 +79,13 @@ def add_commands(commands) -> None:
     )
     scope(prom)
     prom.add_argument("--out", required=True, metavar="FILE", help="the .prom file to write")
+    prom.add_argument(
+        "--latency-window",
+        default="1h",
+        metavar="DURATION",
+        help="domainflow_trace_latency_seconds counts the traces of this window before --at"
+        " (default %(default)s)",
+    )
     prom.set_defaults(func=_slo_export_prom)
 
 
@@ -208,11 +215,15 @@ def _slo_export_prom(args: argparse.Namespace) -> int:
 
     from obslib.jobs import slo_evaluation as evaluation
     from obslib.storage import db
+    from obslib.values import positive_duration
 
     out = evaluation.textfile_path(Path(args.out))  # refused before any work
+    window = positive_duration(args.latency_window, "--latency-window")
     url = db.reachable_url()
     result = evaluation.evaluate(
         args.at, services=args.service, min_events=args.min_events, url=url
     )
-    print(f"wrote {evaluation.write_prometheus(result, out)} ({len(result.slos)} SLOs)")
+    latency = evaluation.trace_latency(result.at, window, services=args.service, url=url)
+    written = evaluation.write_prometheus(result, out, latency=latency)
+    print(f"wrote {written} ({len(result.slos)} SLOs, {len(latency.traces)} traces)")
     return 0

@@ -237,17 +237,76 @@ def textfile_path(path: str | Path) -> Path:
     return target
 
 
-def write_prometheus(evaluation: slo_status.Evaluation, path: str | Path) -> Path:
+LATENCY_WINDOW = pd.Timedelta(hours=1)  # traces counted before the evaluation instant
+# Prometheus' default histogram buckets (prometheus_client.Histogram.DEFAULT_BUCKETS), in s
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+
+
+@dataclass(frozen=True)
+class TraceLatency:
+    """Traces whose spans start in ``[at - window, at)``: one row each with the root's
+    ``service_name`` and ``operation_name`` and the trace's ``duration_ms`` (span extent)."""
+
+    traces: pd.DataFrame
+    window: pd.Timedelta
+
+
+def trace_latency(
+    at: pd.Timestamp,
+    window: pd.Timedelta = LATENCY_WINDOW,
+    *,
+    services: list[str] | None = None,
+    url: str | None = None,
+) -> TraceLatency:
+    """The traces of the ``window`` before ``at`` (the evaluation instant), their roots
+    found in PostgreSQL; with ``services``, only traces whose root is one of them."""
+    traces = load.telemetry.trace_roots(at - window, at, url=url)
+    if services:
+        traces = traces[traces["service_name"].isin(services)].reset_index(drop=True)
+    return TraceLatency(traces, window)
+
+
+def latency_buckets(
+    traces: pd.DataFrame, buckets: tuple[float, ...] = LATENCY_BUCKETS
+) -> dict[tuple[str, str], tuple[list[tuple[str, float]], float]]:
+    """Per (root service, root operation): Prometheus' cumulative buckets
+    ``[(le, count), ..., ("+Inf", total)]`` of the traces' latency in seconds, and the sum.
+    A latency equal to a bound falls in that bucket (``le`` is "less or equal")."""
+    out = {}
+    for (service, operation), group in traces.groupby(["service_name", "operation_name"]):
+        seconds = np.sort(group["duration_ms"].to_numpy(dtype=float) / 1000.0)
+        counts = np.searchsorted(seconds, np.asarray(buckets, dtype=float), side="right")
+        le = [(_bound(b), float(n)) for b, n in zip(buckets, counts, strict=True)]
+        out[(str(service), str(operation))] = ([*le, ("+Inf", float(len(seconds)))], seconds.sum())
+    return out
+
+
+def _bound(value: float) -> str:
+    """An ``le`` label as Prometheus' clients write it (``0.005``, ``1.0``, ``10.0``)."""
+    return repr(float(value))
+
+
+def write_prometheus(
+    evaluation: slo_status.Evaluation,
+    path: str | Path,
+    *,
+    latency: TraceLatency | None = None,
+) -> Path:
     """The evaluation in Prometheus' text format, for node_exporter's textfile collector.
 
     ``prometheus_client.write_to_textfile`` writes a temporary file beside ``path`` and
     renames it, so a scrape never reads half a file. An SLO without data exports no SLI
     (an absent series, not a made-up value); a throughput SLO exports no budget or burn.
+    With ``latency``, ``domainflow_trace_latency_seconds`` joins them: a histogram of the
+    window's trace latencies by root service and operation, recounted at every export (a
+    snapshot of the window, not a running counter: read its buckets without ``rate()``).
     """
     from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
     target = textfile_path(path)
     registry = CollectorRegistry()
+    if latency is not None:
+        registry.register(_LatencyCollector(latency))
     labels = ["service_name", "slo_name"]
 
     def gauge(name: str, doc: str, extra: tuple[str, ...] = ()) -> Gauge:
@@ -302,3 +361,24 @@ def write_prometheus(evaluation: slo_status.Evaluation, path: str | Path) -> Pat
         burn.labels(*key, slo.window_label(r["short_window"])).set(r["short_burn"])
     write_to_textfile(str(target), registry)
     return target
+
+
+class _LatencyCollector:
+    """``domainflow_trace_latency_seconds`` from counts already made (no observe() loop)."""
+
+    def __init__(self, latency: TraceLatency) -> None:
+        self.latency = latency
+
+    def collect(self):
+        from prometheus_client.core import HistogramMetricFamily
+
+        family = HistogramMetricFamily(
+            "domainflow_trace_latency_seconds",
+            "End-to-end trace latency (first span start to last span end) by the root span's"
+            f" service and operation, over the {slo.window_label(self.latency.window)} before"
+            " the evaluation; recounted at each export.",
+            labels=["service_name", "operation"],
+        )
+        for key, (buckets, total) in latency_buckets(self.latency.traces).items():
+            family.add_metric(list(key), buckets, total)
+        yield family

@@ -105,3 +105,41 @@ def logs(
 
 def _spans_frame(table: pa.Table, json: JsonMode) -> pd.DataFrame:
     return _typed(table, times=("start_time", "end_time"), json_cols=("tags", "logs"), json=json)
+
+
+# Each trace's root and span extent among the spans that start in the window: the root is
+# obslib.traces.tree.roots' rule in SQL (no parent in the window's spans: an empty parent
+# id, the span's own id, or one the window lacks; the earliest such span, ties by span id).
+_TRACE_ROOTS = """WITH w AS MATERIALIZED (
+    SELECT trace_id, span_id, parent_span_id, service_name, operation_name, start_time,
+           end_time
+    FROM distributed_traces WHERE start_time >= $1 AND start_time < $2
+), root AS (
+    SELECT DISTINCT ON (s.trace_id) s.trace_id, s.service_name, s.operation_name
+    FROM w s
+    WHERE s.parent_span_id IS NULL OR s.parent_span_id = '' OR s.parent_span_id = s.span_id
+       OR NOT EXISTS (
+           SELECT 1 FROM w p WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_span_id)
+    ORDER BY s.trace_id, s.start_time, s.span_id
+), extent AS (
+    SELECT trace_id, min(start_time) AS start_time,
+           (extract(epoch FROM max(end_time) - min(start_time)) * 1000)::float8 AS duration_ms
+    FROM w GROUP BY trace_id
+)
+SELECT root.trace_id, root.service_name, root.operation_name, extent.start_time,
+       extent.duration_ms
+FROM root JOIN extent USING (trace_id)"""
+
+
+def trace_roots(start: Moment, end: Moment, *, url: str | None = None) -> pd.DataFrame:
+    """One row per trace among the spans that start in ``[start, end)``: its root's
+    ``service_name`` and ``operation_name`` (``obslib.traces.tree.roots``' rule, in SQL),
+    its first ``start_time`` and its span extent ``duration_ms`` (first span start to last
+    span end, as ``obslib.traces.trace_summaries`` measures a trace); by trace id.
+
+    A trace the window cuts counts with the spans inside it. A trace whose every span has
+    a parent in the window (a cycle) has no root and no row.
+    """
+    lo, hi = _window(start, end)
+    table = _fetch(_TRACE_ROOTS, [lo, hi], url, order=("trace_id",))
+    return _typed(table, times=("start_time",))
