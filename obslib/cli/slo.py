@@ -135,10 +135,10 @@ def _num(value: float, fmt: str) -> str:
 
 
 def _slo_apply(args: argparse.Namespace) -> int:
-    from obslib.ingest import slo_file
+    from obslib.ingest import openslo, slo_file
     from obslib.storage import db
 
-    frame = slo_file.read_slo_files(args.file)  # a bad file is refused before connecting
+    frame = openslo.read_slo_files(args.file)  # a bad file is refused before connecting
     print(slo_file.apply_slos(frame, url=db.reachable_url()))
     return 0
 

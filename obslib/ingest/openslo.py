@@ -26,12 +26,22 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from obslib.errors import InputError
-from obslib.ingest.slo_file import _cut, _frame, _kind, _shown, _slo
+from obslib.ingest.slo_file import (
+    _cut,
+    _frame,
+    _kind,
+    _read_document,
+    _short,
+    _shown,
+    _slo,
+    parse_documents,
+)
 
 API_VERSION = "openslo/v1"
 SOURCE_TYPE = "obslib"
@@ -349,3 +359,40 @@ def _boolean(text: str) -> bool:
 
 
 __all__ = ["API_VERSION", "SOURCE_TYPE", "is_openslo", "read_documents"]
+
+
+def read_slo_files(paths: list[str | Path] | tuple[str | Path, ...]) -> pd.DataFrame:
+    """SLO definitions from files of either shape, checked, as one frame of the table's
+    columns: obslib's own (``slos:``, one document) or OpenSLO v1 (``apiVersion:
+    openslo/v1`` documents; an ``indicatorRef`` may name an SLI in any of the files).
+
+    A (service, name) pair given twice, in one file or two, is refused; so is the whole
+    lot when any file is, so an apply of them is all or nothing."""
+    frames, documents = [], []
+    for path in paths:
+        where = str(path)
+        parsed = parse_documents(Path(path), where)
+        if is_openslo(parsed):
+            documents.append((where, parsed))
+        elif len(parsed) > 1:
+            raise InputError(
+                f"{where}: {len(parsed)} YAML documents, but no apiVersion: only an OpenSLO"
+                " file (apiVersion: openslo/v1) may hold several"
+            )
+        else:
+            frames.append((where, _read_document(parsed[0] if parsed else None, where)))
+    if documents:
+        names = ", ".join(where for where, _ in documents)
+        frames.append((names, read_documents(documents)))
+    first: dict[tuple[str, str], str] = {}
+    for where, frame in frames:
+        for key in zip(frame["service_name"], frame["slo_name"], strict=True):
+            if key in first:
+                raise InputError(
+                    f"{where}: {_short(key[0])}/{_short(key[1])}: also in {first[key]};"
+                    " each SLO may appear once"
+                )
+            first[key] = where
+    if not frames:
+        return _frame([])
+    return _frame(pd.concat([f for _, f in frames], ignore_index=True).to_dict("records"))

@@ -150,45 +150,6 @@ class Applied:
         )
 
 
-def read_slo_files(paths: list[str | Path] | tuple[str | Path, ...]) -> pd.DataFrame:
-    """SLO definitions from files of either shape, checked, as one frame of the table's
-    columns: obslib's own (``slos:``, one document) or OpenSLO v1 (``apiVersion:
-    openslo/v1`` documents; an ``indicatorRef`` may name an SLI in any of the files).
-
-    A (service, name) pair given twice, in one file or two, is refused; so is the whole
-    lot when any file is, so an apply of them is all or nothing."""
-    from obslib.ingest import openslo  # it builds on this module's checks
-
-    frames, documents = [], []
-    for path in paths:
-        where = str(path)
-        parsed = parse_documents(Path(path), where)
-        if openslo.is_openslo(parsed):
-            documents.append((where, parsed))
-        elif len(parsed) > 1:
-            raise InputError(
-                f"{where}: {len(parsed)} YAML documents, but no apiVersion: only an OpenSLO"
-                " file (apiVersion: openslo/v1) may hold several"
-            )
-        else:
-            frames.append((where, _read_document(parsed[0] if parsed else None, where)))
-    if documents:
-        names = ", ".join(where for where, _ in documents)
-        frames.append((names, openslo.read_documents(documents)))
-    first: dict[tuple[str, str], str] = {}
-    for where, frame in frames:
-        for key in zip(frame["service_name"], frame["slo_name"], strict=True):
-            if key in first:
-                raise InputError(
-                    f"{where}: {_short(key[0])}/{_short(key[1])}: also in {first[key]};"
-                    " each SLO may appear once"
-                )
-            first[key] = where
-    if not frames:
-        return _frame([])
-    return _frame(pd.concat([f for _, f in frames], ignore_index=True).to_dict("records"))
-
-
 def read_slo_file(path: str | Path) -> pd.DataFrame:
     """SLO definitions from a YAML file, checked, as a frame of the table's columns.
 

@@ -16,7 +16,8 @@ import yaml
 
 from obslib import load, schema
 from obslib.errors import InputError
-from obslib.ingest.slo_file import MAX_FILE_BYTES, read_slo_file, read_slo_files
+from obslib.ingest.openslo import read_slo_files
+from obslib.ingest.slo_file import MAX_FILE_BYTES, read_slo_file
 from obslib.slo import alert_rules
 from obslib.slo.openslo import dump, openslo_documents
 from obslib.storage import db
