@@ -414,3 +414,37 @@ def in_trouble(evaluated: pd.DataFrame, replayed: Replay) -> list[str]:
     )
     later = [budgets.slo_label(d) for d in breached.to_dict("records")]
     return list(dict.fromkeys([*now, *later]))
+
+
+def review_rows(
+    evaluated: slo_status.Evaluation,
+    checked: slo_rules.Objectives,
+    hourly: pd.DataFrame,
+    replayed: Replay,
+    data_start=None,
+) -> pd.DataFrame:
+    """One row per SLO for a review of ``replayed``'s window: the evaluation at its end
+    (``evaluated.slos``) with the SLO's ``latency_threshold_ms`` and ``slo`` label, and what
+    holds over the whole window: ``breaches``, ``breaching`` and ``intervals``
+    (``breach_summary``), ``worst_budget`` and ``worst_at`` (``status.worst_budget`` over
+    ``hourly`` counts) and ``covered`` (``status.period_covered`` from ``data_start``)."""
+    keys = ["service_name", "slo_name"]
+    rows = evaluated.slos.merge(checked.frame[[*keys, "latency_threshold_ms"]], on=keys, how="left")
+    rows["slo"] = rows["service_name"] + "/" + rows["slo_name"]
+    rows = rows.merge(breach_summary(replayed), on=keys, how="left")
+    rows["breaches"] = rows["breaches"].fillna(0).astype(int)
+    rows["breaching"] = pd.to_timedelta(rows["breaching"]).fillna(pd.Timedelta(0))
+    rows["intervals"] = [v if isinstance(v, tuple) else () for v in rows["intervals"]]
+    by_label = {budgets.slo_label(d): d for d in checked.definitions}
+    worst = [
+        slo_status.worst_budget(hourly, by_label[label], replayed.start, replayed.end)
+        for label in rows["slo"]
+    ]
+    return rows.assign(
+        worst_budget=[w for w, _ in worst],
+        worst_at=pd.to_datetime([t for _, t in worst], utc=True),
+        covered=[
+            slo_status.period_covered(by_label[label], replayed.end, data_start)
+            for label in rows["slo"]
+        ],
+    )

@@ -532,10 +532,9 @@ def review_slos(
     min_events = count(min_events, "min_events")
     stop = load.data_end(end, url=url)
     stored = load.data_range(url=url)
+    data_start = None if stored is None else stored[0]
     checked = slo.objectives(load.enabled_slos(list(services), url=url))
-    plan = slo.read_plan(
-        checked, stop, window=length, data_start=None if stored is None else stored[0]
-    )
+    plan = slo.read_plan(checked, stop, window=length, data_start=data_start)
     counts = load.slo_counts(checked.frame, plan.minutes_from, plan.end, bucket=slo.STEP, url=url)
     older = plan.older_hours  # the hours before the minutes (their own hours are summed)
     hourly = slo.hourly_counts(
@@ -549,10 +548,7 @@ def review_slos(
     replayed = slo_replay.replay(
         counts, checked, incidents, plan.start, plan.end, bucket=slo.STEP, min_events=min_events
     )
-    keys = ["service_name", "slo_name"]
-    rows = result.slos.merge(checked.frame[[*keys, "latency_threshold_ms"]], on=keys, how="left")
-    rows = rows.assign(slo=rows["service_name"] + "/" + rows["slo_name"])
-    rows = _window_columns(rows, checked, hourly, replayed, stored)
+    rows = slo_replay.review_rows(result, checked, hourly, replayed, data_start)
     trouble = slo_replay.in_trouble(result.slos, replayed)
     return SloReview(
         start=plan.start,
@@ -569,38 +565,6 @@ def review_slos(
         replayed=replayed,
         rows=rows,
         trouble=tuple(trouble),
-        data_start=None if stored is None else stored[0],
+        data_start=data_start,
         picked=_selection(checked, trouble[:1] if live else trouble),
-    )
-
-
-def _window_columns(
-    rows: pd.DataFrame,
-    checked: slo.Objectives,
-    hourly: pd.DataFrame,
-    replayed: slo_replay.Replay,
-    stored: tuple | None,
-) -> pd.DataFrame:
-    """Each SLO's row with what ``obslib.slo`` says of the whole window: ``breaches``,
-    ``breaching`` and ``intervals`` (``replay.breach_summary``), ``worst_budget`` and
-    ``worst_at`` (``status.worst_budget``) and ``covered`` (``status.period_covered``)."""
-    keys = ["service_name", "slo_name"]
-    summary = slo_replay.breach_summary(replayed)
-    rows = rows.merge(summary, on=keys, how="left")
-    rows["breaches"] = rows["breaches"].fillna(0).astype(int)
-    rows["breaching"] = pd.to_timedelta(rows["breaching"]).fillna(pd.Timedelta(0))
-    rows["intervals"] = [v if isinstance(v, tuple) else () for v in rows["intervals"]]
-    by_label = {slo.slo_label(d): d for d in checked.definitions}
-    worst = [
-        slo_status.worst_budget(hourly, by_label[label], replayed.start, replayed.end)
-        for label in rows["slo"]
-    ]
-    data_start = None if stored is None else stored[0]
-    return rows.assign(
-        worst_budget=[w for w, _ in worst],
-        worst_at=pd.to_datetime([t for _, t in worst], utc=True),
-        covered=[
-            slo_status.period_covered(by_label[label], replayed.end, data_start)
-            for label in rows["slo"]
-        ],
     )

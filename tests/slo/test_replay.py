@@ -272,3 +272,23 @@ def test_the_replay_counts_firings_the_traffic_guard_held_back() -> None:
     rules = _replayed(min_events=10_000).rules
     page = rules[rules["long_window"] == pd.Timedelta("1h")].iloc[0]
     assert (page["firings"], page["held_back"]) == (0, 1)
+
+
+def test_review_rows_hold_the_end_state_and_the_whole_window() -> None:
+    """The 4-day stream of ``_replayed``: compliant-looking at the end of day 4 is not the
+    whole story; the row also says it breached once in the window, its worst budget left and
+    that the data (from T0) covers 4 of its 30 days."""
+    from obslib import slo
+
+    bad = {BAD_START + i: 50 for i in range(10)}
+    counts = minute_counts("api", range(4 * 24 * 60), 100, bad)
+    checked = slo.objectives(slo_definitions())
+    end = T0 + pd.Timedelta(days=4)
+    replayed = _replayed()
+    evaluated = slo_status.evaluate_at(counts, checked, end)
+    rows = slo_replay.review_rows(evaluated, checked, slo.hourly_counts(counts), replayed, T0)
+    row = rows.iloc[0]
+    assert row["slo"] == "api/availability" and row["breaches"] == 1
+    assert row["intervals"][0][0] == replayed.firings["start"].min()
+    assert row["covered"] == pytest.approx(4 / 30)
+    assert row["worst_budget"] <= row["error_budget_remaining"]
