@@ -144,21 +144,13 @@ def _slo_apply(args: argparse.Namespace) -> int:
 
 
 def _slo_export(args: argparse.Namespace) -> int:
-    import os
     import sys
-    import tempfile
-    from pathlib import Path
 
     from obslib import load
-    from obslib.errors import UsageError
     from obslib.slo import openslo
-    from obslib.storage import db
+    from obslib.storage import db, files
 
-    out = None if args.out is None else Path(args.out)
-    if out is not None and out.is_dir():  # refused before connecting
-        raise UsageError(f"{out} is a folder; name the file to write")
-    if out is not None and not out.parent.is_dir():
-        raise UsageError(f"{out}: folder {out.parent} does not exist")
+    out = None if args.out is None else files.target_file(args.out)  # refused before connecting
     if args.format == "prometheus-rules":  # the enabled SLOs' burn-rate rules, for Prometheus
         from obslib.jobs import prometheus_rules
 
@@ -169,16 +161,7 @@ def _slo_export(args: argparse.Namespace) -> int:
     if out is None:
         sys.stdout.write(text)
         return 0
-    # written beside the target and renamed: a reader never sees half a file
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=out.parent, prefix=f".{out.name}.", delete=False
-    ) as tmp:
-        try:
-            tmp.write(text)
-        except BaseException:
-            os.unlink(tmp.name)
-            raise
-    os.replace(tmp.name, out)
+    files.write_atomically(out, text)  # a reader never sees half a file
     print(f"wrote {out} ({len(slos)} SLOs)")
     return 0
 

@@ -3,8 +3,6 @@ prometheus-rules``), written atomically so Prometheus never reloads half a file.
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -13,17 +11,13 @@ from obslib import load
 from obslib.errors import UsageError
 from obslib.slo import DEFAULT_MIN_EVENTS
 from obslib.slo.prometheus import MetricNames, prometheus_rules
+from obslib.storage import files
 
 
 def rules_path(path: str | Path) -> Path:
     """The file to write, refused (before any work) when it is a folder or its folder is
     missing."""
-    target = Path(path)
-    if target.is_dir():
-        raise UsageError(f"{target} is a folder; name the rule file to write")
-    if not target.parent.is_dir():
-        raise UsageError(f"{target}: folder {target.parent} does not exist")
-    return target
+    return files.target_file(path, "rule file")
 
 
 def write_prometheus_rules(
@@ -38,17 +32,7 @@ def write_prometheus_rules(
     the new one. Returns the path written."""
     target = rules_path(path)
     text = prometheus_rules(slos, metrics=metrics, min_events=min_events)
-    hidden = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
-    try:
-        with open(hidden, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(hidden, target)
-    except BaseException:
-        hidden.unlink(missing_ok=True)
-        raise
-    return target
+    return files.write_atomically(target, text)
 
 
 def export_rules(
