@@ -16,12 +16,12 @@ with
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 import pytest
 
 from obslib.views.slo_review import review_slos
+from tests.golden import assert_golden
 
 DATA = Path(__file__).parents[1] / "data" / "golden_replay"
 REGENERATE = ".venv/bin/python -m tests.slo.test_replay_golden"
@@ -45,15 +45,7 @@ def demo_tables(demo_db) -> dict[str, str]:
 @pytest.mark.parametrize("name", ["rules.md", "detections.md"])
 def test_the_demo_replay_matches_its_golden_file(demo_tables, name: str) -> None:
     """The replay table is the stored Markdown, byte for byte."""
-    expected = (DATA / name).read_text()
-    got = demo_tables[name]
-    if got != expected:
-        diff = "".join(
-            difflib.unified_diff(
-                expected.splitlines(True), got.splitlines(True), f"stored {name}", "now"
-            )
-        )
-        pytest.fail(f"{name} differs (regenerate: {REGENERATE}):\n{diff}")
+    assert_golden(DATA / name, demo_tables[name], REGENERATE)
 
 
 def main() -> None:

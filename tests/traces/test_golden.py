@@ -14,7 +14,6 @@ and review the diff (``--from-demo`` also re-extracts the input from the demo ge
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import pandas as pd
 import pytest
 
 from obslib import traces
+from tests.golden import assert_golden
 
 DATA = Path(__file__).parents[1] / "data" / "golden_trace"
 INPUT = DATA / "spans.jsonl"
@@ -56,15 +56,7 @@ def outputs(spans: pd.DataFrame) -> dict[str, str]:
 @pytest.mark.parametrize("name", ["reconstruct.csv", "critical_path.csv", "statistics.csv"])
 def test_golden_trace(name: str) -> None:
     """The demo trace's tree, critical path and statistics match the stored files exactly."""
-    expected = (DATA / name).read_text()
-    got = outputs(load_input())[name]
-    if got != expected:
-        diff = "".join(
-            difflib.unified_diff(
-                expected.splitlines(True), got.splitlines(True), f"stored {name}", "now"
-            )
-        )
-        pytest.fail(f"{name} differs (regenerate: python -m tests.traces.test_golden):\n{diff}")
+    assert_golden(DATA / name, outputs(load_input())[name], "python -m tests.traces.test_golden")
 
 
 def test_golden_trace_is_what_it_claims() -> None:

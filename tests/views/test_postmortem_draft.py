@@ -15,7 +15,6 @@ change to the draft or to the facts in it, regenerate them with
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ import pytest
 from obslib.alerts import incidents
 from obslib.views import incident_postmortem as pm_view
 from obslib.views import postmortem_draft as draft
+from tests.golden import assert_golden
 
 DATA = Path(__file__).parents[1] / "data" / "golden_postmortem"
 # the scripted outage (events.main_incident_id()), a false positive (auth-service's latency
@@ -295,15 +295,7 @@ def demo_documents(demo_db) -> dict[str, str]:
 def test_the_demo_postmortems_match_their_golden_files(demo_documents, incident_id) -> None:
     """The draft of each golden incident is the stored Markdown, byte for byte."""
     name = f"{incident_id}.md"
-    expected = (DATA / name).read_text()
-    got = demo_documents[name]
-    if got != expected:
-        diff = "".join(
-            difflib.unified_diff(
-                expected.splitlines(True), got.splitlines(True), f"stored {name}", "now"
-            )
-        )
-        pytest.fail(f"{name} differs (regenerate: {REGENERATE}):\n{diff}")
+    assert_golden(DATA / name, demo_documents[name], REGENERATE)
 
 
 def main() -> None:
