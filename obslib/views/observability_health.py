@@ -125,12 +125,13 @@ class Replay:
 
     def fates(self) -> View:
         if self.unpaged.empty:
-            return Note("The route would have sent every incident as its own page.")
+            return Note("The configuration would have sent every incident as its own page.")
         return table(
             self.unpaged,
-            "Incidents the route would not have paged on their own: merged (sent within a "
-            "notification another alert of its group opened), inhibited (muted by a critical "
-            "alert of its service) or silent (resolved before its group's first flush)",
+            "Incidents the configuration would not have paged on their own: merged (sent within a "
+            "notification another alert of its group opened), inhibited (muted by an inhibit "
+            "rule: by default a critical alert of its service) or silent (resolved before its "
+            "group's first flush)",
         )
 
 
