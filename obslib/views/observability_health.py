@@ -125,7 +125,7 @@ class Replay:
 
     def fates(self) -> View:
         if self.unpaged.empty:
-            return Note("The configuration would have sent every incident as its own page.")
+            return Note("The route would have sent every incident as its own page.")
         return table(
             self.unpaged,
             "Incidents the configuration would not have paged on their own: merged (sent within a "
