@@ -7,7 +7,7 @@ The bottom layer: the CLI, report parameters, loaders, writers and analysis all 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -125,3 +125,72 @@ def boolean(value: Any) -> bool:
             return lowered in TRUE_WORDS
         raise ValueError(f"{value!r} is not a boolean")
     return bool(value)
+
+
+# -- durations for reading ------------------------------------------------------------------
+# One style everywhere a duration is shown (README, "Durations"): a duration that was
+# measured reads in spaced units, the two largest that matter (``850 ms``, ``4.2 s``,
+# ``3 min``, ``6 h 12 min``, ``2 d 4 h``); a window a person configures reads as the
+# shorthand they type (``30d``, ``1h``, ``5m``), which ``duration`` parses back.
+
+# (unit, its size in seconds, the unit shown after it, and that unit's size)
+_DURATION_TIERS = (("d", 86400, "h", 3600), ("h", 3600, "min", 60), ("min", 60, "s", 1))
+_WINDOW_UNITS = (("d", 86400_000), ("h", 3600_000), ("m", 60_000), ("s", 1000), ("ms", 1))
+
+
+def duration_text(delta: pd.Timedelta | timedelta | None) -> str:
+    """A measured duration for reading; blank when missing.
+
+    Nothing at all is ``0 s``; under 10 ms one decimal (``8.5 ms``, ``<0.1 ms`` for a tiny
+    non-zero one), under a second whole ms (``850 ms``), under 10 s one decimal (``4.2 s``),
+    under a minute whole seconds (``42 s``); from a minute on the largest unit and the next
+    one down, the next dropped when it is zero (``3 min``, ``3 min 20 s``, ``6 h 12 min``,
+    ``2 d 4 h``), rounded to the smaller unit shown. Rounding happens before the unit is
+    chosen, so 59.7 s reads ``1 min`` and 999.6 ms ``1.0 s``, never ``60 s`` or ``1000 ms``.
+    Negative durations get a ``-``.
+    """
+    if delta is None or pd.isna(delta):
+        return ""
+    seconds = pd.Timedelta(delta).total_seconds()
+    sign, size = ("-" if seconds < 0 else ""), abs(seconds)
+    return sign + _duration_size(size)
+
+
+def _duration_size(seconds: float) -> str:
+    ms = seconds * 1000
+    if ms == 0:
+        return "0 s"
+    if round(ms, 1) < 10:
+        return "<0.1 ms" if 0 < ms < 0.05 else f"{ms:.1f} ms"
+    if round(ms) < 1000:
+        return f"{round(ms)} ms"
+    if round(seconds, 1) < 10:
+        return f"{seconds:.1f} s"
+    if round(seconds) < 60:
+        return f"{round(seconds)} s"
+    for unit, size, sub, sub_size in _DURATION_TIERS:
+        whole = round(seconds / sub_size)  # in the smaller unit shown
+        if whole * sub_size >= size:
+            big, small = divmod(whole, size // sub_size)
+            return f"{big} {unit} {small} {sub}" if small else f"{big} {unit}"
+    raise AssertionError("unreachable")  # pragma: no cover: a minute or more is a tier
+
+
+def window_text(delta: pd.Timedelta | timedelta) -> str:
+    """A configured window as people type it: the largest unit it is a whole number of
+    (``30d``, ``36h``, ``5m``, ``90s``, ``250ms``), the shorthand ``duration`` reads back and
+    Prometheus accepts in a range. Sub-millisecond windows are refused (ValueError): none of
+    obslib's windows is one, and Prometheus could not express it."""
+    ms, rest = divmod(pd.Timedelta(delta).value, 1_000_000)
+    if rest or ms <= 0:
+        raise ValueError(f"{delta!r} is not a whole positive number of milliseconds")
+    for unit, size in _WINDOW_UNITS:
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    raise AssertionError("unreachable")  # pragma: no cover: every ms count is whole ms
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``1 service``, ``3 services``, ``0 services``: a count with its noun agreeing;
+    ``words`` for a plural that is not ``word + "s"`` (``1 match``, ``2 matches``)."""
+    return f"{count:,} {word if count == 1 else (words or word + 's')}"

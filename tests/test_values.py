@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+
 import pandas as pd
 import pytest
 from hypothesis import given
@@ -206,3 +209,83 @@ def test_a_window_must_end_after_it_starts() -> None:
     assert values.window("2026-11-14 14:00", None)[1] is None
     tiny = values.window("2026-11-14 14:00", "2026-11-14 14:00:00.000001")
     assert tiny[1] - tiny[0] == pd.Timedelta(microseconds=1)
+
+
+# -- durations for reading ------------------------------------------------------------------
+
+_MS = pd.Timedelta(milliseconds=1)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "delta", "expected"),
+    [
+        ("nothing at all reads 0 s", pd.Timedelta(0), "0 s"),
+        ("a tiny non-zero time is not shown as zero", 0.04 * _MS, "<0.1 ms"),
+        ("under 10 ms keeps one decimal", 8.46 * _MS, "8.5 ms"),
+        ("9.96 ms rounds to 10 ms, not 10.0 ms", 9.96 * _MS, "10 ms"),
+        ("under a second is whole ms", 850.4 * _MS, "850 ms"),
+        ("999.6 ms rounds into seconds, never 1000 ms", 999.6 * _MS, "1.0 s"),
+        ("under 10 s keeps one decimal", pd.Timedelta(seconds=4.24), "4.2 s"),
+        ("under a minute is whole seconds", pd.Timedelta(seconds=42.4), "42 s"),
+        ("59.7 s rounds into minutes, never 60 s", pd.Timedelta(seconds=59.7), "1 min"),
+        ("whole minutes drop their zero seconds", pd.Timedelta(minutes=3), "3 min"),
+        ("900 s reads in minutes", pd.Timedelta(seconds=900), "15 min"),
+        ("minutes carry their seconds", pd.Timedelta(seconds=200), "3 min 20 s"),
+        ("an hour minus a blink is an hour", pd.Timedelta(seconds=3599.7), "1 h"),
+        ("hours carry their minutes", pd.Timedelta(hours=6, minutes=12), "6 h 12 min"),
+        ("hours round to the minute", pd.Timedelta(hours=6, minutes=12, seconds=31), "6 h 13 min"),
+        ("a day minus 20 s is a day", pd.Timedelta(hours=23, minutes=59, seconds=40), "1 d"),
+        ("days carry their hours", pd.Timedelta(days=2, hours=4), "2 d 4 h"),
+        ("days round to the hour", pd.Timedelta(days=3, hours=23, minutes=40), "4 d"),
+        ("a negative duration gets a minus", pd.Timedelta(minutes=-3), "-3 min"),
+        ("a datetime.timedelta is read too", timedelta(minutes=90), "1 h 30 min"),
+        ("a missing duration is blank", None, ""),
+        ("NaT is blank", pd.NaT, ""),
+    ],
+)  # fmt: skip
+def test_measured_durations_read_in_one_style(sentence: str, delta, expected: str) -> None:
+    assert values.duration_text(delta) == expected, sentence
+
+
+@pytest.mark.parametrize(
+    ("sentence", "delta", "expected"),
+    [
+        ("days as people type them", pd.Timedelta(days=30), "30d"),
+        ("36 hours are not a whole number of days", pd.Timedelta(hours=36), "36h"),
+        ("minutes are m, as Prometheus writes them", pd.Timedelta(minutes=5), "5m"),
+        ("90 seconds stay seconds", pd.Timedelta(seconds=90), "90s"),
+        ("a quarter second is ms", pd.Timedelta(milliseconds=250), "250ms"),
+    ],
+)  # fmt: skip
+def test_configured_windows_read_as_typed(sentence: str, delta, expected: str) -> None:
+    assert values.window_text(delta) == expected, sentence
+    assert values.duration(expected) == delta, "the shorthand parses back to the window"
+
+
+@pytest.mark.parametrize("delta", [pd.Timedelta(0), pd.Timedelta(hours=-1), pd.Timedelta(1)])
+def test_a_window_that_is_not_whole_positive_ms_is_refused(delta) -> None:
+    with pytest.raises(ValueError, match="whole positive number of milliseconds"):
+        values.window_text(delta)
+
+
+@given(st.integers(min_value=1, max_value=10**12))
+def test_every_whole_ms_window_parses_back(ms: int) -> None:
+    delta = pd.Timedelta(milliseconds=ms)
+    assert values.duration(values.window_text(delta)) == delta
+
+
+@given(st.integers(min_value=0, max_value=10**15))
+def test_a_measured_duration_never_shows_a_carry_or_a_zero_part(us: int) -> None:
+    """No ``60 s``, ``60 min``, ``24 h``, ``1000 ms`` and no ``3 min 0 s``."""
+    text = values.duration_text(pd.Timedelta(microseconds=us))
+    assert not re.search(r"\b(60 s|60 min|24 h|1000 ms|10\.0 (s|ms))\b| 0 \w+$", text), text
+
+
+@pytest.mark.parametrize(
+    ("count", "word", "words", "expected"),
+    [(1, "service", None, "1 service"), (0, "service", None, "0 services"),
+     (3, "operation", None, "3 operations"), (2, "match", "matches", "2 matches"),
+     (1200, "span", None, "1,200 spans")],
+)  # fmt: skip
+def test_a_count_agrees_with_its_noun(count: int, word: str, words, expected: str) -> None:
+    assert values.plural(count, word, words) == expected
