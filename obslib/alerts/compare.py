@@ -2,6 +2,11 @@
 saved, incidents merged, and the real incidents a change would page later or not at all.
 
 Pure functions on ``NotificationReplay`` results and ``load.incidents`` frames; no I/O.
+
+Which incidents are real is the one false-positive rule (``noise.false_positives``) on the
+burn-rate rules replayed over the window (``judge``), with the counts read over the range
+a review of the same window reads (``judge_reads``): the verdicts the observability health
+report shows for that window.
 """
 
 from __future__ import annotations
@@ -10,9 +15,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from obslib import slo
+from obslib.alerts.correlation import OUTAGE_COLUMNS
+from obslib.alerts.noise import FP_MARGIN, false_positives, review_reads
 from obslib.alerts.notifications import FATES, NotificationReplay
 from obslib.errors import InputError
 from obslib.schema import require_columns
+from obslib.slo import replay as slo_replay
 
 PAGE_REASONS = ("first", "new alerts")  # a page: a group's first or new-alert notification
 CHANGES = ("same", "delayed", "sooner", "muted", "newly notified", "never notified")
@@ -20,6 +29,7 @@ COMPARISON_COLUMNS = (
     "incident_id",
     "alert_name",
     "triggered_at",
+    "verdict",
     "real",
     "fate_a",
     "fate_b",
@@ -37,10 +47,50 @@ class ReplayComparison:
     config b notified it than config a: positive when delayed, negative when sooner, NaT
     otherwise). ``summary``: ``pages_a``, ``pages_b``, ``pages_saved``, ``merged``
     (incidents that opened a page under a and rode in another's under b), ``delayed`` and
-    ``muted`` (real incidents only), ``longest_delay``, ``real`` (how many were judged)."""
+    ``muted`` (real incidents only), ``longest_delay``, ``real`` (how many count as real,
+    ``unknown`` included), and ``judged_real``, ``false_positive``, ``unknown`` (the
+    verdicts as given; every incident ``unknown`` without verdicts)."""
 
     incidents: pd.DataFrame
     summary: dict = field(default_factory=dict)
+
+
+def judge_reads(
+    start: pd.Timestamp, end: pd.Timestamp, incidents: pd.DataFrame, checked: slo.Objectives
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The half-open range of per-minute SLI counts (``load.slo_counts``, bucket
+    ``slo.STEP``) that ``judge`` reads for the ``incidents`` paged in ``[start, end)``:
+    ``noise.review_reads``' counts range (the health report's), reaching the replay's
+    ``FP_MARGIN`` plus the longest applicable rule window before ``start``. No spans or
+    logs are read to judge, so no outage is passed."""
+    applies = checked.rules[checked.rules["applies"].astype(bool)]
+    reads = review_reads(
+        start,
+        end,
+        incidents,
+        pd.DataFrame(columns=list(OUTAGE_COLUMNS)),
+        severity="critical",
+        rule_lookback=applies["long_window"].max() if len(applies) else None,
+    )
+    return reads.counts_start, reads.counts_end
+
+
+def judge(
+    incidents: pd.DataFrame,
+    checked: slo.Objectives,
+    counts: pd.DataFrame,
+    start: pd.Timestamp,
+    counts_end: pd.Timestamp,
+) -> tuple[slo_replay.Replay, pd.DataFrame]:
+    """The one false-positive rule on ``incidents`` paged from ``start``: the burn-rate
+    rules of ``checked`` replayed on ``counts`` from ``FP_MARGIN`` before ``start`` to
+    ``counts_end`` (``judge_reads``' range), then ``noise.false_positives`` on its firings:
+    the replay and the verdicts (``FP_COLUMNS``). The same path as the observability health
+    view (``views.observability_health``)."""
+    replayed = slo_replay.replay(
+        counts, checked, incidents, start - FP_MARGIN, counts_end, bucket=slo.STEP
+    )
+    return replayed, false_positives(incidents, replayed.firings, replayed.rules, replayed.end)
 
 
 def _per_incident(replay: NotificationReplay, side: str) -> pd.DataFrame:
@@ -100,10 +150,13 @@ def compare_replays(
     )
     if verdicts is None:
         frame["real"] = True
+        said = pd.Series("unknown", index=frame.index)
     else:
         require_columns(verdicts, ("incident_id", "verdict"), "verdicts")
-        fps = set(verdicts.loc[verdicts["verdict"] == "false_positive", "incident_id"])
-        frame["real"] = ~frame["incident_id"].isin(fps)
+        said = frame["incident_id"].map(verdicts.set_index("incident_id")["verdict"])
+        said = said.fillna("unknown")
+        frame["real"] = said != "false_positive"
+    frame["verdict"] = said
     frame["change"] = [
         _change(x, y) for x, y in zip(frame["notified_a"], frame["notified_b"], strict=True)
     ]
@@ -122,5 +175,8 @@ def compare_replays(
         "delayed": len(delayed),
         "muted": int((real["change"] == "muted").sum()),
         "longest_delay": delayed["by"].max() if len(delayed) else pd.Timedelta(0),
+        "judged_real": int((said == "real").sum()),
+        "false_positive": int((said == "false_positive").sum()),
+        "unknown": int((said == "unknown").sum()),
     }
     return ReplayComparison(incidents=frame, summary=summary)

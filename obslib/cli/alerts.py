@@ -38,10 +38,12 @@ def _replay(args: argparse.Namespace) -> int:
     until = None if args.until is None else moment(args.until, "--until")
     config = _read_config(args.config)
     other = None if args.compare is None else _read_config(args.compare)
-    found = load.incidents(since, until, url=db.reachable_url())
+    url = db.reachable_url()
+    found = load.incidents(since, until, url=url)
     replay = alerts.replay_notifications(found, until=until, config=config)
     if other is not None:
-        return _print_comparison(found, replay, other, until, args)
+        verdicts = _verdicts(found, since, until, url)
+        return _print_comparison(found, replay, other, verdicts, until, args)
     summary = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in replay.summary.items())
     print(f"{len(found)} incidents replayed: {summary}")
     sent = replay.notifications
@@ -90,16 +92,38 @@ def _read_config(name: str | None):
     return amconfig.parse_config(raw, str(path))
 
 
-def _print_comparison(found, replay, other, until, args: argparse.Namespace) -> int:
-    """``--compare``: every incident is judged real here (the false-positive verdicts need
-    the SLO replay's firings; ``obslib.alerts.compare.compare_replays`` takes them)."""
+def _verdicts(found, since, until, url: str):
+    """The one false-positive rule's verdicts on the incidents paged in ``[since, until)``
+    (``alerts.compare.judge``: the health report's path for that window). The window opens
+    at ``since`` (default: the first incident's minute) and closes at ``until`` (default:
+    the end of the data, ``load.data_end``). None when nothing can be judged (no incident
+    or no enabled SLO): every incident is then ``unknown``, and counts as real."""
+    from obslib import load, slo
+    from obslib.alerts.compare import judge, judge_reads
+
+    slos = load.enabled_slos(url=url)
+    if found.empty or slos.empty:
+        return None
+    stop = until if until is not None else load.data_end(url=url)
+    start = since if since is not None else found["triggered_at"].min().floor(slo.STEP)
+    checked = slo.objectives(slos)
+    lo, hi = judge_reads(start, stop, found, checked)
+    counts = load.slo_counts(slos, lo, hi, bucket=slo.STEP, url=url)
+    return judge(found, checked, counts, start, hi)[1]
+
+
+def _print_comparison(found, replay, other, verdicts, until, args: argparse.Namespace) -> int:
+    """``--compare``: the difference config b makes (``alerts.compare.compare_replays``),
+    counting as real every incident the one false-positive rule does not call a false
+    positive (``unknown`` counts as real); the summary line says how many were judged
+    each way."""
     from obslib import alerts
     from obslib.alerts.compare import compare_replays
     from obslib.cli._args import text_columns
     from obslib.views.tables import span_text
 
     theirs = alerts.replay_notifications(found, until=until, config=other)
-    got = compare_replays(replay, theirs, found)
+    got = compare_replays(replay, theirs, found, verdicts)
     s = got.summary
     a_name, b_name = args.config or "the shipped config", args.compare
     print(
@@ -107,16 +131,21 @@ def _print_comparison(found, replay, other, until, args: argparse.Namespace) -> 
         f"{s['pages_b']} under {b_name} ({s['pages_saved']} saved), "
         f"merged into another's page: {s['merged']}; "
         f"{s['delayed']} delayed (longest {span_text(s['longest_delay']) or '0 s'}), "
-        f"{s['muted']} muted (every incident judged real)"
+        f"{s['muted']} muted, of the real incidents (judged real {s['judged_real']}, "
+        f"false positive {s['false_positive']}, unknown {s['unknown']}: unknown counts as real)"
     )
     changed = got.incidents[~got.incidents["change"].isin(("same", "never notified"))]
     if len(changed):
-        rows = [("incident", "alert", "change", "by", "first notified (a)", "first notified (b)")]
+        rows = [
+            ("incident", "alert", "verdict", "change", "by", "first notified (a)",
+             "first notified (b)")
+        ]  # fmt: skip
         for x in changed.itertuples():
             rows.append(
                 (
                     str(x.incident_id),
                     str(x.alert_name),
+                    str(x.verdict).replace("_", " "),
                     str(x.change),
                     span_text(x.by),
                     _at(x.notified_a),

@@ -3,6 +3,8 @@ real incidents delayed or muted, and by how long."""
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -98,12 +100,20 @@ CASES = {
         {"pages_a": 2, "pages_b": 1, "pages_saved": 1, "merged": 0, "delayed": 0, "muted": 1},
         {"C": ("same", None), "H": ("muted", None)},
     ),
+    "an incident without a verdict is unknown and counts as real": (
+        MASKED,
+        _config("alertname"),
+        _config("alertname", inhibit=True),
+        pd.DataFrame({"incident_id": ["C"], "verdict": ["real"]}),
+        {"real": 2, "muted": 1, "judged_real": 1, "false_positive": 0, "unknown": 1},
+        {"H": ("muted", None)},
+    ),
     "an inhibition that mutes a false positive mutes no real incident": (
         MASKED,
         _config("alertname"),
         _config("alertname", inhibit=True),
         pd.DataFrame({"incident_id": ["C", "H"], "verdict": ["real", "false_positive"]}),
-        {"pages_saved": 1, "real": 1, "muted": 0},
+        {"pages_saved": 1, "real": 1, "muted": 0, "judged_real": 1, "false_positive": 1},
         {"H": ("muted", None)},
     ),
 }
@@ -162,4 +172,6 @@ def test_the_demo_history_compared_under_grouping_by_alertname(demo_db, tmp_path
     lines = result.stdout.splitlines()
     assert lines[0].startswith("39 incidents replayed: ")
     assert f"under {other} (" in lines[0]
-    assert "(every incident judged real)" in lines[0]
+    judged = re.search(r"judged real (\d+), false positive (\d+), unknown (\d+)", lines[0])
+    assert judged is not None, lines[0]
+    assert sum(int(n) for n in judged.groups()) == 39
