@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
+from obslib.alerts.time_intervals import TimeInterval, contains_any, parse_named
 from obslib.errors import InputError
 
 # Alertmanager's DefaultRouteOpts: what the root route has unless it says otherwise.
@@ -42,7 +44,7 @@ RECEIVER_KEYS = frozenset({"name"} | {f"{kind}_configs" for kind in _INTEGRATION
 MAX_BYTES = 10 * 1024 * 1024  # an alertmanager.yml is kilobytes; refuse before parsing
 MAX_NODES = 100_000  # YAML nodes after aliases expand ("billion laughs" stops here)
 MAX_DEPTH = 64  # nested routes
-UNSUPPORTED = ("mute_time_intervals", "active_time_intervals")  # on routes: need a clock
+TIME_KEYS = ("mute_time_intervals", "active_time_intervals")  # on routes: names of intervals
 _LABEL = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
 _MATCHER = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(=~|=|!=|!~)\s*((?s:.*?))\s*$")
 # Prometheus' model.ParseDuration: units in this order, each at most once; "0" alone is 0.
@@ -87,6 +89,8 @@ class RouteNode:
     repeat_interval: pd.Timedelta
     continue_: bool = False
     routes: tuple[RouteNode, ...] = ()
+    mute_time_intervals: tuple[str, ...] = ()
+    active_time_intervals: tuple[str, ...] = ()
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         return all(m.matches(labels) for m in self.matchers)
@@ -110,11 +114,46 @@ class AlertmanagerConfig:
     route: RouteNode
     inhibit_rules: tuple[InhibitMatchers, ...]
     receivers: tuple[str, ...]
+    time_intervals: tuple[tuple[str, tuple[TimeInterval, ...]], ...] = ()
+
+    def schedule(self, route: RouteNode) -> Callable[[datetime], bool] | None:
+        """Whether ``route`` sends at an instant (notify.go's TimeActiveStage then
+        TimeMuteStage): not while any of its ``mute_time_intervals`` is active and, when it
+        names ``active_time_intervals``, only while one of those is. None: always."""
+        named = dict(self.time_intervals)
+        mute = [named[n] for n in route.mute_time_intervals]
+        active = [named[n] for n in route.active_time_intervals]
+        if not mute and not active:
+            return None
+
+        def sends(at: datetime) -> bool:
+            if any(contains_any(ti, at) for ti in mute):
+                return False
+            return not active or any(contains_any(ti, at) for ti in active)
+
+        return sends
+
+
+def _without_sexagesimal(resolvers: dict) -> dict:
+    """YAML 1.1's implicit int and float resolvers, except base 60: Alertmanager's Go YAML
+    reads ``17:00`` and ``1:5`` as strings (a time of day, a day range), PyYAML as 1020 and
+    65."""
+    out = {}
+    for first, pairs in resolvers.items():
+        out[first] = [
+            (tag, re.compile(r"(?=[^:]*\Z)" + rx.pattern, rx.flags))
+            if tag.endswith((":int", ":float"))
+            else (tag, rx)
+            for tag, rx in pairs
+        ]
+    return out
 
 
 class _Loader(yaml.SafeLoader):
-    """safe_load, except a key given twice in one mapping is an error and aliases may not
-    expand the document past ``MAX_NODES`` nodes."""
+    """safe_load, except a key given twice in one mapping is an error, aliases may not
+    expand the document past ``MAX_NODES`` nodes and ``a:b`` is never a base-60 number."""
+
+    yaml_implicit_resolvers = _without_sexagesimal(yaml.SafeLoader.yaml_implicit_resolvers)
 
     def get_single_node(self):
         node = super().get_single_node()
@@ -305,9 +344,10 @@ def _route(node: object, path: str, parent: RouteNode | None, where: _Where) -> 
     node = _keys(node, ROUTE_KEYS, path, where)
     if path.count(".routes[") > MAX_DEPTH:
         raise where.fail(path, f"routes nested more than {MAX_DEPTH} deep")
-    for key in UNSUPPORTED:
-        if node.get(key):
-            raise where.fail(f"{path}.{key}", "time intervals are not supported by the replay yet")
+    timed = {key: _interval_names(node, key, path, where) for key in TIME_KEYS}
+    if parent is None and any(timed.values()):
+        key = next(k for k, v in timed.items() if v)
+        raise where.fail(f"{path}.{key}", "the root route must not have time intervals")
     times = {}
     for key, default in (
         ("group_wait", GROUP_WAIT),
@@ -335,12 +375,27 @@ def _route(node: object, path: str, parent: RouteNode | None, where: _Where) -> 
     cont = node.get("continue", False)
     if not isinstance(cont, bool):
         raise where.fail(f"{path}.continue", f"must be true or false, not {cont!r}")
-    here = RouteNode(path, receiver, matchers, group_by, **times, continue_=cont)
+    here = RouteNode(path, receiver, matchers, group_by, **times, continue_=cont, **timed)
     children = node.get("routes") or []
     if not isinstance(children, list):
         raise where.fail(f"{path}.routes", "must be a list of routes")
     kids = tuple(_route(c, f"{path}.routes[{k}]", here, where) for k, c in enumerate(children))
-    return RouteNode(path, receiver, matchers, group_by, **times, continue_=cont, routes=kids)
+    return RouteNode(
+        path, receiver, matchers, group_by, **times, continue_=cont, routes=kids, **timed
+    )
+
+
+def _interval_names(node: Mapping, key: str, path: str, where: _Where) -> tuple[str, ...]:
+    """A route's own ``mute_time_intervals`` or ``active_time_intervals``: never inherited
+    (Alertmanager 0.25 dispatch/route.go NewRoute sets ``opts.MuteTimeIntervals =
+    cr.MuteTimeIntervals`` and the same for active ones, over the parent's options)."""
+    names = node.get(key) or []
+    if not isinstance(names, list):
+        raise where.fail(f"{path}.{key}", "must be a list of time interval names")
+    for k, name in enumerate(names):
+        if not isinstance(name, str) or not name:
+            raise where.fail(f"{path}.{key}[{k}]", f"not a time interval name: {name!r}")
+    return tuple(names)
 
 
 def _inhibit(node: object, path: str, where: _Where) -> InhibitMatchers:
@@ -382,8 +437,10 @@ def parse_config(
     """An alertmanager.yml's text (or its parsed mapping) as an ``AlertmanagerConfig``.
 
     Checked as ``amtool check-config`` checks what the replay uses: unknown keys, durations,
-    matchers, group_by, receivers the routes name. Receivers' integrations and ``global``
-    are not read (they say where a notification goes, not whether it is sent). Raises
+    matchers, group_by, receivers and time intervals the routes name, the time intervals'
+    fields (``time_intervals[0].time_intervals[1].weekdays[0]``). Receivers' integrations
+    and ``global`` are not read (they say where a notification goes, not whether it is
+    sent). Raises
     ``InputError``: ``FILE: route.routes[2].matchers[0]: problem``."""
     where = _Where(file)
     doc = source if isinstance(source, Mapping) else _load(source, where)
@@ -402,15 +459,20 @@ def parse_config(
         if name in names:
             raise where.fail(f"receivers[{k}].name", f"receiver {name!r} is defined twice")
         names.append(name)
+    intervals = parse_named(doc, where.fail)
     route = _route(doc["route"], "route", None, where)
     for node in walk(route):
         if node.receiver not in names:
             raise where.fail(f"{node.path}.receiver", f"undefined receiver {node.receiver!r}")
+        for key in TIME_KEYS:
+            for k, name in enumerate(getattr(node, key)):
+                if name not in intervals:
+                    raise where.fail(f"{node.path}.{key}[{k}]", f"undefined time interval {name!r}")
     rules = doc.get("inhibit_rules") or []
     if not isinstance(rules, list):
         raise where.fail("inhibit_rules", "must be a list")
     inhibit = tuple(_inhibit(r, f"inhibit_rules[{k}]", where) for k, r in enumerate(rules))
-    return AlertmanagerConfig(file, route, inhibit, tuple(names))
+    return AlertmanagerConfig(file, route, inhibit, tuple(names), tuple(intervals.items()))
 
 
 def default_config() -> AlertmanagerConfig:

@@ -6,8 +6,9 @@ Pure functions on ``load.incidents`` frames; no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,10 @@ from obslib.values import Moment, utc
 GROUP_WAIT = pd.Timedelta(seconds=30)  # Alertmanager's route defaults
 GROUP_INTERVAL = pd.Timedelta(minutes=5)
 REPEAT_INTERVAL = pd.Timedelta(hours=4)
-FATES = ("notified", "merged", "inhibited", "silent")
+# Best first: an incident replayed in several routes keeps its best fate (``unpaged``,
+# compare.py). ``muted`` (visible at a flush whose route a time interval held back) ranks
+# above ``inhibited``: the alert itself was not muted, only the route's clock was.
+FATES = ("notified", "merged", "muted", "inhibited", "silent")
 UNPAGED_COLUMNS = ("incident_id", "alert_name", "triggered_at", "group", "fate")
 LABELS = {  # Alertmanager label -> incident column
     "alertname": "alert_name",
@@ -103,7 +107,7 @@ def unpaged(replay: NotificationReplay, incidents: pd.DataFrame) -> pd.DataFrame
     the replay's (trigger) order, with the name and trigger time ``incidents`` holds for
     them: ``UNPAGED_COLUMNS``. A replay through a config counts an incident as paged when
     any route it reached paged it; otherwise its fate is the best it had in any route
-    (merged, then inhibited, then silent), with that route's group."""
+    (in ``FATES`` order: merged, muted, inhibited, silent), with that route's group."""
     require_columns(incidents, ("incident_id", "alert_name", "triggered_at"), "incidents")
     fates = replay.fates
     if "route" in fates.columns:  # one row per incident and route: keep each one's best
@@ -141,32 +145,71 @@ def _matches(labels: dict[str, str], matchers: tuple[Matcher, ...]) -> bool:
 class _Muter:
     """inhibit.go's Mutes: a target is muted at ``t`` by any firing source with equal
     ``equal`` labels; when the target also matches the source side, sources that match the
-    target side do not count (so an alert never mutes itself)."""
+    target side do not count (so an alert never mutes itself).
+
+    Scales as a sweep: per rule, the sources are bucketed by their ``equal`` values and each
+    bucket's firing spans merged into sorted disjoint ``[start, end)`` spans (once for every
+    source, once for the sources that do not match the target side); a target then asks, per
+    rule it matches, one bucket by binary search. Matchers run once per distinct label set."""
 
     def __init__(
         self, labels: list[dict], fired, ended, rules: Iterable[InhibitRule | InhibitMatchers]
     ):
-        self.fired, self.ended = fired, ended
-        self.sources: list[np.ndarray] = []
+        fps = [tuple(sorted(lab.items())) for lab in labels]
         sides = [(*_matchers(r), r.equal) for r in rules]
-        for mine in labels:
-            found: set[int] = set()
-            for source, target, equal in sides:
-                if not _matches(mine, target):
-                    continue
-                two_sided = _matches(mine, source)
-                found |= {
-                    j
-                    for j, theirs in enumerate(labels)
-                    if _matches(theirs, source)
-                    and all(theirs.get(e, "") == mine.get(e, "") for e in equal)
-                    and not (two_sided and _matches(theirs, target))
+        memo: dict[tuple, list[tuple[bool, bool]]] = {}
+        for fp, lab in zip(fps, labels, strict=True):
+            if fp not in memo:
+                memo[fp] = [(_matches(lab, src), _matches(lab, tgt)) for src, tgt, _ in sides]
+        self.checks: list[list[tuple[np.ndarray, np.ndarray]]] = []
+        spans: list[dict[tuple, tuple]] = []
+        for r, (_, _, equal) in enumerate(sides):
+            every: dict[tuple, list[int]] = {}
+            for j, fp in enumerate(fps):
+                if memo[fp][r][0]:
+                    every.setdefault(tuple(labels[j].get(e, "") for e in equal), []).append(j)
+            spans.append(
+                {
+                    key: (
+                        _merged(fired, ended, members),
+                        _merged(fired, ended, [j for j in members if not memo[fps[j]][r][1]]),
+                    )
+                    for key, members in every.items()
                 }
-            self.sources.append(np.array(sorted(found), dtype="int64"))
+            )
+        for i, fp in enumerate(fps):
+            mine = []
+            for r, (_, _, equal) in enumerate(sides):
+                is_source, is_target = memo[fp][r]
+                if not is_target:
+                    continue
+                found = spans[r].get(tuple(labels[i].get(e, "") for e in equal))
+                if found is not None:
+                    mine.append(found[1] if is_source else found[0])
+            self.checks.append(mine)
 
-    def muted(self, i: int, t: np.int64) -> bool:
-        s = self.sources[i]
-        return bool(len(s)) and bool(((self.fired[s] <= t) & (t < self.ended[s])).any())
+    def muted(self, i: int, t: int) -> bool:
+        for starts, ends in self.checks[i]:
+            k = int(np.searchsorted(starts, t, side="right")) - 1
+            if k >= 0 and t < ends[k]:
+                return True
+        return False
+
+
+def _merged(fired, ended, members: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The union of the members' ``[fired, ended)`` spans as sorted disjoint spans."""
+    if not members:
+        return np.empty(0, dtype="int64"), np.empty(0, dtype="int64")
+    idx = np.asarray(members, dtype="int64")
+    order = np.argsort(fired[idx], kind="stable")
+    starts, ends = fired[idx][order], ended[idx][order]
+    reach = np.maximum.accumulate(ends)
+    # A span opens a new piece when it starts after everything before it has ended.
+    new = np.ones(len(starts), dtype=bool)
+    new[1:] = starts[1:] > reach[:-1]
+    firsts = np.flatnonzero(new)
+    lasts = np.append(firsts[1:], len(starts)) - 1
+    return starts[firsts], reach[lasts]
 
 
 def replay_notifications(
@@ -196,8 +239,15 @@ def replay_notifications(
     Fates: ``notified`` (it opened a ``first``/``new alerts`` notification: the earliest new
     incident in it), ``merged`` (it was firing and visible at a flush without being that
     opener: it rode in a notification another opened, or one already sent for its alert),
-    ``inhibited`` (muted at every flush while firing), ``silent`` (resolved before any flush
-    of its group saw it firing).
+    ``muted`` (never visible, but firing and not inhibited at a flush its route's time
+    intervals held back), ``inhibited`` (inhibited at every flush while firing), ``silent``
+    (resolved before any flush of its group saw it firing).
+
+    Time intervals (config routes' ``mute_time_intervals``/``active_time_intervals``, read
+    at the flush time, as notify.go's TimeMuteStage and TimeActiveStage read "now"): a held
+    flush sends nothing and leaves the notification log as it was; the group keeps ticking,
+    and its next flush outside the interval sends what is then new, firing or due (so an
+    alert still firing when the mute ends is notified then: ``notified``, later).
 
     ``config`` (an ``amconfig.AlertmanagerConfig``, instead of ``route`` and ``inhibit``):
     each incident goes to the routes its labels match in the config's tree (``continue``
@@ -207,7 +257,7 @@ def replay_notifications(
     (from trigger to the first notification it was in). The config's inhibit rules apply
     across routes, as Alertmanager's do.
 
-    Simplified: no silences or time intervals; sends never fail; flushes
+    Simplified: no silences; sends never fail; flushes
     follow the timer exactly (no jitter, no immediate flush for late-arriving alerts); an
     empty group ends at its last flush rather than at the next 30 s maintenance sweep.
     Open incidents fire until ``until`` (default: when the last flush after the last event
@@ -225,7 +275,12 @@ def replay_notifications(
         deliveries = [[leg] for leg in legs]
         rules: tuple = tuple(inhibit)
     else:
-        deliveries = [[_Leg.of(node) for node in match_routes(config.route, lab)] for lab in labels]
+        routed: dict[tuple, list[_Leg]] = {}  # per distinct label set
+        for lab in labels:
+            fp = tuple(sorted(lab.items()))
+            if fp not in routed:
+                routed[fp] = [_Leg.of(node, config) for node in match_routes(config.route, lab)]
+        deliveries = [routed[tuple(sorted(lab.items()))] for lab in labels]
         rules = config.inhibit_rules
     fired = frame["triggered_at"].to_numpy(dtype="datetime64[ns]").astype("int64")
     if until is not None:
@@ -265,10 +320,15 @@ class _Leg:
     path: str | None
     receiver: str | None
     route: Route | _Timing
+    sends: Callable[[datetime], bool] | None = None  # the route's time intervals; None: always
 
     @classmethod
-    def of(cls, node) -> _Leg:
-        return cls(node.path, node.receiver, _Timing(node))
+    def of(cls, node, config: AlertmanagerConfig) -> _Leg:
+        return cls(node.path, node.receiver, _Timing(node), config.schedule(node))
+
+    def held(self, t: int) -> bool:
+        """Whether the route's time intervals hold back a flush at ``t`` (ns)."""
+        return self.sends is not None and not self.sends(datetime.fromtimestamp(t // 10**9, UTC))
 
 
 class _Timing:
@@ -309,7 +369,8 @@ class _Replay:
         self.rows: list[dict] = []
         self.opened = np.zeros(n, dtype=bool)
         self.seen = np.zeros(n, dtype=bool)  # firing and not muted at some flush
-        self.muted = np.zeros(n, dtype=bool)  # firing and muted at some flush
+        self.inhibited = np.zeros(n, dtype=bool)  # firing and inhibited at some flush
+        self.held = np.zeros(n, dtype=bool)  # firing, not inhibited, route time-muted
         self.first_sent = np.full(n, _NEVER, dtype="int64")
 
     def result(
@@ -324,7 +385,11 @@ class _Replay:
         fate = np.where(
             self.opened,
             "notified",
-            np.where(self.seen, "merged", np.where(self.muted, "inhibited", "silent")),
+            np.where(
+                self.seen,
+                "merged",
+                np.where(self.held, "muted", np.where(self.inhibited, "inhibited", "silent")),
+            ),
         )
         never = self.first_sent == _NEVER
         fates = pd.DataFrame(
@@ -380,11 +445,17 @@ def _replay_group(
         quiet = {fps[i] for i in present} - live
         rep = {fps[i]: i for i in present}
         hushed = {f for f in live | quiet if at.muted(rep[f], t)}
+        held = leg.held(t)  # the inhibition stage runs before the time stages (notify.go)
         for i in firing:
             if fps[i] in hushed:
-                state.muted[i] = True
+                state.inhibited[i] = True
+            elif held:
+                state.held[i] = True
             else:
                 state.seen[i] = True
+        if held:  # nothing reaches the dedup stage: the log entry stays as it was
+            present = [i for i in present if fps[i] not in quiet]
+            continue
         fire, done = frozenset(live - hushed), frozenset(quiet - hushed)
         reason = _needs_update(entry, fire, done, t, repeat, route.send_resolved)
         if reason:
