@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from obslib import schema
+from obslib.cli._args import refuse_bad_moment
 
 
 def add_commands(commands) -> None:
@@ -41,6 +42,8 @@ def add_commands(commands) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
+    if args.since is not None:
+        refuse_bad_moment(args.since, "--since")  # a typo, before pandas is imported
     from obslib import load
     from obslib.storage import db
     from obslib.values import moment

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import IO
 
-import orjson
+from obslib.cli._args import refuse_bad_moment
 
 _INGEST_EPILOG = """\
 formats:
@@ -271,6 +271,8 @@ def _same_file(a: Path, b: Path) -> bool:
 def _write_rejects(target: _Rejects, rejected: list) -> str | None:
     """Write the rejects as JSON lines; the error line when that fails (ENOSPC, /dev/full),
     with a regular file left empty rather than half-written."""
+    import orjson
+
     out = target.path
     try:
         with target.open() as f:
@@ -354,6 +356,7 @@ def _collect(args: argparse.Namespace) -> int:
 
 
 def _export_parquet(args: argparse.Namespace) -> int:
+    refuse_bad_moment(args.start, "--start")  # a typo, before pandas is imported
     from obslib.load import export
     from obslib.storage import db
     from obslib.values import moment, window

@@ -14,7 +14,7 @@ import sys
 
 from obslib import demo as demo_data
 from obslib import reports
-from obslib.cli._args import non_negative, positive
+from obslib.cli._args import non_negative, positive, refuse_bad_duration, refuse_bad_moment
 from obslib.cli.db import open_migrator
 
 
@@ -159,7 +159,9 @@ def _triage(args: argparse.Namespace) -> int:
     from obslib.storage import db
     from obslib.values import moment
 
-    # bad input is refused before connecting: the time, the folder
+    # bad input is refused before connecting: the time (a typo before pandas), the folder
+    if args.since is not None:
+        refuse_bad_moment(args.since, "--since")
     since = None if args.since is None else moment(args.since, "--since")
     out = reports.prepare_out_dir(Path(args.out))
     url = db.reachable_url()
@@ -180,21 +182,41 @@ def _triage(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from obslib.storage import db
-
     raw = dict(args.param)
     if args.trace_id is not None:
         raw["trace_id"] = args.trace_id
-    # bad input is refused before a kernel starts: parameters, the folder, the database,
-    # then what the parameters name in it (an incident id nobody stored)
+    # bad input is refused before a kernel starts: parameters (a typo before pandas is
+    # imported), the folder, the database, then what the parameters name in it (an
+    # incident id nobody stored)
+    _refuse_typos(args.name, raw)
     params = reports.coerce_parameters(args.name, raw)
     out = reports.prepare_out_dir(Path(args.out))
+    from obslib.storage import db  # SQLAlchemy and psycopg: once the input is good
+
     url = db.reachable_url()
     reports.check_stored(args.name, params, url)
     result = reports.run_report(args.name, params, out, database_url=url)
     print(f"notebook  {result.notebook}")
     print(f"report    {result.html}")
     return 0
+
+
+def _refuse_typos(name: str, raw: dict[str, str]) -> None:
+    """A misspelt time or duration as the first parameter, refused with the message
+    ``reports.coerce_parameters`` gives it, without importing pandas. Only the first: the
+    parameters are checked in order, and a later one is reached only once values (pandas)
+    has passed the ones before it. An unknown name or a URL is left to coerce_parameters."""
+    spec = reports.REPORTS.get(name)
+    if spec is None or not raw:
+        return
+    key, text = next(iter(raw.items()))
+    parameter = spec.parameter(key)
+    if parameter is None or "://" in text or (parameter.optional and not text.strip()):
+        return
+    if parameter.kind == "duration":
+        refuse_bad_duration(text, f"parameter {key}")
+    elif parameter.kind == "time":
+        refuse_bad_moment(text, f"parameter {key}")
 
 
 def _lab(args: argparse.Namespace) -> int:
