@@ -7,10 +7,41 @@ import argparse
 
 from obslib.cli._args import non_negative, text_columns
 
+# budgets.DEFAULT_MIN_EVENTS, named in --help without importing obslib.slo (pandas): a test
+# keeps the two equal. Commands resolve --min-events None to the constant itself.
+MIN_EVENTS_SHOWN = 10
+
+# `slo export --format prometheus-rules`: option, MetricNames field, default (the convention
+# of obslib.slo.prometheus, which a test keeps equal), metavar, what it names.
+METRIC_OPTIONS = (
+    ("--requests-metric", "requests", "service_requests_total", "NAME", "the request counter"),
+    ("--service-label", "service_label", "service", "NAME", "the label naming the service"),
+    ("--status-label", "status_label", "status", "NAME", "the request counter's status label"),
+    (
+        "--error-status",
+        "error_status",
+        "5..",
+        "REGEX",
+        "the error statuses, a regular expression (RE2, anchored), e.g. '5..|429'",
+    ),
+    (
+        "--latency-histogram",
+        "duration",
+        "service_request_duration_seconds",
+        "NAME",
+        "the latency histogram (its _bucket and _count series)",
+    ),
+    (
+        "--selector",
+        "selector",
+        "",
+        "MATCHERS",
+        'extra label matchers for every series, e.g. \'job="api",handler!="/metrics"\'',
+    ),
+)
+
 
 def add_commands(commands) -> None:
-    from obslib.slo import DEFAULT_MIN_EVENTS
-
     slop = commands.add_parser("slo", help="SLOs: evaluate, record, apply from YAML, export")
     sloc = slop.add_subparsers(title="slo commands", metavar="ACTION", required=True)
 
@@ -26,9 +57,9 @@ def add_commands(commands) -> None:
         p.add_argument(
             "--min-events",
             type=non_negative,
-            default=DEFAULT_MIN_EVENTS,
             metavar="N",
-            help="no burn-rate alert on fewer events in the long window (default %(default)s)",
+            help="no burn-rate alert on fewer events in the long window"
+            f" (default {MIN_EVENTS_SHOWN})",
         )
 
     evaluate = sloc.add_parser(
@@ -67,6 +98,25 @@ def add_commands(commands) -> None:
     export.add_argument(
         "--out", metavar="FILE", help="the file to write (default: standard output)"
     )
+    rules = export.add_argument_group(
+        "prometheus-rules options", "which SLOs, the guard, and the names of your metrics"
+    )
+    rules.add_argument(
+        "--service",
+        action="append",
+        metavar="NAME",
+        help="only this service's SLOs (repeatable; default: every enabled SLO)",
+    )
+    rules.add_argument(
+        "--min-events",
+        type=non_negative,
+        metavar="N",
+        help="the minimum-traffic guard: no alert on fewer events in either window"
+        f" (default {MIN_EVENTS_SHOWN}, the replay's)",
+    )
+    for option, field, default, metavar, what in METRIC_OPTIONS:
+        shown = f"default {default}" if default else "default: none"
+        rules.add_argument(option, dest=field, metavar=metavar, help=f"{what} ({shown})")
     export.set_defaults(func=_slo_export)
 
     listing = sloc.add_parser("list", help="print the SLO definitions")
@@ -89,13 +139,20 @@ def add_commands(commands) -> None:
     prom.set_defaults(func=_slo_export_prom)
 
 
+def _min_events(args: argparse.Namespace) -> int:
+    """--min-events, or the replay's guard (budgets.DEFAULT_MIN_EVENTS) when not given."""
+    from obslib.slo import DEFAULT_MIN_EVENTS
+
+    return DEFAULT_MIN_EVENTS if args.min_events is None else args.min_events
+
+
 def _slo_evaluate(args: argparse.Namespace) -> int:
     from obslib.jobs import slo_evaluation as evaluation
     from obslib.storage import db
 
     url = db.reachable_url()
     result = evaluation.evaluate(
-        args.at, services=args.service, min_events=args.min_events, url=url
+        args.at, services=args.service, min_events=_min_events(args), url=url
     )
     print(_evaluation_table(result))
     if args.record:
@@ -154,8 +211,23 @@ def _slo_export(args: argparse.Namespace) -> int:
     if args.format == "prometheus-rules":  # the enabled SLOs' burn-rate rules, for Prometheus
         from obslib.jobs import prometheus_rules
 
-        sys.stdout.write(prometheus_rules.export_rules(out, url=db.reachable_url()))
+        metrics = _metric_names(args)  # refused before connecting too
+        said = prometheus_rules.export_rules(
+            out,
+            services=args.service,
+            metrics=metrics,
+            min_events=_min_events(args),
+            url=db.reachable_url(),
+        )
+        sys.stdout.write(said)
         return 0
+    given = [o for o, f, *_ in METRIC_OPTIONS if getattr(args, f) is not None]
+    given += ["--service"] if args.service else []
+    given += ["--min-events"] if args.min_events is not None else []
+    if given:  # options of the rule file, meaningless for OpenSLO documents
+        from obslib.errors import UsageError
+
+        raise UsageError(f"{', '.join(given)}: only with --format prometheus-rules")
     slos = load.slos(url=db.reachable_url())
     text = openslo.dump(openslo.openslo_documents(slos))
     if out is None:
@@ -164,6 +236,16 @@ def _slo_export(args: argparse.Namespace) -> int:
     files.write_atomically(out, text)  # a reader never sees half a file
     print(f"wrote {out} ({len(slos)} SLOs)")
     return 0
+
+
+def _metric_names(args: argparse.Namespace):
+    """The metric names of the options given (the convention's for the others), each checked
+    (``slo.prometheus.check_metric_names``), a bad one named by its option."""
+    from obslib.slo.prometheus import MetricNames, check_metric_names
+
+    given = {f: getattr(args, f) for _, f, *_ in METRIC_OPTIONS if getattr(args, f) is not None}
+    where = {f: o for o, f, *_ in METRIC_OPTIONS}
+    return check_metric_names(MetricNames(**given), where)
 
 
 def _slo_list(args: argparse.Namespace) -> int:
@@ -204,7 +286,7 @@ def _slo_export_prom(args: argparse.Namespace) -> int:
     window = positive_duration(args.latency_window, "--latency-window")
     url = db.reachable_url()
     result = evaluation.evaluate(
-        args.at, services=args.service, min_events=args.min_events, url=url
+        args.at, services=args.service, min_events=_min_events(args), url=url
     )
     latency = evaluation.trace_latency(result.at, window, services=args.service, url=url)
     written = evaluation.write_prometheus(result, out, latency=latency)

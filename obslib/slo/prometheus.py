@@ -26,10 +26,13 @@ samples for ``rate`` once scrapes jitter: scrape such services more often than i
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
 
+from obslib.errors import UsageError
 from obslib.slo import budgets
 from obslib.slo import rules as slo_rules
 
@@ -53,6 +56,58 @@ class MetricNames:
     selector: str = ""
 
 
+# Prometheus' data model (https://prometheus.io/docs/concepts/data_model/): metric and label
+# names; a label name starting with ``__`` is reserved for Prometheus' own use.
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+# A PromQL selector's label matchers, comma-separated: name, operator, a double-quoted string
+# with Go's escapes (https://prometheus.io/docs/prometheus/latest/querying/basics/).
+_ESCAPE = r"""\\(?:[abfnrtv\\"]|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{3})"""
+_ONE = rf"""\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(?:=~|!~|!=|=)\s*"(?:[^"\\\n]|{_ESCAPE})*"\s*"""
+_MATCHERS = re.compile(rf"{_ONE}(?:,{_ONE})*,?\s*")
+# What Python's re accepts and RE2 (Prometheus' regular expressions) does not.
+_NOT_RE2 = re.compile(r"\(\?(?:<?[=!]|>)|\\[1-9]")
+
+
+def check_metric_names(names: MetricNames, where: Mapping[str, str] | None = None) -> MetricNames:
+    """``names`` when every value can stand in a PromQL selector, else a ``UsageError`` naming
+    the first bad one (as ``where`` names its field, e.g. a command-line option; default the
+    field's name) and why: metric names and label names as Prometheus' data model defines
+    them (a label name not reserved, ``__…``, nor the histogram's ``le``; the service and
+    status labels distinct), the error status a regular expression RE2 accepts (no
+    look-around, no back-reference; Prometheus anchors it at both ends), the selector
+    comma-separated label matchers (``name="v"``, ``!=``, ``=~``, ``!~``). The status goes
+    into the rules quoted, names and the selector only once they match these forms: a rule
+    file never holds an expression the user wrote."""
+    where = where or {}
+
+    def bad(field: str, value: str, why: str) -> UsageError:
+        return UsageError(f"{where.get(field, field)}: {value!r} {why}")
+
+    for field in ("requests", "duration"):
+        value = getattr(names, field)
+        if not _METRIC_NAME.fullmatch(value):
+            raise bad(field, value, "is not a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)")
+    for field in ("service_label", "status_label"):
+        value = getattr(names, field)
+        if not _LABEL_NAME.fullmatch(value):
+            raise bad(field, value, "is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)")
+        if value.startswith("__") or value == "le":
+            raise bad(field, value, "is reserved (__… for Prometheus, le for histogram buckets)")
+    if names.status_label == names.service_label:
+        raise bad("status_label", names.status_label, "is also the service label")
+    status = names.error_status
+    try:
+        re.compile(status)
+    except re.error as err:
+        raise bad("error_status", status, f"is not a regular expression ({err})") from None
+    if not status or _NOT_RE2.search(status):
+        raise bad("error_status", status, "is empty or uses look-around or back-references")
+    if names.selector.strip() and not _MATCHERS.fullmatch(names.selector):
+        raise bad("selector", names.selector, 'is not label matchers (name="value", !=, =~, !~)')
+    return names
+
+
 def prometheus_rules(
     slos: pd.DataFrame | slo_rules.Objectives,
     *,
@@ -62,7 +117,7 @@ def prometheus_rules(
     """The rule file (YAML text) for every SLO of ``slos`` with applicable rules. An SLO
     without any (a throughput SLO, or one whose windows round below a minute) is named in
     a comment at the top, so a reader sees why it has no group."""
-    names = metrics or MetricNames()
+    names = check_metric_names(metrics or MetricNames())
     checked = slo_rules.objectives(slos)
     groups, skipped = [], []
     for d in checked.definitions:
