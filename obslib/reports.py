@@ -625,18 +625,33 @@ def _span(delta: pd.Timedelta) -> str:
     return f"{delta.total_seconds() / 3600:.1f} h"
 
 
-_REMOTE_SCRIPT = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>", re.I)
-_MATHJAX_CONFIG = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.S)
+# nbconvert's lab template with every block that loads a script from the network left empty:
+# require.js (<script src>), MathJax and its configuration, Mermaid (a dormant
+# `import("https://cdnjs…")` in a module script) and the widget manager (unpkg). Reports
+# promise no remote script, not only no `<script src>`: the blocks go, not the tags after.
+_OFFLINE_TEMPLATE = "obslib_offline.html.j2"
+_OFFLINE_BLOCKS = (
+    "html_head_js_requirejs",
+    "html_head_js_mathjax",
+    "html_head_js_mermaidjs",
+    "jupyter_widgets",
+)
 
 
 def to_offline_html(notebook: Path) -> str:
     """HTML of an executed notebook without code, prompts or any remote script."""
+    import jinja2
     import nbformat
     from nbconvert import HTMLExporter
 
+    blocks = "".join(f"{{% block {b} %}}{{% endblock {b} %}}" for b in _OFFLINE_BLOCKS)
+    template = f"{{%- extends 'lab/index.html.j2' -%}}{blocks}"
     exporter = HTMLExporter(
-        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        extra_loaders=[jinja2.DictLoader({_OFFLINE_TEMPLATE: template})],
+        template_file=_OFFLINE_TEMPLATE,
     )
     body, _ = exporter.from_notebook_node(nbformat.read(str(notebook), as_version=4))
-    body = _MATHJAX_CONFIG.sub("", body)
-    return _REMOTE_SCRIPT.sub("", body)
+    return body

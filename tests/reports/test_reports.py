@@ -115,16 +115,44 @@ def test_the_kernel_gets_the_database_from_the_caller(
     assert os.environ.get("OBSLIB_DATABASE_URL") == before
 
 
+def remote_scripts(html: str) -> list[str]:
+    """Every ``<script>`` element (its tag and its text) that names an http(s) address:
+    a ``src``, and also an ``import("https://…")`` inside an inline or module script."""
+    scripts = re.findall(r"<script\b.*?</script\s*>", html, re.S | re.I)
+    return [s[:120] for s in scripts if re.search(r"https?://", s, re.I)]
+
+
 def test_report_is_offline_and_keeps_secrets_out(default_report, demo_db) -> None:
     """No remote script, charts as inline SVG, code hidden, and no database URL anywhere."""
     html = default_report.html.read_text()
-    assert not re.search(r"<script[^>]+src=[\"']https?://", html)
+    assert remote_scripts(html) == []
     assert len(chart_images(html)) >= 4
     assert "investigate_trace(" not in html  # code cells are hidden
     url, _ = demo_db
     database = url.split("/")[-1].split("?")[0]
     for text in (html, default_report.notebook.read_text()):
         assert database not in text and "postgresql://" not in text
+
+
+def test_offline_html_loads_nothing_even_for_mermaid_math_or_widgets(tmp_path) -> None:
+    """A notebook whose outputs would make nbconvert's template load Mermaid (a dormant
+    ``import("https://cdnjs…")``), MathJax, require.js or the widget manager from the
+    network converts to HTML with no script naming an http(s) address; the outputs stay."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    cell = nbformat.v4.new_code_cell("diagram")
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "display_data", {"text/vnd.mermaid": "graph LR; a-->b", "text/plain": "a-->b"}
+        ),
+        nbformat.v4.new_output("display_data", {"text/markdown": "$e^{i\\pi} = -1$ kept"}),
+    ]
+    nb.cells = [cell]
+    path = tmp_path / "mermaid.ipynb"
+    nbformat.write(nb, str(path))
+    html = reports.to_offline_html(path)
+    assert remote_scripts(html) == []
+    assert "graph LR" in html and "kept" in html
 
 
 def test_report_with_a_given_trace_and_skew_off(demo_db, tmp_path) -> None:
