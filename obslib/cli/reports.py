@@ -155,13 +155,13 @@ def _triage_command(commands) -> None:
 def _triage(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    # bad input is refused before connecting: the time (a typo before pandas), the folder
+    if args.since is not None:
+        refuse_bad_moment(args.since, "--since")
     from obslib.jobs import triage
     from obslib.storage import db
     from obslib.values import moment
 
-    # bad input is refused before connecting: the time (a typo before pandas), the folder
-    if args.since is not None:
-        refuse_bad_moment(args.since, "--since")
     since = None if args.since is None else moment(args.since, "--since")
     out = reports.prepare_out_dir(Path(args.out))
     url = db.reachable_url()
