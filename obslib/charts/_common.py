@@ -9,6 +9,8 @@ machine's time zone.
 
 from __future__ import annotations
 
+import math
+
 import altair as alt
 import pandas as pd
 
@@ -37,6 +39,21 @@ SERVICE_PALETTE = (
 
 TIME_FORMAT = "%Y-%m-%d %H:%M"
 
+# Helvetica's advance widths (Adobe's Helvetica AFM, in 1/1000 em) for printable ASCII, space
+# to tilde. vl-convert lays text out in Liberation Sans, which has Helvetica's metrics, so
+# these predict to the pixel where Vega cuts a label at its ``labelLimit`` (checked against
+# vl-convert in tests/charts/test_labels.py); any other character counts a full em.
+_ADVANCE = (
+    278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278,
+    556, 556, 556, 556, 556, 556, 556, 556, 556, 556, 278, 278, 584, 584, 584, 556,
+    1015, 667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833, 722, 778,
+    667, 778, 722, 667, 611, 722, 667, 944, 667, 667, 611, 278, 278, 278, 469, 556,
+    333, 556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500, 222, 833, 556, 556,
+    556, 556, 333, 500, 278, 556, 500, 722, 500, 500, 500, 334, 260, 334, 584,
+)  # fmt: skip
+LABEL_FONT_PX = 10  # Vega's axis label size
+ELLIPSIS = "\u2026"
+
 
 def service_colors(services, extra=()) -> alt.Scale:
     """One colour per service, the same in every chart built with this scale: pass the
@@ -53,6 +70,46 @@ def service_colors(services, extra=()) -> alt.Scale:
 def color_scale(colors: dict[str, str]) -> alt.Scale:
     """A fixed colour per value (``{"page": RED, ...}``), in the dict's order."""
     return alt.Scale(domain=list(colors), range=list(colors.values()))
+
+
+def text_px(text: str, font_size: float = LABEL_FONT_PX) -> float:
+    """The width in px of ``text`` as vl-convert draws it at ``font_size`` (Helvetica's
+    metrics; a character outside printable ASCII counts a full em, so never less)."""
+    ems = sum(_ADVANCE[o - 32] if 32 <= (o := ord(c)) <= 126 else 1000 for c in text)
+    return ems * font_size / 1000
+
+
+def shorten(text: str, room: float, font_size: float = LABEL_FONT_PX) -> str:
+    """``text`` as is when it fits in ``room`` px, else cut in the middle ("api-gateway: POST
+    /api/v1/…/{id}/verify"): the start names the service, the end the operation, and the
+    tooltip keeps the whole. A label cut at its end by Vega loses the part that differs."""
+    if text_px(text, font_size) <= room:
+        return text
+    head, tail = text[: (len(text) + 1) // 2], text[(len(text) + 1) // 2 :]
+    while head or tail:  # drop a character from the longer half until it fits
+        if len(head) >= len(tail):
+            head = head[:-1]
+        else:
+            tail = tail[1:]
+        cut = head.rstrip() + ELLIPSIS + tail.lstrip()
+        if text_px(cut, font_size) <= room:
+            return cut
+    return ELLIPSIS
+
+
+def fit_labels(labels, most: float, font_size: float = LABEL_FONT_PX) -> tuple[dict[str, str], int]:
+    """Category labels that fit the axis: each label as drawn (``shorten`` to ``most`` px
+    when longer) and the axis' ``labelLimit``, the px the longest drawn label needs, so
+    Vega cuts none of them. Two labels never shorten to the same text (they would merge
+    into one row): such labels keep their whole text, cut by Vega at ``most``."""
+    names = list(dict.fromkeys(str(label) for label in labels))
+    drawn = {name: shorten(name, most, font_size) for name in names}
+    texts = list(drawn.values())
+    for name, text in drawn.items():
+        if texts.count(text) > 1:
+            drawn[name] = name
+    need = max((text_px(text, font_size) for text in drawn.values()), default=0.0)
+    return drawn, math.ceil(min(need, most)) + 2
 
 
 def time_axis(first: pd.Timestamp, last: pd.Timestamp) -> alt.Axis:

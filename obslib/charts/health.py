@@ -22,7 +22,7 @@ import altair as alt
 import pandas as pd
 
 from obslib import health
-from obslib.charts._common import INK, STATUS_COLORS, refuse_empty
+from obslib.charts._common import INK, STATUS_COLORS, fit_labels, refuse_empty
 from obslib.errors import InputError
 from obslib.schema import require_columns
 
@@ -32,7 +32,7 @@ RESULT_COLORS = {
     "no data": "#9e9e9e",
 }
 PLOT_WIDTH = 380  # the bars; labels take ~300 px on the left and the verdicts on the right
-_LABEL_PX = 240
+_LABEL_PX = 300  # at most, for the labels left of the bars: the chart stays under 900 px
 _ROW_PX = 26
 MAX_OPERATIONS = 25
 
@@ -84,7 +84,8 @@ def _kpi_row(record: dict) -> alt.LayerChart:
         }
     )
     scale = alt.Scale(domain=domain, nice=False)
-    y = alt.Y("kpi:N", title=None, axis=alt.Axis(labelLimit=_LABEL_PX, labelFontSize=11))
+    _, limit = fit_labels(data["kpi"], _LABEL_PX, font_size=11)
+    y = alt.Y("kpi:N", title=None, axis=alt.Axis(labelLimit=limit, labelFontSize=11))
     x = alt.X("value:Q", title=None, scale=scale, axis=alt.Axis(tickCount=5))
     base = alt.Chart(data)
     bar = base.mark_bar(height=14, color=RESULT_COLORS[result]).encode(x=x, y=y)
@@ -126,14 +127,16 @@ def coverage_chart(
     target = health.TARGETS[health.TRACE_COVERAGE]
     drawn, rest = rows.iloc[:max_rows].copy(), rows.iloc[max_rows:]
     drawn["call"] = drawn["service_name"].astype(str) + " \u2192 " + drawn["operation_name"]
+    shown, limit = fit_labels(drawn["call"], _LABEL_PX)
+    drawn["shown"] = drawn["call"].map(shown)
     drawn["result"] = [_result(target.met(v)) for v in drawn["coverage"]]
     drawn["label"] = [
         f"{health.shown(c, health.TRACE_COVERAGE)} ({u:,} of {n:,} without a server span)"
         for c, u, n in zip(drawn["coverage"], drawn["unserved"], drawn["client_spans"], strict=True)
     ]
-    order = drawn["call"].tolist()
+    order = drawn["shown"].tolist()
     scale = alt.Scale(domain=[0, 100], nice=False)
-    y = alt.Y("call:N", title=None, sort=order, axis=alt.Axis(labelLimit=_LABEL_PX))
+    y = alt.Y("shown:N", title=None, sort=order, axis=alt.Axis(labelLimit=limit))
     base = alt.Chart(drawn)
     bars = base.mark_bar(height=12).encode(
         x=alt.X("coverage:Q", title="client spans with a server child (%)", scale=scale),

@@ -7,12 +7,17 @@ server spans, not user requests: one request makes calls in several services) si
 lane per kind of event (change, first error, breach, page, acknowledgement, escalation,
 resolution) sharing the time axis; the gap between the first red bar and the page is the
 detection time. Event labels are in lanes, not on the bars, because the page and the
-acknowledgement are minutes apart and labels on one line would overwrite each other.
+acknowledgement are minutes apart and labels on one line would overwrite each other; within
+a lane, events whose labels would touch (a deploy's start and finish 50 s apart) are drawn
+one above the other, each with its own label, and a label that would leave the frame on the
+right is drawn left of its diamond.
 Reports are static SVG, so the alt text states the numbers a reader needs (peak, first
 failure, page, resolution).
 """
 
 from __future__ import annotations
+
+import math
 
 import altair as alt
 import pandas as pd
@@ -27,6 +32,7 @@ from obslib.charts._common import (
     color_scale,
     epoch_ms,
     refuse_empty_or_long,
+    text_px,
     time_axis,
     time_tooltip,
     utc_column,
@@ -52,10 +58,11 @@ EVENT_LANES = {
 }
 FAILED_COLOR = RED
 OK_COLOR = "#c7c7c7"
-LABEL_GAP = (
-    0.04  # a label closer than this share of the axis to the previous in its lane is dropped
-)
-_LANE_PX = 20
+_LANE_PX = 24
+_LABEL_FONT = 10
+_STAGGER_PX = 6  # a staggered event sits this far above or below its lane's middle
+_DIAMOND_PX = 5  # half a diamond's width, and the space to its label
+_LABEL_DX = 7  # from a diamond's centre to its label
 MINUTE = pd.Timedelta(minutes=1)
 
 
@@ -124,18 +131,33 @@ def incident_timeline(
         lane=[EVENT_LANES[k][0] for k in events["kind"].astype(str)],
     )
     marks = marks[marks["time"].between(lo, hi)].sort_values("time", kind="stable")
-    marks["label"] = _labels(marks, lo, hi)
+    marks = pd.concat([marks.reset_index(drop=True), _placed(marks, lo, hi)], axis=1)
     lanes = [label for kind, (label, _) in EVENT_LANES.items() if label in set(marks["lane"])]
     colors = color_scale(dict(EVENT_LANES.values()))
     y = alt.Y("lane:N", sort=lanes, scale=alt.Scale(domain=lanes), title=None)
     x = alt.X("time:T", title="time (UTC)", scale=x_scale, axis=axis)
-    base = alt.Chart(marks).encode(x=x, y=y)
-    points = base.mark_point(filled=True, size=70, shape="diamond").encode(
-        color=alt.Color("lane:N", scale=colors, legend=None),
-        tooltip=[time_tooltip("time", "time (UTC)"), "lane:N", "what:N"],
+    shift = alt.YOffset("shift:Q", scale=None)
+    points = (
+        alt.Chart(marks)
+        .mark_point(filled=True, size=70, shape="diamond")
+        .encode(
+            x=x,
+            y=y,
+            yOffset=shift,
+            color=alt.Color("lane:N", scale=colors, legend=None),
+            tooltip=[time_tooltip("time", "time (UTC)"), "lane:N", "what:N"],
+        )
     )
-    labels = base.mark_text(align="left", dx=7, fontSize=10).encode(text="label:N")
-    bottom = (points + labels).properties(width=WIDTH, height=max(1, len(lanes)) * _LANE_PX)
+    layers = [points]
+    for side, dx in (("right", _LABEL_DX), ("left", -_LABEL_DX)):
+        beside = marks[marks["side"] == side]
+        if len(beside):  # an empty layer makes Vega log "Infinite extent"
+            layers.append(
+                alt.Chart(beside)
+                .mark_text(align="left" if side == "right" else "right", dx=dx, fontSize=10)
+                .encode(x=x, y=y, yOffset=shift, text="label:N")
+            )
+    bottom = alt.layer(*layers).properties(width=WIDTH, height=max(1, len(lanes)) * _LANE_PX)
     chart = alt.vconcat(top, bottom, spacing=6).resolve_scale(x="shared", color="independent")
     return chart.properties(
         title=alt.TitleParams(title, anchor="start"),
@@ -143,21 +165,65 @@ def incident_timeline(
     )
 
 
-def _labels(marks: pd.DataFrame, lo: pd.Timestamp, hi: pd.Timestamp) -> list[str]:
-    """Each event's clock time, blank when the lane's previous label is closer than
-    ``LABEL_GAP`` of the axis (a deploy's start and finish a minute apart would overprint;
-    the tooltip and the table keep every time)."""
-    fmt = "%H:%M" if hi - lo <= pd.Timedelta(days=1) else "%m-%d %H:%M"
-    gap = (hi - lo) * LABEL_GAP
-    last: dict[str, pd.Timestamp] = {}
-    out = []
-    for lane, moment in zip(marks["lane"], marks["time"], strict=True):
-        if lane in last and moment - last[lane] < gap:
-            out.append("")
-            continue
-        last[lane] = moment
-        out.append(f"{moment:{fmt}}")
-    return out
+def _placed(marks: pd.DataFrame, lo: pd.Timestamp, hi: pd.Timestamp) -> pd.DataFrame:
+    """Where each event's diamond and label go (``label``, ``side``, ``shift``), by lane.
+
+    Labels are clock times, with seconds when two events of a lane share a minute (14:05 and
+    14:05:50). A label goes right of its diamond, or left when it would leave the frame.
+    Events whose diamond and label would touch the previous one's stagger: the first ``-``
+    ``_STAGGER_PX`` above the lane's middle, the next as far below, and so on; one that
+    would still touch the one before it on its row keeps its diamond but no label (the
+    tooltip and the table keep every time)."""
+    placed = pd.DataFrame(
+        {"label": "", "side": "right", "shift": 0.0}, index=range(len(marks)), dtype=object
+    )
+    placed["shift"] = 0.0
+    lanes = marks["lane"].to_numpy()
+    times = list(marks["time"])
+    for lane in dict.fromkeys(lanes):
+        rows = [i for i, name in enumerate(lanes) if name == lane]
+        texts = _clock_texts([times[i] for i in rows], hi - lo)
+        spans = []
+        for i, text in zip(rows, texts, strict=True):
+            x = WIDTH * ((times[i] - lo) / (hi - lo))
+            width = text_px(text, _LABEL_FONT)
+            if x + _LABEL_DX + width <= WIDTH:
+                spans.append((i, text, "right", x - _DIAMOND_PX, x + _LABEL_DX + width))
+            else:
+                spans.append((i, text, "left", x - _LABEL_DX - width, x + _DIAMOND_PX))
+        for cluster in _clusters(spans):
+            ends: dict[float, float] = {}  # each row's last label end
+            for k, (i, text, side, left, right) in enumerate(cluster):
+                shift = 0.0 if len(cluster) == 1 else _STAGGER_PX * (-1 if k % 2 == 0 else 1)
+                placed.loc[i, ["side", "shift"]] = [side, shift]
+                if left >= ends.get(shift, -math.inf) + 2:
+                    placed.loc[i, "label"] = text
+                    ends[shift] = right
+    return placed
+
+
+def _clusters(spans: list[tuple]) -> list[list[tuple]]:
+    """Runs of events whose extents (diamond and label, in px) touch, in time order."""
+    runs: list[list[tuple]] = []
+    end = -math.inf
+    for span in spans:
+        if runs and span[3] < end + 2:
+            runs[-1].append(span)
+        else:
+            runs.append([span])
+        end = max(end, span[4]) if len(runs[-1]) > 1 else span[4]
+    return runs
+
+
+def _clock_texts(times: list[pd.Timestamp], length: pd.Timedelta) -> list[str]:
+    """Clock times ("14:05", or "11-14 14:05" on axes over a day), to the second for
+    events that share a minute with another of theirs ("14:05", "14:05:50")."""
+    fmt = "%H:%M" if length <= pd.Timedelta(days=1) else "%m-%d %H:%M"
+    short = [f"{t:{fmt}}" for t in times]
+    return [
+        f"{t:{fmt}}:{t:%S}" if short.count(s) > 1 and t.second else s
+        for t, s in zip(times, short, strict=True)
+    ]
 
 
 def _per(step: pd.Timedelta) -> str:

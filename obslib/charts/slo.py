@@ -33,6 +33,7 @@ from obslib.charts._common import (
     WIDTH,
     color_scale,
     epoch_ms,
+    fit_labels,
     plural,
     refuse_empty_or_long,
     refuse_unknown,
@@ -67,7 +68,13 @@ TIMES = "\u00d7"  # the multiplication sign of "14.4x" (ruff flags the literal a
 BURN_FLOOR = 0.01  # burns below this are drawn here: a log axis has no 0
 MIN_BAR_PX = 3  # firing bars are at least this wide
 _GANTT_WIDTH = 600  # the replay's row labels take the rest
+# The burn-rate plot leaves room on its right for the threshold labels ("ticket 1x (3d)",
+# ~110 px), drawn there rather than over the lines.
+_BURN_WIDTH, _BURN_HEIGHT = WIDTH - 110, 280
+_THRESHOLD_DX = 6
+_LABEL_GAP_PX = 12  # between two threshold labels' middles: 10 px text and a little air
 _ROW_PX = 22
+_ROW_LABEL_PX = 280  # at most, for the replay's row labels left of its 600 px
 
 
 MEASUREMENT_COLUMNS = ("measurement_timestamp", "error_budget_remaining", "compliance_status")
@@ -124,18 +131,25 @@ def budget_burndown(
         alt.Tooltip("error_budget_remaining:Q", title="remaining (%)", format=".1f"),
         alt.Tooltip("compliance_status:N", title="status"),
     ]
-    line = alt.Chart(data).mark_line(color=_GUIDE_COLOR, strokeWidth=1.5).encode(x=x, y=y)
+    status = alt.Color(
+        "compliance_status:N",
+        scale=color_scale(STATUS_COLORS),
+        legend=alt.Legend(
+            title="status", orient="bottom", labelExpr="replace(datum.label, '_', ' ')"
+        ),
+    )
+    line = (
+        alt.Chart(_segments(data))
+        .mark_rule(strokeWidth=1.5)
+        .encode(x=x, x2="next_timestamp:T", y=y, y2="next_remaining:Q", color=status)
+    )
     points = (
         alt.Chart(data)
         .mark_circle(size=18, opacity=0.9)
         .encode(
             x=x,
             y=y,
-            color=alt.Color(
-                "compliance_status:N",
-                scale=color_scale(STATUS_COLORS),
-                legend=alt.Legend(title="status", orient="bottom"),
-            ),
+            color=status,
             tooltip=tooltip,
         )
     )
@@ -162,6 +176,23 @@ def budget_burndown(
         height=260,
         description=_burndown_description(data, values, low, title, at_risk_below),
     )
+
+
+def _segments(data: pd.DataFrame) -> pd.DataFrame:
+    """The burn-down's line as one segment per pair of consecutive measurements, coloured
+    by the status the second one reached (a single line would take one colour for all);
+    a measurement without a value breaks the line, as Vega breaks a path at a gap."""
+    after = data.shift(-1)
+    pairs = data["error_budget_remaining"].notna() & after["error_budget_remaining"].notna()
+    return pd.DataFrame(
+        {
+            "measurement_timestamp": data["measurement_timestamp"],
+            "error_budget_remaining": data["error_budget_remaining"],
+            "next_timestamp": after["measurement_timestamp"],
+            "next_remaining": after["error_budget_remaining"],
+            "compliance_status": after["compliance_status"],
+        }
+    )[pairs.to_numpy()].reset_index(drop=True)
 
 
 def _burndown_description(
@@ -256,19 +287,58 @@ def burn_rate_chart(burn: pd.DataFrame, rules: pd.DataFrame, *, title: str) -> a
             .mark_rule(strokeDash=[6, 4], strokeWidth=1.2)
             .encode(y=rule_y, color=color, tooltip=["label:N"])
         )
+        # beside the plot, right of its frame, where no line runs: at its rule's height,
+        # or pushed apart from a neighbour's (``_label_rows``)
+        placed = thresholds.assign(
+            label_y=_label_rows(
+                [
+                    _log_px(b, BURN_FLOOR, decades[-1], _BURN_HEIGHT)
+                    for b in thresholds["burn_rate"]
+                ],
+                _BURN_HEIGHT,
+            )
+        )
         layers.append(
-            alt.Chart(thresholds)
-            .mark_text(align="left", baseline="bottom", dx=4, dy=-2, fontSize=10)
-            .encode(x=alt.value(0), y=rule_y, color=color, text="label:N")
+            alt.Chart(placed)
+            .mark_text(align="left", baseline="middle", dx=_THRESHOLD_DX, fontSize=10)
+            .encode(
+                x=alt.value(_BURN_WIDTH),
+                y=alt.Y("label_y:Q", scale=None),
+                color=color,
+                text="label:N",
+            )
         )
     return alt.layer(*layers).properties(
         title=alt.Title(
             title, subtitle=[f"1{TIMES} spends the budget exactly over the SLO period"]
         ),
-        width=WIDTH,
-        height=280,
+        width=_BURN_WIDTH,
+        height=_BURN_HEIGHT,
         description=_burn_description(data, thresholds, colors.domain, title),
     )
+
+
+def _log_px(value: float, low: float, high: float, height: float) -> float:
+    """Where ``value`` sits in px from the top of a log axis from ``low`` to ``high``."""
+    share = (math.log10(value) - math.log10(low)) / (math.log10(high) - math.log10(low))
+    return height * (1 - min(1.0, max(0.0, share)))
+
+
+def _label_rows(wanted: list[float], height: float, gap: float = _LABEL_GAP_PX) -> list[float]:
+    """Label heights in px, each as near its ``wanted`` height as it can be while labels
+    stay ``gap`` apart and inside ``[0, height]``: pushed down past the one above, then,
+    when the last ran off the bottom, pushed back up."""
+    order = sorted(range(len(wanted)), key=lambda i: wanted[i])
+    placed = [0.0] * len(wanted)
+    floor = -math.inf
+    for i in order:
+        placed[i] = max(wanted[i], floor + gap, gap / 2)
+        floor = placed[i]
+    ceiling = math.inf
+    for i in reversed(order):
+        placed[i] = min(placed[i], ceiling - gap, height - gap / 2)
+        ceiling = placed[i]
+    return placed
 
 
 def _burn_description(
@@ -328,16 +398,22 @@ def replay_timeline(
     inside = marks["triggered_at"].between(lo, hi)
     outside_incidents = int((~inside).sum())
     marks = marks[inside].assign(row=lambda m: m["service_name"] + " / incidents")
-    rows = _replay_rows(bars["slo"], marks["service_name"])
+    shown, limit = fit_labels(_replay_rows(bars["slo"], marks["service_name"]), _ROW_LABEL_PX)
+    rows = list(shown.values())
+    marks["row"] = marks["row"].map(shown)
     x_scale = alt.Scale(type="utc", domain=[epoch_ms(lo), epoch_ms(hi)])
     x = alt.X("draw_start:T", title="time (UTC)", scale=x_scale, axis=time_axis(lo, hi))
     y = alt.Y(
-        "row:N", sort=rows, title=None, scale=alt.Scale(domain=rows), axis=alt.Axis(labelLimit=280)
+        "row:N",
+        sort=rows,
+        title=None,
+        scale=alt.Scale(domain=rows),
+        axis=alt.Axis(labelLimit=limit),
     )
     layers = []
     if len(bars):
         layers.append(
-            alt.Chart(bars.assign(row=bars["slo"]))
+            alt.Chart(bars.assign(row=bars["slo"].map(shown)))
             .mark_bar(opacity=0.85, clip=True)
             .encode(
                 x=x,

@@ -131,7 +131,7 @@ def test_the_burndown_marks_budget_spent_and_the_at_risk_line(
 ) -> None:
     """A solid rule at 0 and a dashed one at 100 - the SLO's alert threshold."""
     spec = charts.budget_burndown(measurements(), title=SLO, at_risk_below=at_risk_below).to_dict()
-    _, rows = _layer(spec, "rule")
+    _, rows = _layer(spec, "rule", "level")
     assert [(r["level"], r["label"], r["dash"]) for r in rows] == [
         (0.0, "budget spent", [1, 0]),
         (at_risk_below, label, [6, 4]),
