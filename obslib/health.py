@@ -42,6 +42,7 @@ import pandas as pd
 
 from obslib.errors import InputError
 from obslib.schema import SEVERITIES, require_columns
+from obslib.values import duration_text, plural
 
 TRACE_COVERAGE = "trace coverage"
 LOG_CORRELATION = "log correlation"
@@ -69,9 +70,12 @@ class Target:
 
     @property
     def text(self) -> str:
-        """As people write it: "> 95 %", "< 60 s"; a ">= 100 %" goal reads "100 %"."""
+        """As people write it: "> 95 %", "< 1 min" (a time in ``obslib.values.duration_text``'s
+        style); a ">= 100 %" goal reads "100 %"."""
         if self.comparator == ">=" and self.unit == "%" and self.threshold == 100:
             return "100 %"
+        if self.unit == "s":
+            return f"{self.comparator} {_seconds_text(self.threshold)}"
         return f"{self.comparator} {self.threshold:g} {self.unit}"
 
     def met(self, value: float) -> bool | None:
@@ -126,12 +130,22 @@ def _pct(part: int, whole: int) -> float:
     return 100.0 * part / whole
 
 
+def _seconds_text(seconds: float) -> str:
+    return duration_text(pd.Timedelta(seconds=seconds))
+
+
 def shown(value: float, name: str) -> str:
     """A KPI value for people, in its unit, never rounded onto its threshold: 94.96 % is
-    "94.96 %", not a failing "95.0 %"."""
+    "94.96 %", not a failing "95.0 %". Times read as ``obslib.values.duration_text`` does
+    ("5 min"), except one that would read as its threshold without being it: 60.4 s is
+    "60.4 s", not "1 min"."""
     target = TARGETS[name]
     if math.isnan(value):
         return "no data"
+    if target.unit == "s":
+        said = _seconds_text(value)
+        if said != _seconds_text(target.threshold) or value == target.threshold:
+            return said
     digits = 1 if target.unit == "%" else 0
     while digits < 4 and value != target.threshold:
         if round(value, digits) != target.threshold:
@@ -179,7 +193,7 @@ def trace_coverage(counts: pd.DataFrame) -> Kpi:
             f" ({int(top['unserved']):,} of {int(top['client_spans']):,})"
         )
         if len(worst) > 1:
-            detail += f", {len(worst) - 1} more caller operation(s) with gaps"
+            detail += f", {plural(len(worst) - 1, 'more caller operation')} with gaps"
     return _kpi(TRACE_COVERAGE, _pct(served, total), detail)
 
 
@@ -252,7 +266,7 @@ def false_positive_rate(verdicts: pd.DataFrame) -> Kpi:
     left_out = f"; {unknown} unknown left out" if unknown else ""
     if real + fp == 0:
         return _no_data(FALSE_POSITIVE_RATE, f"no incident judged real or false positive{left_out}")
-    detail = f"{fp} false positive(s) of {real + fp} judged incidents{left_out}"
+    detail = f"{plural(fp, 'false positive')} of {plural(real + fp, 'judged incident')}{left_out}"
     return _kpi(FALSE_POSITIVE_RATE, _pct(fp, real + fp), detail)
 
 
@@ -280,8 +294,8 @@ def detection_time(detections: pd.DataFrame) -> Kpi:
         return _no_data(DETECTION_TIME, f"no critical outage with a known detection time{tail}")
     worst = float(known.max())
     detail = (
-        f"worst {shown(worst, DETECTION_TIME)} over {len(known)} critical outage(s),"
-        f" median {float(known.median()):,.0f} s{tail}"
+        f"worst {shown(worst, DETECTION_TIME)} over {plural(len(known), 'critical outage')},"
+        f" median {_seconds_text(float(known.median()))}{tail}"
     )
     return _kpi(DETECTION_TIME, worst, detail)
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
+from pathlib import Path
 
 import pandas as pd
 import psycopg
+import pytest
 
-from obslib import demo, load
+from obslib import demo, load, reports
 from obslib.demo import events
 from obslib.demo import topology as topo
 from obslib.storage.migrate import Migrator
@@ -269,3 +271,16 @@ def test_the_command_line_reads_the_defaults_without_loading_the_generator() -> 
         f"{topo.DEFAULT_SEED} {topo.DEFAULT_SPANS} False False",
         "True True True",
     ]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "markdown", "expected"),
+    [
+        ("a report prints its HTML", None, ["report    /r/slo_review.html"]),
+        ("the postmortem prints its Markdown draft too, as the README promises",
+         Path("/r/postmortem.md"), ["report    /r/slo_review.html", "  draft   /r/postmortem.md"]),
+    ],
+)  # fmt: skip
+def test_the_demo_prints_every_file_it_wrote(sentence: str, markdown, expected) -> None:
+    report = reports.Report(Path("/r/x.ipynb"), Path("/r/slo_review.html"), markdown)
+    assert demo.format_report(report).splitlines() == expected, sentence

@@ -155,7 +155,7 @@ def test_client_coverage_counts_served_calls_per_caller_operation(health_db: str
     assert (kpi.value, kpi.passed) == (75.0, False)
     assert kpi.detail == (
         "9 of 12 client spans have a server span as child; most unserved:"
-        " domain-service 'cache GET' (1 of 2), 2 more caller operation(s) with gaps"
+        " domain-service 'cache GET' (1 of 2), 2 more caller operations with gaps"
     )
 
 
@@ -419,7 +419,7 @@ def test_the_scorecard_has_one_row_per_kpi_in_plan_order() -> None:
     assert list(card.columns) == list(health.SCORECARD_COLUMNS)
     assert card["kpi"].tolist() == list(health.TARGETS)
     assert card["unit"].tolist() == ["%", "%", "%", "%", "s"]
-    assert card["target"].tolist() == ["> 95 %", "> 90 %", "100 %", "< 5 %", "< 60 s"]
+    assert card["target"].tolist() == ["> 95 %", "> 90 %", "100 %", "< 5 %", "< 1 min"]
     assert card["value"].tolist() == [99.0, 75.0, 50.0, 25.0, 45.0]
     assert card["passed"].tolist() == [True, False, False, False, True]
     assert card["detail"].tolist() == [
@@ -427,8 +427,8 @@ def test_the_scorecard_has_one_row_per_kpi_in_plan_order() -> None:
         "3 of 4 traces have at least one log record with their trace_id",
         "2 of 4 critical services have an enabled SLO; without: campaign-service"
         " (only disabled SLOs), notification-service",
-        "1 false positive(s) of 4 judged incidents; 1 unknown left out",
-        "worst 45 s over 3 critical outage(s), median 40 s; 1 without a known time,"
+        "1 false positive of 4 judged incidents; 1 unknown left out",
+        "worst 45 s over 3 critical outages, median 40 s; 1 without a known time,"
         " 1 less severe not counted",
     ]
 
@@ -474,11 +474,14 @@ def test_slo_coverage_takes_the_critical_services_from_its_caller() -> None:
 
 
 def test_values_are_never_rounded_onto_their_target() -> None:
-    """94.96 % fails, so it must not read "95.0 %"; 60.4 s is not "60 s"."""
+    """94.96 % fails, so it must not read "95.0 %"; 60.4 s is not "1 min"; times read in
+    obslib.values.duration_text's style."""
     assert health.shown(94.96, health.TRACE_COVERAGE) == "94.96 %"
     assert health.shown(95.0, health.TRACE_COVERAGE) == "95.0 %"
     assert health.shown(60.4, health.DETECTION_TIME) == "60.4 s"
-    assert health.shown(125.0, health.DETECTION_TIME) == "125 s"
+    assert health.shown(125.0, health.DETECTION_TIME) == "2 min 5 s"
+    assert health.shown(60.0, health.DETECTION_TIME) == "1 min"  # the threshold itself
+    assert health.shown(59.7, health.DETECTION_TIME) == "59.7 s"  # would read "1 min" too
     assert health.shown(math.nan, health.DETECTION_TIME) == "no data"
 
 
@@ -558,7 +561,7 @@ def test_kpi_chart_draws_each_kpi_against_its_target() -> None:
         " data. trace coverage 95.0 % against > 95 %: failed; log correlation 100.0 % against"
         " > 90 %: passed; SLO coverage of critical services 100.0 % against 100 %: passed;"
         " alert false-positive rate no data against < 5 %: no data; detection time (critical)"
-        " 30 s against < 60 s: passed."
+        " 30 s against < 1 min: passed."
     )
     bundle = render.svg_with_alt(spec)
     assert f'alt="{html.escape(spec["description"])}"' in bundle["text/html"]

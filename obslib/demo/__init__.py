@@ -19,6 +19,7 @@ DEFAULT_SPANS = 500_000  # sized so `obslib demo` stays under a minute on 2 core
 
 _NAMES = {
     "DemoSummary": "obslib.demo.writer",
+    "format_report": "obslib.demo.writer",
     "format_summary": "obslib.demo.writer",
     "run": "obslib.demo.writer",
     "write_reports": "obslib.demo.writer",
@@ -28,7 +29,13 @@ _NAMES = {
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__ imports
     from obslib.demo.traffic import generate_day, traces_per_day  # noqa: F401
-    from obslib.demo.writer import DemoSummary, format_summary, run, write_reports  # noqa: F401
+    from obslib.demo.writer import (  # noqa: F401
+        DemoSummary,
+        format_report,
+        format_summary,
+        run,
+        write_reports,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -122,6 +122,15 @@ def _measure(url: str | None) -> pd.DataFrame:
     return slo.evaluate(pd.concat(frames, ignore_index=True), topo.SLOS, warm_up=WARM_UP)
 
 
+def format_report(report: reports.Report) -> str:
+    """The lines ``obslib demo`` prints for a written report: its HTML and, for the
+    postmortem, the Markdown draft beside it (``postmortem.md``), paths a person opens."""
+    lines = [f"report    {report.html}"]
+    if report.markdown is not None:
+        lines.append(f"  draft   {report.markdown}")
+    return "\n".join(lines)
+
+
 def write_reports(out: Path, url: str | None = None) -> Iterator[reports.Report]:
     """Run every report of the registry with its defaults (which show the demo's story)
     into ``out``, yielding each as it is written."""

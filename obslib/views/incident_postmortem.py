@@ -379,7 +379,9 @@ class Postmortem:
         """The postmortem draft: the Google SRE skeleton, facts filled in, gaps marked."""
         if not self.found:
             return Markdown(f"# Postmortem\n\n*{md_text(self.message)}*\n")
-        return Markdown(draft.document(self.facts))
+        return Markdown(
+            draft.document(self.facts), shown=draft.document(self.facts, tables_above=True)
+        )
 
 
 def postmortem(incident_id: str, *, url: str | None = None) -> Postmortem:

@@ -37,16 +37,45 @@ class Note:
 
 @dataclass(frozen=True)
 class Markdown:
-    """A Markdown document that displays as such in JupyterLab and in the HTML report.
-    ``text`` is trusted Markdown: whoever builds it escapes stored text (``md_text``)."""
+    """A Markdown document: ``text`` is the document itself (``text/markdown``, what the
+    report runner saves, e.g. ``postmortem.md``), ``shown`` what the page shows of it
+    (``text/html``) when that differs: the draft without the tables the report already
+    shows above it. Both are trusted Markdown: whoever builds them escapes stored text
+    (``md_text``).
+
+    The page renders it with mistune (nbconvert's own Markdown renderer, so the report's
+    stylesheet applies as to every other cell) with headings two levels down: a document's
+    ``#`` title sits under the notebook's ``##`` section."""
 
     text: str
+    shown: str | None = None
 
     def _repr_markdown_(self) -> str:
         return self.text
 
+    def _repr_html_(self) -> str:
+        return f'<div class="obslib-document">{markdown_html(self.shown or self.text)}</div>'
+
     def __str__(self) -> str:
         return self.text
+
+
+HEADING_SHIFT = 2  # "#" renders as <h3>: under a notebook section's "##" (<h2>)
+
+
+def markdown_html(text: str) -> str:
+    """Trusted Markdown (stored text escaped by ``md_text``) as HTML, pipe tables included,
+    headings ``HEADING_SHIFT`` levels down. Raw HTML is not escaped again: ``md_text``
+    already turned every ``<`` of stored text into ``&lt;``, and escaping here would show
+    its entities (``&amp;lt;``) instead of the text."""
+    import mistune
+
+    class Shifted(mistune.HTMLRenderer):
+        def heading(self, text: str, level: int, **attrs: Any) -> str:
+            return super().heading(text, min(level + HEADING_SHIFT, 6), **attrs)
+
+    render = mistune.create_markdown(renderer=Shifted(escape=False), plugins=["table"])
+    return str(render(text))
 
 
 Method = TypeVar("Method", bound=Callable[..., Any])

@@ -27,9 +27,9 @@ from obslib.alerts import amconfig, incidents
 from obslib.charts import health as health_charts
 from obslib.config import critical_services
 from obslib.slo import replay as slo_replay
-from obslib.values import positive_duration
+from obslib.values import duration_text, plural, positive_duration, window_text
 from obslib.views.notes import Note, unless_empty
-from obslib.views.tables import Table, number_text, percent_text, span_text, table
+from obslib.views.tables import Table, number_text, percent_text, table
 
 View = Table | Note | alt.TopLevelMixin
 # The route the replay applies: one page per service at a time (Alertmanager's timings by
@@ -37,10 +37,31 @@ View = Table | Note | alt.TopLevelMixin
 
 _SCORE_LABELS = {"kpi": "KPI", "passed": "result"}
 _TIMES_LABELS = {"service_name": "service", "mtta_ms": "MTTA", "mttr_ms": "MTTR"}
+# The replay's counts (``alerts.NotificationReplay.summary``) in one vocabulary: a page is
+# what reaches a person, an incident is paged, merged into another's page, muted,
+# inhibited or silent.
+_REPLAY_LABELS = {
+    "incidents": "incidents in the window",
+    "notifications": "pages sent",
+    "resolved_notifications": "resolved messages sent",
+    "pages_saved": "pages saved (incidents minus pages sent)",
+    "notified": "incidents paged on their own",
+    "merged": "incidents merged into another page",
+    "muted": "incidents muted (mute time)",
+    "inhibited": "incidents inhibited",
+    "silent": "incidents silent (resolved before a page)",
+}
 
 
 def _ms(durations: pd.Series) -> pd.Series:
+    """Timedeltas as ms, the unit a table's duration column holds (``tables.duration_text``
+    reads them in ``obslib.values.duration_text``'s style)."""
     return durations.dt.total_seconds() * 1000.0
+
+
+def _setting(delta: pd.Timedelta) -> str:
+    """An Alertmanager timing as its alertmanager.yml writes it (``30s``, ``5m``, ``4h``)."""
+    return window_text(delta) if delta > pd.Timedelta(0) else "0s"
 
 
 @dataclass(frozen=True)
@@ -110,17 +131,19 @@ class Replay:
     @unless_empty
     def summary(self) -> View:
         rows = pd.DataFrame(
-            [(str(k).replace("_", " "), str(v)) for k, v in self.replayed.summary.items()],
+            [(_REPLAY_LABELS.get(k, str(k).replace("_", " ")), str(v))
+             for k, v in self.replayed.summary.items()],
             columns=["measure", "value"],
-        )
+        )  # fmt: skip
         route, rules = self.config.route, len(self.config.inhibit_rules)
+        children = len(list(amconfig.walk(route))) - 1
         return table(
             rows,
             f"The window's incidents through {self.config.file} (root route: group by "
-            f"{', '.join(route.group_by) or 'nothing'}, wait {span_text(route.group_wait)}, "
-            f"interval {span_text(route.group_interval)}, repeat "
-            f"{span_text(route.repeat_interval)}; {len(list(amconfig.walk(route))) - 1} child "
-            f"route(s), {rules} inhibit rule(s))",
+            f"{', '.join(route.group_by) or 'nothing'}, wait {_setting(route.group_wait)}, "
+            f"interval {_setting(route.group_interval)}, repeat "
+            f"{_setting(route.repeat_interval)}; {plural(children, 'child route')}, "
+            f"{plural(rules, 'inhibit rule')})",
         )
 
     def fates(self) -> View:
@@ -212,7 +235,7 @@ class Health:
         return table(
             pd.DataFrame(rows, columns=["measure", "value"]).astype({"value": str}),
             "Alert noise: a false positive is an incident no burn-rate rule of an SLO of its "
-            f"service fired for, from {alerts.FP_MARGIN.seconds // 60} min before the page to "
+            f"service fired for, from {duration_text(alerts.FP_MARGIN)} before the page to "
             "its resolution",
         )
 
@@ -245,7 +268,7 @@ class Health:
         return table(
             self.correlated_groups,
             "Correlated alerts (same service or linked in the service graph, within "
-            f"{alerts.CORRELATION_WINDOW.seconds // 60} min, or while one is still open): "
+            f"{duration_text(alerts.CORRELATION_WINDOW)}, or while one is still open): "
             "one row per group of more than one",
             labels={"opened_by": "opened by", "alert_names": "alert names"},
         )

@@ -17,12 +17,20 @@ import pandas as pd
 from obslib import health
 from obslib.alerts import incidents
 from obslib.escape import md_text
+from obslib.values import plural
 from obslib.views.slo_text import coverage_text
 from obslib.views.tables import span_text, table
 
 TO_WRITE = "**[TO WRITE]**"  # where the draft needs a person; greppable in the Markdown
 # the plan's success criterion for critical issues, the health scorecard's KPI 5
 DETECTION_TARGET = pd.Timedelta(seconds=health.TARGETS[health.DETECTION_TIME].threshold)
+
+# what the report page says in place of a table it already shows above the draft
+IMPACT_ABOVE = (
+    "*User requests, calls and error budget burned: the Impact and Error budget burned"
+    " sections above (in postmortem.md as tables).*"
+)
+TIMELINE_ABOVE = "*The Timeline section above (in postmortem.md as a table).*"
 
 TIMELINE_LABELS = {"time": "time (UTC)", "kind": "event", "what": "what"}
 USER_LABELS = {  # alerts.impact.user_impact's rows: user requests, once each
@@ -66,8 +74,12 @@ class Facts:
     top_errors: pd.DataFrame  # traces.logs.top_errors
 
 
-def document(facts: Facts) -> str:
-    """The Markdown postmortem (Google SRE book's example layout)."""
+def document(facts: Facts, *, tables_above: bool = False) -> str:
+    """The Markdown postmortem (Google SRE book's example layout).
+
+    ``tables_above``: the draft as the report page shows it, below the report's own Impact,
+    Error budget and Timeline sections: their tables are named, not repeated (``postmortem.md``
+    stands alone and keeps them)."""
     i, t, d = facts.incident, facts.timeline, facts.detection
     data = i.get("incident_data") if isinstance(i.get("incident_data"), dict) else {}
     first_bad = t.first_bad
@@ -106,22 +118,30 @@ def document(facts: Facts) -> str:
         "",
         "## Impact",
         "",
-        table(facts.users.rows, users_caption(facts.users, over), labels=USER_LABELS).markdown()
-        if facts.users.affected
-        else f"*{md_text(users_text(facts.users, over))}*",
-        "",
-        table(impact, calls_caption(over), labels=CALL_LABELS).markdown()
-        if len(impact)
-        else f"*{md_text(no_calls_text(facts.service, over))}*",
-        "",
-        table(
-            budget_display(budget),
-            "Error budget burned, per SLO (share of the period's budget, or of the part of "
-            "the period the stored data covers)",
-            labels=BUDGET_LABELS,
-        ).markdown()
-        if len(budget)
-        else f"*{md_text(no_budget_text(facts))}*",
+        *(
+            [IMPACT_ABOVE]
+            if tables_above
+            else [
+                table(
+                    facts.users.rows, users_caption(facts.users, over), labels=USER_LABELS
+                ).markdown()
+                if facts.users.affected
+                else f"*{md_text(users_text(facts.users, over))}*",
+                "",
+                table(impact, calls_caption(over), labels=CALL_LABELS).markdown()
+                if len(impact)
+                else f"*{md_text(no_calls_text(facts.service, over))}*",
+                "",
+                table(
+                    budget_display(budget),
+                    "Error budget burned, per SLO (share of the period's budget, or of the "
+                    "part of the period the stored data covers)",
+                    labels=BUDGET_LABELS,
+                ).markdown()
+                if len(budget)
+                else f"*{md_text(no_budget_text(facts))}*",
+            ]
+        ),
         "",
         f"{TO_WRITE} customer-facing impact (who, how many, for how long).",
         "",
@@ -182,7 +202,7 @@ def document(facts: Facts) -> str:
         )
     if len(related):
         names = ", ".join(f"{md_text(r.alert_name)} ({r.relation})" for r in related.itertuples())
-        out.append(f"{len(related)} related alerts fired with it: {names}.")
+        out.append(f"{plural(len(related), 'related alert')} fired with it: {names}.")
     out += ["", "## Action items", "", "| Action item | Type | Owner | Bug |", "|---|---|---|---|"]
     for item, kind in suggested_actions(facts):
         out.append(f"| {md_text(item)} | {kind} | {TO_WRITE} | {TO_WRITE} |")
@@ -205,7 +225,9 @@ def document(facts: Facts) -> str:
         "",
         "## Timeline",
         "",
-        table(t.events, "From the data", labels=TIMELINE_LABELS).markdown(),
+        TIMELINE_ABOVE
+        if tables_above
+        else table(t.events, "From the data", labels=TIMELINE_LABELS).markdown(),
         "",
     ]
     return "\n".join(out)

@@ -29,7 +29,7 @@ from obslib.config import critical_services
 from obslib.escape import html_text
 from obslib.slo import replay as slo_replay
 from obslib.slo import status as slo_status
-from obslib.values import count, positive_duration
+from obslib.values import count, plural, positive_duration
 from obslib.views import slo_text as wording
 from obslib.views.live import LiveView, per_selection, redraw_all
 from obslib.views.notes import Note, unless_empty
@@ -178,8 +178,8 @@ class SloReview:
             f"{len(self.rows)} SLOs at {self.end:%Y-%m-%d %H:%M} UTC: {', '.join(parts)};"
             f" {breached} breached in the window."
             f" Replayed over {self._replayed_over()}, the burn-rate rules would have"
-            f" paged {len(self.replayed.pages)} time(s) and opened"
-            f" {len(self.replayed.firings) - len(self.replayed.pages)} ticket(s)."
+            f" paged {plural(len(self.replayed.pages), 'time')} and opened"
+            f" {plural(len(self.replayed.firings) - len(self.replayed.pages), 'ticket')}."
         )
         first = slo_replay.worst_page_catch(self.replayed.incidents)
         if first is not None:
@@ -191,7 +191,7 @@ class SloReview:
         return Note(text)
 
     def _replayed_over(self) -> str:
-        said = wording.days(self.end - self.start)
+        said = wording.duration_text(self.end - self.start)
         if self.asked > self.end - self.start:
             said += f" (the data starts {self.start:%Y-%m-%d %H:%M} UTC)"
         return said
@@ -241,7 +241,7 @@ class SloReview:
         skipped = rules[~rules["applies"]]
         said = [
             "Rules (SRE Workbook): page at 14.4x over 1h and 5m and 6x over 6h and 30m,"
-            " ticket at 3x over 1d and 2h and 1x over 3d and 6h for a 30-day SLO (28 days:"
+            " ticket at 3x over 1d and 2h and 1x over 3d and 6h for a 30d SLO (a 28d one:"
             " Sloth's google-28d); for other periods the factors stay and the windows scale"
             " with the period, rounded to whole minutes (as Pyrra does). A rule fires when"
             " both windows burn over its factor, with at least"
@@ -250,7 +250,8 @@ class SloReview:
         ]
         if len(skipped):
             said.append(
-                f"{len(skipped)} rule(s) do not apply: "
+                f"{plural(len(skipped), 'rule')}"
+                f" {'does' if len(skipped) == 1 else 'do'} not apply: "
                 + "; ".join(
                     f"{r['service_name']}/{r['slo_name']} {r['burn_rate']:.3g}x ({r['reason']})"
                     for r in skipped.to_dict("records")
@@ -432,7 +433,8 @@ class SloReview:
         if len(quiet):
             services = ", ".join(sorted(set(quiet["service_name"])))
             left_out = (
-                f". Left out: {len(quiet)} low-severity incident(s) no rule caught ({services})"
+                f". Left out: {plural(len(quiet), 'low-severity incident')} no rule caught"
+                f" ({services})"
             )
         if inc.empty:
             return Note(f"No incident above low severity in the window{left_out}.")
@@ -479,7 +481,8 @@ class SloReview:
         missing = covered[~covered["covered"]]
         critical_missing = missing[missing["critical"]]
         caption = (
-            f"{len(missing)} of {len(covered)} services have no SLO"
+            f"{len(missing)} of {plural(len(covered), 'service')}"
+            f" {'has' if len(missing) == 1 else 'have'} no SLO"
             + (
                 f", {len(critical_missing)} of them critical"
                 f" ({', '.join(critical_missing['service_name'])})"

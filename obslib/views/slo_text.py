@@ -6,6 +6,7 @@ import altair as alt
 import pandas as pd
 
 from obslib import slo
+from obslib.values import duration_text
 from obslib.views.notes import Note
 
 
@@ -18,20 +19,6 @@ def stack(made: list[alt.TopLevelMixin], empty: str) -> Note | alt.TopLevelMixin
     return alt.vconcat(*made).properties(
         description=" ".join(str(c.to_dict().get("description", "")) for c in made)
     )
-
-
-def days(delta: pd.Timedelta) -> str:
-    days = delta / pd.Timedelta(days=1)
-    return f"{days:.3g} days" if days >= 1 else f"{delta / pd.Timedelta(hours=1):.3g} hours"
-
-
-def duration_text(delta: pd.Timedelta) -> str:
-    minutes = round(delta.total_seconds() / 60)
-    if minutes < 120:
-        return f"{minutes} min"
-    if minutes < 48 * 60:
-        return f"{minutes / 60:.1f} h"
-    return f"{minutes / 1440:.1f} d"
 
 
 def relative(delta: pd.Timedelta) -> str:

@@ -1,11 +1,11 @@
 """Tables for reading: the one formatter every view uses for what it shows as a table.
 
 A report is read by someone who did not run it, often on a phone: no 0..N index, times in
-UTC as ``HH:MM:SS.mmm`` with the date stated once in the caption, durations rounded (0.1 ms
-under a second, three significant digits above), percentages as percentages, blanks for
-missing values, long text cut with the full text on hover, error rows marked. The HTML is
-a pandas Styler inside a scrolling box, so it renders the same in JupyterLab and in
-nbconvert's HTML export; ``repr`` gives the same cells as plain text.
+UTC as ``HH:MM:SS.mmm`` with the date stated once in the caption, durations in the one
+style of ``obslib.values.duration_text``, percentages as percentages, blanks for missing
+values, text wrapped (only a very long one cut, its full text on hover), error rows
+marked. The HTML is a pandas Styler inside a scrolling box, so it renders the same in
+JupyterLab and in nbconvert's HTML export; ``repr`` gives the same cells as plain text.
 """
 
 from __future__ import annotations
@@ -19,10 +19,14 @@ import numpy as np
 import pandas as pd
 from pandas.io.formats.style import Styler
 
+from obslib import values
 from obslib.escape import html_text, md_text
 from obslib.values import utc
 
-TEXT_LIMIT = 60  # characters shown of a long text cell; the rest is in its hover title
+TEXT_LIMIT = 400  # characters shown of a long text cell (it wraps); the rest is in its title
+CAPTION_LINE = 60  # a caption up to this many characters needs no room of its own
+CAPTION_MAX = 110  # and no caption widens its table beyond this many characters
+TEXT_CELL_STYLE = "white-space: normal; overflow-wrap: anywhere; min-width: 12em; max-width: 48em;"
 ERROR_ROW_STYLE = "background-color: #fde2e1;"  # an error row, every cell
 ERROR_EDGE_STYLE = " border-left: 3px solid #d62728;"  # and a red edge on its first cell
 _ERROR_LEVELS = ("error", "fatal")
@@ -41,20 +45,11 @@ def _significant(value: float, digits: int = 3) -> str:
 
 
 def duration_text(ms: float | None) -> str:
-    """A duration in ms for reading: ``999.9 ms`` under a second, else three significant
-    digits in s, min or h; blank when missing. Rounding happens before the unit is chosen,
-    so 999.96 ms reads ``1.00 s``, never ``1000.0 ms``."""
+    """A duration in ms (a table cell) in the one style of ``obslib.values.duration_text``
+    (``8.5 ms``, ``850 ms``, ``4.2 s``, ``3 min 20 s``); blank when missing."""
     if ms is None or pd.isna(ms):
         return ""
-    sign = "-" if ms < 0 else ""
-    size = abs(float(ms))
-    if round(size, 1) < 1000:
-        return f"{sign}{size:.1f} ms"
-    for unit, per, next_at in (("s", 1e3, 60), ("min", 6e4, 60), ("h", 3.6e6, math.inf)):
-        value = max(size / per, 1.0)  # 59.96 s rounds up to the next unit: 1.00 min
-        if float(_significant(value)) < next_at:
-            return f"{sign}{_significant(value)} {unit}"
-    raise AssertionError("unreachable")  # pragma: no cover
+    return values.duration_text(pd.Timedelta(float(ms), unit="ms"))
 
 
 def percent_text(fraction: float | None) -> str:
@@ -82,20 +77,7 @@ def number_text(value: object) -> str:
     return ("-" if value < 0 else "") + _significant(size)
 
 
-def span_text(delta: pd.Timedelta | None) -> str:
-    """``2 min 30 s``, ``1 h 05 min``, ``30 s``: a span of time in a sentence (response
-    times, windows), whole seconds; blank when missing."""
-    if delta is None or pd.isna(delta):
-        return ""
-    seconds = round(pd.Timedelta(delta).total_seconds())
-    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{sign}{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{sign}{minutes} min {secs:02d} s" if secs else f"{sign}{minutes} min"
-    return f"{sign}{secs} s"
+span_text = values.duration_text  # a Timedelta in a sentence; the name the CLI imports
 
 
 def time_text(moment: pd.Timestamp | None, day: pd.Timestamp | None) -> str:
@@ -125,6 +107,16 @@ def short_text(value: object, limit: int = TEXT_LIMIT) -> tuple[str, str]:
     full = str(value)
     flat = " ".join(full.split())
     return (flat if len(flat) <= limit else flat[: limit - 1] + "\u2026"), full
+
+
+def caption_room(caption: str) -> str:
+    """The table's least width so its caption reads in about two lines: a caption lives
+    inside its table, and a long one over two narrow columns would otherwise wrap into a
+    thin column of many lines (``min-width`` up to the page's width, none for a short one).
+    """
+    if len(caption) <= CAPTION_LINE:
+        return ""
+    return f"min-width: min(100%, {min(len(caption) // 2, CAPTION_MAX)}ch);"
 
 
 # -- column kinds ---------------------------------------------------------------------------
@@ -279,6 +271,7 @@ class Table:
                     for s, f in zip(shown.loc[rows, name], full.loc[rows, name], strict=True)
                 ]
         marked = self.errors if self.errors is not None else error_rows(self.data)
+        room = caption_room(self.full_caption())
         uuid = hashlib.sha1((self.full_caption() + shown.to_csv(index=False)).encode()).hexdigest()[
             :10
         ]
@@ -289,6 +282,7 @@ class Table:
             .set_caption(html_text(self.full_caption()))
             .set_table_styles(
                 [
+                    *([{"selector": "", "props": room}] if room else []),
                     {"selector": "caption", "props": "caption-side: top; text-align: left;"},
                     {"selector": "td, th", "props": "padding: 2px 8px; vertical-align: top;"},
                     {"selector": "th", "props": "text-align: left;"},
@@ -299,7 +293,11 @@ class Table:
                     name: [
                         {
                             "selector": "td",
-                            "props": "text-align: " + ("left" if name in text_columns else "right"),
+                            "props": (
+                                "text-align: left; " + TEXT_CELL_STYLE
+                                if name in text_columns
+                                else "text-align: right;"
+                            ),
                         }
                     ]
                     for name in shown.columns

@@ -21,7 +21,7 @@ from obslib import charts, load, traces
 from obslib.errors import UsageError
 from obslib.traces import logs, skew
 from obslib.traces import sets as trace_sets
-from obslib.values import boolean, window
+from obslib.values import boolean, duration_text, plural, window
 from obslib.views.live import LiveView, per_trace, redraw_all
 from obslib.views.notes import Note, unless_empty
 from obslib.views.picker import PickedTrace, TraceSelection, no_trace, pick_trace, trace_picker
@@ -193,7 +193,7 @@ class TraceInvestigation:
             return Note(f"Trace {self.trace_id} wrote no log records.")
         per = logs.logs_per_span(self.spans, records)
         per = per[per["log_count"] > 0].drop(columns="trace_id")
-        return table(per, f"{len(records)} records of the trace, per span that logged")
+        return table(per, f"{plural(len(records), 'record')} of the trace, per span that logged")
 
     @per_trace
     def untraced_logs(self) -> View:
@@ -204,7 +204,7 @@ class TraceInvestigation:
             return Note(
                 f"No record without a trace id from {', '.join(services)} between "
                 f"{start:%H:%M:%S} and {end:%H:%M:%S} UTC (the trace's time range with a "
-                f"{logs.CONTEXT_MARGIN.total_seconds():g} s margin)."
+                f"{duration_text(logs.CONTEXT_MARGIN)} margin)."
             )
         return table(
             around[["timestamp", "service_name", "level", "message"]],

@@ -174,7 +174,7 @@ def test_the_summary_table_states_response_times(demo_pm) -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0, "0 s"), (59.6, "1 min"), (61, "1 min 01 s"), (3600, "1 h 00 min"), (-90, "-1 min 30 s")],
+    [(0, "0 s"), (59.6, "1 min"), (61, "1 min 1 s"), (3600, "1 h"), (-90, "-1 min 30 s")],
 )
 def test_response_times_read_in_minutes_and_hours(seconds: float, text: str) -> None:
     assert span_text(pd.Timedelta(seconds=seconds)) == text

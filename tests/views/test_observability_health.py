@@ -130,6 +130,16 @@ def test_the_view_shows_the_analysis_as_computed_below_it(demo_health) -> None:
     assert demo_health.tally == health.tally(demo_health.scorecard_rows)
 
 
+def test_the_replay_summary_speaks_of_pages_in_one_vocabulary(demo_health) -> None:
+    """ "notifications 22" next to "notified 22" read as two things of one name: every row
+    says pages or incidents, and every count of the replay has its row."""
+    shown = demo_health.replay_summary()
+    labels = shown.data["measure"].tolist()
+    assert len(labels) == len(demo_health.replay.replayed.summary) == len(set(labels))
+    assert not any("notif" in label for label in labels), labels
+    assert all(label.startswith(("incidents", "pages", "resolved")) for label in labels), labels
+
+
 @pytest.mark.parametrize("window", ["soon", "-1d", "0h"])
 def test_a_bad_window_is_refused_by_name(window: str) -> None:
     with pytest.raises(UsageError, match="window"):
@@ -174,8 +184,8 @@ def test_the_replay_goes_through_the_config_the_report_is_given(demo_db, tmp_pat
     )
     assert view.replay.replayed.fates.equals(expected.fates)
     caption = view.replay_summary().caption
-    assert f"through {path} (root route: group by alertname, wait 1 min" in caption
-    assert "0 inhibit rule(s)" in caption
+    assert f"through {path} (root route: group by alertname, wait 1m, interval 5m" in caption
+    assert "0 child routes, 0 inhibit rules)" in caption  # settings as alertmanager.yml says
 
 
 def test_a_bad_config_is_refused_before_the_database(tmp_path) -> None:
