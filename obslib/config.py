@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
-
-import platformdirs
 
 from obslib.errors import ObslibError
 from obslib.redact import ENV_DATABASE_URL
@@ -72,13 +70,33 @@ def settings() -> Settings:
         # above the data, and obslib opens none it did not create: /root (700) would stop it.
         home = Path("/var/lib/obslib")
     else:
+        import platformdirs
+
         home = platformdirs.user_data_path("obslib")
     return Settings(database_url=url, home=home.absolute())
 
 
 def version() -> str:
-    """obslib's version, from the installed package's metadata (pyproject's one number)."""
-    try:
-        return metadata.version("obslib")
-    except metadata.PackageNotFoundError:  # a source tree on sys.path, never installed
-        return "0+unknown"
+    """obslib's version, from the installed package's metadata (pyproject's one number).
+
+    Read as importlib.metadata.version reads it (the ``Version:`` line of the first
+    ``obslib-*.dist-info/METADATA`` along sys.path), without importing importlib.metadata:
+    its email parser, zipfile and importlib.resources were a third of `obslib --help`'s
+    start (tests/test_package.py compares the two).
+    """
+    for entry in sys.path:
+        try:
+            names = sorted(os.listdir(entry or "."))
+        except OSError:  # a zip, a folder that is gone
+            continue
+        for name in names:
+            if not (name.startswith("obslib-") and name.endswith(".dist-info")):
+                continue
+            try:
+                lines = Path(entry or ".", name, "METADATA").read_text("utf-8").splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                if line.startswith("Version:"):
+                    return line.partition(":")[2].strip()
+    return "0+unknown"  # a source tree on sys.path, never installed
