@@ -3,6 +3,7 @@ file, checked by promtool, and Prometheus as an oracle of obslib's own replay.""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,13 +13,19 @@ import pandas as pd
 import pytest
 import yaml
 
+from obslib import load
 from obslib.demo.topology import SLOS
 from obslib.errors import UsageError
 from obslib.jobs import prometheus_rules as rules_job
 from obslib.jobs.prometheus_rules import write_prometheus_rules
 from obslib.slo import alert_rules, window_label
 from obslib.slo import replay as slo_replay
-from obslib.slo.prometheus import ALERT_NAME, MetricNames, prometheus_rules
+from obslib.slo.prometheus import (
+    ALERT_NAME,
+    MetricNames,
+    check_metric_names,
+    prometheus_rules,
+)
 from tests.builders import MIN, T0, incidents, minute_counts, slo_definitions
 
 PROMTOOL = shutil.which("promtool")
@@ -80,6 +87,55 @@ def test_metric_names_and_labels_can_be_changed():
     assert 'http_requests_total{job="api",code=~"5..",handler!="/metrics"}' in text
     assert 'http_request_duration_seconds_bucket{job="api",le="0.25",handler!="/metrics"}' in text
     assert "service_requests_total" not in text
+
+
+REFUSED_NAMES = {
+    "a request counter with a dash": ({"requests": "http-requests"}, "requests: 'http-requests'"),
+    "a histogram name starting with a digit": ({"duration": "1s"}, "duration: '1s'"),
+    "a service label with a colon": ({"service_label": "svc:name"}, "service_label"),
+    "a reserved label": ({"status_label": "__status"}, "is reserved"),
+    "the histogram's le as the service label": ({"service_label": "le"}, "is reserved"),
+    "the same label twice": ({"status_label": "service"}, "is also the service label"),
+    "an error status that does not compile": ({"error_status": "5(0"}, "not a regular expr"),
+    "an error status with a look-behind": ({"error_status": "(?<=5)00"}, "look-around"),
+    "an error status with a back-reference": ({"error_status": r"(5)\1"}, "back-references"),
+    "an empty error status": ({"error_status": ""}, "error_status: ''"),
+    "a selector that closes the braces": ({"selector": 'a="b"} or vector(1) {'}, "selector"),
+    "a selector with a bare value": ({"selector": "job=api"}, "is not label matchers"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("given", "said"), REFUSED_NAMES.values(), ids=REFUSED_NAMES.keys())
+def test_a_name_that_cannot_stand_in_promql_is_refused_naming_its_field(given, said):
+    """check_metric_names names the field (or its option, ``where``) and the value; the
+    rule file is never written with it."""
+    with pytest.raises(UsageError, match=re.escape(said)):
+        prometheus_rules(slo_definitions(), metrics=MetricNames(**given))
+    field = next(iter(given))
+    with pytest.raises(UsageError, match=r"^--the-option: "):
+        check_metric_names(MetricNames(**given), {field: "--the-option"})
+
+
+ACCEPTED_NAMES = {
+    "a recording-rule style counter": {"requests": "job:http_requests:total"},
+    "a label starting with an underscore": {"status_label": "_code"},
+    "an alternation of statuses": {"error_status": "5..|429|(?i:timeout)"},
+    "several matchers with commas and escapes in values": {
+        "selector": 'path=~"/a,b|/c", note!="say \\"hi\\"", env="prod",'
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("given", ACCEPTED_NAMES.values(), ids=ACCEPTED_NAMES.keys())
+def test_unusual_but_valid_names_are_accepted_and_promtool_agrees(given, tmp_path):
+    """What the check accepts, Prometheus parses."""
+    names = MetricNames(**given)
+    assert check_metric_names(names) is names
+    if PROMTOOL is None:
+        pytest.skip("promtool is not installed (apt-get install prometheus)")
+    (tmp_path / "rules.yml").write_text(prometheus_rules(SLOS, metrics=names))
+    checked = _promtool("check", "rules", "rules.yml", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_the_minimum_traffic_guard_is_in_every_alert():
@@ -197,13 +253,16 @@ def test_the_job_refuses_a_folder_and_a_missing_folder(tmp_path):
         write_prometheus_rules(slo_definitions(), tmp_path / "missing" / "rules.yml")
 
 
-def test_export_reads_the_enabled_slos_and_names_a_service_without_any(tmp_path, monkeypatch):
-    """export_rules writes the enabled SLOs' rules (or returns them for standard output);
-    an unknown service is refused."""
-    monkeypatch.setattr(rules_job.load, "enabled_slos", lambda services, url: SLOS)
-    said = rules_job.export_rules(tmp_path / "rules.yml", url="unused")
-    assert said == f"wrote {tmp_path / 'rules.yml'} ({len(SLOS)} SLOs)\n"
-    assert (tmp_path / "rules.yml").read_text() == prometheus_rules(SLOS)
-    assert rules_job.export_rules(None, url="unused") == prometheus_rules(SLOS)  # stdout
+def test_export_reads_the_enabled_slos_and_names_a_service_without_any(demo_db, tmp_path):
+    """export_rules writes the enabled SLOs' rules (or returns them for standard output),
+    of the services asked for; a service without enabled SLOs is refused."""
+    url, _summary = demo_db
+    slos = load.enabled_slos(url=url)
+    said = rules_job.export_rules(tmp_path / "rules.yml", url=url)
+    assert said == f"wrote {tmp_path / 'rules.yml'} ({len(slos)} SLOs)\n"
+    assert (tmp_path / "rules.yml").read_text() == prometheus_rules(slos)
+    assert rules_job.export_rules(None, url=url) == prometheus_rules(slos)  # stdout
+    mine = rules_job.export_rules(None, services=["dns-resolver"], min_events=4, url=url)
+    assert mine == prometheus_rules(slos[slos["service_name"] == "dns-resolver"], min_events=4)
     with pytest.raises(UsageError, match="nowhere-service"):
-        rules_job.export_rules(tmp_path / "r.yml", services=["nowhere-service"], url="x")
+        rules_job.export_rules(tmp_path / "r.yml", services=["nowhere-service"], url=url)
