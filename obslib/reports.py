@@ -20,7 +20,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -383,11 +383,18 @@ def prepare_out_dir(out_dir: Path) -> Path:
 
 
 def run_report(
-    name: str, parameters: dict[str, object], out_dir: Path, *, database_url: str | None = None
+    name: str,
+    parameters: dict[str, object],
+    out_dir: Path,
+    *,
+    database_url: str | None = None,
+    kernel: WarmKernel | None = None,
 ) -> Report:
     """Execute report ``name``'s notebook with ``parameters``: see ``run_notebook``."""
     source = _notebook(name)
-    return run_notebook(source, parameters, out_dir, report=name, database_url=database_url)
+    return run_notebook(
+        source, parameters, out_dir, report=name, database_url=database_url, kernel=kernel
+    )
 
 
 def run_notebook(
@@ -397,6 +404,7 @@ def run_notebook(
     *,
     report: str | None = None,
     database_url: str | None = None,
+    kernel: WarmKernel | None = None,
 ) -> Report:
     """Execute ``source`` with ``parameters`` and write ``.ipynb`` + ``.html`` (+ ``.md``).
 
@@ -406,6 +414,10 @@ def run_notebook(
     cell the executed notebook is written with the error and ReportFailed names the cell;
     the HTML is not written. A cell whose metadata names ``obslib.markdown`` (a file name)
     has its Markdown output written to that file beside the HTML.
+
+    ``kernel``: a WarmKernel started ahead in ``source``'s folder (with the same database
+    URL), which this run uses up; without one, or with one that is used or dead, papermill
+    starts a kernel of its own, as the same run would otherwise.
     """
     import papermill
     from nbclient.exceptions import DeadKernelError
@@ -415,19 +427,21 @@ def run_notebook(
     stem = source.stem
     executed = out_dir / f"{stem}.ipynb"
     params = {**parameters, REPORT_MODE.name: True}
-    kernel = kernel_name(headless=True)
-    env = {**kernel.env, **({ENV_DATABASE_URL: database_url} if database_url else {})}
+    spec = kernel_name(headless=True)
+    env = {**spec.env, **({ENV_DATABASE_URL: database_url} if database_url else {})}
+    warm = {"km": kernel.claim()} if kernel is not None and kernel.fits(source, env) else {}
     with _environment(env), _ipc_kernel() as config:
         try:
             papermill.execute_notebook(
                 str(source),
                 str(executed),
                 parameters=params,
-                kernel_name=kernel.name,
+                kernel_name=spec.name,
                 config=config,
                 cwd=str(source.parent),
                 progress_bar=False,
                 log_output=False,
+                **warm,
             )
         except papermill.PapermillExecutionError as err:
             raise ReportFailed(
@@ -496,10 +510,104 @@ def _ipc_kernel() -> Iterator[object]:
     Over TCP anyone on the machine who finds the ports can talk to the kernel (ipykernel
     warns about it on every start); IPC sockets in a mode-700 folder are this user's only.
     """
+    with tempfile.TemporaryDirectory(prefix="obslib-kernel-") as folder:
+        yield _ipc_config(Path(folder))
+
+
+def _ipc_config(folder: Path) -> object:
+    """Kernel manager configuration: IPC sockets in ``folder`` (see ``_ipc_kernel``)."""
     from traitlets.config import Config
 
-    with tempfile.TemporaryDirectory(prefix="obslib-kernel-") as folder:
-        yield Config({"KernelManager": {"transport": "ipc", "ip": str(Path(folder) / "k")}})
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(folder / "k")}})
+
+
+def warm_up() -> None:
+    """What a WarmKernel runs before its notebook: the imports of every report's first cell
+    (obslib, its views, the chart renderer) and one chart drawn by vl-convert (its engine
+    starts on the first drawing). Nothing it does shows in a notebook: the renderer is not
+    chosen here (the notebook's cell chooses it) and no name is left in the kernel's
+    namespace (it runs as ``__import__("obslib.reports").reports.warm_up()``)."""
+    import vl_convert
+    from altair.utils._importers import vl_version_for_vl_convert
+
+    import obslib.charts.render
+    import obslib.views  # noqa: F401
+
+    chart = {"data": {"values": [{"x": 1}]}, "mark": "point", "encoding": {"x": {"field": "x"}}}
+    vl_convert.vegalite_to_svg(chart, vl_version=vl_version_for_vl_convert())
+
+
+# the kernel's startup line (IPython's exec_lines: run before the kernel answers, in no
+# cell, with no execution count and no history)
+_WARM_UP = '__import__("obslib.reports").reports.warm_up()'
+
+
+class WarmKernel:
+    """A headless obslib kernel started ahead, in notebook folder ``cwd`` with the database
+    URL in its environment, that imports obslib (``warm_up``) while nobody waits; one
+    notebook run uses it (``run_notebook(kernel=...)``), ``close`` shuts it down. Never
+    used twice: a run leaves its variables and its database connections in the kernel.
+
+    ``Popen`` returns at once: the kernel warms in its own process; a run that comes early
+    waits for the rest of its warm-up (papermill's wait for the kernel to be ready).
+    """
+
+    def __init__(self, cwd: Path, database_url: str | None = None) -> None:
+        from jupyter_client import KernelManager
+
+        self.cwd = Path(cwd).resolve()
+        spec = kernel_name(headless=True)
+        self.env = {**spec.env, **({ENV_DATABASE_URL: database_url} if database_url else {})}
+        self._folder = tempfile.TemporaryDirectory(prefix="obslib-kernel-")
+        self._clients: list = []
+        self.used = False
+        with _environment(self.env):
+            self.manager = KernelManager(
+                kernel_name=spec.name,
+                config=_ipc_config(Path(self._folder.name)),
+                # nbclient's own managers are asynchronous: so are the clients it makes here
+                client_class="jupyter_client.asynchronous.AsyncKernelClient",
+            )
+            self.manager.client = self._client  # type: ignore[method-assign]
+            self.manager.start_kernel(
+                cwd=str(self.cwd), extra_arguments=[f"--IPKernelApp.exec_lines={_WARM_UP}"]
+            )
+
+    def _client(self, **kwargs: object) -> object:
+        """The manager's client(), remembered so ``close`` stops its channels (nbclient
+        leaves a kernel it did not start running, with its client connected)."""
+        from jupyter_client import KernelManager
+
+        client = KernelManager.client(self.manager, **kwargs)
+        self._clients.append(client)
+        return client
+
+    def fits(self, source: Path, env: dict[str, str]) -> bool:
+        """Whether a run of ``source`` with kernel environment ``env`` may use this kernel:
+        unused, alive, started in the notebook's folder with the same environment."""
+        return (
+            not self.used
+            and Path(source).resolve().parent == self.cwd
+            and env == self.env
+            and self.manager.is_alive()
+        )
+
+    def claim(self) -> object:
+        """The kernel manager, for one run; the kernel is used from then on."""
+        self.used = True
+        return self.manager
+
+    def close(self) -> None:
+        """Shut the kernel down (a shutdown request, then a kill after a short wait) and
+        remove its sockets' folder. Safe to call twice."""
+        with suppress(Exception):  # a kernel already gone: nothing left to stop
+            for client in self._clients:
+                client.stop_channels()
+            self._clients.clear()
+            if self.manager.has_kernel:
+                self.manager.shutdown_kernel(now=False)
+        self.used = True
+        self._folder.cleanup()
 
 
 def scrub_outputs(notebook: Path, url: str | None = None) -> None:
