@@ -19,6 +19,11 @@ difference: when a rule's short window holds fewer than ``min_events`` events, t
 stretches it back to the last ``min_events`` events; PromQL cannot, so these rules require
 ``min_events`` in both windows and stay silent where the replay might fire. On a service with
 ``min_events`` per short window (5 minutes for a 30-day SLO) the two agree, minute for minute.
+On a quiet one they do not, and not only at the edges: on the demo's incident day
+(domain-service, about one request a minute) the replay pages and these rules, at the
+default guard, only ticket for two minutes (``tests/slo/test_prometheus_demo.py``); with
+``min_events=0`` the two agree there too. Stretching in PromQL exactly would take one window
+per minute up to the long window (an ``or`` chain of thousands for a 30-day SLO's 3 days).
 A window of one or two scrape intervals (a 24-hour SLO's 1-minute window) holds too few
 samples for ``rate`` once scrapes jitter: scrape such services more often than its windows.
 """

@@ -110,7 +110,7 @@ GUARDS = {
             reason="a known disagreement: the replay stretches a short window that holds"
             " fewer than min_events events back to the last min_events events, the rules"
             " need min_events in it; domain-service serves about one event a minute, so"
-            " Prometheus fires only the 1x ticket, for 2 minutes from 14:21, where the"
+            " Prometheus fires only the 1x tickets, for 1 or 2 minutes from 14:21, where the"
             " replay pages both SLOs from 14:21 to 14:26 and tickets for 26 to 49 minutes",
         ),
     ),
