@@ -9,7 +9,10 @@ of one service's server spans over a rolling window. An SLI it can count is a
 - ``bad`` ``count: errors`` over ``total``: error_rate (stored as the most errors allowed,
   100 - target percent);
 - ``thresholdMetric`` ``count: requests-per-second`` with an objective ``op: gte`` and
-  ``value``: throughput (no error budget).
+  ``value``: throughput (no error budget). The spec wants a ``target`` on every objective;
+  obslib judges a throughput SLO on the window's mean rate, so its one target is the
+  convention ``THROUGHPUT_TARGET`` (``target: 0.99`` or ``targetPercent: 99``; none, as
+  exports before it were written, reads the same). Another target is refused.
 
 What obslib cannot evaluate is refused, naming the file, the document and the field: a
 source of another type (a Prometheus query), time slices, calendar windows, months,
@@ -19,7 +22,10 @@ counts all of its service's server spans). ``Service``, ``DataSource``, ``AlertP
 the burn-rate rules are obslib's own (``obslib.slo.alert_rules``).
 
 obslib's own fields without an OpenSLO home ride in ``metadata.annotations``
-(``ALERT_THRESHOLD``, ``ENABLED``), as text, the type annotations have in the spec.
+(``ALERT_THRESHOLD``, ``ENABLED``), as text, the type annotations have in the spec. The
+SLO's name is its ``metadata.name``, or the ``SLO_NAME`` annotation when given: an export
+names each SLO ``<service>-<name>`` (names are unique per kind in OpenSLO) and keeps the
+stored name there.
 """
 
 from __future__ import annotations
@@ -50,6 +56,8 @@ KINDS += ("AlertNotificationTarget",)
 NOT_APPLIED = KINDS[2:]  # read, checked for a name, and not stored
 ALERT_THRESHOLD = "obslib/alert-threshold-percent"
 ENABLED = "obslib/enabled"
+SLO_NAME = "obslib/slo-name"
+THROUGHPUT_TARGET = 0.99  # a throughput objective's target (see the module's docstring)
 # what a ``type: obslib`` source counts, by its role in the SLI
 OK, FASTER, ERRORS, ALL, RATE = "ok", "faster", "errors", "all", "requests-per-second"
 _ROLES = {"good": (OK, FASTER), "bad": (ERRORS,), "total": (ALL,)}
@@ -146,7 +154,7 @@ def _row(label: str, document: dict, slis: dict[str, tuple[str, dict]]) -> dict[
         raise InputError(f"{label}: metadata.annotations: must be a mapping of text")
     entry = {
         "service": spec.get("service"),
-        "name": document["metadata"]["name"],
+        "name": _annotation(label, annotations, SLO_NAME, _text) or document["metadata"]["name"],
         "type": slo_type,
         "target": _target(label, objective, slo_type),
         "window": f"{hours}h",
@@ -319,9 +327,13 @@ def _target(label: str, objective: dict, slo_type: str) -> float:
             raise InputError(
                 f"{at}.op: a throughput SLO is op: gte with the value in requests per second"
             )
-        for key in ("target", "targetPercent"):
-            if key in objective:
-                raise InputError(f"{at}.{key}: a throughput SLO takes op and value only")
+        for key, top in (("target", 1), ("targetPercent", 100)):
+            if key in objective and not _is_number(objective[key], THROUGHPUT_TARGET * top):
+                raise InputError(
+                    f"{at}.{key}: a throughput SLO is judged on the window's mean rate;"
+                    f" its target is {_number_text(THROUGHPUT_TARGET * top)} by obslib's"
+                    f" convention, got {_shown(objective[key])}"
+                )
         return objective["value"]
     for key in ("op", "value"):
         if key in objective:
@@ -352,13 +364,39 @@ def _annotation(label: str, annotations: dict, key: str, parse: Any) -> Any:
         ) from None
 
 
+def _is_number(value: Any, expected: float) -> bool:
+    """Whether ``value`` is the number ``expected`` in decimal (99 is 0.99 in percent)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return Decimal(repr(value)) == Decimal(repr(expected)).normalize()
+
+
+def _number_text(value: float) -> str:
+    return f"{Decimal(repr(value)).normalize():f}"
+
+
+def _text(text: str) -> str:
+    if not text.strip():
+        raise ValueError(text)
+    return text
+
+
 def _boolean(text: str) -> bool:
     if text not in ("true", "false"):
         raise ValueError(text)
     return text == "true"
 
 
-__all__ = ["API_VERSION", "SOURCE_TYPE", "is_openslo", "read_documents"]
+__all__ = [
+    "ALERT_THRESHOLD",
+    "API_VERSION",
+    "ENABLED",
+    "SLO_NAME",
+    "SOURCE_TYPE",
+    "THROUGHPUT_TARGET",
+    "is_openslo",
+    "read_documents",
+]
 
 
 def read_slo_files(paths: list[str | Path] | tuple[str | Path, ...]) -> pd.DataFrame:

@@ -5,6 +5,7 @@ back to the same rows."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from pathlib import Path
@@ -19,7 +20,7 @@ from obslib.errors import InputError
 from obslib.ingest.openslo import read_slo_files
 from obslib.ingest.slo_file import MAX_FILE_BYTES, read_slo_file
 from obslib.slo import alert_rules
-from obslib.slo.openslo import dump, openslo_documents
+from obslib.slo.openslo import dump, metadata_names, openslo_documents
 from obslib.storage import db
 from tests.conftest import run_cli
 from tests.ingest.test_slo_file import VALID, stored
@@ -81,7 +82,27 @@ PROMETHEUS = {"metricSource": {"type": "Prometheus", "spec": {"query": "sum(rate
 IND = "spec.indicator.spec.ratioMetric"
 
 # (id, changes to the valid document, the message after "FILE: SLO 'avail': ")
+THROUGHPUT = {
+    "thresholdMetric": {
+        "metricSource": {"type": "obslib", "spec": {"count": "requests-per-second"}}
+    }
+}
+
 REFUSED = [
+    (
+        "a throughput target other than obslib's 0.99 is refused",
+        {
+            "spec.indicator.spec": THROUGHPUT,
+            "spec.objectives": [{"op": "gte", "value": 5, "target": 0.95}],
+        },
+        r"spec\.objectives\[0\]\.target: a throughput SLO is judged on the window's mean rate;"
+        r" its target is 0\.99 by obslib's convention, got 0\.95",
+    ),
+    (
+        "an empty obslib/slo-name annotation is refused",
+        {"metadata.annotations": {"obslib/slo-name": " "}},
+        r"metadata\.annotations\.obslib/slo-name: cannot read ' '",
+    ),
     (
         "a Prometheus query source is refused at its type",
         {f"{IND}.good": PROMETHEUS},
@@ -349,7 +370,10 @@ def test_the_same_slo_twice_is_refused_naming_both_places(tmp_path: Path) -> Non
         ({"slo_type": "availability", "target_value": 99.95}, {"target": 0.9995}),
         ({"slo_type": "error_rate", "target_value": 0.0001}, {"target": 0.999999}),
         ({"slo_type": "latency", "latency_threshold_ms": 0.5}, {"target": 0.999}),
-        ({"slo_type": "throughput", "target_value": 12.5}, {"op": "gte", "value": 12.5}),
+        (
+            {"slo_type": "throughput", "target_value": 12.5},
+            {"op": "gte", "value": 12.5, "target": 0.99},
+        ),
         ({"measurement_window_hours": 1}, {"target": 0.999}),
         ({"measurement_window_hours": 36}, {"target": 0.999}),
         ({"alert_threshold_percent": 12.25, "enabled": False}, {"target": 0.999}),
@@ -415,8 +439,9 @@ def shorthand(text: str) -> pd.Timedelta:
     return pd.Timedelta(**{unit: int(text[:-1])})
 
 
-def test_each_multiwindow_rule_is_one_policy_of_two_burnrate_conditions() -> None:
-    """The policies say what obslib.slo.alert_rules says: factor, long and short window."""
+def test_each_multiwindow_rule_is_one_policy_of_one_burnrate_condition() -> None:
+    """The policies say what obslib.slo.alert_rules says: the factor and long window in the
+    one condition the spec allows, the short window in the obslib/short-window annotation."""
     frame = read_slo_file(VALID)
     documents = openslo_documents(frame)
     policies = [d for d in documents if d["kind"] == "AlertPolicy"]
@@ -424,14 +449,19 @@ def test_each_multiwindow_rule_is_one_policy_of_two_burnrate_conditions() -> Non
     rules = rules[rules["applies"]]
     assert len(policies) == len(rules) > 0
     for policy, rule in zip(policies, rules.to_dict("records"), strict=True):
-        long, short = (c["spec"]["condition"] for c in policy["spec"]["conditions"])
-        assert long["kind"] == short["kind"] == "burnrate"
-        assert long["threshold"] == short["threshold"] == pytest.approx(rule["burn_rate"])
-        assert shorthand(long["lookbackWindow"]) == rule["long_window"]
-        assert shorthand(short["lookbackWindow"]) == rule["short_window"]
-        assert {c["spec"]["severity"] for c in policy["spec"]["conditions"]} == {rule["severity"]}
-    throughput = next(d for d in documents if d["metadata"]["name"] == "throughput")
+        (condition,) = policy["spec"]["conditions"]
+        burn = condition["spec"]["condition"]
+        assert burn["kind"] == "burnrate"
+        assert burn["threshold"] == pytest.approx(rule["burn_rate"])
+        assert shorthand(burn["lookbackWindow"]) == rule["long_window"]
+        short = policy["metadata"]["annotations"]["obslib/short-window"]
+        assert shorthand(short) == rule["short_window"]
+        assert condition["spec"]["severity"] == rule["severity"]
+        assert policy["spec"]["notificationTargets"] == [{"targetRef": "obslib-alertmanager"}]
+    throughput = next(d for d in documents if d["metadata"]["name"] == "checkout-throughput")
     assert "alertPolicies" not in throughput["spec"]  # no budget, no burn-rate rule
+    targets = [d for d in documents if d["kind"] == "AlertNotificationTarget"]
+    assert [t["metadata"]["name"] for t in targets] == ["obslib-alertmanager"]
 
 
 # -- against the database ---------------------------------------------------------------------
@@ -554,3 +584,196 @@ def test_export_refuses_a_bad_out_before_connecting(tmp_path: Path, out: str, me
     result = run_cli("slo", "export", "--format", "openslo", "--out", str(tmp_path / out))
     assert result.returncode == 2
     assert re.fullmatch(f"obslib: error: .*{message}\n", result.stderr), result.stderr
+
+
+# -- the export is valid OpenSLO v1 ---------------------------------------------------------
+
+SCHEMA = REPO / "tests" / "data" / "openslo" / "openslo-v1.schema.json"
+GO_SDK_EXAMPLES = SCHEMA.parent / "go-sdk-examples"
+
+
+def openslo_validator():
+    import json
+
+    import jsonschema
+
+    schema_ = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema_)
+    return jsonschema.Draft202012Validator(schema_)
+
+
+def problems(document: dict) -> list[str]:
+    """What the v1 schema says is wrong with one document (empty: valid)."""
+    return [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in openslo_validator().iter_errors(document)
+    ]
+
+
+def tricky_slos(tmp_path: Path) -> pd.DataFrame:
+    """SLOs whose names do not make OpenSLO names as they are: one SLO name on two services,
+    a service name with capitals and an underscore, names longer than a label, two pairs whose
+    dashed names meet (a-b/c and a/b-c), a throughput SLO."""
+    long = "very-long-service-name-" * 3
+    entries = [
+        {"service": "api", "name": "availability", "type": "availability", "target": 99.9},
+        {"service": "web", "name": "availability", "type": "availability", "target": 99.5},
+        {"service": "Payments_API", "name": "errors", "type": "error_rate", "target": 0.5},
+        {"service": long, "name": "availability", "type": "availability", "target": 99.0},
+        {"service": "a-b", "name": "c", "type": "availability", "target": 99.0},
+        {"service": "a", "name": "b-c", "type": "availability", "target": 99.0},
+        {"service": "web", "name": "rps", "type": "throughput", "target": 5.0},
+    ]
+    path = tmp_path / "tricky.yaml"
+    path.write_text(
+        yaml.safe_dump({"slos": [{**e, "window": "720h"} for e in entries]}), encoding="utf-8"
+    )
+    return read_slo_file(path)
+
+
+def inline_names(document: dict) -> list[tuple[str, str]]:
+    """(kind, name) of the parts a document holds inline: its indicator, its conditions."""
+    spec = document["spec"]
+    found = []
+    if "indicator" in spec:
+        found.append(("SLI", spec["indicator"]["metadata"]["name"]))
+    for condition in spec.get("conditions", []):
+        found.append(("AlertCondition", condition["metadata"]["name"]))
+    return found
+
+
+def test_every_exported_document_is_valid_openslo_v1_with_names_unique_per_kind(
+    tmp_path: Path,
+) -> None:
+    """Each document passes the v1 schema (tests/data/openslo); no two documents or inline
+    parts of one kind share a metadata.name; and the export still applies to the same rows."""
+    frame = tricky_slos(tmp_path)
+    documents = openslo_documents(frame)
+    for document in documents:
+        assert problems(document) == [], (document["kind"], document["metadata"]["name"])
+    names = [(d["kind"], d["metadata"]["name"]) for d in documents]
+    names += [part for d in documents for part in inline_names(d)]
+    assert len(names) == len(set(names)), sorted(names)
+    slos = {d["metadata"]["name"] for d in documents if d["kind"] == "SLO"}
+    assert {"api-availability", "web-availability", "web-rps"} <= slos
+    path = tmp_path / "export.yaml"
+    path.write_text(dump(documents), encoding="utf-8")
+    pd.testing.assert_frame_equal(read_slo_files([path]), frame)
+
+
+def test_the_export_of_the_same_slos_names_them_the_same(tmp_path: Path) -> None:
+    """Names are stable: exporting the same rows twice gives the same text."""
+    frame = tricky_slos(tmp_path)
+    assert dump(openslo_documents(frame)) == dump(openslo_documents(frame.copy()))
+
+
+def digest(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:8]
+
+
+NAMES = [
+    ("a label stays as it is", [("api", "availability")], ["api-availability"]),
+    (
+        "capitals and underscores become a dash form with a hash of the parts",
+        [("Payments_API", "errors")],
+        ["payments-api-errors-" + digest("Payments_API", "errors")],
+    ),
+    (
+        "two keys whose dashed names meet both take their own hash",
+        [("a-b", "c"), ("a", "b-c"), ("x",)],
+        ["a-b-c-" + digest("a-b", "c"), "a-b-c-" + digest("a", "b-c"), "x"],
+    ),
+    (
+        "a name longer than 63 characters is cut and hashed",
+        [("x" * 70,)],
+        ["x" * 54 + "-" + digest("x" * 70)],
+    ),
+    ("a name without a letter or digit is hashed", [("__",)], ["x-" + digest("__")]),
+]
+
+
+@pytest.mark.parametrize(("keys", "expected"), [n[1:] for n in NAMES], ids=[n[0] for n in NAMES])
+def test_metadata_names_are_unique_rfc_1123_labels(keys: list[tuple], expected: list[str]) -> None:
+    got = metadata_names(keys)
+    assert got == expected
+    assert all(re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", n) for n in got)
+
+
+def test_the_schema_accepts_the_reference_validators_examples_and_ours() -> None:
+    """The schema is no stricter than OpenSLO's own validator: every example of go-sdk
+    (copied unchanged into tests/data/openslo/go-sdk-examples) passes, and so does our
+    OpenSLO example file."""
+    paths = sorted(GO_SDK_EXAMPLES.glob("*.yaml"))
+    assert len(paths) == 7
+    seen = 0
+    for path in [*paths, OPENSLO]:
+        for loaded in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            for document in loaded if isinstance(loaded, list) else [loaded]:
+                assert problems(document) == [], (path.name, document["metadata"]["name"])
+                seen += 1
+    assert seen > 20
+
+
+def exported(kind: str) -> dict:
+    """The first exported document of ``kind`` for the demo SLO file."""
+    documents = openslo_documents(read_slo_file(VALID))
+    if kind == "throughput":
+        return next(d for d in documents if d["metadata"]["name"] == "checkout-throughput")
+    return next(d for d in documents if d["kind"] == kind)
+
+
+INVALID = [
+    (
+        "a throughput objective without a target is invalid",
+        "throughput",
+        lambda d: d["spec"]["objectives"][0].pop("target"),
+        "spec/objectives/0",
+    ),
+    (
+        "a policy of two conditions (long and short window) is invalid",
+        "AlertPolicy",
+        lambda d: d["spec"]["conditions"].append(d["spec"]["conditions"][0]),
+        "spec/conditions: [",
+    ),
+    (
+        "a policy without a notification target is invalid",
+        "AlertPolicy",
+        lambda d: d["spec"].pop("notificationTargets"),
+        "spec: 'notificationTargets' is a required property",
+    ),
+    (
+        "a name with an underscore is invalid",
+        "Service",
+        lambda d: d["metadata"].update(name="api_gateway"),
+        "metadata/name: 'api_gateway' does not match",
+    ),
+    (
+        "an alert policy named instead of referenced is invalid",
+        "SLO",
+        lambda d: d["spec"].update(alertPolicies=["some-policy"]),
+        "spec/alertPolicies/0",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "change", "problem"), [i[1:] for i in INVALID], ids=[i[0] for i in INVALID]
+)
+def test_the_schema_refuses_what_the_export_must_not_write(kind, change, problem) -> None:
+    """The defects the export had (and others) fail the schema: the validity test bites."""
+    document = exported(kind)
+    assert problems(document) == []
+    change(document)
+    assert any(p.startswith(problem) for p in problems(document)), problems(document)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["API_VERSION", "SOURCE_TYPE", "ALERT_THRESHOLD", "ENABLED", "SLO_NAME", "THROUGHPUT_TARGET"],
+)
+def test_the_export_writes_the_names_apply_reads(name: str) -> None:
+    """obslib.slo.openslo may not import obslib.ingest: its copies of the names must agree."""
+    from obslib.ingest import openslo as reader
+    from obslib.slo import openslo as writer
+
+    assert getattr(writer, name) == getattr(reader, name)
