@@ -290,3 +290,101 @@ def test_status_and_error_colours_are_the_same_in_every_chart() -> None:
     assert health.RESULT_COLORS["failed"] == incidents.FAILED_COLOR == red
     assert red not in _common.SERVICE_PALETTE  # a service is never drawn in the error colour
     assert health.RESULT_COLORS["passed"] == slo_charts.STATUS_COLORS["compliant"]
+
+
+def _edges(rates: list[float]) -> pd.DataFrame:
+    """gw calls api (left to right, same height) and api calls db, at the given error rates."""
+    calls = [200, 100]
+    return pd.DataFrame(
+        {
+            "caller": ["gw", "api"],
+            "callee": ["api", "db"],
+            "calls": calls,
+            "errors": [round(r * c) for r, c in zip(rates, calls, strict=True)],
+            "error_rate": rates,
+            "p50_ms": [850.0, 3.0],
+            "p99_ms": [372_000.0, 180_000.0],
+        }
+    )
+
+
+def _heads(spec: dict) -> tuple[dict, list[dict]]:
+    found = [
+        layer
+        for layer in spec["layer"]
+        if layer["mark"]["type"] == "point" and layer["mark"].get("shape") == "triangle-up"
+    ]
+    assert len(found) == 1, "one arrowhead layer"
+    return found[0], spec["datasets"][found[0]["data"]["name"]]
+
+
+def test_service_graph_edges_end_in_an_arrowhead_at_the_callee() -> None:
+    """Each edge gets a triangle turned from caller to callee (Vega turns clockwise from
+    pointing up: 90 is to the right), just outside the callee's circle, in the edge's
+    error-rate colour."""
+    spec = charts.service_graph(_edges([0.0, 0.02])).to_dict()
+    layer, rows = _heads(spec)
+    assert [(r["caller"], r["callee"]) for r in rows] == [("gw", "api"), ("api", "db")]
+    assert [round(r["angle"]) for r in rows] == [90, 90], "both calls run left to right"
+    assert all(r["from_x"] < r["head_x"] < r["to_x"] for r in rows), "on the edge, short of it"
+    assert layer["encoding"]["angle"]["scale"] is None
+    edges = spec["layer"][0]["encoding"]["color"]
+    assert layer["encoding"]["fill"]["scale"] == edges["scale"]
+    assert layer["encoding"]["fill"]["legend"] is None, "one legend for the error rate"
+    assert "an arrow from caller to callee" in spec["description"]
+
+
+def test_service_graph_arrowheads_turn_with_the_edge() -> None:
+    """An edge going up and right turns its head between up (0) and right (90), one going
+    down and right between right (90) and down (180)."""
+    edges = pd.DataFrame(
+        {"caller": ["gw", "gw"], "callee": ["a", "b"], "calls": [1, 1], "errors": [0, 0],
+         "error_rate": [0.0, 0.0], "p50_ms": [1.0, 1.0], "p99_ms": [1.0, 1.0]}
+    )  # fmt: skip
+    _, rows = _heads(charts.service_graph(edges).to_dict())
+    for r in rows:  # the layout puts one callee above gw's height and one below it
+        up = r["to_y"] > r["from_y"]
+        assert (0 < r["angle"] < 90) if up else (90 < r["angle"] < 180), r
+
+
+@pytest.mark.parametrize(
+    ("rates", "top"),
+    [([0.0, 0.02], 0.1), ([0.115, 0.02], 0.115)],
+    ids=["rates under 10 % keep a 10 % scale", "an 11.5 % edge stretches the scale to 11.5 %"],
+)
+def test_the_error_rate_legend_covers_the_highest_edge(rates: list[float], top: float) -> None:
+    """The colour scale (and its legend) runs to the highest edge's error rate at least."""
+    spec = charts.service_graph(_edges(rates)).to_dict()
+    domain = spec["layer"][0]["encoding"]["color"]["scale"]["domain"]
+    assert domain == [0, top] and domain[1] >= max(rates)
+
+
+def test_the_path_share_legend_names_the_day_before_as_the_titles_do() -> None:
+    """Titles say "window vs day before": the legend says "window" and "day before"."""
+    change = trace_sets.compare_critical_paths(SMALL, SMALL)
+    spec = charts.path_share_comparison(change).to_dict()
+    color = spec["encoding"]["color"]["scale"]
+    assert color["domain"] == ["window", "day before"]
+    assert {r["when"] for r in spec["datasets"][spec["data"]["name"]]} == {"window", "day before"}
+    assert "against the day before" in spec["description"]
+    assert "baseline" not in str(spec)
+
+
+def test_durations_in_charts_read_as_everywhere_else() -> None:
+    """Tooltips and alt text show durations as values.duration_text writes them (850 ms,
+    6 min 12 s), not "850.0" or "372000.0 ms"."""
+    from obslib.values import duration_text
+
+    graph = charts.service_graph(_edges([0.0, 0.02])).to_dict()
+    rows = graph["datasets"][graph["layer"][0]["data"]["name"]]
+    assert [(r["p50"], r["p99"]) for r in rows] == [("850 ms", "6 min 12 s"), ("3.0 ms", "3 min")]
+    t1 = _t("t1")
+    spec = charts.waterfall(charts.waterfall_rows(t1, traces.critical_path(t1))).to_dict()
+    data = spec["datasets"][(spec["hconcat"][0].get("data") or spec["data"])["name"]]
+    assert [r["duration"] for r in data] == [
+        duration_text(pd.Timedelta(milliseconds=r["duration_ms"])) for r in data
+    ]
+    assert "duration_ms" not in str(spec["hconcat"][1]["layer"][0]["encoding"]["tooltip"])
+    assert " ms," in spec["description"] and ".0 ms" not in spec["description"]
+    bars = charts.self_time_bars(traces.statistics(SMALL)).to_dict()
+    assert all(r["self_time"].endswith(" ms") for r in bars["datasets"][bars["data"]["name"]])

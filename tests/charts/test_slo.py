@@ -3,6 +3,7 @@ asserted on their Vega-Lite specs and rendered to SVG with alt text."""
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import numpy as np
@@ -398,3 +399,71 @@ def test_time_axes_label_days_over_weeks_and_clock_times_within_a_day() -> None:
     assert "Tue 03" in weeks and not any("PM" in t for t in weeks)
     day = labels(t0, t0 + pd.Timedelta(hours=12))
     assert "14:00" in day and "18:00" in day and not any("PM" in t for t in day)
+
+
+def test_the_burndown_line_takes_the_status_colour_of_each_stretch() -> None:
+    """The line is drawn in segments between consecutive measurements, each in the status
+    colour of the measurement it reaches (one grey line said nothing of the status); a
+    measurement without a value breaks the line."""
+    frame = measurements(
+        values=(100.0, 40.0, None, -5.0), statuses=["compliant", "at_risk", "violated", "violated"]
+    )
+    spec = charts.budget_burndown(frame, title=SLO).to_dict()
+    layer, rows = _layer(spec, "rule", "error_budget_remaining")
+    scale = layer["encoding"]["color"]["scale"]
+    assert layer["encoding"]["color"]["field"] == "compliance_status"
+    assert dict(zip(scale["domain"], scale["range"], strict=True)) == charts.STATUS_COLORS
+    assert [
+        (r["error_budget_remaining"], r["next_remaining"], r["compliance_status"]) for r in rows
+    ] == [(100.0, 40.0, "at_risk")], "one segment: the gap at 02:00 breaks the line"
+    greys = [
+        layer
+        for layer in spec["layer"]
+        if layer["mark"].get("color") == "#555555" and layer["mark"]["type"] != "rule"
+    ]
+    assert [layer["mark"]["type"] for layer in greys] == ["text"], "only guides are grey"
+    assert all(layer["mark"]["type"] != "line" for layer in spec["layer"])
+
+
+@pytest.mark.parametrize(
+    ("rules", "wanted_apart"),
+    [
+        (RULES, True),
+        (
+            pd.DataFrame(
+                {
+                    "severity": ["page", "page", "ticket"],
+                    "window": ["1h", "6h", "3d"],
+                    "burn_rate": [14.4, 14.0, 13.0],
+                }
+            ),
+            False,
+        ),
+    ],
+    ids=["thresholds far apart sit at their rules", "thresholds close together are pushed apart"],
+)
+def test_threshold_labels_sit_beside_the_plot_clear_of_the_lines(rules, wanted_apart) -> None:
+    """The labels are drawn right of the plot's frame (x at its width, text starting after
+    it), where no burn line runs, at least 12 px apart, and at their rule's height when
+    that is already so."""
+    spec = charts.burn_rate_chart(burn(), rules, title=SLO).to_dict()
+    labels = [layer for layer in spec["layer"] if layer["mark"]["type"] == "text"]
+    assert len(labels) == 1
+    text = labels[0]
+    assert text["encoding"]["x"] == {"value": spec["width"]}
+    assert text["mark"]["align"] == "left" and text["mark"]["dx"] > 0
+    assert text["encoding"]["y"]["scale"] is None
+    rows = spec["datasets"][text["data"]["name"]]
+    ys = sorted(r["label_y"] for r in rows)
+    assert all(b - a >= 12 for a, b in itertools.pairwise(ys))
+    assert all(0 <= y <= spec["height"] for y in ys)
+    top = 100.0  # the axis runs from 0.01 to 100 here
+    at_rule = [
+        spec["height"] * (1 - (np.log10(r["burn_rate"]) - np.log10(0.01)) / (np.log10(top) + 2))
+        for r in rows
+    ]
+    placed = [r["label_y"] for r in rows]
+    assert (np.allclose(placed, at_rule)) == wanted_apart
+    svg = vl_convert.vegalite_to_svg(spec)
+    width = float(re.search(r'<svg[^>]* width="([\d.]+)"', svg).group(1))
+    assert width <= 900, "the labels' margin keeps the chart within 900 px"
