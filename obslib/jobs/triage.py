@@ -22,7 +22,7 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -265,6 +265,51 @@ def triage(
     return run
 
 
+class _Spare:
+    """A follower's next kernel (reports.WarmKernel): started with obslib imported while the
+    follower waits, used by one runbook run, and replaced once that run's outcome is
+    recorded, so no run sees another's variables or connections. Only a runbook of the
+    shipped notebooks folder (the postmortem and the other reports) runs on it; any other
+    starts its own kernel, as every run did before."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.ready: reports.WarmKernel | None = None
+        self.given: list[reports.WarmKernel] = []
+
+    def take(self) -> reports.WarmKernel | None:
+        """The warm kernel for the next run (None: none could be started)."""
+        kernel, self.ready = self.ready, None
+        if kernel is not None:
+            self.given.append(kernel)
+        return kernel
+
+    def refill(self) -> None:
+        """Shut down the kernels runs used (or that died); keep one a run did not fit; make
+        sure one is warming for the next run."""
+        for kernel in self.given:
+            if self.ready is None and not kernel.used and kernel.manager.is_alive():
+                self.ready = kernel
+            else:
+                kernel.close()
+        self.given.clear()
+        if self.ready is None:
+            self.ready = self._start()
+
+    def _start(self) -> reports.WarmKernel | None:
+        try:
+            return reports.WarmKernel(reports.notebooks_dir(), self.url)
+        except Exception as err:  # no kernel ahead: each run starts its own, as before
+            logger.warning("no warm kernel (%s); runbooks start their own", _one_line(str(err)))
+            return None
+
+    def close(self) -> None:
+        self.take()
+        for kernel in self.given:
+            kernel.close()
+        self.given.clear()
+
+
 def _triage_on(
     conn: psycopg.Connection,
     since: datetime | None,
@@ -274,9 +319,17 @@ def _triage_on(
     new_only: bool,
     record: Callable[[Outcome], None],
     stop: Callable[[], bool] | None,
-) -> None:
+    spare: _Spare | None = None,
+    first: Callable[[], Iterable[str]] | None = None,
+) -> list[str]:
     """``triage`` on an open session (a follower's listening one: a notification costs no
-    connection of its own): one privilege check, one query for the candidates."""
+    connection of its own): one privilege check, one query for the candidates. Returns the
+    ids it recorded an outcome for.
+
+    ``spare``: the follower's warm kernels. ``first`` runs before each candidate and
+    triages what must not wait behind the others (a follower: what NOTIFY brought
+    meanwhile); a candidate among the ids it returns (it took care of them) is not taken
+    again."""
     check_can_record(conn)
     params = {
         "since": since,
@@ -284,10 +337,19 @@ def _triage_on(
         "new_only": new_only,
     }
     candidates = conn.execute(_CANDIDATES, params).fetchall()
+    ahead: set[str] = set()
+    taken = []
     for incident_id, seen in candidates:
         if stop is not None and stop():
             break
-        record(_triage_one(conn, incident_id, seen, out, url))
+        if first is not None:
+            ahead.update(first())
+            if stop is not None and stop():
+                break
+        if incident_id not in ahead:
+            record(_triage_one(conn, incident_id, seen, out, url, spare))
+            taken.append(incident_id)
+    return taken
 
 
 @contextmanager
@@ -355,9 +417,15 @@ def refusal(incident_id: str, future: bool, triggered: str | None) -> str | None
 
 
 def _triage_one(
-    conn: psycopg.Connection, incident_id: str, seen: object, out: Path, url: str
+    conn: psycopg.Connection,
+    incident_id: str,
+    seen: object,
+    out: Path,
+    url: str,
+    spare: _Spare | None = None,
 ) -> Outcome:
-    """Under the incident's lock, run it if it still looks as it did when it was picked."""
+    """Under the incident's lock, run it if it still looks as it did when it was picked
+    (on ``spare``'s warm kernel, replaced once the outcome is recorded)."""
     key = lock_key(incident_id)
     if not conn.execute("SELECT pg_try_advisory_lock(%s, %s)", key).fetchone()[0]:
         return Outcome(incident_id, SKIPPED, reason=HELD)
@@ -371,9 +439,13 @@ def _triage_one(
         if (why := refusal(incident_id, future, triggered)) is not None:
             return Outcome(incident_id, SKIPPED, reason=why)
         attempts = (report.get("attempts", 0) if isinstance(report, dict) else 0) + 1
-        outcome, record = _run(incident_id, runbook, out / incident_folder(incident_id), url)
+        kernel = None if spare is None else spare.take()
+        folder = out / incident_folder(incident_id)
+        outcome, record = _run(incident_id, runbook, folder, url, kernel)
         record["attempts"] = attempts
         conn.execute(_RECORD, (Jsonb(record), incident_id))
+        if spare is not None:
+            spare.refill()
         return outcome
     finally:
         if not conn.closed:  # a lost session has lost its locks with it
@@ -381,9 +453,15 @@ def _triage_one(
                 conn.execute("SELECT pg_advisory_unlock(%s, %s)", key)
 
 
-def _run(incident_id: str, runbook: str | None, folder: Path, url: str) -> tuple[Outcome, dict]:
-    """Run the runbook; every failure becomes a record, never an exception, so one broken
-    runbook cannot stop the others."""
+def _run(
+    incident_id: str,
+    runbook: str | None,
+    folder: Path,
+    url: str,
+    kernel: reports.WarmKernel | None = None,
+) -> tuple[Outcome, dict]:
+    """Run the runbook (on ``kernel`` when it fits); every failure becomes a record, never
+    an exception, so one broken runbook cannot stop the others."""
     started = time.monotonic()
     record: dict[str, object] = {
         "runbook": runbook or DEFAULT_RUNBOOK,
@@ -400,6 +478,7 @@ def _run(incident_id: str, runbook: str | None, folder: Path, url: str) -> tuple
             folder,
             report=book.report,
             database_url=url,
+            kernel=kernel,
         )
     except ReportFailed as err:
         record.update(status=FAILED, notebook=err.executed, error=_one_line(str(err)))
@@ -474,18 +553,27 @@ def follow(
             on_outcome(outcome)
 
     backoff, connected, warm = 0.5, True, False
-    with _stop_on_signals(stop) as received:
+    spare = _Spare(url)
+    with _stop_on_signals(stop) as received, _closing(spare):
         while not stop.is_set():
             try:
                 with _listening(url) as listener:
                     if not warm:  # after the check: a reader is told at once
                         _warm_up()
                         warm = True
+                    spare.refill()  # a kernel warming for the first incident, or the next
                     logger.info("listening on %s; catching up", CHANNEL)
                     backoff, connected = 0.5, True
-                    # the catch-up, triage(since), on the listening connection: none of its own
-                    _triage_on(listener, lo, out, url, None, False, record, stop.is_set)
-                    _serve(listener, out, url, record, stop, held, waiting, idle_check_s)
+
+                    def first(listener: psycopg.Connection = listener) -> list[str]:
+                        return _notified_first(listener, out, url, record, stop, waiting, spare)
+
+                    # the catch-up, triage(since), on the listening connection: none of its
+                    # own; what NOTIFY brings meanwhile goes first
+                    _triage_on(
+                        listener, lo, out, url, None, False, record, stop.is_set, spare, first
+                    )
+                    _serve(listener, out, url, record, stop, held, waiting, idle_check_s, spare)
             except (DatabaseUnreachable, DatabaseError, psycopg.OperationalError) as err:
                 if stop.is_set():
                     break
@@ -503,6 +591,37 @@ def follow(
         if received:
             logger.info("stopped by %s", signal.Signals(received[0]).name)
     return total
+
+
+@contextmanager
+def _closing(spare: _Spare) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        spare.close()
+
+
+def _notified_first(
+    listener: psycopg.Connection,
+    out: Path,
+    url: str,
+    record: Callable[[Outcome], None],
+    stop: threading.Event,
+    waiting: dict[str, None],
+    spare: _Spare,
+) -> list[str]:
+    """Triage what NOTIFY brought since the last look, without waiting for more: a new
+    incident goes before the rest of a catch-up (issue 23: with 32 old incidents pending,
+    a new page waited 321 s). Returns the ids it triaged (a notified id that was attempted
+    before is left to the catch-up: a NOTIFY anyone may send cannot make it skip a retry).
+    One round trip first: a notification sent before it is read with its reply (the server
+    sends pending notifications before it says it is ready), so none sent earlier is
+    missed."""
+    listener.execute("SELECT 1")
+    ids = [i for i in _pending(listener, wait=0.0) if i not in waiting]
+    if not ids:
+        return []
+    return _triage_on(listener, None, out, url, ids, True, record, stop.is_set, spare)
 
 
 def _warm_up() -> None:
@@ -534,6 +653,7 @@ def _serve(
     held: list[str],
     waiting: dict[str, None],
     idle_check_s: float = _IDLE_CHECK_S,
+    spare: _Spare | None = None,
 ) -> None:
     """Triage notified incidents until ``stop``; raises when the connection is lost.
 
@@ -548,20 +668,25 @@ def _serve(
     (``held``: if that triage died mid-run, nobody else would run it), and one paged in the
     future (``waiting``: run once its trigger time is no longer ahead, silent until then)."""
     last_check = time.monotonic()
+
+    def first() -> list[str]:
+        return _notified_first(listener, out, url, record, stop, waiting, spare)
+
+    def run(ids: list[str], new_only: bool) -> None:
+        _triage_on(listener, None, out, url, ids, new_only, record, stop.is_set, spare, first)
+
     while not stop.is_set():
         ids = [i for i in _pending(listener, wait=1.0) if i not in waiting]  # noted once
         if ids:
-            _triage_on(listener, None, out, url, ids, True, record, stop.is_set)
+            run(ids, True)
         if time.monotonic() - last_check > idle_check_s and not stop.is_set():
             listener.execute("SELECT 1")  # a silently dead connection shows here, not never
             if held:
                 again = list(dict.fromkeys(held))
                 held.clear()
-                _triage_on(listener, None, out, url, again, False, record, stop.is_set)
-            if waiting:
-                due = _due(listener, waiting)
-                if due:
-                    _triage_on(listener, None, out, url, due, False, record, stop.is_set)
+                run(again, False)
+            if waiting and (due := _due(listener, waiting)):
+                run(due, False)
             last_check = time.monotonic()
 
 

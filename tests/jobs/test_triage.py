@@ -523,6 +523,63 @@ def test_a_follower_retries_an_incident_another_triage_held_once_it_is_free(
     assert runs(log) == ["INC-held"] and report_of(migrated_db, "INC-held")["status"] == "done"
 
 
+def test_a_new_incident_is_drafted_before_the_rest_of_the_backlog(
+    migrated_db: str, log: Path, tmp_path: Path
+) -> None:
+    """Four undrafted old incidents at start: the follower's catch-up drafts the oldest, a
+    new incident is inserted (and notified) meanwhile, and it is drafted next, before the
+    other three, which follow in their order; each once."""
+    alert = add_alert(migrated_db, "ok-alert", "ok")
+    old = [f"INC-old-{k}" for k in range(4)]
+    for k, incident_id in enumerate(old):
+        add_incident(migrated_db, incident_id, alert, k)
+    stop = threading.Event()
+    outcomes: list[str] = []
+
+    def on_outcome(outcome: triage.Outcome) -> None:
+        outcomes.append(outcome.incident_id)
+        if outcome.incident_id == old[0]:  # mid catch-up: three old ones still to draft
+            add_incident(migrated_db, "INC-new", alert, 60)
+        if len(outcomes) == 5:
+            stop.set()
+
+    follower = threading.Thread(
+        target=triage.follow,
+        kwargs=dict(out=tmp_path, url=migrated_db, stop=stop, on_outcome=on_outcome),
+    )
+    follower.start()
+    follower.join(timeout=300)
+    stop.set()
+    assert not follower.is_alive()
+    drafted = [old[0], "INC-new", *old[1:]]
+    assert runs(log) == drafted and outcomes == drafted
+    with psycopg.connect(migrated_db) as conn:
+        recorded = conn.execute(
+            """SELECT incident_id FROM alert_incidents
+               ORDER BY (incident_data -> 'report' ->> 'at')::timestamptz"""
+        ).fetchall()
+    assert [r[0] for r in recorded] == drafted
+
+
+def test_a_follower_s_kernel_serves_one_run_and_is_replaced(migrated_db: str) -> None:
+    """The follower's spare kernel: a used one is shut down and a fresh one warms in its
+    place; one no run could use (a runbook of another folder) is kept for the next."""
+    spare = triage._Spare(migrated_db)
+    try:
+        spare.refill()
+        first = spare.take()
+        assert first is not None and spare.take() is None  # one run, one kernel
+        spare.refill()  # not used: kept
+        assert spare.ready is first
+        spare.take().claim()
+        spare.refill()
+        assert spare.ready is not None and spare.ready is not first
+        assert not first.manager.is_alive()
+    finally:
+        spare.close()
+    assert spare.ready is None
+
+
 def test_ctrl_c_lets_the_report_in_progress_finish(
     migrated_db: str, log: Path, tmp_path: Path
 ) -> None:
