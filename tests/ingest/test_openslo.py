@@ -18,7 +18,7 @@ import yaml
 from obslib import load, schema
 from obslib.errors import InputError
 from obslib.ingest.openslo import read_slo_files
-from obslib.ingest.slo_file import MAX_FILE_BYTES, read_slo_file
+from obslib.ingest.slo_file import read_slo_file
 from obslib.slo import alert_rules
 from obslib.slo.openslo import dump, metadata_names, openslo_documents
 from obslib.storage import db
@@ -517,42 +517,12 @@ def test_export_without_out_writes_to_standard_output(migrated_db: str) -> None:
 # -- hostile YAML ---------------------------------------------------------------------------
 
 
-def test_an_alias_bomb_in_a_later_document_is_refused(tmp_path: Path) -> None:
-    """The alias cap of slo_file holds for every document of a file, not only the first."""
-    levels = ["a0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
-    levels += [f"a{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
-    path = tmp_path / "bomb.yaml"
-    path.write_text(
-        yaml.safe_dump(slo_document()) + "---\n" + "\n".join(levels) + "\n", encoding="utf-8"
-    )
-    with pytest.raises(InputError, match=r"invalid YAML: aliases expand the document by \d+"):
-        read_slo_files([path])
-
-
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        (b"apiVersion: openslo/v1\nkind: SLO\nkind: SLI\n", r"line 3, column 1: invalid YAML: key"),
-        (b"apiVersion: openslo/v1\nkind: \xff\n", r"line 2: not UTF-8 text \(byte 0xff\)"),
-        (b"# padding\n" * (MAX_FILE_BYTES // 10 + 1), r"the file is larger than 4 MiB"),
-        (
-            yaml.safe_dump_all([{"slos": []}, {"slos": []}]).encode(),
-            r"2 YAML documents, but no apiVersion",
-        ),
-    ],
-    ids=[
-        "a key given twice is refused with its line",
-        "non-UTF-8 bytes are refused with their line",
-        "a file past 4 MiB is refused before it is parsed",
-        "several obslib-shape documents in one file are refused",
-    ],
-)
-def test_hostile_files_are_refused_in_one_line(
-    tmp_path: Path, content: bytes, message: str
-) -> None:
-    path = tmp_path / "hostile.yaml"
-    path.write_bytes(content)
-    with pytest.raises(InputError, match="^" + re.escape(f"{path}: ") + message):
+def test_several_obslib_shape_documents_in_one_file_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "two.yaml"
+    path.write_bytes(yaml.safe_dump_all([{"slos": []}, {"slos": []}]).encode())
+    with pytest.raises(
+        InputError, match="^" + re.escape(f"{path}: ") + "2 YAML documents, but no apiVersion"
+    ):
         read_slo_files([path])
 
 
@@ -777,3 +747,81 @@ def test_the_export_writes_the_names_apply_reads(name: str) -> None:
     from obslib.slo import openslo as writer
 
     assert getattr(writer, name) == getattr(reader, name)
+
+
+def billion_laughs() -> bytes:
+    """An OpenSLO SLO whose description expands to 9**9 strings (387 million) through nine
+    levels of anchors, each level nine aliases of the one before."""
+    levels = ["x0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    levels += [f"x{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    document = yaml.safe_dump(slo_document(), sort_keys=False)
+    return (document + "---\n" + "\n".join(levels) + "\n").encode()
+
+
+HOSTILE = [
+    (
+        "a 10 MB file is refused before it is read",
+        b"# padding\n" * 1_000_000,
+        "the file is larger than 4 MiB; an SLO file is a few kB",
+    ),
+    (
+        "anchors that expand without bound are refused before they are built",
+        billion_laughs(),
+        "invalid YAML: aliases expand the document by",
+    ),
+    (
+        "non-UTF-8 bytes are refused with their line",
+        b"apiVersion: openslo/v1\nkind: SLO\nmetadata:\n  name: caf\xe9\n",
+        "line 4: not UTF-8 text (byte 0xe9)",
+    ),
+    (
+        "a key given twice is refused with its line",
+        yaml.safe_dump(slo_document(), sort_keys=False).encode() + b"kind: SLI\n",
+        "line 29, column 1: invalid YAML: key 'kind' given twice (lines 2 and 29)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"), [h[1:] for h in HOSTILE], ids=[h[0] for h in HOSTILE]
+)
+def test_hostile_openslo_files_are_refused_in_bounded_memory(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    """Read in this process: one line naming the file, and a peak of allocated memory below
+    8 MiB (less than the 10 MB file; the billion laughs would take gigabytes built)."""
+    import tracemalloc
+
+    path = tmp_path / "hostile.yaml"
+    path.write_bytes(content)
+    del content
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError) as refused:
+            read_slo_files([path])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    text = str(refused.value)
+    assert "\n" not in text
+    assert text.startswith(f"{path}: ") and message in text, text
+    assert peak < 8 * 2**20, f"peak {peak / 2**20:.1f} MiB"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"), [h[1:] for h in HOSTILE], ids=[h[0] for h in HOSTILE]
+)
+def test_hostile_openslo_files_apply_nothing(
+    migrated_db: str, tmp_path: Path, content: bytes, message: str
+) -> None:
+    """Through the real command beside a good file: exit 2, one line naming the hostile
+    file, and no SLO stored."""
+    good = write_documents(tmp_path, slo_document(), name="good.yaml")
+    path = tmp_path / "hostile.yaml"
+    path.write_bytes(content)
+    result = run_cli("slo", "apply", str(good), str(path), env={"OBSLIB_DATABASE_URL": migrated_db})
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(f"obslib: error: {path}: ")
+    assert message in result.stderr
+    assert load.slos(url=migrated_db).empty
