@@ -160,18 +160,28 @@ def test_a_bad_compare_config_is_one_line_and_exit_2_before_connecting(tmp_path)
 
 
 def test_the_demo_history_compared_under_grouping_by_alertname(demo_db, tmp_path) -> None:
-    """The shipped config (one group per service) against one group per alert name: the
-    first line counts the pages under each; changed incidents are listed."""
+    """The shipped config (one group per service) against one group per alert name, over the
+    observability health report's default window: the first line counts the pages under
+    each and judges the incidents as the report does (the same real, false positive and
+    unknown counts)."""
+    from obslib.views.observability_health import observability_health
+
+    url, _ = demo_db
+    health = observability_health(url=url)
     other = tmp_path / "by-alert.yml"
     other.write_text("route:\n  receiver: a\n  group_by: [alertname]\nreceivers:\n  - name: a\n")
-    url, _ = demo_db
     result = run_cli(
-        "alerts", "replay", "--compare", str(other), env={"OBSLIB_DATABASE_URL": url}, timeout=300
-    )
+        "alerts", "replay", "--compare", str(other),
+        "--since", health.start.isoformat(), "--until", health.end.isoformat(),
+        env={"OBSLIB_DATABASE_URL": url}, timeout=300,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("39 incidents replayed: ")
+    assert lines[0].startswith(f"{len(health.incidents)} incidents replayed: ")
     assert f"under {other} (" in lines[0]
     judged = re.search(r"judged real (\d+), false positive (\d+), unknown (\d+)", lines[0])
     assert judged is not None, lines[0]
-    assert sum(int(n) for n in judged.groups()) == 39
+    counts = health.verdicts["verdict"].value_counts()
+    expected = tuple(int(counts.get(v, 0)) for v in ("real", "false_positive", "unknown"))
+    assert tuple(int(n) for n in judged.groups()) == expected
+    assert sum(expected) == len(health.incidents) > 0
