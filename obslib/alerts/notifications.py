@@ -34,6 +34,7 @@ LABELS = {  # Alertmanager label -> incident column
     "alert_type": "alert_type",
 }
 _NEVER = np.iinfo("int64").min  # "no notification yet" in int64 nanoseconds
+_FOREVER = np.iinfo("int64").max  # an open incident's end; "no further change"
 
 
 def _delta(value: pd.Timedelta | str, name: str) -> pd.Timedelta:
@@ -194,6 +195,17 @@ class _Muter:
             if k >= 0 and t < ends[k]:
                 return True
         return False
+
+    def next_change(self, i: int, t: int) -> int:
+        """The first instant after ``t`` at which ``muted(i, ·)`` may change."""
+        out = _FOREVER
+        for starts, ends in self.checks[i]:
+            k = int(np.searchsorted(starts, t, side="right")) - 1
+            if k >= 0 and t < ends[k]:
+                out = min(out, int(ends[k]))
+            elif k + 1 < len(starts):
+                out = min(out, int(starts[k + 1]))
+        return out
 
 
 def _merged(fired, ended, members: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -361,6 +373,9 @@ class _Deliveries:
     def muted(self, d: int, t: int) -> bool:
         return self.muter.muted(int(self.owner[d]), t)
 
+    def next_change(self, d: int, t: int) -> int:
+        return self.muter.next_change(int(self.owner[d]), t)
+
 
 class _Replay:
     """What the flushes found: notification rows and per-delivery marks."""
@@ -483,7 +498,31 @@ def _replay_group(
                     }
                 )
             entry = (fire, done, t)
+        elif not quiet:
+            t = _skip_steady(t, interval, pending, firing, rep, entry, repeat, at)
+            if t is None:
+                return
         present = [i for i in present if fps[i] not in quiet]
+
+
+def _skip_steady(t, interval, pending, firing, rep, entry, repeat, at: _Deliveries):
+    """After a flush that sent nothing and removed nothing, every later flush finds the
+    same until an input changes: an alert arrives or stops firing, an inhibition starts or
+    ends, a repeat falls due. The flush before the first one at or after that instant
+    (the loop then adds ``group_interval``); None when nothing will change. Only called
+    after a flush the route's time intervals did not hold: flushes they hold in between
+    send nothing and mark only alerts already seen. Keeps the replay linear in the
+    incidents rather than in the flushes of long-open groups."""
+    due = min(
+        int(at.fired[pending[0]]) if pending else _FOREVER,
+        min((int(at.ended[i]) for i in firing), default=_FOREVER),
+        min((at.next_change(i, t) for i in rep.values()), default=_FOREVER),
+        # a repeat already overdue is not sent when nothing fires: no change then
+        _FOREVER if entry is None or entry[2] + repeat + 1 <= t else entry[2] + repeat + 1,
+    )
+    if due >= _FOREVER:
+        return None
+    return t + (-(-(due - t) // interval) - 1) * interval
 
 
 def _needs_update(
