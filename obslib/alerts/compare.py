@@ -69,7 +69,7 @@ def judge_reads(
         end,
         incidents,
         pd.DataFrame(columns=list(OUTAGE_COLUMNS)),
-        severity="critical",
+        severity="critical",  # whose detection is measured: nothing here, no outage given
         rule_lookback=applies["long_window"].max() if len(applies) else None,
     )
     return reads.counts_start, reads.counts_end
@@ -85,8 +85,9 @@ def judge(
     """The one false-positive rule on ``incidents`` paged from ``start``: the burn-rate
     rules of ``checked`` replayed on ``counts`` from ``FP_MARGIN`` before ``start`` to
     ``counts_end`` (``judge_reads``' range), then ``noise.false_positives`` on its firings:
-    the replay and the verdicts (``FP_COLUMNS``). The same path as the observability health
-    view (``views.observability_health``)."""
+    the replay and the verdicts (``FP_COLUMNS``). The two calls the observability health
+    view (``views.observability_health``) makes today on the same range, so the verdicts are
+    the report's; the view should call this instead (one path)."""
     replayed = slo_replay.replay(
         counts, checked, incidents, start - FP_MARGIN, counts_end, bucket=slo.STEP
     )
