@@ -532,3 +532,68 @@ def test_the_inhibition_sweep_answers_as_brute_force_does(seed: int) -> None:
         assert (got == expected).all(), (i, instants[got != expected][:5])
         muted_somewhere += bool(expected.any())
     assert muted_somewhere > n // 3  # the history exercises the rules
+
+
+# --- long-open groups: the replay jumps over steady flushes and lands on the right ones -----
+
+LUNCH_REPEATS = """\
+route:
+  receiver: r
+  group_by: [service]
+  routes:
+    - matchers: ['service="api"']
+      receiver: api-team
+      repeat_interval: 1h
+      mute_time_intervals: [lunch]
+receivers:
+  - name: r
+  - name: api-team
+time_intervals:
+  - name: lunch
+    time_intervals:
+      - times: [{start_time: '12:00', end_time: '13:00'}]
+"""
+
+
+def test_an_open_alert_repeats_on_the_flushes_a_step_by_step_replay_finds() -> None:
+    """A fires at 10:00 and never resolves; B (critical) inhibits it from 12:00 to 13:00
+    under the fixed route: first at 10:00:30, B alone at 12:00:30, A again at 13:00:30
+    (new next to B's notification), then a repeat at the first flush more than 4 h later,
+    every time."""
+    frame = _incidents(
+        [
+            ("A", "api", "high", MONDAY + 10 * HOUR, pd.NaT),
+            ("B", "api", "critical", MONDAY + 12 * HOUR, MONDAY + 13 * HOUR),
+        ]
+    )
+    route = alerts.Route(group_by=("service",))
+    rule = alerts.InhibitRule({"severity": "critical"}, {"severity": "high"}, ("service",))
+    replay = alerts.replay_notifications(frame, route, [rule], until=MONDAY + 34 * HOUR)
+    sent = [
+        (at - MONDAY, r, a)
+        for at, r, a in replay.notifications[["at", "reason", "alerts"]].itertuples(index=False)
+    ]
+    flush = 10 * HOUR + 30 * SEC
+    assert sent == [
+        (flush, "first", ("A",)),
+        (flush + 2 * HOUR, "new alerts", ("B",)),
+        (flush + 3 * HOUR, "new alerts", ("A",)),
+        *((flush + 3 * HOUR + k * (4 * HOUR + 5 * MIN), "repeat", ("A",)) for k in range(1, 6)),
+    ]
+
+
+def test_a_repeat_due_in_a_muted_hour_goes_out_at_the_first_flush_after_it() -> None:
+    """Repeats every hour from 10:00:30 (11:05:30, …); the one due after 12:05:30 falls in
+    lunch and waits for 13:00:30; the next is due after 14:00:30."""
+    frame = _incidents([("A", "api", "high", MONDAY + 10 * HOUR, pd.NaT)])
+    cfg = amconfig.parse_config(LUNCH_REPEATS, "t.yml")
+    replay = alerts.replay_notifications(frame, until=MONDAY + 15 * HOUR, config=cfg)
+    sent = [
+        (at - MONDAY, r) for at, r in replay.notifications[["at", "reason"]].itertuples(index=False)
+    ]
+    assert sent == [
+        (10 * HOUR + 30 * SEC, "first"),
+        (11 * HOUR + 5 * MIN + 30 * SEC, "repeat"),
+        (13 * HOUR + 30 * SEC, "repeat"),
+        (14 * HOUR + 5 * MIN + 30 * SEC, "repeat"),
+    ]
