@@ -16,6 +16,7 @@ from obslib import demo as demo_data
 from obslib import reports
 from obslib.cli._args import non_negative, positive, refuse_bad_duration, refuse_bad_moment
 from obslib.cli.db import open_migrator
+from obslib.errors import UsageError
 
 
 def add_demo(commands) -> None:
@@ -202,7 +203,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _refuse_typos(name: str, raw: dict[str, str]) -> None:
-    """A misspelt time or duration as the first parameter, refused with the message
+    """A misspelt time, duration or number as the first parameter, refused with the message
     ``reports.coerce_parameters`` gives it, without importing pandas. Only the first: the
     parameters are checked in order, and a later one is reached only once values (pandas)
     has passed the ones before it. An unknown name or a URL is left to coerce_parameters."""
@@ -217,6 +218,14 @@ def _refuse_typos(name: str, raw: dict[str, str]) -> None:
         refuse_bad_duration(text, f"parameter {key}")
     elif parameter.kind == "time":
         refuse_bad_moment(text, f"parameter {key}")
+    elif parameter.kind in _NUMBERS:
+        try:
+            _NUMBERS[parameter.kind](text)
+        except ValueError:
+            raise UsageError(f"parameter {key} must be {parameter.kind}, not {text!r}") from None
+
+
+_NUMBERS = {"int": int, "float": float}  # as reports.coerce_parameters converts them
 
 
 def _lab(args: argparse.Namespace) -> int:

@@ -15,8 +15,10 @@ import warnings
 
 import pytest
 
+from obslib import reports
 from obslib.cli import build_parser
 from obslib.cli._args import refuse_bad_duration, refuse_bad_moment
+from obslib.cli.reports import _refuse_typos
 from obslib.errors import UsageError
 from obslib.values import moment, positive_duration
 
@@ -132,6 +134,10 @@ def test_an_argument_error_imports_nothing_heavy(command: str, tmp_path) -> None
             ["report", "trace", "-p", "start", "notadate", "--out", "r"],
             "parameter start is not a time: 'notadate'",
         ),
+        (
+            ["report", "trace", "-p", "max_skew_ms", "lots", "--out", "r"],
+            "parameter max_skew_ms must be float, not 'lots'",
+        ),
         (["report", "nosuch", "--out", "r"], "argument name: invalid choice: 'nosuch'"),
         (["report", "health"], "the following arguments are required: --out"),
         (["triage", "--since", "yesterday"], "--since is not a time: 'yesterday'"),
@@ -151,6 +157,7 @@ def test_an_argument_error_imports_nothing_heavy(command: str, tmp_path) -> None
         "a report duration that is no duration",
         "a report duration of nothing",
         "a report time that is no time",
+        "a report number that is no number",
         "a report that does not exist",
         "a report without --out",
         "triage since a word",
@@ -263,3 +270,31 @@ def test_the_light_checks_never_refuse_what_values_accepts(check, exact, pieces)
         if light is not None and light != _verdict(exact, text, "x"):
             wrong.append(text)
     assert wrong == []
+
+
+_PARAMETER_TEXTS = [
+    *("7x", "", " ", "notadate", "yesterday", "2026-11-14!", "lots", "0d", "-1", "nan"),
+    *("1.5", "1e3", "0x10", "1_000", " 5 ", "30d", "2026-11-14T14:00Z", "postgres://x"),
+]
+_TYPED = [
+    (spec.name, p.name)
+    for spec in reports.REPORTS.values()
+    for p in spec.parameters
+    if p.kind in ("duration", "time", "int", "float")
+]
+
+
+@pytest.mark.parametrize(
+    ("report", "key"), _TYPED, ids=[f"report {r} parameter {k}" for r, k in _TYPED]
+)
+def test_a_parameter_typo_is_refused_as_coerce_parameters_refuses_it(report, key) -> None:
+    """For every typed parameter of every report: what the CLI refuses before pandas,
+    reports.coerce_parameters refuses with the same message, and some typo is refused."""
+    refused = 0
+    for text in _PARAMETER_TEXTS:
+        light = _verdict(lambda t, _: _refuse_typos(report, {key: t}), text, "")
+        if light is not None:
+            refused += 1
+            exact = _verdict(lambda t, _: reports.coerce_parameters(report, {key: t}), text, "")
+            assert light == exact, text
+    assert refused > 0
