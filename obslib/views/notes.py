@@ -54,12 +54,20 @@ class Markdown:
         return self.text
 
     def _repr_html_(self) -> str:
-        return f'<div class="obslib-document">{markdown_html(self.shown or self.text)}</div>'
+        return (
+            f"<style>{DOCUMENT_STYLE}</style>"
+            f'<div class="obslib-document">{markdown_html(self.shown or self.text)}</div>'
+        )
 
     def __str__(self) -> str:
         return self.text
 
 
+# a document's table reads as Markdown writes it: left unless its column says otherwise
+# (JupyterLab right-aligns every output cell's table)
+DOCUMENT_STYLE = (
+    ".obslib-document th:not([style]), .obslib-document td:not([style]) {text-align: left;}"
+)
 HEADING_SHIFT = 2  # "#" renders as <h3>: under a notebook section's "##" (<h2>)
 
 

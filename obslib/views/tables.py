@@ -25,7 +25,6 @@ from obslib.values import utc
 
 TEXT_LIMIT = 400  # characters shown of a long text cell (it wraps); the rest is in its title
 CAPTION_LINE = 60  # a caption up to this many characters needs no room of its own
-CAPTION_MAX = 110  # and no caption widens its table beyond this many characters
 TEXT_CELL_STYLE = "white-space: normal; overflow-wrap: anywhere; min-width: 12em; max-width: 48em;"
 ERROR_ROW_STYLE = "background-color: #fde2e1;"  # an error row, every cell
 ERROR_EDGE_STYLE = " border-left: 3px solid #d62728;"  # and a red edge on its first cell
@@ -110,13 +109,13 @@ def short_text(value: object, limit: int = TEXT_LIMIT) -> tuple[str, str]:
 
 
 def caption_room(caption: str) -> str:
-    """The table's least width so its caption reads in about two lines: a caption lives
+    """The table's least width, so its caption reads across the page: a caption lives
     inside its table, and a long one over two narrow columns would otherwise wrap into a
-    thin column of many lines (``min-width`` up to the page's width, none for a short one).
-    """
+    thin column of many lines. About one ``ch`` per character, up to the page's width
+    (``min-width``, never wider than its box); none for a short caption."""
     if len(caption) <= CAPTION_LINE:
         return ""
-    return f"min-width: min(100%, {min(len(caption) // 2, CAPTION_MAX)}ch);"
+    return f"min-width: min(100%, {len(caption)}ch);"
 
 
 # -- column kinds ---------------------------------------------------------------------------

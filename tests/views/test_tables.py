@@ -14,6 +14,7 @@ from obslib.views import Note, table
 from obslib.views.tables import (
     ERROR_ROW_STYLE,
     TEXT_LIMIT,
+    caption_room,
     duration_text,
     number_text,
     percent_text,
@@ -183,3 +184,36 @@ def test_text_cells_wrap_instead_of_being_cut() -> None:
     assert message in html and "\u2026" not in html
     assert "white-space: normal" in html and "overflow-wrap: anywhere" in html
     assert TEXT_LIMIT >= 200
+
+
+@pytest.mark.parametrize(
+    ("sentence", "caption", "room"),
+    [
+        ("a short caption needs no room", "Failures per service.", ""),
+        ("a long caption widens its table to read across the page", "x" * 149 + ".",
+         "min-width: min(100%, 150ch);"),
+    ],
+)  # fmt: skip
+def test_a_long_caption_gets_room_instead_of_a_thin_column(sentence, caption, room) -> None:
+    assert caption_room(caption) == room, sentence
+    html = table(pd.DataFrame({"measure": ["a"], "value": ["1"]}), caption)._repr_html_()
+    assert ("min-width: min(" in html) == bool(room), sentence
+    assert room.rstrip(";") in html, sentence
+
+
+def test_a_document_saves_its_text_and_shows_its_page_version() -> None:
+    """text/markdown is the whole document (postmortem.md); the page shows ``shown`` with
+    headings two levels down, stored text (escaped by md_text) as text, tables left."""
+    from obslib.escape import md_text
+    from obslib.views.notes import Markdown
+
+    doc = Markdown(
+        "# Title\n\n| a |\n|---|\n| 1 |\n",
+        shown=f"# Title\n\n## Part\n\n{md_text('<img src=x onerror=alert(1)> & co')}\n",
+    )
+    assert doc._repr_markdown_() == str(doc) == "# Title\n\n| a |\n|---|\n| 1 |\n"
+    page = doc._repr_html_()
+    assert "<h3>Title</h3>" in page and "<h4>Part</h4>" in page and "<h1" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt; &amp; co" in page and "<img" not in page
+    assert "<table" not in page and "text-align: left" in page
+    assert "<td>1</td>" in Markdown("| a |\n|---|\n| 1 |\n")._repr_html_()
