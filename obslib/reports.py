@@ -13,6 +13,7 @@ never a parameter: the kernel inherits OBSLIB_DATABASE_URL from the environment.
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import logging
 import os
@@ -748,18 +749,26 @@ _OFFLINE_BLOCKS = (
 
 def to_offline_html(notebook: Path) -> str:
     """HTML of an executed notebook without code, prompts or any remote script."""
-    import jinja2
     import nbformat
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    body, _ = _offline_exporter().from_notebook_node(nb)
+    return body
+
+
+@functools.cache
+def _offline_exporter() -> object:
+    """The HTML exporter, built once per process: its templates compile on the first
+    conversion (half a second of each report otherwise, every time in a follower)."""
+    import jinja2
     from nbconvert import HTMLExporter
 
     blocks = "".join(f"{{% block {b} %}}{{% endblock {b} %}}" for b in _OFFLINE_BLOCKS)
     template = f"{{%- extends 'lab/index.html.j2' -%}}{blocks}"
-    exporter = HTMLExporter(
+    return HTMLExporter(
         exclude_input=True,
         exclude_input_prompt=True,
         exclude_output_prompt=True,
         extra_loaders=[jinja2.DictLoader({_OFFLINE_TEMPLATE: template})],
         template_file=_OFFLINE_TEMPLATE,
     )
-    body, _ = exporter.from_notebook_node(nbformat.read(str(notebook), as_version=4))
-    return body

@@ -569,9 +569,11 @@ def follow(
                         return _notified_first(listener, out, url, record, stop, waiting, spare)
 
                     # the catch-up, triage(since), on the listening connection: none of its
-                    # own; what NOTIFY brings meanwhile goes first
+                    # own. What NOTIFY brings meanwhile goes first, on the warm kernel: the
+                    # old incidents start kernels of their own, so one is always ready for
+                    # a new page (in a run of drafts a replacement never has time to warm).
                     _triage_on(
-                        listener, lo, out, url, None, False, record, stop.is_set, spare, first
+                        listener, lo, out, url, None, False, record, stop.is_set, None, first
                     )
                     _serve(listener, out, url, record, stop, held, waiting, idle_check_s, spare)
             except (DatabaseUnreachable, DatabaseError, psycopg.OperationalError) as err:
@@ -626,12 +628,17 @@ def _notified_first(
 
 def _warm_up() -> None:
     """Load the report machinery before the first incident arrives, not after: importing
-    papermill and nbconvert's first conversion cost ~5 s here, once per process."""
+    papermill and nbconvert's first conversion (its templates compiled) cost ~5 s here,
+    once per process."""
+    import tempfile
+
     import nbformat
     import papermill  # noqa: F401
-    from nbconvert import HTMLExporter
 
-    HTMLExporter(exclude_input=True).from_notebook_node(nbformat.v4.new_notebook())
+    with tempfile.TemporaryDirectory(prefix="obslib-warm-") as folder:
+        empty = Path(folder) / "empty.ipynb"
+        nbformat.write(nbformat.v4.new_notebook(), str(empty))
+        reports.to_offline_html(empty)
 
 
 @contextmanager
