@@ -5,6 +5,13 @@ display id and registers it, and ``redraw_all`` later replaces every registered 
 (IPython's ``update_display``), so picking another trace updates every per-trace section of
 the notebook, not just the area under the picker. Outside a live notebook the view methods
 return their tables, charts and notes directly.
+
+A redraw prepares every view's output off-screen first, formatted as the bytes the page will
+get (a chart's Vega spec and SVG are the slow part), and only then sends the updates, back to
+back: the page swaps the views together instead of one by one while the next is computed.
+Each update is its own message, which the page applies on its own, so the views are first
+all cleared and only then all filled: no moment shows one view of the old pick beside one of
+the new.
 """
 
 from __future__ import annotations
@@ -33,8 +40,13 @@ class LiveView:
 
     def redraw(self, value: Any = None) -> None:
         """Show the view again where it was shown: ``value``, or a fresh render of it."""
+        self.show(prepare(self.render() if value is None else value))
+
+    def show(self, prepared: tuple[dict, dict]) -> None:
+        """Replace the displayed output with ``prepared`` (``prepare``'s data and metadata)."""
         if self.handle is not None:
-            self.handle.update(self.render() if value is None else value)
+            data, metadata = prepared
+            self.handle.update(data, raw=True, metadata=metadata)
 
     @property
     def value(self) -> Any:
@@ -45,15 +57,30 @@ class LiveView:
         return repr(self.render())
 
 
+CLEARED: tuple[dict, dict] = ({"text/plain": ""}, {})  # a view between two picks, for a moment
+
+
+def prepare(value: Any) -> tuple[dict, dict]:
+    """``value`` formatted for display as IPython would send it: its mime bundle (a chart's
+    Vega spec, SVG and description; a table's HTML) and the bundle's metadata."""
+    from IPython.core.formatters import format_display_data
+
+    return format_display_data(value)
+
+
 def redraw_all(registry: dict[str, LiveView]) -> list[str]:
     """Redraw every registered view; returns the names redrawn, in display order.
 
-    Every view is rendered before any is shown, so the updates reach the page together and
-    no section shows the old trace while a later one is still being computed.
+    Every view is rendered and formatted before any is shown, then every view is cleared and
+    then every view filled, back to back: the updates reach the page together, and no section
+    shows the old trace while another already shows the new one (the browser test watches
+    every DOM change for such a moment).
     """
-    fresh = [(view, view.render()) for view in registry.values()]
-    for view, value in fresh:
-        view.redraw(value)
+    prepared = [(view, prepare(view.render())) for view in registry.values()]
+    for view, _ in prepared:
+        view.show(CLEARED)
+    for view, output in prepared:
+        view.show(output)
     return list(registry)
 
 

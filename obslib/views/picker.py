@@ -5,6 +5,7 @@ that replaces it with another of the investigation's sampled traces."""
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -92,7 +93,11 @@ class TraceSelection:
 
 def trace_picker(inv: TraceInvestigation, following: list[str]) -> Any:
     """A dropdown over the sampled traces; picking one redraws every per-trace view of the
-    notebook with the notebook's skew parameters (window-wide views stay as they are)."""
+    notebook with the notebook's skew parameters (window-wide views stay as they are).
+
+    The status line says "Preparing" while the views are prepared, then "Showing" with the
+    count and the time taken once every update has been sent (the updates go out together,
+    ``obslib.views.live.redraw_all``)."""
     import ipywidgets as widgets
 
     options = [
@@ -113,8 +118,13 @@ def trace_picker(inv: TraceInvestigation, following: list[str]) -> Any:
     )
 
     def show(change: dict) -> None:
+        status.value = f"Preparing the views of trace {html_text(change['new'])}."
+        started = time.perf_counter()
         redrawn = inv.pick(change["new"])
-        status.value = f"Showing trace {html_text(inv.trace_id)}: redrew {len(redrawn)} views."
+        status.value = (
+            f"Showing trace {html_text(inv.trace_id)}: redrew {len(redrawn)} views "
+            f"in {time.perf_counter() - started:.2f} s."
+        )
 
     picker.observe(show, names="value")
     return widgets.VBox([picker, status])

@@ -1,5 +1,6 @@
 """JupyterLab in a real browser: `obslib lab`, Run All, pick another trace or SLO, every
-chart drawn and the views that follow the picker redrawn in place.
+chart drawn and the views that follow the picker redrawn in place and together; then save,
+shut the kernel down, reload and reopen: every chart is drawn again from the saved file.
 
 Headless Chromium (Debian's, driven by Playwright's Python package: nothing is downloaded)
 talks only to the loopback JupyterLab; any other request is aborted and fails the test.
@@ -8,6 +9,7 @@ Screenshots before and after the pick are written to the test's temporary folder
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -22,8 +24,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
+import nbformat
 import pytest
 
+from obslib.charts.render import SVG_MIMETYPE, VEGA_MIMETYPE
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.pg import REPO
 
@@ -203,8 +207,137 @@ def _errors_shown(page) -> list[str]:
     )
 
 
-def test_run_all_then_pick_another_trace(lab: str, tmp_path: Path) -> None:
-    """Run All renders every chart offline; picking a trace redraws summary and waterfall."""
+WIDGET_MIMETYPE = "application/vnd.jupyter.widget-view+json"
+PNG_MIMETYPE = "image/png"  # Lab's vega renderer adds its own PNG to the output it drew
+
+
+def _watch_views(page, sources: list[str]) -> None:
+    """Record the text of the outputs under the cells whose source ends with ``sources``
+    after every DOM mutation batch (one MutationObserver callback) from now on, timed."""
+    missing = page.evaluate(
+        """sources => {
+            const cells = [...document.querySelectorAll('.jp-CodeCell')];
+            const areas = sources.map(src => cells.find(c =>  // a marker comment may lead
+                c.querySelector('.jp-InputArea-editor').textContent.trim().endsWith(src)));
+            if (areas.some(a => !a)) return sources.filter((s, i) => !areas[i]);
+            const outputs = areas.map(c => c.querySelector('.jp-OutputArea'));
+            const texts = () => outputs.map(o => o.textContent);
+            window.obslibBatches = [{t: performance.now(), texts: texts()}];
+            const observer = new MutationObserver(() =>
+                window.obslibBatches.push({t: performance.now(), texts: texts()}));
+            outputs.forEach(o => observer.observe(
+                o, {subtree: true, childList: true, characterData: true}));
+            window.obslibObserver = observer;
+            return [];
+        }""",
+        sources,
+    )
+    assert missing == [], f"no cell with source {missing}"
+
+
+def _watched_batches(page) -> list[dict]:
+    """The batches ``_watch_views`` recorded (the first is the state before), and stop."""
+    return page.evaluate(
+        "() => { window.obslibObserver.disconnect(); return window.obslibBatches; }"
+    )
+
+
+def _mixed_states(batches: list[dict], old: str, new: str) -> list[list[str]]:
+    """The recorded states in which one view names ``old`` while another names ``new``
+    (views naming neither, such as a chart being drawn, do not count)."""
+    mixed = []
+    for batch in batches:
+        names = [
+            "old" if _names(t, old) else "new" if _names(t, new) else "-" for t in batch["texts"]
+        ]
+        if "old" in names and "new" in names:
+            mixed.append(names)
+    return mixed
+
+
+def _swap_seconds(batches: list[dict]) -> float:
+    """From the first batch that changed a view to the last one that did, in seconds."""
+    before = batches[0]["texts"]
+    changed = [b["t"] for b in batches[1:] if b["texts"] != before]
+    return (max(changed) - min(changed)) / 1000 if changed else 0.0
+
+
+def _save_shut_down_reload(page, lab: str, name: str) -> None:
+    """Save the notebook, shut its kernel down (no widget model survives anywhere), reload
+    the page and open the notebook again on a fresh kernel."""
+    page.evaluate("void window.jupyterapp.commands.execute('docmanager:save')")
+    _wait_for(
+        lambda: page.locator(".jp-mod-current.jp-mod-dirty").count() == 0,
+        60,
+        "the notebook to be saved",
+    )
+    for session in json.load(urllib.request.urlopen(f"{lab}/api/sessions?token={TOKEN}")):
+        gone = urllib.request.Request(
+            f"{lab}/api/sessions/{session['id']}?token={TOKEN}", method="DELETE"
+        )
+        urllib.request.urlopen(gone)
+    page.goto("about:blank")
+    _open_notebook(page, lab, name)
+
+
+def _chart_outputs(path: Path) -> list[dict]:
+    """The saved chart outputs of the notebook at ``path`` (outputs holding a Vega spec)."""
+    notebook = nbformat.read(str(path), as_version=4)
+    return [
+        o
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for o in cell.outputs
+        if VEGA_MIMETYPE in o.get("data", {})
+    ]
+
+
+def _assert_reopened_with_charts(page, saved: Path, charts: int) -> None:
+    """Every chart of the saved notebook has its static SVG beside its Vega spec, none
+    carries a renderer's JavaScript (Altair's widget sent ~905 k characters of it with each
+    chart) or needs a widget, and the reopened page draws each (an SVG per chart)."""
+    outputs = _chart_outputs(saved)
+    assert len(outputs) == charts, f"{len(outputs)} chart outputs saved, {charts} drawn"
+    sent = [{k: v for k, v in o["data"].items() if k != PNG_MIMETYPE} for o in outputs]
+    sizes = [len(json.dumps(data)) for data in sent]
+    print(f"{saved.name}: {charts} chart outputs, characters each (Lab's PNG aside) {sizes}")
+    for data in sent:
+        assert SVG_MIMETYPE in data, "a chart output without its static SVG"
+        assert WIDGET_MIMETYPE not in data, "a chart output that needs a widget"
+        assert "function(" not in json.dumps(data), "a chart output carrying JavaScript"
+    _wait_for(
+        lambda: _charts_drawn(page) == [charts, charts],
+        60,
+        "every chart to be drawn after the reopen",
+        lambda: _charts_drawn(page),
+    )
+    assert "model not found" not in " ".join(
+        page.locator(".jp-OutputArea-output", has=page.locator(".vega-embed")).all_inner_texts()
+    )
+
+
+TRACE_VIEWS = [  # the cells of the views that follow the trace picker, in notebook order
+    f"inv.{name}()"
+    for name in (
+        "headline",
+        "summary",
+        "waterfall",
+        "critical_path",
+        "statistics",
+        "self_time_chart",
+        "errors",
+        "trace_logs",
+        "untraced_logs",
+        "repairs",
+        "versus_cohort",
+    )
+]
+
+
+def test_run_all_pick_another_trace_then_reopen(lab: str, tmp_path: Path) -> None:
+    """Run All renders every chart offline; picking a trace swaps every per-trace view
+    together (no moment where one names the old trace and another the new) and the status
+    line says when it is done; saved, shut down and reopened, every chart is drawn again."""
     with _browser_page(tmp_path) as page:
         _open_notebook(page, lab, "trace_investigation.ipynb")
         _run_all_and_wait(page)
@@ -215,6 +348,7 @@ def test_run_all_then_pick_another_trace(lab: str, tmp_path: Path) -> None:
         assert charts >= 3 and drawn == charts, f"{drawn} of {charts} charts drawn"
 
         picker = page.locator(".widget-dropdown select").first
+        said = page.locator(".jp-CodeCell", has=picker).locator(".widget-html")
         options = picker.locator("option").evaluate_all("os => os.map(o => o.textContent)")
         first = picker.evaluate("s => s.options[s.selectedIndex].textContent")
         first_id = first.split()[-1]
@@ -223,16 +357,33 @@ def test_run_all_then_pick_another_trace(lab: str, tmp_path: Path) -> None:
         summary = page.locator(".jp-OutputArea-output", has_text="critical path mostly in")
         assert first_id in summary.first.text_content()
 
+        _watch_views(page, TRACE_VIEWS)
         picker.select_option(label=other)
+        _wait_for(lambda: "Showing" in said.text_content(), 60, "the picker's status line")
         _wait_for(lambda: other_id in summary.first.text_content(), 60, "the summary to follow")
-        # the chart widgets redraw a moment after the tables
         _wait_for(lambda: f"trace {first_id}" not in page.content(), 60, "the waterfall")
         _wait_for(lambda: _charts_drawn(page)[1] >= charts, 60, "the charts to redraw")
+        batches = _watched_batches(page)
+        status = said.text_content().strip()
+        mixed = _mixed_states(batches, first_id, other_id)
+        print(
+            f"{status} Page: {len(batches) - 1} DOM batches, views changed within "
+            f"{_swap_seconds(batches):.3f} s, {len(mixed)} showing two traces."
+        )
+        assert re.fullmatch(
+            rf"Showing trace {other_id}: redrew {len(TRACE_VIEWS)} views in \d+\.\d\d s\.", status
+        ), status
+        assert mixed == [], f"views showed two traces: {mixed[:3]}"
         page.screenshot(path=str(tmp_path / "after-pick.png"))
         html = page.content()
         assert f"trace {other_id}" in html, "the waterfall does not show the picked trace"
         assert f"trace {first_id}" not in html, "a view still shows the first trace"
         assert "Error loading script" not in html
+
+        _save_shut_down_reload(page, lab, "trace_investigation.ipynb")
+        _assert_reopened_with_charts(page, tmp_path / "notebooks/trace_investigation.ipynb", charts)
+        page.screenshot(path=str(tmp_path / "reopened.png"))
+        assert other_id in summary.first.text_content(), "the saved summary is not the pick's"
 
 
 SLO_DETAIL_CELLS = ("review.burndown()", "review.burn_rates()")  # what the SLO picker redraws
@@ -257,7 +408,8 @@ def _first_row(page, caption: str) -> dict[str, str] | None:
 
 def _cell_charts(page, source: str) -> dict[str, list[str]] | None:
     """The drawn charts under the code cell whose source is ``source``: their titles (SVG
-    text, subtitles left out) and their alt text (``aria-label``, the spec's description)."""
+    text, subtitles left out) and their alt text (the ``aria-label`` Vega gives the chart's
+    container: the spec's description)."""
     return page.evaluate(
         """source => {
             const cell = [...document.querySelectorAll('.jp-CodeCell')].find(c =>
@@ -267,7 +419,7 @@ def _cell_charts(page, source: str) -> dict[str, list[str]] | None:
             return {
                 titles: [...out.querySelectorAll('.vega-embed svg .role-title-text text')]
                     .map(t => t.textContent),
-                alts: [...out.querySelectorAll('.vega-embed .chart-wrapper[aria-label]')]
+                alts: [...out.querySelectorAll('[role="graphics-document"][aria-label]')]
                     .map(e => e.getAttribute('aria-label')),
             };
         }""",
@@ -296,9 +448,10 @@ def _slo_details_show(page, label: str) -> bool:
     return True
 
 
-def test_run_all_then_pick_another_slo(lab: str, tmp_path: Path) -> None:
+def test_run_all_pick_another_slo_then_reopen(lab: str, tmp_path: Path) -> None:
     """The SLO review opens on the SLO with least budget left; picking another SLO redraws
-    both detail charts (burn-down and burn rates) in place and says so."""
+    both detail charts (burn-down and burn rates) in place, together (never one SLO beside
+    another), and says so; saved, shut down and reopened, every chart is drawn again."""
     with _browser_page(tmp_path) as page:
         _open_notebook(page, lab, "slo_review.ipynb")
         _run_all_and_wait(page)
@@ -332,6 +485,7 @@ def test_run_all_then_pick_another_slo(lab: str, tmp_path: Path) -> None:
         other_label = other.split()[0]
         picker_cell.scroll_into_view_if_needed()
         page.screenshot(path=str(tmp_path / "before-pick.png"))
+        _watch_views(page, list(SLO_DETAIL_CELLS))
         picker.select_option(label=other)
         _wait_for(lambda: "Showing" in said.text_content(), 60, "the picker's status line")
         _wait_for(
@@ -341,6 +495,13 @@ def test_run_all_then_pick_another_slo(lab: str, tmp_path: Path) -> None:
             lambda: _slo_details(page),
         )
         _wait_for(lambda: _charts_drawn(page)[1] >= charts, 60, "every chart to be drawn")
+        batches = _watched_batches(page)
+        mixed = _mixed_states(batches, first_label, other_label)
+        print(
+            f"SLO pick: {len(batches) - 1} DOM batches, views changed within "
+            f"{_swap_seconds(batches):.3f} s, {len(mixed)} showing two SLOs."
+        )
+        assert mixed == [], f"the detail charts showed two SLOs: {mixed[:3]}"
         picker_cell.scroll_into_view_if_needed()
         page.screenshot(path=str(tmp_path / "after-pick.png"))
         assert _charts_drawn(page) == [charts, charts], "the redraw added or lost a chart"
@@ -351,3 +512,7 @@ def test_run_all_then_pick_another_slo(lab: str, tmp_path: Path) -> None:
             assert not any(_names(t, first_label) for t in texts), f"{source} still shows {texts}"
         assert _errors_shown(page) == []
         assert "Error loading script" not in page.content()
+
+        _save_shut_down_reload(page, lab, "slo_review.ipynb")
+        _assert_reopened_with_charts(page, tmp_path / "notebooks/slo_review.ipynb", charts)
+        assert _slo_details_show(page, other_label), "the saved detail charts are not the pick's"
