@@ -366,6 +366,7 @@ class _Deliveries:
     def __init__(self, owner, fired, ended, fps, ids, muter: _Muter) -> None:
         self.owner = np.asarray(owner, dtype="int64")
         self.fired, self.ended = fired[self.owner], ended[self.owner]
+        self.fired_ns, self.ended_ns = self.fired.tolist(), self.ended.tolist()  # fast per item
         self.fps = [fps[i] for i in owner]
         self.ids = [ids[i] for i in owner]
         self.muter = muter
@@ -439,7 +440,7 @@ def _replay_group(
     """One group key of one route through time (``members``: deliveries, in trigger
     order); the notification log entry outlives each group's life, as nflog's does."""
     route = leg.route
-    fired, ended, fps, ids = at.fired, at.ended, at.fps, at.ids
+    fired, ended, fps, ids = at.fired_ns, at.ended_ns, at.fps, at.ids
     wait, interval = route.group_wait.value, route.group_interval.value
     repeat = route.repeat_interval.value
     entry: tuple[frozenset, frozenset, int] | None = None
@@ -514,8 +515,8 @@ def _skip_steady(t, interval, pending, firing, rep, entry, repeat, at: _Deliveri
     send nothing and mark only alerts already seen. Keeps the replay linear in the
     incidents rather than in the flushes of long-open groups."""
     due = min(
-        int(at.fired[pending[0]]) if pending else _FOREVER,
-        min((int(at.ended[i]) for i in firing), default=_FOREVER),
+        at.fired_ns[pending[0]] if pending else _FOREVER,
+        min((at.ended_ns[i] for i in firing), default=_FOREVER),
         min((at.next_change(i, t) for i in rep.values()), default=_FOREVER),
         # a repeat already overdue is not sent when nothing fires: no change then
         _FOREVER if entry is None or entry[2] + repeat + 1 <= t else entry[2] + repeat + 1,
