@@ -25,11 +25,12 @@ from obslib.values import utc
 
 TEXT_LIMIT = 400  # characters shown of a long text cell (it wraps); the rest is in its title
 CAPTION_LINE = 60  # a caption up to this many characters needs no room of its own
-TEXT_CELL_STYLE = "white-space: normal; overflow-wrap: anywhere; min-width: 12em; max-width: 48em;"
+TEXT_CELL_STYLE = "white-space: normal; overflow-wrap: break-word; max-width: 48em;"
 ERROR_ROW_STYLE = "background-color: #fde2e1;"  # an error row, every cell
 ERROR_EDGE_STYLE = " border-left: 3px solid #d62728;"  # and a red edge on its first cell
 _ERROR_LEVELS = ("error", "fatal")
 _MS = pd.Timedelta(milliseconds=1)
+_NUMBER_UNIT = r"(?<=\d) (?=(?:%|ms|s|min|h|d)(?![\w]))"  # the space of "99.9 %", "3 min"
 LONG_RANGE = pd.Timedelta(days=2)
 
 
@@ -262,6 +263,8 @@ class Table:
         other_columns = [n for n in shown.columns if n not in text_columns]
         for name in other_columns:  # "391.8 ms" never wraps between number and unit
             body[name] = body[name].str.replace(" ", "&nbsp;", regex=False)
+        for name in text_columns:  # nor does "99.9 %" or "3 min" inside a wrapping text
+            body[name] = body[name].str.replace(_NUMBER_UNIT, "&nbsp;", regex=True)
         for name in shown.columns:
             rows = cut[name].to_numpy()
             if rows.any():

@@ -281,8 +281,8 @@ def test_the_postmortem_draft_is_shown_once(rendered) -> None:
 @pytest.mark.parametrize("report", REPORTS)
 def test_no_cell_is_cut_where_the_page_has_room(rendered, report: str) -> None:
     """In Chromium at 1400 px: no table cell's text ends in an ellipsis while its table is
-    narrower than the page, and no caption is squeezed into a column narrower than half
-    of it."""
+    narrower than the page, no caption is squeezed into a column narrower than half of it,
+    and no table scrolls sideways (its text wraps instead)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -298,7 +298,7 @@ def test_no_cell_is_cut_where_the_page_has_room(rendered, report: str) -> None:
                 ),
             )
             page.goto(rendered[report].as_uri(), wait_until="load")
-            cut, squeezed = page.evaluate(
+            cut, squeezed, scrolled = page.evaluate(
                 """() => {
                   const room = document.body.clientWidth;
                   const cut = [...document.querySelectorAll('td, th')].filter(c =>
@@ -308,10 +308,14 @@ def test_no_cell_is_cut_where_the_page_has_room(rendered, report: str) -> None:
                   const squeezed = [...document.querySelectorAll('caption')].filter(c =>
                     c.innerText.length > 120 && c.getBoundingClientRect().width < room / 2
                   ).map(c => c.innerText.slice(0, 60));
-                  return [cut, squeezed];
+                  const scrolled = [...document.querySelectorAll('.obslib-table')].filter(d =>
+                    d.scrollWidth > d.clientWidth + 1
+                  ).map(d => (d.querySelector('caption') || d).innerText.slice(0, 60));
+                  return [cut, squeezed, scrolled];
                 }"""
             )
         finally:
             browser.close()
     assert cut == [], f"{report}: cells cut though the page has room"
     assert squeezed == [], f"{report}: long captions squeezed into a narrow column"
+    assert scrolled == [], f"{report}: tables wider than the page (text that could wrap)"

@@ -179,11 +179,13 @@ def test_markdown_is_a_pipe_table_of_the_full_cells_under_the_caption() -> None:
 def test_text_cells_wrap_instead_of_being_cut() -> None:
     """A 100-character error message shows whole in a cell that wraps; only text past
     TEXT_LIMIT is cut (with its full text in the title)."""
-    message = "connection pool exhausted: timed out waiting for a connection after 5 s (pool 20)"
+    message = "connection pool exhausted: timed out waiting for a free connection (pool of 20)"
     html = table(pd.DataFrame({"message": [message], "count": [3]}))._repr_html_()
     assert message in html and "\u2026" not in html
-    assert "white-space: normal" in html and "overflow-wrap: anywhere" in html
+    assert "white-space: normal" in html and "overflow-wrap: break-word" in html
     assert TEXT_LIMIT >= 200
+    kept = table(pd.DataFrame({"sli": ["98.847 %", "a 5 dogs"], "n": [1, 2]}))._repr_html_()
+    assert "98.847&nbsp;%" in kept and "a 5 dogs" in kept  # a number keeps its unit only
 
 
 @pytest.mark.parametrize(
