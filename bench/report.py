@@ -1,0 +1,129 @@
+"""How long ``obslib report incident`` takes end to end on the demo, against the floors a
+report cannot go below, timed in the same run.
+
+Why: issue 23's target: ``obslib report …`` of the demo's incident under 4 s idle, end to
+end (the process start, the parameter checks, a kernel, the notebook, the HTML and the
+Markdown written).
+
+What it does: a fresh database on a private embedded server (or $OBSLIB_DATABASE_URL's
+server) with the demo written into it (``--spans``, seed 7); then, ``--runs`` times in
+turn: the command as a user types it (``python -m obslib report incident --out DIR``, the
+database from OBSLIB_DATABASE_URL); the baselines ``python -c "import obslib"`` (a process
+that does nothing else) and a bare kernel (the obslib kernel started, ready, shut down: what
+every report run pays before its first cell). Each median is printed with the report's
+ratio to it; the last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _common as c
+
+logger = logging.getLogger("bench.report")
+
+TARGET_S = 4.0
+BARE_KERNEL = """
+import time
+from jupyter_client import KernelManager
+from obslib import reports
+
+spec = reports.kernel_name(headless=True)
+import os
+os.environ.update(spec.env)
+km = KernelManager(kernel_name=spec.name)
+km.start_kernel()
+client = km.client()
+client.start_channels()
+client.wait_for_ready(timeout=120)
+client.stop_channels()
+km.shutdown_kernel(now=False)
+"""
+
+
+def timed(command: list[str], env: dict[str, str]) -> float:
+    """Seconds ``command`` took; SystemExit with its stderr if it failed."""
+    start = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command[:4])}… exited {done.returncode}: {done.stderr}")
+    return seconds
+
+
+def measure(url: str, args: argparse.Namespace, work: Path) -> dict[str, list[float]]:
+    summary = c.write_demo(url, args.spans)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("OBSLIB_")},
+        "OBSLIB_DATABASE_URL": url,
+        "OBSLIB_HOME": str(work / "home"),
+    }
+    python = sys.executable
+    commands = {
+        "report": [python, "-m", "obslib", "report", "incident", "--out", str(work / "out")],
+        "import_obslib": [python, "-c", "import obslib"],
+        "bare_kernel": [python, "-c", BARE_KERNEL],
+    }
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for k in range(args.runs):
+        for name, command in commands.items():
+            times[name].append(timed(command, env))
+            logger.info("run %d: %s %.2f s", k + 1, name, times[name][-1])
+    for name in ("incident_postmortem.html", "postmortem.md"):
+        if not (work / "out" / name).is_file():
+            raise SystemExit(f"the report wrote no {name}")
+    times["spans"] = [summary.spans]
+    return times
+
+
+def report(times: dict[str, list[float]], args: argparse.Namespace) -> dict:
+    spans = times.pop("spans")[0]
+    medians = {name: c.median(values) for name, values in times.items()}
+    rows = [
+        (name, medians[name], min(values), medians["report"] / medians[name])
+        for name, values in times.items()
+    ]
+    print(f"obslib report incident, demo {spans:,} spans, {args.runs} runs each")
+    print(c.table(("command", "median s", "best s", "report / this"), rows))
+    return {
+        "spans": spans,
+        "runs": args.runs,
+        "report_median_s": round(medians["report"], 2),
+        "report_best_s": round(min(times["report"]), 2),
+        "import_obslib_median_s": round(medians["import_obslib"], 2),
+        "bare_kernel_median_s": round(medians["bare_kernel"], 2),
+        "report_vs_bare_kernel": round(medians["report"] / medians["bare_kernel"], 2),
+        "target_s": TARGET_S,
+        "met": medians["report"] < TARGET_S,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="runs of each command (default 5)")
+    parser.add_argument(
+        "--spans", type=int, default=500_000, help="demo spans (default 500000, the demo's)"
+    )
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.spans < 1:
+        parser.error("--runs and --spans must be at least 1")
+    c.setup_logging(args.verbose)
+    with (
+        c.server() as server_url,
+        c.scratch_database(server_url) as url,
+        tempfile.TemporaryDirectory(prefix="obb-report-") as work,
+    ):
+        print(json.dumps(report(measure(url, args, Path(work)), args)))
+
+
+if __name__ == "__main__":
+    main()
