@@ -436,7 +436,7 @@ def test_an_incident_muted_in_one_route_and_notified_in_another_counts_as_paged(
 
 @needs_amtool
 def test_every_config_with_time_intervals_here_passes_amtool(tmp_path: Path) -> None:
-    texts = [TIMED, *(_config(i) for i, _, _ in CONTAINS)]
+    texts = [TIMED, LUNCH_REPEATS, *(_config(i) for i, _, _ in CONTAINS)]
     for text in texts:
         done = _amtool_check(tmp_path, text)
         assert done.returncode == 0, text + done.stdout + done.stderr
