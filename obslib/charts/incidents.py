@@ -134,9 +134,17 @@ def incident_timeline(
     marks = pd.concat([marks.reset_index(drop=True), _placed(marks, lo, hi)], axis=1)
     lanes = [label for kind, (label, _) in EVENT_LANES.items() if label in set(marks["lane"])]
     colors = color_scale(dict(EVENT_LANES.values()))
-    y = alt.Y("lane:N", sort=lanes, scale=alt.Scale(domain=lanes), title=None)
+    # With a y offset Vega-Lite makes lanes bands and offsets from a band's top: bands with
+    # no padding are _LANE_PX high, so an offset of half that is the lane's middle.
+    y = alt.Y(
+        "lane:N",
+        sort=lanes,
+        scale=alt.Scale(domain=lanes, paddingInner=0, paddingOuter=0),
+        title=None,
+    )
     x = alt.X("time:T", title="time (UTC)", scale=x_scale, axis=axis)
-    shift = alt.YOffset("shift:Q", scale=None)
+    marks["offset"] = marks["shift"].astype(float) + _LANE_PX / 2
+    shift = alt.YOffset("offset:Q", scale=None)
     points = (
         alt.Chart(marks)
         .mark_point(filled=True, size=70, shape="diamond")

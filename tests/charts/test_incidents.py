@@ -125,3 +125,23 @@ def test_the_drawn_timeline_keeps_its_text_inside_the_svg() -> None:
     texts = re.findall(r"<text[^>]*>([^<]+)</text>", svg)
     assert "14:05" in texts and "14:05:50" in texts and "14:52" in texts
     assert len(spec["description"]) > 20, "every chart keeps its alt text"
+
+
+def test_diamonds_sit_on_their_lane_or_evenly_either_side_of_it() -> None:
+    """Drawn by vl-convert: a lone event's diamond is at its lane's tick, a staggered pair
+    6 px above and below it (Vega-Lite offsets from a band's top, not its middle)."""
+    svg = vl_convert.vegalite_to_svg(_timeline(DEMO_EVENTS))
+    ticks = [
+        float(y) for y in re.findall(r'<line transform="translate\(0,([\d.]+)\)" x2="-5"', svg)
+    ]
+    diamonds = re.findall(
+        r'aria-label="[^"]*lane: ([^;"]+); offset[^"]*what: ([^;"]+)"[^>]*'
+        r"translate\([\d.]+,([\d.]+)\)",
+        svg,
+    )
+    at = {what: float(y) for _, what, y in diamonds}
+    lanes = ["change", "first failing call", "page", "acknowledged", "resolved"]
+    middle = dict(zip(lanes, ticks[-len(lanes) :], strict=True))  # the lanes' axis, after the bars'
+    assert at["INC-20261114-0001"] == middle["page"] and at["bob"] == middle["resolved"]
+    assert at["deploy started"] == middle["change"] - 6
+    assert at["deploy finished"] == middle["change"] + 6
