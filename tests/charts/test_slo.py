@@ -137,7 +137,8 @@ def test_the_burndown_marks_budget_spent_and_the_at_risk_line(
         (0.0, "budget spent", [1, 0]),
         (at_risk_below, label, [6, 4]),
     ]
-    assert at_risk_below in [r["level"] for r in _layer(spec, "text")[1]]
+    texts = [rows for layer, rows in _layers(spec) if layer["mark"]["type"] == "text"]
+    assert at_risk_below in [r["level"] for rows in texts for r in rows]
 
 
 def test_burndown_points_use_the_status_colours() -> None:
@@ -421,7 +422,7 @@ def test_the_burndown_line_takes_the_status_colour_of_each_stretch() -> None:
         for layer in spec["layer"]
         if layer["mark"].get("color") == "#555555" and layer["mark"]["type"] != "rule"
     ]
-    assert [layer["mark"]["type"] for layer in greys] == ["text"], "only guides are grey"
+    assert {layer["mark"]["type"] for layer in greys} == {"text"}, "only guides are grey"
     assert all(layer["mark"]["type"] != "line" for layer in spec["layer"])
 
 
@@ -467,3 +468,27 @@ def test_threshold_labels_sit_beside_the_plot_clear_of_the_lines(rules, wanted_a
     svg = vl_convert.vegalite_to_svg(spec)
     width = float(re.search(r'<svg[^>]* width="([\d.]+)"', svg).group(1))
     assert width <= 900, "the labels' margin keeps the chart within 900 px"
+
+
+@pytest.mark.parametrize(
+    ("values", "budget_label"),
+    [
+        ((100.0, 40.0, 20.0, 5.0), ("bottom", -2)),
+        ((100.0, 40.0, -300.0, -250.0), ("top", 2)),
+    ],
+    ids=[
+        "within budget both labels sit above their lines",
+        "overspent, 'budget spent' sits below its line, clear of the at-risk label",
+    ],
+)
+def test_the_guide_labels_never_overprint(values, budget_label) -> None:
+    """On an axis down to -300 % the lines at 0 and 10 % are 4 px apart: the at-risk label
+    stays above its line and "budget spent" goes below its own."""
+    spec = charts.budget_burndown(measurements(values=values), title=SLO).to_dict()
+    placed = {
+        row["label"]: (layer["mark"]["baseline"], layer["mark"]["dy"])
+        for layer, rows in _layers(spec)
+        if layer["mark"]["type"] == "text"
+        for row in rows
+    }
+    assert placed == {"budget spent": budget_label, "at risk (below 10%)": ("bottom", -2)}
