@@ -155,20 +155,6 @@ def test_report_charts_carry_alt_text_through_nbconvert(caplog) -> None:
     assert "Alternative text is missing on 1 image(s)" in caplog.text
 
 
-def test_renderers_svg_in_reports_and_the_offline_widget_in_jupyterlab() -> None:
-    """Reports render static SVG with alt text; JupyterLab uses Altair's anywidget renderer,
-    whose JavaScript comes from Python packages, not a CDN."""
-    pytest.importorskip("anywidget")
-    try:
-        charts.use_renderer(True)
-        assert alt.renderers.active == "obslib-svg"
-        charts.use_renderer(False)
-        assert alt.renderers.active == "jupyter"
-        assert alt.renderers.options.get("offline") is True
-    finally:
-        alt.renderers.enable("default")
-
-
 def test_extra_services_take_colours_after_the_windows() -> None:
     """A picked trace's new service does not shift the colours of the window's services."""
     window = charts.service_colors(["gw", "db"])
