@@ -13,17 +13,20 @@ good events are the histogram's bucket at its threshold (``le`` written as
 ``prometheus_client`` writes it: 300 ms is ``0.3``, 1 s is ``1.0``), so the threshold must be
 one of the histogram's bucket bounds.
 
-The breach is obslib's (``replay.replay``): both windows burn over the rule's factor, i.e.
-the error ratio exceeds factor x (1 - target), with the minimum-traffic guard. One
-difference: when a rule's short window holds fewer than ``min_events`` events, the replay
-stretches it back to the last ``min_events`` events; PromQL cannot, so these rules require
-``min_events`` in both windows and stay silent where the replay might fire. On a service with
-``min_events`` per short window (5 minutes for a 30-day SLO) the two agree, minute for minute.
-On a quiet one they do not, and not only at the edges: on the demo's incident day
-(domain-service, about one request a minute) the replay pages and these rules, at the
-default guard, only ticket for two minutes (``tests/slo/test_prometheus_demo.py``); with
-``min_events=0`` the two agree there too. Stretching in PromQL exactly would take one window
-per minute up to the long window (an ``or`` chain of thousands for a 30-day SLO's 3 days).
+The breach is obslib's (``replay.replay``), the same on both sides: both windows burn over
+the rule's factor, i.e. the error ratio exceeds factor x (1 - target), with the
+minimum-traffic guard: at least ``min_events`` events in the long window, and the short
+window read over the first rung of ``status.guard_ladder`` (short, 2 x short, 4 x short, …,
+then long) that holds ``min_events`` events. In PromQL that is an ``or`` of rungs, each
+rung's events at least ``min_events``, its ratio over the threshold and every earlier
+rung's events under ``min_events``, over recording rules for every rung's window (15
+windows for a 30-day SLO instead of 8). The replay once stretched the short window back to
+exactly the last ``min_events`` events, which PromQL cannot say short of one window per
+minute up to the long window; these rules then required ``min_events`` in the short window
+itself, and on the demo's incident day (domain-service, about one request a minute) the
+replay paged where they only ticketed for two minutes. The ladder is one rule that both
+sides compute: ``tests/slo/test_prometheus_demo.py`` checks that day minute by minute at
+the default guard, ``tests/slo/test_prometheus.py`` a busy and a quiet hand-built series.
 A window of one or two scrape intervals (a 24-hour SLO's 1-minute window) holds too few
 samples for ``rate`` once scrapes jitter: scrape such services more often than its windows.
 """
@@ -40,6 +43,7 @@ import pandas as pd
 from obslib.errors import UsageError
 from obslib.slo import budgets
 from obslib.slo import rules as slo_rules
+from obslib.slo import status as slo_status
 
 ALERT_NAME = "SLOErrorBudgetBurn"  # one name, as Pyrra's ErrorBudgetBurn: labels tell rules apart
 ERROR_RATIO = "slo:sli_error:ratio_rate"  # + window: the share of bad events (Sloth's name)
@@ -143,7 +147,10 @@ def prometheus_rules(
 def _group(d: dict, rules: pd.DataFrame, names: MetricNames, min_events: int) -> dict:
     service, slo = str(d["service_name"]), str(d["slo_name"])
     ids = {"service": service, "slo": slo}
-    windows = sorted({*rules["long_window"], *rules["short_window"]})
+    ladders = {
+        i: slo_status.guard_ladder(r["short_window"], r["long_window"]) for i, r in rules.iterrows()
+    }
+    windows = sorted({w for ladder in ladders.values() for w in ladder})
     recordings = []
     for window in windows:
         label = slo_rules.window_label(window)
@@ -155,25 +162,15 @@ def _group(d: dict, rules: pd.DataFrame, names: MetricNames, min_events: int) ->
     budget = float(budgets.error_budget(budgets.good_target(d)))
     target = budgets.good_target(d)
     alerts = []
-    for rule in rules.to_dict("records"):
+    for i, rule in rules.iterrows():
         long, short = (slo_rules.window_label(rule[k]) for k in ("long_window", "short_window"))
         factor = float(rule["burn_rate"])
         threshold = _number(factor * budget)
-        sel = _matchers(ids)
-
-        def only(name: str, op: str, value: str, sel=sel) -> str:
-            return f"max without (window) ({name}{sel} {op} {value})"
-
-        expr = (
-            f"(\n  {only(ERROR_RATIO + long, '>', threshold)}\n"
-            f"  and\n  {only(ERROR_RATIO + short, '>', threshold)}\n)\n"
-            f"and\n(\n  {only(EVENTS + long, '>=', str(min_events))}\n"
-            f"  and\n  {only(EVENTS + short, '>=', str(min_events))}\n)"
-        )
+        ladder = [slo_rules.window_label(w) for w in ladders[i]]
         alerts.append(
             {
                 "alert": ALERT_NAME,
-                "expr": expr,
+                "expr": _breach(_matchers(ids), long, ladder, threshold, min_events),
                 "labels": {
                     **ids,
                     "severity": str(rule["severity"]),
@@ -186,11 +183,36 @@ def _group(d: dict, rules: pd.DataFrame, names: MetricNames, min_events: int) ->
                     f" {_number(factor)}x ({long} and {short} windows)",
                     "description": f"The {target:g} % SLO spends its budget"
                     f" {_number(factor)} times too fast over the last {long} and {short}"
-                    f" (error ratio over {threshold}, at least {min_events} events).",
+                    f" (error ratio over {threshold}, at least {min_events} events; a"
+                    f" quiet service's {short} window is read over the first of"
+                    f" {', '.join(ladder)} holding as many).",
                 },
             }
         )
     return {"name": f"obslib-slo-{service}-{slo}", "rules": recordings + alerts}
+
+
+def _breach(sel: str, long: str, ladder: list[str], threshold: str, min_events: int) -> str:
+    """A rule's alert expression: the replay's breach (``replay.replay``) over the recorded
+    series. The long window burns over the factor and holds ``min_events`` events; the short
+    window burns over it on the first rung of ``ladder`` (``status.guard_ladder``) holding
+    ``min_events`` events: an ``or`` of rungs, each one's events at least ``min_events``, its
+    ratio over the threshold and every earlier rung's events under ``min_events``."""
+    n = str(min_events)
+
+    def only(name: str, window: str, op: str, value: str) -> str:
+        return f"max without (window) ({name}{window}{sel} {op} {value})"
+
+    def conjunction(terms: list[str], indent: str) -> str:
+        return f"\n{indent}and\n".join(f"{indent}{t}" for t in terms)
+
+    rungs = []
+    for k, rung in enumerate(ladder):
+        terms = [only(EVENTS, rung, ">=", n), only(ERROR_RATIO, rung, ">", threshold)]
+        terms += [only(EVENTS, earlier, "<", n) for earlier in ladder[:k]]
+        rungs.append(f"  (\n{conjunction(terms, '    ')}\n  )")
+    long_terms = [only(ERROR_RATIO, long, ">", threshold), only(EVENTS, long, ">=", n)]
+    return f"(\n{conjunction(long_terms, '  ')}\n)\nand\n(\n" + "\n  or\n".join(rungs) + "\n)"
 
 
 def _sli(d: dict, names: MetricNames, window: str) -> tuple[str, str]:

@@ -140,12 +140,13 @@ def replay(
 
     The breach: a rule fires at an instant when both its windows burn faster than its
     factor and the minimum-traffic guard holds: at least ``min_events`` events in the long
-    window, and the short window judged on at least ``min_events`` too (stretched back to
-    the last ``min_events`` events when it holds fewer, never beyond the long window:
-    ``status.BurnGrid.guarded_sums``). A quiet service is thus judged on its recent events
-    rather than never, and one whose long window holds fewer than ``min_events`` never
-    fires. A firing interval is half-open, ``[start, end)``: ``start`` the first instant it
-    fires, ``end`` the first it no longer does (NaT while still firing at ``end``).
+    window, and the short window judged on at least ``min_events`` too (when it holds
+    fewer, on the first of the doubled windows ``status.guard_ladder`` lists that holds as
+    many, up to the long window: ``status.BurnGrid.guarded_sums``; the exported Prometheus
+    rules compute the same). A quiet service is thus judged on its recent events rather than
+    never, and one whose long window holds fewer than ``min_events`` never fires. A firing
+    interval is half-open, ``[start, end)``: ``start`` the first instant it fires, ``end``
+    the first it no longer does (NaT while still firing at ``end``).
     ``counts`` (``load.slo_counts`` with the same bucket) must reach back the longest long
     window before ``start`` (3 days for a 30-day SLO), or the first hours see too little
     history. ``incidents`` is ``load.incidents`` (optionally with a ``first_bad_minute``

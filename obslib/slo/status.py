@@ -21,6 +21,34 @@ from obslib.slo import rules as slo_rules
 from obslib.values import positive_duration, utc
 
 
+def guard_ladder(short: pd.Timedelta, long: pd.Timedelta) -> tuple[pd.Timedelta, ...]:
+    """The windows a rule's short window may be read over under the minimum-traffic guard:
+    ``short``, ``2 short``, ``4 short``, … (each shorter than ``long``), then ``long``. The
+    short window is judged on the first rung holding at least ``min_events`` events; when
+    none does, the rule does not fire (its long window, the last rung, holds too few). For
+    the Workbook's rules (long = 12 x short) that is 5 rungs: 5m, 10m, 20m, 40m, 1h for the
+    1h page, up to 6h, 12h, 1d, 2d, 3d for the 3d ticket.
+
+    This is obslib's rule, not the Workbook's: its section on low-traffic services
+    (https://sre.google/workbook/alerting-on-slos/#low-traffic-services-and-error-budget-alerting)
+    suggests generating artificial traffic, combining services, changing the service, or
+    lowering the SLO / lengthening its window, and prescribes no stretch of the short window.
+    A guard is still needed (at one request a minute a 5-minute window's one failure is a
+    20 % error ratio), and a service too quiet for ``min_events`` in its short window should
+    still be judged on its recent events rather than never. Doubling windows is chosen
+    because PromQL expresses it exactly, with a few recording rules per rule
+    (``slo.prometheus``: an ``or`` of rungs), so the exported rules fire when the replay
+    says they would; judging "the last ``min_events`` events" would need one window per
+    minute up to the long window. The judged window holds at most twice the span that
+    would hold ``min_events`` events (up to the long window)."""
+    rungs = []
+    rung = short
+    while rung < long:
+        rungs.append(rung)
+        rung = rung * 2
+    return (*rungs, long)
+
+
 @dataclass(frozen=True)
 class BurnGrid:
     """One SLO's events on a dense grid of evaluation instants, for any window's sums.
@@ -50,16 +78,20 @@ class BurnGrid:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A rule's short window as the minimum-traffic guard reads it: good and total
         events before each instant from ``first`` on, and the cumulative index each window
-        starts at. The window is ``short``, stretched back (whole buckets) until it holds
-        ``min_events`` events, never beyond ``long``: on a busy service it is the short
-        window itself; on a quiet one it is the last ``min_events`` events (at most the
-        long window), so the verdict never depends on how long an incident lasted."""
-        self.sums(short)  # refuses a window that is not a whole number of buckets
-        k_short, k_long = int(short / self.step), int(long / self.step)
+        starts at. The window is the first rung of ``guard_ladder(short, long)`` that holds
+        ``min_events`` events (the long window when none does: the rule cannot fire then,
+        its long window holding too few). On a busy service it is the short window itself;
+        on a quiet one a window at most twice as long as the one that would hold
+        ``min_events`` events, so it is judged on recent events rather than never."""
+        ladder = guard_ladder(short, long)
+        for rung in ladder:
+            self.sums(rung)  # refuses a window that is not a whole number of buckets
         hi = np.arange(self.first, len(self.times)) + 1
-        enough = np.searchsorted(self.cum_total, self.cum_total[hi] - min_events, side="right")
-        lo = np.minimum(hi - k_short, enough - 1)
-        lo = np.maximum(lo, np.maximum(hi - k_long, 0))
+        lo = np.maximum(hi - int(ladder[-1] / self.step), 0)
+        for rung in reversed(ladder[:-1]):  # the shortest rung holding enough wins
+            start = np.maximum(hi - int(rung / self.step), 0)
+            enough = self.cum_total[hi] - self.cum_total[start] >= min_events
+            lo = np.where(enough, start, lo)
         return self.cum_good[hi] - self.cum_good[lo], self.cum_total[hi] - self.cum_total[lo], lo
 
     def at_end(self, window: pd.Timedelta) -> tuple[float, float]:
@@ -72,7 +104,7 @@ class BurnGrid:
     ) -> pd.Timestamp:
         """The start of the first bucket with bad events in the ``window`` before instant
         index ``instant`` (which must hold some: a burn over a factor there); ``since``: the
-        first bucket index of that window when it was stretched (``guarded_sums``)."""
+        first bucket index of that window when the guard read a longer rung (``guarded_sums``)."""
         bad = np.diff(self.cum_total - self.cum_good)  # bucket i ends at times[i]
         lo = max(instant - int(window / self.step) + 1, 0) if since is None else since
         return self.times[lo + int(np.flatnonzero(bad[lo : instant + 1] > 0)[0])] - self.step
@@ -277,8 +309,8 @@ def evaluate_at(
       ``projected_exhaustion``: when the budget left is gone at the recent rate (NaT when
       already spent or not burning);
     - ``firing``: the most severe alert rule whose two windows both exceed its factor, with
-      at least ``min_events`` in the long window, the short window stretched back to hold
-      as many (``BurnGrid.guarded_sums``) ("" for none);
+      at least ``min_events`` in the long window, the short window read on the first rung
+      of ``guard_ladder`` holding as many (``BurnGrid.guarded_sums``) ("" for none);
     - ``should_alert``: at risk, violated, or a rule firing.
     """
     require_columns(counts, budgets.COUNT_COLUMNS, "SLI counts")

@@ -26,6 +26,7 @@ from obslib.slo.prometheus import (
     check_metric_names,
     prometheus_rules,
 )
+from obslib.slo.status import guard_ladder
 from tests.builders import MIN, T0, incidents, minute_counts, slo_definitions
 
 PROMTOOL = shutil.which("promtool")
@@ -138,10 +139,26 @@ def test_unusual_but_valid_names_are_accepted_and_promtool_agrees(given, tmp_pat
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-def test_the_minimum_traffic_guard_is_in_every_alert():
-    """An alert needs min_events events in both of its windows."""
-    for alert in _alerts(prometheus_rules(slo_definitions(), min_events=25)):
-        assert alert["expr"].count(">= 25") == 2
+def test_every_alert_reads_its_short_window_on_the_guard_ladder():
+    """An alert needs min_events events in its long window, and its short window is read on
+    the first rung of ``guard_ladder`` holding as many: each rung's events at least the
+    guard, every earlier rung's under it; every rung's window has both recordings."""
+    text = prometheus_rules(slo_definitions(), min_events=25)
+    groups = yaml.safe_load(text)["groups"]
+    records = {r["record"] for g in groups for r in g["rules"] if "record" in r}
+    table = alert_rules(slo_definitions()).query("applies")
+    alerts = {(a["labels"]["long_window"], a["labels"]["short_window"]): a for a in _alerts(text)}
+    for rule in table.to_dict("records"):
+        ladder = [window_label(w) for w in guard_ladder(rule["short_window"], rule["long_window"])]
+        long = window_label(rule["long_window"])
+        expr = alerts[(long, window_label(rule["short_window"]))]["expr"]
+        at_least = re.findall(r"increase(\w+)\{[^}]*\} >= 25\)", expr)
+        under = re.findall(r"increase(\w+)\{[^}]*\} < 25\)", expr)
+        assert at_least == [long, *ladder]
+        assert under == [w for k in range(len(ladder)) for w in ladder[:k]]
+        assert re.findall(r"ratio_rate(\w+)\{", expr) == [long, *ladder]
+        for w in ladder:
+            assert {f"slo:sli_error:ratio_rate{w}", f"slo:sli_events:increase{w}"} <= records
 
 
 @needs_promtool
@@ -187,29 +204,42 @@ def _input_series(counts: pd.DataFrame, latency: bool) -> list[dict]:
     return [{"series": name, "values": cumulative(v)} for name, v in series.items()]
 
 
+QUIET = range(0, MINUTES, 3)  # an event every 3 minutes: a 5m window holds 1 or 2
+QUIET_BAD = dict.fromkeys(range(150, 240, 3), 1)  # 90 minutes of failing events
 ORACLE_SLOS = {
-    "a 30-day availability SLO at 99.9": {},
-    "a 24-hour availability SLO (windows scaled down to 1m)": {"measurement_window_hours": 24},
-    "a 30-day latency SLO at 99 % under 300 ms": {
-        "slo_type": "latency", "target_value": 99.0, "latency_threshold_ms": 300.0,
-    },
+    "a 30-day availability SLO at 99.9": ({}, None),
+    "a 24-hour availability SLO (windows scaled down to 1m)": (
+        {"measurement_window_hours": 24}, None,
+    ),
+    "a 30-day latency SLO at 99 % under 300 ms": (
+        {"slo_type": "latency", "target_value": 99.0, "latency_threshold_ms": 300.0}, None,
+    ),
+    "a quiet service (an event every 3 minutes: short windows read on longer rungs)": (
+        {}, (QUIET, QUIET_BAD),
+    ),
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("overrides", ORACLE_SLOS.values(), ids=ORACLE_SLOS.keys())
-def test_prometheus_fires_what_the_replay_fires_minute_by_minute(tmp_path, overrides):
-    """On a burst and a slow burn, the alerts Prometheus fires at each 1-minute evaluation
-    are the replay's firings at that instant, rule for rule."""
+@pytest.mark.parametrize(("overrides", "quiet"), ORACLE_SLOS.values(), ids=ORACLE_SLOS.keys())
+def test_prometheus_fires_what_the_replay_fires_minute_by_minute(tmp_path, overrides, quiet):
+    """On a burst and a slow burn (or, on a quiet service, 90 failing minutes), the alerts
+    Prometheus fires at each 1-minute evaluation are the replay's firings at that instant,
+    rule for rule."""
     if PROMTOOL is None:
         pytest.skip("promtool is not installed (apt-get install prometheus)")
     slos = slo_definitions(**overrides)
     latency = overrides.get("slo_type") == "latency"
-    counts = minute_counts("api", range(MINUTES), PER_MINUTE, BAD)
+    if quiet is None:
+        counts = minute_counts("api", range(MINUTES), PER_MINUTE, BAD)
+    else:
+        counts = minute_counts("api", quiet[0], 1, quiet[1])
     if latency:
         counts = counts.assign(threshold=300.0)
     replayed = slo_replay.replay(counts, slos, incidents(), T0, T0 + MINUTES * MIN)
     firings = replayed.firings
     assert {"page", "ticket"} <= set(firings["severity"])  # the data exercises both
+    if quiet is not None:  # the 1h page fires though its 5m window never holds 10 events
+        assert (firings["long_window"] == pd.Timedelta("1h")).any()
 
     text = prometheus_rules(slos)
     (tmp_path / "rules.yml").write_text(text)

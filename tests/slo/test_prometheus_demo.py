@@ -103,17 +103,7 @@ def _expected(text: str, firings: pd.DataFrame, first, start, end) -> list[dict]
 
 GUARDS = {
     "with the guard off (min_events 0), Prometheus fires what the replay fires": 0,
-    "with the default guard, Prometheus fires what the replay fires": pytest.param(
-        DEFAULT_MIN_EVENTS,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="a known disagreement: the replay stretches a short window that holds"
-            " fewer than min_events events back to the last min_events events, the rules"
-            " need min_events in it; domain-service serves about one event a minute, so"
-            " Prometheus fires only the 1x tickets, for 1 or 2 minutes from 14:21, where the"
-            " replay pages both SLOs from 14:21 to 14:26 and tickets for 26 to 49 minutes",
-        ),
-    ),
+    "with the default guard, Prometheus fires what the replay fires": DEFAULT_MIN_EVENTS,
 }
 
 

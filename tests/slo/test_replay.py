@@ -239,10 +239,10 @@ def test_breaches_are_the_firing_intervals_overlapping_a_half_open_window() -> N
 
 
 def test_a_quiet_service_is_judged_on_its_last_min_events_events_not_never() -> None:
-    """2 events a minute can never put 10 in a 5-minute short window: the short window
-    stretches back to the last 10 events. Half failing from BAD_START for 30 minutes: the
-    1h page fires (both windows over 14.4x, the hour holding 120 events), its first bad
-    minute the first failing one."""
+    """2 events a minute can never put 10 in a 5-minute short window: the short window is
+    read on the guard ladder's next rung, 10 minutes (20 events). Half failing from
+    BAD_START for 30 minutes: the 1h page fires (both windows over 14.4x, the hour holding
+    120 events), its first bad minute the first failing one."""
     bad = {BAD_START + i: 1 for i in range(30)}
     counts = minute_counts("api", range(4 * 24 * 60), 2, bad)
     replayed = slo_replay.replay(

@@ -67,6 +67,62 @@ def test_the_minimum_traffic_guard_holds_back_a_rule_below_n_events() -> None:
     )
 
 
+LADDERS = {
+    "the Workbook's 1h page: 5m doubled while under 1h, then 1h": (
+        "5min", "1h", ("5min", "10min", "20min", "40min", "1h"),
+    ),
+    "the 6h page": ("30min", "6h", ("30min", "1h", "2h", "4h", "6h")),
+    "the 1d ticket": ("2h", "1D", ("2h", "4h", "8h", "16h", "1D")),
+    "the 3d ticket": ("6h", "3D", ("6h", "12h", "1D", "2D", "3D")),
+    "a 7-day SLO's 14m page over 1m (long not 12 x short)": (
+        "1min", "14min", ("1min", "2min", "4min", "8min", "14min"),
+    ),
+    "a long window a power of two of the short: no rung twice": (
+        "1min", "4min", ("1min", "2min", "4min"),
+    ),
+    "a short window as long as the long one: the long window alone": ("1h", "1h", ("1h",)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("short", "long", "want"), LADDERS.values(), ids=LADDERS.keys())
+def test_the_guard_ladder_doubles_the_short_window_then_ends_at_the_long_one(
+    short, long, want
+) -> None:
+    """The windows a quiet service's short window may be read over, shortest first."""
+    got = slo_status.guard_ladder(pd.Timedelta(short), pd.Timedelta(long))
+    assert got == tuple(pd.Timedelta(w) for w in want)
+
+
+def test_a_quiet_short_window_is_read_on_the_first_rung_holding_min_events() -> None:
+    """1h page, guard 10: minutes 50..53 hold one failing event each, minute 54 five good
+    ones, 55..59 one good one each. The 5m window holds 5 events, the 10m rung 14 (4 bad):
+    the short window is read over 10 minutes, burns at 286x and the page fires. The last 10
+    events alone (minutes 54..59) are all good: the rule is the ladder's, not theirs."""
+    minutes = {m: (1, 0) for m in range(50, 54)} | {54: (5, 5)}
+    minutes |= {m: (1, 1) for m in range(55, 60)}
+    counts = minute_counts("api", minutes)
+    evaluation = slo_status.evaluate_at(counts, slo_definitions(), T0 + 60 * MIN)
+    rule = _rule(evaluation, "1h")
+    assert rule["short_burn"] == pytest.approx(4 / 14 / 0.001)
+    assert rule["firing"] and evaluation.slos.iloc[0]["firing"] == "page"
+
+
+def test_guarded_sums_read_each_instant_on_its_own_rung() -> None:
+    """One event a minute for 20 minutes, then 10 in one minute: before the burst the 5m
+    window holds 5 and the 10m rung 10 (read over 10 minutes); from the burst on the 5m
+    window holds 10 or more (read over 5). A guard of 0 always reads the short window."""
+    minutes = {m: (1, 1) for m in range(20)} | {20: (10, 10)}
+    series = slo.sli_series(minute_counts("api", minutes), slo_definitions().iloc[0].to_dict())
+    start, end, hour = T0 + 15 * MIN, T0 + 21 * MIN, pd.Timedelta("1h")
+    grid = slo_status.burn_grid(series, start, end, step=MIN, lookback=hour)
+    short, long = pd.Timedelta("5min"), pd.Timedelta("1h")
+    _, total, lo = grid.guarded_sums(short, long, 10)
+    assert total.tolist() == [10] * 5 + [14]
+    widths = (np.arange(grid.first, len(grid.times)) + 1 - lo).tolist()
+    assert widths == [10] * 5 + [5]
+    assert grid.guarded_sums(short, long, 0)[1].tolist() == [5] * 5 + [14]
+
+
 def test_evaluation_states_budget_total_consumed_remaining_and_exhaustion() -> None:
     """A 24 h SLO at 99 % (budget 1 %): 100 events a minute for a day, 2 bad a minute in the
     last hour. 120 bad of 144,000 allowed 1,440: 8.33 % consumed; the last hour burns at 2x,
