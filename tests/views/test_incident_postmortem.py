@@ -234,19 +234,6 @@ def test_a_long_incident_is_drawn_in_coarser_bars_and_says_so() -> None:
     assert text.startswith("Failed calls per hour of api, 2026-11-14 14:00 to 2026-11-21 14:00")
 
 
-def test_the_timeline_chart_drops_labels_that_would_overprint_in_a_lane() -> None:
-    """A deploy's start and finish 1 min apart on a 100-min axis: one label (4 % = 4 min);
-    a change 5 min later gets its own."""
-    marks = pd.DataFrame(
-        {
-            "lane": ["change", "change", "change", "page"],
-            "time": [T0 + pd.Timedelta(minutes=m) for m in (0, 1, 6, 1)],
-        }
-    )
-    got = incident_charts._labels(marks, T0, T0 + pd.Timedelta(minutes=100))
-    assert got == ["14:00", "", "14:06", "14:01"]
-
-
 def test_the_timeline_chart_refuses_unknown_kinds_and_nothing_to_draw() -> None:
     end = T0 + pd.Timedelta(minutes=10)
     with pytest.raises(InputError, match="unknown kinds"):

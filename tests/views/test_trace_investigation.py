@@ -313,8 +313,8 @@ def test_the_redraw_keeps_the_notebooks_skew_parameters(demo_db, shell) -> None:
     with capture_output() as redrawn:
         off.pick(fast)
     assert off.trace_id == fast and off.adjustments.empty
-    (update,) = [o for o in redrawn.outputs if o.update]
-    assert "clock-skew correction is off" in update.data["text/plain"]
+    updates = [o.data.get("text/plain", "") for o in redrawn.outputs if o.update]
+    assert any("clock-skew correction is off" in text for text in updates), updates
     tight = investigation.investigate_trace("", start, end, max_skew_ms=0.001, url=url)
     tight.pick(fast)
     assert not tight.adjustments["applied"].any(), "35 ms is more than max_skew_ms allows"
