@@ -1,4 +1,5 @@
-"""argparse types the command groups share."""
+"""argparse types the command groups share, and the typos in times and durations they refuse
+without importing pandas."""
 
 from __future__ import annotations
 
