@@ -75,17 +75,18 @@ def prepare(value: Any) -> tuple[dict, dict]:
 def redraw_all(registry: dict[str, LiveView]) -> list[str]:
     """Redraw every registered view; returns the names redrawn, in display order.
 
-    Every view is rendered and formatted before any is shown, then every view is cleared and
-    then every view filled, back to back: the updates reach the page together, and no section
-    shows the old trace while another already shows the new one (the browser test watches
-    every DOM change for such a moment).
+    Every view is rendered and formatted before any is shown, then every view is cleared (when
+    there are several) and then every view filled, back to back: the updates reach the page
+    together, and no section shows the old trace while another already shows the new one
+    (the browser test watches every DOM change for such a moment).
     """
     views = list(registry.values())
     values = [view.render() for view in views]
     with ThreadPoolExecutor(max_workers=FORMAT_THREADS) as pool:  # vl-convert frees the GIL
         prepared = list(zip(views, pool.map(prepare, values), strict=True))
-    for view, _ in prepared:
-        view.show(CLEARED)
+    if len(prepared) > 1:  # one view alone cannot disagree with another
+        for view, _ in prepared:
+            view.show(CLEARED)
     for view, output in prepared:
         view.show(output)
     return list(registry)
