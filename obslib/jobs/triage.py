@@ -5,7 +5,8 @@ notebook its alert names (``alert_definitions.runbook``; NULL: the incident post
 through papermill into ``<out>/<incident>/`` and records the outcome under
 ``incident_data.report``. ``follow`` does the same as incidents arrive (LISTEN/NOTIFY, the
 trigger of migration 0011), surviving database restarts. An advisory lock per incident
-keeps two triage processes from running the same incident twice.
+keeps two triage processes from running the same incident twice. A follower drafts a new
+incident before the rest of its backlog, on a kernel it keeps warm for it.
 
 A notification is a hint, never an order: anyone who can connect can NOTIFY (PostgreSQL has
 no privilege for it), so the follower re-reads the table and runs only an incident that is
@@ -533,6 +534,12 @@ def follow(
     skipped because another triage held them or because they were paged in the future
     (those once their time has come). A role that may not record outcomes is UsageError
     at the first connection, before anything runs, and never retried.
+
+    New incidents first: before each incident of a catch-up (or of a batch), what NOTIFY
+    brought meanwhile is drafted, so a page never waits behind a backlog for more than the
+    draft in progress. A runbook of the shipped notebooks folder (the postmortem) runs on
+    a kernel started ahead with obslib imported (reports.WarmKernel), replaced after each
+    use; the catch-up's old incidents start kernels of their own, leaving it to new ones.
     """
     lo = None if since is None else utc(since, "since")
     out = reports.prepare_out_dir(Path(out)).resolve()
