@@ -262,6 +262,20 @@ def _swap_seconds(batches: list[dict]) -> float:
     return (max(changed) - min(changed)) / 1000 if changed else 0.0
 
 
+def _scripts_loaded_twice(page) -> list[str]:
+    """Scripts the page fetched more than once, or built from a string (``blob:``/``data:``,
+    as anywidget loads a widget's JavaScript): charts must share Lab's one Vega bundle."""
+    return page.evaluate(
+        """() => {
+            const names = performance.getEntriesByType('resource')
+                .filter(e => e.initiatorType === 'script' || /\\.js(\\?|$)/.test(e.name))
+                .map(e => e.name);
+            const seen = new Set();
+            return names.filter(n => /^(blob|data):/.test(n) || seen.has(n) || !seen.add(n));
+        }"""
+    )
+
+
 def _save_shut_down_reload(page, lab: str, name: str) -> None:
     """Save the notebook, shut its kernel down (no widget model survives anywhere), reload
     the page and open the notebook again on a fresh kernel."""
@@ -311,6 +325,7 @@ def _assert_reopened_with_charts(page, saved: Path, charts: int) -> None:
         "every chart to be drawn after the reopen",
         lambda: _charts_drawn(page),
     )
+    assert _scripts_loaded_twice(page) == [], "a chart brought its own copy of a script"
     assert "model not found" not in " ".join(
         page.locator(".jp-OutputArea-output", has=page.locator(".vega-embed")).all_inner_texts()
     )
@@ -379,6 +394,7 @@ def test_run_all_pick_another_trace_then_reopen(lab: str, tmp_path: Path) -> Non
         assert f"trace {other_id}" in html, "the waterfall does not show the picked trace"
         assert f"trace {first_id}" not in html, "a view still shows the first trace"
         assert "Error loading script" not in html
+        assert _scripts_loaded_twice(page) == [], "a chart brought its own copy of a script"
 
         _save_shut_down_reload(page, lab, "trace_investigation.ipynb")
         _assert_reopened_with_charts(page, tmp_path / "notebooks/trace_investigation.ipynb", charts)
