@@ -24,7 +24,7 @@ from obslib.schema import require_columns
 from obslib.slo import replay as slo_replay
 
 PAGE_REASONS = ("first", "new alerts")  # a page: a group's first or new-alert notification
-CHANGES = ("same", "delayed", "sooner", "muted", "newly notified", "never notified")
+CHANGES = ("same", "delayed", "sooner", "dropped", "newly notified", "never notified")
 COMPARISON_COLUMNS = (
     "incident_id",
     "alert_name",
@@ -47,7 +47,7 @@ class ReplayComparison:
     config b notified it than config a: positive when delayed, negative when sooner, NaT
     otherwise). ``summary``: ``pages_a``, ``pages_b``, ``pages_saved``, ``merged``
     (incidents that opened a page under a and rode in another's under b), ``delayed`` and
-    ``muted`` (real incidents only), ``longest_delay``, ``real`` (how many count as real,
+    ``dropped`` (real incidents only), ``longest_delay``, ``real`` (how many count as real,
     ``unknown`` included), and ``judged_real``, ``false_positive``, ``unknown`` (the
     verdicts as given; every incident ``unknown`` without verdicts)."""
 
@@ -119,7 +119,7 @@ def _change(a: pd.Timestamp, b: pd.Timestamp) -> str:
     if pd.isna(a):
         return "never notified" if pd.isna(b) else "newly notified"
     if pd.isna(b):
-        return "muted"
+        return "dropped"
     return "delayed" if b > a else "sooner" if b < a else "same"
 
 
@@ -131,13 +131,13 @@ def compare_replays(
 ) -> ReplayComparison:
     """What replaying ``incidents`` through config b instead of config a changes (both
     replays of the same frame and window). An incident counts as notified when any
-    notification under that config carried it (opened by it or not); it is ``muted`` when a
+    notification under that config carried it (opened by it or not); it is ``dropped`` when a
     notified it and b never did, ``delayed`` when b's first notification came later.
 
     ``verdicts`` (``false_positives``'s frame: ``incident_id``, ``verdict``) decides which
     incidents are real: every one whose verdict is not ``false_positive`` (``unknown``
     counts as real: a change should not hide what nobody could judge). Without verdicts every
-    incident is judged real. ``delayed`` and ``muted`` in the summary count real ones
+    incident is judged real. ``delayed`` and ``dropped`` in the summary count real ones
     only; the frame lists every incident with its ``real`` flag."""
     require_columns(incidents, ("incident_id", "alert_name", "triggered_at"), "incidents")
     base = incidents[["incident_id", "alert_name", "triggered_at"]]
@@ -174,7 +174,7 @@ def compare_replays(
         "merged": int(((frame["fate_a"] == "notified") & (frame["fate_b"] == "merged")).sum()),
         "real": len(real),
         "delayed": len(delayed),
-        "muted": int((real["change"] == "muted").sum()),
+        "dropped": int((real["change"] == "dropped").sum()),
         "longest_delay": delayed["by"].max() if len(delayed) else pd.Timedelta(0),
         "judged_real": int((said == "real").sum()),
         "false_positive": int((said == "false_positive").sum()),

@@ -20,7 +20,7 @@ def add_commands(commands) -> None:
     replay.add_argument(
         "--compare",
         metavar="FILE",
-        help="a second alertmanager.yml: pages saved, incidents merged, delayed or muted under it",
+        help="a second alertmanager.yml: pages saved, merged, delayed or dropped under it",
     )
     replay.add_argument("--since", metavar="TIME", help="incidents triggered from (UTC)")
     replay.add_argument("--until", metavar="TIME", help="replay up to (default: now)")
@@ -31,8 +31,7 @@ def _replay(args: argparse.Namespace) -> int:
     from obslib import alerts, load
     from obslib.cli._args import text_columns
     from obslib.storage import db
-    from obslib.values import moment
-    from obslib.views.tables import span_text
+    from obslib.values import duration_text, moment
 
     since = None if args.since is None else moment(args.since, "--since")
     until = None if args.until is None else moment(args.until, "--until")
@@ -65,7 +64,7 @@ def _replay(args: argparse.Namespace) -> int:
                     str(getattr(f, "receiver", "")),
                     str(f.fate),
                     "" if at is None or at != at else f"{at:%Y-%m-%d %H:%M:%S}",
-                    "" if waited is None or waited != waited else span_text(waited),
+                    "" if waited is None or waited != waited else duration_text(waited),
                 )
             )
         print("\n".join(text_columns(rows)))
@@ -120,7 +119,7 @@ def _print_comparison(found, replay, other, verdicts, until, args: argparse.Name
     from obslib import alerts
     from obslib.alerts.compare import compare_replays
     from obslib.cli._args import text_columns
-    from obslib.views.tables import span_text
+    from obslib.values import duration_text
 
     theirs = alerts.replay_notifications(found, until=until, config=other)
     got = compare_replays(replay, theirs, found, verdicts)
@@ -130,8 +129,8 @@ def _print_comparison(found, replay, other, verdicts, until, args: argparse.Name
         f"{len(found)} incidents replayed: {s['pages_a']} pages under {a_name}, "
         f"{s['pages_b']} under {b_name} ({s['pages_saved']} saved), "
         f"merged into another's page: {s['merged']}; "
-        f"{s['delayed']} delayed (longest {span_text(s['longest_delay']) or '0 s'}), "
-        f"{s['muted']} muted, of the real incidents (judged real {s['judged_real']}, "
+        f"{s['delayed']} delayed (longest {duration_text(s['longest_delay']) or '0 s'}), "
+        f"{s['dropped']} dropped, of the real incidents (judged real {s['judged_real']}, "
         f"false positive {s['false_positive']}, unknown {s['unknown']}: unknown counts as real)"
     )
     changed = got.incidents[~got.incidents["change"].isin(("same", "never notified"))]
@@ -147,7 +146,7 @@ def _print_comparison(found, replay, other, verdicts, until, args: argparse.Name
                     str(x.alert_name),
                     str(x.verdict).replace("_", " "),
                     str(x.change),
-                    span_text(x.by),
+                    duration_text(x.by),
                     _at(x.notified_a),
                     _at(x.notified_b),
                 )

@@ -249,9 +249,12 @@ def _metric_names(args: argparse.Namespace):
 
 
 def _slo_list(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from obslib import load
     from obslib.slo import slo_label
     from obslib.storage import db
+    from obslib.values import window_text
 
     slos = load.slos(url=db.reachable_url())
     header = ("SLO", "type", "target", "window", "threshold", "alert at", "enabled")
@@ -263,7 +266,7 @@ def _slo_list(args: argparse.Namespace) -> int:
                 slo_label(d),
                 d["slo_type"],
                 f"{d['target_value']:g}",
-                f"{d['measurement_window_hours']}h",
+                window_text(pd.Timedelta(hours=d["measurement_window_hours"])),
                 "" if threshold is None or threshold != threshold else f"{threshold:g} ms",
                 f"{d['alert_threshold_percent']:g} %",
                 "yes" if d["enabled"] else "no",

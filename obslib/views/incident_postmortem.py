@@ -29,7 +29,7 @@ from obslib.charts import incidents as incident_charts
 from obslib.escape import md_text
 from obslib.traces import logs as trace_logs
 from obslib.traces import sets as trace_sets
-from obslib.values import EARLIEST, LATEST
+from obslib.values import EARLIEST, LATEST, duration_text
 from obslib.views import postmortem_draft as draft
 from obslib.views.notes import Markdown, Note, unless_empty
 from obslib.views.postmortem_draft import (
@@ -39,7 +39,7 @@ from obslib.views.postmortem_draft import (
     USER_LABELS,
     when,
 )
-from obslib.views.tables import span_text, table
+from obslib.views.tables import table
 from obslib.views.trace_window import CHANGE_LABELS, DAY, View
 
 RELATED_WINDOW = pd.Timedelta(minutes=15)  # other alerts this close to the page are related
@@ -205,11 +205,11 @@ class Postmortem:
         ]
         if t.time_to_detect is not None:
             parts.append(
-                f"its outage paged {span_text(t.time_to_detect)} after the first bad minute"
+                f"its outage paged {duration_text(t.time_to_detect)} after the first bad minute"
             )
         resolve = self.timeline_facts.time_to_resolve
         if resolve is not None:
-            parts.append(f"resolved {span_text(resolve)} after the page")
+            parts.append(f"resolved {duration_text(resolve)} after the page")
         else:
             parts.append(f"still {i['status']}")
         return Note(", ".join(parts) + ".")
@@ -230,9 +230,9 @@ class Postmortem:
             ("escalation level", incidents.name_or(i.get("escalation_level"), "")),
             ("outage's first page", str(self.detection.lead)),
             ("first bad minute", when(self.detection.first_bad)),
-            ("time to detect (outage)", span_text(self.detection.time_to_detect)),
-            ("time to acknowledge", span_text(t.time_to_acknowledge)),
-            ("time to resolve", span_text(t.time_to_resolve)),
+            ("time to detect (outage)", duration_text(self.detection.time_to_detect)),
+            ("time to acknowledge", duration_text(t.time_to_acknowledge)),
+            ("time to resolve", duration_text(t.time_to_resolve)),
             (
                 "user requests (" + draft.counted_over(self.facts) + ")",
                 draft.users_short(self.users),
@@ -309,7 +309,7 @@ class Postmortem:
         rows = self.related_rows
         if rows.empty:
             return Note(
-                f"No other alert fired within {span_text(RELATED_WINDOW)} of this page on "
+                f"No other alert fired within {duration_text(RELATED_WINDOW)} of this page on "
                 f"{self.service} or the services it calls or is called by."
             )
         shown = rows.assign(offset_ms=rows["offset"].dt.total_seconds() * 1000.0)

@@ -17,9 +17,9 @@ import pandas as pd
 from obslib import health
 from obslib.alerts import incidents
 from obslib.escape import md_text
-from obslib.values import plural
+from obslib.values import duration_text, plural
 from obslib.views.slo_text import coverage_text
-from obslib.views.tables import span_text, table
+from obslib.views.tables import table
 
 TO_WRITE = "**[TO WRITE]**"  # where the draft needs a person; greppable in the Markdown
 # the plan's success criterion for critical issues, the health scorecard's KPI 5
@@ -103,12 +103,12 @@ def document(facts: Facts, *, tables_above: bool = False) -> str:
         f"{md_text(alert_name(i, 'An alert'))} paged for {md_text(facts.service)} at "
         f"{when(i['triggered_at'])}"
         + (
-            f", its outage {span_text(d.time_to_detect)} after the first bad minute"
+            f", its outage {duration_text(d.time_to_detect)} after the first bad minute"
             if d.time_to_detect is not None
             else ""
         )
         + (
-            f"; resolved {span_text(t.time_to_resolve)} later."
+            f"; resolved {duration_text(t.time_to_resolve)} later."
             if t.time_to_resolve is not None
             else "."
         )
@@ -177,7 +177,7 @@ def document(facts: Facts, *, tables_above: bool = False) -> str:
         facts_said.append(
             f"Resolved by {md_text(incidents.name_or(i.get('resolved_by'), 'someone'))} at "
             f"{when(i['resolved_at'])}, "
-            f"{span_text(t.time_to_resolve)} after the page."
+            f"{duration_text(t.time_to_resolve)} after the page."
         )
     out += [
         " ".join(facts_said) or f"Not resolved yet ({md_text(i['status'])}).",
@@ -190,15 +190,15 @@ def document(facts: Facts, *, tables_above: bool = False) -> str:
         lead = "" if d.lead == i["incident_id"] else f" (first page: {md_text(d.lead)})"
         out.append(
             f"The outage's first bad minute ({d.kind}) was {when(d.first_bad)}; its first "
-            f"page{lead} came {span_text(d.time_to_detect)} later"
-            f" ({verdict} the {span_text(DETECTION_TARGET)} target)."
+            f"page{lead} came {duration_text(d.time_to_detect)} later"
+            f" ({verdict} the {duration_text(DETECTION_TARGET)} target)."
         )
     else:
         out.append(f"No {d.kind} SLI breach or failing request before the outage's first page.")
     if t.time_to_acknowledge is not None:
         out.append(
             f"Acknowledged by {md_text(incidents.name_or(i.get('acknowledged_by'), 'someone'))} "
-            f"{span_text(t.time_to_acknowledge)} after the page."
+            f"{duration_text(t.time_to_acknowledge)} after the page."
         )
     if len(related):
         names = ", ".join(f"{md_text(r.alert_name)} ({r.relation})" for r in related.itertuples())
@@ -332,8 +332,8 @@ def suggested_actions(facts: Facts) -> list[tuple[str, str]]:
     if t.time_to_detect is not None and t.time_to_detect >= DETECTION_TARGET:
         items.append(
             (
-                f"Detect faster: {span_text(t.time_to_detect)} from the first bad minute to the "
-                f"page (target under {span_text(DETECTION_TARGET)})",
+                f"Detect faster: {duration_text(t.time_to_detect)} from the first bad minute "
+                f"to the page (target under {duration_text(DETECTION_TARGET)})",
                 "detect",
             )
         )

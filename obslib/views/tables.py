@@ -77,9 +77,6 @@ def number_text(value: object) -> str:
     return ("-" if value < 0 else "") + _significant(size)
 
 
-span_text = values.duration_text  # a Timedelta in a sentence; the name the CLI imports
-
-
 def time_text(moment: pd.Timestamp | None, day: pd.Timestamp | None) -> str:
     """``HH:MM:SS.mmm`` in UTC; a moment on a later day than ``day`` gets ``+Nd``."""
     if moment is None or pd.isna(moment):

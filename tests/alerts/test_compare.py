@@ -1,5 +1,5 @@
 """Two alertmanager.yml replayed on one hand-built history: pages saved, incidents merged,
-real incidents delayed or muted, and by how long."""
+real incidents delayed or dropped, and by how long."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ CASES = {
         _config("service"),
         _config("alertname"),
         None,
-        {"pages_a": 2, "pages_b": 1, "pages_saved": 1, "merged": 1, "delayed": 0, "muted": 0},
+        {"pages_a": 2, "pages_b": 1, "pages_saved": 1, "merged": 1, "delayed": 0, "dropped": 0},
         {"X1": ("same", None), "X2": ("sooner", -10 * SEC)},
     ),
     "a longer group_wait delays the first page by the difference": (
@@ -87,34 +87,34 @@ CASES = {
             "pages_saved": 0,
             "merged": 0,
             "delayed": 1,
-            "muted": 0,
+            "dropped": 0,
             "longest_delay": 90 * SEC,
         },
         {"L": ("delayed", 90 * SEC)},
     ),
-    "an inhibition that mutes a real incident is reported as muted": (
+    "an inhibition that mutes a real incident is reported as dropped": (
         MASKED,
         _config("alertname"),
         _config("alertname", inhibit=True),
         pd.DataFrame({"incident_id": ["C", "H"], "verdict": ["real", "real"]}),
-        {"pages_a": 2, "pages_b": 1, "pages_saved": 1, "merged": 0, "delayed": 0, "muted": 1},
-        {"C": ("same", None), "H": ("muted", None)},
+        {"pages_a": 2, "pages_b": 1, "pages_saved": 1, "merged": 0, "delayed": 0, "dropped": 1},
+        {"C": ("same", None), "H": ("dropped", None)},
     ),
     "an incident without a verdict is unknown and counts as real": (
         MASKED,
         _config("alertname"),
         _config("alertname", inhibit=True),
         pd.DataFrame({"incident_id": ["C"], "verdict": ["real"]}),
-        {"real": 2, "muted": 1, "judged_real": 1, "false_positive": 0, "unknown": 1},
-        {"H": ("muted", None)},
+        {"real": 2, "dropped": 1, "judged_real": 1, "false_positive": 0, "unknown": 1},
+        {"H": ("dropped", None)},
     ),
     "an inhibition that mutes a false positive mutes no real incident": (
         MASKED,
         _config("alertname"),
         _config("alertname", inhibit=True),
         pd.DataFrame({"incident_id": ["C", "H"], "verdict": ["real", "false_positive"]}),
-        {"pages_saved": 1, "real": 1, "muted": 0, "judged_real": 1, "false_positive": 1},
-        {"H": ("muted", None)},
+        {"pages_saved": 1, "real": 1, "dropped": 0, "judged_real": 1, "false_positive": 1},
+        {"H": ("dropped", None)},
     ),
 }
 

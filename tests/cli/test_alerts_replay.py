@@ -142,7 +142,7 @@ def test_compare_counts_a_delayed_real_incident_and_not_a_delayed_false_positive
     lines = result.stdout.splitlines()
     assert lines[0] == (
         f"3 incidents replayed: 3 pages under {a}, 3 under {b} (0 saved), "
-        "merged into another's page: 0; 2 delayed (longest 4 min 30 s), 0 muted, of the real "
+        "merged into another's page: 0; 2 delayed (longest 4 min 30 s), 0 dropped, of the real "
         "incidents (judged real 1, false positive 1, unknown 1: unknown counts as real)"
     )
     rows = {line.split()[0]: line.split()[2] for line in lines[2:]}

@@ -17,10 +17,10 @@ from obslib.charts import incidents as incident_charts
 from obslib.demo import events
 from obslib.demo import topology as topo
 from obslib.errors import InputError
+from obslib.values import duration_text
 from obslib.views import incident_postmortem as pm_view
 from obslib.views import postmortem_draft as draft
 from obslib.views.notes import Note
-from obslib.views.tables import span_text
 from tests.conftest import CHROMIUM, run_cli
 from tests.reports.test_reports import browser_probe, chart_images, outputs_text
 
@@ -177,7 +177,7 @@ def test_the_summary_table_states_response_times(demo_pm) -> None:
     [(0, "0 s"), (59.6, "1 min"), (61, "1 min 1 s"), (3600, "1 h"), (-90, "-1 min 30 s")],
 )
 def test_response_times_read_in_minutes_and_hours(seconds: float, text: str) -> None:
-    assert span_text(pd.Timedelta(seconds=seconds)) == text
+    assert duration_text(pd.Timedelta(seconds=seconds)) == text
 
 
 T0 = pd.Timestamp("2026-11-14 14:00", tz="UTC")
