@@ -11,13 +11,18 @@ from obslib.views.notes import Note
 
 
 def stack(made: list[alt.TopLevelMixin], empty: str) -> Note | alt.TopLevelMixin:
-    """Charts one above the other (one alt text for all), or the note when there are none."""
+    """Charts one above the other (one alt text for all), or the note when there are none.
+    Each keeps its own colours and legend: stacked charts share scales by default, which
+    lists every chart's windows in one legend and paints one SLO's tickets in another's
+    page colour."""
     if not made:
         return Note(empty)
     if len(made) == 1:
         return made[0]
-    return alt.vconcat(*made).properties(
-        description=" ".join(str(c.to_dict().get("description", "")) for c in made)
+    return (
+        alt.vconcat(*made)
+        .resolve_scale(color="independent")
+        .properties(description=" ".join(str(c.to_dict().get("description", "")) for c in made))
     )
 
 
