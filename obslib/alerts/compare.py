@@ -17,11 +17,10 @@ import pandas as pd
 
 from obslib import slo
 from obslib.alerts.correlation import OUTAGE_COLUMNS
-from obslib.alerts.noise import FP_MARGIN, false_positives, review_reads
+from obslib.alerts.noise import review_reads
 from obslib.alerts.notifications import FATES, NotificationReplay
 from obslib.errors import InputError
 from obslib.schema import require_columns
-from obslib.slo import replay as slo_replay
 
 PAGE_REASONS = ("first", "new alerts")  # a page: a group's first or new-alert notification
 CHANGES = ("same", "delayed", "sooner", "dropped", "newly notified", "never notified")
@@ -73,25 +72,6 @@ def judge_reads(
         rule_lookback=applies["long_window"].max() if len(applies) else None,
     )
     return reads.counts_start, reads.counts_end
-
-
-def judge(
-    incidents: pd.DataFrame,
-    checked: slo.Objectives,
-    counts: pd.DataFrame,
-    start: pd.Timestamp,
-    counts_end: pd.Timestamp,
-) -> tuple[slo_replay.Replay, pd.DataFrame]:
-    """The one false-positive rule on ``incidents`` paged from ``start``: the burn-rate
-    rules of ``checked`` replayed on ``counts`` from ``FP_MARGIN`` before ``start`` to
-    ``counts_end`` (``judge_reads``' range), then ``noise.false_positives`` on its firings:
-    the replay and the verdicts (``FP_COLUMNS``). The two calls the observability health
-    view (``views.observability_health``) makes today on the same range, so the verdicts are
-    the report's; the view should call this instead (one path)."""
-    replayed = slo_replay.replay(
-        counts, checked, incidents, start - FP_MARGIN, counts_end, bucket=slo.STEP
-    )
-    return replayed, false_positives(incidents, replayed.firings, replayed.rules, replayed.end)
 
 
 def _per_incident(replay: NotificationReplay, side: str) -> pd.DataFrame:

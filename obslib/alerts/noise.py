@@ -29,6 +29,7 @@ from obslib.alerts._common import checked_incidents
 from obslib.alerts.correlation import duplicates
 from obslib.errors import InputError
 from obslib.schema import require_columns
+from obslib.slo import replay as slo_replay
 from obslib.values import positive_duration
 
 # How long before the page a breach still explains it: the replay's catch window opens as
@@ -357,3 +358,21 @@ def review_reads(
     )
     margin = max(COUNTS_MARGIN, FP_MARGIN + (rule_lookback or pd.Timedelta(0)))
     return ReviewReads(start - margin, max(end, last if pd.notna(last) else end), evidence)
+
+
+def judge(
+    incidents: pd.DataFrame,
+    checked: slo.Objectives,
+    counts: pd.DataFrame,
+    start: pd.Timestamp,
+    counts_end: pd.Timestamp,
+) -> tuple[slo_replay.Replay, pd.DataFrame]:
+    """The one false-positive rule on ``incidents`` paged from ``start``: the burn-rate
+    rules of ``checked`` replayed on ``counts`` from ``FP_MARGIN`` before ``start`` to
+    ``counts_end`` (``judge_reads``' range), then ``noise.false_positives`` on its firings:
+    the replay and the verdicts (``FP_COLUMNS``). The observability health report and
+    ``obslib alerts replay --compare`` both call this, so their verdicts are the same."""
+    replayed = slo_replay.replay(
+        counts, checked, incidents, start - FP_MARGIN, counts_end, bucket=slo.STEP
+    )
+    return replayed, false_positives(incidents, replayed.firings, replayed.rules, replayed.end)

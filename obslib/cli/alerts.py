@@ -93,12 +93,13 @@ def _read_config(name: str | None):
 
 def _verdicts(found, since, until, url: str):
     """The one false-positive rule's verdicts on the incidents paged in ``[since, until)``
-    (``alerts.compare.judge``: the health report's path for that window). The window opens
+    (``alerts.judge``: the health report's path for that window). The window opens
     at ``since`` (default: the first incident's minute) and closes at ``until`` (default:
     the end of the data, ``load.data_end``). None when nothing can be judged (no incident
     or no enabled SLO): every incident is then ``unknown``, and counts as real."""
     from obslib import load, slo
-    from obslib.alerts.compare import judge, judge_reads
+    from obslib.alerts import judge
+    from obslib.alerts.compare import judge_reads
 
     slos = load.enabled_slos(url=url)
     if found.empty or slos.empty:

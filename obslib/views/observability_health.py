@@ -317,12 +317,7 @@ def observability_health(
 
     # the burn-rate rules replayed from FP_MARGIN before the window: the breaches that
     # explain (or not) every incident of it
-    rules_replay = slo_replay.replay(
-        counts, checked, found, start - alerts.FP_MARGIN, reads.counts_end, bucket=slo.STEP
-    )
-    verdicts = alerts.false_positives(
-        found, rules_replay.firings, rules_replay.rules, rules_replay.end
-    )
+    rules_replay, verdicts = alerts.judge(found, checked, counts, start, reads.counts_end)
     groups = alerts.correlate(found, edges)
     detections = alerts.detection_times(
         found, outages, evidence, counts, slos, severity=health.CRITICAL
