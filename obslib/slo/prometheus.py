@@ -18,8 +18,8 @@ the rule's factor, i.e. the error ratio exceeds factor x (1 - target), with the
 minimum-traffic guard: at least ``min_events`` events in the long window, and the short
 window read over the first rung of ``status.guard_ladder`` (short, 2 x short, 4 x short, …,
 then long) that holds ``min_events`` events. In PromQL that is an ``or`` of rungs, each
-rung's events at least ``min_events``, its ratio over the threshold and every earlier
-rung's events under ``min_events``, over recording rules for every rung's window (15
+rung's events at least ``min_events`` and its ratio over the threshold, ``unless`` an
+earlier rung's events reach ``min_events``, over recording rules for every rung's window (15
 windows for a 30-day SLO instead of 8). The replay once stretched the short window back to
 exactly the last ``min_events`` events, which PromQL cannot say short of one window per
 minute up to the long window; these rules then required ``min_events`` in the short window
@@ -196,23 +196,31 @@ def _breach(sel: str, long: str, ladder: list[str], threshold: str, min_events: 
     """A rule's alert expression: the replay's breach (``replay.replay``) over the recorded
     series. The long window burns over the factor and holds ``min_events`` events; the short
     window burns over it on the first rung of ``ladder`` (``status.guard_ladder``) holding
-    ``min_events`` events: an ``or`` of rungs, each one's events at least ``min_events``, its
-    ratio over the threshold and every earlier rung's events under ``min_events``."""
+    ``min_events`` events: an ``or`` of rungs, each one's events at least ``min_events`` and
+    its ratio over the threshold, ``unless`` an earlier rung holds ``min_events`` events.
+    ``unless`` rather than ``events < min_events``: a rung with no samples at all (a target
+    down for its whole window) counts as no events, as the replay counts a minute without
+    spans, instead of blocking every later rung."""
     n = str(min_events)
 
     def only(name: str, window: str, op: str, value: str) -> str:
         return f"max without (window) ({name}{window}{sel} {op} {value})"
 
-    def conjunction(terms: list[str], indent: str) -> str:
-        return f"\n{indent}and\n".join(f"{indent}{t}" for t in terms)
+    def joined(terms: list[tuple[str, str]], indent: str) -> str:
+        lines = [f"{indent}{terms[0][1]}"]
+        for word, term in terms[1:]:
+            lines += [f"{indent}{word}", f"{indent}{term}"]
+        return "\n".join(lines)
 
     rungs = []
     for k, rung in enumerate(ladder):
-        terms = [only(EVENTS, rung, ">=", n), only(ERROR_RATIO, rung, ">", threshold)]
-        terms += [only(EVENTS, earlier, "<", n) for earlier in ladder[:k]]
-        rungs.append(f"  (\n{conjunction(terms, '    ')}\n  )")
-    long_terms = [only(ERROR_RATIO, long, ">", threshold), only(EVENTS, long, ">=", n)]
-    return f"(\n{conjunction(long_terms, '  ')}\n)\nand\n(\n" + "\n  or\n".join(rungs) + "\n)"
+        terms = [("", only(EVENTS, rung, ">=", n))]
+        terms += [("and", only(ERROR_RATIO, rung, ">", threshold))]
+        terms += [("unless", only(EVENTS, earlier, ">=", n)) for earlier in ladder[:k]]
+        rungs.append(f"  (\n{joined(terms, '    ')}\n  )")
+    long_terms = [("", only(ERROR_RATIO, long, ">", threshold))]
+    long_terms += [("and", only(EVENTS, long, ">=", n))]
+    return f"(\n{joined(long_terms, '  ')}\n)\nand\n(\n" + "\n  or\n".join(rungs) + "\n)"
 
 
 def _sli(d: dict, names: MetricNames, window: str) -> tuple[str, str]:

@@ -142,21 +142,26 @@ def test_unusual_but_valid_names_are_accepted_and_promtool_agrees(given, tmp_pat
 def test_every_alert_reads_its_short_window_on_the_guard_ladder():
     """An alert needs min_events events in its long window, and its short window is read on
     the first rung of ``guard_ladder`` holding as many: each rung's events at least the
-    guard, every earlier rung's under it; every rung's window has both recordings."""
+    guard and its ratio over the threshold, unless an earlier rung's events reach the guard;
+    every rung's window has both recordings."""
     text = prometheus_rules(slo_definitions(), min_events=25)
     groups = yaml.safe_load(text)["groups"]
     records = {r["record"] for g in groups for r in g["rules"] if "record" in r}
     table = alert_rules(slo_definitions()).query("applies")
     alerts = {(a["labels"]["long_window"], a["labels"]["short_window"]): a for a in _alerts(text)}
+    events = r"max without \(window\) \(slo:sli_events:increase(\w+)\{[^}]*\} >= 25\)"
     for rule in table.to_dict("records"):
         ladder = [window_label(w) for w in guard_ladder(rule["short_window"], rule["long_window"])]
         long = window_label(rule["long_window"])
         expr = alerts[(long, window_label(rule["short_window"]))]["expr"]
-        at_least = re.findall(r"increase(\w+)\{[^}]*\} >= 25\)", expr)
-        under = re.findall(r"increase(\w+)\{[^}]*\} < 25\)", expr)
-        assert at_least == [long, *ladder]
-        assert under == [w for k in range(len(ladder)) for w in ladder[:k]]
+        rungs = expr.split("\n  or\n")
+        assert len(rungs) == len(ladder)
+        for k, (rung, block) in enumerate(zip(ladder, rungs, strict=True)):
+            required = re.findall(rf"(?:^|\(\n|and\n)\s*{events}", block)
+            assert required == ([long, rung] if k == 0 else [rung])
+            assert re.findall(rf"unless\n\s*{events}", block) == ladder[:k]
         assert re.findall(r"ratio_rate(\w+)\{", expr) == [long, *ladder]
+        assert "< 25" not in expr
         for w in ladder:
             assert {f"slo:sli_error:ratio_rate{w}", f"slo:sli_events:increase{w}"} <= records
 
