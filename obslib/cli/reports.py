@@ -271,5 +271,5 @@ def _demo(args: argparse.Namespace) -> int:
     print(demo_data.format_summary(summary))
     if out is not None:
         for result in demo_data.write_reports(out, migrator.url):
-            print(f"report    {result.html}")
+            print(demo_data.format_report(result))
     return 0

@@ -230,6 +230,7 @@ def test_demo_through_the_cli(fresh_db: str, tmp_path: Path) -> None:
         html = out / spec.notebook.replace(".ipynb", ".html")
         assert f"report    {html}" in first.stdout.splitlines()
         assert html.stat().st_size > 0
+    assert f"  draft   {out / 'postmortem.md'}" in first.stdout.splitlines()  # as README says
     again = run_cli("demo", "--spans", "5000", "--no-reports", env=env)
     assert "nothing new (already stored)" in again.stdout
     assert not any(line.startswith("report    ") for line in again.stdout.splitlines())
