@@ -167,8 +167,3 @@ def refuse_unknown(values: pd.Series, allowed: tuple[str, ...], what: str) -> No
 def when(moment: pd.Timestamp) -> str:
     """A moment in a subtitle or alt text: "2026-11-14 14:05" (UTC, said once nearby)."""
     return f"{moment:{TIME_FORMAT}}"
-
-
-def plural(count: int, word: str) -> str:
-    """ "1 firing", "3 firings"."""
-    return f"{count} {word}{'' if count == 1 else 's'}"

@@ -34,7 +34,6 @@ from obslib.charts._common import (
     color_scale,
     epoch_ms,
     fit_labels,
-    plural,
     refuse_empty_or_long,
     refuse_unknown,
     time_axis,
@@ -44,7 +43,7 @@ from obslib.charts._common import (
 )
 from obslib.errors import InputError, UsageError
 from obslib.schema import COMPLIANCE_STATUSES, SEVERITIES, require_columns
-from obslib.values import Moment, duration, window
+from obslib.values import Moment, duration, plural, window
 
 # Status colours are every chart's (``_common``); a page is red, a ticket blue (a ticket is
 # a to-do, not an alarm).
