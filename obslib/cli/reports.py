@@ -232,14 +232,29 @@ def _lab(args: argparse.Namespace) -> int:
     from obslib.storage import db
 
     url = db.reachable_url()  # the kernel inherits it; the embedded server is up first
+    command, env = lab_command(list(args.extra), url)
+    print(f"kernel {reports.KERNEL_NAME} runs {sys.executable}; database {db.mask_url(url)}")
+    sys.stdout.flush()
+    os.execve(sys.executable, command, env)  # JupyterLab takes over this process and its signals
+    return 0  # not reached
+
+
+def lab_command(extra: list[str], database_url: str) -> tuple[list[str], dict[str, str]]:
+    """The command and environment ``obslib lab`` runs JupyterLab with: the notebooks, the
+    obslib kernel as default, the database ``database_url``, obslib's Lab defaults
+    (``LAB_DEFAULTS``) and the user's ``extra`` arguments. The browser tests start Lab
+    through ``obslib lab`` itself, so they run with exactly this."""
     kernel = reports.kernel_name()
-    env = {**os.environ, "OBSLIB_DATABASE_URL": url, **kernel.env}
-    print(f"kernel {kernel.name} runs {sys.executable}; database {db.mask_url(url)}", flush=True)
-    extra = list(args.extra)
+    env = {
+        **os.environ,
+        "OBSLIB_DATABASE_URL": database_url,
+        **kernel.env,
+        "JUPYTER_CONFIG_PATH": _lab_defaults(),
+    }
     if os.geteuid() == 0 and "--allow-root" not in extra:
         # JupyterLab refuses to start as root without it; obslib's users run it in
         # containers and on root-only VMs, where root is the only user there is
-        extra.append("--allow-root")
+        extra = [*extra, "--allow-root"]
     command = [
         sys.executable,
         "-m",
@@ -248,9 +263,47 @@ def _lab(args: argparse.Namespace) -> int:
         f"--MappingKernelManager.default_kernel_name={kernel.name}",
         *extra,
     ]
-    sys.stdout.flush()
-    os.execve(sys.executable, command, env)  # JupyterLab takes over this process and its signals
-    return 0  # not reached
+    return command, env
+
+
+# Lab setting defaults obslib starts JupyterLab with, by plugin id. saveState: save the
+# widgets' state (the trace and SLO pickers) in the notebook, so a notebook reopened after
+# its kernel is gone shows the pickers instead of "Error displaying widget: model not
+# found" (issue 23; the setting, default false, is in ipywidgets' jupyterlab-manager schema
+# plugin.json).
+LAB_DEFAULTS = {"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True}}
+
+
+def _lab_defaults() -> str:
+    """Write ``LAB_DEFAULTS`` where JupyterLab reads setting defaults, in a folder obslib owns
+    (OBSLIB_HOME/jupyter-config), and return JUPYTER_CONFIG_PATH with it first, the entries
+    already there after it.
+
+    jupyterlab_server (settings_utils._get_overrides) layers the defaults of
+    ``labconfig/default_setting_overrides.json`` in every folder of jupyter_config_path(),
+    whose first entries are JUPYTER_CONFIG_PATH's, over the app settings' overrides.json.
+    That overrides.json is read from one folder only, ``LabApp.app_settings_dir`` (the venv's
+    share/jupyter/lab/settings), not from JUPYTER_PATH; replacing that folder would drop what
+    an administrator put there. Only the defaults change: a value the user set in Lab's
+    Settings Editor (their user-settings) still wins, and their Jupyter folders and the venv
+    are not written.
+    """
+    import json
+
+    from obslib.config import settings
+
+    root = settings().home / "jupyter-config"
+    target = root / "labconfig" / "default_setting_overrides.json"
+    text = json.dumps(LAB_DEFAULTS, indent=1)
+    if not target.exists() or target.read_text() != text:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # atomically, as reports.kernel_name writes the kernel spec
+        partial = target.with_name(f".{target.name}.{os.getpid()}")
+        partial.write_text(text)
+        os.replace(partial, target)
+    paths = os.environ.get("JUPYTER_CONFIG_PATH", "")
+    kept = [p for p in paths.split(os.pathsep) if p and p != str(root)]
+    return os.pathsep.join([str(root), *kept])
 
 
 def _demo(args: argparse.Namespace) -> int:
