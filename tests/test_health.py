@@ -578,7 +578,7 @@ def test_coverage_chart_shows_the_worst_calls_and_says_what_it_left_out() -> Non
         ("domain-service \u2192 pg driver", 0.0),
     ]
     assert (
-        spec["title"]["subtitle"][-1] == "3 more caller operation(s) not shown, 1 of them with gaps"
+        spec["title"]["subtitle"][-1] == "3 more caller operations not shown, 1 of them with gaps"
     )
     assert spec["description"].startswith(
         "Trace coverage per caller operation: 9 of 12 client spans have a server child (75.0 %)"

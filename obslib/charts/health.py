@@ -25,6 +25,7 @@ from obslib import health
 from obslib.charts._common import INK, STATUS_COLORS, fit_labels, refuse_empty
 from obslib.errors import InputError
 from obslib.schema import require_columns
+from obslib.values import plural
 
 RESULT_COLORS = {
     "passed": STATUS_COLORS["compliant"],
@@ -165,7 +166,7 @@ def coverage_chart(
     if len(rest):
         gaps = int((rest["unserved"] > 0).sum())
         subtitle.append(
-            f"{len(rest)} more caller operation(s) not shown"
+            f"{plural(len(rest), 'more caller operation')} not shown"
             + (f", {gaps} of them with gaps" if gaps else ", all fully served")
         )
     return alt.layer(rule, bars, labels).properties(
@@ -187,7 +188,7 @@ def _coverage_description(rows: pd.DataFrame, drawn: pd.DataFrame, rest: pd.Data
     )
     text = (
         f"Trace coverage per caller operation: {served:,} of {total:,} client spans have a"
-        f" server child ({overall}) over {len(rows)} caller operation(s)"
+        f" server child ({overall}) over {plural(len(rows), 'caller operation')}"
     )
     text += f"; most unserved: {named}" if named else "; every call has a server span"
     if len(rest):

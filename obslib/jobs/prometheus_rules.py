@@ -50,7 +50,8 @@ def export_rules(
     slos = load.enabled_slos(services, url=url)
     missing = sorted(set(services or ()) - set(slos["service_name"]))
     if missing:
-        raise UsageError(f"no enabled SLO for service(s) {', '.join(missing)}")
+        word = "service" if len(missing) == 1 else "services"
+        raise UsageError(f"no enabled SLO for {word} {', '.join(missing)}")
     if target is None:
         return prometheus_rules(slos, metrics=metrics, min_events=min_events)
     written = write_prometheus_rules(slos, target, metrics=metrics, min_events=min_events)

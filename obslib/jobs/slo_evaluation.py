@@ -21,7 +21,7 @@ from obslib import load, slo
 from obslib.errors import UsageError
 from obslib.ingest import batch
 from obslib.slo import status as slo_status
-from obslib.values import Moment
+from obslib.values import Moment, plural
 
 if TYPE_CHECKING:  # the review is built by the view; this job only records it
     from obslib.views.notes import Note
@@ -44,7 +44,8 @@ def evaluate(
     missing = sorted(set(services or ()) - set(slos["service_name"]))
     if missing:  # a typo in --service must not read as "all fine"
         known = ", ".join(sorted(set(load.enabled_slos(url=url)["service_name"]))) or "none"
-        raise UsageError(f"no enabled SLO for service(s) {', '.join(missing)} (known: {known})")
+        word = "service" if len(missing) == 1 else "services"
+        raise UsageError(f"no enabled SLO for {word} {', '.join(missing)} (known: {known})")
     checked = slo.objectives(slos)  # checked and their rules built once, for every step
     plan = slo.read_plan(checked, instant)
     counts = load.slo_counts(slos, plan.minutes_from, plan.end, bucket=slo.STEP, url=url)
@@ -62,10 +63,10 @@ class Recorded:
     resolved: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        parts = [f"{self.measurements} new measurement(s)"]
+        parts = [plural(self.measurements, "new measurement")]
         if self.no_data:
             parts.append(f"no data for {', '.join(self.no_data)}")
-        parts.append(f"{len(self.opened)} incident(s) opened" + _listed(self.opened))
+        parts.append(f"{plural(len(self.opened), 'incident')} opened" + _listed(self.opened))
         parts.append(f"{len(self.resolved)} auto-resolved" + _listed(self.resolved))
         return "; ".join(parts)
 

@@ -23,6 +23,7 @@ from obslib.traces.tree import (
     parent_index,
     self_time,
 )
+from obslib.values import plural
 
 logger = logging.getLogger(__name__)
 
@@ -60,26 +61,29 @@ class Reconstruction:
         out = []
         if self.duplicates_dropped:
             out.append(
-                f"{self.duplicates_dropped} exact duplicate span(s) dropped"
+                f"{plural(self.duplicates_dropped, 'exact duplicate span')} dropped"
                 " (same columns, tags and logs; one copy kept)"
             )
         if self.variants_dropped:
             out.append(
-                f"{self.variants_dropped} copy(ies) of a span differing only in tags or logs"
-                " dropped: the copy with the smallest canonical JSON kept"
+                f"{plural(self.variants_dropped, 'copy', 'copies')} of a span differing only in"
+                " tags or logs dropped: the copy with the smallest canonical JSON kept"
             )
         if self.shared_ids_split:
-            out.append(f"{self.shared_ids_split} client/server pair(s) sharing one span id split")
+            pairs = plural(self.shared_ids_split, "client/server pair")
+            out.append(f"{pairs} sharing one span id split")
         if self.self_parents:
             out.append(
-                f"{self.self_parents} span(s) naming themselves as parent made roots"
+                f"{plural(self.self_parents, 'span')} naming"
+                f" {'itself' if self.self_parents == 1 else 'themselves'} as parent made roots"
                 " (parent id cleared)"
             )
         if self.orphans:
-            out.append(f"{self.orphans} orphan span(s) (parent not in the trace) shown as roots")
+            orphans = plural(self.orphans, "orphan span")
+            out.append(f"{orphans} (parent not in the trace) shown as roots")
         if self.cycles_broken:
             out.append(
-                f"{self.cycles_broken} parent cycle(s) broken at their earliest span"
+                f"{plural(self.cycles_broken, 'parent cycle')} broken at their earliest span"
                 " (its parent id cleared)"
             )
         by_reason: dict[str, list[str]] = {}
@@ -87,7 +91,7 @@ class Reconstruction:
             by_reason.setdefault(reason, []).append(trace_id)
         for reason, ids in by_reason.items():
             shown = ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
-            out.append(f"{len(ids)} trace(s) left out, {reason}: {shown}")
+            out.append(f"{plural(len(ids), 'trace')} left out, {reason}: {shown}")
         return out
 
 

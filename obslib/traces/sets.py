@@ -21,6 +21,7 @@ from obslib import schema
 from obslib.errors import InputError, UsageError
 from obslib.traces import path, repair, tree
 from obslib.traces.tree import no_parent
+from obslib.values import plural
 
 logger = logging.getLogger(__name__)
 
@@ -103,12 +104,12 @@ def clean_window(spans: Spans, *, what: str = "spans") -> CleanWindow:
     notes = []
     no_trace = spans["trace_id"].isna().to_numpy()
     if no_trace.any():
-        notes.append(f"{int(no_trace.sum())} span(s) without a trace id left out")
+        notes.append(f"{plural(int(no_trace.sum()), 'span')} without a trace id left out")
         logger.warning("%s: %s", what, notes[0])  # reconstruct logs the rest
         spans = spans[~no_trace]
     rebuilt = repair.reconstruct(spans, skip_broken=True)
     if rebuilt.repaired_traces:
-        notes.append(f"{len(rebuilt.repaired_traces)} trace(s) repaired")
+        notes.append(f"{plural(len(rebuilt.repaired_traces), 'trace')} repaired")
     notes += rebuilt.notes
     skipped = list(rebuilt.skipped_traces or {})
     return CleanWindow(rebuilt.spans, len(rebuilt.repaired_traces), skipped, notes)

@@ -154,4 +154,4 @@ def test_the_default_guard_is_the_replays_and_an_unknown_service_is_refused(demo
         "slo", "export", "--format", "prometheus-rules", "--service", "nowhere", env=env
     )
     assert refused.returncode == 2
-    assert refused.stderr == "obslib: error: no enabled SLO for service(s) nowhere\n"
+    assert refused.stderr == "obslib: error: no enabled SLO for service nowhere\n"

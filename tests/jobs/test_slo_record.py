@@ -138,16 +138,16 @@ def test_slo_evaluate_record_on_the_command_line(svc_db: str) -> None:
     done = run_cli("slo", "evaluate", "--record", "--at", "2026-11-01T01:05", env=env)
     assert done.returncode == 0, done.stderr
     assert "svc/availability" in done.stdout and "violated" in done.stdout
-    assert "1 new measurement(s)" in done.stdout
-    assert "1 incident(s) opened (SLO-20261101T0105-svc/availability)" in done.stdout
+    assert "1 new measurement" in done.stdout
+    assert "1 incident opened (SLO-20261101T0105-svc/availability)" in done.stdout
     assert _plan_query(svc_db) == [("svc", "violated", 1)]
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--service", "nope"), "no enabled SLO for service(s) nope (known: svc)"),
-        (("--service", "svc", "--service", "sv"), "no enabled SLO for service(s) sv (known: svc)"),
+        (("--service", "nope"), "no enabled SLO for service nope (known: svc)"),
+        (("--service", "svc", "--service", "sv"), "no enabled SLO for service sv (known: svc)"),
         (("--at", "yesterday-ish"), "at is not a time"),
         (("--min-events", "-1"), "--min-events"),
     ],
@@ -164,7 +164,7 @@ def test_recording_with_no_enabled_slo_stores_nothing_and_says_so(migrated_db: s
         b.spans(_spans({0: (5, 1)}))
     done = run_cli("slo", "evaluate", "--record", env={"OBSLIB_DATABASE_URL": migrated_db})
     assert done.returncode == 0, done.stderr
-    assert "(no enabled SLOs)" in done.stdout and "0 new measurement(s)" in done.stdout
+    assert "(no enabled SLOs)" in done.stdout and "0 new measurements" in done.stdout
 
 
 def test_an_incident_of_the_same_instant_is_not_opened_twice_nor_reported(svc_db: str) -> None:
@@ -390,7 +390,7 @@ def test_the_review_records_only_when_asked_and_says_what_it_stored(svc_db: str)
     assert kept.text == "Not recorded (parameter record = False)." and _plan_query(svc_db) == []
     done = evaluation.record_review(review, enabled=True)
     assert done.text == (
-        "Recorded at 2026-11-01 01:05 UTC: 1 new measurement(s); 1 incident(s) opened"
+        "Recorded at 2026-11-01 01:05 UTC: 1 new measurement; 1 incident opened"
         " (SLO-20261101T0105-svc/availability); 0 auto-resolved."
     )
     assert _plan_query(svc_db) == [("svc", "violated", 1)]

@@ -160,12 +160,12 @@ def test_clean_window_repairs_each_trace_and_leaves_out_the_unrepairable() -> No
     assert (clean.repaired, clean.skipped) == (2, ["dup"])
     assert sorted(clean.spans["trace_id"].unique()) == ["cyc", "orph", "self", "t1", "t2"]
     assert clean.notes == [
-        "1 span(s) without a trace id left out",
-        "2 trace(s) repaired",
-        "1 span(s) naming themselves as parent made roots (parent id cleared)",
-        "1 orphan span(s) (parent not in the trace) shown as roots",
-        "1 parent cycle(s) broken at their earliest span (its parent id cleared)",
-        "1 trace(s) left out, a span id used twice with different contents: dup",
+        "1 span without a trace id left out",
+        "2 traces repaired",
+        "1 span naming itself as parent made roots (parent id cleared)",
+        "1 orphan span (parent not in the trace) shown as roots",
+        "1 parent cycle broken at their earliest span (its parent id cleared)",
+        "1 trace left out, a span id used twice with different contents: dup",
     ]
     assert trace_sets.clean_window(clean) is clean
 

@@ -471,7 +471,7 @@ def test_a_span_that_is_its_own_parent_is_a_root_with_a_note() -> None:
     rebuilt = traces.reconstruct(spans)
     got = rebuilt.spans.set_index("span_id")
     assert rebuilt.self_parents == 1 and rebuilt.orphans == 0
-    assert rebuilt.notes == ["1 span(s) naming themselves as parent made roots (parent id cleared)"]
+    assert rebuilt.notes == ["1 span naming itself as parent made roots (parent id cleared)"]
     assert bool(got.loc["A", "is_root"]) and not got.loc["A", "is_orphan"]
     assert pd.isna(got.loc["A", "parent_span_id"])
     assert got["self_time_ms"].to_dict() == {"A": 7.0, "B": 3.0}
@@ -492,8 +492,8 @@ def test_copies_differing_in_tags_are_not_exact_duplicates() -> None:
     assert (rebuilt.duplicates_dropped, rebuilt.variants_dropped) == (1, 3)
     assert rebuilt.spans["tags"].tolist() == [{"a": 1, "b": 2}, None]
     assert rebuilt.notes == [
-        "1 exact duplicate span(s) dropped (same columns, tags and logs; one copy kept)",
-        "3 copy(ies) of a span differing only in tags or logs dropped: the copy with the"
+        "1 exact duplicate span dropped (same columns, tags and logs; one copy kept)",
+        "3 copies of a span differing only in tags or logs dropped: the copy with the"
         " smallest canonical JSON kept",
     ]
 
@@ -542,8 +542,8 @@ def test_traces_that_cannot_be_repaired_are_skipped_or_refused() -> None:
     }
     assert rebuilt.spans["trace_id"].tolist() == ["ok", "ok"]
     assert rebuilt.notes == [
-        f"3 trace(s) left out, {unusable}: no-id, late, no-end",
-        "1 trace(s) left out, a span id used twice with different contents: twice",
+        f"3 traces left out, {unusable}: no-id, late, no-end",
+        "1 trace left out, a span id used twice with different contents: twice",
     ]
     with pytest.raises(InputError, match="span id 'A' appears twice in trace 'twice'"):
         traces.reconstruct(spans[spans["trace_id"].isin(["ok", "twice"])])
