@@ -432,6 +432,7 @@ def run_notebook(
     env = {**spec.env, **({ENV_DATABASE_URL: database_url} if database_url else {})}
     warm = {"km": kernel.claim()} if kernel is not None and kernel.fits(source, env) else {}
     with _environment(env), _ipc_kernel() as config:
+        data_end = _data_end(report or source, parameters, database_url)
         try:
             papermill.execute_notebook(
                 str(source),
@@ -455,7 +456,7 @@ def run_notebook(
         finally:
             if executed.exists():
                 scrub_outputs(executed)
-    add_header(executed, report or source, parameters)
+    add_header(executed, report or source, parameters, data_end=data_end)
     html = out_dir / f"{stem}.html"
     html.write_text(to_offline_html(executed), encoding="utf-8")
     return Report(executed, html, write_markdown(executed, out_dir))
@@ -641,9 +642,35 @@ def scrub_outputs(notebook: Path, url: str | None = None) -> None:
         nbformat.write(nb, str(notebook))
 
 
-def add_header(notebook: Path, name: str | Path, parameters: dict[str, object]) -> None:
+def _data_end(
+    name: str | Path, parameters: dict[str, object], url: str | None = None
+) -> pd.Timestamp | None:
+    """Where a report whose ``end`` is left empty ends: ``load.data_end``, the instant its
+    notebook reads up to (the minute after the latest stored span), so the header can give
+    dates. None when the report has no empty ``end`` or the database cannot say (the
+    notebook's own error then explains)."""
+    values = {**_defaults(name), **parameters}
+    if "end" not in values or str(values["end"] or "").strip():
+        return None
+    from obslib import load
+    from obslib.errors import ObslibError
+
+    try:
+        return load.data_end(None, url=url)
+    except (ObslibError, OSError):
+        return None
+
+
+def add_header(
+    notebook: Path,
+    name: str | Path,
+    parameters: dict[str, object],
+    *,
+    data_end: pd.Timestamp | None = None,
+) -> None:
     """Put a header cell first in the executed notebook: title, parameters, data window,
-    when and by which obslib it was generated. Never the database URL."""
+    when and by which obslib it was generated. Never the database URL. ``data_end``: where
+    a report with an empty ``end`` ended (``_data_end``)."""
     import nbformat
 
     nb = nbformat.read(str(notebook), as_version=4)
@@ -654,14 +681,19 @@ def add_header(notebook: Path, name: str | Path, parameters: dict[str, object]) 
         if line.startswith("# "):  # the notebook's own title becomes the header's
             title = line[2:].strip()
             first.source = rest.lstrip("\n")
-    cell = nbformat.v4.new_markdown_cell(report_header(name, title, parameters))
+    cell = nbformat.v4.new_markdown_cell(report_header(name, title, parameters, data_end=data_end))
     cell.metadata["tags"] = [_HEADER_TAG]
     nb.cells.insert(0, cell)
     nbformat.write(nb, str(notebook))
 
 
 def report_header(
-    name: str | Path, title: str, parameters: dict[str, object], now: datetime | None = None
+    name: str | Path,
+    title: str,
+    parameters: dict[str, object],
+    now: datetime | None = None,
+    *,
+    data_end: pd.Timestamp | None = None,
 ) -> str:
     """The header's markdown: what a reader who did not run the report needs first.
 
@@ -680,7 +712,7 @@ def report_header(
     now = now or datetime.now(UTC)
     rows = [
         ("Parameters", ", ".join(shown) or "none"),
-        ("Data window", md_text(_window(name, values))),
+        ("Data window", md_text(_window(name, values, data_end))),
         ("Generated", f"{now:%Y-%m-%d %H:%M} UTC by obslib {version()}"),
     ]
     table = "\n".join(f"| **{k}** | {v} |" for k, v in rows)
@@ -700,9 +732,12 @@ def _defaults(name: str | Path) -> dict[str, object]:
     return out
 
 
-def _window(name: str | Path, values: dict[str, object]) -> str:
-    """``start .. end`` in UTC with the date stated once when both fall on one day."""
-    from obslib.values import duration, utc
+def _window(
+    name: str | Path, values: dict[str, object], data_end: pd.Timestamp | None = None
+) -> str:
+    """``start .. end`` in UTC with the date stated once when both fall on one day; an empty
+    ``end`` is ``data_end`` (where the data ended) when it is known."""
+    from obslib.values import duration, duration_text, utc, window_text
 
     if INCIDENT_ID in values:  # a postmortem or a runbook: the incident sets the window
         return (
@@ -712,10 +747,13 @@ def _window(name: str | Path, values: dict[str, object]) -> str:
     times = [k for k in values if is_time_parameter(name, k)]
     start = next((values[k] for k in times if "start" in k), None)
     end = next((values[k] for k in times if "end" in k), None)
+    if not end and data_end is not None and "end" in values:
+        end = data_end
     if end and not start and values.get("window"):  # a window back from the end
         hi = utc(str(end), "end")
-        lo = hi - duration(str(values["window"]))
-        return f"{lo:%Y-%m-%d %H:%M} .. {hi:%Y-%m-%d %H:%M} UTC ({values['window']})"
+        length = duration(str(values["window"]))
+        lo = hi - length
+        return f"{lo:%Y-%m-%d %H:%M} .. {hi:%Y-%m-%d %H:%M} UTC ({window_text(length)})"
     if not (start and end):
         if "end" not in values:
             return "not set"
@@ -723,15 +761,8 @@ def _window(name: str | Path, values: dict[str, object]) -> str:
         return f"{back}up to the latest stored span"
     lo, hi = utc(str(start), "start"), utc(str(end), "end")
     if lo.normalize() == hi.normalize():
-        return f"{lo:%Y-%m-%d %H:%M} .. {hi:%H:%M} UTC ({_span(hi - lo)})"
-    return f"{lo:%Y-%m-%d %H:%M} .. {hi:%Y-%m-%d %H:%M} UTC ({_span(hi - lo)})"
-
-
-def _span(delta: pd.Timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    if abs(minutes) < 120:
-        return f"{minutes} min"
-    return f"{delta.total_seconds() / 3600:.1f} h"
+        return f"{lo:%Y-%m-%d %H:%M} .. {hi:%H:%M} UTC ({duration_text(hi - lo)})"
+    return f"{lo:%Y-%m-%d %H:%M} .. {hi:%Y-%m-%d %H:%M} UTC ({duration_text(hi - lo)})"
 
 
 # nbconvert's lab template with every block that loads a script from the network left empty:

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from obslib import reports
@@ -100,3 +101,18 @@ def test_an_empty_end_means_up_to_the_latest_stored_span() -> None:
     assert "| **Data window** | the 30d up to the latest stored span |" in text
     text = reports.report_header("slo", "SLO review", {"end": "", "window": "7d"})
     assert "| **Data window** | the 7d up to the latest stored span |" in text
+
+
+def test_an_empty_end_gives_dates_once_the_runner_knows_where_the_data_ends() -> None:
+    end = pd.Timestamp("2026-11-16 00:00", tz="UTC")
+    text = reports.report_header("health", "Health", {"window": "14d"}, data_end=end)
+    assert "| **Data window** | 2026-11-02 00:00 .. 2026-11-16 00:00 UTC (14d) |" in text
+    given = reports.report_header("health", "Health", {"end": "2026-11-10"}, data_end=end)
+    assert "2026-11-10 00:00 UTC (14d)" in given  # a given end wins over where data ends
+
+
+def test_the_runner_reads_where_the_data_ends_only_for_an_empty_end(demo_db) -> None:
+    url, _ = demo_db
+    assert reports._data_end("health", {}, url) == pd.Timestamp("2026-11-16 00:00", tz="UTC")
+    assert reports._data_end("health", {"end": "2026-11-10"}, url) is None
+    assert reports._data_end("incident", {"incident_id": "INC-1"}, url) is None
