@@ -1,6 +1,7 @@
 """JupyterLab in a real browser: `obslib lab`, Run All, pick another trace or SLO, every
 chart drawn and the views that follow the picker redrawn in place and together; then save,
-shut the kernel down, reload and reopen: every chart is drawn again from the saved file.
+shut the kernel down, reload and reopen: every chart is drawn again from the saved file,
+and the picker from the widget state `obslib lab` has Lab save in it.
 
 Headless Chromium (Debian's, driven by Playwright's Python package: nothing is downloaded)
 talks only to the loopback JupyterLab; any other request is aborted and fails the test.
@@ -331,6 +332,36 @@ def _assert_reopened_with_charts(page, saved: Path, charts: int) -> None:
     )
 
 
+WIDGET_STATE_MIMETYPE = "application/vnd.jupyter.widget-state+json"
+
+
+def _assert_reopened_with_picker(page, saved: Path, picked: str) -> None:
+    """`obslib lab` saves the widgets' state in the notebook (saveState, issue 23): the
+    reopened page shows the picker on the pick, drawn from that state and marked as without
+    a kernel (the one that made it is gone), with no "Error displaying widget: model not
+    found"; the saved file holds the picker's state."""
+    _wait_for(
+        lambda: (
+            "model not found" in page.locator("body").inner_text()
+            or page.locator(".widget-dropdown select").count() >= 1
+        ),
+        60,
+        "the picker (or its error) after the reopen",
+    )
+    assert "model not found" not in page.locator("body").inner_text()
+    shown = page.locator(".widget-dropdown select")
+    chosen = shown.evaluate_all("ss => ss.map(s => s.options[s.selectedIndex]?.textContent)")
+    assert picked in chosen, f"the reopened pickers show {chosen}, not the pick {picked!r}"
+    # read-only: ipywidgets marks a view whose model has no kernel behind it (a broken link)
+    unlinked = page.locator(".jupyter-widgets-disconnected", has=shown.first)
+    assert unlinked.count() >= 1, "the reopened picker is not marked as without a kernel"
+    shown.first.scroll_into_view_if_needed()
+    notebook = nbformat.read(str(saved), as_version=4)
+    state = notebook.metadata.get("widgets", {}).get(WIDGET_STATE_MIMETYPE, {}).get("state", {})
+    dropdowns = [m for m in state.values() if m.get("model_name") == "DropdownModel"]
+    assert dropdowns, f"no picker in the saved widget state ({len(state)} models)"
+
+
 TRACE_VIEWS = [  # the cells of the views that follow the trace picker, in notebook order
     f"inv.{name}()"
     for name in (
@@ -398,7 +429,8 @@ def test_run_all_pick_another_trace_then_reopen(lab: str, tmp_path: Path) -> Non
 
         _save_shut_down_reload(page, lab, "trace_investigation.ipynb")
         _assert_reopened_with_charts(page, tmp_path / "notebooks/trace_investigation.ipynb", charts)
-        page.screenshot(path=str(tmp_path / "reopened.png"))
+        _assert_reopened_with_picker(page, tmp_path / "notebooks/trace_investigation.ipynb", other)
+        page.screenshot(path=str(tmp_path / "reopened.png"))  # at the picker
         assert other_id in summary.first.text_content(), "the saved summary is not the pick's"
 
 
@@ -531,4 +563,6 @@ def test_run_all_pick_another_slo_then_reopen(lab: str, tmp_path: Path) -> None:
 
         _save_shut_down_reload(page, lab, "slo_review.ipynb")
         _assert_reopened_with_charts(page, tmp_path / "notebooks/slo_review.ipynb", charts)
+        _assert_reopened_with_picker(page, tmp_path / "notebooks/slo_review.ipynb", other)
+        page.screenshot(path=str(tmp_path / "reopened.png"))  # at the picker
         assert _slo_details_show(page, other_label), "the saved detail charts are not the pick's"
