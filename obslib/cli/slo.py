@@ -111,7 +111,8 @@ def add_commands(commands) -> None:
         "--min-events",
         type=non_negative,
         metavar="N",
-        help="the minimum-traffic guard: no alert on fewer events in either window"
+        help="the minimum-traffic guard: no alert on fewer events in the long window; a"
+        " quiet short window read over doubled windows until one holds them"
         f" (default {MIN_EVENTS_SHOWN}, the replay's)",
     )
     for option, field, default, metavar, what in METRIC_OPTIONS:

@@ -245,8 +245,9 @@ class SloReview:
             " Sloth's google-28d); for other periods the factors stay and the windows scale"
             " with the period, rounded to whole minutes (as Pyrra does). A rule fires when"
             " both windows burn over its factor, with at least"
-            f" {self.min_events} events in each (a quiet service's short window reaches"
-            " back to its last ones, at most to the long window)."
+            f" {self.min_events} events in each (a quiet service's short window is read"
+            " over twice, four times … its length, the first that holds that many, at most"
+            " the long window: the same in the exported Prometheus rules)."
         ]
         if len(skipped):
             said.append(
