@@ -97,7 +97,7 @@ def test_header_states_what_a_reader_needs() -> None:
         "| **Parameters** | `trace_id = ''` (default), `start = '2026-11-13T22:00:00+00:00'`,"
         " `end = '2026-11-14T02:30:00+00:00'`, `skew_correction = True` (default),"
         " `max_skew_ms = 1000.0` (default) |\n"
-        "| **Data window** | 2026-11-13 22:00 .. 2026-11-14 02:30 UTC (4.5 h) |\n"
+        "| **Data window** | 2026-11-13 22:00 .. 2026-11-14 02:30 UTC (4 h 30 min) |\n"
         f"| **Generated** | 2026-11-27 09:05 UTC by obslib {__version__} |\n"
     )
 
