@@ -26,7 +26,7 @@ from obslib.charts._common import (
 from obslib.values import duration_text
 
 _PATH_COLOR = "#111111"
-_LABEL_WIDTH = 300  # px of the waterfall's label column
+_LABEL_WIDTH = 400  # px of the waterfall's label column: with 640 px of bars, 1,040 px in all
 _WATERFALL_FONT_PX = 11
 _MOST_LABEL_PX = 300  # a bar chart's category labels beside a 560 px plot: under 900 px in all
 BASELINE_NAME = "day before"  # what the views compare a window with (``views.trace_window``)

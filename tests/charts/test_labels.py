@@ -188,8 +188,8 @@ def test_no_category_label_is_cut_by_vega(build) -> None:
 
 def test_waterfall_names_fit_their_column_at_every_depth() -> None:
     """Deeper names start further right and get less room; each drawn name fits what is
-    left of the 300 px column, and the tooltip keeps the operation whole."""
-    depth = list(range(16))
+    left of the 400 px column, and the tooltip keeps the operation whole."""
+    depth = list(range(20))
     spans = pd.DataFrame(
         {
             "row": depth,
@@ -212,8 +212,8 @@ def test_waterfall_names_fit_their_column_at_every_depth() -> None:
     labels = spec["hconcat"][0]
     data = spec["datasets"][(labels.get("data") or spec["data"])["name"]]
     for row in data:
-        assert row["indent"] + _common.text_px(row["name"], 11) <= 300 - 8
-    assert max(r["indent"] for r in data) == 150
+        assert row["indent"] + _common.text_px(row["name"], 11) <= 400 - 8
+    assert max(r["indent"] for r in data) == 200  # half the column
     assert "limit" not in labels["mark"], "the chart shortens names itself; Vega cuts none"
     svg = vl_convert.vegalite_to_svg(spec)
     assert not [t for t in _texts(svg) if t.endswith("\u2026")]
