@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import _common as c
+
 _NOWHERE = "postgresql://nobody@127.0.0.1:1/x"  # a case that connects fails its exit code
 _BUSY = "while True: pass"
 
@@ -78,12 +80,6 @@ def _commands(parser: argparse.ArgumentParser, prefix: str = "") -> list[str]:
     return found
 
 
-def _first_in_line() -> None:
-    """In the child before it runs: the real-time FIFO class, so the scheduler runs it
-    before every ordinary process (the kernel's real-time throttling still leaves them 5 %)."""
-    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
-
-
 def time_once(
     argv: list[str], expected: int, env: dict[str, str], cwd: str, realtime: bool = False
 ) -> tuple[float, float]:
@@ -98,7 +94,7 @@ def time_once(
         capture_output=True,
         text=True,
         timeout=120,
-        preexec_fn=_first_in_line if realtime else None,
+        preexec_fn=c.realtime_fifo if realtime else None,
     )
     took = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the busy loops are not waited yet

@@ -52,11 +52,6 @@ km.shutdown_kernel(now=False)
 """
 
 
-def _first_in_line() -> None:
-    """In the child before it runs: the real-time FIFO class (see bench/cli.py)."""
-    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
-
-
 def timed(command: list[str], env: dict[str, str], realtime: bool = False) -> float:
     """Seconds ``command`` took; SystemExit with its stderr if it failed."""
     start = time.perf_counter()
@@ -66,7 +61,7 @@ def timed(command: list[str], env: dict[str, str], realtime: bool = False) -> fl
         capture_output=True,
         text=True,
         check=False,
-        preexec_fn=_first_in_line if realtime else None,
+        preexec_fn=c.realtime_fifo if realtime else None,
     )
     seconds = time.perf_counter() - start
     if done.returncode != 0:

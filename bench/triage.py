@@ -159,19 +159,13 @@ def wait_warm(proc: subprocess.Popen) -> float:
         time.sleep(0.2)
 
 
-def _first_in_line() -> None:
-    """The real-time FIFO class for this thread (and what it starts from now on): run before
-    every ordinary process (the kernel's real-time throttling still leaves them 5 %)."""
-    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
-
-
 @contextmanager
 def first_in_line(realtime: bool) -> Iterator[None]:
     """This process in the real-time class for the block (when ``realtime``), then back."""
     if not realtime:
         yield
         return
-    _first_in_line()
+    c.realtime_fifo()
     try:
         yield
     finally:
@@ -192,7 +186,7 @@ def follower(
             env=env,
             stdout=lines,
             stderr=err,
-            preexec_fn=_first_in_line if realtime else None,
+            preexec_fn=c.realtime_fifo if realtime else None,
         )
     try:
         wait_until("the follower", lambda: "listening on" in stderr.read_text(), proc)
