@@ -46,12 +46,10 @@ def _replay(args: argparse.Namespace) -> int:
     summary = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in replay.summary.items())
     print(f"{len(found)} incidents replayed: {summary}")
     sent = replay.notifications
-    if len(sent):
-        per = sent.groupby("receiver").size() if "receiver" in sent.columns else None
-        if per is not None:
-            rows = [("receiver", "notifications")]
-            rows += [(str(r), str(n)) for r, n in per.items()]
-            print("\n".join(text_columns(rows)))
+    if len(sent) and "receiver" in sent.columns:
+        rows = [("receiver", "notifications")]
+        rows += [(str(r), str(n)) for r, n in sent.groupby("receiver").size().items()]
+        print("\n".join(text_columns(rows)))
     fates = replay.fates
     if len(fates):
         rows = [("incident", "receiver", "fate", "first notified", "waited")]
@@ -63,7 +61,7 @@ def _replay(args: argparse.Namespace) -> int:
                     str(f.incident_id),
                     str(getattr(f, "receiver", "")),
                     str(f.fate),
-                    "" if at is None or at != at else f"{at:%Y-%m-%d %H:%M:%S}",
+                    _at(at),
                     "" if waited is None or waited != waited else duration_text(waited),
                 )
             )
@@ -74,21 +72,9 @@ def _replay(args: argparse.Namespace) -> int:
 def _read_config(name: str | None):
     """The alertmanager.yml at ``name`` (None: the one obslib ships), read and checked
     before connecting: a bad config is exit 2."""
-    from pathlib import Path
-
     from obslib.alerts import amconfig
-    from obslib.errors import InputError
 
-    if name is None:
-        return amconfig.default_config()
-    path = Path(name)
-    try:
-        if path.stat().st_size > amconfig.MAX_BYTES:
-            raise InputError(f"{path}: larger than {amconfig.MAX_BYTES // 2**20} MB")
-        raw = path.read_bytes()
-    except OSError as err:
-        raise InputError(f"{path}: cannot read the file: {err.strerror or err}") from None
-    return amconfig.parse_config(raw, str(path))
+    return amconfig.default_config() if name is None else amconfig.read_config(name)
 
 
 def _verdicts(found, since, until, url: str):
