@@ -428,8 +428,7 @@ def run_notebook(
     stem = source.stem
     executed = out_dir / f"{stem}.ipynb"
     params = {**parameters, REPORT_MODE.name: True}
-    spec = kernel_name(headless=True)
-    env = {**spec.env, **({ENV_DATABASE_URL: database_url} if database_url else {})}
+    spec, env = _report_kernel(database_url)
     warm = {"km": kernel.claim()} if kernel is not None and kernel.fits(source, env) else {}
     with _environment(env), _ipc_kernel() as config:
         data_end = _data_end(report or source, parameters, database_url)
@@ -516,6 +515,13 @@ def _ipc_kernel() -> Iterator[object]:
         yield _ipc_config(Path(folder))
 
 
+def _report_kernel(database_url: str | None) -> tuple[Kernel, dict[str, str]]:
+    """The headless kernel spec reports run on and its environment, with ``database_url``
+    when given (else the kernel inherits this process's)."""
+    spec = kernel_name(headless=True)
+    return spec, {**spec.env, **({ENV_DATABASE_URL: database_url} if database_url else {})}
+
+
 def _ipc_config(folder: Path) -> object:
     """Kernel manager configuration: IPC sockets in ``folder`` (see ``_ipc_kernel``)."""
     from traitlets.config import Config
@@ -558,8 +564,7 @@ class WarmKernel:
         from jupyter_client import KernelManager
 
         self.cwd = Path(cwd).resolve()
-        spec = kernel_name(headless=True)
-        self.env = {**spec.env, **({ENV_DATABASE_URL: database_url} if database_url else {})}
+        spec, self.env = _report_kernel(database_url)
         self._folder = tempfile.TemporaryDirectory(prefix="obslib-kernel-")
         self._clients: list = []
         self.used = False
