@@ -281,6 +281,7 @@ def replay_notifications(
     records = frame.to_dict("records")
     ids = frame["incident_id"].astype(str).tolist()
     labels = [_labels(r) for r in records]
+    fps = [tuple(sorted(lab.items())) for lab in labels]
     if config is None:
         route = route or Route()
         legs = [_Leg(None, None, route)] * len(ids)
@@ -288,11 +289,10 @@ def replay_notifications(
         rules: tuple = tuple(inhibit)
     else:
         routed: dict[tuple, list[_Leg]] = {}  # per distinct label set
-        for lab in labels:
-            fp = tuple(sorted(lab.items()))
+        for fp, lab in zip(fps, labels, strict=True):
             if fp not in routed:
                 routed[fp] = [_Leg.of(node, config) for node in match_routes(config.route, lab)]
-        deliveries = [routed[tuple(sorted(lab.items()))] for lab in labels]
+        deliveries = [routed[fp] for fp in fps]
         rules = config.inhibit_rules
     fired = frame["triggered_at"].to_numpy(dtype="datetime64[ns]").astype("int64")
     if until is not None:
@@ -306,10 +306,9 @@ def replay_notifications(
         stop = 0 if pd.isna(last) else (last + longest).value
     ended = np.where(
         frame["resolved_at"].isna().to_numpy(),
-        np.iinfo("int64").max,  # open: fires past any flush
+        _FOREVER,  # open: fires past any flush
         frame["resolved_at"].to_numpy(dtype="datetime64[ns]").astype("int64"),
     )
-    fps = [tuple(sorted(lab.items())) for lab in labels]
     muter = _Muter(labels, fired, ended, rules)
     # One delivery per incident and route it reaches; each is replayed in its route's group.
     owner = [i for i, legs in enumerate(deliveries) for _ in legs]
@@ -424,11 +423,12 @@ class _Replay:
         else:
             notes = notes.drop(columns=["route", "receiver"])
         pages = int(notes["reason"].isin(("first", "new alerts", "repeat")).sum())
+        incidents = int(frame["incident_id"].nunique()) if routed else len(frame)
         summary = {
-            "incidents": int(frame["incident_id"].nunique()) if routed else len(frame),
+            "incidents": incidents,
             "notifications": pages,
             "resolved_notifications": int((notes["reason"] == "resolved").sum()),
-            "pages_saved": (int(frame["incident_id"].nunique()) if routed else len(frame)) - pages,
+            "pages_saved": incidents - pages,
             **{f: int((fate == f).sum()) for f in FATES},
         }
         return NotificationReplay(notifications=notes, fates=fates, summary=summary)
