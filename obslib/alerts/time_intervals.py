@@ -93,6 +93,13 @@ def _zone(name: str):
 Fail = Callable[[str, str], InputError]
 
 
+def _known_keys(node: Mapping, allowed, at: str, fail: Fail) -> None:
+    """Refuses the first key (in sorted order) that is not in ``allowed``."""
+    unknown = sorted(str(k) for k in node if k not in allowed)
+    if unknown:
+        raise fail(f"{at}.{unknown[0]}", "unknown key")
+
+
 def _text(value: object, at: str, fail: Fail) -> str:
     """A scalar as Go's yaml.v2 reads it into a string field (numbers by their text)."""
     if isinstance(value, bool) or not isinstance(value, str | int):
@@ -168,9 +175,7 @@ def _minute(value: object, at: str, fail: Fail) -> int:
 def _times(value: object, at: str, fail: Fail) -> Range:
     if not isinstance(value, Mapping):
         raise fail(at, "must be a mapping with start_time and end_time")
-    unknown = sorted(str(k) for k in value if k not in TIME_KEYS)
-    if unknown:
-        raise fail(f"{at}.{unknown[0]}", "unknown key")
+    _known_keys(value, TIME_KEYS, at, fail)
     if not value.get("start_time") or not value.get("end_time"):
         raise fail(at, "both start_time and end_time must be given")
     start = _minute(value["start_time"], f"{at}.start_time", fail)
@@ -207,9 +212,7 @@ def parse_interval(node: object, at: str, fail: Fail) -> TimeInterval:
     """One entry of a named interval's ``time_intervals`` list."""
     if not isinstance(node, Mapping):
         raise fail(at, "must be a mapping (times, weekdays, days_of_month, months, …)")
-    unknown = sorted(str(k) for k in node if k not in INTERVAL_KEYS)
-    if unknown:
-        raise fail(f"{at}.{unknown[0]}", "unknown key")
+    _known_keys(node, INTERVAL_KEYS, at, fail)
     zone = _location(node.get("location"), f"{at}.location", fail)
     fields: dict[str, object] = {"location": zone}
     for key, parse in _FIELDS.items():
@@ -235,9 +238,7 @@ def parse_named(doc: Mapping, fail: Fail) -> dict[str, tuple[TimeInterval, ...]]
             at = f"{section}[{k}]"
             if not isinstance(node, Mapping):
                 raise fail(at, "must be a mapping with name and time_intervals")
-            unknown = sorted(str(key) for key in node if key not in NAMED_KEYS)
-            if unknown:
-                raise fail(f"{at}.{unknown[0]}", "unknown key")
+            _known_keys(node, NAMED_KEYS, at, fail)
             name = node.get("name")
             if not isinstance(name, str) or not name:
                 raise fail(f"{at}.name", "missing")
