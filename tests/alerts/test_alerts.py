@@ -17,35 +17,12 @@ from obslib import alerts, load
 from obslib.demo import events as demo_events
 from obslib.errors import InputError
 from obslib.traces import sets as trace_sets
+from tests.alerts.conftest import incident_frame
 
 T0 = pd.Timestamp("2026-11-01 10:00", tz="UTC")
 MIN = pd.Timedelta(minutes=1)
 SEC = pd.Timedelta(seconds=1)
 NAT = pd.NaT
-
-
-def _incidents(rows: list[tuple]) -> pd.DataFrame:
-    """Rows of (id, alert_name, service, severity, triggered, resolved[, incident_data])."""
-    out = []
-    for row in rows:
-        iid, name, service, severity, fired, resolved, *data = row
-        out.append(
-            {
-                "incident_id": iid,
-                "alert_name": name,
-                "service_name": service,
-                "alert_type": "threshold",
-                "status": "open" if pd.isna(resolved) else "resolved",
-                "severity": severity,
-                "triggered_at": fired,
-                "resolved_at": resolved,
-                "incident_data": data[0] if data else {},
-            }
-        )
-    frame = pd.DataFrame(out)
-    for column in ("triggered_at", "resolved_at"):
-        frame[column] = pd.to_datetime(frame[column], utc=True)
-    return frame
 
 
 EDGES = pd.DataFrame({"caller": ["web", "api"], "callee": ["api", "db"], "calls": [10, 10]})
@@ -58,7 +35,7 @@ def test_related_alerts_are_same_or_adjacent_services_within_the_window_or_named
     """Around X (api, 10:00): Y same service 10 min before; Z on db (api calls db) exactly
     15 min after (the window includes its end); W on web (web calls api); V on an unrelated
     service; U on api one second past the window; N far later but naming X."""
-    frame = _incidents(
+    frame = incident_frame(
         [
             ("X", "api-errors", "api", "critical", T0, T0 + 30 * MIN),
             ("Y", "api-latency", "api", "high", T0 - 10 * MIN, T0),
@@ -84,7 +61,7 @@ def test_related_alerts_are_same_or_adjacent_services_within_the_window_or_named
 def test_a_lone_incident_has_no_related_alerts_and_a_typed_empty_frame() -> None:
     """No other incident near it: an empty frame whose offset is still a duration (a view
     formats it; an object column broke the postmortem of a lone incident)."""
-    frame = _incidents(
+    frame = incident_frame(
         [
             ("X", "api-errors", "api", "critical", T0, NAT),
             ("V", "mail-slow", "mail", "low", T0 + 2 * MIN, NAT),
@@ -100,7 +77,7 @@ def test_correlation_groups_follow_the_service_graph_and_still_active_incidents(
     i4 api fires 40 min after i1 (resolved, outside the window) but joins group 1 through i2
     on db, still active; i5 db at 12:00 opens group 3; i6 on batch names i5 and joins it;
     i7 batch 30 min after i3 resolved: i3 is neither active nor recent, so group 4."""
-    frame = _incidents(
+    frame = incident_frame(
         [
             ("i1", "api-errors", "api", "critical", T0, T0 + 30 * MIN),
             ("i2", "db-slow", "db", "high", T0 + 5 * MIN, T0 + 50 * MIN),
@@ -122,7 +99,7 @@ def test_an_incident_related_to_two_groups_joins_the_one_opened_first() -> None:
     """p (api) and q (batch) open groups 1 and 2; r on db is adjacent to both (api and
     batch call db): it joins group 1, and the groups stay apart."""
     edges = pd.DataFrame({"caller": ["api", "batch"], "callee": ["db", "db"]})
-    frame = _incidents(
+    frame = incident_frame(
         [
             ("p", "x", "api", "high", T0, T0 + 30 * MIN),
             ("q", "y", "batch", "high", T0 + MIN, T0 + 30 * MIN),
@@ -136,7 +113,7 @@ def test_correlation_window_and_activity_include_their_ends() -> None:
     """Same service throughout. b fires exactly 15 min after a (resolved): joins; c 15 min
     + 1 s after b: a new group; d fires the instant c resolves, an hour after it fired
     (still active): joins c; e fires 29 min after d resolved: a new group."""
-    frame = _incidents(
+    frame = incident_frame(
         [
             ("a", "x", "api", "high", T0, T0 + MIN),
             ("b", "y", "api", "high", T0 + 15 * MIN, T0 + 16 * MIN),
@@ -154,7 +131,7 @@ def test_correlation_window_and_activity_include_their_ends() -> None:
 def test_a_duplicate_fires_while_an_earlier_one_of_its_alert_is_unresolved() -> None:
     """a2 fires inside a1; a3 fires the instant a1 resolves (not a duplicate); a4 fires while
     a3 is open; b1 is another alert."""
-    frame = _incidents(
+    frame = incident_frame(
         [
             ("a1", "a", "api", "high", T0, T0 + 30 * MIN),
             ("a2", "a", "api", "high", T0 + 10 * MIN, T0 + 20 * MIN),
@@ -187,7 +164,7 @@ def test_flapping_is_alternating_firings_within_the_window() -> None:
         ("k1", "k", "dns", "low", T0 + 4 * MIN, T0 + 6 * MIN),
         ("k2", "k", "dns", "low", T0 + 8 * MIN, T0 + 9 * MIN),
     ]
-    out = alerts.flapping(_incidents(rows))
+    out = alerts.flapping(incident_frame(rows))
     assert out[["alert_name", "first", "last", "firings"]].values.tolist() == [
         ["f", T0, T0 + 20 * MIN, 3],
         ["f", T0 + 300 * MIN, T0 + 320 * MIN, 3],
@@ -231,7 +208,7 @@ def _sent(replay: alerts.NotificationReplay) -> list[tuple]:
 
 def test_the_replay_merges_batches_repeats_and_inhibits_as_alertmanager_does() -> None:
     """The stream above: four pages for six incidents."""
-    replay = alerts.replay_notifications(_incidents(STREAM), ROUTE, INHIBIT)
+    replay = alerts.replay_notifications(incident_frame(STREAM), ROUTE, INHIBIT)
     assert _sent(replay) == [
         (T0 + 30 * SEC, "first", ("A", "B"), ("A", "B")),
         (T0 + 4 * MIN + 30 * SEC, "first", ("G",), ("G",)),
@@ -255,7 +232,7 @@ def test_the_replay_merges_batches_repeats_and_inhibits_as_alertmanager_does() -
 
 def test_without_the_inhibit_rule_the_low_alert_pages() -> None:
     """D is new at the 10:10:30 flush when nothing mutes it."""
-    replay = alerts.replay_notifications(_incidents(STREAM), ROUTE)
+    replay = alerts.replay_notifications(incident_frame(STREAM), ROUTE)
     assert (T0 + 10 * MIN + 30 * SEC, "new alerts", ("A", "B", "C", "D"), ("D",)) in _sent(replay)
 
 
@@ -264,7 +241,7 @@ def test_send_resolved_adds_resolution_notices_that_also_reset_the_repeat_clock(
     notice; the 10:50:30 one is api's last notification, so no repeat is due before A
     resolves; then api's all-resolved notice."""
     route = alerts.Route(group_by=("service",), send_resolved=True)
-    replay = alerts.replay_notifications(_incidents(STREAM), route, INHIBIT)
+    replay = alerts.replay_notifications(incident_frame(STREAM), route, INHIBIT)
     assert [(at - T0, why) for at, why, *_ in _sent(replay)] == [
         (30 * SEC, "first"),
         (4.5 * MIN, "first"),
@@ -279,7 +256,7 @@ def test_send_resolved_adds_resolution_notices_that_also_reset_the_repeat_clock(
 
 def test_an_alert_firing_exactly_at_the_flush_is_in_it() -> None:
     """B fires at 10:00:30, the first flush: one notification with both."""
-    frame = _incidents(
+    frame = incident_frame(
         [
             ("A", "a", "api", "high", T0, T0 + 20 * MIN),
             ("B", "b", "api", "high", T0 + 30 * SEC, T0 + 20 * MIN),
@@ -293,7 +270,7 @@ def test_a_refiring_alert_already_notified_sends_nothing_new() -> None:
     """Equal labels are one Alertmanager alert: F2 fires again before the flush that would
     have cleared F1, so it rides on F1's page; F3 fires after the group ended and opens a
     new one."""
-    frame = _incidents(
+    frame = incident_frame(
         [
             ("F1", "dns", "dns", "low", T0, T0 + 2 * MIN),
             ("F2", "dns", "dns", "low", T0 + 4 * MIN, T0 + 6 * MIN),
@@ -334,7 +311,7 @@ def _streams(draw) -> pd.DataFrame:
         length = draw(st.one_of(st.none(), st.integers(0, 360)))
         resolved = NAT if length is None else fired + length * 10 * SEC
         rows.append((f"i{k:02d}", name, service, severity, fired, resolved))
-    return _incidents(rows)
+    return incident_frame(rows)
 
 
 @settings(max_examples=60, deadline=None)
@@ -380,7 +357,7 @@ def test_groups_partition_the_incidents_and_every_group_holds_its_lead(stream) -
 def test_incidents_whose_alert_is_gone_relate_only_by_name() -> None:
     """A NULL service (an incident without its alert) is not 'the same service' as another
     NULL one: the loader's NaN must not read as the service 'nan'."""
-    frame = _incidents(
+    frame = incident_frame(
         [
             ("X", "a", np.nan, "low", T0, NAT),
             ("Y", "b", np.nan, "low", T0 + MIN, NAT),
@@ -395,7 +372,7 @@ def test_noise_rates_exclude_unknowns_and_count_alerts_per_real_group() -> None:
     """Verdicts: 3 real, 1 false positive, 2 unknown -> 25 %. Groups 1 (3 incidents, real)
     and 2 (2 incidents, real) hold real verdicts; group 3 holds only the false positive:
     (3 + 2) / 2 = 2.5 alerts per real incident."""
-    frame = _incidents(
+    frame = incident_frame(
         [
             (f"i{k}", f"alert{k}", "api", "high", T0 + k * 2 * 60 * MIN, T0 + (k * 120 + 1) * MIN)
             for k in range(6)

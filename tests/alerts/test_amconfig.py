@@ -14,6 +14,7 @@ import pytest
 from obslib import alerts
 from obslib.alerts import amconfig
 from obslib.errors import InputError
+from tests.alerts.conftest import incident_frame
 
 AMTOOL = shutil.which("amtool")
 needs_amtool = pytest.mark.skipif(AMTOOL is None, reason="amtool (prometheus-alertmanager) absent")
@@ -272,24 +273,6 @@ FIXED_INHIBIT = tuple(
 )
 
 
-def _incidents(rows: list[tuple]) -> pd.DataFrame:
-    """Rows of (id, alert_name, service, severity, triggered, resolved)."""
-    return pd.DataFrame(
-        [
-            {
-                "incident_id": iid,
-                "alert_name": name,
-                "service_name": service,
-                "alert_type": "threshold",
-                "severity": severity,
-                "triggered_at": fired,
-                "resolved_at": resolved,
-            }
-            for iid, name, service, severity, fired, resolved in rows
-        ]
-    )
-
-
 STREAM = [
     ("A", "api-errors", "api", "critical", T0, T0 + 270 * MIN),
     ("B", "api-latency", "api", "high", T0 + 20 * SEC, T0 + 40 * MIN),
@@ -305,7 +288,7 @@ STREAM = [
 @pytest.mark.parametrize("until", [None, T0 + 8 * 60 * MIN], ids=["to the end", "to 18:00"])
 def test_the_shipped_config_replays_exactly_as_the_fixed_route_did(until) -> None:
     """Same notifications and fates; the config adds route, receiver and waited columns."""
-    frame = _incidents(STREAM)
+    frame = incident_frame(STREAM)
     fixed = alerts.replay_notifications(frame, FIXED_ROUTE, FIXED_INHIBIT, until=until)
     shipped = alerts.replay_notifications(frame, until=until, config=amconfig.default_config())
     assert shipped.notifications.drop(columns=["route", "receiver"]).equals(fixed.notifications)
@@ -347,7 +330,7 @@ def test_each_incident_is_replayed_in_every_route_it_reaches_with_that_routes_ti
     root takes only what no child took. B and C go to tickets (30 s, 5 min); the db
     incidents to dba, grouped by alert name after a minute (E resolved before it: silent);
     D is muted by A; I (critical, web) pages and, by continue, reaches web-team."""
-    frame = _incidents(STREAM)
+    frame = incident_frame(STREAM)
     replay = alerts.replay_notifications(frame, config=amconfig.parse_config(ROUTED, "r.yml"))
     notes = replay.notifications[["at", "receiver", "reason", "alerts"]]
     assert [(at - T0, *rest) for at, *rest in notes.itertuples(index=False)] == [
@@ -385,14 +368,14 @@ def test_the_replays_config_passes_amtool_and_routes_as_amtool_does(tmp_path: Pa
 def test_a_config_and_a_route_together_are_refused() -> None:
     with pytest.raises(InputError, match="a config, or a route"):
         alerts.replay_notifications(
-            _incidents(STREAM), FIXED_ROUTE, config=amconfig.default_config()
+            incident_frame(STREAM), FIXED_ROUTE, config=amconfig.default_config()
         )
 
 
 def test_unpaged_counts_an_incident_paged_by_any_route_as_paged() -> None:
     """With the routed config, A was paged by pager only; D (inhibited) and E (silent) are
     the unpaged ones, once each."""
-    frame = _incidents(STREAM)
+    frame = incident_frame(STREAM)
     replay = alerts.replay_notifications(frame, config=amconfig.parse_config(ROUTED, "r.yml"))
     got = alerts.unpaged(replay, frame)
     assert got[["incident_id", "fate"]].values.tolist() == [["E", "silent"], ["D", "inhibited"]]

@@ -12,6 +12,7 @@ from obslib import alerts
 from obslib.alerts import amconfig
 from obslib.alerts.compare import compare_replays
 from obslib.errors import InputError
+from tests.alerts.conftest import incident_frame
 from tests.conftest import run_cli
 
 T0 = pd.Timestamp("2026-03-02 10:00", tz="UTC")
@@ -37,24 +38,6 @@ inhibit_rules:
     equal: [service]
 """
     return amconfig.parse_config(text, "test.yml")
-
-
-def _incidents(rows: list[tuple]) -> pd.DataFrame:
-    """Rows of (id, alert_name, service, severity, triggered, resolved)."""
-    return pd.DataFrame(
-        [
-            {
-                "incident_id": iid,
-                "alert_name": name,
-                "service_name": service,
-                "alert_type": "threshold",
-                "severity": severity,
-                "triggered_at": fired,
-                "resolved_at": resolved,
-            }
-            for iid, name, service, severity, fired, resolved in rows
-        ]
-    )
 
 
 DISKS = [  # one alert on two services, 10 s apart
@@ -128,7 +111,7 @@ def test_comparing_two_configs_on_one_history(
     rows, config_a, config_b, verdicts, summary, changes
 ) -> None:
     """The summary counts and each incident's change are the ones worked out by hand."""
-    frame = _incidents(rows)
+    frame = incident_frame(rows)
     until = T0 + 2 * HOUR
     a = alerts.replay_notifications(frame, until=until, config=config_a)
     b = alerts.replay_notifications(frame, until=until, config=config_b)
@@ -141,9 +124,9 @@ def test_comparing_two_configs_on_one_history(
 
 
 def test_a_replay_of_other_incidents_is_refused() -> None:
-    frame = _incidents(ONE)
+    frame = incident_frame(ONE)
     a = alerts.replay_notifications(frame, config=_config())
-    b = alerts.replay_notifications(_incidents(DISKS), config=_config())
+    b = alerts.replay_notifications(incident_frame(DISKS), config=_config())
     with pytest.raises(InputError, match="replay b is not of these incidents"):
         compare_replays(a, b, frame)
 
