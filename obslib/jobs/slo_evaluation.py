@@ -21,6 +21,7 @@ from obslib import load, slo
 from obslib.errors import UsageError
 from obslib.ingest import batch
 from obslib.slo import status as slo_status
+from obslib.storage import files
 from obslib.values import Moment, plural
 
 if TYPE_CHECKING:  # the review is built by the view; this job only records it
@@ -228,14 +229,9 @@ def _number(value: float) -> float | None:
 
 
 def textfile_path(path: str | Path) -> Path:
-    """The file to write, refused (before any work) when it is a folder or its folder is
-    missing."""
-    target = Path(path)
-    if target.is_dir():
-        raise UsageError(f"{target} is a folder; name the .prom file to write")
-    if not target.parent.is_dir():
-        raise UsageError(f"{target}: folder {target.parent} does not exist")
-    return target
+    """The .prom file to write, refused (before any work) when it is a folder or its folder
+    is missing."""
+    return files.target_file(path, ".prom file")
 
 
 LATENCY_WINDOW = pd.Timedelta(hours=1)  # traces counted before the evaluation instant

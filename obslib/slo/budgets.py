@@ -23,7 +23,7 @@ import pandas as pd
 from obslib import schema
 from obslib.errors import InputError, UsageError
 from obslib.schema import require_columns
-from obslib.values import duration, positive_duration
+from obslib.values import duration, positive_duration, window_text
 
 DEFAULT_ALERT_THRESHOLD_PERCENT = 90.0  # the plan's default for alert_threshold_percent
 
@@ -104,21 +104,14 @@ def burn_rate_windows(period: str = "30d") -> pd.DataFrame:
         reason = ""
         if short_td < bucket:  # the short window is the shorter: the long one is 12 times it
             exact = pd.Timedelta(short_w) * scale
+            short, period = window_text(pd.Timedelta(short_w)), window_text(length)
             reason = (
-                f"its short window ({_label(pd.Timedelta(short_w))} x {_label(length)}/30d"
-                f" = {exact.total_seconds():.3g}s) rounds below the {_label(bucket)} SLI bucket"
+                f"its short window ({short} x {period}/30d = {exact.total_seconds():.3g}s)"
+                f" rounds below the {window_text(bucket)} SLI bucket"
             )
         share = round(factor * (long_td / length), 9)
         rows.append((severity, long_td, short_td, factor, share, reason))
     return pd.DataFrame(rows, columns=list(BURN_WINDOW_COLUMNS))
-
-
-def _label(delta: pd.Timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0 and seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def error_budget(target_percent: float | np.ndarray) -> float | np.ndarray:

@@ -18,7 +18,7 @@ from obslib.slo.budgets import (
     check_definitions,
     period,
 )
-from obslib.values import utc
+from obslib.values import utc, window_text
 
 # -- alert rules and burn rates over time ----------------------------------------------------
 
@@ -183,9 +183,5 @@ def hourly_counts(minutes: pd.DataFrame, older: pd.DataFrame | None = None) -> p
 
 
 def window_label(delta: pd.Timedelta) -> str:
-    """A whole-unit duration as people write it: 30d, 24h, 5m."""
-    seconds = int(delta.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0 and seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    """A whole-unit duration as people write it: 30d, 24h, 5m (values.window_text)."""
+    return window_text(delta)
