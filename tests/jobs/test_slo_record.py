@@ -19,22 +19,13 @@ from obslib.ingest import batch
 from obslib.jobs import slo_evaluation as evaluation
 from obslib.slo import replay as slo_replay
 from obslib.slo import status as slo_status
+from tests.builders import slo_definitions
 from tests.conftest import run_cli
 from tests.ids import sid, tid
 
 T0 = pd.Timestamp("2026-11-01 00:00", tz="UTC")
 MIN = pd.Timedelta(minutes=1)
-SLO = pd.DataFrame(
-    [("svc", "availability", "availability", 99.0, 1, None)],
-    columns=[
-        "service_name",
-        "slo_name",
-        "slo_type",
-        "target_value",
-        "measurement_window_hours",
-        "latency_threshold_ms",
-    ],
-)
+SLO = slo_definitions(service_name="svc", target_value=99.0, measurement_window_hours=1)
 
 
 def _spans(minutes: dict[int, tuple[int, int]]) -> pd.DataFrame:

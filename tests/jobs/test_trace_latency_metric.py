@@ -17,23 +17,14 @@ from obslib import load
 from obslib.ingest import batch
 from obslib.jobs import slo_evaluation as evaluation
 from obslib.traces.sets import trace_summaries
+from tests.builders import slo_definitions
 from tests.conftest import run_cli
 from tests.ids import sid, tid
 
 T0 = pd.Timestamp("2026-11-01 00:00", tz="UTC")
 AT = T0 + pd.Timedelta(hours=2)
 MS = pd.Timedelta(milliseconds=1)
-SLO = pd.DataFrame(
-    [("svc", "availability", "availability", 99.0, 1, None)],
-    columns=[
-        "service_name",
-        "slo_name",
-        "slo_type",
-        "target_value",
-        "measurement_window_hours",
-        "latency_threshold_ms",
-    ],
-)
+SLO = slo_definitions(service_name="svc", target_value=99.0, measurement_window_hours=1)
 # (trace, span, parent, service, operation, start, duration in ms)
 SPANS = [
     ("a1", "root", None, "svc", "GET /a", T0 + pd.Timedelta("61min"), 20),
