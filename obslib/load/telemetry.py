@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 
 from obslib import schema
+from obslib.load import archive as _archive
 from obslib.load._core import (
     JsonMode,
     _checked,
     _fetch,
     _json_mode,
     _Query,
+    _sorted,
     _texts,
     _typed,
     _window,
@@ -40,10 +43,13 @@ def spans(
     json: JsonMode = "dict",
     tag_columns: Sequence[str] = (),
     url: str | None = None,
+    archive: str | Path | None = None,
 ) -> pd.DataFrame:
     """Spans that start in ``[start, end)``, optionally narrowed; ordered by start time.
 
     ``tag_columns`` adds one text column per tag key (``tag:<key>``), extracted in SQL.
+    Days ``obslib db retain`` dropped are read from its Parquet archive (``archive``,
+    default ``$OBSLIB_ARCHIVE``, else the folder it recorded), merged with the hot rows.
     """
     _json_mode(json)
     lo, hi = _window(start, end)
@@ -59,16 +65,42 @@ def spans(
     q.where("status = ANY(?)", _checked(statuses, schema.SPAN_STATUSES, "status"))
     q.where("span_kind = ANY(?)", _checked(kinds, schema.SPAN_KINDS, "span kind"))
     q.where("trace_id = ANY(?)", _texts(trace_ids))
-    table = _fetch(q.sql(), q.params, url, order=("start_time", "trace_id", "span_id"))
+    order = ("start_time", "trace_id", "span_id")
+    where = _archive.condition(
+        ("start_time", lo, hi),
+        [
+            ("service_name", _texts(services)),
+            ("operation_name", _texts(operations)),
+            ("status", _texts(statuses)),
+            ("span_kind", _texts(kinds)),
+            ("trace_id", _texts(trace_ids)),
+        ],
+    )
+    table = _hot_and_cold(
+        "spans", lo, hi, lambda: _fetch(q.sql(), q.params, url, order=order), where, order,
+        tag_columns, archive, url,
+    )  # fmt: skip
     frame = _spans_frame(table, json)
     return frame.rename(columns={f"tag_{i}": f"tag:{k}" for i, k in enumerate(tag_columns)})
 
 
-def trace(trace_id: str, *, json: JsonMode = "dict", url: str | None = None) -> pd.DataFrame:
-    """All spans of one trace, by start time; an unknown id gives an empty frame."""
+def trace(
+    trace_id: str,
+    *,
+    json: JsonMode = "dict",
+    url: str | None = None,
+    archive: str | Path | None = None,
+) -> pd.DataFrame:
+    """All spans of one trace, by start time (archived days included, as ``spans`` reads
+    them); an unknown id gives an empty frame."""
     _json_mode(json)
     q = _Query(_SPANS + "\nFROM distributed_traces").where("trace_id = ?", str(trace_id))
-    table = _fetch(q.sql(), q.params, url, order=("start_time", "span_id"), small=True)
+    order = ("start_time", "span_id")
+    where = _archive.condition(("start_time", None, None), equal=[("trace_id", str(trace_id))])
+    table = _hot_and_cold(
+        "spans", None, None, lambda: _fetch(q.sql(), q.params, url, order=order, small=True),
+        where, order, (), archive, url,
+    )  # fmt: skip
     return _spans_frame(table, json)
 
 
@@ -84,8 +116,10 @@ def logs(
     untraced: bool = False,
     json: JsonMode = "dict",
     url: str | None = None,
+    archive: str | Path | None = None,
 ) -> pd.DataFrame:
-    """Structured log records, by time; every filter optional.
+    """Structured log records, by time; every filter optional; archived days included (see
+    ``spans``).
 
     ``untraced=True`` keeps only records that carry no trace id (the context around a trace).
     """
@@ -99,8 +133,39 @@ def logs(
     q.where("trace_id = ANY(?)", _texts(trace_ids))
     if untraced:
         q.conditions.append("trace_id IS NULL")
-    table = _fetch(q.sql(), q.params, url, order=("timestamp", "log_id"))
+    order = ("timestamp", "log_id")
+    where = _archive.condition(
+        ("timestamp", lo, hi),
+        [
+            ("service_name", _texts(services)),
+            ("level", _texts(levels)),
+            ("trace_id", _texts(trace_ids)),
+        ],
+        equal=[
+            ("trace_id", None if trace_id is None else str(trace_id)),
+            ("span_id", None if span_id is None else str(span_id)),
+        ],
+        null="trace_id" if untraced else None,
+    )
+    table = _hot_and_cold(
+        "logs", lo, hi, lambda: _fetch(q.sql(), q.params, url, order=order), where, order, (),
+        archive, url,
+    )  # fmt: skip
     return _typed(table, times=("timestamp",), json_cols=("fields",), json=json)
+
+
+def _hot_and_cold(table: str, lo, hi, hot, where, order, tag_columns, archive, url) -> pa.Table:
+    """The hot rows, plus those of the window's archived days (filtered alike), in order."""
+    rows, cold = _archive.with_cold(
+        table,
+        lo,
+        hi,
+        hot,
+        lambda days: _archive.read_days(days, where, tag_columns),
+        archive=archive,
+        url=url,
+    )
+    return _sorted(rows, order) if cold else rows
 
 
 def _spans_frame(table: pa.Table, json: JsonMode) -> pd.DataFrame:
