@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from obslib.cli import retain
 from obslib.config import settings
 from obslib.errors import UsageError
 
@@ -53,6 +54,8 @@ def add_commands(commands) -> None:
         help="read the role's password from standard input (one line)",
     )
     reader.set_defaults(func=_db_grant_reader)
+
+    retain.add_command(dbc)
 
 
 def open_migrator():

@@ -1,0 +1,123 @@
+"""``obslib db retain``: old days of spans and logs to a verified Parquet archive, then out
+of PostgreSQL (``obslib.jobs.retain``). The job's modules load after the arguments pass."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from obslib.cli._args import refuse_bad_duration
+
+_DESCRIPTION = """\
+Retire every whole UTC day of spans (and logs) that ended before NOW minus --keep (the
+clock, not the latest stored span, so a daily cron run keeps the database bounded). Per
+day and table: export it to the archive (the Parquet layout of `obslib export parquet`),
+read the file back and compare its row count and key checksum with PostgreSQL, record it
+in the archived_days catalog, then detach and drop its partition. A day that does not
+verify is never dropped (exit 1, named). A rerun does nothing more; a run killed at any
+step is finished by the next one. The loaders (and so every report) read dropped days
+from the archive ($OBSLIB_ARCHIVE, else the folder recorded here).
+
+exit codes: 0 done, 1 a day was not verified (named), 2 bad input"""
+
+
+def add_command(dbc) -> None:
+    """Register ``retain`` among the ``obslib db`` actions."""
+    retain = dbc.add_parser(
+        "retain",
+        help="archive days past --keep to verified Parquet, then drop them from PostgreSQL",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    retain.add_argument(
+        "--keep", required=True, metavar="DURATION", help="keep spans this long (e.g. 30d)"
+    )
+    retain.add_argument(
+        "--logs-keep", metavar="DURATION", help="keep logs this long (default: --keep)"
+    )
+    where = retain.add_mutually_exclusive_group(required=True)
+    where.add_argument("--archive", metavar="DIR", help="the archive folder (created if missing)")
+    where.add_argument(
+        "--no-archive",
+        action="store_true",
+        help="delete the days without any copy (said out loud; nothing to read them back)",
+    )
+    retain.add_argument(
+        "--dry-run", action="store_true", help="print what would be done, change nothing"
+    )
+    retain.set_defaults(func=_db_retain)
+
+
+def _db_retain(args: argparse.Namespace) -> int:
+    refuse_bad_duration(args.keep, "--keep")  # a typo, before pandas is imported
+    if args.logs_keep is not None:
+        refuse_bad_duration(args.logs_keep, "--logs-keep")
+    from obslib.jobs import retain
+    from obslib.storage import db
+    from obslib.values import positive_duration
+
+    keep = positive_duration(args.keep, "--keep").to_pytimedelta()
+    logs_keep = None
+    if args.logs_keep is not None:
+        logs_keep = positive_duration(args.logs_keep, "--logs-keep").to_pytimedelta()
+    horizon = retain.horizon(keep, logs_keep)
+    url = db.reachable_url()
+    if args.no_archive:
+        print("--no-archive: days past the horizon are DELETED, with no copy anywhere")
+    print(
+        f"keeping spans from {horizon.spans}, logs from {horizon.logs} (UTC days)"
+        + (" [dry run: nothing changes]" if args.dry_run else "")
+    )
+
+    def show(r: retain.DayResult) -> None:
+        print(_line(r), flush=True)
+
+    results = retain.retain(
+        horizon, None if args.no_archive else args.archive, dry_run=args.dry_run, url=url,
+        on_day=show,
+    )  # fmt: skip
+    failed = [r for r in results if r.problem]
+    done = [r for r in results if not r.problem]
+    freed = sum(r.bytes_freed or 0 for r in done)
+    if not results:
+        print("nothing to retain: no day before the horizon is left in PostgreSQL")
+    elif args.dry_run:
+        print(f"dry run: {len(done)} day(s) would go, about {_size(freed)} of PostgreSQL")
+    else:
+        print(f"retained {len(done)} day(s): {_size(freed)} freed in PostgreSQL")
+        archived = [r for r in done if r.action == "archived" and r.table == "spans" and r.rows]
+        if archived:
+            rows = sum(r.rows or 0 for r in archived)
+            size = sum(r.file_bytes or 0 for r in archived)
+            print(f"archive: {size / rows:.1f} bytes/span over {rows} span(s) archived now")
+    for r in failed:
+        print(f"not dropped: {r.problem}", file=sys.stderr)
+    if failed:
+        days = ", ".join(f"{r.table} {r.day}" for r in failed)
+        print(f"obslib: error: {len(failed)} day(s) not verified, kept: {days}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _line(r) -> str:
+    if r.problem:
+        return f"{r.table} {r.day}  NOT DROPPED"
+    rows = "" if r.rows is None else f" {r.rows} rows,"
+    if r.action == "archived":
+        return (
+            f"{r.table} {r.day}  archived{rows} verified -> {r.file or '(no rows, no file)'}"
+            f" ({_size(r.file_bytes or 0)}); dropped, {_size(r.bytes_freed or 0)} freed"
+        )
+    freed = _size(r.bytes_freed or 0)
+    if r.action == "dropped":
+        return f"{r.table} {r.day}  dropped (archived earlier),{rows} {freed} freed"
+    if r.action == "deleted":
+        return f"{r.table} {r.day}  DELETED without archive,{rows} {freed} freed"
+    return f"{r.table} {r.day}  {r.action} ({_size(r.bytes_freed or 0)} in PostgreSQL)"
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
