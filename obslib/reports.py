@@ -672,10 +672,12 @@ def add_header(
     parameters: dict[str, object],
     *,
     data_end: pd.Timestamp | None = None,
+    url: str | None = None,
 ) -> None:
     """Put a header cell first in the executed notebook: title, parameters, data window,
-    when and by which obslib it was generated. Never the database URL. ``data_end``: where
-    a report with an empty ``end`` ended (``_data_end``)."""
+    the days its loaders read from the Parquet archive, when and by which obslib it was
+    generated. Never the database URL. ``data_end``: where a report with an empty ``end``
+    ended (``_data_end``); ``url``: the report's database (default: the configured one)."""
     import nbformat
 
     nb = nbformat.read(str(notebook), as_version=4)
@@ -686,7 +688,10 @@ def add_header(
         if line.startswith("# "):  # the notebook's own title becomes the header's
             title = line[2:].strip()
             first.source = rest.lstrip("\n")
-    cell = nbformat.v4.new_markdown_cell(report_header(name, title, parameters, data_end=data_end))
+    archived = _archived_days(name, parameters, data_end, url)
+    cell = nbformat.v4.new_markdown_cell(
+        report_header(name, title, parameters, data_end=data_end, archived=archived)
+    )
     cell.metadata["tags"] = [_HEADER_TAG]
     nb.cells.insert(0, cell)
     nbformat.write(nb, str(notebook))
@@ -699,8 +704,11 @@ def report_header(
     now: datetime | None = None,
     *,
     data_end: pd.Timestamp | None = None,
+    archived: str = "",
 ) -> str:
     """The header's markdown: what a reader who did not run the report needs first.
+    ``archived``: which days of the window came from the Parquet archive (``obslib db
+    retain``), a row of its own when there are any.
 
     Parameter values come from outside (an incident id from the database, ``-p`` on the
     command line): each is inline code only when it holds no backtick or ``|``, else
@@ -718,10 +726,89 @@ def report_header(
     rows = [
         ("Parameters", ", ".join(shown) or "none"),
         ("Data window", md_text(_window(name, values, data_end))),
+        *([("From the archive", md_text(archived))] if archived else []),
         ("Generated", f"{now:%Y-%m-%d %H:%M} UTC by obslib {version()}"),
     ]
     table = "\n".join(f"| **{k}** | {v} |" for k, v in rows)
     return f"# {title}\n\n| | |\n|---|---|\n{table}\n"
+
+
+def _archived_days(
+    name: str | Path,
+    parameters: dict[str, object],
+    data_end: pd.Timestamp | None,
+    url: str | None = None,
+) -> str:
+    """The days of the report's window its loaders read from the Parquet archive, from the
+    catalog (``obslib.load.archive``): "spans of 2026-11-01 .. 2026-11-03; logs of
+    2026-11-02 (read from the Parquet archive)", or "" when none (or the database cannot
+    say: the header never fails a report). An incident's window reaches back a day (the
+    postmortem compares with the day before)."""
+    from obslib.errors import ObslibError
+
+    values = {**_defaults(name), **parameters}
+    try:
+        bounds = _window_bounds(name, values, data_end, url)
+        if bounds is None:
+            return ""
+        from obslib.load import archive
+
+        found = {t: [d.day for d in archive.cold_days(t, *bounds, url=url)] for t in archive.TABLES}
+    except (ObslibError, OSError, ValueError):
+        return ""
+    parts = [f"{table} of {_day_runs(days)}" for table, days in found.items() if days]
+    return "; ".join(parts) + " (read from the Parquet archive)" if parts else ""
+
+
+def _day_runs(days: list) -> str:
+    """Sorted dates as runs: "2026-11-01 .. 2026-11-03, 2026-11-05"."""
+    from datetime import timedelta
+
+    runs: list[list] = []
+    for day in days:
+        if runs and day - runs[-1][1] == timedelta(days=1):
+            runs[-1][1] = day
+        else:
+            runs.append([day, day])
+    return ", ".join(str(a) if a == b else f"{a} .. {b}" for a, b in runs)
+
+
+def _window_bounds(
+    name: str | Path, values: dict[str, object], data_end: pd.Timestamp | None, url: str | None
+) -> tuple[datetime, datetime] | None:
+    """The instants ``_window`` describes (None: not set); an incident's from its row."""
+    import pandas as pd
+
+    from obslib.values import duration, utc
+
+    day, hour = pd.Timedelta(days=1), pd.Timedelta(hours=1)
+    if INCIDENT_ID in values:
+        if not values[INCIDENT_ID]:
+            return None
+        from obslib import load
+
+        row = load.incident(str(values[INCIDENT_ID]), url=url)
+        if row.empty:
+            return None
+        start = row["triggered_at"].iloc[0]
+        end = row["resolved_at"].iloc[0]
+        end = start + hour if pd.isna(end) else end
+        return (start - hour - day).to_pydatetime(), (end + hour).to_pydatetime()
+    times = [k for k in values if is_time_parameter(name, k)]
+    start = next((values[k] for k in times if "start" in k), None)
+    end = next((values[k] for k in times if "end" in k), None)
+    if not end and data_end is not None and "end" in values:
+        end = data_end
+    if not end:
+        return None
+    hi = utc(str(end), "end")
+    if start:
+        lo = utc(str(start), "start")
+    elif values.get("window"):
+        lo = hi - duration(str(values["window"]))
+    else:
+        return None
+    return lo.to_pydatetime(), hi.to_pydatetime()
 
 
 def _defaults(name: str | Path) -> dict[str, object]:

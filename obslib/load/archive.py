@@ -105,7 +105,7 @@ class ArchiveUnreadable(ObslibError):
 # -- the catalog, as the loaders see it ------------------------------------------------------
 
 _CATALOG = """SELECT day::text, archive, file, rows, sha256 FROM archived_days
-WHERE table_name = $1 AND detached_at IS NOT NULL
+WHERE table_name = $1 AND detached_at IS NOT NULL AND rows > 0
   AND day >= ($2::timestamptz AT TIME ZONE 'UTC')::date
   AND day < $3::timestamptz AT TIME ZONE 'UTC'
 ORDER BY day"""

@@ -222,3 +222,35 @@ def test_argument_errors_exit_2_with_one_line(args, message, migrated_db, tmp_pa
     assert message in lines[-1]
     assert state(migrated_db)["catalog"] == []
     assert not list(Path(tmp_path).rglob("*.parquet"))
+
+
+def test_the_trace_view_and_the_report_header_after_retain(dataset, tmp_path) -> None:
+    """The trace investigation over a window of archived days loads the same window and
+    rebuilds the same trace (spans, critical path); the report header names the archived
+    days of its window, and says nothing for a window of hot days."""
+    from obslib import reports
+    from obslib.views.trace_investigation import investigate_trace
+
+    url, _ = dataset
+    lo, hi = TODAY - pd.Timedelta(days=10), TODAY - pd.Timedelta(days=7)
+
+    def view():
+        inv = investigate_trace("", lo, hi, url=url)
+        picked = inv.selection.trace
+        return inv.cleaning.spans, picked.trace_id, picked.spans, picked.path
+
+    before = view()
+    assert retain(url, "--keep", "5d", "--archive", str(tmp_path / "a")).returncode == 0
+    after = view()
+    assert after[1] == before[1]
+    for got, expected in zip(after[::2] + after[3:], before[::2] + before[3:], strict=True):
+        pd.testing.assert_frame_equal(got, expected)
+    params = {"start": str(lo), "end": str(hi)}
+    header = reports._archived_days("trace", params, None, url)
+    days = f"{OLD[0]} .. {OLD[2]}"
+    assert header == f"spans of {days}; logs of {days} (read from the Parquet archive)"
+    markdown = reports.report_header("trace", "Trace", params, archived=header)
+    assert f"| **From the archive** | spans of {OLD[0]}" in markdown
+    hot = {"start": str(TODAY - pd.Timedelta(days=2)), "end": str(TODAY)}
+    assert reports._archived_days("trace", hot, None, url) == ""
+    assert "From the archive" not in reports.report_header("trace", "Trace", hot)
