@@ -32,6 +32,7 @@ from pathlib import Path
 
 from psycopg import sql
 
+from obslib.errors import UsageError
 from obslib.load import archive as arch
 from obslib.load import export
 from obslib.storage import db, partitions
@@ -87,7 +88,11 @@ def retain(
 ) -> list[DayResult]:
     """Retire every day before the horizon (see the module docstring); one result per day
     touched, in table then day order. ``archive=None``: delete without a copy."""
-    root = None if archive is None else export.prepare_out(archive).resolve()
+    root = None if archive is None else Path(archive).resolve()
+    if root is not None and not dry_run:
+        export.prepare_out(archive, archive=True)  # created and marked as an archive
+    elif root is not None and root.exists() and not root.is_dir():
+        raise UsageError(f"cannot export into {archive}: it is a file, not a folder")
     results: list[DayResult] = []
 
     def report(result: DayResult) -> None:
@@ -162,7 +167,7 @@ def _pg_checksum(conn, table: str, day: date) -> tuple[int, int]:
 
 def _archive_day(conn, table: str, day: date, name: str, root: Path, url) -> DayResult:
     lo, hi = _bounds(day)
-    (part,) = export.export_parquet(lo, hi, root, tables=(table,), url=url)
+    (part,) = export.export_parquet(lo, hi, root, tables=(table,), url=url, archive=True)
     relative = f"{table}/day={day:%Y-%m-%d}/{export.PART}"
     path = root / relative
     if part.rows:

@@ -18,6 +18,10 @@ itself (no lock file to leave behind) from before it connects until its last ren
 second export into the same folder waits for it. So a hidden ``.part-*.tmp`` found under the
 lock is provably a leftover of an export that died (the kernel releases a dead process's
 lock), and only then is it removed; two exports never delete each other's files.
+
+An archive of ``obslib db retain`` has the same layout, but its days may exist nowhere else:
+it is marked (a hidden ``.obslib-archive`` file), and a plain export into it is refused, as
+re-exporting a day PostgreSQL no longer holds would remove that day's file.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 PART = "part-0.parquet"  # the one file of a day's partition
 HIDDEN = ".part-"  # Spark and pyarrow skip names starting with "." or "_"
+ARCHIVE_MARK = ".obslib-archive"  # in the root of a retain archive (hidden: readers skip it)
 BATCH_BYTES = 16 * 2**20  # ADBC record batch size hint: the export's memory per table
 # the day's bounds, bound to session settings and read back once per query: ADBC streams a
 # result through COPY only for a statement without parameters
@@ -90,16 +95,18 @@ def export_parquet(
     tables: tuple[str, ...] = ("spans", "logs"),
     url: str | None = None,
     on_partition: Callable[[Partition], None] | None = None,
+    archive: bool = False,
 ) -> list[Partition]:
     """Write ``out/<table>/day=YYYY-MM-DD/part-0.parquet`` for every day of the window.
 
     Re-exporting a day replaces its file atomically; a day without rows loses its old file.
+    ``archive=True``: ``out`` is (or becomes) a retain archive (``obslib.jobs.retain``).
     """
     import adbc_driver_manager
 
     check_tables(tables)
     days = days_of(start, end)
-    root = prepare_out(out)
+    root = prepare_out(out, archive=archive)
     written: list[Partition] = []
     try:
         with _exclusive(root), db.adbc_connection(url) as conn, conn.cursor() as cur:
@@ -118,9 +125,10 @@ def export_parquet(
     return written
 
 
-def prepare_out(out: str | Path) -> Path:
+def prepare_out(out: str | Path, *, archive: bool = False) -> Path:
     """The export's folder, created if missing; a UsageError (one line) when ``out`` or one of
-    its parents is a file, or the folder cannot be created."""
+    its parents is a file, the folder cannot be created, or it is a retain archive and
+    ``archive`` is False. ``archive=True`` marks the folder as one."""
     root = Path(out)
     if root.exists() and not root.is_dir():
         raise UsageError(f"cannot export into {out}: it is a file, not a folder")
@@ -130,6 +138,14 @@ def prepare_out(out: str | Path) -> Path:
         raise UsageError(f"cannot export into {out}: part of its path is a file") from None
     except OSError as err:
         raise UsageError(f"cannot export into {out}: {err.strerror or err}") from None
+    mark = root / ARCHIVE_MARK
+    if archive and not mark.exists():
+        mark.write_text("obslib db retain archive: its days may exist nowhere else\n")
+    elif not archive and mark.exists():
+        raise UsageError(
+            f"cannot export into {out}: it is an `obslib db retain` archive, whose days may"
+            " exist nowhere else; export into another folder"
+        )
     return root
 
 
