@@ -6,7 +6,8 @@ through papermill into ``<out>/<incident>/`` and records the outcome under
 ``incident_data.report``. ``follow`` does the same as incidents arrive (LISTEN/NOTIFY, the
 trigger of migration 0011), surviving database restarts. An advisory lock per incident
 keeps two triage processes from running the same incident twice. A follower drafts a new
-incident before the rest of its backlog, on a kernel it keeps warm for it.
+incident before the rest of its backlog, on a kernel it keeps warm for it, and stops the
+backlog's draft in progress for it (pre-emption: that draft runs again later).
 
 A notification is a hint, never an order: anyone who can connect can NOTIFY (PostgreSQL has
 no privilege for it), so the follower re-reads the table and runs only an incident that is
@@ -23,6 +24,7 @@ import re
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -69,6 +71,13 @@ _FUTURE_SLACK = "1 hour"
 # Notified ids looked up in one pass of a follower (a flood of NOTIFY costs one query per
 # this many, on the listening connection); the rest stay pending for the next pass.
 _MAX_NOTIFIED = 1000
+# A catch-up draft stopped for a new incident is not an outcome: nothing is recorded and the
+# catch-up runs it again. One old incident is stopped at most this many times per follower;
+# its next start runs to its end (new pages then wait for it, as without pre-emption), so a
+# stream of new incidents cannot keep the backlog from ever being drafted.
+_MAX_PREEMPTIONS = 3
+_PREEMPTED = "pre-empted"  # an internal status, never recorded or reported
+_WATCH_TICK_S = 0.2  # how often the pre-emption watcher looks up from its connection
 
 _CANDIDATES = """
 SELECT i.incident_id, i.incident_data -> 'report' AS report
@@ -106,6 +115,18 @@ FROM alert_incidents
 WHERE incident_id = ANY(%s::text[])
   AND (incident_data -> 'report' ->> 'status') IS DISTINCT FROM 'done'
 ORDER BY triggered_at NULLS LAST, incident_id"""
+# Whether a notified id justifies stopping a catch-up draft: what a follower would draft at
+# once (stored, never attempted, an id that is neither blank nor padded, not paged in the
+# future) and not the incident in progress.
+_FRESH = r"""
+SELECT incident_id
+FROM alert_incidents
+WHERE incident_id = ANY(%s::text[])
+  AND incident_id <> %s
+  AND incident_data -> 'report' IS NULL
+  AND incident_id ~ '\S' AND incident_id !~ '^\s|\s$'
+  AND (triggered_at > now() + %s::interval) IS NOT TRUE
+LIMIT 1"""
 # What recording needs; has_column_privilege also answers for grants on the whole table.
 _CAN_RECORD = """
 SELECT current_user,
@@ -311,6 +332,92 @@ class _Spare:
         self.given.clear()
 
 
+class _Watch:
+    """A follower's second LISTEN session, read by a thread of its own (no connection is
+    used by two threads): while a catch-up draft runs (``arm``), a notification of an
+    incident a follower would draft at once (_FRESH: stored, never attempted, not the one in
+    progress, not in the future) kills that draft's kernel, so the new page does not wait
+    for it. The follower's listening connection hears the same notification and drafts the
+    new incident next, on the warm kernel; the stopped one runs again after it.
+
+    A notification is a hint here too: ids of nothing, of done or failed incidents, of the
+    incident in progress stop nothing. ``preemptions`` counts the stops per incident (at
+    most _MAX_PREEMPTIONS each)."""
+
+    def __init__(self, url: str, preemptions: dict[str, int]) -> None:
+        self.preemptions = preemptions
+        self._conn = db.connect(url, autocommit=True)
+        try:
+            self._conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
+        except BaseException:
+            self._conn.close()
+            raise
+        self._lock = threading.Lock()
+        self._seen: dict[str, None] = {}  # notified ids not yet looked up
+        self._armed: tuple[str, reports.WarmKernel] | None = None
+        self._fired = False
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="triage-watch", daemon=True)
+        self._thread.start()
+
+    def forget(self) -> None:
+        """Drop the ids heard so far: the follower is about to look at its own notifications
+        (a notification committed before this is heard there too) and draft them."""
+        with self._lock:
+            self._seen.clear()
+
+    def arm(self, incident_id: str, kernel: reports.WarmKernel) -> None:
+        """From now on, a fresh notified incident kills ``kernel`` (running ``incident_id``);
+        ids heard since the last ``forget`` count too."""
+        with self._lock:
+            self._armed, self._fired = (incident_id, kernel), False
+
+    def disarm(self) -> bool:
+        """Nothing is killed from now on; whether the armed kernel was."""
+        with self._lock:
+            self._armed = None
+            return self._fired
+
+    def fired(self) -> bool:
+        return self._fired
+
+    def close(self) -> None:
+        self._closing.set()
+        self._thread.join()
+        self._conn.close()
+
+    def __enter__(self) -> _Watch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _watch(self) -> None:
+        try:
+            while not self._closing.is_set():
+                heard = _pending(self._conn, wait=_WATCH_TICK_S)
+                with self._lock:
+                    self._seen.update(dict.fromkeys(heard))
+                    while len(self._seen) > _MAX_NOTIFIED:  # a flood: the latest count
+                        del self._seen[next(iter(self._seen))]
+                    armed = None if self._fired else self._armed
+                    ids = list(self._seen) if armed is not None else []
+                    if armed is not None:
+                        self._seen.clear()
+                if not ids or armed is None:
+                    continue
+                fresh = self._conn.execute(_FRESH, (ids, armed[0], _FUTURE_SLACK)).fetchone()
+                if fresh is None:
+                    continue
+                with self._lock:
+                    if self._armed is armed and not self._fired:
+                        _kill(armed[1])
+                        self._fired = True
+        except psycopg.Error as err:  # the follower's own connection notices and reconnects
+            if not self._closing.is_set():
+                logger.warning("pre-emption off until reconnect (%s)", _one_line(str(err)))
+
+
 def _triage_on(
     conn: psycopg.Connection,
     since: datetime | None,
@@ -322,6 +429,7 @@ def _triage_on(
     stop: Callable[[], bool] | None,
     spare: _Spare | None = None,
     first: Callable[[], Iterable[str]] | None = None,
+    watch: _Watch | None = None,
 ) -> list[str]:
     """``triage`` on an open session (a follower's listening one: a notification costs no
     connection of its own): one privilege check, one query for the candidates. Returns the
@@ -330,7 +438,9 @@ def _triage_on(
     ``spare``: the follower's warm kernels. ``first`` runs before each candidate and
     triages what must not wait behind the others (a follower: what NOTIFY brought
     meanwhile); a candidate among the ids it returns (it took care of them) is not taken
-    again."""
+    again. ``watch`` (with ``first``: a follower's catch-up): each candidate runs on a kernel
+    started for it that a new incident's notification may stop; a stopped one is recorded
+    nothing and runs again after ``first`` has drafted what stopped it."""
     check_can_record(conn)
     params = {
         "since": since,
@@ -340,16 +450,24 @@ def _triage_on(
     candidates = conn.execute(_CANDIDATES, params).fetchall()
     ahead: set[str] = set()
     taken = []
-    for incident_id, seen in candidates:
+    queue = deque(candidates)
+    while queue:
+        incident_id, seen = queue[0]
         if stop is not None and stop():
             break
         if first is not None:
             ahead.update(first())
             if stop is not None and stop():
                 break
-        if incident_id not in ahead:
-            record(_triage_one(conn, incident_id, seen, out, url, spare))
-            taken.append(incident_id)
+        if incident_id in ahead:
+            queue.popleft()
+            continue
+        outcome = _triage_one(conn, incident_id, seen, out, url, spare, watch)
+        if outcome.status == _PREEMPTED:  # nothing recorded: again, after what stopped it
+            continue
+        queue.popleft()
+        record(outcome)
+        taken.append(incident_id)
     return taken
 
 
@@ -424,9 +542,11 @@ def _triage_one(
     out: Path,
     url: str,
     spare: _Spare | None = None,
+    watch: _Watch | None = None,
 ) -> Outcome:
     """Under the incident's lock, run it if it still looks as it did when it was picked
-    (on ``spare``'s warm kernel, replaced once the outcome is recorded)."""
+    (on ``spare``'s warm kernel, replaced once the outcome is recorded; with ``watch``, on a
+    kernel a new incident may stop: then status _PREEMPTED and nothing recorded)."""
     key = lock_key(incident_id)
     if not conn.execute("SELECT pg_try_advisory_lock(%s, %s)", key).fetchone()[0]:
         return Outcome(incident_id, SKIPPED, reason=HELD)
@@ -440,9 +560,15 @@ def _triage_one(
         if (why := refusal(incident_id, future, triggered)) is not None:
             return Outcome(incident_id, SKIPPED, reason=why)
         attempts = (report.get("attempts", 0) if isinstance(report, dict) else 0) + 1
-        kernel = None if spare is None else spare.take()
         folder = out / incident_folder(incident_id)
-        outcome, record = _run(incident_id, runbook, folder, url, kernel)
+        if watch is not None:
+            ran = _run_preemptible(incident_id, runbook, folder, url, watch)
+            if ran is None:
+                return Outcome(incident_id, _PREEMPTED)
+            outcome, record = ran
+        else:
+            kernel = None if spare is None else spare.take()
+            outcome, record = _run(incident_id, runbook, folder, url, kernel)
         record["attempts"] = attempts
         conn.execute(_RECORD, (Jsonb(record), incident_id))
         if spare is not None:
@@ -460,9 +586,11 @@ def _run(
     folder: Path,
     url: str,
     kernel: reports.WarmKernel | None = None,
+    stopped: Callable[[], bool] | None = None,
 ) -> tuple[Outcome, dict]:
     """Run the runbook (on ``kernel`` when it fits); every failure becomes a record, never
-    an exception, so one broken runbook cannot stop the others."""
+    an exception, so one broken runbook cannot stop the others. ``stopped`` says whether
+    the kernel was killed on purpose (no traceback logged for what that broke)."""
     started = time.monotonic()
     record: dict[str, object] = {
         "runbook": runbook or DEFAULT_RUNBOOK,
@@ -486,7 +614,8 @@ def _run(
     except ObslibError as err:
         record.update(status=FAILED, error=_one_line(str(err)))
     except Exception as err:  # papermill, nbconvert or the kernel broke in a way of its own
-        logger.exception("runbook of incident %s broke", _shown(incident_id))
+        if stopped is None or not stopped():
+            logger.exception("runbook of incident %s broke", _shown(incident_id))
         record.update(status=FAILED, error=_one_line(f"{type(err).__name__}: {scrub(str(err))}"))
     else:
         record.update(
@@ -507,6 +636,61 @@ def _run(
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def _run_preemptible(
+    incident_id: str, runbook: str | None, folder: Path, url: str, watch: _Watch
+) -> tuple[Outcome, dict] | None:
+    """``_run`` on a kernel started for this run, which ``watch`` kills when a new incident
+    is notified meanwhile: then None (nothing to record; the folder may hold the killed run's
+    partial notebook, which the next run replaces). A run that finished anyway, or whose
+    kernel could not be started ahead, or that was stopped _MAX_PREEMPTIONS times already,
+    counts as any run does."""
+    kernel = None
+    if watch.preemptions.get(incident_id, 0) < _MAX_PREEMPTIONS:
+        kernel = _kernel_for(runbook, url)
+    if kernel is None:
+        return _run(incident_id, runbook, folder, url)
+    watch.arm(incident_id, kernel)
+    try:
+        outcome, record = _run(incident_id, runbook, folder, url, kernel, watch.fired)
+    finally:
+        stopped = watch.disarm()
+        kernel.close()
+    if stopped and outcome.status != DONE:
+        watch.preemptions[incident_id] = watch.preemptions.get(incident_id, 0) + 1
+        logger.info("stopped the draft of %s for a new incident", _shown(incident_id))
+        return None
+    return outcome, record
+
+
+def _kernel_for(runbook: str | None, url: str) -> reports.WarmKernel | None:
+    """A kernel for one run of ``runbook``, started in its folder (so the run fits it); None
+    when the runbook does not resolve (the run records why) or no kernel starts."""
+    try:
+        book = resolve_runbook(runbook)
+    except InputError:
+        return None
+    try:
+        return reports.WarmKernel(book.source.parent, url)
+    except Exception as err:  # the run starts its own kernel: not stoppable, nothing lost
+        logger.warning("no kernel started ahead (%s): this draft runs to its end", err)
+        return None
+
+
+def _kill(kernel: reports.WarmKernel) -> None:
+    """SIGKILL the kernel's process group (as jupyter_client's own kill does), from any
+    thread: a signal, not the manager (which the run's thread is using)."""
+    provisioner = kernel.manager.provisioner
+    process = getattr(provisioner, "process", None)
+    if process is None or process.poll() is not None:
+        return
+    with suppress(OSError):
+        pgid = getattr(provisioner, "pgid", None)
+        if pgid:
+            os.killpg(pgid, signal.SIGKILL)
+        else:
+            process.kill()
 
 
 # -- following ---------------------------------------------------------------------------------
@@ -536,10 +720,13 @@ def follow(
     at the first connection, before anything runs, and never retried.
 
     New incidents first: before each incident of a catch-up (or of a batch), what NOTIFY
-    brought meanwhile is drafted, so a page never waits behind a backlog for more than the
-    draft in progress. A runbook of the shipped notebooks folder (the postmortem) runs on
-    a kernel started ahead with obslib imported (reports.WarmKernel), replaced after each
-    use; the catch-up's old incidents start kernels of their own, leaving it to new ones.
+    brought meanwhile is drafted. A runbook of the shipped notebooks folder (the
+    postmortem) runs on a kernel started ahead with obslib imported (reports.WarmKernel),
+    replaced after each use; the catch-up's old incidents run on kernels started for them,
+    leaving it to new ones. And a new page does not wait for the old draft in progress
+    either: a second LISTEN session (_Watch) kills that draft's kernel when a new incident
+    is notified; the new one is drafted, then the stopped one again (not recorded, its
+    attempt not counted; each old one stopped at most _MAX_PREEMPTIONS times).
     """
     lo = None if since is None else utc(since, "since")
     out = reports.prepare_out_dir(Path(out)).resolve()
@@ -561,10 +748,11 @@ def follow(
 
     backoff, connected, warm = 0.5, True, False
     spare = _Spare(url)
+    preemptions: dict[str, int] = {}  # catch-up drafts stopped for new incidents, per id
     with _stop_on_signals(stop) as received, _closing(spare):
         while not stop.is_set():
             try:
-                with _listening(url) as listener:
+                with _listening(url) as listener, _Watch(url, preemptions) as watch:
                     if not warm:  # after the check: a reader is told at once
                         _warm_up()
                         warm = True
@@ -572,16 +760,21 @@ def follow(
                     logger.info("listening on %s; catching up", CHANNEL)
                     backoff, connected = 0.5, True
 
-                    def first(listener: psycopg.Connection = listener) -> list[str]:
+                    def first(
+                        listener: psycopg.Connection = listener, watch: _Watch = watch
+                    ) -> list[str]:
+                        watch.forget()  # what it heard so far, the listener hears too
                         return _notified_first(listener, out, url, record, stop, waiting, spare)
 
                     # the catch-up, triage(since), on the listening connection: none of its
                     # own. What NOTIFY brings meanwhile goes first, on the warm kernel: the
-                    # old incidents start kernels of their own, so one is always ready for
-                    # a new page (in a run of drafts a replacement never has time to warm).
+                    # old incidents run on kernels started for them (which the watch kills
+                    # for a new page), so one is always ready for a new page (in a run of
+                    # drafts a replacement never has time to warm).
                     _triage_on(
-                        listener, lo, out, url, None, False, record, stop.is_set, None, first
-                    )
+                        listener, lo, out, url, None, False, record, stop.is_set, None, first,
+                        watch,
+                    )  # fmt: skip
                     _serve(listener, out, url, record, stop, held, waiting, idle_check_s, spare)
             except (DatabaseUnreachable, DatabaseError, psycopg.OperationalError) as err:
                 if stop.is_set():

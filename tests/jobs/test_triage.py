@@ -610,3 +610,117 @@ def test_the_default_runbook_is_the_postmortem(migrated_db: str, tmp_path: Path)
     record = report_of(migrated_db, "INC-pm")
     assert record["runbook"] == "incident"
     assert Path(record["html"]).is_file() and Path(record["markdown"]).is_file()
+
+
+# -- pre-emption: a new incident stops the catch-up's draft in progress ------------------------
+
+
+def draft_started(log: Path, incident_id: str, times: int = 1) -> Callable[[], bool]:
+    return lambda: runs(log).count(incident_id) >= times
+
+
+def test_a_new_incident_stops_the_old_draft_in_progress_which_runs_again_after_it(
+    migrated_db: str, log: Path, tmp_path: Path
+) -> None:
+    """The catch-up's first draft stalls (its runbook sleeps a minute); a new incident
+    inserted meanwhile kills it, is drafted, then the stopped one runs again (its second
+    run takes 4 s) and the catch-up goes on. The stopped run is recorded nowhere: one
+    attempt, done, its HTML the rerun's."""
+    stalls = add_alert(migrated_db, "stalls-alert", "stalls")
+    ok = add_alert(migrated_db, "ok-alert", "ok")
+    add_incident(migrated_db, "INC-old-0", stalls)
+    add_incident(migrated_db, "INC-old-1", ok, 1)
+    out = tmp_path / "out"
+    with following(migrated_db, out, idle_check_s=30) as outcomes:
+        wait_for("the old draft to stall", draft_started(log, "INC-old-0"))
+        add_incident(migrated_db, "INC-new", ok, 60)
+        wait_for("the new incident", lambda: ("INC-new", "done") in outcomes, timeout=45)
+        assert report_of(migrated_db, "INC-old-0") is None  # stopped: not failed
+        wait_for("the catch-up", lambda: ("INC-old-1", "done") in outcomes)
+    assert outcomes == [("INC-new", "done"), ("INC-old-0", "done"), ("INC-old-1", "done")]
+    assert runs(log) == ["INC-old-0", "INC-new", "INC-old-0", "INC-old-1"]
+    record = report_of(migrated_db, "INC-old-0")
+    assert (record["status"], record["attempts"], record["error"]) == ("done", 1, None)
+    assert Path(record["html"]) == out.resolve() / "INC-old-0" / "stalls.html"
+    assert Path(record["html"]).is_file()
+
+
+def test_a_notification_of_nothing_new_does_not_stop_the_draft_in_progress(
+    migrated_db: str, log: Path, tmp_path: Path
+) -> None:
+    """While an old incident's draft runs (4 s), notifications of that very incident, of
+    an id stored nowhere, of a done incident and of a padded id stop nothing: it runs
+    once. A failing runbook in the same catch-up (on a kernel that could be stopped) is
+    recorded failed, as ever."""
+    slow = add_alert(migrated_db, "slow-alert", "slow")
+    ok = add_alert(migrated_db, "ok-alert", "ok")
+    add_incident(migrated_db, "INC-done", ok)
+    triage.triage(out=tmp_path, url=migrated_db)
+    add_incident(migrated_db, "INC-old", slow, 1)
+    add_incident(migrated_db, "INC-bad", add_alert(migrated_db, "fails-alert", "fails"), 2)
+    add_incident(migrated_db, " INC-padded", ok, 3)
+    with following(migrated_db, tmp_path, idle_check_s=30) as outcomes:
+        wait_for("the old draft", draft_started(log, "INC-old"))
+        with psycopg.connect(migrated_db, autocommit=True) as conn:
+            for payload in ("INC-old", "INC-nothing", "INC-done", " INC-padded"):
+                conn.execute("SELECT pg_notify(%s, %s)", (triage.CHANNEL, payload))
+        wait_for("the catch-up", lambda: len(outcomes) == 3)
+    assert outcomes == [
+        ("INC-old", "done"),
+        (" INC-padded", "skipped"),  # notified, so looked at first: refused, as ever
+        ("INC-bad", "failed"),
+    ]
+    assert runs(log) == ["INC-done", "INC-old", "INC-bad"]
+    assert report_of(migrated_db, "INC-old")["attempts"] == 1
+    failed = report_of(migrated_db, "INC-bad")
+    assert failed["status"] == "failed" and failed["attempts"] == 1
+    assert "RuntimeError: runbook broke on purpose" in failed["error"]
+
+
+def test_an_old_draft_is_stopped_at_most_max_preemptions_times(
+    migrated_db: str, log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream of new incidents cannot starve the catch-up: once an old draft has been
+    stopped _MAX_PREEMPTIONS times (1 here), its next run goes to its end and a new
+    incident arriving meanwhile waits for it."""
+    monkeypatch.setattr(triage, "_MAX_PREEMPTIONS", 1)
+    add_incident(migrated_db, "INC-old", add_alert(migrated_db, "stalls-alert", "stalls"))
+    ok = add_alert(migrated_db, "ok-alert", "ok")
+    with following(migrated_db, tmp_path, idle_check_s=30) as outcomes:
+        wait_for("the old draft to stall", draft_started(log, "INC-old"))
+        add_incident(migrated_db, "INC-new-1", ok, 60)
+        wait_for("the old draft again", draft_started(log, "INC-old", 2), timeout=45)
+        add_incident(migrated_db, "INC-new-2", ok, 61)  # during the 4 s second run
+        wait_for("the second new incident", lambda: len(outcomes) == 3)
+    assert outcomes == [("INC-new-1", "done"), ("INC-old", "done"), ("INC-new-2", "done")]
+    assert runs(log) == ["INC-old", "INC-new-1", "INC-old", "INC-new-2"]
+
+
+def test_sigterm_while_the_new_incident_is_drafted_stops_after_it(
+    migrated_db: str, log: Path, tmp_path: Path
+) -> None:
+    """A new incident (4 s runbook) stops the old stalled draft; SIGTERM while the new one
+    runs: it finishes and is recorded, `follow` returns, and the stopped one is left as it
+    was, never attempted (no failure recorded), for the next triage, which drafts it once."""
+    add_incident(migrated_db, "INC-old", add_alert(migrated_db, "stalls-alert", "stalls"))
+    slow = add_alert(migrated_db, "slow-alert", "slow")
+
+    def page_then_terminate() -> None:
+        wait_for("the old draft to stall", draft_started(log, "INC-old"))
+        add_incident(migrated_db, "INC-new", slow, 60)
+        wait_for("the new draft", draft_started(log, "INC-new"), timeout=45)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    helper = threading.Thread(target=page_then_terminate)
+    helper.start()
+    try:
+        run = triage.follow(out=tmp_path, url=migrated_db)
+    finally:
+        helper.join()
+    assert [(o.incident_id, o.status) for o in run.outcomes] == [("INC-new", "done")]
+    assert report_of(migrated_db, "INC-new")["status"] == "done"
+    assert report_of(migrated_db, "INC-old") is None
+    later = triage.triage(out=tmp_path, url=migrated_db)
+    assert [(o.incident_id, o.status) for o in later.outcomes] == [("INC-old", "done")]
+    assert report_of(migrated_db, "INC-old")["attempts"] == 1
+    assert runs(log) == ["INC-old", "INC-new", "INC-old"]
