@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -303,7 +304,11 @@ def check_parameters(name: str, given: dict[str, object]) -> None:
     """What the notebook's own first cells would refuse, refused before a kernel starts
     (UsageError, exit 2), by the same functions: a window whose end is not after its start
     (the notebook's defaults filling what was not given), a moment outside the times
-    obslib holds, a negative or NaN skew limit, a negative minimum of events."""
+    obslib holds, a negative or NaN skew limit, a negative minimum of events. Nothing
+    given, nothing to check: the defaults alone are the notebook's own (and pandas, which
+    the checks import, stays out of a plain ``obslib report NAME``)."""
+    if not given:
+        return
     from obslib.values import moment, window
 
     spec = report(name)
@@ -531,18 +536,15 @@ def _ipc_config(folder: Path) -> object:
 
 def warm_up() -> None:
     """What a WarmKernel runs before its notebook: the imports of every report's first cell
-    (obslib, its views, the chart renderer) and one chart drawn by vl-convert (its engine
-    starts on the first drawing). Nothing it does shows in a notebook: the renderer is not
-    chosen here (the notebook's cell chooses it) and no name is left in the kernel's
-    namespace (it runs as ``__import__("obslib.reports").reports.warm_up()``)."""
-    import vl_convert
-    from altair.utils._importers import vl_version_for_vl_convert
-
+    (obslib, its views, the chart renderer), and vl-convert's engine started in a background
+    thread (``charts.render.warm_engine``: it starts on the first drawing). Nothing it does
+    shows in a notebook: the renderer is not chosen here (the notebook's cell chooses it)
+    and no name is left in the kernel's namespace (it runs as
+    ``__import__("obslib.reports").reports.warm_up()``)."""
     import obslib.charts.render
-    import obslib.views  # noqa: F401
+    import obslib.views
 
-    chart = {"data": {"values": [{"x": 1}]}, "mark": "point", "encoding": {"x": {"field": "x"}}}
-    vl_convert.vegalite_to_svg(chart, vl_version=vl_version_for_vl_convert())
+    obslib.charts.render.warm_engine()
 
 
 # the kernel's startup line (IPython's exec_lines: run before the kernel answers, in no
@@ -605,14 +607,16 @@ class WarmKernel:
         return self.manager
 
     def close(self) -> None:
-        """Shut the kernel down (a shutdown request, then a kill after a short wait) and
-        remove its sockets' folder. Safe to call twice."""
+        """Kill the kernel and remove its sockets' folder. Safe to call twice."""
         with suppress(Exception):  # a kernel already gone: nothing left to stop
             for client in self._clients:
                 client.stop_channels()
             self._clients.clear()
             if self.manager.has_kernel:
-                self.manager.shutdown_kernel(now=False)
+                # killed at once: a polite shutdown request waited ~1 s for the kernel to
+                # wind down, and it holds nothing to save (a used one is thrown away, an
+                # unused one has only imported obslib)
+                self.manager.shutdown_kernel(now=True)
         self.used = True
         self._folder.cleanup()
 
@@ -877,6 +881,22 @@ def to_offline_html(notebook: Path) -> str:
     nb = nbformat.read(str(notebook), as_version=4)
     body, _ = _offline_exporter().from_notebook_node(nb)
     return body
+
+
+def preload() -> threading.Thread:
+    """Import papermill and build the HTML exporter in a background thread, and return it:
+    what a run needs once its kernel is ready and once its cells are done, loaded while a
+    kernel warms (``obslib report``). Calling ``run_notebook`` meanwhile is safe: imports
+    and the cached exporter are shared, each built once."""
+
+    def load() -> None:
+        import papermill  # noqa: F401
+
+        _offline_exporter()
+
+    thread = threading.Thread(target=load, name="obslib-preload", daemon=True)
+    thread.start()
+    return thread
 
 
 @functools.cache

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import threading
 
 import altair as alt
 from altair.vegalite.v6 import display as vl_display
@@ -103,5 +104,37 @@ alt.renderers.register(LAB_RENDERER, lab_bundle)
 
 def use_renderer(report: bool) -> None:
     """Static SVG with alt text for reports; in JupyterLab, Lab's own Vega renderer with the
-    same SVG beside it (both offline: no CDN, no widget)."""
+    same SVG beside it (both offline: no CDN, no widget). Starts the drawing engine
+    (``warm_engine``) while the notebook loads its data."""
     alt.renderers.enable(REPORT_RENDERER if report else LAB_RENDERER)
+    warm_engine()
+
+
+_warming: list[threading.Thread] = []
+_warming_lock = threading.Lock()
+
+
+def warm_engine() -> threading.Thread:
+    """Start vl-convert's engine in a background thread, once per process, and return the
+    thread. Its first drawing starts a JavaScript runtime (about 1 s, measured on the
+    postmortem's first chart); vl-convert releases the GIL meanwhile, so the runtime starts
+    while the notebook's first cells load their data, and the first chart no longer pays it.
+    A chart drawn before it is done waits for it inside vl-convert, as it would have anyway.
+    """
+    with _warming_lock:
+        if not _warming:
+            thread = threading.Thread(target=_first_drawing, name="obslib-vl-warm", daemon=True)
+            thread.start()
+            _warming.append(thread)
+        return _warming[0]
+
+
+def _first_drawing() -> None:
+    import vl_convert
+    from altair.utils._importers import vl_version_for_vl_convert
+
+    chart = {"data": {"values": [{"x": 1}]}, "mark": "point", "encoding": {"x": {"field": "x"}}}
+    try:
+        vl_convert.vegalite_to_svg(chart, vl_version=vl_version_for_vl_convert())
+    except Exception as err:  # a real chart raises it again where it is seen
+        logger.debug("vl-convert warm-up failed: %s", err)

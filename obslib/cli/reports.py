@@ -192,11 +192,21 @@ def _report(args: argparse.Namespace) -> int:
     _refuse_typos(args.name, raw)
     params = reports.coerce_parameters(args.name, raw)
     out = reports.prepare_out_dir(Path(args.out))
-    from obslib.storage import db  # SQLAlchemy and psycopg: once the input is good
+    # Once the input is good, the kernel starts and warms (obslib imported, the chart
+    # engine started) in its own process while this one reaches and checks the database and
+    # loads the notebook machinery, instead of one after the other. It inherits this
+    # process's environment, the database URL with it (or finds the embedded server this
+    # process brings up). A refused incident id stops it unused.
+    kernel = reports.WarmKernel(reports.notebooks_dir())
+    try:
+        reports.preload()
+        from obslib.storage import db  # SQLAlchemy and psycopg
 
-    url = db.reachable_url()
-    reports.check_stored(args.name, params, url)
-    result = reports.run_report(args.name, params, out, database_url=url)
+        url = db.reachable_url()
+        reports.check_stored(args.name, params, url)
+        result = reports.run_report(args.name, params, out, kernel=kernel)
+    finally:
+        kernel.close()
     print(f"notebook  {result.notebook}")
     print(f"report    {result.html}")
     return 0
