@@ -280,8 +280,14 @@ def lab_command(extra: list[str], database_url: str) -> tuple[list[str], dict[st
 # widgets' state (the trace and SLO pickers) in the notebook, so a notebook reopened after
 # its kernel is gone shows the pickers instead of "Error displaying widget: model not
 # found" (issue 23; the setting, default false, is in ipywidgets' jupyterlab-manager schema
-# plugin.json).
-LAB_DEFAULTS = {"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True}}
+# plugin.json). Jupyter's news feed and update check off: each makes a request to a
+# website (the setting descriptions in @jupyterlab/apputils-extension's notification.json
+# say so), which obslib never does at run time, and the news pop-up greeted every first
+# start.
+LAB_DEFAULTS = {
+    "@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True},
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+}
 
 
 def _lab_defaults() -> str:

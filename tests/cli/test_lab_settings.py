@@ -62,6 +62,30 @@ def test_lab_reads_save_state_on_as_the_widget_managers_default(
     assert schema["properties"]["saveState"]["default"] is True
 
 
+NOTIFICATION = "@jupyterlab/apputils-extension:notification"
+NOTIFICATION_SCHEMA = (
+    Path(sys.prefix) / "share/jupyter/lab/schemas/@jupyterlab/apputils-extension/notification.json"
+)
+
+
+def test_lab_reads_news_and_update_checks_off_as_its_defaults(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both make a request to a website when on (Lab's defaults: news asked on first start,
+    updates checked); obslib's Lab starts with them off, and each key is a real setting."""
+    from jupyterlab_server.settings_utils import _override
+
+    _, env = lab_command([], URL)
+    overrides = _defaults_lab_reads(env, monkeypatch)
+    schema = json.loads(NOTIFICATION_SCHEMA.read_text())
+    assert schema["properties"]["checkForUpdates"]["default"] is True, "Lab's own default"
+    for key in LAB_DEFAULTS[NOTIFICATION]:
+        assert key in schema["properties"], f"{key} is not a setting of {NOTIFICATION}"
+    schema = _override(NOTIFICATION, schema, overrides)
+    assert schema["properties"]["fetchNews"]["default"] == "false"
+    assert schema["properties"]["checkForUpdates"]["default"] is False
+
+
 def test_the_defaults_come_first_on_jupyter_config_path_and_keep_the_entries_there(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
