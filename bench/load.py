@@ -14,6 +14,9 @@ database, then times, each run in a fresh interpreter so peak RSS is per method:
   discarded (the floor seen from Python).
 - ``copy, loader's query``: psql ``\\copy`` of a query shaped like the loader's (its casts
   and window), to separate the server's share of the loader's time from the client's.
+- ``server COPY, loader's query``: the server itself writing that query's rows to its
+  ``/dev/null`` (``COPY (...) TO '/dev/null' (FORMAT binary)``, superuser): producing the
+  rows with no client at all, the floor for any loader that decodes rows.
 - ``load.spans json=text`` / ``json=dict``: obslib's loader, all spans, full window.
 - ``pandas.read_sql``: the floor's SELECT through a SQLAlchemy engine with psycopg 3
   (run once when the first run takes over 30 s).
@@ -21,8 +24,14 @@ database, then times, each run in a fresh interpreter so peak RSS is per method:
   process, connection included (the loader keeps one connection per URL).
 
 With ``--breakdown`` it also takes a spans load apart stage by stage, rebuilt from public
-parts only (ADBC's DB-API, pyarrow, pandas, orjson): the server's COPY into Arrow, the Arrow
-sort, ``to_pandas`` and the type layer, JSON parsing; and shows the server's plan.
+parts only (ADBC's DB-API, pyarrow, pandas, ``load.parse_json``) the way the loader does it:
+the server's COPY into Arrow, the Arrow sort, the column-by-column reorder, Arrow to pandas,
+JSON parsing; and shows the server's plan.
+
+``--realtime`` runs every timed child, and the server processes that serve it, in the
+real-time FIFO class (``_common.realtime_fifo``): first in line for a CPU, so a machine
+busy with other work measures close to an idle one, both sides of each ratio alike. It
+needs root and the embedded server (its postmaster's new backends inherit the class).
 
 Uses obslib's public API only (``obslib.load``, ``obslib.ingest``, ``obslib.storage.db``,
 ``obslib.storage.pgserver``). Times are medians of ``--runs`` runs; peak memory is the
@@ -39,6 +48,8 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import _common as c
@@ -47,6 +58,7 @@ logger = logging.getLogger("bench.load")
 
 SCRIPT = Path(__file__).resolve()
 READ_SQL_ONCE_S = 30.0
+REALTIME_ENV = "OBSLIB_BENCH_REALTIME"  # set for the children of a --realtime run
 SMALL_LOADS = 200
 BATCH_HINT = "adbc.postgresql.batch_size_hint_bytes"  # an ADBC PostgreSQL statement option
 
@@ -68,11 +80,12 @@ TARGETS = {  # (comparison, bound) per ratio, from the issue
     "loads_per_second": (">=", 100.0),
 }
 
-PSQL = ("floor", "floor_loader_query")
+PSQL = ("floor", "floor_loader_query", "floor_server")
 METHODS = {
     "floor": "copy floor (psql \\copy binary -> /dev/null)",
     "floor_psycopg": "copy, psycopg cursor.copy() binary, discarded",
     "floor_loader_query": "copy, loader-shaped query (casts + window), psql",
+    "floor_server": "server COPY of the loader-shaped query -> /dev/null",
     "load_text": "load.spans(json='text')",
     "load_dict": "load.spans(json='dict')",
     "read_sql": "pandas.read_sql (SQLAlchemy + psycopg 3)",
@@ -94,6 +107,8 @@ def child(method: str, lo: str, hi: str) -> dict:
     from obslib import load
     from obslib.storage import db
 
+    if os.environ.get(REALTIME_ENV):
+        c.realtime_fifo()  # psql, started from here, inherits it
     url = os.environ[c.URL_ENV]
     engine = db.engine(url) if method == "read_sql" else None
     trace_ids = sample_traces(url, SMALL_LOADS) if method == "small_loads" else []
@@ -106,6 +121,9 @@ def child(method: str, lo: str, hi: str) -> dict:
     elif method == "floor_loader_query":
         query = LOADER_SHAPED.format(lo=lo, hi=hi)
         c.run_psql(url, f"\\copy ({query}) to '/dev/null' (format binary)")
+    elif method == "floor_server":
+        query = LOADER_SHAPED.format(lo=lo, hi=hi)
+        c.run_psql(url, f"COPY ({query}) TO '/dev/null' (FORMAT binary)")
     elif method == "floor_psycopg":
         copied = 0
         with (
@@ -159,14 +177,20 @@ def breakdown(mode: str, lo: str, hi: str) -> dict:
     after it and the peak so far (both over the post-import RSS).
 
     The stages are the loader's documented ones: one parameterless SELECT streamed by ADBC
-    (binary COPY) into Arrow, a sort in Arrow by (start_time, trace_id, span_id), Arrow to
-    pandas with UTC timestamps and ``str`` text, then (``dict``) orjson over tags and logs.
+    (binary COPY) into Arrow, a sort in Arrow by (start_time, trace_id, span_id), the
+    reorder column by column (text as ``large_string``, each old column released once its
+    copy is made), Arrow to pandas (``str`` from ``large_string`` as it is, UTC timestamps),
+    then (``dict``) ``load.parse_json`` over tags and logs (each distinct text parsed once).
     """
     import adbc_driver_postgresql.dbapi as adbc
-    import orjson
     import pandas as pd
+    import pyarrow as pa
     import pyarrow.compute as pc
 
+    from obslib import load
+
+    if os.environ.get(REALTIME_ENV):
+        c.realtime_fifo()
     url = os.environ[c.URL_ENV]
     query = LOADER_SHAPED.format(lo=lo, hi=hi)
     gc.collect()
@@ -192,24 +216,27 @@ def breakdown(mode: str, lo: str, hi: str) -> dict:
     arrow_bytes = table.nbytes
     indices = pc.sort_indices(table, sort_keys=SORT_KEYS)
     lap("pc.sort_indices (start_time, trace_id, span_id)")
-    table = table.take(indices)
-    lap("Table.take (reorder every column)")
-    frame = table.to_pandas()
-    lap("Table.to_pandas")
-    for col in ("start_time", "end_time"):
-        frame[col] = pd.to_datetime(frame[col], utc=True)
-    lap("pd.to_datetime(utc=True) of the 2 time columns")
+    names = table.column_names
+    columns = table.columns
+    del table
+    for i, column in enumerate(columns):
+        columns[i] = None
+        if pa.types.is_string(column.type):
+            column = column.cast(pa.large_string())
+        columns[i] = column.take(indices)
+        del column
+    lap("reorder, column by column (old ones released)")
+    frame = pa.table(dict(zip(names, columns, strict=True))).to_pandas(
+        types_mapper={pa.large_string(): pd.StringDtype(na_value=float("nan"))}.get
+    )
+    del columns
+    lap("Arrow -> pandas (str, UTC timestamps)")
     if mode == "dict":
         for col in ("tags", "logs"):
-            frame[col] = pd.Series(
-                [orjson.loads(v) for v in table.column(col).to_pylist()],
-                index=frame.index,
-                dtype=object,
-            )
-        lap("orjson.loads of tags and logs")
-    del table
+            frame[col] = load.parse_json(frame[col])
+        lap("load.parse_json of tags and logs")
     gc.collect()
-    lap("Arrow table released")
+    lap("Arrow columns released")
     return {
         "mode": mode,
         "stages": stages,
@@ -259,6 +286,33 @@ def window(url: str) -> tuple[str, str]:
         ).fetchone()
     assert row is not None
     return row[0].isoformat(), row[1].isoformat()
+
+
+@contextmanager
+def realtime_server(url: str, on: bool) -> Iterator[None]:
+    """With ``on``: the server's postmaster in the real-time FIFO class, so the backends it
+    starts for the timed children (and only those: nothing else uses a bench server) are
+    first in line too, and the children told to switch themselves; restored at the end."""
+    if not on:
+        yield
+        return
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SHOW data_directory").fetchone()
+    assert row is not None
+    pid_file = Path(row[0]) / "postmaster.pid"
+    if not pid_file.exists():
+        raise SystemExit("--realtime needs the embedded server (no postmaster.pid readable)")
+    pid = int(pid_file.read_text().splitlines()[0])
+    os.sched_setscheduler(pid, os.SCHED_FIFO, os.sched_param(10))
+    os.environ[REALTIME_ENV] = "1"
+    logger.info("postmaster %d and the timed children in the real-time FIFO class", pid)
+    try:
+        yield
+    finally:
+        del os.environ[REALTIME_ENV]
+        os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
 
 
 def measure(url: str, spans: int, runs: int, methods: list[str]) -> dict[str, list[dict]]:
@@ -346,6 +400,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--breakdown", action="store_true", help="also time a spans load's stages, show the plan"
     )
+    parser.add_argument(
+        "--realtime",
+        action="store_true",
+        help="timed children and their server processes in the real-time FIFO class (root)",
+    )
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument(
         "--child",
@@ -376,16 +435,20 @@ def main(argv: list[str] | None = None) -> None:
         if written != args.spans:
             raise SystemExit(f"wrote {written} spans, expected {args.spans}")
         c.settle(url)
-        results = measure(url, args.spans, args.runs, list(METHODS))
-        details = []
-        if args.breakdown:
-            lo, hi = window(url)
-            plan = explain(url, lo, hi)
-            for mode in ("text", "dict"):
-                details.append(
-                    c.run_child(SCRIPT, [f"--child=breakdown_{mode}", "--lo", lo, "--hi", hi], url)
-                )
+        with realtime_server(url, args.realtime):
+            results = measure(url, args.spans, args.runs, list(METHODS))
+            details = []
+            if args.breakdown:
+                lo, hi = window(url)
+                plan = explain(url, lo, hi)
+                for mode in ("text", "dict"):
+                    details.append(
+                        c.run_child(
+                            SCRIPT, [f"--child=breakdown_{mode}", "--lo", lo, "--hi", hi], url
+                        )
+                    )
     summary = report(args.spans, args.runs, results)
+    summary["realtime"] = args.realtime
     for result in details:
         print_breakdown(result)
     if args.breakdown:

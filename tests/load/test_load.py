@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import psycopg
 import pytest
 
 from obslib import load
 from obslib.errors import UsageError
+from obslib.load._core import _fetch
 
 WINDOW = ("2026-11-13T00:00:00Z", "2026-11-15T00:00:00Z")
 NOWHERE = ("1999-01-01T00:00:00Z", "1999-01-02T00:00:00Z")
@@ -197,3 +200,78 @@ def test_bad_parameters_are_usage_errors(call, message: str) -> None:
     """Invalid parameters are refused with a one-line reason before any query runs."""
     with pytest.raises(UsageError, match=message):
         call()
+
+
+def _containers(value: object) -> list[object]:
+    """Every dict and list inside ``value``, itself included."""
+    found: list[object] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            found.append(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            found.append(item)
+            stack.extend(item)
+    return found
+
+
+REPEATED = ['{"component": "http", "n": 1}', "[]", '{"a": [1, {"b": 2}]}'] * 40
+JSON_TEXTS = {
+    "flat dicts that repeat": ['{"component": "http", "n": 1}', '{"component": "db"}'] * 50,
+    "empty lists that repeat": ["[]"] * 100,
+    "nested values that repeat": ['{"a": [1, {"b": 2}]}', '[{"event": "error"}]'] * 50,
+    "a mix that repeats": REPEATED,
+    "64-bit integers": ['{"big": 18446744073709551615, "low": -9223372036854775808}'] * 20,
+    "scalars": ['"text"', "12", "true", "null", "1.5"] * 20,
+    "texts that never repeat": [f'{{"i": {i}, "tags": [{i}]}}' for i in range(100)],
+}
+
+
+@pytest.mark.parametrize("texts", list(JSON_TEXTS.values()), ids=list(JSON_TEXTS))
+@pytest.mark.parametrize("dtype", ["str", "object"], ids=["Arrow text", "Python text"])
+def test_parsed_json_equals_each_text_parsed_and_no_two_rows_share_a_container(
+    texts: list[str], dtype: str
+) -> None:
+    """Each row's value equals its own text parsed, and owns every dict and list in it
+    (texts that repeat are parsed once and copied, so changing one row changes no other)."""
+    with_missing = [*texts, None]
+    parsed = load.parse_json(pd.Series(with_missing, dtype=dtype)).tolist()
+    assert parsed[:-1] == [json.loads(t) for t in texts]
+    assert pd.isna(parsed[-1])
+    owned = [id(c) for value in parsed for c in _containers(value)]
+    assert len(owned) == len(set(owned))
+
+
+def test_dict_json_rows_own_their_values(demo_db) -> None:
+    """Spans whose tags are the same text get equal dicts that are not the same object."""
+    url, _ = demo_db
+    spans = load.spans(*WINDOW, services=["api-gateway"], url=url)
+    text = load.spans(*WINDOW, services=["api-gateway"], json="text", url=url)
+    assert spans["tags"].tolist() == [json.loads(t) for t in text["tags"]]
+    assert spans["logs"].tolist() == [json.loads(t) for t in text["logs"]]
+    repeated = text["tags"].duplicated(keep=False)
+    assert repeated.sum() > 100  # the demo repeats its tags: the copies are exercised
+    owned = [id(c) for column in ("tags", "logs") for v in spans[column] for c in _containers(v)]
+    assert len(owned) == len(set(owned))
+
+
+SPANS_SQL = (
+    "SELECT trace_id, span_id, start_time, tags::text AS tags FROM distributed_traces"
+    " WHERE start_time >= $1 AND start_time < $2 AND service_name = ANY($3)"
+)
+
+
+def test_a_window_read_in_slices_equals_it_read_whole(demo_db) -> None:
+    """Slices of time, each sorted, give the rows and order of one statement sorted."""
+    url, _ = demo_db
+    lo, hi = (pd.Timestamp(t).to_pydatetime() for t in WINDOW)
+    params = [lo, hi, ["domain-service", "dns-resolver"]]
+    order = ("start_time", "trace_id", "span_id")
+    whole = _fetch(SPANS_SQL, params, url, order=order)
+    sliced = _fetch(SPANS_SQL, params, url, order=order, split=("start_time", lo, hi))
+    assert whole.num_rows > 1000 and sliced.column("trace_id").num_chunks > 1
+    assert sliced.equals(whole)
+    with pytest.raises(ValueError, match="first sort key"):
+        _fetch(SPANS_SQL, params, url, order=("trace_id",), split=("start_time", lo, hi))
