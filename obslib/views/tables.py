@@ -77,12 +77,30 @@ def number_text(value: object) -> str:
     return ("-" if value < 0 else "") + _significant(size)
 
 
-def time_text(moment: pd.Timestamp | None, day: pd.Timestamp | None) -> str:
-    """``HH:MM:SS.mmm`` in UTC; a moment on a later day than ``day`` gets ``+Nd``."""
+# How finely a column of times is written: the coarsest step that loses nothing in it.
+_TIME_STEPS = (("min", "%H:%M"), ("s", "%H:%M:%S"))
+
+
+def time_precision(times: pd.Series) -> str:
+    """``"min"``, ``"s"`` or ``"ms"``: the coarsest of them every time in ``times`` falls on
+    (to the millisecond), so one column is written one way and drops no digit that
+    says something: an incident's timeline of whole minutes reads ``14:05``, a trace's spans
+    ``14:05:00.123``."""
+    stamps = _as_utc(times).dropna().dt.floor("ms")
+    for step, _ in _TIME_STEPS:
+        if (stamps == stamps.dt.floor(step)).all():
+            return step
+    return "ms"
+
+
+def time_text(moment: pd.Timestamp | None, day: pd.Timestamp | None, precision: str = "ms") -> str:
+    """``HH:MM:SS.mmm`` in UTC (``HH:MM:SS`` or ``HH:MM`` at ``precision`` "s" or "min");
+    a moment on a later day than ``day`` gets ``+Nd``."""
     if moment is None or pd.isna(moment):
         return ""
     stamp = utc(moment, "time")
-    text = f"{stamp:%H:%M:%S}.{stamp.microsecond // 1000:03d}"
+    shown = dict(_TIME_STEPS).get(precision)
+    text = f"{stamp:{shown}}" if shown else f"{stamp:%H:%M:%S}.{stamp.microsecond // 1000:03d}"
     if day is not None:
         days = (stamp.normalize() - day).days
         if days:
@@ -232,7 +250,8 @@ class Table:
                 values = [date_minute_text(v) for v in series]
                 whole = values
             elif kind == "time":
-                values = [time_text(v, day) for v in series]
+                precision = time_precision(series)
+                values = [time_text(v, day, precision) for v in series]
                 whole = values
             elif kind == "duration":
                 values = whole = [duration_text(v) for v in series]

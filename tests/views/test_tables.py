@@ -170,10 +170,37 @@ def test_markdown_is_a_pipe_table_of_the_full_cells_under_the_caption() -> None:
     assert lines[2:5] == [
         "| service | failed | what | at |",
         "|---|---:|---|---:|",
-        "| a\\|b | 3 | ok | 14:05:00.000 |",
+        "| a\\|b | 3 | ok | 14:05 |",
     ]
-    assert lines[5] == f"| c | 1,000 | {long} | 14:05:00.000 |"
+    assert lines[5] == f"| c | 1,000 | {long} | 14:05 |"
     assert table(frame.iloc[0:0], "Nothing").markdown() == "Nothing.\n\n*(no rows)*"
+
+
+@pytest.mark.parametrize(
+    ("times", "shown"),
+    [
+        (["14:05", "14:49"], ["14:05", "14:49"]),
+        (["14:05", "14:05:50"], ["14:05:00", "14:05:50"]),
+        (["14:05", "14:05:00.123"], ["14:05:00.000", "14:05:00.123"]),
+        (["14:05:00.0004", "14:06"], ["14:05", "14:06"]),
+        (["14:05", None], ["14:05", ""]),
+    ],
+    ids=[
+        "times on whole minutes are written to the minute",
+        "one time with seconds writes the whole column to the second",
+        "one time with milliseconds writes the whole column to the millisecond",
+        "less than a millisecond is not a digit worth writing",
+        "a blank time is blank and does not change the column's precision",
+    ],
+)
+def test_a_column_of_times_is_written_as_finely_as_its_finest_time(
+    times: list[str | None], shown: list[str]
+) -> None:
+    frame = pd.DataFrame(
+        {"at": [None if t is None else pd.Timestamp(f"2026-11-14 {t}", tz="UTC") for t in times]}
+    )
+    cells, _ = table(frame, "Events").cells()
+    assert list(cells["at"]) == shown
 
 
 def test_text_cells_wrap_instead_of_being_cut() -> None:
