@@ -73,8 +73,23 @@ def _db_up(args: argparse.Namespace) -> int:
         print(f"applied {m.label}")
     if not applied:
         print("nothing to apply")
+    _ensure_today(migrator.url)
     _print_status(migrator)
     return 0
+
+
+def _ensure_today(url: str) -> None:
+    """Today's and tomorrow's (UTC) day partitions of spans and logs, made ahead of the
+    writers (which make their own days too) once the tables are partitioned."""
+    import datetime as dt
+
+    from obslib.storage import db, partitions
+
+    today = dt.datetime.now(dt.UTC).date()
+    with db.connection(url, autocommit=True) as conn:
+        for table in partitions.TABLES:
+            if partitions.is_partitioned(conn, table):
+                partitions.ensure_days(conn, table, [today, today + dt.timedelta(days=1)])
 
 
 def _db_down(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ and column names are ours, never the caller's); values travel through the stagin
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from obslib import schema
 from obslib.ingest.frames import BOOL, FLOAT, INT, JSON, TEXT, TIME, Col
@@ -103,7 +103,9 @@ INCIDENT_SPEC = (
 class Target:
     """One table a writer merges into.
 
-    ``key`` is the table's natural key (its unique constraint, what ON CONFLICT names);
+    ``key`` is the table's natural key (its unique constraint, what ON CONFLICT names; for
+    a day-partitioned table the constraint adds ``partition_key``, and the merge keeps the
+    key itself unique with an anti-join);
     ``stage_key`` is the same key as the frame spells it (names, not surrogate ids): rows are
     sorted and de-duplicated by it and conflicts are reported with it. ``exprs`` overrides how
     a table column is computed from the staged row ``s``; ``joins`` resolves references.
@@ -120,6 +122,32 @@ class Target:
     joins: str = ""
     order: str = ""
     unresolved: str | None = None
+    # the column a day-partitioned table is partitioned by (migration 0012): its unique
+    # index is ``key`` + this column, so the merge keeps the natural key with an anti-join
+    partition_key: str = ""
+
+    @property
+    def unpartitioned(self) -> Target:
+        """This target as it merges into a table not (yet) partitioned (before 0012)."""
+        return replace(self, partition_key="")
+
+    @property
+    def lock(self) -> str | None:
+        """Taken before a merge into a partitioned table, held to the commit: with the
+        partition key in the unique index, only merges one at a time keep the natural key
+        unique (another writer's new key must be visible to the anti-join). Two merges in
+        one batch take the locks in ``writer.DEFERRED`` order, like their row locks."""
+        if not self.partition_key:
+            return None
+        return f"SELECT {self._lock_key('pg_advisory_xact_lock')}"
+
+    @property
+    def lock_try(self) -> str:
+        """``lock`` without waiting: an expression, true when taken."""
+        return self._lock_key("pg_try_advisory_xact_lock")
+
+    def _lock_key(self, function: str) -> str:
+        return f"{function}(hashtext('obslib.merge'), hashtext('{self.table}'))"
 
     def _expr(self, column: str) -> str:
         if column in self.exprs:
@@ -149,11 +177,25 @@ class Target:
         return self._insert(f"({self.source}) src")
 
     def _insert(self, rows: str) -> str:
-        """Insert ``rows`` (the table's columns) in key order; a stored key stays."""
+        """Insert ``rows`` (the table's columns, as ``src``) in key order; a stored key stays.
+
+        Partitioned, the unique index holds the partition key too, so ON CONFLICT alone
+        would store the same natural key again with another time: the rows whose natural
+        key is stored are left out first (anti-join, under ``lock``), and one row per key
+        is inserted (copies differing in time make the write count short, and the writer
+        then names them)."""
         cols = ", ".join(self.columns)
+        if not self.partition_key:
+            return (
+                f"INSERT INTO {self.table} ({cols}) SELECT {cols} FROM {rows}"
+                f" ORDER BY {self.key_order} ON CONFLICT ({', '.join(self.key)}) DO NOTHING"
+            )
+        stored = " AND ".join(f"t.{k} = src.{k}" for k in self.key)
+        unique = ", ".join((*self.key, self.partition_key))
         return (
-            f"INSERT INTO {self.table} ({cols}) SELECT {cols} FROM {rows}"
-            f" ORDER BY {self.key_order} ON CONFLICT ({', '.join(self.key)}) DO NOTHING"
+            f"INSERT INTO {self.table} ({cols}) SELECT DISTINCT ON ({self.key_order}) {cols}"
+            f" FROM {rows} WHERE NOT EXISTS (SELECT 1 FROM {self.table} t WHERE {stored})"
+            f" ORDER BY {self.key_order} ON CONFLICT ({unique}) DO NOTHING"
         )
 
     @property
@@ -230,7 +272,7 @@ class Target:
     @property
     def merge_pending(self) -> str:
         """The commit's merge of the pending rows, in key order like every merge."""
-        return self._insert(self.pending)
+        return self._insert(f"{self.pending} src")
 
     def pending_conflicts(self, limit: int | None) -> str:
         """A write's conflicts in a batch merged at commit: the staged rows against what is
@@ -332,6 +374,7 @@ SPANS = Target(
     key=("trace_id", "span_id"),
     stage_key=("trace_id", "span_id"),
     columns=schema.SPAN_COLUMNS,
+    partition_key="start_time",
 )
 LOGS = Target(
     "logs",
@@ -340,6 +383,7 @@ LOGS = Target(
     key=("log_id",),
     stage_key=("log_id",),
     columns=tuple(c.name for c in LOG_SPEC),
+    partition_key="timestamp",
 )
 SLOS = Target(
     "slos",

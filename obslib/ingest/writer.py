@@ -37,6 +37,7 @@ merge.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import json
@@ -65,7 +66,7 @@ from obslib.ingest.tables import (
     Target,
 )
 from obslib.schema import require_columns
-from obslib.storage import db
+from obslib.storage import db, partitions
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,14 @@ class Batch:
     (where it came from): a row the commit finds late is reported with it.
     """
 
-    def __init__(self, conn, *, every_conflict: bool = False, one_write: bool = False) -> None:
+    def __init__(
+        self,
+        conn,
+        *,
+        every_conflict: bool = False,
+        one_write: bool = False,
+        url: str | None = None,
+    ) -> None:
         self._conn = conn
         self._conflict_limit = None if every_conflict else tables.MAX_KEYS
         # one write holds no lock before it, so it cannot close a cycle: it merges at once
@@ -180,6 +188,10 @@ class Batch:
         self.late: dict[str, Late] = {}
         self.failed: str | None = None  # once a write failed, the transaction is lost
         self.failure: Exception | None = None
+        self._targets: dict[str, Target] = {}  # kind -> target as this database has it
+        self._days: dict[str, set[dt.date]] = {}  # table -> days known to have a partition
+        self._touched: set[str] = set()  # partitioned tables this batch has read
+        self._url = url  # for a connection of its own that makes day partitions
 
     @property
     def failure_class(self) -> type[ObslibError]:
@@ -296,6 +308,9 @@ class Batch:
         # On any error the caller's batch rolls back, which also drops the staging table.
         with self._conn.cursor() as cur:
             try:
+                target = self._target(cur, target)
+                if target.partition_key:
+                    self._ensure_days(cur, target, table[target.partition_key])
                 cur.adbc_ingest(tables.STAGE, table, mode="create", temporary=True)
                 if target.unresolved:
                     cur.execute(target.unresolved)
@@ -307,6 +322,8 @@ class Batch:
                     cur.execute(target.create_pending)
                     self._pending[kind] = 0
                 statement = target.hold if deferred else target.merge
+                if target.lock and not deferred:
+                    cur.execute(target.lock)
                 inserted = _merge(cur, target, statement)
                 conflicts = NO_CONFLICTS
                 if inserted < table.num_rows:  # fewer new rows than given: say why
@@ -335,6 +352,59 @@ class Batch:
         logger.info("%s: %d of %d rows new", kind, inserted, table.num_rows)
         return Written(inserted, conflicts)
 
+    def _target(self, cur, target: Target) -> Target:
+        """``target`` as this database has its table: day-partitioned (migration 0012) or
+        not yet (the merge then names the natural key in ON CONFLICT, as before)."""
+        if target.kind not in self._targets:
+            if target.partition_key:
+                cur.execute(
+                    f"SELECT relkind FROM pg_class WHERE oid = to_regclass('{target.table}')"
+                )
+                row = cur.fetchone()
+                if not (row and row[0] == "p"):
+                    target = target.unpartitioned
+            self._targets[target.kind] = target
+        return self._targets[target.kind]
+
+    def _ensure_days(self, cur, target: Target, times: pa.ChunkedArray) -> None:
+        """Create the missing day partitions of the UTC days of ``times`` before the write
+        reads the table (``partitions.ENSURE``; a day it cannot make now stays in the
+        default partition, which a later call moves into the day: never a failed write).
+
+        Made on a connection of its own, committed at once, so that no lock outlives it;
+        once this batch has read the table, though, its own lock on the default partition
+        stops that, and the days are made in this transaction, only if it can take the
+        writers' merge locks (spans, then logs, as the merges take them) without waiting:
+        the merges of others then wait for this commit instead of deadlocking with it."""
+        days = pc.unique(pc.drop_null(times.cast(pa.timestamp("us", "UTC")).cast(pa.date32())))
+        known = self._days.setdefault(target.table, set())
+        wanted = set(days.to_pylist()) - known
+        if not wanted:
+            return
+        known.update(self._attached(cur, target.table))
+        missing = sorted(wanted - known)
+        if missing and self._url and target.table not in self._touched:
+            with db.connection(self._url, autocommit=True) as side:
+                partitions.ensure_days(side, target.table, missing)
+            known.update(self._attached(cur, target.table))
+            missing = sorted(wanted - known)
+        if missing:
+            cur.execute(
+                "SELECT " + " AND ".join(tables.TARGETS[k].lock_try for k in DEFERRED)  # type: ignore[arg-type]
+            )
+            if cur.fetchone()[0]:
+                for first, last in partitions.day_runs(missing):
+                    cur.execute(partitions.ensure_sql(target.table, first, last))
+                    cur.fetchone()
+                known.update(self._attached(cur, target.table))
+        self._touched.add(target.table)
+        known.update(wanted)  # a day left in the default partition is not retried per write
+
+    @staticmethod
+    def _attached(cur, table: str) -> set[dt.date]:
+        cur.execute(partitions.attached_sql(table))
+        return {p[1] for (name,) in cur.fetchall() if (p := partitions.parse_name(name))}
+
     def merge_pending(self) -> dict[str, Late]:
         """Merge the rows of the deferred kinds, in ``DEFERRED`` order (the commit calls it).
         Rows another writer stored since their write are not written (first stored wins):
@@ -346,9 +416,11 @@ class Batch:
             held = self._pending.pop(kind, 0)
             if not held:
                 continue
-            target = tables.TARGETS[kind]
+            target = self._targets[kind]
             with self._conn.cursor() as cur:
                 try:
+                    if target.lock:
+                        cur.execute(target.lock)
                     inserted = _merge(cur, target, target.merge_pending, staged=False)
                     late = Late()
                     if inserted < held:
@@ -520,20 +592,26 @@ def batch(
     (write_spans, write_logs) merges at once instead of at the commit."""
     with (
         db.adbc_connection(url) as conn,
-        transaction(conn, every_conflict=every_conflict, one_write=one_write) as b,
+        transaction(
+            conn,
+            every_conflict=every_conflict,
+            one_write=one_write,
+            url=db.database_url() if url is None else db.libpq_url(url),
+        ) as b,
     ):
         yield b
 
 
 @contextmanager
 def transaction(
-    conn: Any, *, every_conflict: bool = False, one_write: bool = False
+    conn: Any, *, every_conflict: bool = False, one_write: bool = False, url: str | None = None
 ) -> Iterator[Batch]:
     """A batch on a connection the caller keeps open (a long-running receiver writes many
-    batches on one connection instead of connecting for each)."""
+    batches on one connection instead of connecting for each). ``url``, the connection's
+    database, lets the batch make day partitions on a short connection of its own."""
     import adbc_driver_postgresql.dbapi as adbc
 
-    writes = Batch(conn, every_conflict=every_conflict, one_write=one_write)
+    writes = Batch(conn, every_conflict=every_conflict, one_write=one_write, url=url)
     try:
         yield writes
     except BaseException:

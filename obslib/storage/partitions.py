@@ -1,7 +1,8 @@
 """Day partitions of spans and logs (migration 0012): list, create, detach and drop them.
 
 ``distributed_traces`` (by ``start_time``) and ``structured_logs`` (by ``timestamp``) hold
-one partition per UTC day, named ``<table>_pYYYYMMDD``. Days are created by the SQL function
+one partition per UTC day, named ``<table>_pYYYYMMDD``, in the schema ``obslib_partitions``
+(``SCHEMA``; names given and returned here are without it). Days are created by the SQL function
 ``obslib_ensure_day_partitions`` the migration installs (an advisory lock makes racing
 writers safe; it runs as the tables' owner, so a writer role need not own them). Retention
 detaches a day in its own transaction, keeping the detached table's name, so a rerun after a
@@ -26,15 +27,16 @@ from obslib.errors import UsageError
 # the partitioned tables and the column each is partitioned by
 TABLES = {schema.SPANS: "start_time", schema.LOGS: "timestamp"}
 ENSURE = "obslib_ensure_day_partitions"
+SCHEMA = "obslib_partitions"  # where partitions live, apart from the tables people query
 _NAME = re.compile(r"^(distributed_traces|structured_logs)_p(\d{4})(\d{2})(\d{2})$")
 
 # The attached partitions of a table, with the schema the table is in.
 _ATTACHED = """SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
 WHERE i.inhparent = %s::regclass"""
-# Tables in the table's schema named like its partitions and attached to nothing.
-_LOOSE = """SELECT c.relname FROM pg_class c
-WHERE c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = %s::regclass)
-  AND c.relkind = 'r' AND NOT c.relispartition AND c.relname LIKE %s"""
+# Tables in the partitions' schema named like a table's partitions and attached to nothing.
+_LOOSE = f"""SELECT c.relname FROM pg_class c
+WHERE c.relnamespace = to_regnamespace('{SCHEMA}') AND c.relkind = 'r'
+  AND NOT c.relispartition AND c.relname LIKE %s"""
 
 
 def _checked(table: str) -> str:
@@ -78,7 +80,8 @@ def _days(names: Iterable[str], table: str) -> list[tuple[dt.date, str]]:
 
 def day_partitions(conn, table: str) -> list[tuple[dt.date, str]]:
     """The attached day partitions of ``table``, oldest first, each with its table name."""
-    rows = conn.execute(_ATTACHED, (_checked(table),)).fetchall()
+    _checked(table)
+    rows = conn.execute(_ATTACHED, (table,)).fetchall()
     return _days((r[0] for r in rows), table)
 
 
@@ -92,7 +95,7 @@ def ensure_days(conn, table: str, days: Iterable[dt.date]) -> int:
         return 0
     have = {d for d, _ in day_partitions(conn, table)}
     created = 0
-    for first, last in _runs([d for d in wanted if d not in have]):
+    for first, last in day_runs([d for d in wanted if d not in have]):
         row = conn.execute(
             sql.SQL("SELECT {}(%s::regclass, %s, %s)").format(sql.Identifier(ENSURE)),
             (table, first, last),
@@ -101,7 +104,21 @@ def ensure_days(conn, table: str, days: Iterable[dt.date]) -> int:
     return created
 
 
-def _runs(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
+def ensure_sql(table: str, first: dt.date, last: dt.date) -> str:
+    """The statement creating ``table``'s missing days ``first``..``last`` (for a
+    connection that is not psycopg's, an ADBC writer's): fixed text, the dates as ISO."""
+    return (
+        f"SELECT {ENSURE}('{_checked(table)}'::regclass,"
+        f" '{first.isoformat()}'::date, '{last.isoformat()}'::date)"
+    )
+
+
+def attached_sql(table: str) -> str:
+    """``day_partitions``' query as fixed text (for an ADBC writer's connection)."""
+    return _ATTACHED.replace("%s", f"'{_checked(table)}'")
+
+
+def day_runs(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
     """Sorted days as runs of consecutive days, (first, last) each."""
     runs: list[tuple[dt.date, dt.date]] = []
     for day in days:
@@ -121,7 +138,7 @@ def detach_day(conn, table: str, day: dt.date) -> str | None:
         return None
     conn.execute(
         sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(
-            sql.Identifier(table), sql.Identifier(name)
+            sql.Identifier(table), sql.Identifier(SCHEMA, name)
         )
     )
     return name
@@ -130,7 +147,8 @@ def detach_day(conn, table: str, day: dt.date) -> str | None:
 def detached_days(conn, table: str) -> list[tuple[dt.date, str]]:
     """Partitions of ``table`` detached and not yet dropped (a retention run cut short),
     oldest first: tables named like its partitions that are attached to nothing."""
-    rows = conn.execute(_LOOSE, (_checked(table), f"{table}\\_p%")).fetchall()
+    _checked(table)
+    rows = conn.execute(_LOOSE, (f"{table}\\_p%",)).fetchall()
     return _days((r[0] for r in rows), table)
 
 
@@ -145,4 +163,4 @@ def drop_detached(conn, name: str) -> None:
         attached = name in {n for _, n in day_partitions(conn, table)}
         state = "still attached" if attached else "no detached partition"
         raise UsageError(f"{name}: {state}; nothing dropped")
-    conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+    conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(SCHEMA, name)))

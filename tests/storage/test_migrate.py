@@ -216,7 +216,7 @@ def test_failed_no_transaction_migration_can_be_rerun(fresh_db: str, migrations_
     snapshot = catalog(fresh_db)
     assert snapshot["invalid_indexes"] == []
     names = {row[1] for row in snapshot["indexes"]}
-    assert {"idx_traces_service_duration", "idx_incidents_open"} <= names
+    assert {"idx_slo_measurements_compliance", "idx_incidents_open"} <= names
     assert migrator.status().state == migrator.status().state.__class__(LATEST, False)
 
 

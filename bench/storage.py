@@ -1,0 +1,192 @@
+"""What day partitions (migration 0012) change: write time, bytes per span and per log
+record in PostgreSQL, and load times, against the plain tables of 0011.
+
+Why: issue 24 asks for <= 300 bytes per span in PostgreSQL (heap + indexes + TOAST of
+``distributed_traces``; 593 measured at 0011 on the 500k demo), with loaders no slower.
+
+What it does: writes the demo (``obslib.demo.run``, seed 7, ``--spans``) into a fresh
+database migrated to 0011, and again into one migrated to 0012 (the schema the writers
+see decides how they merge), each timed, then VACUUM ANALYZE; measures for each the
+bytes per span (``pg_total_relation_size`` of the table and all its partitions / spans)
+split into heap, TOAST and indexes, the same for logs, and times ``load.spans`` for the last
+whole day and for the whole window (median of ``--runs``, the two databases alternating).
+Where the bytes go: per index, and per column ``avg(pg_column_size(...))``. The last line
+printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import time
+import uuid
+
+import _common as c
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+from obslib import schema
+
+logger = logging.getLogger("bench.storage")
+
+TARGET_BYTES_PER_SPAN = 300
+VERSIONS = (11, 12)
+# the table and its partitions (a plain table: itself)
+_FAMILY = """SELECT c.oid FROM pg_class c WHERE c.oid = %(t)s::regclass
+UNION ALL SELECT inhrelid FROM pg_inherits WHERE inhparent = %(t)s::regclass"""
+_SIZES = f"""SELECT sum(pg_total_relation_size(oid)), sum(pg_relation_size(oid)),
+       sum(pg_indexes_size(oid)) FROM ({_FAMILY}) f"""
+_INDEXES = f"""SELECT coalesce(p.inhparent, i.indexrelid)::regclass::text,
+       sum(pg_relation_size(i.indexrelid))
+FROM pg_index i LEFT JOIN pg_inherits p ON p.inhrelid = i.indexrelid
+WHERE i.indrelid IN ({_FAMILY}) GROUP BY 1 ORDER BY 2 DESC"""
+
+
+def fresh(server_url: str, version: int) -> str:
+    from obslib.storage.migrate import Migrator
+
+    name = f"obslib_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = c.with_database(server_url, name)
+    Migrator(url).up(to=version)
+    return url
+
+
+def drop(server_url: str, url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    from obslib.storage import db
+
+    db.close_adbc_reads()
+    name = make_url(url).database
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+        conn.execute(statement.format(sql.Identifier(name)))
+
+
+def sizes(url: str, table: str) -> dict:
+    """Bytes of ``table`` (all partitions): total, heap, TOAST, indexes, and per index."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(table)))
+        total, heap, indexes = (int(v or 0) for v in conn.execute(_SIZES, {"t": table}).fetchone())
+        rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
+        count = rows.fetchone()[0]
+        per_index = dict(conn.execute(_INDEXES, {"t": table}).fetchall())
+    return {
+        "rows": count,
+        "total": total,
+        "heap": heap,
+        "toast": total - heap - indexes,
+        "indexes": indexes,
+        "per_index": {k: int(v) for k, v in per_index.items()},
+    }
+
+
+def column_bytes(url: str, table: str, columns: tuple[str, ...]) -> dict[str, float]:
+    """avg(pg_column_size(col)) per column over a 1 % sample (names from schema constants)."""
+    parts = sql.SQL(", ").join(
+        sql.SQL("avg(pg_column_size({}))").format(sql.Identifier(col)) for col in columns
+    )
+    query = sql.SQL("SELECT {} FROM {} TABLESAMPLE SYSTEM (1)").format(parts, sql.Identifier(table))
+    with psycopg.connect(url) as conn:
+        row = conn.execute(query).fetchone()
+    return {col: round(float(v or 0), 1) for col, v in zip(columns, row, strict=True)}
+
+
+def time_loads(urls: dict[int, str], start: pd.Timestamp, end: pd.Timestamp, runs: int) -> dict:
+    from obslib import load
+
+    day = (end - pd.Timedelta(days=1)).floor("D")
+    windows = {"one_day": (day, day + pd.Timedelta(days=1)), "window": (start, end)}
+    times: dict[tuple[int, str], list[float]] = {}
+    for _ in range(runs):
+        for name, (lo, hi) in windows.items():
+            for version, url in urls.items():  # alternating, so load drifts hit both
+                t = time.perf_counter()
+                load.spans(lo, hi, url=url)
+                times.setdefault((version, name), []).append(time.perf_counter() - t)
+    return {f"{v}_{n}": round(statistics.median(ts), 3) for (v, n), ts in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spans", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3, help="load timings per window")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args()
+    c.setup_logging(args.verbose)
+    from obslib import demo
+
+    result: dict = {"spans": args.spans}
+    with c.server() as server_url:
+        urls: dict[int, str] = {}
+        try:
+            measured = {}
+            for version in VERSIONS:
+                url = urls[version] = fresh(server_url, version)
+                t = time.perf_counter()
+                summary = demo.run(seed=c.SEED, spans=args.spans, url=url)
+                write_s = time.perf_counter() - t
+                logger.info("%d: demo written in %.1f s", version, write_s)
+                spans, logs = sizes(url, schema.SPANS), sizes(url, schema.LOGS)
+                measured[version] = dict(
+                    write_s=round(write_s, 1),
+                    spans=spans,
+                    logs=logs,
+                    span_columns=column_bytes(url, schema.SPANS, schema.SPAN_COLUMNS),
+                )
+            loads = time_loads(urls, summary.start, summary.end, args.runs)
+        finally:
+            for url in urls.values():
+                drop(server_url, url)
+    report(measured, loads, result)
+    print(json.dumps(result))
+
+
+def report(measured: dict, loads: dict, result: dict) -> None:
+    def per(v: int, table: str, part: str) -> float:
+        m = measured[v][table]
+        return m[part] / m["rows"] if m["rows"] else float("nan")
+
+    head = f"{'':28}" + "".join(f"{'migration ' + str(v):>16}" for v in VERSIONS)
+    print(head)
+    print(f"{'write (demo.run) s':28}" + "".join(f"{measured[v]['write_s']:>16}" for v in VERSIONS))
+    for table in ("spans", "logs"):
+        counts = "".join(f"{measured[v][table]['rows']:>16,}" for v in VERSIONS)
+        print(f"{table + ' rows':28}" + counts)
+        for part in ("total", "heap", "toast", "indexes"):
+            label = f"  {table} B/row {part}"
+            print(f"{label:28}" + "".join(f"{per(v, table, part):>16.1f}" for v in VERSIONS))
+    for name in ("one_day", "window"):
+        label = f"load.spans {name} s"
+        print(f"{label:28}" + "".join(f"{loads[f'{v}_{name}']:>16}" for v in VERSIONS))
+    for v in VERSIONS:
+        print(f"\nmigration {v}: bytes per span by index")
+        for index, size in measured[v]["spans"]["per_index"].items():
+            print(f"  {index:48} {size / measured[v]['spans']['rows']:8.1f}")
+    print(f"\nmigration {VERSIONS[-1]}: avg bytes per span by column (pg_column_size)")
+    for col, size in measured[VERSIONS[-1]]["span_columns"].items():
+        print(f"  {col:48} {size:8.1f}")
+    now = per(VERSIONS[-1], "spans", "total")
+    met = now <= TARGET_BYTES_PER_SPAN
+    print(
+        f"\nbytes per span at {VERSIONS[-1]}: {now:.1f} (target <= {TARGET_BYTES_PER_SPAN}):"
+        f" {'met' if met else 'missed'}"
+    )
+    result.update(
+        write_s={str(v): measured[v]["write_s"] for v in VERSIONS},
+        bytes_per_span={str(v): round(per(v, "spans", "total"), 1) for v in VERSIONS},
+        index_bytes_per_span={str(v): round(per(v, "spans", "indexes"), 1) for v in VERSIONS},
+        bytes_per_log={str(v): round(per(v, "logs", "total"), 1) for v in VERSIONS},
+        load_s=loads,
+        bytes_per_span_target=TARGET_BYTES_PER_SPAN,
+        met=met,
+    )
+
+
+if __name__ == "__main__":
+    main()
