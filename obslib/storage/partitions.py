@@ -61,6 +61,14 @@ def parse_name(name: str) -> tuple[str, dt.date] | None:
         return None
 
 
+def qualified(name: str) -> sql.Identifier:
+    """The partition ``name`` (a day partition's, checked) with its schema, for a statement
+    that names the partition itself (its size, say): ``obslib_partitions.<name>``."""
+    if parse_name(name) is None:
+        raise UsageError(f"{name!r} is not a day partition's name (<table>_pYYYYMMDD)")
+    return sql.Identifier(SCHEMA, name)
+
+
 def is_partitioned(conn, table: str) -> bool:
     """Whether ``table`` is day-partitioned yet (migration 0012 applied)."""
     row = conn.execute(
