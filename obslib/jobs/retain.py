@@ -89,9 +89,7 @@ def retain(
     """Retire every day before the horizon (see the module docstring); one result per day
     touched, in table then day order. ``archive=None``: delete without a copy."""
     root = None if archive is None else Path(archive).resolve()
-    if root is not None and not dry_run:
-        export.prepare_out(archive, archive=True)  # created and marked as an archive
-    elif root is not None and root.exists() and not root.is_dir():
+    if root is not None and root.exists() and not root.is_dir():
         raise UsageError(f"cannot export into {archive}: it is a file, not a folder")
     results: list[DayResult] = []
 
@@ -101,6 +99,9 @@ def retain(
             on_day(result)
 
     with db.connection(url) as conn:
+        _check_schema(conn)
+        if archive is not None and not dry_run:
+            export.prepare_out(archive, archive=True)  # created and marked as an archive
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         conn.commit()
         try:
@@ -111,6 +112,16 @@ def retain(
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
             conn.commit()
     return results
+
+
+def _check_schema(conn) -> None:
+    """A UsageError (exit 2) unless the database has the catalog and day partitions."""
+    (catalog,) = conn.execute("SELECT to_regclass('archived_days') IS NOT NULL").fetchone()
+    flat = [t for t in arch.TABLES.values() if not partitions.is_partitioned(conn, t)]
+    conn.rollback()
+    if flat or not catalog:
+        missing = ", ".join(f"{t} is not day-partitioned" for t in flat) or "no archived_days"
+        raise UsageError(f"the database is not ready for retention ({missing}): run `obslib db up`")
 
 
 def _retain_table(conn, table, first_kept, root, dry_run, url, report) -> None:

@@ -257,3 +257,17 @@ def test_the_trace_view_and_the_report_header_after_retain(dataset, tmp_path) ->
     hot = {"start": str(TODAY - pd.Timedelta(days=2)), "end": str(TODAY)}
     assert reports._archived_days("trace", hot, None, url) == ""
     assert "From the archive" not in reports.report_header("trace", "Trace", hot)
+
+
+def test_a_database_without_day_partitions_is_told_to_migrate(fresh_db, tmp_path) -> None:
+    from obslib.storage.migrate import Migrator
+    from tests.conftest import MIGRATIONS
+
+    Migrator(fresh_db, MIGRATIONS).up(to=11)
+    refused = retain(fresh_db, "--keep", "5d", "--archive", str(tmp_path / "a"))
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "obslib: error: the database is not ready for retention (distributed_traces is not"
+        " day-partitioned, structured_logs is not day-partitioned): run `obslib db up`"
+    )
+    assert not (tmp_path / "a").exists()
