@@ -214,7 +214,8 @@ def _fetch(
     ``split=(column, lo, hi)`` (a NOT NULL time column, ``order``'s first key, whose window
     the query already keeps to ``[lo, hi)``) reads the window in ``_SLICES`` slices of time,
     one after another in one read-only REPEATABLE READ transaction (one snapshot, as one
-    statement has), each sorted as it arrives; the slices' tables are then chunks of one.
+    statement has), each sorted while the next one streams in; the slices' tables are
+    then chunks of one.
     A fetched table is freed only whole (one C-data import), so the sort's copy of one big
     result doubled the memory; a slice's import goes as soon as it is sorted (1M spans:
     peak 1.9x the frame in one piece, see bench/load.py).
@@ -253,7 +254,15 @@ def _fetch(
                 cur.fetchall()
             if not slices:
                 return fetch(cur, query)
-            parts = [_sorted_owned([fetch(cur, sql)], order) for sql in slices]
+            parts = []
+            # the next slice streams in (ADBC and Arrow let the GIL go) while this one sorts
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                pending = pool.submit(fetch, cur, slices[0])
+                for sql in [*slices[1:], None]:
+                    holder = [pending.result()]
+                    if sql is not None:
+                        pending = pool.submit(fetch, cur, sql)
+                    parts.append(_sorted_owned(holder, order))
             cur.execute("COMMIT")
             return parts
 
