@@ -282,10 +282,10 @@ def draft_cold(url: str, main: str, out: Path, realtime: bool) -> float:
 
 def backlog_run(
     url: str, env: dict, work: Path, row: tuple, n: int, new: int, realtime: bool
-) -> tuple[list[float], int, int]:
-    """With ``n`` undrafted old incidents, ``new`` new ones' insert to HTML (each once the
-    catch-up has drafted one more old one), how many old ones were still undrafted after
-    the last, and how many old drafts the follower stopped for them."""
+) -> tuple[list[dict], int, int]:
+    """With ``n`` undrafted old incidents, where ``new`` new ones' time from insert to HTML
+    went (each inserted once the catch-up has drafted one more old one), how many old ones
+    were still undrafted after the last, and how many old drafts the follower stopped."""
     with psycopg.connect(url) as conn:  # the demo's own incidents: out of the way
         conn.execute(
             """UPDATE alert_incidents SET incident_data = COALESCE(incident_data, '{}')
@@ -308,15 +308,15 @@ def backlog_run(
         for k in range(new):
             before = old_done()
             wait_until("the catch-up's next draft", lambda b=before: old_done() > b, proc)
-            one = draft_warm(url, proc, out, f"NEW-AFTER-BACKLOG-{k + 1}", row)
-            times.append(one["total_s"])
+            times.append(draft_warm(url, proc, out, f"NEW-AFTER-BACKLOG-{k + 1}", row))
         with psycopg.connect(url) as conn:
             left = conn.execute(
                 """SELECT count(*) FROM alert_incidents WHERE incident_id LIKE 'OLD-%%'
                    AND incident_data -> 'report' IS NULL"""
             ).fetchone()[0]
     stops = (work / "backlog.log").read_text().count("stopped the draft of")
-    logger.info("backlog: new incidents after %s s, %d old still pending", times, left)
+    totals = [round(t["total_s"], 2) for t in times]
+    logger.info("backlog: new incidents after %s s, %d old still pending", totals, left)
     return times, left, stops
 
 
@@ -396,7 +396,8 @@ def report(measured: dict, args: argparse.Namespace) -> dict:
     print(f"first incident after start (pays the warm-up): {first:.2f} s")
     out["first_s"] = round(first, 2)
     if measured["backlog_s"] is not None:
-        times = measured["backlog_s"]
+        split = measured["backlog_s"]
+        times = [s["total_s"] for s in split]
         median = c.median(times)
         met = median < TARGET_IDLE_S
         print(
@@ -410,6 +411,11 @@ def report(measured: dict, args: argparse.Namespace) -> dict:
         out["backlog_new_s"] = [round(t, 2) for t in times]
         out["backlog_new_median_s"] = round(median, 2)
         out["backlog_stops"] = measured["backlog_stops"]
+        out["backlog_new_stages_s"] = {
+            k: round(c.median([s[k] for s in split]), 2)
+            for k in ("dispatch_s", "kernel_ready_s", "cells_s", "after_cells_s")
+        }
+        print(f"  its stages (median s): {out['backlog_new_stages_s']}")
         out["backlog_met"] = met
     out["met"] = all(
         v["met"] for v in out.values() if isinstance(v, dict) and "met" in v

@@ -410,12 +410,18 @@ class _Watch:
                 if fresh is None:
                     continue
                 with self._lock:
-                    if self._armed is armed and not self._fired:
+                    stopping = self._armed is armed and not self._fired
+                    if stopping:
                         _kill(armed[1])
                         self._fired = True
+                if stopping:
+                    new, old = _shown(fresh[0]), _shown(armed[0])
+                    logger.info("new incident %s: stopping the draft of %s", new, old)
         except psycopg.Error as err:  # the follower's own connection notices and reconnects
             if not self._closing.is_set():
                 logger.warning("pre-emption off until reconnect (%s)", _one_line(str(err)))
+        except Exception:  # a bug here must not end the follower: drafts then run to their end
+            logger.exception("pre-emption off until reconnect")
 
 
 def _triage_on(
