@@ -40,8 +40,11 @@ from obslib.storage import db, partitions
 logger = logging.getLogger(__name__)
 
 # Tests only: the process kills itself (SIGKILL, no cleanup) right after the named step
-# commits, to prove a rerun finishes the job: exported, recorded, detached, dropped.
+# commits, to prove a rerun finishes the job: exported, recorded, detached, dropped; or
+# stops itself (SIGSTOP, until a SIGCONT) there the first time, so a test can write late
+# rows meanwhile.
 ENV_DIE_AT = "OBSLIB_RETAIN_DIE_AT"
+ENV_STOP_AT = "OBSLIB_RETAIN_STOP_AT"
 _LOCK_KEY = 0x0B5_2E7A1  # one retain at a time per database (a session advisory lock)
 
 
@@ -307,3 +310,9 @@ def _size(conn, name: str) -> int:
 def _die_after(step: str) -> None:
     if os.environ.get(ENV_DIE_AT) == step:
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get(ENV_STOP_AT) == step and step not in _stopped:
+        _stopped.add(step)  # the first time only
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+
+_stopped: set[str] = set()

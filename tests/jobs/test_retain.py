@@ -4,17 +4,22 @@ is finished by the next with nothing lost; the loaders' frames equal before and 
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import psycopg
 import pytest
 
-from obslib.jobs.retain import ENV_DIE_AT
+from obslib.ingest import write_spans
+from obslib.jobs.retain import ENV_DIE_AT, ENV_STOP_AT
 from obslib.load import archive, export
 from obslib.storage import partitions
+from tests.builders import span
 from tests.conftest import run_cli
 from tests.load.test_archive import NEW_DAYS, OLD_DAYS, TODAY, multi_day_dataset, the_frames
 
@@ -271,3 +276,52 @@ def test_a_database_without_day_partitions_is_told_to_migrate(fresh_db, tmp_path
         " day-partitioned, structured_logs is not day-partitioned): run `obslib db up`"
     )
     assert not (tmp_path / "a").exists()
+
+
+def _stopped(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0] == "T"
+
+
+@pytest.mark.parametrize(
+    ("step", "says"),
+    [
+        ("exported", "does not verify (12 rows"),
+        ("recorded", "rows arrived after the export (13 now, 12 archived)"),
+    ],
+    ids=[
+        "a span written between the export and its verification",
+        "a span written between the catalog and the detach",
+    ],
+)
+def test_late_rows_keep_the_day_and_the_next_run_archives_them(dataset, tmp_path, step, says):
+    """The run stops itself after the step; a late span of the oldest day is written; the
+    day is kept (exit 1, named) and the next run archives all 13 spans."""
+    url, _ = dataset
+    root = tmp_path / "archive"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OBSLIB_")}
+    env.update({"OBSLIB_DATABASE_URL": url, ENV_STOP_AT: step})
+    args = ["db", "retain", "--keep", "5d", "--archive", str(root)]
+    proc = subprocess.Popen([sys.executable, "-m", "obslib", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not _stopped(proc.pid):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        late = pd.Timestamp(OLD[0], tz="UTC") + pd.Timedelta(hours=23)
+        write_spans(pd.DataFrame([span("late", "root", start=late)]), url=url)
+        os.kill(proc.pid, signal.SIGCONT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, out + err
+    assert says in err and f"kept: spans {OLD[0]}" in err.splitlines()[-1]
+    assert OLD[0] in state(url)["distributed_traces attached"]
+    again = retain(url, "--keep", "5d", "--archive", str(root))
+    assert again.returncode == 0, again.stderr
+    assert f"spans {OLD[0]}  archived 13 rows, verified" in again.stdout
+    archived = root / "spans" / f"day={OLD[0]}" / export.PART
+    assert archive.file_checksum(archived, "spans")[0] == 13
