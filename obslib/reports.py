@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
 import tempfile
 import threading
@@ -605,6 +606,21 @@ class WarmKernel:
         """The kernel manager, for one run; the kernel is used from then on."""
         self.used = True
         return self.manager
+
+    def kill(self) -> None:
+        """SIGKILL the kernel's process group (as jupyter_client's own kill does), safe from
+        any thread: a signal, not the manager, which a run's thread may be using (a
+        follower stops a draft in progress this way). ``close`` still cleans up after."""
+        provisioner = self.manager.provisioner
+        process = getattr(provisioner, "process", None)
+        if process is None or process.poll() is not None:
+            return
+        with suppress(OSError):  # gone meanwhile
+            pgid = getattr(provisioner, "pgid", None)
+            if pgid:
+                os.killpg(pgid, signal.SIGKILL)
+            else:
+                process.kill()
 
     def close(self) -> None:
         """Kill the kernel and remove its sockets' folder. Safe to call twice."""

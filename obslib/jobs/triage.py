@@ -412,7 +412,7 @@ class _Watch:
                 with self._lock:
                     stopping = self._armed is armed and not self._fired
                     if stopping:
-                        _kill(armed[1])
+                        armed[1].kill()
                         self._fired = True
                 if stopping:
                     new, old = _shown(fresh[0]), _shown(armed[0])
@@ -682,21 +682,6 @@ def _kernel_for(runbook: str | None, url: str) -> reports.WarmKernel | None:
     except Exception as err:  # the run starts its own kernel: not stoppable, nothing lost
         logger.warning("no kernel started ahead (%s): this draft runs to its end", err)
         return None
-
-
-def _kill(kernel: reports.WarmKernel) -> None:
-    """SIGKILL the kernel's process group (as jupyter_client's own kill does), from any
-    thread: a signal, not the manager (which the run's thread is using)."""
-    provisioner = kernel.manager.provisioner
-    process = getattr(provisioner, "process", None)
-    if process is None or process.poll() is not None:
-        return
-    with suppress(OSError):
-        pgid = getattr(provisioner, "pgid", None)
-        if pgid:
-            os.killpg(pgid, signal.SIGKILL)
-        else:
-            process.kill()
 
 
 # -- following ---------------------------------------------------------------------------------
