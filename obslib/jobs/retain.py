@@ -302,7 +302,8 @@ def _drop(conn, table: str, day: date, name: str, *, catalogued: bool) -> int:
 
 def _size(conn, name: str) -> int:
     (size,) = conn.execute(
-        "SELECT pg_total_relation_size(to_regclass(%s))", (sql.Identifier(name).as_string(conn),)
+        "SELECT pg_total_relation_size(to_regclass(%s))",
+        (partitions.qualified(name).as_string(conn),),
     ).fetchone()
     return int(size or 0)
 
