@@ -17,10 +17,12 @@ SPANS = "distributed_traces"
 ALERT_DEFINITIONS = "alert_definitions"
 ALERT_INCIDENTS = "alert_incidents"
 LOGS = "structured_logs"
+ARCHIVED_DAYS = "archived_days"  # retention's catalog of archived days (migration 0013)
 
-# The upstream plan's five tables, plus the logs table its logging section needs.
+# The upstream plan's five tables, plus the logs table its logging section needs and the
+# archive's catalog. (The day partitions of spans and logs live in schema obslib_partitions.)
 PLAN_TABLES = (SLOS, SLO_MEASUREMENTS, SPANS, ALERT_DEFINITIONS, ALERT_INCIDENTS)
-TABLES = (*PLAN_TABLES, LOGS)
+TABLES = (*PLAN_TABLES, LOGS, ARCHIVED_DAYS)
 
 SPAN_COLUMNS = (
     "trace_id",
