@@ -39,7 +39,7 @@ ISO_UTC = "%Y-%m-%dT%H:%M:%S.%f+00:00"
 INSERT = (
     f"INSERT INTO {c.TABLE} ({c.COLUMN_LIST}) "
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb) "
-    "ON CONFLICT (trace_id, span_id) DO NOTHING"
+    "ON CONFLICT DO NOTHING"  # the unique key holds the partition key too (migration 0012)
 )
 
 

@@ -294,7 +294,9 @@ class GroupCommit:
         try:
             if self._connection is None:
                 self._connect()
-            with writer.transaction(self._connection, every_conflict=True) as batch:
+            with writer.transaction(
+                self._connection, every_conflict=True, url=self.url or db.database_url()
+            ) as batch:
                 outcome = store(batch, combined, "collector")
             settle(outcome, batch, "collector")  # what the commit found another writer stored
         except InputError as err:

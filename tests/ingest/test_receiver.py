@@ -306,6 +306,24 @@ def test_protobuf_spans_are_stored_and_answered_in_protobuf(
     assert count(running.url, service) == 20
 
 
+def test_the_receivers_spans_land_in_their_own_day_partition(
+    running: Running, svc: tuple[str, int]
+) -> None:
+    """The receiver makes the day it writes before it merges (on a short connection of its
+    own, the database given to the group commit), so its rows are in the day's partition,
+    not left in the default one for a later write to move."""
+    service, base = svc
+    resp = running.post("/v1/traces", spans_request(base, 10, service=service), PB)
+    assert resp.status_code == 200, resp.text
+    where = rows(
+        running.url,
+        "SELECT DISTINCT tableoid::regclass::text FROM distributed_traces WHERE service_name = %s",
+        service,
+    )
+    day = datetime.fromtimestamp((T0 + base * 1000) / 1e9, UTC)
+    assert where == [(f"obslib_partitions.distributed_traces_p{day:%Y%m%d}",)]
+
+
 @pytest.mark.parametrize(
     ("media", "gzipped"),
     [("json", False), ("protobuf", True), ("json", True)],
