@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import orjson
 import pyarrow as pa
@@ -41,6 +42,7 @@ ENV_ARCHIVE = "OBSLIB_ARCHIVE"
 TABLES = {"spans": "distributed_traces", "logs": "structured_logs"}
 KEYS = {"spans": ("trace_id", "span_id"), "logs": ("log_id",)}
 DAY_COLUMN = {"spans": "start_time", "logs": "timestamp"}
+T = TypeVar("T")
 _KEY_SQL = {"spans": "trace_id || ' ' || span_id", "logs": "log_id"}
 
 
@@ -149,6 +151,28 @@ def cold_days(
     ]
 
 
+def consistent(
+    table: str,
+    lo: datetime | None,
+    hi: datetime | None,
+    read: Callable[[list[ColdDay]], T],
+    *,
+    archive: str | Path | None,
+    url: str | None,
+) -> tuple[T, list[ColdDay]]:
+    """``read(days)`` (the hot rows, and whatever it takes from the cold ``days``) as one
+    consistent state: the catalog read before and after it must agree, else it is read once
+    more (a ``retain`` detached a day in between)."""
+    before = cold_days(table, lo, hi, archive=archive, url=url)
+    for _ in range(5):
+        result = read(before)
+        after = cold_days(table, lo, hi, archive=archive, url=url)
+        if after == before:
+            return result, before
+        before = after
+    raise ObslibError(f"the archive catalog of {table} kept changing while it was read")
+
+
 def with_cold(
     table: str,
     lo: datetime | None,
@@ -159,22 +183,34 @@ def with_cold(
     archive: str | Path | None,
     url: str | None,
 ) -> tuple[pa.Table, list[ColdDay]]:
-    """The hot rows (``hot()``) and the cold ones (``cold(days)``) as one consistent state:
-    the catalog read before and after the hot rows must agree, else everything is read once
-    more (a ``retain`` detached a day in between)."""
-    before = cold_days(table, lo, hi, archive=archive, url=url)
-    for _ in range(5):
-        rows = hot()
-        after = cold_days(table, lo, hi, archive=archive, url=url)
-        if after == before:
-            break
-        before = after
-    else:
-        raise ObslibError(f"the archive catalog of {table} kept changing while it was read")
-    extra = cold(before) if before else None
+    """The hot rows (``hot()``) and the cold ones (``cold(days)``) as one consistent state
+    (``consistent``), the cold ones cast to the hot ones' schema and appended."""
+    rows, days = consistent(table, lo, hi, lambda _: hot(), archive=archive, url=url)
+    extra = cold(days) if days else None
     if extra is None or extra.num_rows == 0:
-        return rows, before
-    return pa.concat_tables([rows, extra.select(rows.column_names).cast(rows.schema)]), before
+        return rows, days
+    return pa.concat_tables([rows, extra.select(rows.column_names).cast(rows.schema)]), days
+
+
+def each_day(
+    days: Sequence[ColdDay], columns: Sequence[str], condition: pc.Expression | None
+) -> Iterator[pa.Table]:
+    """The ``columns`` of each cold day's rows that meet ``condition``, one day at a time (an
+    aggregate over a long window never holds more than a day of a few columns)."""
+    import pyarrow.parquet as pq
+
+    for day in days:
+        yield pq.read_table(checked_path(day), columns=list(columns), filters=condition)
+
+
+def regroup(table: pa.Table, keys: Sequence[str], how: Mapping[str, str]) -> pa.Table:
+    """Rows with equal ``keys`` as one row, each other column combined by its ``how``
+    (``sum``, ``min`` or ``max``): partial aggregates (the hot rows', each cold day's) merged
+    as one GROUP BY over all their rows would give them; columns in ``table``'s order."""
+    out = table.group_by(list(keys), use_threads=False).aggregate(list(how.items()))
+    named = {f"{column}_{fn}": column for column, fn in how.items()}
+    out = out.rename_columns([named.get(c, c) for c in out.column_names])
+    return out.select(table.column_names).cast(table.schema)
 
 
 _verified: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> its SHA-256

@@ -4,11 +4,15 @@ PostgreSQL: memory grows with buckets, not spans)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from obslib.load._core import _fetch, _Query, _texts, _typed, _window
+from obslib.load import archive as _archive
+from obslib.load._core import _fetch, _Query, _sorted, _texts, _typed, _window
 from obslib.values import Moment, moment, positive_duration
 
 _SLOS = """SELECT id, service_name, slo_name, slo_type, target_value::float8 AS target_value,
@@ -61,10 +65,12 @@ def _server_counts(
     services: Iterable[str] | None = None,
     thresholds: Sequence[float] = (),
     url: str | None = None,
+    archive: str | Path | None = None,
 ) -> pd.DataFrame:
     """Server spans per service and ``bucket`` (every ``bucket_s`` seconds, aligned to
     2000-01-01) or ``operation_name``: ``total``, ``ok`` and one ``fast_<i>`` per latency
-    threshold, all in ONE scan (a scan per threshold cost 4x at four thresholds).
+    threshold, all in ONE scan (a scan per threshold cost 4x at four thresholds). Archived
+    days add their own counts (``_cold_server_counts``, the same rules), summed per key.
 
     The statement's shape comes from our own arguments (which key, how many thresholds);
     every value is bound."""
@@ -96,11 +102,59 @@ def _server_counts(
         + " AND ".join(conditions)
         + " GROUP BY 1, 2"
     )
-    table = _fetch(sql, params, url, order=("service_name", by), planned=True)
+    order = ("service_name", by)
+    where = _archive.condition(
+        ("start_time", lo, hi), [("service_name", names)], equal=[("span_kind", "server")]
+    )
+    needed = ["service_name", "start_time" if by == "bucket" else by, "status", "duration_ms"]
+
+    def read(days: list[_archive.ColdDay]) -> pa.Table:
+        hot = _fetch(sql, params, url, order=order, planned=True)
+        if not days:
+            return hot
+        cold = [
+            _cold_server_counts(rows, by, bucket_s, thresholds).cast(hot.schema)
+            for rows in _archive.each_day(days, needed, where)
+        ]
+        sums = {c: "sum" for c in hot.column_names[2:]}
+        return _sorted(_archive.regroup(pa.concat_tables([hot, *cold]), order, sums), order)
+
+    table, _ = _archive.consistent("spans", lo, hi, read, archive=archive, url=url)
     frame = _typed(table, times=("bucket",) if by == "bucket" else ())
     for col in frame.columns[2:]:
         frame[col] = frame[col].astype("int64")
     return frame
+
+
+_ORIGIN_US = 946_684_800_000_000  # date_bin's origin, 2000-01-01 UTC, in Unix microseconds
+
+
+def _cold_server_counts(
+    rows: pa.Table, by: str, bucket_s: float | None, thresholds: Sequence[float]
+) -> pa.Table:
+    """``_server_counts``' SELECT list over archived server spans: ``date_bin``'s bucket
+    (an interval of whole microseconds, as ``make_interval`` rounds it), ``status = 'ok'``
+    and ``duration_ms <= threshold`` (a missing value counts in neither, as in SQL)."""
+    if by == "bucket":
+        stride = round(float(bucket_s) * 1_000_000)
+        micros = rows["start_time"].cast(pa.int64()).to_numpy() - _ORIGIN_US
+        binned = micros - np.mod(micros, stride) + _ORIGIN_US
+        key = pa.array(binned, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    else:
+        key = rows[by]
+    columns = {"service_name": rows["service_name"], by: key}
+    columns["total"] = pa.array(np.ones(rows.num_rows, dtype=np.int64))
+    columns["ok"] = _flags(pc.equal(rows["status"], "ok"))
+    for i, threshold in enumerate(thresholds):
+        columns[f"fast_{i}"] = _flags(pc.less_equal(rows["duration_ms"], float(threshold)))
+    counts = pa.table(columns)
+    sums = {c: "sum" for c in counts.column_names[2:]}
+    return _archive.regroup(counts, ("service_name", by), sums)
+
+
+def _flags(condition: pa.ChunkedArray) -> pa.ChunkedArray:
+    """1 where a condition holds, 0 where it does not or is unknown (NULL)."""
+    return condition.fill_null(False).cast(pa.int64())
 
 
 def _bucket_seconds(bucket: str) -> float:
@@ -122,8 +176,10 @@ def sli_counts(
     bucket: str = "1h",
     latency_threshold_ms: float | None = None,
     url: str | None = None,
+    archive: str | Path | None = None,
 ) -> pd.DataFrame:
-    """Server-span counts per service and time bucket, aggregated in PostgreSQL.
+    """Server-span counts per service and time bucket, aggregated in PostgreSQL (archived
+    days from the archive: ``archive``, default ``$OBSLIB_ARCHIVE``, else its own folder).
 
     ``ok`` counts spans with status ok (availability SLIs); ``fast`` those no slower than
     ``latency_threshold_ms`` (latency SLIs; 0 without a threshold). Memory grows with
@@ -132,7 +188,7 @@ def sli_counts(
     thresholds = [] if latency_threshold_ms is None else [latency_threshold_ms]
     counts = _server_counts(
         start, end, by="bucket", bucket_s=_bucket_seconds(bucket), services=services,
-        thresholds=thresholds, url=url,
+        thresholds=thresholds, url=url, archive=archive,
     )  # fmt: skip
     return _with_fast(counts, 0 if thresholds else None)
 
@@ -144,6 +200,7 @@ def slo_counts(
     *,
     bucket: str = "1min",
     url: str | None = None,
+    archive: str | Path | None = None,
 ) -> pd.DataFrame:
     """``sli_counts`` for every service with an SLO, once without a latency threshold and
     once per latency SLO's threshold, with a ``threshold`` column saying which (NaN: none):
@@ -154,7 +211,7 @@ def slo_counts(
     thresholds = sorted(set(latency.dropna().astype(float)))
     counts = _server_counts(
         start, end, by="bucket", bucket_s=_bucket_seconds(bucket), services=services,
-        thresholds=thresholds, url=url,
+        thresholds=thresholds, url=url, archive=archive,
     )  # fmt: skip
     frames = [_with_fast(counts, None).assign(threshold=np.nan)]
     frames += [_with_fast(counts, i).assign(threshold=t) for i, t in enumerate(thresholds)]
@@ -168,13 +225,15 @@ def operation_counts(
     services: Iterable[str] | None = None,
     latency_threshold_ms: float | None = None,
     url: str | None = None,
+    archive: str | Path | None = None,
 ) -> pd.DataFrame:
     """Server-span counts per service and operation in ``[start, end)``, aggregated in
     PostgreSQL: ``total``, ``ok`` and ``fast`` (no slower than the threshold; 0 without)."""
     thresholds = [] if latency_threshold_ms is None else [latency_threshold_ms]
     counts = _server_counts(
-        start, end, by="operation_name", services=services, thresholds=thresholds, url=url
-    )
+        start, end, by="operation_name", services=services, thresholds=thresholds, url=url,
+        archive=archive,
+    )  # fmt: skip
     return _with_fast(counts, 0 if thresholds else None)
 
 
@@ -183,42 +242,89 @@ _SERVICES = """SELECT service_name, count(*) AS spans,
 FROM distributed_traces"""
 
 
-def services(start: Moment, end: Moment, *, url: str | None = None) -> pd.DataFrame:
-    """The services seen in spans of ``[start, end)`` with their span counts."""
+def services(
+    start: Moment, end: Moment, *, url: str | None = None, archive: str | Path | None = None
+) -> pd.DataFrame:
+    """The services seen in spans of ``[start, end)`` with their span counts (archived days
+    counted from the archive)."""
     lo, hi = _window(start, end)
     q = _Query(_SERVICES).where("start_time >= ?", lo).where("start_time < ?", hi)
-    frame = _typed(_fetch(q.sql(group_by="1"), q.params, url, order=("service_name",)))
+    order = ("service_name",)
+    where = _archive.condition(("start_time", lo, hi))
+
+    def read(days: list[_archive.ColdDay]) -> pa.Table:
+        hot = _fetch(q.sql(group_by="1"), q.params, url, order=order)
+        if not days:
+            return hot
+        cold = [
+            _cold_services(rows).cast(hot.schema)
+            for rows in _archive.each_day(days, ("service_name", "span_kind"), where)
+        ]
+        sums = {"spans": "sum", "server_spans": "sum"}
+        return _sorted(_archive.regroup(pa.concat_tables([hot, *cold]), order, sums), order)
+
+    table, _ = _archive.consistent("spans", lo, hi, read, archive=archive, url=url)
+    frame = _typed(table)
     for col in ("spans", "server_spans"):
         frame[col] = frame[col].astype("int64")
     return frame
 
 
-def data_range(*, url: str | None = None) -> tuple[pd.Timestamp, pd.Timestamp] | None:
-    """The start times of the first and the latest stored span (None for an empty table):
-    where the data begins, and "now" for data that stopped arriving, like the demo's."""
-    table = _fetch(
-        "SELECT min(start_time) AS first, max(start_time) AS last FROM distributed_traces",
-        [],
-        url,
-        order=(),
-        small=True,
+def _cold_services(rows: pa.Table) -> pa.Table:
+    """``_SERVICES`` over archived spans: all spans, and those with ``span_kind = 'server'``."""
+    counts = pa.table(
+        {
+            "service_name": rows["service_name"],
+            "spans": pa.array(np.ones(rows.num_rows, dtype=np.int64)),
+            "server_spans": _flags(pc.equal(rows["span_kind"], "server")),
+        }
     )
-    first, last = table.column("first")[0].as_py(), table.column("last")[0].as_py()
-    if first is None:
+    return _archive.regroup(counts, ("service_name",), {"spans": "sum", "server_spans": "sum"})
+
+
+def data_range(
+    *, url: str | None = None, archive: str | Path | None = None
+) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The start times of the first and the latest stored span (None for an empty table):
+    where the data begins, and "now" for data that stopped arriving, like the demo's.
+    Archived days count: the first is then in the earliest archived day."""
+
+    def read(days: list[_archive.ColdDay]) -> tuple[object, object]:
+        table = _fetch(
+            "SELECT min(start_time) AS first, max(start_time) AS last FROM distributed_traces",
+            [],
+            url,
+            order=(),
+            small=True,
+        )
+        times = [table.column("first")[0].as_py(), table.column("last")[0].as_py()]
+        if days:  # days hold rows (the catalog lists no empty day) and do not overlap
+            for day in {days[0], days[-1]}:
+                (rows,) = _archive.each_day([day], ("start_time",), None)
+                times += [pc.min(rows["start_time"]).as_py(), pc.max(rows["start_time"]).as_py()]
+        return times[0::2], times[1::2]
+
+    (firsts, lasts), _ = _archive.consistent("spans", None, None, read, archive=archive, url=url)
+    firsts, lasts = [t for t in firsts if t is not None], [t for t in lasts if t is not None]
+    if not firsts:
         return None
-    return pd.Timestamp(first).tz_convert("UTC"), pd.Timestamp(last).tz_convert("UTC")
+    return pd.Timestamp(min(firsts)).tz_convert("UTC"), pd.Timestamp(max(lasts)).tz_convert("UTC")
 
 
 def data_end(
-    end: Moment | None = None, *, url: str | None = None, name: str = "end"
+    end: Moment | None = None,
+    *,
+    url: str | None = None,
+    name: str = "end",
+    archive: str | Path | None = None,
 ) -> pd.Timestamp:
     """The instant a report or an evaluation ends at: ``end`` as given, else the minute after
     the latest stored span's start (the end of its minute, so the half-open window ending
     there holds it: the end of the data, "now" on a live system, the demo's end on the demo;
-    the current minute for an empty table)."""
+    the current minute for an empty table; archived days count)."""
     if end is not None and str(end).strip():
         return moment(end, name)
-    stored = data_range(url=url)
+    stored = data_range(url=url, archive=archive)
     if stored is None:
         return pd.Timestamp.now(tz="UTC").floor("min")
     return stored[1].floor("min") + pd.Timedelta(minutes=1)
