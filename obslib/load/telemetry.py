@@ -175,7 +175,8 @@ def _spans_frame(table: pa.Table, json: JsonMode) -> pd.DataFrame:
 # Each trace's root and span extent among the spans that start in the window: the root is
 # obslib.traces.tree.roots' rule in SQL (no parent in the window's spans: an empty parent
 # id, the span's own id, or one the window lacks; the earliest such span, ties by span id).
-_TRACE_ROOTS = """WITH w AS MATERIALIZED (
+# ``_window_roots`` is the same rule in pandas, for archived days.
+_WINDOW_ROOTS = """WITH w AS MATERIALIZED (
     SELECT trace_id, span_id, parent_span_id, service_name, operation_name, start_time,
            end_time
     FROM distributed_traces WHERE start_time >= $1 AND start_time < $2
@@ -187,24 +188,114 @@ _TRACE_ROOTS = """WITH w AS MATERIALIZED (
            SELECT 1 FROM w p WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_span_id)
     ORDER BY s.trace_id, s.start_time, s.span_id
 ), extent AS (
-    SELECT trace_id, min(start_time) AS start_time,
-           (extract(epoch FROM max(end_time) - min(start_time)) * 1000)::float8 AS duration_ms
+    SELECT trace_id, min(start_time) AS start_time, max(end_time) AS last_end
     FROM w GROUP BY trace_id
-)
+)"""
+_TRACE_ROOTS = (
+    _WINDOW_ROOTS
+    + """
 SELECT root.trace_id, root.service_name, root.operation_name, extent.start_time,
-       extent.duration_ms
+       (extract(epoch FROM extent.last_end - extent.start_time) * 1000)::float8 AS duration_ms
 FROM root JOIN extent USING (trace_id)"""
+)
+# With archived days: every trace of the hot spans, rooted or not, and its last span end, to
+# be merged with the archived days' own (``_roots_across``).
+_TRACE_PARTS = (
+    _WINDOW_ROOTS
+    + """
+SELECT extent.trace_id, root.trace_id IS NOT NULL AS rooted, root.service_name,
+       root.operation_name, extent.start_time, extent.last_end
+FROM extent LEFT JOIN root USING (trace_id)"""
+)
+_ROOT_SPANS = """SELECT trace_id, span_id, parent_span_id, service_name, operation_name,
+       start_time, end_time
+FROM distributed_traces"""
+_SPAN_COLUMNS = ("trace_id", "span_id", "parent_span_id", "service_name", "operation_name",
+                 "start_time", "end_time")  # fmt: skip
+_PART_COLUMNS = ("trace_id", "rooted", "service_name", "operation_name", "start_time", "last_end")
 
 
-def trace_roots(start: Moment, end: Moment, *, url: str | None = None) -> pd.DataFrame:
+def trace_roots(
+    start: Moment, end: Moment, *, url: str | None = None, archive: str | Path | None = None
+) -> pd.DataFrame:
     """One row per trace among the spans that start in ``[start, end)``: its root's
     ``service_name`` and ``operation_name`` (``obslib.traces.tree.roots``' rule, in SQL),
     its first ``start_time`` and its span extent ``duration_ms`` (first span start to last
     span end, as ``obslib.traces.trace_summaries`` measures a trace); by trace id.
 
     A trace the window cuts counts with the spans inside it. A trace whose every span has
-    a parent in the window (a cycle) has no root and no row.
+    a parent in the window (a cycle) has no root and no row. Archived days count as if
+    they were still in PostgreSQL (see ``_roots_across``).
     """
     lo, hi = _window(start, end)
-    table = _fetch(_TRACE_ROOTS, [lo, hi], url, order=("trace_id",))
+
+    def read(days: list[_archive.ColdDay]) -> pa.Table:
+        if not days:
+            return _fetch(_TRACE_ROOTS, [lo, hi], url, order=("trace_id",))
+        parts = _typed(
+            _fetch(_TRACE_PARTS, [lo, hi], url, order=("trace_id",)),
+            times=("start_time", "last_end"),
+        )
+        return _roots_across(parts, days, lo, hi, url)
+
+    table, _ = _archive.consistent("spans", lo, hi, read, archive=archive, url=url)
     return _typed(table, times=("start_time",))
+
+
+def _roots_across(hot: pd.DataFrame, days, lo, hi, url) -> pa.Table:
+    """``_TRACE_ROOTS`` over the hot spans and those of the archived ``days``.
+
+    Each day (and the hot rows) gives each of its traces' extent and root on its own, one
+    day in memory at a time. A trace found in one of them only is done; one found in
+    several (it crossed midnight) is taken again from all of its spans in the window, where
+    a span whose parent is in another day is no root."""
+    where = _archive.condition(("start_time", lo, hi))
+    parts = [hot[list(_PART_COLUMNS)]]
+    for rows in _archive.each_day(days, _SPAN_COLUMNS, where):
+        parts.append(_window_roots(_typed(rows, times=("start_time", "end_time"))))
+    merged = pd.concat(parts, ignore_index=True)
+    shared = merged["trace_id"].duplicated(keep=False)
+    whole = merged[~shared]
+    crossing = sorted(set(merged.loc[shared, "trace_id"]))
+    if crossing:
+        q = _Query(_ROOT_SPANS).where("start_time >= ?", lo).where("start_time < ?", hi)
+        q.where("trace_id = ANY(?)", crossing)
+        spans = [_fetch(q.sql(), q.params, url, order=("trace_id",))]
+        where = _archive.condition(("start_time", lo, hi), [("trace_id", crossing)])
+        spans += list(_archive.each_day(days, _SPAN_COLUMNS, where))
+        rows = pa.concat_tables([t.cast(spans[0].schema) for t in spans])
+        again = _window_roots(_typed(rows, times=("start_time", "end_time")))
+        whole = pd.concat([whole, again], ignore_index=True)
+    whole = whole[whole["rooted"].astype(bool)]
+    # extract(epoch ...) * 1000 is exact in numeric, then rounded once to float8: the
+    # microseconds (exact as a float) divided by 1000 round the same way
+    micros = (whole["last_end"] - whole["start_time"]) / pd.Timedelta(microseconds=1)
+    out = pa.table(
+        {
+            "trace_id": pa.array(whole["trace_id"], pa.string()),
+            "service_name": pa.array(whole["service_name"], pa.string()),
+            "operation_name": pa.array(whole["operation_name"], pa.string()),
+            "start_time": pa.array(whole["start_time"], pa.timestamp("us", tz="UTC")),
+            "duration_ms": pa.array(micros / 1000.0, pa.float64()),
+        }
+    )
+    return _sorted(out, ("trace_id",))
+
+
+def _window_roots(rows: pd.DataFrame) -> pd.DataFrame:
+    """``_WINDOW_ROOTS`` over these spans: per trace, ``rooted`` and its root's service and
+    operation (no parent among ``rows``: none, empty, its own id, or one ``rows`` lack; the
+    earliest, ties by span id), its first ``start_time`` and ``last_end``."""
+    parent = rows["parent_span_id"]
+    top = (parent.isna() | (parent == "") | (parent == rows["span_id"])).to_numpy(bool)
+    ids = pd.MultiIndex.from_arrays([rows["trace_id"], rows["span_id"]])
+    up = pd.MultiIndex.from_arrays([rows["trace_id"], parent])
+    candidates = rows[top | ~up.isin(ids)]
+    roots = candidates.sort_values(["trace_id", "start_time", "span_id"], kind="stable")
+    roots = roots.drop_duplicates("trace_id").set_index("trace_id")
+    extent = rows.groupby("trace_id", sort=False).agg(
+        start_time=("start_time", "min"), last_end=("end_time", "max")
+    )
+    out = extent.join(roots[["service_name", "operation_name"]], how="left")
+    out["rooted"] = out.index.isin(roots.index)
+    return out.reset_index()[list(_PART_COLUMNS)]

@@ -12,9 +12,12 @@ import psycopg
 import pytest
 
 from obslib import load
+from obslib.ingest import write_spans
 from obslib.jobs import retain as retain_job
 from obslib.load import archive
-from tests.builders import slo_definitions
+from obslib.load.telemetry import trace_roots
+from tests.builders import slo_definitions, span
+from tests.ids import tid
 from tests.load.test_archive import NEW_DAYS, OLD_DAYS, TODAY, multi_day_dataset
 
 HOT_NEIGHBOUR = (-7,)  # the first kept day, right after the archived ones
@@ -27,6 +30,25 @@ SLOS = slo_definitions(
     {"slo_name": "fast", "slo_type": "latency", "latency_threshold_ms": 5.0},  # = a duration,
     {"service_name": "db", "slo_name": "availability"},
 )
+
+
+def crossing_traces() -> list[dict]:
+    """Traces over midnight: archived root, kept child; archived child starting before its
+    kept root (skew: the child is no root); both halves archived (day -10 into -9), and a
+    span whose parent was never stored."""
+    kept = TODAY + pd.Timedelta(days=HOT_NEIGHBOUR[0])
+    ms = pd.Timedelta(milliseconds=1)
+    older = TODAY + pd.Timedelta(days=OLD_DAYS[1])
+    return [
+        span("midnight", "root", start=kept - 100 * ms, duration_ms=400, operation="GET /m"),
+        span("midnight", "child", "root", service="db", start=kept + 100 * ms, duration_ms=250.5),
+        span("skewed", "child", "root", service="db", start=kept - 1000 * ms, duration_ms=3),
+        span("skewed", "root", start=kept + 1000 * ms, duration_ms=7.25, operation="GET /s"),
+        span("archived twice", "root", start=older - 1000 * ms, duration_ms=2500),
+        span("archived twice", "child", "root", service="db", start=older + 1000 * ms),
+        span("orphan", "lost", "never", start=older + pd.Timedelta(hours=2), duration_ms=1),
+    ]
+
 
 Aggregate = Callable[[str], object]
 AGGREGATES: dict[str, Aggregate] = {
@@ -53,6 +75,11 @@ AGGREGATES: dict[str, Aggregate] = {
     "operation counts with a threshold over a cut window": lambda url: load.operation_counts(
         *CUT, services=["api"], latency_threshold_ms=30, url=url
     ),
+    "trace roots": lambda url: trace_roots(LO, HI, url=url),
+    "trace roots of a cut window": lambda url: trace_roots(*CUT, url=url),
+    "trace roots of a window cut at midnight between archived days": lambda url: trace_roots(
+        TODAY + pd.Timedelta(days=OLD_DAYS[1]), HI, url=url
+    ),
 }
 
 
@@ -72,11 +99,17 @@ def before_and_after(tmp_path_factory, server_url) -> dict[str, tuple[object, ob
     with scratch_database(server_url) as url:
         Migrator(url, MIGRATIONS).up()
         multi_day_dataset(url, OLD_DAYS + HOT_NEIGHBOUR + NEW_DAYS)
+        extra = crossing_traces()
+        write_spans(pd.DataFrame(extra), url=url)
+        first_kept = TODAY + pd.Timedelta(days=HOT_NEIGHBOUR[0])
+        kept = 3 * 4 * len(HOT_NEIGHBOUR + NEW_DAYS) + sum(
+            s["start_time"] >= first_kept for s in extra
+        )
         before = {name: read(url) for name, read in AGGREGATES.items()}
         retire(url, tmp_path_factory.mktemp("archive"))
         with psycopg.connect(url) as conn:
             (left,) = conn.execute("SELECT count(*) FROM distributed_traces").fetchone()
-        assert left == 3 * 4 * len(HOT_NEIGHBOUR + NEW_DAYS)  # the old days left PostgreSQL
+        assert left == kept  # the old days left PostgreSQL
         assert len(archive.cold_days("spans", LO, HI, url=url)) == len(OLD_DAYS)
         after = {name: read(url) for name, read in AGGREGATES.items()}
     return {name: (before[name], after[name]) for name in AGGREGATES}
@@ -93,6 +126,22 @@ def test_an_aggregate_is_the_same_after_its_old_days_move_to_the_archive(
     else:
         assert before is not None
         assert after == before
+
+
+def test_a_trace_over_midnight_has_one_root_and_its_whole_extent(before_and_after) -> None:
+    """Its spans in an archived and a kept day make one trace: the skewed child that starts
+    before its root (in the archived day) is no root, and the extent spans both days."""
+    _, roots = before_and_after["trace roots"]
+    rows = roots.set_index("trace_id")
+    ids = {name: tid(name) for name in ("midnight", "skewed", "archived twice", "orphan")}
+    assert rows.loc[ids["midnight"], "operation_name"] == "GET /m"
+    assert rows.loc[ids["midnight"], "duration_ms"] == 450.5  # -100 ms to +350.5 ms
+    assert rows.loc[ids["skewed"], "operation_name"] == "GET /s"
+    assert rows.loc[ids["skewed"], "duration_ms"] == 2007.25
+    assert rows.loc[ids["archived twice"], "duration_ms"] == 2500
+    assert ids["orphan"] in rows.index
+    _, cut = before_and_after["trace roots of a window cut at midnight between archived days"]
+    assert cut.set_index("trace_id").loc[ids["archived twice"], "service_name"] == "db"
 
 
 def test_the_data_range_starts_in_the_archive(before_and_after) -> None:
