@@ -76,25 +76,28 @@ def _db_retain(args: argparse.Namespace) -> int:
         horizon, None if args.no_archive else args.archive, dry_run=args.dry_run, url=url,
         on_day=show,
     )  # fmt: skip
+    from obslib.values import plural
+
     failed = [r for r in results if r.problem]
     done = [r for r in results if not r.problem]
     freed = sum(r.bytes_freed or 0 for r in done)
     if not results:
         print("nothing to retain: no day before the horizon is left in PostgreSQL")
     elif args.dry_run:
-        print(f"dry run: {len(done)} day(s) would go, about {_size(freed)} of PostgreSQL")
+        print(f"dry run: {plural(len(done), 'day')} would go, about {_size(freed)} of PostgreSQL")
     else:
-        print(f"retained {len(done)} day(s): {_size(freed)} freed in PostgreSQL")
+        print(f"retained {plural(len(done), 'day')}: {_size(freed)} freed in PostgreSQL")
         archived = [r for r in done if r.action == "archived" and r.table == "spans" and r.rows]
         if archived:
             rows = sum(r.rows or 0 for r in archived)
             size = sum(r.file_bytes or 0 for r in archived)
-            print(f"archive: {size / rows:.1f} bytes/span over {rows} span(s) archived now")
+            print(f"archive: {size / rows:.1f} bytes/span over {plural(rows, 'span')} archived now")
     for r in failed:
         print(f"not dropped: {r.problem}", file=sys.stderr)
     if failed:
         days = ", ".join(f"{r.table} {r.day}" for r in failed)
-        print(f"obslib: error: {len(failed)} day(s) not verified, kept: {days}", file=sys.stderr)
+        kept = plural(len(failed), "day")
+        print(f"obslib: error: {kept} not verified, kept: {days}", file=sys.stderr)
         return 1
     return 0
 

@@ -70,7 +70,7 @@ def test_old_days_are_archived_verified_and_dropped_and_a_rerun_does_nothing(
             done.stdout
         )
         assert f"logs {day}  archived 8 rows, verified" in done.stdout
-    assert "retained 6 day(s)" in done.stdout and "bytes/span" in done.stdout
+    assert "retained 6 days" in done.stdout and "bytes/span" in done.stdout
     assert " 0 B freed" not in done.stdout and "kB freed" in done.stdout
     print(done.stdout)  # the archive's bytes/span, for the record
     after = state(url)
@@ -102,7 +102,7 @@ def test_a_dry_run_prints_the_plan_and_changes_nothing(dataset, tmp_path) -> Non
     plan = retain(url, "--keep", "5d", "--archive", str(tmp_path / "a"), "--dry-run")
     assert plan.returncode == 0, plan.stderr
     assert all(f"spans {d}  would archive" in plan.stdout for d in OLD)
-    assert "dry run: 6 day(s) would go" in plan.stdout
+    assert "dry run: 6 days would go" in plan.stdout
     assert state(url) == before
     assert not (tmp_path / "a").exists()
 
@@ -175,7 +175,7 @@ def test_a_day_whose_archive_does_not_verify_is_never_dropped(dataset, tmp_path,
     rerun = retain(url, "--keep", "5d", "--archive", str(root))
     assert rerun.returncode == 1, rerun.stdout + rerun.stderr
     last = rerun.stderr.strip().splitlines()[-1]
-    assert last == f"obslib: error: 1 day(s) not verified, kept: spans {OLD[0]}"
+    assert last == f"obslib: error: 1 day not verified, kept: spans {OLD[0]}"
     assert says in rerun.stderr
     assert state(url)["distributed_traces detached"] == [OLD[0]]
 
