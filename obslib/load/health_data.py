@@ -9,10 +9,14 @@ passes, what "no data" means) live in ``obslib.health``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime, time
+from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
-from obslib.load._core import _fetch, _typed, _window
+from obslib.load import archive as _archive
+from obslib.load._core import _fetch, _Query, _sorted, _typed, _window
 from obslib.load.telemetry import logs, spans
 from obslib.values import Moment
 
@@ -61,27 +65,76 @@ FROM (
 ) traces"""
 
 
-def client_coverage(start: Moment, end: Moment, *, url: str | None = None) -> pd.DataFrame:
+def client_coverage(
+    start: Moment, end: Moment, *, url: str | None = None, archive: str | Path | None = None
+) -> pd.DataFrame:
     """Client spans starting in ``[start, end)`` per caller ``service_name`` and
-    ``operation_name``: ``client_spans`` and ``served`` (those with a server child span).
+    ``operation_name``: ``client_spans`` and ``served`` (those with a server child span,
+    archived ones included).
 
     No row for a window without client spans."""
     lo, hi = _window(start, end)
-    table = _fetch(_COVERAGE, [lo, hi], url, order=("service_name", "operation_name"), planned=True)
+    order = ("service_name", "operation_name")
+
+    def read(days: list[_archive.ColdDay]) -> pa.Table:
+        if not days:  # else the other end of a call may be archived, even far off
+            return _fetch(_COVERAGE, [lo, hi], url, order=order, planned=True)
+        calls = _window_rows(
+            days, lo, hi, ("trace_id", "span_id", "service_name", "operation_name"),
+            None, ("span_kind", "client"), url,
+        )  # fmt: skip
+        children = _trace_rows(
+            days, calls["trace_id"], ("trace_id", "parent_span_id"), ("span_kind", "server"), url
+        )
+        served = pd.MultiIndex.from_arrays([calls["trace_id"], calls["span_id"]]).isin(
+            pd.MultiIndex.from_arrays([children["trace_id"], children["parent_span_id"]])
+        )
+        counts = calls.assign(client_spans=1, served=served.astype("int64"))
+        counts = counts.groupby(list(order), as_index=False)[["client_spans", "served"]].sum()
+        return _sorted(pa.Table.from_pandas(counts, preserve_index=False), order)
+
+    table, _ = _archive.consistent("spans", None, None, read, archive=archive, url=url)
     frame = _typed(table)
     for col in ("client_spans", "served"):
         frame[col] = frame[col].astype("int64")
     return frame
 
 
-def log_correlation(start: Moment, end: Moment, *, url: str | None = None) -> pd.DataFrame:
+def log_correlation(
+    start: Moment, end: Moment, *, url: str | None = None, archive: str | Path | None = None
+) -> pd.DataFrame:
     """One row: ``traces`` with a span starting in ``[start, end)`` and, of those, ``logged``
-    (at least one log record carries the trace_id). Zeros for an empty window."""
+    (at least one log record, archived ones included, carries the trace_id). Zeros for an
+    empty window."""
     lo, hi = _window(start, end)
-    frame = _typed(_fetch(_CORRELATION, [lo, hi], url, order=(), planned=True))
+
+    def count(log_days: list[_archive.ColdDay]) -> pa.Table:
+        def read(days: list[_archive.ColdDay]) -> pa.Table:
+            if not _touching(days, lo, hi) and not log_days:  # a log of any time
+                return _fetch(_CORRELATION, [lo, hi], url, order=(), planned=True)
+            traces = _window_rows(days, lo, hi, ("trace_id",), None, None, url)
+            ids = traces["trace_id"].drop_duplicates()
+            logged = ids.isin(_logged(log_days, ids, url))
+            return pa.table({"traces": [len(ids)], "logged": [int(logged.sum())]})
+
+        return _archive.consistent("spans", None, None, read, archive=archive, url=url)[0]
+
+    table, _ = _archive.consistent("logs", None, None, count, archive=archive, url=url)
+    frame = _typed(table)
     for col in ("traces", "logged"):
         frame[col] = frame[col].astype("int64")
     return frame
+
+
+def _logged(log_days: list[_archive.ColdDay], ids: pd.Series, url: str | None) -> set[str]:
+    """The trace ids among ``ids`` that a log record of any time carries."""
+    wanted = [str(i) for i in ids]
+    q = _Query("SELECT DISTINCT trace_id FROM structured_logs").where("trace_id = ANY(?)", wanted)
+    found = set(_fetch(q.sql(), q.params, url, order=("trace_id",))["trace_id"].to_pylist())
+    where = _archive.condition(("timestamp", None, None), [("trace_id", wanted)])
+    for rows in _archive.each_day(log_days, ("trace_id",), where):
+        found.update(rows.column("trace_id").to_pylist())
+    return found
 
 
 # The service graph as ``trace_sets.service_graph`` defines it (a span whose parent is a span
@@ -94,25 +147,103 @@ WHERE c.start_time >= $1 AND c.start_time < $2 AND p.service_name <> c.service_n
 GROUP BY 1, 2"""
 
 
-def service_edges(start: Moment, end: Moment, *, url: str | None = None) -> pd.DataFrame:
+def service_edges(
+    start: Moment, end: Moment, *, url: str | None = None, archive: str | Path | None = None
+) -> pd.DataFrame:
     """Calls between services in ``[start, end)``: ``caller``, ``callee``, ``calls`` (spans
-    whose parent span belongs to another service), for alert correlation by adjacency."""
+    whose parent span, archived or not, belongs to another service), for alert correlation
+    by adjacency."""
     lo, hi = _window(start, end)
-    frame = _typed(_fetch(_EDGES, [lo, hi], url, order=("caller", "callee"), planned=True))
+    order = ("caller", "callee")
+
+    def read(days: list[_archive.ColdDay]) -> pa.Table:
+        if not days:  # else the other end of a call may be archived, even far off
+            return _fetch(_EDGES, [lo, hi], url, order=order, planned=True)
+        children = _window_rows(
+            days, lo, hi, ("trace_id", "parent_span_id", "service_name"),
+            "parent_span_id IS NOT NULL", None, url,
+        )  # fmt: skip
+        children = children[children["parent_span_id"].notna()]
+        parents = _trace_rows(
+            days, children["trace_id"], ("trace_id", "span_id", "service_name"), None, url
+        )
+        # a join, as the SQL's: a parent stored twice (two start times) counts twice
+        pairs = children.merge(
+            parents, left_on=["trace_id", "parent_span_id"], right_on=["trace_id", "span_id"],
+            suffixes=("_c", "_p"),
+        )  # fmt: skip
+        pairs = pairs[pairs["service_name_p"] != pairs["service_name_c"]]
+        pairs = pairs.rename(columns={"service_name_p": "caller", "service_name_c": "callee"})
+        edges = pairs.groupby(list(order), as_index=False).size().rename(columns={"size": "calls"})
+        edges["calls"] = edges["calls"].astype("int64")
+        return _sorted(pa.Table.from_pandas(edges, preserve_index=False), order)
+
+    table, _ = _archive.consistent("spans", None, None, read, archive=archive, url=url)
+    frame = _typed(table)
     frame["calls"] = frame["calls"].astype("int64")
     return frame
 
 
+def _touching(days: list[_archive.ColdDay], lo: datetime, hi: datetime) -> list[_archive.ColdDay]:
+    """The archived days the window ``[lo, hi)`` touches (``archive.cold_days``' rule)."""
+    return [d for d in days if lo.date() <= d.day and datetime.combine(d.day, time(), UTC) < hi]
+
+
+def _window_rows(days, lo, hi, columns, sql_condition, equal, url) -> pd.DataFrame:
+    """``columns`` of the spans that start in ``[lo, hi)``, hot and cold, with ``equal``'s
+    column at its value (None: any); ``sql_condition`` narrows the hot rows only (the
+    caller applies it to the cold ones)."""
+    q = _Query("SELECT " + ", ".join(columns) + " FROM distributed_traces")
+    q.where("start_time >= ?", lo).where("start_time < ?", hi)
+    if equal is not None:  # a column of our own choosing, its value bound
+        q.where(equal[0] + " = ?", equal[1])
+    if sql_condition:
+        q.conditions.append(sql_condition)
+    parts = [_fetch(q.sql(), q.params, url, order=("trace_id",))]
+    where = _archive.condition(("start_time", lo, hi), equal=[equal] if equal else [])
+    touched = _touching(days, lo, hi)
+    parts += [t.select(list(columns)) for t in _archive.each_day(touched, columns, where)]
+    return _typed(pa.concat_tables([t.cast(parts[0].schema) for t in parts]))
+
+
+def _trace_rows(days, trace_ids: pd.Series, columns, equal, url) -> pd.DataFrame:
+    """``columns`` of the spans of any time, hot or archived, in these traces (and, with
+    ``equal``, with that column's value): the other end of a call, wherever it is."""
+    ids = [str(i) for i in trace_ids.drop_duplicates()]
+    q = _Query("SELECT " + ", ".join(columns) + " FROM distributed_traces")
+    q.where("trace_id = ANY(?)", ids)
+    if equal is not None:  # a column of our own choosing, its value bound
+        q.where(equal[0] + " = ?", equal[1])
+    parts = [_fetch(q.sql(), q.params, url, order=("trace_id",))]
+    where = _archive.condition(
+        ("start_time", None, None), [("trace_id", ids)], equal=[equal] if equal else []
+    )
+    parts += [t.select(list(columns)) for t in _archive.each_day(days, columns, where)]
+    return _typed(pa.concat_tables([t.cast(parts[0].schema) for t in parts]))
+
+
 def incident_evidence(
-    windows: Iterable[tuple[str, str, Moment, Moment]], *, url: str | None = None
+    windows: Iterable[tuple[str, str, Moment, Moment]],
+    *,
+    url: str | None = None,
+    archive: str | Path | None = None,
 ) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
     """Per ``(incident_id, service_name, since, until)`` (``alerts.noise.review_reads``): the
     service's failing server spans and its log records in ``[since, until)``, as
-    ``{incident_id: (spans, logs)}``, what ``alerts.noise.detection_times`` reads."""
+    ``{incident_id: (spans, logs)}``, what ``alerts.noise.detection_times`` reads (archived
+    days included, as ``spans`` and ``logs`` read them)."""
     return {
         incident_id: (
-            spans(since, until, services=[service], kinds=["server"], statuses=_FAILING, url=url),
-            logs(since, until, services=[service], url=url),
+            spans(
+                since,
+                until,
+                services=[service],
+                kinds=["server"],
+                statuses=_FAILING,
+                url=url,
+                archive=archive,
+            ),
+            logs(since, until, services=[service], url=url, archive=archive),
         )
         for incident_id, service, since, until in windows
     }

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from obslib import load
-from obslib.ingest import write_spans
+from obslib.ingest import write_logs, write_spans
 from obslib.jobs import retain as retain_job
 from obslib.load import archive
 from obslib.load.telemetry import trace_roots
@@ -23,6 +23,7 @@ from tests.load.test_archive import NEW_DAYS, OLD_DAYS, TODAY, multi_day_dataset
 HOT_NEIGHBOUR = (-7,)  # the first kept day, right after the archived ones
 LO, HI = TODAY - pd.Timedelta(days=11), TODAY + pd.Timedelta(days=1)
 # a window that starts inside an archived day and ends inside a kept one
+KEPT = TODAY + pd.Timedelta(days=HOT_NEIGHBOUR[0])  # the first kept day
 CUT = (LO + pd.Timedelta(days=2, hours=4), TODAY + pd.Timedelta(days=-7, hours=9))
 SLOS = slo_definitions(
     {},
@@ -47,7 +48,17 @@ def crossing_traces() -> list[dict]:
         span("archived twice", "root", start=older - 1000 * ms, duration_ms=2500),
         span("archived twice", "child", "root", service="db", start=older + 1000 * ms),
         span("orphan", "lost", "never", start=older + pd.Timedelta(hours=2), duration_ms=1),
+        span("call", "root", start=kept + ms, duration_ms=30, operation="GET /c"),
+        span("call", "call", "root", kind="client", operation="query", start=kept + 5 * ms),
+        span("call", "served", "call", service="db", start=kept - 5 * ms),  # skewed back
     ]
+
+
+def crossing_log() -> pd.DataFrame:
+    """The only log record of trace "call" (all kept), written the day before (archived)."""
+    at = TODAY + pd.Timedelta(days=HOT_NEIGHBOUR[0], hours=-1)
+    return pd.DataFrame([{"timestamp": at, "level": "info", "service_name": "api",
+                          "trace_id": tid("call"), "message": "queued"}])  # fmt: skip
 
 
 Aggregate = Callable[[str], object]
@@ -75,6 +86,21 @@ AGGREGATES: dict[str, Aggregate] = {
     "operation counts with a threshold over a cut window": lambda url: load.operation_counts(
         *CUT, services=["api"], latency_threshold_ms=30, url=url
     ),
+    "client coverage": lambda url: load.client_coverage(LO, HI, url=url),
+    "client coverage of a cut window": lambda url: load.client_coverage(*CUT, url=url),
+    "client coverage of the kept days only": lambda url: load.client_coverage(KEPT, HI, url=url),
+    "log correlation": lambda url: load.log_correlation(LO, HI, url=url),
+    "log correlation of a cut window": lambda url: load.log_correlation(*CUT, url=url),
+    "log correlation of the kept days only": lambda url: load.log_correlation(KEPT, HI, url=url),
+    "service edges": lambda url: load.service_edges(LO, HI, url=url),
+    "service edges of a cut window": lambda url: load.service_edges(*CUT, url=url),
+    "service edges of the kept days only": lambda url: load.service_edges(KEPT, HI, url=url),
+    "incident evidence": lambda url: {
+        k: [f.reset_index(drop=True) for f in v]
+        for k, v in load.incident_evidence(
+            [("INC-1", "api", LO, HI), ("INC-2", "api", *CUT)], url=url
+        ).items()
+    },
     "trace roots": lambda url: trace_roots(LO, HI, url=url),
     "trace roots of a cut window": lambda url: trace_roots(*CUT, url=url),
     "trace roots of a window cut at midnight between archived days": lambda url: trace_roots(
@@ -101,6 +127,7 @@ def before_and_after(tmp_path_factory, server_url) -> dict[str, tuple[object, ob
         multi_day_dataset(url, OLD_DAYS + HOT_NEIGHBOUR + NEW_DAYS)
         extra = crossing_traces()
         write_spans(pd.DataFrame(extra), url=url)
+        write_logs(crossing_log(), url=url)
         first_kept = TODAY + pd.Timedelta(days=HOT_NEIGHBOUR[0])
         kept = 3 * 4 * len(HOT_NEIGHBOUR + NEW_DAYS) + sum(
             s["start_time"] >= first_kept for s in extra
@@ -123,6 +150,12 @@ def test_an_aggregate_is_the_same_after_its_old_days_move_to_the_archive(
     if isinstance(before, pd.DataFrame):
         assert len(before) > 0
         pd.testing.assert_frame_equal(after, before, obj=name)
+    elif isinstance(before, dict):  # incident evidence: spans and logs per incident
+        assert before.keys() == after.keys()
+        for key, frames in before.items():
+            for frame, again in zip(frames, after[key], strict=True):
+                assert len(frame) > 0
+                pd.testing.assert_frame_equal(again, frame, obj=f"{name} of {key}")
     else:
         assert before is not None
         assert after == before
