@@ -5,7 +5,7 @@ old days to the Parquet archive (same columns, dtypes, rows and order)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pandas as pd
 import psycopg
@@ -181,3 +181,46 @@ def test_the_data_range_starts_in_the_archive(before_and_after) -> None:
     """The first span lives in an archived day: PostgreSQL alone would start later."""
     (first, _), _ = before_and_after["the data range"]
     assert first.floor("D") == TODAY + pd.Timedelta(days=OLD_DAYS[0])
+
+
+def review_and_health(url: str) -> dict[str, object]:
+    """What the SLO review and the health view show of the demo: their tables and headlines."""
+    from obslib.views import observability_health, slo_review
+
+    review = slo_review.review_slos("30d", DEMO_END, url=url)
+    health = observability_health.observability_health("14d", DEMO_END, url=url)
+    return {
+        "SLO review counts": review.counts,
+        "SLO review hourly counts": review.hourly,
+        "SLO review rows": review.rows,
+        "SLO review headline": review.headline().text,
+        "health scorecard": health.scorecard_rows,
+        "health outages": health.outages,
+        "health detections": health.detections,
+        "health groups": health.groups,
+        "health headline": health.headline().text,
+    }
+
+
+DEMO_END = "2026-11-16T00:00:00Z"  # the demo's data ends there (tests/views)
+
+
+def test_the_slo_review_and_the_health_view_are_the_same_after_retain(
+    migrated_db, tmp_path
+) -> None:
+    """The demo (days 2026-11-02 to 11-15) with its first week archived: every table the
+    two views show and their headlines are unchanged."""
+    from obslib import demo
+
+    demo.run(seed=7, spans=20_000, url=migrated_db)
+    before = review_and_health(migrated_db)
+    first_kept = date(2026, 11, 9)
+    horizon = retain_job.Horizon(spans=first_kept, logs=first_kept)
+    done = retain_job.retain(horizon, tmp_path / "archive", url=migrated_db)
+    assert len(done) == 14 and {r.action for r in done} == {"archived"}
+    after = review_and_health(migrated_db)
+    for name, shown in before.items():
+        if isinstance(shown, pd.DataFrame):
+            pd.testing.assert_frame_equal(after[name], shown, obj=name)
+        else:
+            assert after[name] == shown, name
