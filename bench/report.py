@@ -51,7 +51,7 @@ client = km.client()
 client.start_channels()
 client.wait_for_ready(timeout=120)
 client.stop_channels()
-km.shutdown_kernel(now=False)
+km.shutdown_kernel(now=True)  # as obslib report ends its kernel: killed, not waited for
 """
 
 
