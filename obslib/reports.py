@@ -899,18 +899,24 @@ def to_offline_html(notebook: Path) -> str:
     return body
 
 
+def load_machinery() -> None:
+    """Import papermill and convert an empty notebook to HTML once: what a run needs once
+    its kernel is ready and once its cells are done, loaded ahead (nbconvert compiles its
+    templates on the first conversion; together ~5 s once per process on a busy machine).
+    Safe beside a run: imports and the cached exporter are shared, each built once."""
+    import nbformat
+    import papermill  # noqa: F401
+
+    with tempfile.TemporaryDirectory(prefix="obslib-warm-") as folder:
+        empty = Path(folder) / "empty.ipynb"
+        nbformat.write(nbformat.v4.new_notebook(), str(empty))
+        to_offline_html(empty)
+
+
 def preload() -> threading.Thread:
-    """Import papermill and build the HTML exporter in a background thread, and return it:
-    what a run needs once its kernel is ready and once its cells are done, loaded while a
-    kernel warms (``obslib report``). Calling ``run_notebook`` meanwhile is safe: imports
-    and the cached exporter are shared, each built once."""
-
-    def load() -> None:
-        import papermill  # noqa: F401
-
-        _offline_exporter()
-
-    thread = threading.Thread(target=load, name="obslib-preload", daemon=True)
+    """``load_machinery`` in a background thread, started and returned: ``obslib report``
+    loads it while its kernel warms."""
+    thread = threading.Thread(target=load_machinery, name="obslib-preload", daemon=True)
     thread.start()
     return thread
 

@@ -745,7 +745,7 @@ def follow(
             try:
                 with _listening(url) as listener, _Watch(url, preemptions) as watch:
                     if not warm:  # after the check: a reader is told at once
-                        _warm_up()
+                        reports.load_machinery()
                         warm = True
                     spare.refill()  # a kernel warming for the first incident, or the next
                     logger.info("listening on %s; catching up", CHANNEL)
@@ -815,21 +815,6 @@ def _notified_first(
     if not ids:
         return []
     return _triage_on(listener, None, out, url, ids, True, record, stop.is_set, spare)
-
-
-def _warm_up() -> None:
-    """Load the report machinery before the first incident arrives, not after: importing
-    papermill and nbconvert's first conversion (its templates compiled) cost ~5 s here,
-    once per process."""
-    import tempfile
-
-    import nbformat
-    import papermill  # noqa: F401
-
-    with tempfile.TemporaryDirectory(prefix="obslib-warm-") as folder:
-        empty = Path(folder) / "empty.ipynb"
-        nbformat.write(nbformat.v4.new_notebook(), str(empty))
-        reports.to_offline_html(empty)
 
 
 @contextmanager
