@@ -83,13 +83,15 @@ if _FORMAT_MODULE not in sys.modules and not any(
     sys.meta_path.insert(0, _DeferGrammar())
 
 # Public modules and packages, imported on first use (``obslib.traces``, ``obslib.slo`` ...).
-_MODULES = ("alerts", "charts", "health", "jobs", "load", "reports", "slo", "traces", "views")
+_MODULES = (
+    "alerts", "charts", "health", "jobs", "load", "logs", "reports", "slo", "traces", "views"
+)  # fmt: skip
 # Where the modules of the flat layout went (issue 20): ``obslib.trace_sets.clean_window``
-# and the rest keep working as attributes of ``obslib``.
+# and the rest keep working as attributes of ``obslib``. (``obslib.logs`` is the log analysis
+# package since issue 26; the trace-log functions are ``obslib.traces.logs``.)
 _MOVED = {
     "evaluation": "obslib.jobs.slo_evaluation",
     "incidents": "obslib.alerts.incidents",
-    "logs": "obslib.traces.logs",
     "skew": "obslib.traces.skew",
     "slo_replay": "obslib.slo.replay",
     "slo_status": "obslib.slo.status",
@@ -98,14 +100,14 @@ _MOVED = {
 _FROM_INGEST = ("batch", "import_file", "import_files", "write_logs", "write_spans")
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__ imports
-    from obslib import alerts, charts, health, jobs, load, reports, slo, traces, views  # noqa: F401
+    from obslib import alerts, charts, health, jobs, load, logs, reports, slo, traces, views  # noqa: F401
     from obslib.alerts import incidents  # noqa: F401
     from obslib.ingest import batch, import_file, import_files, write_logs, write_spans  # noqa: F401
     from obslib.jobs import slo_evaluation as evaluation  # noqa: F401
     from obslib.slo import replay as slo_replay  # noqa: F401
     from obslib.slo import status as slo_status  # noqa: F401
-    from obslib.traces import logs, skew  # noqa: F401
     from obslib.traces import sets as trace_sets  # noqa: F401
+    from obslib.traces import skew  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

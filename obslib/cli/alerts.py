@@ -1,4 +1,5 @@
-"""``obslib alerts replay``: the stored incidents replayed through an alertmanager.yml."""
+"""``obslib alerts replay``: the stored incidents replayed through an alertmanager.yml;
+``obslib alerts evaluate-logs``: the log rules on the stored logs."""
 
 from __future__ import annotations
 
@@ -25,6 +26,67 @@ def add_commands(commands) -> None:
     replay.add_argument("--since", metavar="TIME", help="incidents triggered from (UTC)")
     replay.add_argument("--until", metavar="TIME", help="replay up to (default: now)")
     replay.set_defaults(func=_replay)
+    logs = actions.add_parser(
+        "evaluate-logs",
+        help="the log rules (alert_type 'log') on the stored logs: which fire, for which template",
+    )
+    logs.add_argument("--at", metavar="TIME", help="evaluate at (UTC; default: the data's end)")
+    logs.add_argument(
+        "--since",
+        metavar="TIME",
+        help="also replay the rules from this time to --at: every firing on that history",
+    )
+    logs.add_argument(
+        "--record",
+        action="store_true",
+        help="open an incident per firing on at --at (never twice), auto-resolve ended ones",
+    )
+    logs.set_defaults(func=_evaluate_logs)
+
+
+def _evaluate_logs(args: argparse.Namespace) -> int:
+    from obslib.cli._args import text_columns
+    from obslib.jobs import log_rules
+    from obslib.storage import db
+    from obslib.values import moment
+
+    at = None if args.at is None else moment(args.at, "--at")
+    since = None if args.since is None else moment(args.since, "--since")
+    if at is not None and since is not None and since >= at:
+        from obslib.errors import UsageError
+
+        raise UsageError(f"--since {args.since!r} is not before --at {args.at!r}")
+    url = db.reachable_url()
+    evaluation = log_rules.evaluate(at, url=url)
+    rules = evaluation.replayed.rules
+    if not rules:
+        print("No enabled log rule (alert_definitions of alert_type 'log').")
+        return 0
+    shown = evaluation.active
+    what = f"firing at {evaluation.at:%Y-%m-%d %H:%M} UTC"
+    if since is not None:
+        shown = log_rules.replay(since, evaluation.at, url=url).firings
+        what = f"fired from {since:%Y-%m-%d %H:%M} to {evaluation.at:%Y-%m-%d %H:%M} UTC"
+    print(f"{len(rules)} log rules, {len(shown)} {what}")
+    if len(shown):
+        rows = [("alert", "service", "from", "to", "peak", "template", "sample")]
+        for f in shown.to_dict("records"):
+            rows.append(
+                (
+                    str(f["alert_name"]),
+                    str(f["service_name"]),
+                    _at(f["start"]),
+                    "still firing" if f["end"] != f["end"] else _at(f["end"]),
+                    str(f["peak"]),
+                    _shown(f["template"]),
+                    _shown(f["sample"]),
+                )
+            )
+        print("\n".join(text_columns(rows)))
+    if args.record:
+        done = log_rules.record(evaluation, url=url)
+        print(f"Recorded at {evaluation.at:%Y-%m-%d %H:%M} UTC: {done}.")
+    return 0
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -67,6 +129,15 @@ def _replay(args: argparse.Namespace) -> int:
             )
         print("\n".join(text_columns(rows)))
     return 0
+
+
+def _shown(text: object) -> str:
+    """Log text on one terminal line: control characters (an escape sequence a log line
+    carries, a line break) shown as their control pictures, never acted on."""
+    from obslib.escape import control_pictures
+
+    line = str(text).replace("\t", " ").replace("\r", "\u240d").replace("\n", "\u2424")
+    return control_pictures(line).replace("\x7f", "\u2421")
 
 
 def _read_config(name: str | None):
