@@ -39,6 +39,11 @@ SPAN_COLUMNS = (
     "logs",
 )
 
+# The probability a span's trace was kept with by the collector's sampler (migration 0015; 1:
+# not sampled). Stored and written, weighted by the SLI counts (``obslib.load.weights``); not
+# a column of the loaders' spans frames.
+SAMPLING_PROBABILITY = "sampling_probability"
+
 SPAN_STATUSES = ("ok", "error", "timeout")
 SPAN_KINDS = ("server", "client", "producer", "consumer", "internal")
 SLO_TYPES = ("availability", "latency", "error_rate", "throughput")

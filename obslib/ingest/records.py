@@ -396,7 +396,10 @@ def _shape(text: str, shape: type, column: str) -> None:
 # -- frames for the writers -----------------------------------------------------------------
 
 # what the decoders fill: the table's columns but the duration, which the writer derives
-SPAN_ROW_COLUMNS = tuple(c for c in schema.SPAN_COLUMNS if c != "duration_ms")
+SPAN_ROW_COLUMNS = (
+    *(c for c in schema.SPAN_COLUMNS if c != "duration_ms"),
+    schema.SAMPLING_PROBABILITY,  # set by the collector's sampler only (missing: 1)
+)
 LOG_ROW_COLUMNS = tuple(c.name for c in LOG_SPEC)
 
 

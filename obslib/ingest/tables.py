@@ -40,6 +40,7 @@ SPAN_SPEC = (
     Col("status", default="ok", allowed=schema.SPAN_STATUSES, width=20),
     Col("tags", JSON, default={}),
     Col("logs", JSON, default=[]),
+    Col(schema.SAMPLING_PROBABILITY, FLOAT, default=1.0),  # REAL; 1 = not sampled (0015)
 )
 LOG_SPEC = (
     Col("log_id", required=True, width=100, key=True),
@@ -373,7 +374,9 @@ SPANS = Target(
     SPAN_SPEC,
     key=("trace_id", "span_id"),
     stage_key=("trace_id", "span_id"),
-    columns=schema.SPAN_COLUMNS,
+    columns=(*schema.SPAN_COLUMNS, schema.SAMPLING_PROBABILITY),
+    # the column's own type, so a re-sent span compares equal to the stored one
+    exprs={schema.SAMPLING_PROBABILITY: f"s.{schema.SAMPLING_PROBABILITY}::real"},
     partition_key="start_time",
 )
 LOGS = Target(

@@ -228,6 +228,15 @@ class Batch:
                 f"spans row {row}: duration_ms {given[row].as_py()} disagrees with"
                 f" end_time - start_time ({derived[row].as_py()} ms)"
             )
+        kept = table[schema.SAMPLING_PROBABILITY]
+        odd = pc.invert(pc.and_(pc.greater(kept, 0.0), pc.less_equal(kept, 1.0)))
+        odd = pc.fill_null(odd, False).to_numpy(zero_copy_only=False)
+        if odd.any():
+            row = int(odd.nonzero()[0][0])
+            raise InputError(
+                f"spans row {row}: {schema.SAMPLING_PROBABILITY} {kept[row].as_py()} is not"
+                " a probability in (0, 1]"
+            )
         duration_col = next(c for c in SPAN_SPEC if c.name == "duration_ms")
         check_number(derived, duration_col, "spans")  # a span too long for NUMERIC(15,3)
         table = table.set_column(

@@ -1,0 +1,1 @@
+ALTER TABLE distributed_traces DROP COLUMN IF EXISTS sampling_probability;
