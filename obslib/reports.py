@@ -13,6 +13,7 @@ never a parameter: the kernel inherits OBSLIB_DATABASE_URL from the environment.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import json
 import logging
@@ -35,6 +36,10 @@ from obslib.redact import scrub
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from obslib.load.bundle_files import Recording, Replaying
+
+    Evidence = Recording | Replaying
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +210,7 @@ class Report:
     notebook: Path
     html: Path
     markdown: Path | None = None  # written when a cell of the notebook asks for it
+    bundle: Path | None = None  # the evidence bundle, when the run recorded one
 
 
 def notebooks_dir() -> Path:
@@ -396,11 +402,18 @@ def run_report(
     *,
     database_url: str | None = None,
     kernel: WarmKernel | None = None,
+    evidence: Evidence | None = None,
 ) -> Report:
     """Execute report ``name``'s notebook with ``parameters``: see ``run_notebook``."""
     source = _notebook(name)
     return run_notebook(
-        source, parameters, out_dir, report=name, database_url=database_url, kernel=kernel
+        source,
+        parameters,
+        out_dir,
+        report=name,
+        database_url=database_url,
+        kernel=kernel,
+        evidence=evidence,
     )
 
 
@@ -412,6 +425,7 @@ def run_notebook(
     report: str | None = None,
     database_url: str | None = None,
     kernel: WarmKernel | None = None,
+    evidence: Evidence | None = None,
 ) -> Report:
     """Execute ``source`` with ``parameters`` and write ``.ipynb`` + ``.html`` (+ ``.md``).
 
@@ -425,6 +439,11 @@ def run_notebook(
     ``kernel``: a WarmKernel started ahead in ``source``'s folder (with the same database
     URL), which this run uses up; without one, or with one that is used or dead, papermill
     starts a kernel of its own, as the same run would otherwise.
+
+    ``evidence``: record the run's loader calls into a bundle (``bundle_files.Recording``,
+    written once the report is) or answer them from one (``Replaying``: its header says
+    so); see ``obslib.load.bundle``. Used as a context manager by the caller, which throws
+    a bundle away when the run fails.
     """
     import papermill
     from nbclient.exceptions import DeadKernelError
@@ -436,11 +455,14 @@ def run_notebook(
     params = {**parameters, REPORT_MODE.name: True}
     spec, env = _report_kernel(database_url)
     warm = {"km": kernel.claim()} if kernel is not None and kernel.fits(source, env) else {}
+    recorded = evidence.header if evidence is not None else None
     with _environment(env), _ipc_kernel() as config:
-        data_end = _data_end(report or source, parameters, database_url)
+        data_end = (
+            recorded.data_end if recorded else _data_end(report or source, parameters, database_url)
+        )
         try:
             papermill.execute_notebook(
-                str(source),
+                str(source if evidence is None else evidence.prepare(source)),
                 str(executed),
                 parameters=params,
                 kernel_name=spec.name,
@@ -460,11 +482,24 @@ def run_notebook(
             ) from err
         finally:
             if executed.exists():
+                if evidence is not None:
+                    evidence.unhook(executed)
                 scrub_outputs(executed)
-    add_header(executed, report or source, parameters, data_end=data_end)
+    archived = add_header(
+        executed,
+        report or source,
+        parameters,
+        data_end=data_end,
+        **({"archived": recorded.archived, "rerun": recorded.rerun} if recorded else {}),
+    )
     html = out_dir / f"{stem}.html"
     html.write_text(to_offline_html(executed), encoding="utf-8")
-    return Report(executed, html, write_markdown(executed, out_dir))
+    result = Report(executed, html, write_markdown(executed, out_dir))
+    if evidence is not None:
+        outputs = [result.notebook, result.html, result.markdown]
+        bundle = evidence.finish(outputs, report, parameters, data_end, archived)
+        result = dataclasses.replace(result, bundle=bundle)
+    return result
 
 
 def write_markdown(notebook: Path, out_dir: Path) -> Path | None:
@@ -693,11 +728,15 @@ def add_header(
     *,
     data_end: pd.Timestamp | None = None,
     url: str | None = None,
-) -> None:
+    archived: str | None = None,
+    rerun: str = "",
+) -> str:
     """Put a header cell first in the executed notebook: title, parameters, data window,
     the days its loaders read from the Parquet archive, when and by which obslib it was
     generated. Never the database URL. ``data_end``: where a report with an empty ``end``
-    ended (``_data_end``); ``url``: the report's database (default: the configured one)."""
+    ended (``_data_end``); ``url``: the report's database (default: the configured one).
+    ``archived`` (default: asked of the catalog) and ``rerun``: a re-run from a bundle's
+    recorded values. Returns the archived days' text."""
     import nbformat
 
     nb = nbformat.read(str(notebook), as_version=4)
@@ -708,13 +747,15 @@ def add_header(
         if line.startswith("# "):  # the notebook's own title becomes the header's
             title = line[2:].strip()
             first.source = rest.lstrip("\n")
-    archived = _archived_days(name, parameters, data_end, url)
+    if archived is None:
+        archived = _archived_days(name, parameters, data_end, url)
     cell = nbformat.v4.new_markdown_cell(
-        report_header(name, title, parameters, data_end=data_end, archived=archived)
+        report_header(name, title, parameters, data_end=data_end, archived=archived, rerun=rerun)
     )
     cell.metadata["tags"] = [_HEADER_TAG]
     nb.cells.insert(0, cell)
     nbformat.write(nb, str(notebook))
+    return archived
 
 
 def report_header(
@@ -725,10 +766,12 @@ def report_header(
     *,
     data_end: pd.Timestamp | None = None,
     archived: str = "",
+    rerun: str = "",
 ) -> str:
     """The header's markdown: what a reader who did not run the report needs first.
     ``archived``: which days of the window came from the Parquet archive (``obslib db
-    retain``), a row of its own when there are any.
+    retain``), a row of its own when there are any; ``rerun``: which evidence bundle a
+    re-run's loaders answered from (``obslib report --from-bundle``), a row when set.
 
     Parameter values come from outside (an incident id from the database, ``-p`` on the
     command line): each is inline code only when it holds no backtick or ``|``, else
@@ -747,6 +790,7 @@ def report_header(
         ("Parameters", ", ".join(shown) or "none"),
         ("Data window", md_text(_window(name, values, data_end))),
         *([("From the archive", md_text(archived))] if archived else []),
+        *([("Re-run", md_text(rerun))] if rerun else []),
         ("Generated", f"{now:%Y-%m-%d %H:%M} UTC by obslib {version()}"),
     ]
     table = "\n".join(f"| **{k}** | {v} |" for k, v in rows)

@@ -57,7 +57,12 @@ def add_commands(commands) -> None:
         epilog=_report_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    report.add_argument("name", choices=list(reports.REPORTS), help="which notebook")
+    report.add_argument(
+        "name",
+        nargs="?",
+        choices=list(reports.REPORTS),
+        help="which notebook (not with --from-bundle)",
+    )
     report.add_argument(
         "--trace-id", metavar="ID", help="trace to investigate (default: slowest error trace)"
     )
@@ -71,9 +76,35 @@ def add_commands(commands) -> None:
         help="a notebook parameter (repeatable), e.g. -p skew_correction false",
     )
     report.add_argument(
-        "--out", required=True, metavar="DIR", help="folder for the .ipynb and .html"
+        "--out",
+        metavar="DIR",
+        help="folder for the .ipynb and .html (with --from-bundle, default ./rerun)",
+    )
+    evidence = report.add_mutually_exclusive_group()
+    evidence.add_argument(
+        "--bundle",
+        action="store_true",
+        help="also write STEM.bundle/ beside the report: the rows every loader call returned"
+        " (Parquet), a SHA-256 manifest, the notebook as run; it holds span tags and log fields",
+    )
+    evidence.add_argument(
+        "--from-bundle",
+        metavar="DIR",
+        help="re-run the report a bundle holds, its loaders answered from the bundle (no"
+        " database read); a file whose SHA-256 does not match is refused",
     )
     report.set_defaults(func=_report)
+
+    bundle = commands.add_parser("bundle", help="check an evidence bundle (obslib report --bundle)")
+    bundle_commands = bundle.add_subparsers(metavar="COMMAND", required=True)
+    verify = bundle_commands.add_parser(
+        "verify",
+        help="check every file of a bundle against its manifest's SHA-256",
+        description="Exit 0 when every file listed in DIR/manifest.json is there with its"
+        " SHA-256 and nothing else is; else 1, one line per bad file.",
+    )
+    verify.add_argument("dir", metavar="DIR", help="the bundle folder (STEM.bundle)")
+    verify.set_defaults(func=_verify_bundle)
 
     _triage_command(commands)
 
@@ -145,6 +176,13 @@ def _triage_command(commands) -> None:
         " database restarts; SIGTERM or Ctrl-C stops after the report in progress",
     )
     tri.add_argument(
+        "--no-bundle",
+        dest="bundle",
+        action="store_false",
+        help="write no evidence bundle beside each draft (default: STEM.bundle/, the rows its"
+        " loaders returned: span tags and log fields included)",
+    )
+    tri.add_argument(
         "--out",
         default="reports/incidents",
         metavar="DIR",
@@ -172,17 +210,24 @@ def _triage(args: argparse.Namespace) -> int:
 
     if args.follow:
         logging.getLogger(triage.__name__).setLevel(logging.INFO)  # listening, reconnects
-        run = triage.follow(since, out, url, on_outcome=show)
+        run = triage.follow(since, out, url, on_outcome=show, bundle=args.bundle)
         print(f"triage stopped: {run.summary()}")
         return 0
-    run = triage.triage(since, out, url, on_outcome=show)
+    run = triage.triage(since, out, url, on_outcome=show, bundle=args.bundle)
     print(f"triage: {run.summary()}")
     return 1 if run.failed else 0
 
 
 def _report(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
     from pathlib import Path
 
+    if args.from_bundle is not None:
+        return _rerun(args)
+    if args.name is None:
+        raise UsageError("report: which report? (a NAME, or --from-bundle DIR)")
+    if args.out is None:
+        raise UsageError("report: --out DIR is required (the folder for the .ipynb and .html)")
     raw = dict(args.param)
     if args.trace_id is not None:
         raw["trace_id"] = args.trace_id
@@ -192,6 +237,11 @@ def _report(args: argparse.Namespace) -> int:
     _refuse_typos(args.name, raw)
     params = reports.coerce_parameters(args.name, raw)
     out = reports.prepare_out_dir(Path(args.out))
+    evidence = nullcontext()
+    if args.bundle:
+        from obslib.load.bundle_files import Recording
+
+        evidence = Recording(out / f"{Path(reports.NOTEBOOKS[args.name]).stem}.bundle")
     # Once the input is good, the kernel starts and warms (obslib imported, the chart
     # engine started) in its own process while this one reaches and checks the database and
     # loads the notebook machinery, instead of one after the other. It inherits this
@@ -204,11 +254,64 @@ def _report(args: argparse.Namespace) -> int:
 
         url = db.reachable_url()
         reports.check_stored(args.name, params, url)
-        result = reports.run_report(args.name, params, out, kernel=kernel)
+        with evidence as recording:
+            result = reports.run_report(args.name, params, out, kernel=kernel, evidence=recording)
     finally:
         kernel.close()
+    _print_result(result)
+    return 0
+
+
+def _print_result(result: reports.Report) -> None:
     print(f"notebook  {result.notebook}")
     print(f"report    {result.html}")
+    if result.bundle is not None:
+        print(f"bundle    {result.bundle}")
+
+
+def _rerun(args: argparse.Namespace) -> int:
+    """``obslib report --from-bundle DIR``: the bundle's notebook and parameters, re-run with
+    every loader call answered from the bundle. Its kernel is given a database URL that
+    connects nowhere, so what the bundle does not hold fails, never reads today's data."""
+    from pathlib import Path
+
+    from obslib.load.bundle_files import NO_DATABASE, Replaying
+
+    given = [flag for flag, value in (("NAME", args.name), ("-p", args.param),
+             ("--trace-id", args.trace_id)) if value]  # fmt: skip
+    if given:
+        raise UsageError(
+            f"--from-bundle takes no {', '.join(given)}: the bundle holds its report and parameters"
+        )
+    folder = Path(args.from_bundle)
+    out = Path(args.out or "rerun")
+    if out.resolve() == folder.resolve() or folder.resolve() in out.resolve().parents:
+        raise UsageError(f"--out {out}: inside the bundle {folder} (a bundle holds only its files)")
+    with Replaying(folder) as replay:
+        out = reports.prepare_out_dir(out)
+        name = replay.report if replay.report in reports.REPORTS else None
+        result = reports.run_notebook(
+            replay.source_copy(),
+            replay.parameters,
+            out,
+            report=name,
+            database_url=NO_DATABASE,
+            evidence=replay,
+        )
+    _print_result(result)
+    return 0
+
+
+def _verify_bundle(args: argparse.Namespace) -> int:
+    from obslib.load import bundle
+
+    problems = bundle.verify(args.dir)
+    for line in problems:
+        print(f"{args.dir}: {line}")
+    if problems:
+        return 1
+    files = len(bundle.read_manifest(args.dir)["files"])
+    print(f"{args.dir}: ok, {files} files match the manifest's SHA-256")
     return 0
 
 

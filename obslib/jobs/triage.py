@@ -260,6 +260,7 @@ def triage(
     new_only: bool = False,
     on_outcome: Callable[[Outcome], None] | None = None,
     stop: Callable[[], bool] | None = None,
+    bundle: bool = True,
 ) -> TriageRun:
     """Run the runbook of every incident triggered at or after ``since`` (default: all)
     that has no report or whose last attempt failed, and record each outcome.
@@ -268,7 +269,9 @@ def triage(
     (what a NOTIFY may announce). A failing runbook is recorded and the next incident runs;
     a second call does no new work. An incident with a blank or padded id, or triggered in
     the future, is skipped with the reason, nothing run or recorded. ``stop`` is asked
-    before each incident (the one running always finishes). Database trouble raises
+    before each incident (the one running always finishes). ``bundle``: each draft also
+    writes its evidence bundle beside it (``STEM.bundle/``, ``obslib.load.bundle``), unless
+    False. Database trouble raises
     DatabaseError or DatabaseUnreachable; bad ``since`` or ``out``, or a role that may not
     record outcomes (checked before anything runs), is UsageError.
     """
@@ -283,7 +286,7 @@ def triage(
             on_outcome(outcome)
 
     with _session(url) as conn:
-        _triage_on(conn, lo, out, url, incident_ids, new_only, record, stop)
+        _triage_on(conn, lo, out, url, incident_ids, new_only, record, stop, bundle=bundle)
     return run
 
 
@@ -436,6 +439,8 @@ def _triage_on(
     spare: _Spare | None = None,
     first: Callable[[], Iterable[str]] | None = None,
     watch: _Watch | None = None,
+    *,
+    bundle: bool = True,
 ) -> list[str]:
     """``triage`` on an open session (a follower's listening one: a notification costs no
     connection of its own): one privilege check, one query for the candidates. Returns the
@@ -468,7 +473,7 @@ def _triage_on(
         if incident_id in ahead:
             queue.popleft()
             continue
-        outcome = _triage_one(conn, incident_id, seen, out, url, spare, watch)
+        outcome = _triage_one(conn, incident_id, seen, out, url, spare, watch, bundle=bundle)
         if outcome.status == _PREEMPTED:  # nothing recorded: again, after what stopped it
             continue
         queue.popleft()
@@ -549,6 +554,8 @@ def _triage_one(
     url: str,
     spare: _Spare | None = None,
     watch: _Watch | None = None,
+    *,
+    bundle: bool = True,
 ) -> Outcome:
     """Under the incident's lock, run it if it still looks as it did when it was picked
     (on ``spare``'s warm kernel, replaced once the outcome is recorded; with ``watch``, on a
@@ -568,13 +575,13 @@ def _triage_one(
         attempts = (report.get("attempts", 0) if isinstance(report, dict) else 0) + 1
         folder = out / incident_folder(incident_id)
         if watch is not None:
-            ran = _run_preemptible(incident_id, runbook, folder, url, watch)
+            ran = _run_preemptible(incident_id, runbook, folder, url, watch, bundle)
             if ran is None:
                 return Outcome(incident_id, _PREEMPTED)
             outcome, record = ran
         else:
             kernel = None if spare is None else spare.take()
-            outcome, record = _run(incident_id, runbook, folder, url, kernel)
+            outcome, record = _run(incident_id, runbook, folder, url, kernel, bundle=bundle)
         record["attempts"] = attempts
         conn.execute(_RECORD, (Jsonb(record), incident_id))
         if spare is not None:
@@ -593,10 +600,13 @@ def _run(
     url: str,
     kernel: reports.WarmKernel | None = None,
     stopped: Callable[[], bool] | None = None,
+    *,
+    bundle: bool = True,
 ) -> tuple[Outcome, dict]:
     """Run the runbook (on ``kernel`` when it fits); every failure becomes a record, never
     an exception, so one broken runbook cannot stop the others. ``stopped`` says whether
-    the kernel was killed on purpose (no traceback logged for what that broke)."""
+    the kernel was killed on purpose (no traceback logged for what that broke). ``bundle``:
+    record the run's evidence bundle beside its report (``bundle`` in the record)."""
     started = time.monotonic()
     record: dict[str, object] = {
         "runbook": runbook or DEFAULT_RUNBOOK,
@@ -607,14 +617,16 @@ def _run(
     }
     try:
         book = resolve_runbook(runbook)
-        result = reports.run_notebook(
-            book.source,
-            {reports.INCIDENT_ID: incident_id},
-            folder,
-            report=book.report,
-            database_url=url,
-            kernel=kernel,
-        )
+        with _evidence(bundle, folder, book.source) as evidence:
+            result = reports.run_notebook(
+                book.source,
+                {reports.INCIDENT_ID: incident_id},
+                folder,
+                report=book.report,
+                database_url=url,
+                kernel=kernel,
+                evidence=evidence,
+            )
     except ReportFailed as err:
         record.update(status=FAILED, notebook=err.executed, error=_one_line(str(err)))
     except ObslibError as err:
@@ -629,6 +641,7 @@ def _run(
             html=str(result.html),
             markdown=None if result.markdown is None else str(result.markdown),
             notebook=str(result.notebook),
+            **({"bundle": str(result.bundle)} if result.bundle is not None else {}),
         )
     record["at"] = datetime.now(UTC).isoformat()
     record["seconds"] = round(time.monotonic() - started, 2)
@@ -640,12 +653,25 @@ def _run(
     )
 
 
+@contextmanager
+def _evidence(bundle: bool, folder: Path, source: Path) -> Iterator[object]:
+    """A Recording into ``folder/STEM.bundle`` when ``bundle``, else None."""
+    if not bundle:
+        yield None
+        return
+    from obslib.load.bundle_files import Recording
+
+    reports.prepare_out_dir(folder)
+    with Recording(folder / f"{source.stem}.bundle") as recording:
+        yield recording
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
 def _run_preemptible(
-    incident_id: str, runbook: str | None, folder: Path, url: str, watch: _Watch
+    incident_id: str, runbook: str | None, folder: Path, url: str, watch: _Watch, bundle: bool
 ) -> tuple[Outcome, dict] | None:
     """``_run`` on a kernel started for this run, which ``watch`` kills when a new incident
     is notified meanwhile: then None (nothing to record; the folder may hold the killed run's
@@ -656,10 +682,12 @@ def _run_preemptible(
     if watch.preemptions.get(incident_id, 0) < _MAX_PREEMPTIONS:
         kernel = _kernel_for(runbook, url)
     if kernel is None:
-        return _run(incident_id, runbook, folder, url)
+        return _run(incident_id, runbook, folder, url, bundle=bundle)
     watch.arm(incident_id, kernel)
     try:
-        outcome, record = _run(incident_id, runbook, folder, url, kernel, watch.fired)
+        outcome, record = _run(
+            incident_id, runbook, folder, url, kernel, watch.fired, bundle=bundle
+        )
     finally:
         stopped = watch.disarm()
         kernel.close()
@@ -695,6 +723,7 @@ def follow(
     on_outcome: Callable[[Outcome], None] | None = None,
     stop: threading.Event | None = None,
     idle_check_s: float = _IDLE_CHECK_S,
+    bundle: bool = True,
 ) -> TriageRun:
     """Triage each incident as it is inserted, until ``stop`` is set (or SIGTERM/SIGINT).
 
@@ -718,6 +747,7 @@ def follow(
     either: a second LISTEN session (_Watch) kills that draft's kernel when a new incident
     is notified; the new one is drafted, then the stopped one again (not recorded, its
     attempt not counted; each old one stopped at most _MAX_PREEMPTIONS times).
+    ``bundle``: as ``triage``'s.
     """
     lo = None if since is None else utc(since, "since")
     out = reports.prepare_out_dir(Path(out)).resolve()
@@ -755,7 +785,9 @@ def follow(
                         listener: psycopg.Connection = listener, watch: _Watch = watch
                     ) -> list[str]:
                         watch.forget()  # what it heard so far, the listener hears too
-                        return _notified_first(listener, out, url, record, stop, waiting, spare)
+                        return _notified_first(
+                            listener, out, url, record, stop, waiting, spare, bundle
+                        )
 
                     # the catch-up, triage(since), on the listening connection: none of its
                     # own. What NOTIFY brings meanwhile goes first, on the warm kernel: the
@@ -764,9 +796,12 @@ def follow(
                     # drafts a replacement never has time to warm).
                     _triage_on(
                         listener, lo, out, url, None, False, record, stop.is_set, None, first,
-                        watch,
+                        watch, bundle=bundle,
                     )  # fmt: skip
-                    _serve(listener, out, url, record, stop, held, waiting, idle_check_s, spare)
+                    _serve(
+                        listener, out, url, record, stop, held, waiting, idle_check_s, spare,
+                        bundle,
+                    )  # fmt: skip
             except (DatabaseUnreachable, DatabaseError, psycopg.OperationalError) as err:
                 if stop.is_set():
                     break
@@ -802,6 +837,7 @@ def _notified_first(
     stop: threading.Event,
     waiting: dict[str, None],
     spare: _Spare,
+    bundle: bool = True,
 ) -> list[str]:
     """Triage what NOTIFY brought since the last look, without waiting for more: a new
     incident goes before the rest of a catch-up (issue 23: with 32 old incidents pending,
@@ -814,7 +850,9 @@ def _notified_first(
     ids = [i for i in _pending(listener, wait=0.0) if i not in waiting]
     if not ids:
         return []
-    return _triage_on(listener, None, out, url, ids, True, record, stop.is_set, spare)
+    return _triage_on(
+        listener, None, out, url, ids, True, record, stop.is_set, spare, bundle=bundle
+    )
 
 
 @contextmanager
@@ -837,6 +875,7 @@ def _serve(
     waiting: dict[str, None],
     idle_check_s: float = _IDLE_CHECK_S,
     spare: _Spare | None = None,
+    bundle: bool = True,
 ) -> None:
     """Triage notified incidents until ``stop``; raises when the connection is lost.
 
@@ -853,10 +892,13 @@ def _serve(
     last_check = time.monotonic()
 
     def first() -> list[str]:
-        return _notified_first(listener, out, url, record, stop, waiting, spare)
+        return _notified_first(listener, out, url, record, stop, waiting, spare, bundle)
 
     def run(ids: list[str], new_only: bool) -> None:
-        _triage_on(listener, None, out, url, ids, new_only, record, stop.is_set, spare, first)
+        _triage_on(
+            listener, None, out, url, ids, new_only, record, stop.is_set, spare, first,
+            bundle=bundle,
+        )  # fmt: skip
 
     while not stop.is_set():
         ids = [i for i in _pending(listener, wait=1.0) if i not in waiting]  # noted once
