@@ -191,12 +191,14 @@ class Target:
                 f"INSERT INTO {self.table} ({cols}) SELECT {cols} FROM {rows}"
                 f" ORDER BY {self.key_order} ON CONFLICT ({', '.join(self.key)}) DO NOTHING"
             )
+        # ON CONFLICT names no key: it arbitrates on the unique indexes the table has (spans
+        # have none since migration 0014, which replaced (trace_id, span_id, start_time) with
+        # two smaller indexes; the anti-join under ``lock`` keeps the key unique either way)
         stored = " AND ".join(f"t.{k} = src.{k}" for k in self.key)
-        unique = ", ".join((*self.key, self.partition_key))
         return (
             f"INSERT INTO {self.table} ({cols}) SELECT DISTINCT ON ({self.key_order}) {cols}"
             f" FROM {rows} WHERE NOT EXISTS (SELECT 1 FROM {self.table} t WHERE {stored})"
-            f" ORDER BY {self.key_order} ON CONFLICT ({unique}) DO NOTHING"
+            f" ORDER BY {self.key_order} ON CONFLICT DO NOTHING"
         )
 
     @property

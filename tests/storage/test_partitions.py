@@ -42,6 +42,11 @@ def spans(trace: str, start: datetime = DAY, n: int = 2) -> pd.DataFrame:
     )
 
 
+def span_rows(url: str) -> tuple:
+    with psycopg.connect(url) as conn:
+        return conn.execute(SPAN_ROWS).fetchone()
+
+
 def checksums(url: str) -> tuple:
     with psycopg.connect(url) as conn:
         return conn.execute(SPANS_SUM).fetchone(), conn.execute(LOGS_SUM).fetchone()
@@ -95,6 +100,54 @@ def test_the_migration_keeps_every_row_and_id_and_the_down_migration_restores_th
             "SELECT min(id) FROM distributed_traces WHERE trace_id = %s", (tid("after"),)
         ).fetchone()[0]
     assert ids > top
+
+
+# the columns 0013 has (0015 adds one, which a checksum of whole rows would count)
+SPAN_ROWS = (
+    "SELECT count(*), md5(string_agg(concat_ws('|', id, trace_id, span_id, parent_span_id,"
+    " service_name, operation_name, span_kind, start_time, end_time, duration_ms, status,"
+    " tags, logs), '|' ORDER BY id)) FROM distributed_traces"
+)
+SPAN_KEYS = """SELECT c.relname, c.relkind, i.indisunique FROM pg_index i
+JOIN pg_class c ON c.oid = i.indexrelid
+WHERE i.indrelid = 'distributed_traces'::regclass
+  AND c.relname NOT IN ('distributed_traces_pkey', 'distributed_traces_server_start_idx')
+ORDER BY 1"""
+
+
+def test_0014_swaps_the_natural_key_for_two_smaller_indexes_in_place_and_back(
+    migrated_db: str,
+) -> None:
+    """head -> 0013 -> head on a populated database: same rows (every column, ids included)
+    each way; 0013 has the unique (trace_id, span_id, start_time), 0014 a B-tree on trace_id
+    and a hash index on span_id instead; first stored wins on (trace_id, span_id) after."""
+    # spans over three days (not the demo: its log alert rules stop 0016's down migration)
+    for n, day in enumerate(range(3)):
+        write_spans(spans(f"day {day}", DAY + timedelta(days=day), n=50 + n), url=migrated_db)
+    before = span_rows(migrated_db)
+    lean = [
+        ("distributed_traces_span_hash_idx", "I", False),
+        ("distributed_traces_trace_idx", "I", False),
+    ]
+    with psycopg.connect(migrated_db) as conn:
+        assert conn.execute(SPAN_KEYS).fetchall() == lean
+    Migrator(migrated_db, MIGRATIONS).down(to=13)
+    assert span_rows(migrated_db) == before
+    with psycopg.connect(migrated_db) as conn:
+        keys = conn.execute(SPAN_KEYS).fetchall()
+        assert keys == [("distributed_traces_trace_span_key", "I", True)]
+    Migrator(migrated_db, MIGRATIONS).up()
+    assert span_rows(migrated_db) == before
+    with psycopg.connect(migrated_db) as conn:
+        assert conn.execute(SPAN_KEYS).fetchall() == lean
+    first = spans("lean")
+    write_spans(first, url=migrated_db)
+    later = first.assign(
+        start_time=first.start_time + timedelta(hours=1),
+        end_time=first.end_time + timedelta(hours=1),
+    )
+    again = write_spans(later, url=migrated_db)
+    assert (int(again), again.conflicts.count) == (0, 2)
 
 
 @pytest.mark.parametrize(
@@ -222,13 +275,20 @@ def test_detach_list_and_drop_do_what_they_say_and_nothing_else(migrated_db: str
 PLANS = [
     pytest.param(
         "SELECT * FROM distributed_traces WHERE trace_id = %(trace)s",
-        "distributed_traces_trace_span_key",
-        id="one trace's spans use the natural key",
+        "distributed_traces_trace_idx",
+        id="one trace's spans use the trace id index",
     ),
     pytest.param(
         "SELECT 1 FROM distributed_traces WHERE trace_id = %(trace)s AND span_id = %(span)s",
-        "distributed_traces_trace_span_key",
-        id="the writers' anti-join on (trace_id, span_id) uses the natural key",
+        "distributed_traces_span_hash_idx",
+        id="the writers' anti-join on (trace_id, span_id) uses the span id hash index",
+    ),
+    pytest.param(
+        "SELECT c.span_id FROM distributed_traces c JOIN distributed_traces p"
+        " ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id"
+        " WHERE c.trace_id = %(trace)s",
+        "distributed_traces_trace_idx",
+        id="a trace's parent join uses the trace id index",
     ),
     pytest.param(
         "SELECT service_name, count(*) FILTER (WHERE status = 'ok') FROM distributed_traces"
@@ -284,8 +344,8 @@ def _index_names(node) -> list[str]:
 
 
 def test_only_the_justified_indexes_remain(migrated_db: str) -> None:
-    """The time indexes and the duration index are gone; what is left is in PLANS or a
-    primary key."""
+    """The time indexes and the duration index are gone (0012), the natural-key constraint
+    of spans too (0014); what is left is in PLANS or a primary key."""
     with psycopg.connect(migrated_db) as conn:
         names = {
             r[0]
@@ -296,7 +356,8 @@ def test_only_the_justified_indexes_remain(migrated_db: str) -> None:
         }
     assert names == {
         "distributed_traces_pkey",
-        "distributed_traces_trace_span_key",
+        "distributed_traces_trace_idx",
+        "distributed_traces_span_hash_idx",
         "distributed_traces_server_start_idx",
         "structured_logs_pkey",
         "structured_logs_log_id_key",
