@@ -163,9 +163,10 @@ def coverage_breakdown(counts: pd.DataFrame) -> pd.DataFrame:
     first rows say which calls lack a server side."""
     _check_counts(counts, COVERAGE_COLUMNS, ("client_spans", "served"), "client coverage")
     out = counts[list(COVERAGE_COLUMNS)].copy()
-    for col in ("client_spans", "served"):
-        out[col] = out[col].astype("int64")
-    over = (out["served"] > out["client_spans"]).to_numpy()
+    for col in ("client_spans", "served"):  # int64, or float64 estimates of sampled spans
+        out[col] = pd.to_numeric(out[col])
+    # weighted sums may differ in their last bit where every call was served
+    over = (out["served"] > out["client_spans"] * (1 + 1e-9)).to_numpy()
     if over.any():
         raise InputError(f"client coverage row {int(over.argmax())}: served exceeds client_spans")
     out["unserved"] = out["client_spans"] - out["served"]
@@ -181,16 +182,16 @@ def coverage_breakdown(counts: pd.DataFrame) -> pd.DataFrame:
 def trace_coverage(counts: pd.DataFrame) -> Kpi:
     """KPI 1 from ``health_data.client_coverage``'s counts."""
     rows = coverage_breakdown(counts)
-    total, served = int(rows["client_spans"].sum()), int(rows["served"].sum())
-    if total == 0:
+    total, served = float(rows["client_spans"].sum()), float(rows["served"].sum())
+    if total <= 0:
         return _no_data(TRACE_COVERAGE, "no client spans in the window")
-    detail = f"{served:,} of {total:,} client spans have a server span as child"
-    worst = rows[rows["unserved"] > 0]
+    detail = f"{served:,.0f} of {total:,.0f} client spans have a server span as child"
+    worst = rows[rows["unserved"] >= 0.5]  # a span weighs 1 or more: less is rounding
     if len(worst):
         top = worst.iloc[0]
         detail += (
             f"; most unserved: {top['service_name']} {top['operation_name']!r}"
-            f" ({int(top['unserved']):,} of {int(top['client_spans']):,})"
+            f" ({top['unserved']:,.0f} of {top['client_spans']:,.0f})"
         )
         if len(worst) > 1:
             detail += f", {plural(len(worst) - 1, 'more caller operation')} with gaps"
@@ -205,13 +206,15 @@ def log_correlation(counts: pd.DataFrame) -> Kpi:
     _check_counts(counts, CORRELATION_COLUMNS, CORRELATION_COLUMNS, "log correlation")
     if len(counts) > 1:
         raise InputError(f"log correlation frame has {len(counts)} rows; expected one")
-    traces = int(counts["traces"].sum())
-    logged = int(counts["logged"].sum())
-    if logged > traces:
+    traces = float(counts["traces"].sum())  # weighted: estimates when traces were sampled
+    logged = float(counts["logged"].sum())
+    if logged > traces * (1 + 1e-9):
         raise InputError("log correlation row 0: logged exceeds traces")
-    if traces == 0:
+    if traces <= 0:
         return _no_data(LOG_CORRELATION, "no traces in the window")
-    detail = f"{logged:,} of {traces:,} traces have at least one log record with their trace_id"
+    detail = (
+        f"{logged:,.0f} of {traces:,.0f} traces have at least one log record with their trace_id"
+    )
     return _kpi(LOG_CORRELATION, _pct(logged, traces), detail)
 
 

@@ -193,14 +193,24 @@ def with_cold(
 
 
 def each_day(
-    days: Sequence[ColdDay], columns: Sequence[str], condition: pc.Expression | None
+    days: Sequence[ColdDay],
+    columns: Sequence[str],
+    condition: pc.Expression | None,
+    optional: Sequence[str] = (),
 ) -> Iterator[pa.Table]:
     """The ``columns`` of each cold day's rows that meet ``condition``, one day at a time (an
-    aggregate over a long window never holds more than a day of a few columns)."""
+    aggregate over a long window never holds more than a day of a few columns), plus those
+    of ``optional`` the day's file has (a column added since the day was archived, such as
+    0015's sampling probability, is left out of an older file's rows)."""
     import pyarrow.parquet as pq
 
     for day in days:
-        yield pq.read_table(checked_path(day), columns=list(columns), filters=condition)
+        path = checked_path(day)
+        wanted = list(columns)
+        if optional:
+            present = set(pq.read_schema(path).names)
+            wanted += [c for c in optional if c in present and c not in wanted]
+        yield pq.read_table(path, columns=wanted, filters=condition)
 
 
 def regroup(table: pa.Table, keys: Sequence[str], how: Mapping[str, str]) -> pa.Table:

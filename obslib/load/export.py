@@ -39,6 +39,7 @@ import pandas as pd
 import pyarrow as pa
 
 from obslib.errors import ObslibError, UsageError
+from obslib.load import weights
 from obslib.load._core import _window
 from obslib.load.telemetry import _LOGS, _SPANS
 from obslib.storage import db
@@ -54,9 +55,13 @@ BATCH_BYTES = 16 * 2**20  # ADBC record batch size hint: the export's memory per
 # result through COPY only for a statement without parameters
 _LO = "(SELECT current_setting('obslib.export_lo')::timestamptz)"
 _HI = "(SELECT current_setting('obslib.export_hi')::timestamptz)"
-# table -> the query of one day (rows placed in their day by start time / timestamp)
+# table -> the query of one day (rows placed in their day by start time / timestamp); spans
+# carry their sampling probability (REAL, 1 = not sampled), which the counts of archived
+# days weigh by (``weights``; a file written before it existed counts each span once)
 TABLES = {
-    "spans": _SPANS + f"\nFROM distributed_traces WHERE start_time >= {_LO} AND start_time < {_HI}",
+    "spans": _SPANS
+    + f", {weights.COLUMN}"
+    + f"\nFROM distributed_traces WHERE start_time >= {_LO} AND start_time < {_HI}",
     "logs": _LOGS + f"\nWHERE timestamp >= {_LO} AND timestamp < {_HI}",
 }
 

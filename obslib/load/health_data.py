@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from obslib.load import archive as _archive
+from obslib.load import weights
 from obslib.load._core import _fetch, _Query, _sorted, _typed, _window
 from obslib.load.telemetry import logs, spans
 from obslib.values import Moment
@@ -29,15 +30,16 @@ _FAILING = ("error", "timeout")
 # hashes the server spans (partial index), 2x faster over the whole demo than the same EXISTS
 # as a per-row expression in the select list. The child is not bounded by the window: a
 # call at the window's end is served by a span that starts after it (or, skewed, before).
-_COVERAGE = """SELECT service_name, operation_name, sum(calls)::int8 AS client_spans,
-       sum(served)::int8 AS served
+# Each span counts by its sampling weight (``weights``): whole numbers without sampling.
+_COVERAGE = f"""SELECT service_name, operation_name, sum(calls)::float8 AS client_spans,
+       sum(served)::float8 AS served
 FROM (
-    SELECT service_name, operation_name, count(*) AS calls, 0 AS served
+    SELECT service_name, operation_name, {weights.weighted_count_sql()} AS calls, 0 AS served
     FROM distributed_traces
     WHERE start_time >= $1 AND start_time < $2 AND span_kind = 'client'
     GROUP BY 1, 2
     UNION ALL
-    SELECT c.service_name, c.operation_name, 0, count(*)
+    SELECT c.service_name, c.operation_name, 0, {weights.weighted_count_sql()}
     FROM distributed_traces c
     WHERE c.start_time >= $1 AND c.start_time < $2 AND c.span_kind = 'client'
       AND EXISTS (
@@ -52,15 +54,18 @@ GROUP BY 1, 2"""
 
 # A trace is in the window when any of its spans starts in it; it is correlated when any log
 # record, of any time, carries its trace_id (the partial index on structured_logs.trace_id
-# answers each probe).
-_CORRELATION = """SELECT count(*) AS traces, count(*) FILTER (WHERE logged) AS logged
+# answers each probe). A trace counts by its sampling weight (the sampler keeps or drops a
+# trace whole, so its spans share it; the largest, should a late span differ).
+_CORRELATION = f"""SELECT coalesce(sum(weight), 0) AS traces,
+       coalesce(sum(weight) FILTER (WHERE logged), 0) AS logged
 FROM (
     SELECT EXISTS (
                SELECT 1 FROM structured_logs l WHERE l.trace_id = t.trace_id
-           ) AS logged
+           ) AS logged, weight
     FROM (
-        SELECT DISTINCT trace_id FROM distributed_traces
+        SELECT trace_id, max({weights.WEIGHT_SQL}) AS weight FROM distributed_traces
         WHERE start_time >= $1 AND start_time < $2
+        GROUP BY trace_id
     ) t
 ) traces"""
 
@@ -70,7 +75,7 @@ def client_coverage(
 ) -> pd.DataFrame:
     """Client spans starting in ``[start, end)`` per caller ``service_name`` and
     ``operation_name``: ``client_spans`` and ``served`` (those with a server child span,
-    archived ones included).
+    archived ones included), each span by its sampling weight (``weights``).
 
     No row for a window without client spans."""
     lo, hi = _window(start, end)
@@ -81,7 +86,7 @@ def client_coverage(
             return _fetch(_COVERAGE, [lo, hi], url, order=order, planned=True)
         calls = _window_rows(
             days, lo, hi, ("trace_id", "span_id", "service_name", "operation_name"),
-            None, ("span_kind", "client"), url,
+            None, ("span_kind", "client"), url, weighted=True,
         )  # fmt: skip
         children = _trace_rows(
             days, calls["trace_id"], ("trace_id", "parent_span_id"), ("span_kind", "server"), url
@@ -89,41 +94,36 @@ def client_coverage(
         served = pd.MultiIndex.from_arrays([calls["trace_id"], calls["span_id"]]).isin(
             pd.MultiIndex.from_arrays([children["trace_id"], children["parent_span_id"]])
         )
-        counts = calls.assign(client_spans=1, served=served.astype("int64"))
+        counts = calls.assign(client_spans=calls["weight"], served=calls["weight"] * served)
         counts = counts.groupby(list(order), as_index=False)[["client_spans", "served"]].sum()
         return _sorted(pa.Table.from_pandas(counts, preserve_index=False), order)
 
     table, _ = _archive.consistent("spans", None, None, read, archive=archive, url=url)
-    frame = _typed(table)
-    for col in ("client_spans", "served"):
-        frame[col] = frame[col].astype("int64")
-    return frame
+    return weights.whole(_typed(table), ("client_spans", "served"))
 
 
 def log_correlation(
     start: Moment, end: Moment, *, url: str | None = None, archive: str | Path | None = None
 ) -> pd.DataFrame:
     """One row: ``traces`` with a span starting in ``[start, end)`` and, of those, ``logged``
-    (at least one log record, archived ones included, carries the trace_id). Zeros for an
-    empty window."""
+    (at least one log record, archived ones included, carries the trace_id), each trace by
+    its sampling weight (``weights``). Zeros for an empty window."""
     lo, hi = _window(start, end)
 
     def count(log_days: list[_archive.ColdDay]) -> pa.Table:
         def read(days: list[_archive.ColdDay]) -> pa.Table:
             if not _touching(days, lo, hi) and not log_days:  # a log of any time
                 return _fetch(_CORRELATION, [lo, hi], url, order=(), planned=True)
-            traces = _window_rows(days, lo, hi, ("trace_id",), None, None, url)
-            ids = traces["trace_id"].drop_duplicates()
-            logged = ids.isin(_logged(log_days, ids, url))
-            return pa.table({"traces": [len(ids)], "logged": [int(logged.sum())]})
+            traces = _window_rows(days, lo, hi, ("trace_id",), None, None, url, weighted=True)
+            per = traces.groupby("trace_id", sort=False)["weight"].max()
+            logged = per.index.isin(_logged(log_days, per.index.to_series(), url))
+            total, found = float(per.sum()), float(per[logged].sum())
+            return pa.table({"traces": [total], "logged": [found]})
 
         return _archive.consistent("spans", None, None, read, archive=archive, url=url)[0]
 
     table, _ = _archive.consistent("logs", None, None, count, archive=archive, url=url)
-    frame = _typed(table)
-    for col in ("traces", "logged"):
-        frame[col] = frame[col].astype("int64")
-    return frame
+    return weights.whole(_typed(table), ("traces", "logged"))
 
 
 def _logged(log_days: list[_archive.ColdDay], ids: pd.Series, url: str | None) -> set[str]:
@@ -189,11 +189,14 @@ def _touching(days: list[_archive.ColdDay], lo: datetime, hi: datetime) -> list[
     return [d for d in days if lo.date() <= d.day and datetime.combine(d.day, time(), UTC) < hi]
 
 
-def _window_rows(days, lo, hi, columns, sql_condition, equal, url) -> pd.DataFrame:
+def _window_rows(
+    days, lo, hi, columns, sql_condition, equal, url, *, weighted: bool = False
+) -> pd.DataFrame:
     """``columns`` of the spans that start in ``[lo, hi)``, hot and cold, with ``equal``'s
     column at its value (None: any); ``sql_condition`` narrows the hot rows only (the
-    caller applies it to the cold ones)."""
-    q = _Query("SELECT " + ", ".join(columns) + " FROM distributed_traces")
+    caller applies it to the cold ones). ``weighted``: plus each span's sampling ``weight``."""
+    select = ", ".join(columns) + (f", {weights.WEIGHT_SQL} AS weight" if weighted else "")
+    q = _Query("SELECT " + select + " FROM distributed_traces")
     q.where("start_time >= ?", lo).where("start_time < ?", hi)
     if equal is not None:  # a column of our own choosing, its value bound
         q.where(equal[0] + " = ?", equal[1])
@@ -202,7 +205,12 @@ def _window_rows(days, lo, hi, columns, sql_condition, equal, url) -> pd.DataFra
     parts = [_fetch(q.sql(), q.params, url, order=("trace_id",))]
     where = _archive.condition(("start_time", lo, hi), equal=[equal] if equal else [])
     touched = _touching(days, lo, hi)
-    parts += [t.select(list(columns)) for t in _archive.each_day(touched, columns, where)]
+    optional = (weights.COLUMN,) if weighted else ()
+    for t in _archive.each_day(touched, columns, where, optional=optional):
+        rows = t.select(list(columns))
+        if weighted:
+            rows = rows.append_column("weight", weights.weights_of(t))
+        parts.append(rows)
     return _typed(pa.concat_tables([t.cast(parts[0].schema) for t in parts]))
 
 

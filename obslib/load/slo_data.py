@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from obslib.load import archive as _archive
+from obslib.load import weights
 from obslib.load._core import _fetch, _Query, _sorted, _texts, _typed, _window
 from obslib.values import Moment, moment, positive_duration
 
@@ -71,6 +72,8 @@ def _server_counts(
     2000-01-01) or ``operation_name``: ``total``, ``ok`` and one ``fast_<i>`` per latency
     threshold, all in ONE scan (a scan per threshold cost 4x at four thresholds). Archived
     days add their own counts (``_cold_server_counts``, the same rules), summed per key.
+    Each span counts by its sampling weight (``weights``: 1 unsampled, 1 / p sampled), so
+    the counts are whole ``int64`` for unsampled data and ``float64`` estimates otherwise.
 
     The statement's shape comes from our own arguments (which key, how many thresholds);
     every value is bound."""
@@ -83,13 +86,12 @@ def _server_counts(
         key = "operation_name"
     else:
         raise ValueError(f"no count by {by!r}")
-    columns = ["service_name", key + " AS " + by, "count(*) AS total"]
-    columns.append("count(*) FILTER (WHERE status = 'ok') AS ok")
+    columns = ["service_name", key + " AS " + by, weights.weighted_count_sql() + " AS total"]
+    columns.append(weights.weighted_count_sql("status = 'ok'") + " AS ok")
     for i, threshold in enumerate(thresholds):
         params.append(float(threshold))
-        columns.append(
-            "count(*) FILTER (WHERE duration_ms <= $" + str(len(params)) + ") AS fast_" + str(i)
-        )
+        fast = weights.weighted_count_sql("duration_ms <= $" + str(len(params)))
+        columns.append(fast + " AS fast_" + str(i))
     conditions = ["start_time >= $1", "start_time < $2", "span_kind = 'server'"]
     names = _texts(services)
     if names is not None:
@@ -114,16 +116,14 @@ def _server_counts(
             return hot
         cold = [
             _cold_server_counts(rows, by, bucket_s, thresholds).cast(hot.schema)
-            for rows in _archive.each_day(days, needed, where)
+            for rows in _archive.each_day(days, needed, where, optional=(weights.COLUMN,))
         ]
         sums = {c: "sum" for c in hot.column_names[2:]}
         return _sorted(_archive.regroup(pa.concat_tables([hot, *cold]), order, sums), order)
 
     table, _ = _archive.consistent("spans", lo, hi, read, archive=archive, url=url)
     frame = _typed(table, times=("bucket",) if by == "bucket" else ())
-    for col in frame.columns[2:]:
-        frame[col] = frame[col].astype("int64")
-    return frame
+    return weights.whole(frame, frame.columns[2:])
 
 
 _ORIGIN_US = 946_684_800_000_000  # date_bin's origin, 2000-01-01 UTC, in Unix microseconds
@@ -134,7 +134,8 @@ def _cold_server_counts(
 ) -> pa.Table:
     """``_server_counts``' SELECT list over archived server spans: ``date_bin``'s bucket
     (an interval of whole microseconds, as ``make_interval`` rounds it), ``status = 'ok'``
-    and ``duration_ms <= threshold`` (a missing value counts in neither, as in SQL)."""
+    and ``duration_ms <= threshold`` (a missing value counts in neither, as in SQL), each
+    span by its sampling weight (1 in a day archived before sampling existed)."""
     if by == "bucket":
         stride = round(float(bucket_s) * 1_000_000)
         micros = rows["start_time"].cast(pa.int64()).to_numpy() - _ORIGIN_US
@@ -143,13 +144,20 @@ def _cold_server_counts(
     else:
         key = rows[by]
     columns = {"service_name": rows["service_name"], by: key}
-    columns["total"] = pa.array(np.ones(rows.num_rows, dtype=np.int64))
-    columns["ok"] = _flags(pc.equal(rows["status"], "ok"))
+    weight = weights.weights_of(rows)
+    columns["total"] = weight
+    columns["ok"] = _weighted(pc.equal(rows["status"], "ok"), weight)
     for i, threshold in enumerate(thresholds):
-        columns[f"fast_{i}"] = _flags(pc.less_equal(rows["duration_ms"], float(threshold)))
+        fast = pc.less_equal(rows["duration_ms"], float(threshold))
+        columns[f"fast_{i}"] = _weighted(fast, weight)
     counts = pa.table(columns)
     sums = {c: "sum" for c in counts.column_names[2:]}
     return _archive.regroup(counts, ("service_name", by), sums)
+
+
+def _weighted(condition: pa.ChunkedArray, weight) -> pa.ChunkedArray:
+    """The weight where a condition holds, 0 where it does not or is unknown (NULL)."""
+    return pc.if_else(condition.fill_null(False), weight, 0.0)
 
 
 def _flags(condition: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -165,7 +173,7 @@ def _with_fast(frame: pd.DataFrame, i: int | None) -> pd.DataFrame:
     """The counts with ``fast`` from threshold ``i`` (0 without a threshold)."""
     fast = frame["fast_" + str(i)] if i is not None else 0
     kept = [c for c in frame.columns if not c.startswith("fast_")]
-    return frame[kept].assign(fast=fast).astype({"fast": "int64"})
+    return weights.whole(frame[kept].assign(fast=fast), ["fast"])
 
 
 def sli_counts(

@@ -218,7 +218,8 @@ def sli_series(counts: pd.DataFrame, definition: dict) -> pd.DataFrame:
     """One SLO's events per bucket: ``total`` and ``good``, indexed by bucket start.
 
     A latency SLO's good events are the ``fast`` ones counted at its own threshold; every
-    other type's are the ``ok`` ones.
+    other type's are the ``ok`` ones. Counts keep their type: whole ``int64``, or ``float64``
+    when spans were sampled (each counted by its weight, ``load.weights``).
     """
     threshold = definition.get("latency_threshold_ms")
     if definition["slo_type"] != "latency" or threshold is None or pd.isna(threshold):
@@ -229,8 +230,8 @@ def sli_series(counts: pd.DataFrame, definition: dict) -> pd.DataFrame:
     good = "fast" if definition["slo_type"] == "latency" else "ok"
     out = pd.DataFrame(
         {
-            "total": mine["total"].to_numpy(dtype="int64"),
-            "good": mine[good].to_numpy(dtype="int64"),
+            "total": pd.to_numeric(mine["total"]).to_numpy(),
+            "good": pd.to_numeric(mine[good]).to_numpy(),
         },
         index=pd.DatetimeIndex(mine["bucket"], name="bucket"),
     )

@@ -125,11 +125,12 @@ def burn_grid(
     last_bucket = end.floor(step) - step
     buckets = pd.date_range(first_bucket, last_bucket, freq=step)
     dense = series.reindex(buckets, fill_value=0)
-    zero = np.zeros(1, dtype="int64")
+    # int64 counts stay exact integers; weighted (sampled) ones are float64 sums
+    good, total = dense["good"].to_numpy(), dense["total"].to_numpy()
     return BurnGrid(
         times=buckets + step,
-        cum_good=np.concatenate([zero, np.cumsum(dense["good"].to_numpy(dtype="int64"))]),
-        cum_total=np.concatenate([zero, np.cumsum(dense["total"].to_numpy(dtype="int64"))]),
+        cum_good=np.concatenate([np.zeros(1, dtype=good.dtype), np.cumsum(good)]),
+        cum_total=np.concatenate([np.zeros(1, dtype=total.dtype), np.cumsum(total)]),
         step=step,
         first=int(np.searchsorted(buckets + step, start.floor(step), side="right")),
     )
@@ -485,8 +486,8 @@ def contributors(operations: pd.DataFrame, definition: dict, *, top: int = 5) ->
     out = pd.DataFrame(
         {
             "operation_name": mine["operation_name"].to_numpy(),
-            "total": mine["total"].to_numpy(dtype="int64"),
-            "bad": bad.to_numpy(dtype="int64"),
+            "total": pd.to_numeric(mine["total"]).to_numpy(),
+            "bad": pd.to_numeric(bad).to_numpy(),
         }
     )
     out = out[out["bad"] > 0]
