@@ -1,17 +1,20 @@
-"""What day partitions (migration 0012) change: write time, bytes per span and per log
-record in PostgreSQL, and load times, against the plain tables of 0011.
+"""What the storage migrations change: write time, bytes per span and per log record in
+PostgreSQL, and load times, per migration version (day partitions 0012 against the plain
+tables of 0011 by default; ``--versions head`` writes the demo once, the 10M run).
 
 Why: issue 24 asks for <= 300 bytes per span in PostgreSQL (heap + indexes + TOAST of
 ``distributed_traces``; 593 measured at 0011 on the 500k demo), with loaders no slower.
 
 What it does: writes the demo (``obslib.demo.run``, seed 7, ``--spans``) into a fresh
-database migrated to 0011, and again into one migrated to 0012 (the schema the writers
-see decides how they merge), each timed, then VACUUM ANALYZE; measures for each the
+database migrated to each of ``--versions`` (the schema the writers see decides how they
+merge), each timed, then VACUUM ANALYZE; measures for each the
 bytes per span (``pg_total_relation_size`` of the table and all its partitions / spans)
 split into heap, TOAST and indexes, the same for logs, and times ``load.spans`` for the last
 whole day and for the whole window (median of ``--runs``, the two databases alternating).
-Where the bytes go: per index, and per column ``avg(pg_column_size(...))``. The last line
-printed is one JSON object.
+Where the bytes go: per index, and per column ``avg(pg_column_size(...))``; and, on the
+same rows, the indexes 0014 replaced (its down migration run in a transaction that is rolled
+back: sizes before and after 0014 with nothing else different). The last line printed is
+one JSON object.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import logging
 import statistics
 import time
 import uuid
+from pathlib import Path
 
 import _common as c
 import pandas as pd
@@ -34,6 +38,9 @@ logger = logging.getLogger("bench.storage")
 
 TARGET_BYTES_PER_SPAN = 300
 VERSIONS = (11, 12)
+HEAD = 0  # --versions head: every migration
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+LEAN_KEYS_DOWN = MIGRATIONS_DIR / "0014_lean_span_keys.down.sql"
 # the table and its partitions (a plain table: itself)
 _FAMILY = """SELECT c.oid FROM pg_class c WHERE c.oid = %(t)s::regclass
 UNION ALL SELECT inhrelid FROM pg_inherits WHERE inhparent = %(t)s::regclass"""
@@ -52,7 +59,7 @@ def fresh(server_url: str, version: int) -> str:
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = c.with_database(server_url, name)
-    Migrator(url).up(to=version)
+    Migrator(url).up(to=version or None)
     return url
 
 
@@ -86,6 +93,20 @@ def sizes(url: str, table: str) -> dict:
     }
 
 
+def before_lean_keys(url: str, table: str) -> dict | None:
+    """Index bytes of ``table`` with 0014's down migration applied, rolled back after (the
+    same rows with 0012's natural-key constraint); None below 0014."""
+    with psycopg.connect(url) as conn:
+        version = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+        if version < 14:
+            return None
+        with conn.transaction(force_rollback=True):
+            conn.execute(LEAN_KEYS_DOWN.read_text())
+            indexes = int(conn.execute(_SIZES, {"t": table}).fetchone()[2] or 0)
+            per_index = dict(conn.execute(_INDEXES, {"t": table}).fetchall())
+    return {"indexes": indexes, "per_index": {k: int(v) for k, v in per_index.items()}}
+
+
 def column_bytes(url: str, table: str, columns: tuple[str, ...]) -> dict[str, float]:
     """avg(pg_column_size(col)) per column over a 1 % sample (names from schema constants)."""
     parts = sql.SQL(", ").join(
@@ -104,20 +125,27 @@ def time_loads(urls: dict[int, str], start: pd.Timestamp, end: pd.Timestamp, run
     windows = {"one_day": (day, day + pd.Timedelta(days=1)), "window": (start, end)}
     times: dict[tuple[int, str], list[float]] = {}
     for _ in range(runs):
-        for name, (lo, hi) in windows.items():
+        for window, (lo, hi) in windows.items():
             for version, url in urls.items():  # alternating, so load drifts hit both
                 t = time.perf_counter()
                 load.spans(lo, hi, url=url)
-                times.setdefault((version, name), []).append(time.perf_counter() - t)
-    return {f"{v}_{n}": round(statistics.median(ts), 3) for (v, n), ts in times.items()}
+                times.setdefault((version, window), []).append(time.perf_counter() - t)
+    return {f"{name(v)}_{n}": round(statistics.median(ts), 3) for (v, n), ts in times.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3, help="load timings per window")
+    parser.add_argument(
+        "--versions",
+        default="11,12",
+        help="migration versions to compare, comma-separated; head: all (default 11,12)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
+    global VERSIONS
+    VERSIONS = tuple(HEAD if v.strip() == "head" else int(v) for v in args.versions.split(","))
     c.setup_logging(args.verbose)
     from obslib import demo
 
@@ -133,6 +161,7 @@ def main() -> None:
                 write_s = time.perf_counter() - t
                 logger.info("%d: demo written in %.1f s", version, write_s)
                 spans, logs = sizes(url, schema.SPANS), sizes(url, schema.LOGS)
+                spans["before_0014"] = before_lean_keys(url, schema.SPANS)
                 measured[version] = dict(
                     write_s=round(write_s, 1),
                     spans=spans,
@@ -147,12 +176,16 @@ def main() -> None:
     print(json.dumps(result))
 
 
+def name(version: int) -> str:
+    return "head" if version == HEAD else str(version)
+
+
 def report(measured: dict, loads: dict, result: dict) -> None:
     def per(v: int, table: str, part: str) -> float:
         m = measured[v][table]
         return m[part] / m["rows"] if m["rows"] else float("nan")
 
-    head = f"{'':28}" + "".join(f"{'migration ' + str(v):>16}" for v in VERSIONS)
+    head = f"{'':28}" + "".join(f"{'migration ' + name(v):>16}" for v in VERSIONS)
     print(head)
     print(f"{'write (demo.run) s':28}" + "".join(f"{measured[v]['write_s']:>16}" for v in VERSIONS))
     for table in ("spans", "logs"):
@@ -161,27 +194,41 @@ def report(measured: dict, loads: dict, result: dict) -> None:
         for part in ("total", "heap", "toast", "indexes"):
             label = f"  {table} B/row {part}"
             print(f"{label:28}" + "".join(f"{per(v, table, part):>16.1f}" for v in VERSIONS))
-    for name in ("one_day", "window"):
-        label = f"load.spans {name} s"
-        print(f"{label:28}" + "".join(f"{loads[f'{v}_{name}']:>16}" for v in VERSIONS))
+    for window in ("one_day", "window"):
+        label = f"load.spans {window} s"
+        print(f"{label:28}" + "".join(f"{loads[f'{name(v)}_{window}']:>16}" for v in VERSIONS))
     for v in VERSIONS:
-        print(f"\nmigration {v}: bytes per span by index")
+        print(f"\nmigration {name(v)}: bytes per span by index")
         for index, size in measured[v]["spans"]["per_index"].items():
             print(f"  {index:48} {size / measured[v]['spans']['rows']:8.1f}")
-    print(f"\nmigration {VERSIONS[-1]}: avg bytes per span by column (pg_column_size)")
+    for v in VERSIONS:
+        old = measured[v]["spans"]["before_0014"]
+        if old:
+            rows = measured[v]["spans"]["rows"]
+            print(
+                f"\nmigration {name(v)}, the same rows with 0014 rolled back: index bytes per span"
+            )
+            for index, size in old["per_index"].items():
+                print(f"  {index:48} {size / rows:8.1f}")
+            print(
+                f"  {'indexes':48} {old['indexes'] / rows:8.1f} (with 0014: "
+                f"{measured[v]['spans']['indexes'] / rows:.1f})"
+            )
+            result["index_bytes_per_span_before_0014"] = round(old["indexes"] / rows, 1)
+    print(f"\nmigration {name(VERSIONS[-1])}: avg bytes per span by column (pg_column_size)")
     for col, size in measured[VERSIONS[-1]]["span_columns"].items():
         print(f"  {col:48} {size:8.1f}")
     now = per(VERSIONS[-1], "spans", "total")
     met = now <= TARGET_BYTES_PER_SPAN
     print(
-        f"\nbytes per span at {VERSIONS[-1]}: {now:.1f} (target <= {TARGET_BYTES_PER_SPAN}):"
+        f"\nbytes per span at {name(VERSIONS[-1])}: {now:.1f} (target <= {TARGET_BYTES_PER_SPAN}):"
         f" {'met' if met else 'missed'}"
     )
     result.update(
-        write_s={str(v): measured[v]["write_s"] for v in VERSIONS},
-        bytes_per_span={str(v): round(per(v, "spans", "total"), 1) for v in VERSIONS},
-        index_bytes_per_span={str(v): round(per(v, "spans", "indexes"), 1) for v in VERSIONS},
-        bytes_per_log={str(v): round(per(v, "logs", "total"), 1) for v in VERSIONS},
+        write_s={name(v): measured[v]["write_s"] for v in VERSIONS},
+        bytes_per_span={name(v): round(per(v, "spans", "total"), 1) for v in VERSIONS},
+        index_bytes_per_span={name(v): round(per(v, "spans", "indexes"), 1) for v in VERSIONS},
+        bytes_per_log={name(v): round(per(v, "logs", "total"), 1) for v in VERSIONS},
         load_s=loads,
         bytes_per_span_target=TARGET_BYTES_PER_SPAN,
         met=met,

@@ -126,6 +126,9 @@ class Target:
     # the column a day-partitioned table is partitioned by (migration 0012): its unique
     # index is ``key`` + this column, so the merge keeps the natural key with an anti-join
     partition_key: str = ""
+    # the natural key as the index the anti-join probes spells it, ``{a}`` the row's alias:
+    # spans' (trace_id, span_id) hashed (migration 0014; before it, an extra condition)
+    probe: str = ""
 
     @property
     def unpartitioned(self) -> Target:
@@ -191,10 +194,11 @@ class Target:
                 f"INSERT INTO {self.table} ({cols}) SELECT {cols} FROM {rows}"
                 f" ORDER BY {self.key_order} ON CONFLICT ({', '.join(self.key)}) DO NOTHING"
             )
-        # ON CONFLICT names no key: it arbitrates on the unique indexes the table has (spans
-        # have none since migration 0014, which replaced (trace_id, span_id, start_time) with
-        # two smaller indexes; the anti-join under ``lock`` keeps the key unique either way)
+        # ON CONFLICT names no key: it arbitrates on the table's unique indexes (for spans
+        # since migration 0014 one on an expression, the hashed key, with start_time)
         stored = " AND ".join(f"t.{k} = src.{k}" for k in self.key)
+        if self.probe:  # the anti-join looks the key up by its hash (0014's unique index)
+            stored += f" AND {self.probe.format(a='t')} = {self.probe.format(a='src')}"
         return (
             f"INSERT INTO {self.table} ({cols}) SELECT DISTINCT ON ({self.key_order}) {cols}"
             f" FROM {rows} WHERE NOT EXISTS (SELECT 1 FROM {self.table} t WHERE {stored})"
@@ -380,6 +384,7 @@ SPANS = Target(
     # the column's own type, so a re-sent span compares equal to the stored one
     exprs={schema.SAMPLING_PROBABILITY: f"s.{schema.SAMPLING_PROBABILITY}::real"},
     partition_key="start_time",
+    probe="hashtextextended({a}.span_id, hashtextextended({a}.trace_id, 0))",
 )
 LOGS = Target(
     "logs",

@@ -15,6 +15,7 @@ import pytest
 from obslib import demo
 from obslib.errors import UsageError
 from obslib.ingest import write_logs, write_spans
+from obslib.ingest.tables import SPANS
 from obslib.storage import partitions
 from obslib.storage.migrate import Migrator
 from tests.conftest import MIGRATIONS
@@ -119,14 +120,15 @@ def test_0014_swaps_the_natural_key_for_two_smaller_indexes_in_place_and_back(
     migrated_db: str,
 ) -> None:
     """head -> 0013 -> head on a populated database: same rows (every column, ids included)
-    each way; 0013 has the unique (trace_id, span_id, start_time), 0014 a B-tree on trace_id
-    and a hash index on span_id instead; first stored wins on (trace_id, span_id) after."""
+    each way; 0013 has the unique (trace_id, span_id, start_time), 0014 the unique hashed key
+    with start_time and a B-tree on trace_id; first stored wins on (trace_id, span_id) after,
+    and an identical copy inserted with plain SQL is refused."""
     # spans over three days (not the demo: its log alert rules stop 0016's down migration)
     for n, day in enumerate(range(3)):
         write_spans(spans(f"day {day}", DAY + timedelta(days=day), n=50 + n), url=migrated_db)
     before = span_rows(migrated_db)
     lean = [
-        ("distributed_traces_span_hash_idx", "I", False),
+        ("distributed_traces_span_key_idx", "I", True),
         ("distributed_traces_trace_idx", "I", False),
     ]
     with psycopg.connect(migrated_db) as conn:
@@ -148,6 +150,14 @@ def test_0014_swaps_the_natural_key_for_two_smaller_indexes_in_place_and_back(
     )
     again = write_spans(later, url=migrated_db)
     assert (int(again), again.conflicts.count) == (0, 2)
+    row = first.iloc[0]
+    with psycopg.connect(migrated_db) as conn, pytest.raises(psycopg.errors.UniqueViolation):
+        conn.execute(
+            "INSERT INTO distributed_traces (trace_id, span_id, service_name, operation_name,"
+            " start_time, end_time, duration_ms, status) VALUES (%s, %s, 'api', 'op', %s, %s,"
+            " 5, 'ok')",
+            (row.trace_id, row.span_id, row.start_time, row.end_time),
+        )
 
 
 @pytest.mark.parametrize(
@@ -279,9 +289,13 @@ PLANS = [
         id="one trace's spans use the trace id index",
     ),
     pytest.param(
-        "SELECT 1 FROM distributed_traces WHERE trace_id = %(trace)s AND span_id = %(span)s",
-        "distributed_traces_span_hash_idx",
-        id="the writers' anti-join on (trace_id, span_id) uses the span id hash index",
+        "SELECT 1 FROM distributed_traces t WHERE t.trace_id = %(trace)s"
+        " AND t.span_id = %(span)s AND "
+        + SPANS.probe.format(a="t")
+        + " = "
+        + SPANS.probe.replace("{a}.span_id", "%(span)s").replace("{a}.trace_id", "%(trace)s"),
+        "distributed_traces_span_key_idx",
+        id="the writers' anti-join on (trace_id, span_id) probes the hashed key",
     ),
     pytest.param(
         "SELECT c.span_id FROM distributed_traces c JOIN distributed_traces p"
@@ -357,7 +371,7 @@ def test_only_the_justified_indexes_remain(migrated_db: str) -> None:
     assert names == {
         "distributed_traces_pkey",
         "distributed_traces_trace_idx",
-        "distributed_traces_span_hash_idx",
+        "distributed_traces_span_key_idx",
         "distributed_traces_server_start_idx",
         "structured_logs_pkey",
         "structured_logs_log_id_key",
