@@ -308,3 +308,52 @@ def condition(
     for part in parts[1:]:
         out = out & part
     return out
+
+
+# -- one trace: the catalog in the trace's own statement, and each day's trace ids ----------
+
+
+def catalog_json(table: str) -> str:
+    """A scalar sub-select giving the detached days of ``table`` (every day, as for a trace)
+    as ``_CATALOG`` reads them, in one JSON text: a loader puts it in its own statement, so
+    the hot rows and the catalog are read in one snapshot and one round trip. (The table's
+    name comes from ``TABLES``, never from a caller's text.)"""
+    return (
+        "SELECT coalesce(json_agg(json_build_array(day::text, archive, file, rows, sha256)"
+        " ORDER BY day), '[]')::text FROM archived_days"
+        f" WHERE table_name = '{TABLES[table]}' AND detached_at IS NOT NULL AND rows > 0"
+    )
+
+
+def days_from_json(
+    table: str, text: str | None, *, archive: str | Path | None = None
+) -> list[ColdDay]:
+    """``catalog_json``'s days as ``cold_days`` gives them (the same folder rule)."""
+    root = archive if archive is not None else os.environ.get(ENV_ARCHIVE, "").strip() or None
+    return [
+        ColdDay(table, date.fromisoformat(day), Path(root or folder) / file, n, sha)
+        for day, folder, file, n, sha in orjson.loads(text or "[]")
+    ]
+
+
+_trace_ids: dict[tuple[str, int, int], pa.Array] = {}  # (path, size, mtime_ns) -> trace ids
+
+
+def days_with_trace(days: Sequence[ColdDay], trace_id: str) -> list[ColdDay]:
+    """The cold ``days`` whose file holds a span of ``trace_id``: each file's distinct trace
+    ids are read once per process (its ``trace_id`` column only, kept while its size and time
+    stay, like its checked SHA-256), so a trace lookup reads only the days it is in."""
+    import pyarrow.parquet as pq
+
+    out = []
+    for day in days:
+        path = checked_path(day)
+        info = path.stat()
+        stamp = (str(path), info.st_size, info.st_mtime_ns)
+        ids = _trace_ids.get(stamp)
+        if ids is None:
+            column = pq.read_table(path, columns=["trace_id"])["trace_id"]
+            ids = _trace_ids[stamp] = pc.unique(column.combine_chunks().cast(pa.string()))
+        if pc.index(ids, pa.scalar(trace_id, pa.string())).as_py() >= 0:
+            out.append(day)
+    return out

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from obslib import schema
+from obslib.errors import UsageError
 from obslib.load import archive as _archive
 from obslib.load._core import (
     JsonMode,
@@ -94,14 +96,39 @@ def trace(
     """All spans of one trace, by start time (archived days included, as ``spans`` reads
     them); an unknown id gives an empty frame."""
     _json_mode(json)
-    q = _Query(_SPANS + "\nFROM distributed_traces").where("trace_id = ?", str(trace_id))
+    wanted = str(trace_id)
     order = ("start_time", "span_id")
-    where = _archive.condition(("start_time", None, None), equal=[("trace_id", str(trace_id))])
-    table = _hot_and_cold(
-        "spans", None, None, lambda: _fetch(q.sql(), q.params, url, order=order, small=True),
-        where, order, (), archive, url,
-    )  # fmt: skip
-    return _spans_frame(table, json)
+    where = _archive.condition(("start_time", None, None), equal=[("trace_id", wanted)])
+    try:
+        # one statement: the hot rows and the archive's catalog in one snapshot, one round trip
+        both = _fetch(_TRACE, (wanted,), url, order=order, small=True)
+    except UsageError:  # no catalog (before migration 0013), or no schema at all
+        q = _Query(_SPANS + "\nFROM distributed_traces").where("trace_id = ?", wanted)
+        table = _hot_and_cold(
+            "spans", None, None, lambda: _fetch(q.sql(), q.params, url, order=order, small=True),
+            where, order, (), archive, url,
+        )  # fmt: skip
+        return _spans_frame(table, json)
+    catalog = next((v for v in both["obslib_cold"].to_pylist() if v is not None), None)
+    rows = both.filter(pc.is_valid(both["trace_id"])).select(list(schema.SPAN_COLUMNS))
+    days = _archive.days_with_trace(
+        _archive.days_from_json("spans", catalog, archive=archive), wanted
+    )
+    extra = _archive.read_days(days, where) if days else None
+    if extra is not None and extra.num_rows:
+        extra = extra.select(rows.column_names).cast(rows.schema)
+        rows = _sorted(pa.concat_tables([rows, extra]), order)
+    return _spans_frame(rows, json)
+
+
+# One trace's spans with the archive's catalog (``archive.catalog_json``) riding on the first
+# row, or on the only row, all its span columns NULL, when PostgreSQL holds none of the trace.
+_TRACE = f"""SELECT s.trace_id, s.span_id, s.parent_span_id, s.service_name, s.operation_name,
+       s.span_kind, s.start_time, s.end_time, s.duration_ms, s.status, s.tags, s.logs,
+       CASE WHEN s.n IS NULL OR s.n = 1 THEN c.cold END AS obslib_cold
+FROM ({_archive.catalog_json("spans")}) AS c (cold)
+LEFT JOIN LATERAL ({_SPANS}, row_number() OVER () AS n
+    FROM distributed_traces WHERE trace_id = $1) AS s ON true"""
 
 
 def logs(

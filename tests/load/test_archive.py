@@ -17,6 +17,7 @@ from obslib import load
 from obslib.ingest import write_logs, write_spans
 from obslib.load import archive, export
 from tests.builders import span
+from tests.ids import sid, tid
 
 TODAY = pd.Timestamp(datetime.now(UTC).date(), tz="UTC")
 OLD_DAYS = (-10, -9, -8)  # past a 5-day horizon
@@ -206,3 +207,23 @@ def test_the_key_checksum_is_the_same_in_sql_and_python(migrated_db, table, keys
         rows, total = got.fetchone()
     assert (rows, int(total)) == (frame.num_rows, expected)
     assert archive.key_checksum(frame, table) == expected
+
+
+def test_a_trace_is_read_from_the_archived_days_holding_it_and_from_postgresql(retired) -> None:
+    """One statement gives the hot rows and the catalog; of the archived days only the one
+    holding the trace is read (each file's trace ids, indexed once); a span of the same
+    trace still in PostgreSQL is merged in time order, the same dtypes as a hot trace."""
+    url, _, before = retired
+    days = archive.cold_days("spans", None, None, url=url)
+    assert len(days) == len(OLD_DAYS)
+    trace = tid(f"d{OLD_DAYS[1] + 100}t2")
+    assert [d.day for d in archive.days_with_trace(days, trace)] == [days[1].day]
+    assert archive.days_with_trace(days, tid("nowhere")) == []
+    late = TODAY + pd.Timedelta(days=NEW_DAYS[0], hours=1)
+    write_spans(pd.DataFrame([span(f"d{OLD_DAYS[1] + 100}t2", "retry", "root", start=late)]),
+                url=url)  # fmt: skip
+    frame = load.trace(trace, url=url)
+    assert list(frame["span_id"]) == [sid("root"), sid("db"), sid("late"), sid("retry")]
+    assert frame["start_time"].is_monotonic_increasing
+    assert dict(frame.dtypes) == dict(before["one trace"].dtypes)
+    assert load.trace(tid("nowhere"), url=url).empty
