@@ -56,6 +56,20 @@ HOW = {
     ),
     "OBSLIB_DATABASE_URL=postgresql://reader@db/obs .venv/bin/obslib report slo -p end ''"
     " --out reports/slo/{week}": (DEMO, "reports/slo/{week}/slo_review.html"),
+    "obslib report incident --bundle --out reports/incident/": (
+        NOT_HERE,
+        "tests/reports/test_bundle.py records the postmortem's bundle, verifies it and re-runs it",
+    ),
+    "obslib bundle verify reports/incident/incident_postmortem.bundle": (
+        NOT_HERE,
+        "needs the bundle above; tests/reports/test_bundle.py runs obslib bundle verify",
+    ),
+    "OBSLIB_DATABASE_URL=postgresql://nobody@127.0.0.1:1/none obslib report --from-bundle"
+    " reports/incident/incident_postmortem.bundle --out rerun/": (
+        NOT_HERE,
+        "needs the bundle above; tests/reports/test_bundle.py re-runs it, database on a"
+        " closed port",
+    ),
     "obslib triage": (EMPTY, ""),
     "obslib triage --since 2026-11-14T00:00Z": (EMPTY, ""),
     "obslib triage --follow --since now": (SERVICE, "listening"),
