@@ -227,6 +227,8 @@ def test_triage_runs_each_incident_once_and_records_it(
     assert record["notebook"] == str(folder / "ok.ipynb") and record["error"] is None
     assert record["markdown"] == str(folder / "postmortem.md")
     assert Path(record["markdown"]).read_text().startswith("# Draft for INC-1")
+    assert record["bundle"] == str(folder / "ok.bundle")  # evidence, by default
+    assert (folder / "ok.bundle" / "manifest.json").is_file()
     assert run.outcomes[0].path == folder / "ok.html"
     assert load.incidents(url=migrated_db)["runbook"].tolist() == ["ok", "ok"]
     listed = load.incident_list(url=migrated_db)  # what `obslib incidents list` shows
