@@ -48,7 +48,9 @@ def request_logs(
 ):
     """One record per logged request: a failed one (``reasons``: why, None when it did not
     fail; ``own``: it failed itself, not through a call) logs its failure at error level
-    with a stack; a slow one warns."""
+    with a stack; a slow one warns. From the bad deploy to its rollback, domain-service's
+    own failures say something new (``pool_timeouts``): the template the log rules find."""
+    reasons = pool_timeouts(nd, frame, reasons, own, hosts)
     failed = pd.notna(reasons)
     slow = frame["duration_ms"].to_numpy() > 1000
     level = np.where(failed, "error", np.where(slow, "warn", "info")).astype(object)
@@ -83,6 +85,28 @@ def request_logs(
         }
     )
     return logs[logged].reset_index(drop=True)
+
+
+def pool_timeouts(nd, frame: pd.DataFrame, reasons: np.ndarray, own: np.ndarray, hosts):
+    """``reasons`` with domain-service's own failures inside the incident window worded as
+    the bad version logs them: a pool checkout that timed out, with the wait, the host and
+    the span (no random draw: the demo's other numbers stay as they were)."""
+    if nd.service != "domain-service":
+        return reasons
+    start, end = incident_window()
+    at = frame["end_time"]
+    new = own & pd.notna(reasons) & ((at >= start) & (at < end)).to_numpy()
+    if not new.any():
+        return reasons
+    out = reasons.copy()
+    waited = frame["duration_ms"].to_numpy()
+    spans = frame["span_id"].to_numpy()
+    for i in np.flatnonzero(new):
+        out[i] = (
+            f"pool checkout timed out after {waited[i]:.0f} ms: 64/64 connections in use"
+            f" (pool=domains-rw host={hosts[i]} span={spans[i]})"
+        )
+    return out
 
 
 def background_logs(rng: np.random.Generator, day_start: pd.Timestamp) -> pd.DataFrame:

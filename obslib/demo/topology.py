@@ -283,6 +283,26 @@ ALERTS = pd.DataFrame(
             "low",
             ["email"],
         ),
+        # log rules (obslib.logs.rules): what `obslib alerts evaluate-logs` evaluates
+        (
+            "domain-service-new-error-template",
+            "domain-service",
+            "log",
+            "log_new_template",
+            "new template at level >= error in 10m, not seen in the previous 7d",
+            "high",
+            ["slack"],
+        ),
+        (
+            "domain-service-pool-timeouts",
+            "domain-service",
+            "log",
+            "log_template_count",
+            'template "pool checkout timed out after <DURATION>: <NUM>/<NUM> connections in use'
+            ' (pool=domains-rw host=<ID> span=<HEX>)" at level >= error more than 1 times in 30m',
+            "medium",
+            ["slack"],
+        ),
     ],
     columns=[
         "alert_name",

@@ -115,7 +115,8 @@ def record(evaluation: Evaluation, *, url: str | None = None) -> Recorded:
         for i, f in zip(ids, active, strict=True)
         if i not in stored and (f["alert_name"], f["template"]) not in paged
     ]
-    closing = still_open[[k not in on for k in keys]]
+    ended = pd.Series([k not in on for k in keys], index=still_open.index, dtype=bool)
+    closing = still_open[ended]
     closing = closing[closing["triggered_at"] <= at]
     incidents = pd.DataFrame(
         [

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from obslib import alerts, charts, load, slo
+from obslib import logs as log_analysis
 from obslib.alerts import incidents
 from obslib.charts import incidents as incident_charts
 from obslib.escape import md_text
-from obslib.traces import logs as trace_logs
 from obslib.traces import sets as trace_sets
 from obslib.values import EARLIEST, LATEST, duration_text
 from obslib.views import postmortem_draft as draft
@@ -173,7 +173,9 @@ class Postmortem:
 
     @functools.cached_property
     def top_error_rows(self) -> pd.DataFrame:
-        return trace_logs.top_errors(self.logs, TOP_LOGS)
+        """The most frequent error templates (``logs.top_error_templates``): one row per
+        service and template with its count and a sample message, not one per line."""
+        return log_analysis.top_error_templates(self.logs, TOP_LOGS)
 
     @functools.cached_property
     def facts(self) -> draft.Facts:
@@ -369,11 +371,16 @@ class Postmortem:
 
     @unless_empty
     def error_logs(self) -> View:
-        """The most frequent error messages of the window, by service."""
+        """The most frequent error templates of the window, by service, with a sample."""
         rows = self.top_error_rows
         if rows.empty:
             return Note(f"No error or fatal log between {when(self.start)} and {when(self.end)}.")
-        return table(rows, f"The {TOP_LOGS} most frequent error messages of the window")
+        return table(
+            rows,
+            f"The {TOP_LOGS} most frequent error templates of the window (ids, numbers,"
+            " durations and hosts masked), each with its first message",
+            labels={"service_name": "service", "sample": "first message"},
+        )
 
     def document(self) -> Markdown:
         """The postmortem draft: the Google SRE skeleton, facts filled in, gaps marked."""

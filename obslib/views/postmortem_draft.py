@@ -16,7 +16,7 @@ import pandas as pd
 
 from obslib import health
 from obslib.alerts import incidents
-from obslib.escape import md_text
+from obslib.escape import md_code, md_text
 from obslib.values import duration_text, plural
 from obslib.views.slo_text import coverage_text
 from obslib.views.tables import table
@@ -71,7 +71,7 @@ class Facts:
     budget: pd.DataFrame  # incidents.incident_budget
     budgeted_services: list[str]  # incidents.budgeted_services: why a budget is empty
     related: pd.DataFrame  # alerts.related_alerts
-    top_errors: pd.DataFrame  # traces.logs.top_errors
+    top_errors: pd.DataFrame  # logs.top_error_templates
 
 
 def document(facts: Facts, *, tables_above: bool = False) -> str:
@@ -155,9 +155,10 @@ def document(facts: Facts, *, tables_above: bool = False) -> str:
         first = facts.top_errors.iloc[0]
         out += [
             "",
-            f'Most frequent error log: "{md_text(first["message"])}" '
+            f"Most frequent error log template: {md_code(first['template'])} "
             f"({md_text(first['service_name'])}, "
-            f"{int(first['records']):,} records).",
+            f"{int(first['records']):,} records; first: "
+            f'"{md_text(first["sample"])}").',
         ]
     out += ["", "## Trigger", ""]
     if len(before):

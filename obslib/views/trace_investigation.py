@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from obslib import charts, load, traces
+from obslib import logs as log_analysis
 from obslib.errors import UsageError
 from obslib.traces import logs, skew
 from obslib.traces import sets as trace_sets
@@ -206,9 +207,12 @@ class TraceInvestigation:
                 f"{start:%H:%M:%S} and {end:%H:%M:%S} UTC (the trace's time range with a "
                 f"{duration_text(logs.CONTEXT_MARGIN)} margin)."
             )
+        grouped = log_analysis.template_counts(around)
         return table(
-            around[["timestamp", "service_name", "level", "message"]],
-            "Records without a trace id from the trace's services, during it",
+            grouped[["service_name", "level", "template", "records", "first", "sample"]],
+            f"{plural(len(around), 'record')} without a trace id from the trace's services,"
+            " during it, as templates (ids, numbers, durations and hosts masked)",
+            labels={"service_name": "service", "sample": "first message"},
         )
 
     @per_trace
