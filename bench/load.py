@@ -23,6 +23,10 @@ database, then times, each run in a fresh interpreter so peak RSS is per method:
 - ``load.trace x 200``: 200 consecutive ``load.trace`` calls for different traces in one
   process, connection included (the loader keeps one connection per URL).
 
+With ``--baseline DIR`` the three loader methods also run with the obslib of another
+checkout (``git worktree add DIR main`` before a change), interleaved with today's on the
+same rows, and are printed side by side: "no slower than before" measured in one run.
+
 With ``--breakdown`` it also takes a spans load apart stage by stage, rebuilt from public
 parts only (ADBC's DB-API, pyarrow, pandas, ``load.parse_json``) the way the loader does it:
 the server's COPY into Arrow, the Arrow sort, the column-by-column reorder, Arrow to pandas,
@@ -315,20 +319,66 @@ def realtime_server(url: str, on: bool) -> Iterator[None]:
         os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
 
 
-def measure(url: str, spans: int, runs: int, methods: list[str]) -> dict[str, list[dict]]:
+BASE = "@baseline"  # a method run with the baseline checkout's obslib (--baseline)
+COMPARED = ("load_text", "load_dict", "small_loads")
+
+
+def measure(
+    url: str, spans: int, runs: int, methods: list[str], baseline: str | None = None
+) -> dict[str, list[dict]]:
     lo, hi = window(url)
     logger.info("window %s .. %s", lo, hi)
+    if baseline:
+        methods = [*methods, *(m + BASE for m in COMPARED)]
     results: dict[str, list[dict]] = {m: [] for m in methods}
     for run in range(runs):  # interleaved, so background load spreads over every method
         for method in methods:
             if method == "read_sql" and run > 0 and results[method][0]["seconds"] > READ_SQL_ONCE_S:
                 continue
-            result = c.run_child(SCRIPT, ["--child", method, "--lo", lo, "--hi", hi], url)
+            own = method.removesuffix(BASE)
+            # the baseline's obslib comes first on the child's path (the venv's is editable)
+            path = {"PYTHONPATH": baseline} if method.endswith(BASE) else {}
+            with _environment(path):
+                result = c.run_child(SCRIPT, ["--child", own, "--lo", lo, "--hi", hi], url)
             if result["rows"] is not None and result["rows"] != spans:
                 raise SystemExit(f"{method} read {result['rows']} rows, expected {spans}")
             logger.info("run %d %-18s %7.2f s", run + 1, method, result["seconds"])
             results[method].append(result)
     return results
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def report_baseline(results: dict[str, list[dict]], summary: dict) -> None:
+    """The loaders now against the baseline checkout, side by side (same rows, same run)."""
+    if not any(m.endswith(BASE) for m in results):
+        return
+    rows, ratios = [], {}
+    for method in COMPARED:
+        now, then = results[method], results[method + BASE]
+        s_now = c.median([r["seconds"] for r in now])
+        s_then = c.median([r["seconds"] for r in then])
+        p_now = max(r["peak_rss_increase"] for r in now) / c.MB
+        p_then = max(r["peak_rss_increase"] for r in then) / c.MB
+        rows.append([METHODS[method], s_then, s_now, s_now / s_then, p_then, p_now])
+        ratios[method] = {"time_vs_baseline": round(s_now / s_then, 3),
+                          "peak_mb": [round(p_then, 1), round(p_now, 1)]}  # fmt: skip
+    print("\nthe loaders against the baseline checkout (--baseline), medians:")
+    headers = ["method", "baseline s", "now s", "now / baseline", "peak +MB base", "peak +MB now"]
+    print(c.table(headers, rows))
+    summary["vs_baseline"] = ratios
 
 
 def report(spans: int, n_runs: int, results: dict[str, list[dict]]) -> dict:
@@ -405,6 +455,12 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="timed children and their server processes in the real-time FIFO class (root)",
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="also run the loaders with the obslib of this checkout (e.g. a git worktree of"
+        " main), interleaved with today's, and print them side by side",
+    )
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument(
         "--child",
@@ -436,7 +492,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"wrote {written} spans, expected {args.spans}")
         c.settle(url)
         with realtime_server(url, args.realtime):
-            results = measure(url, args.spans, args.runs, list(METHODS))
+            results = measure(url, args.spans, args.runs, list(METHODS), args.baseline)
             details = []
             if args.breakdown:
                 lo, hi = window(url)
@@ -448,6 +504,7 @@ def main(argv: list[str] | None = None) -> None:
                         )
                     )
     summary = report(args.spans, args.runs, results)
+    report_baseline(results, summary)
     summary["realtime"] = args.realtime
     for result in details:
         print_breakdown(result)
