@@ -201,8 +201,8 @@ def test_incident_is_where_the_summary_says(demo_db) -> None:
 
 
 def test_every_incident_status_and_alert_type_occurs(demo_db) -> None:
-    """Open, acknowledged, resolved and auto-resolved incidents; all three alert types;
-    a service without any SLO."""
+    """Open, acknowledged, resolved and auto-resolved incidents; every alert type (the log
+    rules of issue 26 among them); a service without any SLO."""
     url, _ = demo_db
     incidents = load.incidents(url=url)
     assert set(incidents["status"]) == {"open", "acknowledged", "resolved", "auto_resolved"}
@@ -210,6 +210,7 @@ def test_every_incident_status_and_alert_type_occurs(demo_db) -> None:
         "threshold",
         "anomaly",
         "slo_violation",
+        "log",
     }
     assert "notification-service" not in set(load.slos(url=url)["service_name"])
     flapping = incidents[incidents["alert_name"] == "dns-resolver-timeouts"]
