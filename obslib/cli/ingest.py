@@ -156,6 +156,43 @@ def add_commands(commands) -> None:
         "and 8x a JSON one (default 256 MiB: a dozen OpenTelemetry Collector batches of "
         "8,192 spans at once). One request is always taken, however large",
     )
+    sampled = collect.add_argument_group(
+        "sampling",
+        "tail-based, whole traces: errors and traces slower than their service's latency SLO"
+        " always kept, the rest per service and operation so that about N spans a second are"
+        " stored; each kept span records the probability it was kept with, which the SLI"
+        " counts weigh by. State is in memory only: a restart starts fresh",
+    )
+    sampled.add_argument(
+        "--sampling",
+        choices=("off", "adaptive"),
+        default="off",
+        help="store every span (off, the default) or sample traces adaptively",
+    )
+    sampled.add_argument(
+        "--spans-per-second",
+        type=float,
+        metavar="N",
+        help="the stored rate --sampling adaptive aims at",
+    )
+    sampled.add_argument(
+        "--trace-idle",
+        type=float,
+        metavar="S",
+        help="a trace whose root arrived is complete after S seconds without a span (default 2)",
+    )
+    sampled.add_argument(
+        "--decision-wait",
+        type=float,
+        metavar="S",
+        help="a trace is decided S seconds after its first span at the latest (default 30)",
+    )
+    sampled.add_argument(
+        "--max-pending-traces",
+        type=int,
+        metavar="N",
+        help="past N traces waiting, the oldest is decided at once (default 50000)",
+    )
     collect.set_defaults(func=_collect)
 
 
@@ -333,6 +370,15 @@ def _collect(args: argparse.Namespace) -> int:
 
     # bad settings are refused before connecting (or starting the embedded server)
     receiver.check_port(args.port)
+    sampling = {
+        name: value
+        for name, value in (
+            ("trace_idle_s", args.trace_idle),
+            ("decision_wait_s", args.decision_wait),
+            ("max_pending_traces", args.max_pending_traces),
+        )
+        if value is not None
+    }
     receiver.Options(
         None,
         args.max_body_bytes,
@@ -340,6 +386,9 @@ def _collect(args: argparse.Namespace) -> int:
         args.flush_ms,
         args.max_pending_rows,
         args.max_inflight_bytes,
+        args.sampling,
+        args.spans_per_second,
+        **sampling,
     ).check()
     url = db.reachable_url()
     receiver.serve(
@@ -351,6 +400,9 @@ def _collect(args: argparse.Namespace) -> int:
         flush_ms=args.flush_ms,
         max_pending_rows=args.max_pending_rows,
         max_inflight_bytes=args.max_inflight_bytes,
+        sampling=args.sampling,
+        spans_per_second=args.spans_per_second,
+        **sampling,
     )
     return 0
 

@@ -3,7 +3,11 @@ settings and the life cycle (``serve``); reading bodies under their limits and a
 the request's encoding are ``handlers``'s (tornado, imported only when serving), gzip
 inflation, decoding and the in-flight byte cap ``bodies``'s, the group-committed writes and
 the metrics ``group_commit``'s.
-A request is answered 200 only once what it answers for is committed.
+A request is answered 200 only once what it answers for is committed; with ``--sampling
+adaptive`` (``sampling``), a ``/v1/traces`` request is answered once its spans are held by
+the sampler, in memory, waiting for their trace's decision: what is kept is written by the
+same group commit, and what the database then refuses is counted in ``/metrics``, not
+answered (as the OpenTelemetry Collector's tail sampling acknowledges spans it holds).
 
 Protocol (the OTLP specification, "OTLP/HTTP"): ``POST /v1/traces`` and ``POST /v1/logs``
 take ``application/x-protobuf`` or ``application/json`` bodies, plain or
@@ -41,6 +45,7 @@ from typing import Any
 
 from obslib.errors import InputError, UsageError
 from obslib.ingest import otlp
+from obslib.ingest import sampling as sampling_rules
 from obslib.ingest.bodies import (
     MAX_INFLIGHT_BYTES,
     BodyTooLarge,
@@ -61,6 +66,7 @@ from obslib.ingest.group_commit import (
     Unavailable,
 )
 from obslib.ingest.records import Decoded
+from obslib.ingest.sampled import SampledTraces
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +78,7 @@ METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")  # others
 STOP_S = 10.0  # SIGTERM or SIGINT ends serve() within this, whatever is in flight
 WRITER_GRACE_S = 1.0  # of it, kept for the last group's commit after the requests' answers
 BODY_TIMEOUT_S = 60.0  # a client that stops sending its body is dropped
+SAMPLING = ("off", "adaptive")
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,11 @@ class Options:
     flush_ms: float = FLUSH_MS
     max_pending_rows: int = MAX_PENDING_ROWS
     max_inflight_bytes: int = MAX_INFLIGHT_BYTES
+    sampling: str = "off"  # off | adaptive
+    spans_per_second: float | None = None  # the sampler's target (adaptive only)
+    trace_idle_s: float = sampling_rules.IDLE_S
+    decision_wait_s: float = sampling_rules.WAIT_S
+    max_pending_traces: int = sampling_rules.MAX_TRACES
 
     @property
     def drain_bytes(self) -> int:
@@ -141,6 +153,19 @@ class Options:
                 raise UsageError(f"{name.replace('_', '-')} must be at least 1")
         if self.flush_ms < 0:
             raise UsageError("flush-ms must not be negative")
+        if self.sampling not in SAMPLING:
+            raise UsageError(f"sampling {self.sampling} is not one of {', '.join(SAMPLING)}")
+        if self.sampling == "off" and self.spans_per_second is not None:
+            raise UsageError("spans-per-second needs --sampling adaptive")
+        if self.sampling == "adaptive":
+            if self.spans_per_second is None:
+                raise UsageError("--sampling adaptive needs --spans-per-second N")
+            sampling_rules.check(
+                self.spans_per_second,
+                self.trace_idle_s,
+                self.decision_wait_s,
+                self.max_pending_traces,
+            )
 
 
 class Collector:
@@ -160,6 +185,9 @@ class Collector:
             max_pending_rows=options.max_pending_rows,
         )
         self.budget = InflightBytes(options.max_inflight_bytes, self.metrics.inflight_bytes)
+        self.sampled: SampledTraces | None = None
+        if options.sampling == "adaptive":
+            self.sampled = SampledTraces(options, self.writer, self.metrics, self.totals)
         self.decoders = Decoders(2)
         self.closing = False
         self.inflight = 0
@@ -218,6 +246,8 @@ class Collector:
             del body  # the decoded rows are what is held from here
             if not decoded.records:
                 return Answer(200)
+            if self.sampled is not None and sig is TRACES:
+                return self.sampled.offer(sig, decoded)
             future = self.writer.submit(tag, sig, decoded)
         except BodyTooLarge as err:
             return Answer(413, str(err))
@@ -245,6 +275,8 @@ class Collector:
         loop = asyncio.get_running_loop()
         try:
             self.writer.start(loop)
+            if self.sampled is not None:
+                await self.sampled.start(loop)
             try:
                 sockets = tornado.netutil.bind_sockets(port, address=host)
             except OSError as err:
@@ -265,6 +297,8 @@ class Collector:
             await stop.wait()
             await self.shutdown(server, loop.time() + STOP_S)
         finally:  # whatever happened, the threads are told to end (the writer flushing first)
+            if self.sampled is not None:
+                self.sampled.stop()
             self.closing = True
             self.decoders.stop()
             if not self._writer_stopped:  # shutdown() did, within its bound
@@ -288,6 +322,8 @@ class Collector:
             await asyncio.wait_for(self._idle.wait(), max(wait, 0))
         except TimeoutError:
             logger.warning("%d request(s) still in flight at exit; clients retry", self.inflight)
+        if self.sampled is not None:  # every waiting trace decided, the kept ones written
+            await self.sampled.drain(deadline - WRITER_GRACE_S - 0.5)
         await self._stop_writer(deadline - 0.5)
         try:
             await asyncio.wait_for(server.close_all_connections(), max(deadline - loop.time(), 0.1))
@@ -321,6 +357,11 @@ def serve(
     flush_ms: float = FLUSH_MS,
     max_pending_rows: int = MAX_PENDING_ROWS,
     max_inflight_bytes: int = MAX_INFLIGHT_BYTES,
+    sampling: str = "off",
+    spans_per_second: float | None = None,
+    trace_idle_s: float = sampling_rules.IDLE_S,
+    decision_wait_s: float = sampling_rules.WAIT_S,
+    max_pending_traces: int = sampling_rules.MAX_TRACES,
     echo: Callable[[str], None] | None = None,
 ) -> Totals:
     """Run the OTLP/HTTP receiver until SIGTERM or SIGINT (blocks; it returns within
@@ -328,11 +369,24 @@ def serve(
 
     ``echo`` shows the listening line and the summary (default: stdout, flushed, so a
     parent process reading the port sees it at once). Port 0 picks a free port.
+    ``sampling="adaptive"`` keeps about ``spans_per_second`` spans a second, whole traces
+    (``obslib.ingest.sampling``).
+
     Raises UsageError for bad settings or a port in use, DatabaseUnreachable when the
     database cannot be reached at start."""
     check_port(port)
     options = Options(
-        url, max_body_bytes, flush_rows, flush_ms, max_pending_rows, max_inflight_bytes
+        url,
+        max_body_bytes,
+        flush_rows,
+        flush_ms,
+        max_pending_rows,
+        max_inflight_bytes,
+        sampling,
+        spans_per_second,
+        trace_idle_s,
+        decision_wait_s,
+        max_pending_traces,
     )
     options.check()
     say = echo or (lambda line: print(line, flush=True))
