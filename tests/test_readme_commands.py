@@ -77,6 +77,7 @@ HOW = {
     "obslib ingest jaeger trace-5b8efff7.json": (EMPTY, "spans"),
     "obslib ingest logs app.log.jsonl --rejects rejects.jsonl": (EMPTY, "1 logs"),
     "obslib collect": (SERVICE, "listening"),
+    "obslib collect --sampling adaptive --spans-per-second 500": (SERVICE, "listening"),
     "OBSLIB_DATABASE_URL=postgresql://notebooks:…@db.internal/domainflow obslib report trace"
     " --out reports/": (DEMO, "reports/trace_investigation.html"),
     "OBSLIB_DATABASE_URL=postgresql://notebooks:…@db.internal/domainflow obslib lab": (

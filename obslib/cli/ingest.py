@@ -158,10 +158,10 @@ def add_commands(commands) -> None:
     )
     sampled = collect.add_argument_group(
         "sampling",
-        "tail-based, whole traces: errors and traces slower than their service's latency SLO"
-        " always kept, the rest per service and operation so that about N spans a second are"
-        " stored; each kept span records the probability it was kept with, which the SLI"
-        " counts weigh by. State is in memory only: a restart starts fresh",
+        "tail-based, whole traces: errors and traces slower than their service's latency\n"
+        "SLO always kept, the rest per service and operation so that about N spans a second\n"
+        "are stored; each kept span records the probability it was kept with, which the SLI\n"
+        "counts weigh by. State is in memory only: a restart starts fresh.",
     )
     sampled.add_argument(
         "--sampling",
