@@ -247,3 +247,24 @@ def test_collect_refuses_bad_sampling_settings(args: tuple[str, ...], message: s
 
     done = run_cli("collect", "--port", "0", *args, timeout=60)
     assert done.returncode == 2 and message in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_on_sigterm_every_waiting_trace_is_decided_and_the_kept_ones_stored(
+    migrated_db: str,
+) -> None:
+    """Traces still waiting for their decision at SIGTERM are decided then (trigger
+    ``shutdown``): the failing one is stored whole before the receiver exits."""
+    spans = demo_hours(DAY, PER_DAY, first_hour=14, hours=1)  # the incident's first hour
+    failing = set(spans.loc[spans["status"] != "ok", "trace_id"])
+    assert failing
+    options = ("--sampling", "adaptive", "--spans-per-second", "1")
+    with collector(migrated_db, *options, "--trace-idle", "60", "--decision-wait", "60") as c:
+        for _, body in otlp_requests(spans):
+            assert c.post("/v1/traces", body, PB).status_code == 200
+        m = c.metrics()
+        assert m[("obslib_sampler_pending_traces", ())] == spans["trace_id"].nunique()
+        code, out = c.stop()
+    assert code == 0 and "spans" in out
+    with psycopg.connect(db.libpq_url(migrated_db)) as conn:
+        stored = {r[0] for r in conn.execute("SELECT DISTINCT trace_id FROM distributed_traces")}
+    assert failing <= stored
