@@ -78,9 +78,12 @@ def spans(
             ("trace_id", _texts(trace_ids)),
         ],
     )
+    # in time slices, one snapshot (``_fetch``'s ``split``): each slice reads its own day
+    # partitions and is sorted while the next streams in (bench/load.py --baseline)
+    split = ("start_time", lo, hi)
     table = _hot_and_cold(
-        "spans", lo, hi, lambda: _fetch(q.sql(), q.params, url, order=order), where, order,
-        tag_columns, archive, url,
+        "spans", lo, hi, lambda: _fetch(q.sql(), q.params, url, order=order, split=split),
+        where, order, tag_columns, archive, url,
     )  # fmt: skip
     frame = _spans_frame(table, json)
     return frame.rename(columns={f"tag_{i}": f"tag:{k}" for i, k in enumerate(tag_columns)})
