@@ -27,7 +27,11 @@ the spans/s of the traces kept whole (errors, slow) come off ``N`` first; the re
 equally between the operations, an operation using less than its share keeping every trace
 and leaving the rest to the others (max-min fair, water-filling); an operation then keeps at
 least ``FLOOR_PER_S`` traces a second (one a minute, Jaeger's default) and a probability of at
-least ``MIN_PROBABILITY`` (Jaeger's 1e-5). Rates are exponentially weighted averages with a
+least ``MIN_PROBABILITY`` (Jaeger's 1e-5). The floor holds for every (service, operation) of
+any span, not only roots: a trace is kept with the largest of its root's probability and the
+floors of the operations in it, so an operation deep in busy traces (a rarely called
+dependency) keeps its trace a minute too; that probability is still known at the decision,
+and stored. Rates are exponentially weighted averages with a
 ``HALF_LIFE_S`` (15 s) half-life, so the stored rate follows a diurnal curve and settles
 within a few adjustments after a burst. The floors can take the stored rate over ``N`` when
 there are many quiet operations, and so can errors and slow traces when they alone exceed it
@@ -118,16 +122,20 @@ class _Trace:
     earliest: tuple[int, tuple[str, str]] | None = None  # (start, key) of the earliest span
     error: bool = False
     slow: bool = False
+    keys: set[tuple[str, str]] = field(default_factory=set)  # every span's (service, operation)
 
 
 @dataclass
 class _Operation:
-    spans: float = 0.0  # this interval's spans and traces of sampled (not kept whole) traces
+    spans: float = 0.0  # this interval's spans and traces of sampled traces rooted here
     traces: float = 0.0
+    member: float = 0.0  # this interval's sampled traces with a span of this operation
     span_rate: float | None = None  # their averages, per second
     trace_rate: float | None = None
+    member_rate: float | None = None
     seen: float = 0.0
-    probability: float = 1.0
+    probability: float = 1.0  # of a trace rooted here
+    floor: float = 1.0  # the least probability of a trace with a span of this operation
 
 
 @dataclass
@@ -209,6 +217,7 @@ class Sampler:
             trace.last = now
             self.pending_spans += 1
             key = (row["service_name"], row["operation_name"])
+            trace.keys.add(key)
             parent = row.get("parent_span_id")
             if not parent or parent == row["span_id"]:
                 trace.rooted, trace.key = True, key
@@ -278,11 +287,17 @@ class Sampler:
             kept, p, reason = True, 1.0, "error" if trace.error else "slow"
             self._whole_spans += n
         else:
+            now = self.clock()
             op = self._operation(trace.key or (trace.earliest[1] if trace.earliest else OTHER))
             op.spans += n
             op.traces += 1
-            op.seen = self.clock()
+            op.seen = now
             p = op.probability
+            for key in trace.keys:  # a quiet operation anywhere in the trace lifts its p
+                member = self._operation(key)
+                member.member += 1
+                member.seen = now
+                p = max(p, member.floor)
             kept, reason = trace_fraction(tid) < p, "sampled"
         decision = "kept" if kept else "dropped"
         self.stats.traces[(decision, reason)] += 1
@@ -326,7 +341,10 @@ class Sampler:
         for key, op in list(self._ops.items()):
             op.span_rate = average(op.span_rate, op.spans)
             op.trace_rate = average(op.trace_rate, op.traces)
-            op.spans = op.traces = 0.0
+            op.member_rate = average(op.member_rate, op.member)
+            op.spans = op.traces = op.member = 0.0
+            rate = op.member_rate
+            op.floor = as_stored(min(1.0, FLOOR_PER_S / rate)) if rate else 1.0
             if now - op.seen > FORGET_S:
                 del self._ops[key]
         budget = max(self.target - self.whole_rate, 0.0)

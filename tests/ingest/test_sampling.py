@@ -36,6 +36,7 @@ def trace(
     child_ms: float = 5.0,
     child_kind: str = "client",
     rooted: bool = True,
+    child_operation: str | None = None,
 ) -> list[dict]:
     """Span rows of one trace, as the decoders give them (times in microseconds)."""
     tid = f"{rng.getrandbits(128):032x}"
@@ -60,7 +61,7 @@ def trace(
                 "span_id": f"{rng.getrandbits(64):016x}",
                 "parent_span_id": root,
                 "service_name": f"{service}-dep",
-                "operation_name": f"call {i}",
+                "operation_name": child_operation if child_operation and i == 0 else f"call {i}",
                 "span_kind": child_kind,
                 "start_time": T0_US + 100,
                 "end_time": T0_US + 100 + int(child_ms * 1000),
@@ -327,3 +328,24 @@ def test_bad_settings_are_refused(settings: dict, message: str) -> None:
     args = {"spans_per_second": 100, "idle_s": 2, "wait_s": 30, "max_traces": 10} | settings
     with pytest.raises(UsageError, match=message):
         sampling.check(**args)
+
+
+def test_a_quiet_operation_deep_in_busy_traces_keeps_its_floor() -> None:
+    """One trace in 300 of a busy root calls a rare dependency: a trace with it is kept with
+    at least the dependency's floor (one a minute of its own rate), far above the root's p."""
+    clock, rng = Clock(), random.Random(11)
+    s = Sampler(1.5, clock=clock)
+    kept_rare, n = [], 0
+    for _ in range(6000):  # 600 s at 0.1 s steps, 6 busy traces each
+        for _ in range(6):
+            n += 1
+            rare = n % 300 == 0
+            s.offer(trace(rng, operation="busy", child_operation="rare" if rare else None))
+        clock.now += 0.1
+        for d in s.due()[0]:
+            if d.kept and clock.now > 60 and any(r["operation_name"] == "rare" for r in d.spans):
+                kept_rare.append(d.probability)
+    root = s.probabilities()[("api", "busy")]
+    floor = sampling.FLOOR_PER_S / (60 / 300)  # its traces/s: 0.2
+    assert root < 0.01 and floor > 8 * root
+    assert len(kept_rare) >= 3 and min(kept_rare) >= 0.8 * floor
