@@ -1,5 +1,6 @@
 """Shared fixtures: one real PostgreSQL per test run (see tests/pg.py), a fresh database
-per test, the demo database shared read-only, and the CLI run for real."""
+per test (empty, or migrated: a copy of a template migrated once), the demo database shared
+read-only, and the CLI run for real."""
 
 from __future__ import annotations
 
@@ -12,8 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from obslib.storage.migrate import Migrator, discover
-from tests.pg import DEMO_SPANS, MIGRATIONS, POSTGRES, REPO, scratch_database, with_database
+from obslib.storage.migrate import discover
+from tests.pg import (
+    DEMO_SPANS,
+    MIGRATIONS,
+    POSTGRES,
+    REPO,
+    migrated_database,
+    scratch_database,
+    with_database,
+)
 
 __all__ = [
     "CHROMIUM",
@@ -22,6 +31,7 @@ __all__ = [
     "LATEST",
     "MIGRATIONS",
     "REPO",
+    "migrated_database",
     "run_cli",
     "scratch_database",
     "with_database",
@@ -53,10 +63,15 @@ def server_url() -> str:
 
 
 @pytest.fixture
-def fresh_db(server_url: str) -> Iterator[str]:
-    """URL of a new, empty database, dropped after the test."""
-    with scratch_database(server_url) as url:
-        yield url
+def fresh_db(request: pytest.FixtureRequest, server_url: str) -> Iterator[str]:
+    """URL of a new, empty database, dropped after the test. When the test (or a fixture
+    of it) also asks for ``migrated_db``, both are this one database, already migrated."""
+    if "migrated_db" in request.fixturenames:
+        with migrated_database() as url:
+            yield url
+    else:
+        with scratch_database(server_url) as url:
+            yield url
 
 
 @pytest.fixture(scope="session")
@@ -70,8 +85,8 @@ def demo_db() -> tuple[str, object]:
 
 @pytest.fixture
 def migrated_db(fresh_db: str) -> str:
-    """A fresh database with every migration applied."""
-    Migrator(fresh_db, MIGRATIONS).up()
+    """``fresh_db`` with every migration applied: a copy of the run's migrated template
+    (``tests.pg.migrated_database``), the same as migrating an empty database, 5-10x faster."""
     return fresh_db
 
 
