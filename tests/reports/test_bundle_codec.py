@@ -44,7 +44,7 @@ def assert_same(got: object, want: object) -> None:
     assert type(got) is type(want), (type(got), type(want))
     if isinstance(want, pd.DataFrame):
         pd.testing.assert_frame_equal(got, want, check_exact=True)
-        for column in want.select_dtypes(object).columns:
+        for column in want.select_dtypes(include=[object, "str"]).columns:
             for a, b in zip(got[column], want[column], strict=True):
                 assert type(a) is type(b) and (a == b or (a is None) or math.isnan(b)), column
     elif isinstance(want, tuple | list):
