@@ -15,14 +15,18 @@ from __future__ import annotations
 import ast
 import dataclasses
 import functools
+import hashlib
 import json
 import logging
 import os
 import re
+import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -581,11 +585,120 @@ def warm_up() -> None:
     import obslib.views
 
     obslib.charts.render.warm_engine()
+    record = os.environ.get(ENV_SPARE_RECORD)
+    if record:  # a spare left for the next report: it ends itself after its idle time
+        _expire_unclaimed(Path(record), float(os.environ.get(ENV_SPARE_IDLE) or SPARE_IDLE_S))
 
 
 # the kernel's startup line (IPython's exec_lines: run before the kernel answers, in no
 # cell, with no execution count and no history)
 _WARM_UP = '__import__("obslib.reports").reports.warm_up()'
+
+
+# Spare kernels: a warm kernel left behind for the next `obslib report` (issue 23: a report
+# in under 4 s cannot pay for a kernel of its own; `bench/report.py` prints that floor).
+ENV_SPARE_RECORD = "OBSLIB_SPARE_KERNEL"  # in a spare's environment: the record naming it
+ENV_SPARE_IDLE = "OBSLIB_SPARE_IDLE"  # in a spare's environment: seconds it waits unclaimed
+SPARE_IDLE_S = 1800.0
+# The environment a spare must share with the report that uses it, besides the kernel's own
+# (the database URL among them): a spare warmed in a shell with another archive, home or
+# PostgreSQL setting would answer from the wrong place. Compared by digest, never stored.
+_SPARE_ENV_PREFIXES = ("OBSLIB_", "PG", "JUPYTER", "PYTHON", "LC_")
+_SPARE_ENV_NAMES = ("PATH", "HOME", "TZ", "LANG")
+
+
+def spare_folder() -> Path:
+    """Where spare kernels are recorded (mode 700: a record points at a kernel's sockets and
+    the folder holds its connection file, whose key lets anyone run code in it)."""
+    return settings().home / "kernels"
+
+
+def _spare_key(cwd: Path, env: dict[str, str]) -> str:
+    """What a spare must match to be used: obslib's code as it is on disk (a spare imported
+    the modules of its time), this Python, the notebooks' folder and the environment."""
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        stat = path.stat()
+        digest.update(f"{path}:{stat.st_mtime_ns}:{stat.st_size}\n".encode())
+    shared = {
+        key: value
+        for key, value in os.environ.items()
+        if (key.startswith(_SPARE_ENV_PREFIXES) or key in _SPARE_ENV_NAMES)
+        and key not in (ENV_SPARE_RECORD, ENV_SPARE_IDLE)
+    }
+    seen = [sys.executable, str(cwd), sorted({**shared, **env}.items())]
+    digest.update(json.dumps(seen).encode())
+    return digest.hexdigest()
+
+
+def _expire_unclaimed(record: Path, idle: float) -> None:
+    """In a spare kernel: every ``idle`` seconds, end the process if nobody claimed it (the
+    claim renames the record away; renaming it here first wins the race against a late
+    claim, which then finds no record and starts a kernel of its own)."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(idle)
+            try:
+                record.rename(record.with_suffix(".expired"))
+            except OSError:  # claimed (its user kills this kernel) or looked at: wait on
+                continue
+            shutil.rmtree(record.with_suffix(""), ignore_errors=True)
+            record.with_suffix(".expired").unlink(missing_ok=True)
+            os._exit(0)
+
+    threading.Thread(target=watch, name="obslib-spare-expiry", daemon=True).start()
+
+
+def _kernel_alive(pid: int, connection_file: str) -> bool:
+    """Whether ``pid`` still runs the kernel of ``connection_file`` (not a recycled pid)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process under a recycled pid
+        return False
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if not cmdline.parent.exists():  # no /proc: the pid is the best we know
+        return True
+    try:
+        return connection_file.encode() in cmdline.read_bytes()
+    except OSError:
+        return False
+
+
+def _adopted_manager(pid: int, pgid: int, connection_file: str, client_class: str) -> object:
+    """A kernel manager for a spare another process started: alive while its process is,
+    interrupted and killed by signals to its process group (nbclient asks only these)."""
+    from jupyter_client import KernelManager
+    from jupyter_client.utils import run_sync
+
+    class Adopted(KernelManager):
+        @property
+        def has_kernel(self) -> bool:
+            return _kernel_alive(pid, connection_file)
+
+        async def _async_is_alive(self) -> bool:
+            return _kernel_alive(pid, connection_file)
+
+        is_alive = run_sync(_async_is_alive)
+
+        async def _async_interrupt_kernel(self) -> None:
+            with suppress(OSError):
+                os.killpg(pgid, signal.SIGINT)
+
+        interrupt_kernel = run_sync(_async_interrupt_kernel)
+
+        async def _async_shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+            with suppress(OSError):
+                os.killpg(pgid, signal.SIGKILL)
+
+        shutdown_kernel = run_sync(_async_shutdown_kernel)
+
+    manager = Adopted(connection_file=connection_file, client_class=client_class)
+    manager.load_connection_file()
+    return manager
 
 
 class WarmKernel:
@@ -596,27 +709,151 @@ class WarmKernel:
 
     ``Popen`` returns at once: the kernel warms in its own process; a run that comes early
     waits for the rest of its warm-up (papermill's wait for the kernel to be ready).
+
+    ``spare_idle`` (seconds) makes a **spare**: a kernel that outlives this process (its own
+    session, its output to a log file, no parent watch), recorded under ``spare_folder()``
+    for the next ``obslib report`` to ``adopt``, and that ends itself after ``spare_idle``
+    seconds unclaimed. Only a report with the same code, Python, folder and environment may
+    adopt it (``_spare_key``); a report that used one leaves the next (``replace``).
     """
 
-    def __init__(self, cwd: Path, database_url: str | None = None) -> None:
+    _CLIENT = "jupyter_client.asynchronous.AsyncKernelClient"
+
+    def __init__(
+        self, cwd: Path, database_url: str | None = None, *, spare_idle: float | None = None
+    ) -> None:
         from jupyter_client import KernelManager
 
         self.cwd = Path(cwd).resolve()
         spec, self.env = _report_kernel(database_url)
-        self._folder = tempfile.TemporaryDirectory(prefix="obslib-kernel-")
+        self.spare_idle = spare_idle
         self._clients: list = []
+        self._record: Path | None = None
         self.used = False
-        with _environment(self.env):
-            self.manager = KernelManager(
-                kernel_name=spec.name,
-                config=_ipc_config(Path(self._folder.name)),
-                # nbclient's own managers are asynchronous: so are the clients it makes here
-                client_class="jupyter_client.asynchronous.AsyncKernelClient",
+        extra: dict[str, str] = {}
+        launch: dict[str, object] = {}
+        log = None
+        if spare_idle is None:
+            self._folder: tempfile.TemporaryDirectory | None = tempfile.TemporaryDirectory(
+                prefix="obslib-kernel-"
             )
-            self.manager.client = self._client  # type: ignore[method-assign]
-            self.manager.start_kernel(
-                cwd=str(self.cwd), extra_arguments=[f"--IPKernelApp.exec_lines={_WARM_UP}"]
-            )
+            folder = Path(self._folder.name)
+        else:
+            self._folder = None
+            home = spare_folder()
+            home.mkdir(mode=0o700, parents=True, exist_ok=True)
+            folder = Path(tempfile.mkdtemp(prefix="spare-", dir=home))  # mode 700
+            self._record = folder.with_suffix(".json")
+            extra = {ENV_SPARE_RECORD: str(self._record), ENV_SPARE_IDLE: str(spare_idle)}
+            log = open(folder / "kernel.log", "ab")  # noqa: SIM115 (closed once it started)
+            # not this process's terminal or pipe: a caller reading our output to its end
+            # would wait for the spare to exit
+            launch = {"independent": True, "stdin": subprocess.DEVNULL, "stdout": log}
+            launch["stderr"] = log
+        self.key = _spare_key(self.cwd, self.env)
+        self.connection_file = str(folder / "kernel.json")
+        with _environment({**self.env, **extra}):
+            saved_parent = os.environ.pop("JPY_PARENT_PID", None) if extra else None
+            try:
+                self.manager = KernelManager(
+                    kernel_name=spec.name,
+                    config=_ipc_config(folder),
+                    connection_file=self.connection_file,
+                    # nbclient's own managers are asynchronous: so are the clients made here
+                    client_class=self._CLIENT,
+                )
+                self.manager.client = self._client  # type: ignore[method-assign]
+                self.manager.start_kernel(
+                    cwd=str(self.cwd),
+                    extra_arguments=[f"--IPKernelApp.exec_lines={_WARM_UP}"],
+                    **launch,
+                )
+            finally:
+                if saved_parent is not None:
+                    os.environ["JPY_PARENT_PID"] = saved_parent
+                if log is not None:
+                    log.close()  # the kernel has its own copy
+        provisioner = self.manager.provisioner
+        self.pid: int = provisioner.process.pid
+        self.pgid: int | None = getattr(provisioner, "pgid", None)
+        if self._record is not None:
+            record = {
+                "pid": self.pid,
+                "pgid": self.pgid,
+                "key": self.key,
+                "connection_file": self.connection_file,
+                "idle": spare_idle,
+                "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+            partial = folder.with_suffix(".part")
+            partial.write_text(json.dumps(record), encoding="utf-8")
+            partial.replace(self._record)  # whole or absent: an adopter never reads half
+
+    @classmethod
+    def adopt(cls, cwd: Path, database_url: str | None = None) -> WarmKernel | None:
+        """A spare that fits a run in ``cwd`` with this environment, claimed for this
+        process (a rename: two reports never get the same one), or None. Records of spares
+        that died are removed on the way."""
+        home = spare_folder()
+        if not home.is_dir():
+            return None
+        _, env = _report_kernel(database_url)
+        key = _spare_key(Path(cwd).resolve(), env)
+        for record in sorted(home.glob("spare-*.json")):
+            with suppress(OSError, ValueError, KeyError, TypeError):  # not ours to use
+                data = json.loads(record.read_text(encoding="utf-8"))
+                alive = _kernel_alive(int(data["pid"]), data["connection_file"])
+                if alive and data["key"] != key:
+                    continue
+                claimed = record.with_suffix(".claimed")
+                record.rename(claimed)  # OSError: another process claimed it first
+                if not alive:
+                    _remove_spare(claimed)
+                    continue
+                return cls._adopted(data, claimed)
+        return None
+
+    @classmethod
+    def _adopted(cls, data: dict, claimed: Path) -> WarmKernel:
+        kernel = cls.__new__(cls)
+        kernel.cwd = Path()  # never compared: an adopted kernel fits by its key
+        kernel.env = {}
+        kernel.key = data["key"]
+        kernel.spare_idle = float(data["idle"])
+        kernel._clients = []
+        kernel._folder = None
+        kernel._record = claimed
+        kernel.used = False
+        kernel.pid = int(data["pid"])
+        kernel.pgid = data.get("pgid") or kernel.pid
+        kernel.connection_file = data["connection_file"]
+        kernel.manager = _adopted_manager(
+            kernel.pid, kernel.pgid, kernel.connection_file, cls._CLIENT
+        )
+        kernel.manager.client = kernel._client  # type: ignore[method-assign]
+        return kernel
+
+    @property
+    def adopted(self) -> bool:
+        """Whether this kernel is a spare another process left (see ``adopt``)."""
+        return self._record is not None and self._record.suffix == ".claimed"
+
+    def release(self) -> None:
+        """Give an adopted spare back unused, for the next report to adopt."""
+        if not self.adopted or self.used or self._record is None:
+            raise ValueError("only an unused adopted spare can be released")
+        for client in self._clients:
+            client.stop_channels()
+        self._clients.clear()
+        self._record = self._record.rename(self._record.with_suffix(".json"))
+
+    def keep(self) -> Path:
+        """Leave this spare running for the next report: the record naming it. The process
+        that started it may end now."""
+        if self._record is None:
+            raise ValueError("only a spare (spare_idle given) can be kept")
+        self._clients.clear()
+        return self._record
 
     def _client(self, **kwargs: object) -> object:
         """The manager's client(), remembered so ``close`` stops its channels (nbclient
@@ -629,13 +866,13 @@ class WarmKernel:
 
     def fits(self, source: Path, env: dict[str, str]) -> bool:
         """Whether a run of ``source`` with kernel environment ``env`` may use this kernel:
-        unused, alive, started in the notebook's folder with the same environment."""
-        return (
-            not self.used
-            and Path(source).resolve().parent == self.cwd
-            and env == self.env
-            and self.manager.is_alive()
-        )
+        unused, alive, started in the notebook's folder with the same environment (for an
+        adopted spare: the same key, which covers both)."""
+        if self.used or not self.manager.is_alive():
+            return False
+        if self.adopted:
+            return self.key == _spare_key(Path(source).resolve().parent, env)
+        return Path(source).resolve().parent == self.cwd and env == self.env
 
     def claim(self) -> object:
         """The kernel manager, for one run; the kernel is used from then on."""
@@ -646,30 +883,68 @@ class WarmKernel:
         """SIGKILL the kernel's process group (as jupyter_client's own kill does), safe from
         any thread: a signal, not the manager, which a run's thread may be using (a
         follower stops a draft in progress this way). ``close`` still cleans up after."""
-        provisioner = self.manager.provisioner
-        process = getattr(provisioner, "process", None)
-        if process is None or process.poll() is not None:
+        if not _kernel_alive(self.pid, self.connection_file):
             return
         with suppress(OSError):  # gone meanwhile
-            pgid = getattr(provisioner, "pgid", None)
-            if pgid:
-                os.killpg(pgid, signal.SIGKILL)
+            if self.pgid:
+                os.killpg(self.pgid, signal.SIGKILL)
             else:
-                process.kill()
+                os.kill(self.pid, signal.SIGKILL)
 
     def close(self) -> None:
-        """Kill the kernel and remove its sockets' folder. Safe to call twice."""
+        """Kill the kernel and remove its sockets' folder (and a spare's record). Safe to
+        call twice."""
         with suppress(Exception):  # a kernel already gone: nothing left to stop
             for client in self._clients:
                 client.stop_channels()
             self._clients.clear()
-            if self.manager.has_kernel:
+            if self.adopted:
+                self.kill()
+            elif self.manager.has_kernel:
                 # killed at once: a polite shutdown request waited ~1 s for the kernel to
                 # wind down, and it holds nothing to save (a used one is thrown away, an
                 # unused one has only imported obslib)
                 self.manager.shutdown_kernel(now=True)
         self.used = True
-        self._folder.cleanup()
+        if self._folder is not None:
+            self._folder.cleanup()
+        elif self._record is not None:
+            _remove_spare(self._record)
+
+    def replace(self) -> WarmKernel | None:
+        """After a run on an adopted spare: a new spare for the next report, with the same
+        idle time, kept (None for a kernel that was not a spare)."""
+        if not self.adopted or self.spare_idle is None:
+            return None
+        # in the notebooks' folder, the only one reports run in (the key required it)
+        spare = WarmKernel(notebooks_dir(), spare_idle=self.spare_idle)
+        spare.keep()
+        return spare
+
+
+def _remove_spare(record: Path) -> None:
+    """Remove a spare's record and its folder (connection file, sockets, log)."""
+    shutil.rmtree(record.with_suffix(""), ignore_errors=True)
+    record.unlink(missing_ok=True)
+
+
+def stop_spares() -> list[int]:
+    """Kill every spare kernel recorded under ``spare_folder()`` (claimed ones belong to a
+    running report, which kills its own); the pids stopped."""
+    home = spare_folder()
+    stopped: list[int] = []
+    for record in sorted(home.glob("spare-*.json")) if home.is_dir() else []:
+        with suppress(OSError, ValueError, KeyError, TypeError):
+            data = json.loads(record.read_text(encoding="utf-8"))
+            claimed = record.with_suffix(".claimed")
+            record.rename(claimed)
+            pid, connection_file = int(data["pid"]), data["connection_file"]
+            if _kernel_alive(pid, connection_file):
+                with suppress(OSError):
+                    os.killpg(data.get("pgid") or pid, signal.SIGKILL)
+                stopped.append(pid)
+            _remove_spare(claimed)
+    return stopped
 
 
 def scrub_outputs(notebook: Path, url: str | None = None) -> None:
