@@ -461,15 +461,18 @@ def run_notebook(
     warm = {"km": kernel.claim()} if kernel is not None and kernel.fits(source, env) else {}
     recorded = evidence.header if evidence is not None else None
     with _environment(env), _ipc_kernel() as config:
-        data_end = (
-            recorded.data_end if recorded else _data_end(report or source, parameters, database_url)
-        )
+        # the header's facts (the data's end, the archived days) are database reads: made
+        # while the cells run, not after them (a re-run from a bundle has them recorded)
+        facts = None
+        if not recorded:
+            facts = _Background(_header_facts, report or source, parameters, database_url)
         try:
             papermill.execute_notebook(
                 str(source if evidence is None else evidence.prepare(source)),
                 str(executed),
                 parameters=params,
                 kernel_name=spec.name,
+                engine_name=_engine(),
                 config=config,
                 cwd=str(source.parent),
                 progress_bar=False,
@@ -489,12 +492,17 @@ def run_notebook(
                 if evidence is not None:
                     evidence.unhook(executed)
                 scrub_outputs(executed)
+        if recorded:
+            data_end, archived = recorded.data_end, recorded.archived
+        else:
+            data_end, archived = facts.result()  # read in this environment
     archived = add_header(
         executed,
         report or source,
         parameters,
         data_end=data_end,
-        **({"archived": recorded.archived, "rerun": recorded.rerun} if recorded else {}),
+        archived=archived,
+        **({"rerun": recorded.rerun} if recorded else {}),
     )
     html = out_dir / f"{stem}.html"
     html.write_text(to_offline_html(executed), encoding="utf-8")
@@ -504,6 +512,85 @@ def run_notebook(
         bundle = evidence.finish(outputs, report, parameters, data_end, archived)
         result = dataclasses.replace(result, bundle=bundle)
     return result
+
+
+class _Background:
+    """``function(*args)`` in a daemon thread; ``result()`` waits and returns it (or raises
+    what it raised)."""
+
+    def __init__(self, function: Callable, *args: object) -> None:
+        self._value: object = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._value = function(*args)
+            except BaseException as err:  # handed to result(), in the caller's thread
+                self._error = err
+
+        self._thread = threading.Thread(target=run, name="obslib-background", daemon=True)
+        self._thread.start()
+
+    def result(self) -> object:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def _header_facts(
+    name: str | Path, parameters: dict[str, object], url: str | None
+) -> tuple[pd.Timestamp | None, str]:
+    """What the header needs from the database: ``_data_end`` and ``_archived_days``."""
+    data_end = _data_end(name, parameters, url)
+    return data_end, _archived_days(name, parameters, data_end, url)
+
+
+@functools.cache
+def _engine() -> str:
+    """The papermill engine reports run with, registered once: nbclient's (papermill's
+    default), but the executed notebook is written once, when the run ends (failed or
+    not, the kernel dead too), instead of before and after every cell: 50 writes of the
+    postmortem cost ~0.5 s of a 4 s report. Nobody reads a report's notebook mid-run."""
+    from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
+
+    class SavedAtTheEnd(NotebookExecutionManager):
+        def save(self, **kwargs: object) -> None:  # per cell: not written
+            return None
+
+        def notebook_complete(self, **kwargs: object) -> None:
+            super().notebook_complete(**kwargs)
+            NotebookExecutionManager.save(self)
+
+    class Engine(NBClientEngine):
+        @classmethod
+        def execute_notebook(  # papermill's Engine.execute_notebook, with SavedAtTheEnd
+            cls,
+            nb: object,
+            kernel_name: str,
+            output_path: str | None = None,
+            progress_bar: bool = True,
+            log_output: bool = False,
+            autosave_cell_every: int = 30,
+            **kwargs: object,
+        ) -> object:
+            nb_man = SavedAtTheEnd(
+                nb,
+                output_path=output_path,
+                progress_bar=progress_bar,
+                log_output=log_output,
+                autosave_cell_every=autosave_cell_every,
+            )
+            nb_man.notebook_start()
+            try:
+                cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+            finally:
+                nb_man.cleanup_pbar()
+                nb_man.notebook_complete()
+            return nb_man.nb
+
+    papermill_engines.register("obslib", Engine)
+    return "obslib"
 
 
 def write_markdown(notebook: Path, out_dir: Path) -> Path | None:
@@ -1224,8 +1311,8 @@ def load_machinery() -> None:
     templates on the first conversion; together ~5 s once per process on a busy machine).
     Safe beside a run: imports and the cached exporter are shared, each built once."""
     import nbformat
-    import papermill  # noqa: F401
 
+    _engine()  # papermill imported, the engine registered
     with tempfile.TemporaryDirectory(prefix="obslib-warm-") as folder:
         empty = Path(folder) / "empty.ipynb"
         nbformat.write(nbformat.v4.new_notebook(), str(empty))
