@@ -43,7 +43,7 @@ def test_help_lists_exactly_the_commands_that_exist() -> None:
     } <= real
     result = run_cli("--help")
     assert result.returncode == 0
-    groups = "db |slo |export |incidents |alerts |bundle "
+    groups = "db |slo |export |incidents |alerts |bundle |kernel "
     listed = set(re.findall(rf"^  obslib ((?:{groups})?[\w-]+)", result.stdout, re.M))
     assert listed == real
 

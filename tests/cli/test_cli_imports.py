@@ -139,7 +139,7 @@ def test_an_argument_error_imports_nothing_heavy(command: str, tmp_path) -> None
             "parameter max_skew_ms must be float, not 'lots'",
         ),
         (["report", "nosuch", "--out", "r"], "argument name: invalid choice: 'nosuch'"),
-        (["report", "health"], "the following arguments are required: --out"),
+        (["report", "health"], "report: --out DIR is required"),
         (["triage", "--since", "yesterday"], "--since is not a time: 'yesterday'"),
         (["incidents", "list", "--since", "2026-11-14!"], "--since is not a time: '2026-11-14!'"),
         (["incidents", "list", "--status", "lost"], "argument --status: invalid choice: 'lost'"),
