@@ -897,7 +897,11 @@ class WarmKernel:
                 if not alive:
                     _remove_spare(claimed)
                     continue
-                return cls._adopted(data, claimed)
+                try:
+                    return cls._adopted(data, claimed)
+                except Exception:  # not usable after all: left for its idle time to end
+                    claimed.rename(record)
+                    raise
         return None
 
     @classmethod
@@ -940,6 +944,9 @@ class WarmKernel:
         if self._record is None:
             raise ValueError("only a spare (spare_idle given) can be kept")
         self._clients.clear()
+        # jupyter_client removes a connection file it wrote when its manager is collected
+        # (this process's exit): the spare's adopter needs it
+        self.manager._connection_file_written = False
         return self._record
 
     def _client(self, **kwargs: object) -> object:
