@@ -14,6 +14,7 @@ import pytest
 
 from obslib import reports
 from tests.conftest import run_cli
+from tests.reports.test_warm_kernel import namespace_probe
 
 
 def _alive(pid: int) -> bool:
@@ -47,17 +48,7 @@ def home(tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def probe(tmp_path) -> Path:
     """A notebook that prints its namespace and Altair's renderer."""
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "obslib", "display_name": "obslib", "language": "python"}
-    nb.cells = [
-        nbformat.v4.new_code_cell("x: int = 0", metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell(
-            "print(sorted(k for k in dir() if not k.startswith('_')),"
-            " __import__('altair').renderers.active)"
-        ),
-    ]
-    nbformat.write(nb, str(tmp_path / "probe.ipynb"))
-    return tmp_path / "probe.ipynb"
+    return namespace_probe(tmp_path)
 
 
 def _printed(result: reports.Report) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -52,9 +53,9 @@ def test_a_postmortem_drafted_warm_is_the_one_drafted_cold(demo_db, warm, tmp_pa
     assert not warm.fits(reports.notebooks_dir() / "incident_postmortem.ipynb", warm.env)
 
 
-def test_a_warm_kernel_shows_a_notebook_nothing_of_its_warm_up(tmp_path) -> None:
-    """A notebook listing its namespace and Altair's renderer sees on a warm kernel what it
-    sees on a cold one: the warm-up binds no name and chooses no renderer."""
+def namespace_probe(folder: Path) -> Path:
+    """``folder``/probe.ipynb: a notebook with an ``x`` parameter that prints its namespace
+    and Altair's renderer (what a kernel's warm-up must leave as a cold kernel has it)."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "obslib", "display_name": "obslib", "language": "python"}
     nb.cells = [
@@ -64,8 +65,14 @@ def test_a_warm_kernel_shows_a_notebook_nothing_of_its_warm_up(tmp_path) -> None
             " __import__('altair').renderers.active)"
         ),
     ]
-    source = tmp_path / "probe.ipynb"
-    nbformat.write(nb, str(source))
+    nbformat.write(nb, str(folder / "probe.ipynb"))
+    return folder / "probe.ipynb"
+
+
+def test_a_warm_kernel_shows_a_notebook_nothing_of_its_warm_up(tmp_path) -> None:
+    """A notebook listing its namespace and Altair's renderer sees on a warm kernel what it
+    sees on a cold one: the warm-up binds no name and chooses no renderer."""
+    source = namespace_probe(tmp_path)
     kernel = reports.WarmKernel(tmp_path)
     try:
         hot = reports.run_notebook(source, {"x": 1}, tmp_path / "warm", kernel=kernel)
