@@ -33,13 +33,22 @@ from pathlib import Path
 
 from obslib.errors import ObslibError
 
-__all__ = ["Cluster", "ClusterError", "spark_home", "start", "submit_command"]
+__all__ = [
+    "Cluster",
+    "ClusterError",
+    "spark_home",
+    "start",
+    "start_connect",
+    "submit_command",
+    "submit_options",
+]
 
 LOOPBACK = "127.0.0.1"
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
 _MASTER_URL = re.compile(r"Starting Spark master at (spark://\S+)")
 _WEB_URL = re.compile(r"Bound MasterWebUI to \S+, and started at (http://\S+)")
+_CONNECT = re.compile(r"Spark Connect server started at: (\S+)")
 
 
 class ClusterError(ObslibError):
@@ -106,17 +115,15 @@ class Cluster:
         path = self.folder / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
+    def end(self, proc: subprocess.Popen, grace: float = 20.0) -> None:
+        """Stop one process the cluster started (and its group), as ``stop`` does."""
+        _stop_groups([proc], grace)
+        self.processes.remove(proc)
+
     def stop(self, grace: float = 20.0) -> None:
         """SIGTERM to each process group, newest first (workers stop their executors), then
         SIGKILL to any group still there after ``grace`` seconds. Safe to call twice."""
-        for proc in reversed(self.processes):
-            _signal_group(proc, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for proc in reversed(self.processes):
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            _signal_group(proc, signal.SIGKILL)  # stragglers of the group, or the leader
-            proc.wait()
+        _stop_groups(list(reversed(self.processes)), grace)
         self.processes.clear()
 
     def __enter__(self) -> Cluster:
@@ -124,6 +131,18 @@ class Cluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _stop_groups(procs: list[subprocess.Popen], grace: float) -> None:
+    """SIGTERM to each process group, then SIGKILL to what is left after ``grace`` s."""
+    for proc in procs:
+        _signal_group(proc, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        _signal_group(proc, signal.SIGKILL)  # stragglers of the group, or the leader
+        proc.wait()
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
@@ -214,10 +233,8 @@ def _tail(text: str, lines: int = 8) -> str:
     return " | ".join(text.strip().splitlines()[-lines:])
 
 
-def submit_command(
-    master_url: str, script: str | Path, *args: str, conf: dict[str, str] | None = None
-) -> list[str]:
-    """``spark-submit`` of a Python ``script`` to ``master_url``, with the settings a
+def submit_options(master_url: str, conf: dict[str, str] | None = None) -> list[str]:
+    """``spark-submit`` options for an application of ``master_url`` with the settings a
     cluster's executors need to run obslib: ``spark.pyspark.python`` this interpreter (the
     documented setting for the driver's and the executors' Python, which must have obslib
     installed), UTC session times, no UI, no progress bar; ``conf`` adds to or overrides
@@ -228,10 +245,51 @@ def submit_command(
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
     } | (conf or {})
-    argv = [str(spark_home() / "bin" / "spark-submit"), "--master", master_url]
+    options = ["--master", master_url]
     for key, value in settings.items():
-        argv += ["--conf", f"{key}={value}"]
-    return [*argv, str(script), *args]
+        options += ["--conf", f"{key}={value}"]
+    return options
+
+
+def submit_command(
+    master_url: str, script: str | Path, *args: str, conf: dict[str, str] | None = None
+) -> list[str]:
+    """``spark-submit`` of a Python ``script`` (with ``args``) with ``submit_options``."""
+    submit = str(spark_home() / "bin" / "spark-submit")
+    return [submit, *submit_options(master_url, conf), str(script), *args]
+
+
+def start_connect(
+    cluster: Cluster, *, port: int = 0, timeout: float = 240.0
+) -> tuple[subprocess.Popen, str]:
+    """A Spark Connect server (the wheel's ``sbin/start-connect-server.sh --wait``) as an
+    application of ``cluster``, on 127.0.0.1 (``port`` 0: one the system picks); its
+    process (stopped with ``cluster.end``) and its ``sc://`` address for
+    ``SparkSession.builder.remote``.
+
+    Its executors run this interpreter: for the Python functions of a Connect client the
+    server takes the interpreter from its own ``PYSPARK_PYTHON`` (measured: with only
+    ``spark.pyspark.python`` set, they ran PATH's ``python3`` and failed on ``import
+    obslib``), so both are set."""
+    env = environment(
+        cluster.folder,
+        PYSPARK_PYTHON=sys.executable,
+        SPARK_LOG_DIR=str(cluster.folder / "logs"),
+        SPARK_PID_DIR=str(cluster.folder),
+    )
+    grpc = {
+        "spark.connect.grpc.binding.address": LOOPBACK,
+        "spark.connect.grpc.binding.port": str(int(port)),
+    }
+    script = str(spark_home() / "sbin" / "start-connect-server.sh")
+    argv = [script, "--wait", *submit_options(cluster.master_url, grpc)]
+    proc = cluster.launch("connect", argv, env)
+    try:
+        (address,) = _wait_for(cluster, "connect", proc, time.monotonic() + timeout, _CONNECT)
+    except BaseException:
+        cluster.end(proc)
+        raise
+    return proc, f"sc://{address}"
 
 
 def main(argv: list[str] | None = None) -> int:

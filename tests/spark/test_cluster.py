@@ -60,6 +60,15 @@ def demo_day(demo_db, tmp_path_factory) -> tuple[str, pd.Timestamp, pd.Timestamp
     return url, start, end, lake / "spans"
 
 
+def readme_script(folder: Path) -> Path:
+    """The README's ``window_report.py``, written into ``folder`` as the README shows it."""
+    found = _SCRIPT.search((REPO / "README.md").read_text())
+    assert found, "README.md no longer shows window_report.py"
+    script = folder / "window_report.py"
+    script.write_text(found.group(1))
+    return script
+
+
 def run_group(argv: list[str], env: dict[str, str], cwd: Path, timeout: float):
     """``argv`` in its own process group, which is killed (by its pid) if it outlives
     ``timeout`` or the test is interrupted."""
@@ -88,10 +97,7 @@ def window_report(cluster, demo_day, tmp_path_factory) -> Path:
     folder of the CSV tables it wrote."""
     _, start, end, lake = demo_day
     work = tmp_path_factory.mktemp("submit")
-    script = work / "window_report.py"
-    found = _SCRIPT.search((REPO / "README.md").read_text())
-    assert found, "README.md no longer shows window_report.py"
-    script.write_text(found.group(1))
+    script = readme_script(work)
     out = work / "out"
     argv = standalone.submit_command(
         cluster.master_url,
@@ -141,30 +147,35 @@ def test_both_workers_register_on_loopback_ports(cluster) -> None:
     }
 
 
-def test_the_readme_window_report_on_the_cluster_equals_pandas(
-    cluster, demo_day, window_report
-) -> None:
-    """Critical-path time per operation (to 1 µs), the service graph and the SLI counts the
-    script wrote equal the pandas path's and PostgreSQL's for the same day."""
+def same_as_pandas(out: Path, demo_day) -> None:
+    """The tables ``window_report.py`` wrote to ``out`` equal the pandas path's and
+    PostgreSQL's for the same day: critical-path time per operation to 1 µs (sections and
+    traces exactly), the service graph (calls and errors exactly, percentiles to 1 µs) and
+    the SLI counts per service and hour."""
     url, start, end, _ = demo_day
     spans = load.spans(start, end, json="text", url=url)
 
-    paths = pd.read_csv(window_report / "critical_path.csv", keep_default_na=False, na_values=[])
+    paths = pd.read_csv(out / "critical_path.csv", keep_default_na=False, na_values=[])
     keys = ["service_name", "operation_name"]
     want = trace_sets.critical_path_time(spans)
     same_table(paths, want, keys, ["sections", "traces"], {"path_ms": US, "share": 1e-9})
 
-    graph = pd.read_csv(window_report / "service_graph.csv", keep_default_na=False)
+    graph = pd.read_csv(out / "service_graph.csv", keep_default_na=False)
     close = {"p50_ms": US, "p99_ms": US, "error_rate": 1e-12}
-    same_table(
-        graph, trace_sets.service_graph(spans), ["caller", "callee"], ["calls", "errors"], close
-    )
+    want = trace_sets.service_graph(spans)
+    same_table(graph, want, ["caller", "callee"], ["calls", "errors"], close)
 
-    sli = pd.read_csv(window_report / "sli_counts.csv")
+    sli = pd.read_csv(out / "sli_counts.csv")
     sli["bucket"] = pd.to_datetime(sli["bucket"], utc=True)
-    want_sli = load.sli_counts(start, end, bucket="1h", latency_threshold_ms=300, url=url)
-    want_sli["bucket"] = pd.to_datetime(want_sli["bucket"], utc=True)
-    same_table(sli, want_sli, ["service_name", "bucket"], ["total", "ok", "fast"], {})
+    want = load.sli_counts(start, end, bucket="1h", latency_threshold_ms=300, url=url)
+    want["bucket"] = pd.to_datetime(want["bucket"], utc=True)
+    same_table(sli, want, ["service_name", "bucket"], ["total", "ok", "fast"], {})
+
+
+def test_the_readme_window_report_on_the_cluster_equals_pandas(demo_day, window_report) -> None:
+    """``spark-submit --master spark://127.0.0.1:…`` of the README's script: its critical
+    path, service graph and SLI counts equal the pandas path's."""
+    same_as_pandas(window_report, demo_day)
 
 
 def test_per_trace_work_ran_on_both_executors_with_the_projects_python(
@@ -181,5 +192,27 @@ def test_per_trace_work_ran_on_both_executors_with_the_projects_python(
     assert all(ran.values()), ran
     path_python = shutil.which("python3")
     if path_python and Path(path_python).resolve() != Path(sys.executable).resolve():
-        lacks = subprocess.run([path_python, "-c", "import obslib"], capture_output=True)
-        assert lacks.returncode != 0, f"{path_python} has obslib: this test proves less"
+        # from the executors' folder: a checkout's cwd would put obslib on the path itself
+        found = subprocess.run(
+            [path_python, "-c", "import obslib"], cwd=cluster.folder, capture_output=True
+        )
+        assert found.returncode != 0, f"{path_python} has obslib: this test proves less"
+
+
+def test_the_same_script_through_spark_connect_equals_pandas(cluster, demo_day, tmp_path) -> None:
+    """A Spark Connect server (the wheel's ``sbin/start-connect-server.sh``) runs as an
+    application of the cluster; the README's script, run by plain Python as a thin client
+    (``SPARK_REMOTE=sc://127.0.0.1:…``: no JVM on its side), writes the same tables."""
+    pytest.importorskip("grpc", reason="Spark Connect's client needs pyspark[connect] (grpcio)")
+    _, start, end, lake = demo_day
+    server, address = standalone.start_connect(cluster)
+    try:
+        script = readme_script(tmp_path)
+        argv = [sys.executable, str(script), "--lake", str(lake)]
+        argv += ["--start", start.isoformat(), "--end", end.isoformat(), "--out", "out"]
+        env = standalone.environment(tmp_path, SPARK_REMOTE=address)
+        done = run_group(argv, env, tmp_path, SUBMIT_TIMEOUT)
+        assert done.returncode == 0, done.stderr[-3000:] + cluster.log("connect")[-2000:]
+    finally:
+        cluster.end(server)
+    same_as_pandas(tmp_path / "out", demo_day)
