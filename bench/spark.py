@@ -19,6 +19,10 @@ window (``tables=("spans",)``, timed) into a temporary folder, then two fresh in
   workers (children of the JVM) are executors, not the driver: their summed VmHWM is
   reported apart (``spark_workers_peak_mb``; sum of per-worker peaks, an upper bound).
 
+``--master spark://HOST:PORT`` runs the Spark side as a driver of that standalone cluster
+instead (e.g. two 1-core workers from ``python -m obslib.spark.standalone``): the executors
+are the workers' JVMs and their Python workers, so only the driver's peaks are reported.
+
 ``--methods pandas`` (or ``spark``) runs one side alone. Both results must agree: same
 groups, same sections and traces, path_ms to 1 µs per group and in total, else the script
 exits non-zero. The last line printed is one JSON object.
@@ -129,7 +133,25 @@ def _worker_peaks(jvm: int) -> int:
     return total
 
 
-def child_spark(folder: Path) -> dict:
+def _cluster_session(master: str):
+    """A driver of ``master`` (a standalone cluster's ``spark://`` URL) from this Python:
+    its executors run this interpreter (``PYSPARK_PYTHON``, read when the context starts),
+    everything on loopback, the settings ``standalone.submit_options`` gives spark-submit."""
+    from pyspark.sql import SparkSession
+
+    from obslib.spark import standalone
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["SPARK_LOCAL_IP"] = standalone.LOOPBACK
+    options = standalone.submit_options(master, {"spark.sql.shuffle.partitions": "4"})
+    builder = SparkSession.builder.master(master).appName("bench-spark")
+    for pair in options[3::2]:  # after "--master URL": "--conf", "k=v", ...
+        key, value = pair.split("=", 1)
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def child_spark(folder: Path, master: str | None = None) -> dict:
     import pandas  # noqa: F401
     import pyarrow  # noqa: F401
     import pyspark.sql  # noqa: F401
@@ -139,7 +161,7 @@ def child_spark(folder: Path) -> dict:
     gc.collect()
     rss = c.PeakRss()
     start = time.perf_counter()
-    session = ospark.local_session(CORES)
+    session = _cluster_session(master) if master else ospark.local_session(CORES)
     session_s = time.perf_counter() - start
     jvm = _jvm_pid()
     try:
@@ -150,7 +172,8 @@ def child_spark(folder: Path) -> dict:
         elapsed = time.perf_counter() - start
         peak = rss.increase()
         jvm_peak = _status(jvm, "VmHWM")
-        workers_peak = _worker_peaks(jvm)
+        # on a cluster the Python workers belong to the executors, not to this driver
+        workers_peak = None if master else _worker_peaks(jvm)
     finally:
         session.stop()
     return _result(
@@ -166,11 +189,12 @@ def child_spark(folder: Path) -> dict:
 # -- the parent: data per size, children, report -----------------------------------------------
 
 
-def run_child(method: str, folder: Path) -> dict:
+def run_child(method: str, folder: Path, master: str | None = None) -> dict:
     import subprocess
 
+    extra = ["--master", master] if master else []
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--child", method, str(folder)],
+        [sys.executable, str(SCRIPT), "--child", method, str(folder), *extra],
         stdout=subprocess.PIPE,
         text=True,
         check=True,
@@ -198,7 +222,7 @@ def check_agree(n: int, pandas_rows: list[dict], spark_rows: list[dict]) -> floa
     return total_a
 
 
-def measure_size(server_url: str, spans: int, methods: list[str]) -> dict:
+def measure_size(server_url: str, spans: int, methods: list[str], master: str | None) -> dict:
     import pandas as pd
 
     from obslib import load
@@ -224,7 +248,7 @@ def measure_size(server_url: str, spans: int, methods: list[str]) -> dict:
                 logger.info("pandas: %.1f s, peak +%.0f MB", pandas_r["seconds"],
                             pandas_r["peak_bytes"] / c.MB)  # fmt: skip
             if "spark" in methods:
-                spark_r = run_child("spark", folder)
+                spark_r = run_child("spark", folder, master)
                 logger.info(
                 "spark: %.1f s, driver peak +%.0f MB, JVM peak %.0f MB", spark_r["seconds"],
                 spark_r["peak_bytes"] / c.MB, spark_r["jvm_peak_bytes"] / c.MB,
@@ -250,7 +274,7 @@ def _mb(value: int | None) -> float | None:
     return None if value is None else value / c.MB
 
 
-def report(results: dict[int, dict]) -> dict:
+def report(results: dict[int, dict], master: str | None = None) -> dict:
     sizes = sorted(results)
     empty = dict.fromkeys(["seconds", "read_s", "session_s", "peak_bytes", "jvm_peak_bytes",
                            "workers_peak_bytes"])  # fmt: skip
@@ -265,7 +289,8 @@ def report(results: dict[int, dict]) -> dict:
         )  # fmt: skip
     headers = ["spans", "export s", "parquet MB", "pandas s", "(read s)", "pandas +MB"]
     headers += ["spark s", "(session s)", "driver +MB", "JVM MB", "workers MB"]
-    print(f"\ncritical_path_time: pandas vs Spark local[{CORES}] from Parquet")
+    where = master or f"local[{CORES}]"
+    print(f"\ncritical_path_time: pandas vs Spark {where} from Parquet")
     print(c.table(headers, rows))
     print(
         "  pandas s: read_parquet + critical_path_time; spark s: read.parquet +"
@@ -286,10 +311,12 @@ def report(results: dict[int, dict]) -> dict:
         out = []
         for n in sizes:
             part = results[n][method]
-            out.append(None if part is None else round(part[key] / scale, digits))
+            value = None if part is None else part[key]
+            out.append(None if value is None else round(value / scale, digits))
         return out
 
     return {
+        "master": where,
         "sizes": sizes,
         "spans": [results[n]["spans"] for n in sizes],
         "traces": [results[n]["traces"] for n in sizes],
@@ -317,6 +344,11 @@ def main(argv: list[str] | None = None) -> None:
         default="pandas,spark",
         help="which to run, comma-separated: pandas, spark (both: results checked equal)",
     )
+    parser.add_argument(
+        "--master",
+        help="a standalone cluster's spark://host:port (default: local[2] in the child);"
+        " e.g. one from python -m obslib.spark.standalone",
+    )
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--child", nargs=2, metavar=("METHOD", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -324,7 +356,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.child is not None:
         method, folder = args.child
         work = {"pandas": child_pandas, "spark": child_spark}[method]
-        print(json.dumps(work(Path(folder))))
+        extra = {"master": args.master} if method == "spark" else {}
+        print(json.dumps(work(Path(folder), **extra)))
         return
     try:
         sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()})
@@ -339,8 +372,8 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[int, dict] = {}
     with c.server() as server_url:
         for n in sizes:
-            results[n] = measure_size(server_url, n, methods)
-    print(json.dumps(report(results)))
+            results[n] = measure_size(server_url, n, methods, args.master)
+    print(json.dumps(report(results, args.master)))
 
 
 if __name__ == "__main__":
