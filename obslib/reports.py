@@ -39,6 +39,8 @@ from obslib.errors import ReportFailed, UsageError
 from obslib.redact import scrub
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     import pandas as pd
 
     from obslib.load.bundle_files import Recording, Replaying
@@ -465,7 +467,7 @@ def run_notebook(
         # while the cells run, not after them (a re-run from a bundle has them recorded)
         facts = None
         if not recorded:
-            facts = _Background(_header_facts, report or source, parameters, database_url)
+            facts = _in_background(_header_facts, report or source, parameters, database_url)
         try:
             papermill.execute_notebook(
                 str(source if evidence is None else evidence.prepare(source)),
@@ -514,28 +516,15 @@ def run_notebook(
     return result
 
 
-class _Background:
-    """``function(*args)`` in a daemon thread; ``result()`` waits and returns it (or raises
-    what it raised)."""
+def _in_background(function: Callable, *args: object) -> Future:
+    """``function(*args)`` started in a thread of its own; its future."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    def __init__(self, function: Callable, *args: object) -> None:
-        self._value: object = None
-        self._error: BaseException | None = None
-
-        def run() -> None:
-            try:
-                self._value = function(*args)
-            except BaseException as err:  # handed to result(), in the caller's thread
-                self._error = err
-
-        self._thread = threading.Thread(target=run, name="obslib-background", daemon=True)
-        self._thread.start()
-
-    def result(self) -> object:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="obslib-background")
+    try:
+        return pool.submit(function, *args)
+    finally:
+        pool.shutdown(wait=False)  # the thread ends with its one task
 
 
 def _header_facts(
@@ -835,9 +824,8 @@ class WarmKernel:
             log = open(folder / "kernel.log", "ab")  # noqa: SIM115 (closed once it started)
             # not this process's terminal or pipe: a caller reading our output to its end
             # would wait for the spare to exit
-            launch = {"independent": True, "stdin": subprocess.DEVNULL, "stdout": log}
-            launch["stderr"] = log
-        self.key = _spare_key(self.cwd, self.env)
+            launch = {"stdin": subprocess.DEVNULL, "stdout": log, "stderr": log}
+            launch["independent"] = True  # no watch on this process: it may end first
         self.connection_file = str(folder / "kernel.json")
         with _environment({**self.env, **extra}):
             saved_parent = os.environ.pop("JPY_PARENT_PID", None) if extra else None
@@ -867,7 +855,7 @@ class WarmKernel:
             record = {
                 "pid": self.pid,
                 "pgid": self.pgid,
-                "key": self.key,
+                "key": _spare_key(self.cwd, self.env),
                 "connection_file": self.connection_file,
                 "idle": spare_idle,
                 "started": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -885,7 +873,8 @@ class WarmKernel:
         if not home.is_dir():
             return None
         _, env = _report_kernel(database_url)
-        key = _spare_key(Path(cwd).resolve(), env)
+        cwd = Path(cwd).resolve()
+        key = _spare_key(cwd, env)
         for record in sorted(home.glob("spare-*.json")):
             with suppress(OSError, ValueError, KeyError, TypeError):  # not ours to use
                 data = json.loads(record.read_text(encoding="utf-8"))
@@ -898,18 +887,18 @@ class WarmKernel:
                     _remove_spare(claimed)
                     continue
                 try:
-                    return cls._adopted(data, claimed)
-                except Exception:  # not usable after all: left for its idle time to end
+                    return cls._adopted(data, claimed, cwd, env)
+                except Exception:  # not usable after all: put back for its idle time to end
                     claimed.rename(record)
-                    raise
         return None
 
     @classmethod
-    def _adopted(cls, data: dict, claimed: Path) -> WarmKernel:
+    def _adopted(cls, data: dict, claimed: Path, cwd: Path, env: dict[str, str]) -> WarmKernel:
+        """The spare ``data`` names, claimed; its key matched folder ``cwd`` and kernel
+        environment ``env``, which ``fits`` compares from then on, as for any kernel."""
         kernel = cls.__new__(cls)
-        kernel.cwd = Path()  # never compared: an adopted kernel fits by its key
-        kernel.env = {}
-        kernel.key = data["key"]
+        kernel.cwd = cwd
+        kernel.env = env
         kernel.spare_idle = float(data["idle"])
         kernel._clients = []
         kernel._folder = None
@@ -960,13 +949,13 @@ class WarmKernel:
 
     def fits(self, source: Path, env: dict[str, str]) -> bool:
         """Whether a run of ``source`` with kernel environment ``env`` may use this kernel:
-        unused, alive, started in the notebook's folder with the same environment (for an
-        adopted spare: the same key, which covers both)."""
-        if self.used or not self.manager.is_alive():
-            return False
-        if self.adopted:
-            return self.key == _spare_key(Path(source).resolve().parent, env)
-        return Path(source).resolve().parent == self.cwd and env == self.env
+        unused, alive, started in the notebook's folder with the same environment."""
+        return (
+            not self.used
+            and Path(source).resolve().parent == self.cwd
+            and env == self.env
+            and self.manager.is_alive()
+        )
 
     def claim(self) -> object:
         """The kernel manager, for one run; the kernel is used from then on."""
