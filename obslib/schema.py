@@ -52,6 +52,9 @@ ALERT_TYPES = ("threshold", "anomaly", "slo_violation", "log")  # log: migration
 SEVERITIES = ("critical", "high", "medium", "low")
 INCIDENT_STATUSES = ("open", "acknowledged", "resolved", "auto_resolved")
 LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")  # least to most severe
+# the levels "an error log" means everywhere: error counts, log rules at level >= error,
+# error rows in tables
+ERROR_LEVELS = LOG_LEVELS[LOG_LEVELS.index("error") :]
 
 # (table, column) -> allowed values, as the CHECK constraints state them
 CHECKED_VALUES: dict[tuple[str, str], tuple[str, ...]] = {

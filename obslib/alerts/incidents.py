@@ -38,9 +38,8 @@ from obslib.alerts.impact import (  # the user-impact rule, re-exported: inciden
     user_impact,  # noqa: F401
 )
 from obslib.errors import InputError
-from obslib.schema import require_columns
+from obslib.schema import ERROR_LEVELS, require_columns
 from obslib.slo import status as slo_status
-from obslib.traces.logs import ERROR_LEVELS
 
 BREACH_WINDOW = pd.Timedelta(minutes=5)  # the short window whose burn above 1 is a breach
 LOOKBACK = pd.Timedelta(hours=1)  # how far before the page the timeline looks for causes

@@ -36,9 +36,7 @@ import re
 
 import pandas as pd
 
-from obslib.schema import LOG_LEVELS, require_columns
-
-ERROR_LEVELS = ("error", "fatal")  # the levels "at level >= error" reads
+from obslib.schema import ERROR_LEVELS, LOG_LEVELS, require_columns
 
 _UNITS = r"(?:ns|us|µs|ms|s|sec|secs|seconds?|milliseconds?|min|mins|minutes?|h|hours?)"
 # one alternation, tried left to right at each position: the order of the docstring

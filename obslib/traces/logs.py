@@ -55,29 +55,3 @@ def context_window(
     start = spans["start_time"].min() - margin
     end = spans["end_time"].max() + margin
     return start, end, sorted(spans["service_name"].astype(str).unique())
-
-
-ERROR_LEVELS = ("error", "fatal")  # the levels an error-log count reads
-TOP_ERRORS = 10
-
-
-def top_errors(logs: pd.DataFrame, n: int = TOP_ERRORS) -> pd.DataFrame:
-    """The ``n`` most frequent error and fatal messages, per service and exact message
-    text: ``service_name``, ``message``, ``records``, ``first``, ``last`` (timestamps). Most
-    records first; a tie goes to the message seen first. No such record: an empty frame
-    with those columns."""
-    columns = ["service_name", "message", "records", "first", "last"]
-    if logs.empty:
-        return pd.DataFrame(columns=columns)
-    require_columns(logs, ("level", "service_name", "message", "timestamp"), "logs")
-    bad = logs[logs["level"].isin(ERROR_LEVELS)]
-    if bad.empty:
-        return pd.DataFrame(columns=columns)
-    grouped = bad.assign(service_name=bad["service_name"].astype(str)).groupby(
-        ["service_name", "message"]
-    )
-    out = grouped.agg(
-        records=("timestamp", "size"), first=("timestamp", "min"), last=("timestamp", "max")
-    )
-    out = out.reset_index().sort_values(["records", "first"], ascending=[False, True])
-    return out.head(n).reset_index(drop=True)[columns]

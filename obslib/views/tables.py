@@ -21,6 +21,7 @@ from pandas.io.formats.style import Styler
 
 from obslib import values
 from obslib.escape import html_text, md_text
+from obslib.schema import ERROR_LEVELS
 from obslib.values import utc
 
 TEXT_LIMIT = 400  # characters shown of a long text cell (it wraps); the rest is in its title
@@ -28,7 +29,6 @@ CAPTION_LINE = 60  # a caption up to this many characters needs no room of its o
 TEXT_CELL_STYLE = "white-space: normal; overflow-wrap: break-word; max-width: 48em;"
 ERROR_ROW_STYLE = "background-color: #fde2e1;"  # an error row, every cell
 ERROR_EDGE_STYLE = " border-left: 3px solid #d62728;"  # and a red edge on its first cell
-_ERROR_LEVELS = ("error", "fatal")
 _MS = pd.Timedelta(milliseconds=1)
 _NUMBER_UNIT = r"(?<=\d) (?=(?:%|ms|s|min|h|d)(?![\w]))"  # the space of "99.9 %", "3 min"
 LONG_RANGE = pd.Timedelta(days=2)
@@ -170,7 +170,7 @@ def error_rows(frame: pd.DataFrame) -> np.ndarray:
             values = frame[column].astype("string")
             flags |= (values.notna() & (values != "ok") & (values != "")).to_numpy(bool)
     if "level" in frame:
-        flags |= frame["level"].astype("string").isin(_ERROR_LEVELS).to_numpy(bool)
+        flags |= frame["level"].astype("string").isin(ERROR_LEVELS).to_numpy(bool)
     if "errors" in frame and pd.api.types.is_numeric_dtype(frame["errors"]):
         flags |= (frame["errors"].fillna(0) > 0).to_numpy(bool)
     if "reason" in frame:
