@@ -29,6 +29,7 @@ from obslib.load.health_data import (
     service_edges,
 )
 from obslib.load.incident_list import incident_ids, incident_list
+from obslib.load.log_data import log_range
 from obslib.load.slo_data import (
     data_end,
     data_range,
@@ -53,6 +54,7 @@ incident_ids = _bundle.hooked(incident_ids)
 incident_list = _bundle.hooked(incident_list)
 incidents = _bundle.hooked(incidents)
 log_correlation = _bundle.hooked(log_correlation)
+log_range = _bundle.hooked(log_range)
 logs = _bundle.hooked(logs)
 operation_counts = _bundle.hooked(operation_counts)
 service_edges = _bundle.hooked(service_edges)
@@ -77,6 +79,7 @@ __all__ = [
     "incident_list",
     "incidents",
     "log_correlation",
+    "log_range",
     "logs",
     "operation_counts",
     "parse_json",
