@@ -1,7 +1,8 @@
 """Alerts and incidents: the incidents themselves (``incidents``: response times, timeline,
 detection, impact, budget burned), which alerts belong together (``correlation``), what
 Alertmanager would have sent (``notifications``) and what was noise (``noise``: false
-positives, flapping, with the detection times and the reads of a window's review).
+positives, flapping, with the detection times and the reads of a window's review; ``log_noise``:
+the log rules' replayed firings judged by the same false-positive and catch rules).
 
 Pure functions on ``load.incidents`` frames (``incident_id``, ``alert_name``,
 ``service_name``, ``alert_type``, ``status``, ``severity``, ``triggered_at``,
@@ -23,6 +24,12 @@ from obslib.alerts.correlation import (
     outages,
     related_alerts,
 )
+from obslib.alerts.log_noise import (
+    LOG_FIRING_COLUMNS,
+    LOG_RULE_COLUMNS,
+    LogRulesJudged,
+    judge_log_rules,
+)
 from obslib.alerts.noise import (
     BREACH_COLUMNS,
     COUNTS_MARGIN,
@@ -37,6 +44,7 @@ from obslib.alerts.noise import (
     ReviewReads,
     breaches,
     detection_times,
+    false_positive_rate,
     false_positives,
     false_positives_per_alert,
     flapping,
@@ -75,6 +83,8 @@ __all__ = [
     "GROUP_INTERVAL",
     "GROUP_WAIT",
     "LABELS",
+    "LOG_FIRING_COLUMNS",
+    "LOG_RULE_COLUMNS",
     "OUTAGE_COLUMNS",
     "RELATIONS",
     "REPEAT_INTERVAL",
@@ -82,6 +92,7 @@ __all__ = [
     "UNPAGED_COLUMNS",
     "VERDICTS",
     "InhibitRule",
+    "LogRulesJudged",
     "Noise",
     "NotificationReplay",
     "ReviewReads",
@@ -91,11 +102,13 @@ __all__ = [
     "correlated_groups",
     "detection_times",
     "duplicates",
+    "false_positive_rate",
     "false_positives",
     "false_positives_per_alert",
     "flapping",
     "fp_window",
     "judge",
+    "judge_log_rules",
     "judged_services",
     "noise",
     "outages",

@@ -200,6 +200,15 @@ def false_positives_per_alert(verdicts: pd.DataFrame, incidents: pd.DataFrame) -
     return per[list(FP_PER_ALERT_COLUMNS)].reset_index(drop=True)
 
 
+def false_positive_rate(verdicts: pd.Series) -> float | None:
+    """The share of false positives among the judged verdicts (``false_positives``'
+    ``verdict`` column): ``false_positive / (real + false_positive)``, ``unknown`` left out;
+    None when nothing was judged. ``noise`` and each log rule's rate (``log_noise``) read this."""
+    counted = pd.Series(verdicts).value_counts()
+    real, fp = int(counted.get("real", 0)), int(counted.get("false_positive", 0))
+    return fp / (real + fp) if real + fp else None
+
+
 @dataclass(frozen=True)
 class Noise:
     """Alert noise: the false-positive rate over judged incidents (``unknown`` excluded,
@@ -226,7 +235,6 @@ def noise(incidents: pd.DataFrame, verdicts: pd.DataFrame, groups: pd.DataFrame)
     frame = checked_incidents(incidents)
     counted = verdicts["verdict"].value_counts()
     real, fp = int(counted.get("real", 0)), int(counted.get("false_positive", 0))
-    judged = real + fp
     real_ids = set(verdicts.loc[verdicts["verdict"] == "real", "incident_id"])
     with_real = set(groups.loc[groups["incident_id"].isin(real_ids), "group"])
     in_real_groups = int(groups["group"].isin(with_real).sum())
@@ -236,7 +244,7 @@ def noise(incidents: pd.DataFrame, verdicts: pd.DataFrame, groups: pd.DataFrame)
         real=real,
         false_positive=fp,
         unknown=int(counted.get("unknown", 0)),
-        false_positive_rate=fp / judged if judged else None,
+        false_positive_rate=false_positive_rate(verdicts["verdict"]),
         real_groups=len(with_real),
         alerts_per_real_incident=in_real_groups / len(with_real) if with_real else None,
         duplicates=len(duplicates(frame)),

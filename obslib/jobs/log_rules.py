@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from obslib import load, logs, schema
+from obslib import load
 from obslib.ingest import batch
 from obslib.logs import rules as log_rules
 from obslib.values import Moment, plural
+from obslib.views import log_replay
 
 SOURCE = "obslib alerts evaluate-logs"  # who opens and closes log-rule incidents
 NAME_WIDTH = 100  # alert_incidents.incident_id
@@ -45,18 +46,9 @@ class Evaluation:
 
 
 def replay(start: Moment, end: Moment, *, url: str | None = None) -> log_rules.LogReplay:
-    """The enabled log rules replayed over ``(start, end]`` on the stored logs: what they
-    would have fired on that history (``logs.rules.replay``)."""
-    rules = logs.rules_of(load.alert_definitions(url=url))
-    lo, hi, level = log_rules.reads(rules, start, end)
-    if not rules:
-        return log_rules.replay(pd.DataFrame(), [], lo, hi)
-    services = sorted({r.service_name for r in rules})
-    levels = schema.LOG_LEVELS[schema.LOG_LEVELS.index(level) :]
-    records = load.logs(lo, hi, services=services, levels=levels, url=url)
-    stored = load.data_range(url=url)
-    first = stored[0] if stored is not None else None
-    return log_rules.replay(records, rules, start, end, data_start=first)
+    """The enabled log rules replayed over ``(start, end]`` on the stored logs
+    (``views.log_replay.replay_log_rules``, which the health report calls too)."""
+    return log_replay.replay_log_rules(start, end, url=url)
 
 
 def evaluate(at: Moment | None = None, *, url: str | None = None) -> Evaluation:

@@ -278,7 +278,7 @@ def catch(
                 "resolved_at": inc["resolved_at"],
                 "caught": first is not None,
                 "caught_by_page": len(pages) > 0,
-                "slo_name": None if first is None else first["slo_name"],
+                "slo_name": None if first is None else first.get("slo_name"),
                 "replay_severity": None if first is None else first["severity"],
                 "replay_start": pd.NaT if first is None else first["start"],
                 "first_bad_minute": (

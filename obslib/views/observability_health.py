@@ -9,6 +9,8 @@ burn-rate rules replayed over the window, ``slo.replay``); and times the detecti
 outage holding a critical page from its data (``alerts.detection_times``). Then the noise:
 correlated groups, duplicates, flapping alerts, MTTA/MTTR, and an Alertmanager-style replay
 of the window's incidents (which pages grouping and inhibition would have merged or muted).
+Last, the log rules replayed on the window, each firing judged by the same false-positive
+rule and matched to the incident it would have caught (``alerts.judge_log_rules``).
 Every view returns a table, a chart or a note.
 
 What to read for the window comes from ``alerts.review_window`` and ``alerts.review_reads``,
@@ -22,12 +24,13 @@ from dataclasses import dataclass
 import altair as alt
 import pandas as pd
 
-from obslib import alerts, health, load, slo
+from obslib import alerts, health, load, logs, slo
 from obslib.alerts import amconfig, incidents
 from obslib.charts import health as health_charts
 from obslib.config import critical_services
 from obslib.slo import replay as slo_replay
 from obslib.values import duration_text, plural, positive_duration, window_text
+from obslib.views import log_replay
 from obslib.views.notes import Note, unless_empty
 from obslib.views.tables import Table, number_text, percent_text, table
 
@@ -40,6 +43,14 @@ _TIMES_LABELS = {"service_name": "service", "mtta_ms": "MTTA", "mttr_ms": "MTTR"
 # The replay's counts (``alerts.NotificationReplay.summary``) in one vocabulary: a page is
 # what reaches a person, an incident is paged, merged into another's page, muted,
 # inhibited or silent.
+_LOG_LABELS = {
+    "alert_name": "log rule",
+    "service_name": "service",
+    "false_positive": "false positive",
+    "incidents_caught": "incidents caught",
+    "incident_id": "would have caught",
+    "delay_vs_incident_ms": "start vs page",
+}
 _REPLAY_LABELS = {
     "incidents": "incidents in the window",
     "notifications": "pages sent",
@@ -159,6 +170,51 @@ class Replay:
 
 
 @dataclass(frozen=True)
+class LogRules:
+    """The log rules replayed on the window (``views.log_replay.replay_log_rules``) and
+    their firings judged by the false-positive and catch rules (``alerts.judge_log_rules``)."""
+
+    when: str
+    replayed: logs.LogReplay
+    judged: alerts.LogRulesJudged
+
+    def empty_note(self) -> Note | None:
+        if not self.replayed.rules:
+            return Note(
+                "No enabled log rule (alert definitions of alert type 'log'): nothing to replay."
+            )
+        return None
+
+    @unless_empty
+    def per_rule(self) -> View:
+        return table(
+            self.judged.rules,
+            f"Log rules replayed on {self.when}: each firing is judged as the incident it "
+            "would have opened (real when a burn-rate rule of an SLO of its service fired from "
+            f"{duration_text(alerts.FP_MARGIN)} before it to its end), and catches an incident "
+            "of its service when it begins inside that incident's window",
+            labels=_LOG_LABELS,
+        )
+
+    @unless_empty
+    def per_firing(self) -> View:
+        firings = self.judged.firings
+        if firings.empty:
+            return Note(f"No log rule fired between {self.when}.")
+        shown = firings[["alert_name", "template", "start", "end", "verdict", "reason"]].copy()
+        shown["incident_id"] = firings["incident_id"]
+        shown["delay_vs_incident_ms"] = _ms(firings["delay_vs_incident"])
+        shown["sample"] = firings["sample"]
+        return table(
+            shown,
+            "Log-rule firings: the verdict of each (false-positive rule) and the incident it "
+            "would have caught (the first paged, when it began inside several; blank: none), "
+            "its start against that incident's page",
+            labels=_LOG_LABELS,
+        )
+
+
+@dataclass(frozen=True)
 class Health:
     """The window's KPIs and alert noise, every number computed when the view is built
     (``observability_health``); the methods arrange them for the notebook."""
@@ -180,6 +236,7 @@ class Health:
     detections: pd.DataFrame  # ``alerts.detection_times`` of the critical outages
     times: ResponseTimes
     replay: Replay
+    log_replay: LogRules
 
     @property
     def _when(self) -> str:
@@ -282,6 +339,14 @@ class Health:
     def replay_fates(self) -> View:
         return self.replay.fates()
 
+    def log_rules(self) -> View:
+        """Per log rule: its firings on the window, judged, and the incidents caught."""
+        return self.log_replay.per_rule()
+
+    def log_firings(self) -> View:
+        """Per log-rule firing: its verdict and the incident it would have caught."""
+        return self.log_replay.per_firing()
+
 
 def _window_text(start: pd.Timestamp, end: pd.Timestamp) -> str:
     return f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC"
@@ -332,6 +397,11 @@ def observability_health(
     )
     replayed = alerts.replay_notifications(found, until=stop, config=routing)
     when = _window_text(start, stop)
+    # the log rules on the same window, judged on the same burn-rate replay
+    logs_replayed = log_replay.replay_log_rules(start, stop, url=url)
+    logs_judged = alerts.judge_log_rules(
+        logs_replayed, rules_replay.firings, rules_replay.rules, found, rules_replay.end
+    )
     return Health(
         start=start,
         end=stop,
@@ -350,4 +420,5 @@ def observability_health(
         detections=detections,
         times=ResponseTimes(when, incidents.mean_times(found)),
         replay=Replay(when, replayed, alerts.unpaged(replayed, found), routing),
+        log_replay=LogRules(when, logs_replayed, logs_judged),
     )
