@@ -131,9 +131,27 @@ def template_counts(logs: pd.DataFrame, *, level: str | None = None) -> pd.DataF
     return out.reset_index(drop=True)[list(TEMPLATE_COLUMNS)]
 
 
-def top_error_templates(logs: pd.DataFrame, n: int = 10) -> pd.DataFrame:
-    """The ``n`` most frequent templates at level error or above (``template_counts``)."""
-    return template_counts(logs, level=ERROR_LEVELS[0]).head(n).reset_index(drop=True)
+def top_error_templates(
+    logs: pd.DataFrame, n: int = 10, *, before: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The ``n`` most frequent templates at level error or above (``template_counts``).
+    With ``before`` (the same hours the day before), each also gets
+    ``records_day_before`` and ``new`` as ``template_change`` counts them; the order stays
+    the most frequent first."""
+    level = ERROR_LEVELS[0]
+    if before is None:
+        return template_counts(logs, level=level).head(n).reset_index(drop=True)
+    changed = template_change(logs, before, level=level)
+    if changed.empty:
+        return _empty((*TEMPLATE_COLUMNS, "records_day_before", "new"))
+    top = template_counts(logs, level=level).head(n)
+    out = top.merge(
+        changed[["service_name", "template", "records_day_before", "new"]],
+        on=["service_name", "template"],
+        how="left",
+        validate="one_to_one",
+    )
+    return out.reset_index(drop=True)
 
 
 def template_change(

@@ -74,6 +74,8 @@ class Postmortem:
     spans: pd.DataFrame = field(default_factory=pd.DataFrame)
     day_before: pd.DataFrame = field(default_factory=pd.DataFrame)
     logs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # the error logs of the same hours the day before: which templates are new
+    logs_day_before: pd.DataFrame = field(default_factory=pd.DataFrame)
     slos: pd.DataFrame = field(default_factory=pd.DataFrame)
     counts: pd.DataFrame = field(default_factory=pd.DataFrame)  # per minute, one period back
     nearby: pd.DataFrame = field(default_factory=pd.DataFrame)  # incidents around this one
@@ -174,8 +176,9 @@ class Postmortem:
     @functools.cached_property
     def top_error_rows(self) -> pd.DataFrame:
         """The most frequent error templates (``logs.top_error_templates``): one row per
-        service and template with its count and a sample message, not one per line."""
-        return log_analysis.top_error_templates(self.logs, TOP_LOGS)
+        service and template with its count, its count the same hours the day before and a
+        sample message, not one per line."""
+        return log_analysis.top_error_templates(self.logs, TOP_LOGS, before=self.logs_day_before)
 
     @functools.cached_property
     def facts(self) -> draft.Facts:
@@ -378,8 +381,13 @@ class Postmortem:
         return table(
             rows,
             f"The {TOP_LOGS} most frequent error templates of the window (ids, numbers,"
-            " durations and hosts masked), each with its first message",
-            labels={"service_name": "service", "sample": "first message"},
+            " durations and hosts masked), each with its first message and its records in"
+            " the same hours the day before (new: none then)",
+            labels={
+                "service_name": "service",
+                "records_day_before": "day before",
+                "sample": "first message",
+            },
         )
 
     def document(self) -> Markdown:
@@ -447,6 +455,9 @@ def postmortem(incident_id: str, *, url: str | None = None) -> Postmortem:
         spans=load.spans(start, end, json="text", url=url),
         day_before=load.spans(start - DAY, end - DAY, json="text", url=url),
         logs=load.logs(start, end, url=url),
+        logs_day_before=load.logs(
+            start - DAY, end - DAY, levels=log_analysis.ERROR_LEVELS, url=url
+        ),
         slos=slos,
         counts=counts,
         nearby=nearby,

@@ -71,7 +71,18 @@ class Facts:
     budget: pd.DataFrame  # incidents.incident_budget
     budgeted_services: list[str]  # incidents.budgeted_services: why a budget is empty
     related: pd.DataFrame  # alerts.related_alerts
-    top_errors: pd.DataFrame  # logs.top_error_templates
+    top_errors: pd.DataFrame  # logs.top_error_templates, with the day before's records
+
+
+def _day_before(template: pd.Series) -> str:
+    """How a top error template compares with the same hours the day before, in words
+    (empty when the facts do not say)."""
+    before = template.get("records_day_before")
+    if before is None or pd.isna(before):
+        return ""
+    if int(before) == 0:
+        return ", **new**: none the same hours the day before"
+    return f", {int(before):,} the same hours the day before"
 
 
 def document(facts: Facts, *, tables_above: bool = False) -> str:
@@ -157,7 +168,7 @@ def document(facts: Facts, *, tables_above: bool = False) -> str:
             "",
             f"Most frequent error log template: {md_code(first['template'])} "
             f"({md_text(first['service_name'])}, "
-            f"{int(first['records']):,} records; first: "
+            f"{int(first['records']):,} records{_day_before(first)}; first: "
             f'"{md_text(first["sample"])}").',
         ]
     out += ["", "## Trigger", ""]

@@ -314,3 +314,16 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@pytest.mark.parametrize(
+    ("name", "before", "said"),
+    [
+        ("none the day before is new", 0, ", **new**: none the same hours the day before"),
+        ("some the day before is counted", 1234, ", 1,234 the same hours the day before"),
+        ("no day-before count says nothing", None, ""),
+    ],
+)
+def test_top_error_template_beside_the_day_before_in_words(name, before, said):
+    row = pd.Series({"template": "t", "records": 5, "records_day_before": before})
+    assert draft._day_before(row) == said, name
