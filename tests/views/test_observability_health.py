@@ -5,21 +5,24 @@ from __future__ import annotations
 import re
 from dataclasses import FrozenInstanceError
 
+import pandas as pd
 import pytest
 
 from obslib import alerts, health
 from obslib.alerts import amconfig
 from obslib.demo import events
+from obslib.demo import topology as topo
 from obslib.errors import UsageError
 from obslib.views import observability_health as hv
 from obslib.views.notes import Note
 from tests.conftest import CHROMIUM, run_cli
+from tests.logs.test_log_rules_job import NEW_TEMPLATE
 from tests.reports.test_reports import browser_probe, chart_images, outputs_text
 
 VIEWS = (
     "headline", "scorecard", "scorecard_chart", "coverage_chart", "uncovered", "noise",
     "false_positives", "flapping", "correlated", "response_times", "replay_summary",
-    "replay_fates",
+    "replay_fates", "log_rules", "log_firings",
 )  # fmt: skip
 
 
@@ -107,6 +110,38 @@ def test_an_empty_window_is_a_note_or_a_no_data_kpi_in_every_view(demo_db) -> No
     assert empty.response_times().text == f"No incident between {when}."
     assert empty.replay_summary().text == f"No incident between {when}: nothing to replay."
     assert empty.replay_fates().text == "The route would have sent every incident as its own page."
+    assert empty.log_rules().data["firings"].tolist() == [0, 0]  # the demo's two log rules
+    assert empty.log_firings().text == f"No log rule fired between {when}."
+
+
+def test_the_demos_new_error_template_at_the_deploy_is_a_real_log_firing(demo_health) -> None:
+    """Both demo log rules fire on the template domain-service began logging at the deploy;
+    each firing is judged real (the deploy incident's SLO burns) and would have caught the
+    scripted page; neither rule pages for nothing."""
+    judged = demo_health.log_replay.judged
+    firings = judged.firings
+    assert set(firings["alert_name"]) == {
+        "domain-service-new-error-template",
+        "domain-service-pool-timeouts",
+    }
+    assert set(firings["template"]) == {NEW_TEMPLATE}
+    assert (firings["verdict"] == "real").all()
+    assert set(firings["incident_id"]) == {events.main_incident_id()}
+    new = firings[firings["kind"] == "log_new_template"].iloc[0]
+    assert topo.DEPLOY_AT < new["start"] < topo.DEPLOY_AT + pd.Timedelta(minutes=15)
+    rules = judged.rules.set_index("alert_name")
+    assert (rules["false_positive"] == 0).all() and (rules["false_positive_rate"] == 0).all()
+    assert (rules["incidents_caught"] >= 1).all()
+    shown = demo_health.log_firings().data
+    assert shown["verdict"].tolist() == firings["verdict"].tolist()
+    assert demo_health.log_rules().data.equals(judged.rules)
+
+
+def test_no_log_rule_is_a_note_in_both_log_views(migrated_db) -> None:
+    """A database without a log rule: both log-rule views say why they are empty."""
+    empty = hv.observability_health("1h", "2020-01-01T00:00Z", url=migrated_db)
+    said = "No enabled log rule (alert definitions of alert type 'log'): nothing to replay."
+    assert empty.log_rules().text == empty.log_firings().text == said
 
 
 def test_the_view_is_built_once_and_never_changed(demo_health) -> None:
