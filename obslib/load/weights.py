@@ -29,17 +29,31 @@ import pyarrow.compute as pc
 from obslib import schema
 
 COLUMN = schema.SAMPLING_PROBABILITY
-# what one stored span counts for, in SQL over distributed_traces (float8: 1 / REAL as
-# float8; exactly 1.0 for an unsampled span)
-WEIGHT_SQL = f"(1 / {COLUMN}::float8)"
+# The SQL dialects the counts run in and their name for an 8-byte float: the rest of the
+# fragments below is the same text in both (PostgreSQL's ``float8`` is no Spark SQL type,
+# and Spark's ``double`` no PostgreSQL one; neither parses ``double precision`` the same).
+DIALECTS = {"postgresql": "float8", "spark": "double"}
 
 
-def weighted_count_sql(condition: str | None = None) -> str:
+def weight_sql(dialect: str = "postgresql") -> str:
+    """What one stored span counts for, in SQL over ``distributed_traces``' columns: 1 / p
+    with p (a REAL) widened to an 8-byte float first, so both dialects divide the same
+    float64 values (exactly 1.0 for an unsampled span)."""
+    return f"(1 / CAST({COLUMN} AS {DIALECTS[dialect]}))"
+
+
+WEIGHT_SQL = weight_sql()
+
+
+def weighted_count_sql(condition: str | None = None, *, dialect: str = "postgresql") -> str:
     """The SQL aggregate counting spans by weight, those meeting ``condition`` (fixed SQL of
-    ours, never a caller's text) when given: 0, not NULL, when none does (as ``count``)."""
+    ours, never a caller's text) when given: 0, not NULL, when none does (as ``count``).
+    The same text for PostgreSQL and Spark SQL (``dialect``) but for the float type's name:
+    ``load.sli_counts`` and ``obslib.spark.sli_counts`` count with it."""
+    weight = weight_sql(dialect)
     if condition is None:
-        return f"coalesce(sum({WEIGHT_SQL}), 0)"
-    return f"coalesce(sum({WEIGHT_SQL}) FILTER (WHERE {condition}), 0)"
+        return f"coalesce(sum({weight}), 0)"
+    return f"coalesce(sum({weight}) FILTER (WHERE {condition}), 0)"
 
 
 def weights_of(rows: pa.Table) -> pa.ChunkedArray | pa.Array:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from obslib import schema, traces
 from obslib.errors import UsageError
+from obslib.load import weights
 from obslib.storage import db, jdbc
 from obslib.traces import sets as trace_sets
 from obslib.values import Moment, positive_duration, window
@@ -39,6 +40,7 @@ __all__ = [
     "service_graph",
     "sli_counts",
     "span_and_trace_counts",
+    "with_sampling_probability",
 ]
 
 _SELF = ["self_total_ms", "self_max_ms"]
@@ -115,7 +117,8 @@ def read_spans(
     partitions: int | None = None,
 ) -> DataFrame:
     """Spans starting in ``[start, end)`` read by Spark's executors over JDBC, typed as the
-    Parquet export's (``duration_ms`` double, ``tags``/``logs`` JSON text).
+    Parquet export's (``duration_ms`` double, ``tags``/``logs`` JSON text) and, like it,
+    with each span's ``sampling_probability`` (a float), which ``sli_counts`` weighs by.
 
     ``partitions`` (default: the session's parallelism) queries split the window by
     ``start_time``, each streamed 10,000 rows at a time; Spark writes the SQL from the
@@ -145,7 +148,7 @@ def read_spans(
     return in_window(reader.load(), lo, hi).select(
         *[
             F.col(c).cast("double").alias(c) if c == "duration_ms" else F.col(c)
-            for c in schema.SPAN_COLUMNS
+            for c in (*schema.SPAN_COLUMNS, weights.COLUMN)
         ]
     )
 
@@ -449,6 +452,12 @@ def sli_counts(
     PostgreSQL's ``date_bin``): ``total``, ``ok`` (status ok) and ``fast`` (``duration_ms``
     no more than ``latency_threshold_ms``; 0 without one). ``start``/``end`` narrow to start
     times in ``[start, end)``; without them the whole frame counts.
+
+    Each span counts by its sampling weight, 1 / ``sampling_probability``, with the SQL
+    aggregate PostgreSQL runs (``load.weights.weighted_count_sql``): the counts are float64
+    sums (whole numbers without sampling); ``weights.whole`` on the collected frame gives
+    them ``load.sli_counts``' types. Spans without the column (a Parquet day exported before
+    migration 0015) or with it NULL count once, as ``weights.weights_of`` counts them.
     """
     from pyspark.sql import functions as F
 
@@ -458,7 +467,7 @@ def sli_counts(
     seconds = positive_duration(bucket, "bucket").total_seconds()
     stride = max(1, round(seconds * 1e6))  # PostgreSQL intervals hold microseconds
     lo, hi = window(start, end)
-    rows = spans_df.where(F.col("span_kind") == "server")
+    rows = with_sampling_probability(spans_df).where(F.col("span_kind") == "server")
     if lo is not None:
         rows = rows.where(F.col("start_time") >= F.lit(lo.to_pydatetime()))
     if hi is not None:
@@ -469,13 +478,30 @@ def sli_counts(
     since = F.unix_micros("start_time") - F.lit(_ORIGIN_US)
     binned = F.lit(_ORIGIN_US) + since - F.pmod(since, F.lit(stride))  # floor, also pre-2000
     rows = rows.withColumn("bucket", F.timestamp_micros(binned))
+
+    def count(condition: str | None = None):
+        return F.expr(weights.weighted_count_sql(condition, dialect="spark"))
+
     if latency_threshold_ms is None:
-        fast = F.lit(0).cast("long")
-    else:
-        fast = F.count_if(F.col("duration_ms") <= F.lit(float(latency_threshold_ms)))
+        fast = F.lit(0.0)
+    else:  # the threshold as a bound literal: the SQL text is ours alone
+        rows = rows.withColumn(_FAST, F.col("duration_ms") <= F.lit(float(latency_threshold_ms)))
+        fast = count(_FAST)
     counts = rows.groupBy("service_name", "bucket").agg(
-        F.count(F.lit(1)).alias("total"),
-        F.count_if(F.col("status") == "ok").alias("ok"),
-        fast.alias("fast"),
+        count().alias("total"), count("status = 'ok'").alias("ok"), fast.alias("fast")
     )
     return counts.orderBy("service_name", "bucket")
+
+
+_FAST = "_obslib_fast"  # sli_counts' "no slower than the threshold" flag, a column of its own
+
+
+def with_sampling_probability(spans_df: DataFrame) -> DataFrame:
+    """``spans_df`` with ``sampling_probability`` as PostgreSQL stores it (a REAL: Spark's
+    float), 1 where the column is missing or NULL (spans exported before migration 0015)."""
+    from pyspark.sql import functions as F
+
+    one = F.lit(1.0).cast("float")
+    if weights.COLUMN not in spans_df.columns:
+        return spans_df.withColumn(weights.COLUMN, one)
+    return spans_df.withColumn(weights.COLUMN, F.coalesce(F.col(weights.COLUMN).cast("float"), one))

@@ -17,6 +17,7 @@ import pytest
 
 from obslib import load, schema, slo, traces
 from obslib.errors import UsageError
+from obslib.load import weights
 from obslib.traces import sets as trace_sets
 
 pyspark = pytest.importorskip("pyspark", reason="pyspark is not installed (extra [spark])")
@@ -316,6 +317,75 @@ def test_sli_counts_match_postgres_and_evaluate_the_same(spark, demo_window) -> 
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
 
 
+@pytest.fixture(scope="module")
+def sampled_window(demo_spans, demo_window, tmp_path_factory) -> Iterator[tuple]:
+    """The demo window as the adaptive sampler would store it, in a database of its own:
+    traces with a failing span kept whole (p = 1), the others one in ten (p = 0.1, a REAL).
+    Yields (url, start, end, the Parquet export of its days)."""
+    from obslib.ingest import write_spans
+    from obslib.load import export
+    from tests.pg import migrated_database
+
+    _, start, end, _ = demo_window
+    spans = demo_spans.copy()
+    failing = set(spans.loc[spans["status"] != "ok", "trace_id"])
+    ranks = spans["trace_id"].map(lambda t: int(str(t)[-4:], 16) % 10)
+    sampled = ~spans["trace_id"].isin(failing)
+    spans = spans[~sampled | (ranks == 0)].copy()
+    spans["sampling_probability"] = np.where(spans["trace_id"].isin(failing), 1.0, 0.1)
+    spans["tags"] = spans["tags"].map(json.loads)
+    spans["logs"] = spans["logs"].map(json.loads)
+    with migrated_database() as url:
+        write_spans(spans.drop(columns="duration_ms"), url=url)
+        lake = tmp_path_factory.mktemp("sampled")
+        export.export_parquet(start, end, lake, tables=("spans",), url=url)
+        yield url, start, end, str(lake / "spans")
+
+
+def test_sli_counts_weigh_sampled_spans_as_postgres_does(spark, sampled_window) -> None:
+    """A window stored sampled (1 in 10 ok traces at p = 0.1, failing ones whole): Spark's
+    counts per service and 5-minute bucket over the Parquet export and over JDBC equal
+    ``load.sli_counts`` (each span counts 1 / p), not the spans stored."""
+    url, start, end, lake = sampled_window
+    parquet = ospark.in_window(spark.read.parquet(lake), start, end)
+    assert dict(parquet.dtypes)["sampling_probability"] == "float"  # the export carries it
+    jdbc = ospark.read_spans(spark, start, end, url=url, partitions=2)
+    keys = ["service_name", "bucket"]
+    for threshold in (None, 250.0):
+        want = load.sli_counts(start, end, bucket="5min", latency_threshold_ms=threshold, url=url)
+        want = want.sort_values(keys, ignore_index=True)
+        stored = ospark.sli_counts(
+            parquet.drop("sampling_probability"), bucket="5min", latency_threshold_ms=threshold
+        ).toPandas()
+        assert stored["total"].sum() < 0.5 * want["total"].sum()  # the weights matter here
+        for df in (parquet, jdbc):
+            got = ospark.sli_counts(df, bucket="5min", latency_threshold_ms=threshold)
+            got = weights.whole(got.toPandas(), ("total", "ok", "fast"))
+            got["bucket"] = pd.to_datetime(got["bucket"]).dt.tz_localize("UTC")
+            got = got.sort_values(keys, ignore_index=True)
+            assert got[keys].equals(want[keys])
+            for col in ("total", "ok", "fast"):
+                assert got[col].dtype == want[col].dtype, col
+                np.testing.assert_allclose(got[col], want[col], rtol=1e-12, err_msg=col)
+
+
+@pytest.mark.parametrize(
+    ("probability", "counts"),
+    [(None, 1.0), (0.25, 4.0), (float("nan"), 1.0)],
+    ids=[
+        "a span exported before migration 0015 (no column) counts once",
+        "a span kept with p = 0.25 counts 4",
+        "a span whose probability is missing (NULL) counts once",
+    ],
+)
+def test_a_server_span_counts_by_its_sampling_weight(spark, probability, counts) -> None:
+    spans = SLI_RULES.iloc[[0]].copy()
+    if probability is not None:
+        spans["sampling_probability"] = pd.Series([probability], dtype="float32")
+    got = ospark.sli_counts(spark.createDataFrame(spans), latency_threshold_ms=250.0).first()
+    assert (got["total"], got["ok"], got["fast"]) == (counts, counts, counts)
+
+
 SLI_RULES = frame(
     [
         span("t", "a", None, "api", "GET", 0, 250),  # exactly at the threshold: fast
@@ -378,9 +448,11 @@ def test_read_spans_over_jdbc_equals_the_window(spark, demo_window) -> None:
     assert df.rdd.getNumPartitions() == 3
     assert [(f.name, f.dataType) for f in df.schema.fields] == [
         (f.name, f.dataType) for f in parquet.schema.fields
-    ]
+    ] + [(weights.COLUMN, pyspark.sql.types.FloatType())]
+    probabilities = df.select(weights.COLUMN).distinct().collect()
+    assert [r[0] for r in probabilities] == [1.0]  # the demo is stored unsampled
     order = ["trace_id", "span_id"]
-    got = df.toPandas().sort_values(order, ignore_index=True)
+    got = df.drop(weights.COLUMN).toPandas().sort_values(order, ignore_index=True)
     want = parquet.toPandas().sort_values(order, ignore_index=True)
     assert len(got) == len(want) > 0
     pd.testing.assert_frame_equal(got, want)
