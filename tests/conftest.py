@@ -56,6 +56,44 @@ CHROMIUM_ARGS = [
 ]
 
 
+# The test files that take longest, with their seconds alone on a worker (measured on two
+# cores: `--durations`, summed per file). `pytest -n auto --dist loadfile` hands files to the
+# workers in collection order (with --no-loadscope-reorder, set in pyproject.toml: xdist's
+# default sorts files by their number of tests, which sent the four-test Spark cluster and
+# the two-test browser file last, each a minute alone at the end of the run). These go
+# first, longest first (the longest-processing-time rule), and the many short files fill
+# in behind them, so the workers finish together. A file missing here only runs later.
+SLOWEST_FILES = {
+    "tests/jobs/test_triage.py": 148,
+    "tests/spark/test_cluster.py": 130,
+    "tests/spark/test_spark.py": 75,
+    "tests/jobs/test_triage_hostile.py": 60,
+    "tests/test_readme_commands.py": 56,
+    "tests/cli/test_cli.py": 55,
+    "tests/views/test_lab_browser.py": 52,
+    "tests/jobs/test_retain.py": 44,
+    "tests/reports/test_injection.py": 43,
+    "tests/storage/test_pgserver.py": 40,
+    "tests/load/test_export.py": 38,
+    "tests/reports/test_reports.py": 38,
+    "tests/reports/test_report_text.py": 33,
+    "tests/ingest/test_limits.py": 24,
+    "tests/slo/test_prometheus.py": 22,
+    "tests/ingest/test_openslo.py": 21,
+    "tests/spark/test_environment.py": 20,
+    "tests/jobs/test_slo_record.py": 20,
+    "tests/reports/test_import_cost.py": 20,
+    "tests/test_demo.py": 20,
+    "tests/ingest/test_receiver_hostile.py": 20,
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files of SLOWEST_FILES first, longest first; every other file after them in
+    collection order; the tests of a file in their own order (a stable sort)."""
+    items.sort(key=lambda item: -SLOWEST_FILES.get(item.nodeid.split("::", 1)[0], 0))
+
+
 @pytest.fixture(scope="session")
 def server_url() -> str:
     """Admin URL of the PostgreSQL server this test run uses."""
