@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from obslib import demo
-from obslib.errors import UsageError
+from obslib.errors import MigrationError, UsageError
 from obslib.ingest import write_logs, write_spans
 from obslib.ingest.tables import SPANS
 from obslib.storage import partitions
@@ -365,7 +365,7 @@ def _index_names(node) -> list[str]:
 
 def test_only_the_justified_indexes_remain(migrated_db: str) -> None:
     """The time indexes and the duration index are gone (0012), the natural-key constraint
-    of spans too (0014); what is left is in PLANS or a primary key."""
+    of spans too (0014), the primary keys too (0017): every index left is one of PLANS."""
     with psycopg.connect(migrated_db) as conn:
         names = {
             r[0]
@@ -374,12 +374,59 @@ def test_only_the_justified_indexes_remain(migrated_db: str) -> None:
                 " ('distributed_traces'::regclass, 'structured_logs'::regclass)"
             )
         }
-    assert names == {
-        "distributed_traces_pkey",
-        "distributed_traces_trace_idx",
-        "distributed_traces_span_key_idx",
-        "distributed_traces_server_start_idx",
-        "structured_logs_pkey",
-        "structured_logs_log_id_key",
-        "structured_logs_trace_span_idx",
-    }
+    assert names == {p.values[1] for p in PLANS}
+
+
+PKEYS = """SELECT conrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint
+WHERE contype = 'p' AND conrelid IN ('distributed_traces'::regclass, 'structured_logs'::regclass)
+ORDER BY 1"""
+
+
+def test_0017_drops_the_primary_keys_in_place_and_the_down_migration_builds_them_again(
+    migrated_db: str,
+) -> None:
+    """head -> 0016 -> head on spans and logs over three days: same rows (every column, ids
+    included) each way; 0016 has the primary keys, head none; ids still come from the
+    sequences after; a down migration meeting an explicit id stored twice fails, its
+    transaction rolled back."""
+    for n, day in enumerate(range(3)):
+        write_spans(spans(f"day {day}", DAY + timedelta(days=day), n=20 + n), url=migrated_db)
+        logs = [dict(timestamp=DAY + timedelta(days=day), level="info", service_name="api",
+                     message=f"m{day}")]  # fmt: skip
+        write_logs(pd.DataFrame(logs), url=migrated_db)
+    before = span_rows(migrated_db), checksums(migrated_db)[1]
+    migrator = Migrator(migrated_db, MIGRATIONS)
+    migrator.down(to=16)
+    with psycopg.connect(migrated_db) as conn:
+        assert conn.execute(PKEYS).fetchall() == [
+            ("distributed_traces", "PRIMARY KEY (id, start_time)"),
+            ("structured_logs", 'PRIMARY KEY (id, "timestamp")'),
+        ]
+    assert (span_rows(migrated_db), checksums(migrated_db)[1]) == before
+    migrator.up()
+    assert (span_rows(migrated_db), checksums(migrated_db)[1]) == before
+    with psycopg.connect(migrated_db) as conn:
+        assert conn.execute(PKEYS).fetchall() == []
+        top, at = conn.execute(
+            "SELECT id, start_time FROM distributed_traces ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    write_spans(spans("after"), url=migrated_db)
+    with psycopg.connect(migrated_db) as conn:
+        ids = conn.execute(
+            "SELECT id FROM distributed_traces WHERE trace_id = %s", (tid("after"),)
+        ).fetchall()
+        assert min(i for (i,) in ids) > top and len(set(ids)) == 2
+        conn.execute(
+            "INSERT INTO distributed_traces (id, trace_id, span_id, service_name, operation_name,"
+            " start_time, end_time, duration_ms, status) VALUES (%s, 'twice', '1', 'api', 'op',"
+            " %s, %s, 5, 'ok')",
+            (top, at, at),
+        )
+    with pytest.raises(
+        MigrationError, match=r"0017_drop_unused_primary_keys\.down\.sql: statement 1"
+    ):
+        migrator.down(to=16)
+    with psycopg.connect(migrated_db) as conn:
+        assert conn.execute(PKEYS).fetchall() == []
+        state = conn.execute("SELECT version, dirty FROM schema_migrations").fetchone()
+        assert state == (16, True)  # as any failed step (golang-migrate's way): to repair
