@@ -5,7 +5,7 @@ twice) and resolve it when the firing ends.
 Reads run on the shared demo database; the recording test writes into one database of
 its own holding only what the rules read, copied from the demo: its alert definitions,
 domain-service's error records of the week before the incident and after, and the demo's
-first trace (where the stored data begins: ``load.data_range`` reads spans).
+first log record (where a new-template rule's history begins: ``load.log_range``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from obslib.demo import topology as topo
 from obslib.ingest import batch
 from obslib.jobs import log_rules
 from obslib.storage.migrate import Migrator
+from tests import builders
 from tests.conftest import MIGRATIONS, run_cli, scratch_database
 from tests.pg import POSTGRES
 
@@ -50,12 +51,12 @@ def logs_db(demo: str) -> Iterator[str]:
             levels=["error", "fatal"],
             url=demo,
         )
-        first = load.data_range(url=demo)[0]
-        spans = load.spans(first, first + pd.Timedelta(seconds=1), url=demo)
+        first = load.log_range(url=demo)[0]
         with batch(url) as b:
             b.alert_definitions(topo.ALERTS)
-            b.logs(records)
-            b.spans(spans)
+            b.logs(
+                pd.concat([load.logs(first, first + pd.Timedelta(seconds=1), url=demo), records])
+            )
         yield url
 
 
@@ -113,3 +114,37 @@ def test_the_command_names_the_template_and_refuses_a_bad_time(demo: str) -> Non
     assert "2 fired from 2026-11-10 00:00 to 2026-11-15 00:00 UTC" in history.stdout
     bad = run_cli("alerts", "evaluate-logs", "--at", "yesterday-ish", env=env)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_a_new_template_is_judged_from_the_first_stored_log_record_not_span(
+    migrated_db: str,
+) -> None:
+    """Spans stored since day 0, logs only since day 10: on day 10 every template is
+    unseen for want of logs, not new, so the new-template rule stays quiet until 7 days
+    after the first log record, then fires on a template first logged then."""
+    url = migrated_db
+    day0 = pd.Timestamp("2026-10-01", tz="UTC")
+    logs_from = day0 + pd.Timedelta(days=10)
+    later = logs_from + pd.Timedelta(days=8)
+    rule = topo.ALERTS[topo.ALERTS["alert_name"] == "domain-service-new-error-template"]
+    records = pd.DataFrame(
+        {
+            "timestamp": [logs_from + pd.Timedelta(minutes=5), later + pd.Timedelta(minutes=5)],
+            "level": "error",
+            "service_name": "domain-service",
+            "trace_id": None,
+            "span_id": None,
+            "message": ["disk full on /var/7", "queue q1 stalled for 30s"],
+            "fields": [{}, {}],
+        }
+    )
+    with batch(url) as b:
+        b.alert_definitions(rule)
+        b.logs(records)
+        b.spans(pd.DataFrame([builders.span("t", "root", start=day0)]))
+    assert load.data_range(url=url)[0] == day0  # the spans begin 10 days earlier
+    hour = pd.Timedelta(hours=1)
+    first_day = log_rules.replay(logs_from, logs_from + hour, url=url).firings
+    assert first_day.empty
+    week_on = log_rules.replay(later, later + hour, url=url).firings
+    assert week_on["template"].tolist() == ["queue <ID> stalled for <DURATION>"]
