@@ -139,8 +139,12 @@ def _logged(log_days: list[_archive.ColdDay], ids: pd.Series, url: str | None) -
 
 # The service graph as ``trace_sets.service_graph`` defines it (a span whose parent is a span
 # of another service is a call from the parent's service to its own), counted in SQL over
-# the spans starting in the window; the parent may start anywhere.
-_EDGES = """SELECT p.service_name AS caller, c.service_name AS callee, count(*) AS calls
+# the spans starting in the window; the parent may start anywhere. ``calls`` is traffic (how
+# many calls), so each call counts by its callee span's sampling weight (``weights``; the
+# sampler keeps a trace whole, so caller and callee share it); which edges exist is the
+# same either way (a weight is never 0).
+_EDGES = f"""SELECT p.service_name AS caller, c.service_name AS callee,
+       {weights.weighted_count_sql(of="c")} AS calls
 FROM distributed_traces c
 JOIN distributed_traces p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
 WHERE c.start_time >= $1 AND c.start_time < $2 AND p.service_name <> c.service_name
@@ -151,8 +155,9 @@ def service_edges(
     start: Moment, end: Moment, *, url: str | None = None, archive: str | Path | None = None
 ) -> pd.DataFrame:
     """Calls between services in ``[start, end)``: ``caller``, ``callee``, ``calls`` (spans
-    whose parent span, archived or not, belongs to another service), for alert correlation
-    by adjacency."""
+    whose parent span, archived or not, belongs to another service, each by its sampling
+    weight: whole ``int64`` numbers without sampling, ``float64`` estimates with it), for
+    alert correlation by adjacency."""
     lo, hi = _window(start, end)
     order = ("caller", "callee")
 
@@ -161,7 +166,7 @@ def service_edges(
             return _fetch(_EDGES, [lo, hi], url, order=order, planned=True)
         children = _window_rows(
             days, lo, hi, ("trace_id", "parent_span_id", "service_name"),
-            "parent_span_id IS NOT NULL", None, url,
+            "parent_span_id IS NOT NULL", None, url, weighted=True,
         )  # fmt: skip
         children = children[children["parent_span_id"].notna()]
         parents = _trace_rows(
@@ -174,14 +179,12 @@ def service_edges(
         )  # fmt: skip
         pairs = pairs[pairs["service_name_p"] != pairs["service_name_c"]]
         pairs = pairs.rename(columns={"service_name_p": "caller", "service_name_c": "callee"})
-        edges = pairs.groupby(list(order), as_index=False).size().rename(columns={"size": "calls"})
-        edges["calls"] = edges["calls"].astype("int64")
+        edges = pairs.groupby(list(order), as_index=False)["weight"].sum()
+        edges = edges.rename(columns={"weight": "calls"}).astype({"calls": "float64"})
         return _sorted(pa.Table.from_pandas(edges, preserve_index=False), order)
 
     table, _ = _archive.consistent("spans", None, None, read, archive=archive, url=url)
-    frame = _typed(table)
-    frame["calls"] = frame["calls"].astype("int64")
-    return frame
+    return weights.whole(_typed(table), ("calls",))
 
 
 def _touching(days: list[_archive.ColdDay], lo: datetime, hi: datetime) -> list[_archive.ColdDay]:

@@ -160,11 +160,6 @@ def _weighted(condition: pa.ChunkedArray, weight) -> pa.ChunkedArray:
     return pc.if_else(condition.fill_null(False), weight, 0.0)
 
 
-def _flags(condition: pa.ChunkedArray) -> pa.ChunkedArray:
-    """1 where a condition holds, 0 where it does not or is unknown (NULL)."""
-    return condition.fill_null(False).cast(pa.int64())
-
-
 def _bucket_seconds(bucket: str) -> float:
     return positive_duration(bucket, "bucket").total_seconds()
 
@@ -245,8 +240,11 @@ def operation_counts(
     return _with_fast(counts, 0 if thresholds else None)
 
 
-_SERVICES = """SELECT service_name, count(*) AS spans,
-       count(*) FILTER (WHERE span_kind = 'server') AS server_spans
+# ``spans`` and ``server_spans`` say how much traffic a service has (the SLO review's
+# coverage shows it beside each service without an SLO): counts by sampling weight, as
+# every traffic count (``weights``); which services are seen is the same either way.
+_SERVICES = f"""SELECT service_name, {weights.weighted_count_sql()} AS spans,
+       {weights.weighted_count_sql("span_kind = 'server'")} AS server_spans
 FROM distributed_traces"""
 
 
@@ -254,7 +252,8 @@ def services(
     start: Moment, end: Moment, *, url: str | None = None, archive: str | Path | None = None
 ) -> pd.DataFrame:
     """The services seen in spans of ``[start, end)`` with their span counts (archived days
-    counted from the archive)."""
+    counted from the archive), each span by its sampling weight (``weights``: ``int64``
+    without sampling, ``float64`` estimates with it)."""
     lo, hi = _window(start, end)
     q = _Query(_SERVICES).where("start_time >= ?", lo).where("start_time < ?", hi)
     order = ("service_name",)
@@ -266,25 +265,26 @@ def services(
             return hot
         cold = [
             _cold_services(rows).cast(hot.schema)
-            for rows in _archive.each_day(days, ("service_name", "span_kind"), where)
+            for rows in _archive.each_day(
+                days, ("service_name", "span_kind"), where, optional=(weights.COLUMN,)
+            )
         ]
         sums = {"spans": "sum", "server_spans": "sum"}
         return _sorted(_archive.regroup(pa.concat_tables([hot, *cold]), order, sums), order)
 
     table, _ = _archive.consistent("spans", lo, hi, read, archive=archive, url=url)
-    frame = _typed(table)
-    for col in ("spans", "server_spans"):
-        frame[col] = frame[col].astype("int64")
-    return frame
+    return weights.whole(_typed(table), ("spans", "server_spans"))
 
 
 def _cold_services(rows: pa.Table) -> pa.Table:
-    """``_SERVICES`` over archived spans: all spans, and those with ``span_kind = 'server'``."""
+    """``_SERVICES`` over archived spans: all spans, and those with ``span_kind = 'server'``,
+    each by its sampling weight (1 in a day archived before sampling existed)."""
+    weight = weights.weights_of(rows)
     counts = pa.table(
         {
             "service_name": rows["service_name"],
-            "spans": pa.array(np.ones(rows.num_rows, dtype=np.int64)),
-            "server_spans": _flags(pc.equal(rows["span_kind"], "server")),
+            "spans": weight,
+            "server_spans": _weighted(pc.equal(rows["span_kind"], "server"), weight),
         }
     )
     return _archive.regroup(counts, ("service_name",), {"spans": "sum", "server_spans": "sum"})

@@ -35,22 +35,27 @@ COLUMN = schema.SAMPLING_PROBABILITY
 DIALECTS = {"postgresql": "float8", "spark": "double"}
 
 
-def weight_sql(dialect: str = "postgresql") -> str:
+def weight_sql(dialect: str = "postgresql", *, of: str | None = None) -> str:
     """What one stored span counts for, in SQL over ``distributed_traces``' columns: 1 / p
     with p (a REAL) widened to an 8-byte float first, so both dialects divide the same
-    float64 values (exactly 1.0 for an unsampled span)."""
-    return f"(1 / CAST({COLUMN} AS {DIALECTS[dialect]}))"
+    float64 values (exactly 1.0 for an unsampled span). ``of``: the table alias the span
+    has in a join (a fixed name of ours)."""
+    column = COLUMN if of is None else f"{of}.{COLUMN}"
+    return f"(1 / CAST({column} AS {DIALECTS[dialect]}))"
 
 
 WEIGHT_SQL = weight_sql()
 
 
-def weighted_count_sql(condition: str | None = None, *, dialect: str = "postgresql") -> str:
+def weighted_count_sql(
+    condition: str | None = None, *, dialect: str = "postgresql", of: str | None = None
+) -> str:
     """The SQL aggregate counting spans by weight, those meeting ``condition`` (fixed SQL of
     ours, never a caller's text) when given: 0, not NULL, when none does (as ``count``).
     The same text for PostgreSQL and Spark SQL (``dialect``) but for the float type's name:
-    ``load.sli_counts`` and ``obslib.spark.sli_counts`` count with it."""
-    weight = weight_sql(dialect)
+    ``load.sli_counts`` and ``obslib.spark.sli_counts`` count with it. ``of``: the alias of
+    the spans counted, in a join."""
+    weight = weight_sql(dialect, of=of)
     if condition is None:
         return f"coalesce(sum({weight}), 0)"
     return f"coalesce(sum({weight}) FILTER (WHERE {condition}), 0)"

@@ -453,7 +453,8 @@ def coverage(
     out = pd.DataFrame(
         {
             "service_name": names,
-            "spans": [int(seen.get(n, 0)) for n in names],
+            # sampled spans count 1 / p (load.services): an estimate, rounded, not truncated
+            "spans": [round(float(seen.get(n, 0))) for n in names],
             "slos": [int(per_service.get(n, 0)) for n in names],
             "critical": [n in critical for n in names],
         }

@@ -1,6 +1,7 @@
 """The sampling weight in every SLI count (obslib.load.weights): spans stored with a sampling
 probability count 1 / p in ``sli_counts``, ``slo_counts``, ``operation_counts``,
-``client_coverage`` and ``log_correlation``, hot and archived alike; a day archived before
+``client_coverage``, ``log_correlation``, ``services`` and ``service_edges``' calls, hot and
+archived alike; a day archived before
 migration 0015 counts each span once; 0015 itself rewrites nothing."""
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ def counts(url: str) -> dict[str, object]:
         "operations": load.operation_counts(LO, HI, url=url),
         "coverage": load.client_coverage(LO, HI, url=url),
         "correlation": load.log_correlation(LO, HI, url=url),
+        "services": load.services(LO, HI, url=url),
+        "edges": load.service_edges(LO, HI, url=url).rename(columns={"caller": "service_name"}),
     }
 
 
@@ -107,6 +110,9 @@ EXPECTED = {  # per day: the weights of the three traces, W (p = 0.4), 4 and 1
     "client calls count 1 / p": ("coverage", "api", "client_spans", W + 4 + 1),
     "served client calls count 1 / p": ("coverage", "api", "served", W + 4 + 1),
     "an operation's server spans count 1 / p": ("operations", "api", "total", W + 4 + 1),
+    "a service's spans count 1 / p (traffic)": ("services", "api", "spans", 2 * (W + 4 + 1)),
+    "a service's server spans count 1 / p": ("services", "db", "server_spans", W + 4 + 1),
+    "calls between services count 1 / p (traffic)": ("edges", "api", "calls", W + 4 + 1),
 }
 
 
@@ -151,6 +157,10 @@ def test_whole_counts_stay_integers(migrated_db: str) -> None:
     )
     sli = load.sli_counts(LO, HI, bucket="1d", url=migrated_db)
     assert sli["total"].dtype == "int64" and sli["total"].tolist() == [3, 3]
+    services = load.services(LO, HI, url=migrated_db)
+    assert services["spans"].dtype == "int64" and services["spans"].tolist() == [6, 3]
+    edges = load.service_edges(LO, HI, url=migrated_db)
+    assert edges["calls"].dtype == "int64" and edges["calls"].tolist() == [3]
 
 
 def test_0015_adds_the_column_without_rewriting_a_partition(migrated_db: str) -> None:
