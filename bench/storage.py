@@ -12,9 +12,11 @@ bytes per span (``pg_total_relation_size`` of the table and all its partitions /
 split into heap, TOAST and indexes, the same for logs, and times ``load.spans`` for the last
 whole day and for the whole window (median of ``--runs``, the two databases alternating).
 Where the bytes go: per index, and per column ``avg(pg_column_size(...))``; and, on the
-same rows, the indexes 0014 replaced (its down migration run in a transaction that is rolled
-back: sizes before and after 0014 with nothing else different). The last line printed is
-one JSON object.
+same rows, each in a transaction that is rolled back: the indexes 0014 replaced and the
+primary keys 0017 dropped (their down migrations: sizes with nothing else different), the
+indexes rebuilt at once (REINDEX: how much of them is the free space random inserts leave),
+and packed heap copies with binary ids and with tags as a number into a table of tag sets
+(what <= 300 would take). The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -41,6 +43,30 @@ VERSIONS = (11, 12)
 HEAD = 0  # --versions head: every migration
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 LEAN_KEYS_DOWN = MIGRATIONS_DIR / "0014_lean_span_keys.down.sql"
+PRIMARY_KEYS_DOWN = MIGRATIONS_DIR / "0017_drop_unused_primary_keys.down.sql"
+# What <= 300 would take, on the same rows: heap copies of the spans (packed, as the day
+# partitions are) with narrower types, built in a transaction that is rolled back. The ids
+# of the demo are all hex (16/8 bytes); tags become a 4-byte number into a table of the
+# distinct tag sets (the demo repeats ~100 sets).
+_ID = "('x' || {c})::bit(64)::bigint"
+_HEAP_COPIES = {
+    "as stored (a packed copy)": "SELECT * FROM distributed_traces",
+    "binary ids (uuid trace id, bigint span and parent ids)": f"""SELECT id,
+        trace_id::uuid AS trace_id, {_ID.format(c="span_id")} AS span_id,
+        {_ID.format(c="parent_span_id")} AS parent_span_id, service_name, operation_name,
+        start_time, end_time, duration_ms, status, tags, logs, span_kind, sampling_probability
+        FROM distributed_traces""",
+    "tags as a tag-set number": """SELECT id, trace_id, span_id, parent_span_id,
+        service_name, operation_name, start_time, end_time, duration_ms, status,
+        s.n AS tag_set, logs, span_kind, sampling_probability
+        FROM distributed_traces LEFT JOIN pg_temp.tag_sets s USING (tags)""",
+    "both": f"""SELECT id, trace_id::uuid AS trace_id, {_ID.format(c="span_id")} AS span_id,
+        {_ID.format(c="parent_span_id")} AS parent_span_id, service_name, operation_name,
+        start_time, end_time, duration_ms, status, s.n AS tag_set, logs, span_kind,
+        sampling_probability FROM distributed_traces LEFT JOIN pg_temp.tag_sets s USING (tags)""",
+}
+_TAG_SETS = """CREATE TEMP TABLE tag_sets AS
+SELECT row_number() OVER ()::int AS n, tags FROM (SELECT DISTINCT tags FROM distributed_traces) t"""
 # the table and its partitions (a plain table: itself)
 _FAMILY = """SELECT c.oid FROM pg_class c WHERE c.oid = %(t)s::regclass
 UNION ALL SELECT inhrelid FROM pg_inherits WHERE inhparent = %(t)s::regclass"""
@@ -107,6 +133,50 @@ def before_lean_keys(url: str, table: str) -> dict | None:
     return {"indexes": indexes, "per_index": {k: int(v) for k, v in per_index.items()}}
 
 
+def rolled_back(url: str, table: str, down: Path) -> dict | None:
+    """Index bytes of ``table`` with the down migration ``down`` applied in a transaction
+    that is rolled back (the same rows with what that migration removed); None below it."""
+    number = int(down.name[:4])
+    with psycopg.connect(url) as conn:
+        version = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+        if version < number:
+            return None
+        with conn.transaction(force_rollback=True):
+            conn.execute(down.read_text())
+            indexes = int(conn.execute(_SIZES, {"t": table}).fetchone()[2] or 0)
+            per_index = dict(conn.execute(_INDEXES, {"t": table}).fetchall())
+    return {"indexes": indexes, "per_index": {k: int(v) for k, v in per_index.items()}}
+
+
+def packed(url: str, table: str) -> dict:
+    """Index bytes of ``table`` with every day partition reindexed (rolled back after): what
+    the indexes take built at once rather than grown by the writers' inserts."""
+    with psycopg.connect(url) as conn, conn.transaction(force_rollback=True):
+        parts = conn.execute(
+            "SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = %s::regclass", (table,)
+        ).fetchall()
+        for (part,) in parts:
+            conn.execute(sql.SQL("REINDEX TABLE {}").format(sql.Identifier(*part.split("."))))
+        indexes = int(conn.execute(_SIZES, {"t": table}).fetchone()[2] or 0)
+        per_index = dict(conn.execute(_INDEXES, {"t": table}).fetchall())
+    return {"indexes": indexes, "per_index": {k: int(v) for k, v in per_index.items()}}
+
+
+def narrower_heaps(url: str) -> dict[str, float]:
+    """Heap bytes per span of packed copies of the spans with narrower types (rolled back):
+    what binary ids and de-duplicated tags would save, on the same rows."""
+    out: dict[str, float] = {}
+    with psycopg.connect(url) as conn, conn.transaction(force_rollback=True):
+        conn.execute(_TAG_SETS)
+        for n, (label, select) in enumerate(_HEAP_COPIES.items()):
+            conn.execute(f"CREATE TEMP TABLE heap_copy_{n} AS {select}")
+            size, rows = conn.execute(
+                f"SELECT pg_relation_size('heap_copy_{n}'), count(*) FROM heap_copy_{n}"
+            ).fetchone()
+            out[label] = round(size / rows, 1) if rows else float("nan")
+    return out
+
+
 def column_bytes(url: str, table: str, columns: tuple[str, ...]) -> dict[str, float]:
     """avg(pg_column_size(col)) per column over a 1 % sample (names from schema constants)."""
     parts = sql.SQL(", ").join(
@@ -162,6 +232,9 @@ def main() -> None:
                 logger.info("%d: demo written in %.1f s", version, write_s)
                 spans, logs = sizes(url, schema.SPANS), sizes(url, schema.LOGS)
                 spans["before_0014"] = before_lean_keys(url, schema.SPANS)
+                spans["before_0017"] = rolled_back(url, schema.SPANS, PRIMARY_KEYS_DOWN)
+                spans["packed"] = packed(url, schema.SPANS)
+                spans["narrower_heaps"] = narrower_heaps(url)
                 measured[version] = dict(
                     write_s=round(write_s, 1),
                     spans=spans,
@@ -215,6 +288,21 @@ def report(measured: dict, loads: dict, result: dict) -> None:
                 f"{measured[v]['spans']['indexes'] / rows:.1f})"
             )
             result["index_bytes_per_span_before_0014"] = round(old["indexes"] / rows, 1)
+    last = measured[VERSIONS[-1]]["spans"]
+    rows = last["rows"]
+    if last.get("before_0017"):
+        print("\nthe same rows with 0017 rolled back (the primary keys): index bytes per span")
+        for index, size in last["before_0017"]["per_index"].items():
+            print(f"  {index:48} {size / rows:8.1f}")
+        result["index_bytes_per_span_before_0017"] = round(last["before_0017"]["indexes"] / rows, 1)
+    print("\nthe same indexes rebuilt at once (every day REINDEXed): bytes per span")
+    for index, size in last["packed"]["per_index"].items():
+        print(f"  {index:48} {size / rows:8.1f}")
+    result["index_bytes_per_span_packed"] = round(last["packed"]["indexes"] / rows, 1)
+    print("\nheap bytes per span of packed copies of the same rows (narrower types)")
+    for label, size in last["narrower_heaps"].items():
+        print(f"  {label:60} {size:8.1f}")
+    result["heap_bytes_per_span_copies"] = last["narrower_heaps"]
     print(f"\nmigration {name(VERSIONS[-1])}: avg bytes per span by column (pg_column_size)")
     for col, size in measured[VERSIONS[-1]]["span_columns"].items():
         print(f"  {col:48} {size:8.1f}")

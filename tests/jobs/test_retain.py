@@ -326,3 +326,78 @@ def test_late_rows_keep_the_day_and_the_next_run_archives_them(dataset, tmp_path
     assert f"spans {OLD[0]}  archived 13 rows, verified" in again.stdout
     archived = root / "spans" / f"day={OLD[0]}" / export.PART
     assert archive.file_checksum(archived, "spans")[0] == 13
+
+
+def _shown(notebook: Path) -> tuple[str, list[tuple[str, str, list[dict]]]]:
+    """An executed report: its header's markdown, and every other cell's type, source and
+    outputs (without execution counts and metadata: when it ran, not what it showed)."""
+    import nbformat
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    header = [c.source for c in nb.cells if HEADER_TAG in c.metadata.get("tags", [])]
+    rest = [
+        (
+            c.cell_type,
+            c.source,
+            [
+                {k: v for k, v in out.items() if k not in ("execution_count", "metadata")}
+                for out in c.get("outputs", [])
+            ],
+        )
+        for c in nb.cells
+        if HEADER_TAG not in c.metadata.get("tags", [])
+    ]
+    assert len(header) == 1, notebook
+    return header[0], rest
+
+
+HEADER_TAG = "obslib-report-header"  # obslib.reports tags the header cell so
+
+
+@pytest.mark.slow  # four report runs (~90 s with the 2 cores busy)
+def test_a_report_before_and_after_retain_is_the_same_apart_from_its_header(
+    migrated_db, tmp_path
+) -> None:
+    """The demo (20k spans over 2026-11-02 .. 11-15) with every day before 11-15 retired:
+    the one-day trace report (its window in 11-14) and the 30-day SLO review, run with their
+    defaults before and after, show the same cells and outputs; only the header changed,
+    and by a row naming the days read from the archive."""
+    from obslib import demo, reports
+    from obslib.jobs import retain as retain_job
+
+    demo.run(seed=7, spans=20_000, url=migrated_db)
+    names = ("trace", "slo")
+
+    def run(stage: str) -> dict[str, tuple[str, list]]:
+        out = tmp_path / stage
+        return {
+            name: _shown(
+                reports.run_report(name, {}, out / name, database_url=migrated_db).notebook
+            )
+            for name in names
+        }
+
+    before = run("before")
+    first_kept = pd.Timestamp("2026-11-15").date()
+    horizon = retain_job.Horizon(spans=first_kept, logs=first_kept)
+    done = retain_job.retain(horizon, tmp_path / "archive", url=migrated_db)
+    assert {r.action for r in done} == {"archived"} and len(done) == 26
+    after = run("after")
+    archived = {
+        "trace": "spans of 2026-11-14; logs of 2026-11-14",
+        "slo": "spans of 2026-11-02 .. 2026-11-14; logs of 2026-11-02 .. 2026-11-14",
+    }
+    for name in names:
+        (head_before, cells_before), (head_after, cells_after) = before[name], after[name]
+        assert cells_after == cells_before, name
+        row = f"| **From the archive** | {archived[name]} (read from the Parquet archive) |"
+        assert "From the archive" not in head_before and row in head_after.splitlines(), name
+
+        def masked(header: str) -> list[str]:
+            return [
+                line
+                for line in header.splitlines()
+                if not line.startswith(("| **Generated**", "| **From the archive**"))
+            ]
+
+        assert masked(head_after) == masked(head_before), name
