@@ -147,6 +147,9 @@ def test_a_notification_is_only_a_hint(
             for payload in payloads:
                 hostile.execute("SELECT pg_notify(%s, %s)", (triage.CHANNEL, payload))
         add_incident(migrated_db, "   ", alert, 32)  # a row, but no incident to draft
+        # noted before the next page: one notified while a batch is looked at goes before
+        # the batch's rows (new incidents first), so inserted at once they came either way
+        wait_for("the blank row noted", lambda: len(outcomes) == 2)
         add_incident(migrated_db, "INC-real", alert, 33)
         wait_for("the real incident", lambda: report_of(migrated_db, "INC-real") is not None)
         stop.wait(2.0)  # several idle checks
