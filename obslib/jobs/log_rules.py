@@ -22,6 +22,7 @@ import pandas as pd
 
 from obslib import load
 from obslib.ingest import batch
+from obslib.jobs.resolve import auto_resolve
 from obslib.logs import rules as log_rules
 from obslib.values import Moment, plural
 from obslib.views import log_replay
@@ -126,17 +127,8 @@ def record(evaluation: Evaluation, *, url: str | None = None) -> Recorded:
     with batch(url) as b:
         if new:
             b.incidents(incidents)
-        if len(closing):
-            b.resolve_incidents(
-                pd.DataFrame(
-                    {
-                        "incident_id": closing["incident_id"],
-                        "resolved_at": at,
-                        "resolved_by": SOURCE,
-                    }
-                )
-            )
-    return Recorded(opened=[i for i, _ in new], resolved=list(closing["incident_id"]))
+        resolved = auto_resolve(b, closing, at, SOURCE)
+    return Recorded(opened=[i for i, _ in new], resolved=resolved)
 
 
 def _template(data) -> str | None:

@@ -20,6 +20,7 @@ import pandas as pd
 from obslib import load, slo
 from obslib.errors import UsageError
 from obslib.ingest import batch
+from obslib.jobs.resolve import auto_resolve
 from obslib.slo import status as slo_status
 from obslib.storage import files
 from obslib.values import Moment, plural
@@ -168,21 +169,12 @@ def record(evaluation: slo_status.Evaluation, *, url: str | None = None) -> Reco
             opened = b.incidents(incidents)
         else:
             opened = 0
-        if len(closing):
-            b.resolve_incidents(
-                pd.DataFrame(
-                    {
-                        "incident_id": closing["incident_id"],
-                        "resolved_at": at,
-                        "resolved_by": SOURCE,
-                    }
-                )
-            )
+        resolved = auto_resolve(b, closing, at, SOURCE)
     return Recorded(
         measurements=int(stored),
         no_data=no_data,
         opened=list(incidents["incident_id"]) if opened else [],
-        resolved=list(closing["incident_id"]),
+        resolved=resolved,
     )
 
 
