@@ -121,9 +121,24 @@ def test_every_readme_command_line_is_run_here() -> None:
 
 
 def _cases(mode: str) -> list:
+    """A case per command run here: README lines that differ only in what this test replaces
+    (the database URL of their environment) and in the path of obslib, expecting the same
+    file, run once, under an id naming each line."""
+    lines: dict[tuple, list[str]] = {}
+    for line, (how, expect) in HOW.items():
+        if how == mode:
+            lines.setdefault((_command_words(line), expect), []).append(line)
     return [
-        pytest.param(line, expect, id=line) for line, (how, expect) in HOW.items() if how == mode
+        pytest.param(same[0], expect, id=" = ".join(same)) for (_, expect), same in lines.items()
     ]
+
+
+def _command_words(line: str) -> tuple[str, ...]:
+    """The line's command without its environment settings and the path of obslib."""
+    words = shlex.split(line)
+    while "=" in words[0]:
+        words.pop(0)
+    return tuple(words[1:])
 
 
 @pytest.mark.slow
@@ -176,12 +191,9 @@ def test_a_service_line_starts_and_stops_on_sigterm(migrated_db, tmp_path, line,
 def _argv(line: str, url: str) -> tuple[list[str], dict[str, str]]:
     """The line's command as argv for this interpreter's obslib, its environment with the
     database URL (a README URL of another host replaced by the test's)."""
-    words = shlex.split(line)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OBSLIB_")}
-    while "=" in words[0]:
-        words.pop(0)  # OBSLIB_DATABASE_URL=… of the README: not reachable from here
-    env["OBSLIB_DATABASE_URL"] = url
-    return [sys.executable, "-m", "obslib", *words[1:]], env
+    env["OBSLIB_DATABASE_URL"] = url  # an OBSLIB_DATABASE_URL=… of the README: not reachable
+    return [sys.executable, "-m", "obslib", *_command_words(line)], env
 
 
 def _run(argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
