@@ -194,3 +194,34 @@ def plural(count: int, word: str, words: str | None = None) -> str:
     """``1 service``, ``3 services``, ``0 services``: a count with its noun agreeing;
     ``words`` for a plural that is not ``word + "s"`` (``1 match``, ``2 matches``)."""
     return f"{count:,} {word if count == 1 else (words or word + 's')}"
+
+
+# -- JSON text -------------------------------------------------------------------------------
+
+# A run of 20 digits: an integer orjson may not hold exactly (it reads one past 64 bits as
+# a float, silently, in 3.13). Such a text goes through ``json``, which keeps every integer.
+_LONG_DIGITS = re.compile(r"\d{20}")
+_LONG_DIGITS_BYTES = re.compile(rb"\d{20}")
+
+
+def json_value(text: str | bytes) -> Any:
+    """JSON text as Python values, exactly: orjson (several times faster than ``json``)
+    unless the text holds a run of 20 digits or more, which ``json`` reads (an integer past
+    64 bits stays an int, not a rounded float). What orjson refuses is refused either way
+    (``NaN``, ``Infinity``; a number past a double's range only by orjson): ``ValueError``
+    (``orjson.JSONDecodeError`` and ``json.JSONDecodeError`` both are one)."""
+    import orjson  # imported here: the CLI's fast paths import this module
+
+    long = _LONG_DIGITS_BYTES if isinstance(text, bytes | bytearray | memoryview) else _LONG_DIGITS
+    if long.search(text):
+        import json
+
+        return json.loads(
+            bytes(text) if isinstance(text, memoryview) else text, parse_constant=_no_constant
+        )
+    return orjson.loads(text)
+
+
+def _no_constant(name: str) -> None:
+    """``json`` reads NaN and Infinity, which JSON (and orjson) refuse: so do we."""
+    raise ValueError(f"{name} is not JSON")

@@ -289,3 +289,28 @@ def test_a_measured_duration_never_shows_a_carry_or_a_zero_part(us: int) -> None
 )  # fmt: skip
 def test_a_count_agrees_with_its_noun(count: int, word: str, words, expected: str) -> None:
     assert values.plural(count, word, words) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("an integer past 64 bits stays exact", '{"a": 123456789012345678901234567890}',
+         {"a": 123456789012345678901234567890}),
+        ("the same in bytes", b"[-123456789012345678901]", [-123456789012345678901]),
+        ("a 64-bit integer goes the fast way", "18446744073709551615", 18446744073709551615),
+        ("a long digit run in a string is text", '"12345678901234567890123"',
+         "12345678901234567890123"),
+    ],
+)  # fmt: skip
+def test_json_value_keeps_every_integer_exact(name, text, expected):
+    got = values.json_value(text)
+    assert got == expected and type(got) is type(expected), name
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["{bad", "[NaN]", "[Infinity, 12345678901234567890123]", "[NaN, 12345678901234567890123]"],
+)
+def test_json_value_refuses_what_json_refuses_on_either_path(text):
+    with pytest.raises(ValueError):
+        values.json_value(text)

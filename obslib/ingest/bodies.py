@@ -10,12 +10,11 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Protocol
 
-import orjson
-
 from obslib.errors import InputError
 from obslib.ingest import otlp
 from obslib.ingest.group_commit import Unavailable
 from obslib.ingest.records import Decoded
+from obslib.values import json_value
 
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
 
@@ -126,8 +125,8 @@ def decode_request(
         decoded = sig.decode_proto(body, tag)
     else:
         try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError as err:
+            doc = json_value(body)
+        except ValueError as err:
             raise InputError(f"{tag}: the body is not JSON ({err})") from None
         if isinstance(doc, dict):  # /v1/traces ignores logs in the document, and vice versa
             doc = {k: v for k, v in doc.items() if k in sig.json_keys}

@@ -31,12 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import orjson
-
 from obslib.errors import InputError, UsageError
 from obslib.ingest import otlp, writer
 from obslib.ingest.records import Decoded, Reject
 from obslib.ingest.store import Outcome, settle, store
+from obslib.values import json_value
 
 CHUNK_RECORDS = 20_000  # records decoded before a write: bounds memory on large files
 PROGRESS_BYTES = 4 * 2**20  # files from this size show a progress bar (on a terminal)
@@ -342,13 +341,13 @@ def _parse(
         return  # blank: nothing but whitespace, read to the end within the limits
     seen.content = True
     try:
-        doc = orjson.loads(first)
-    except orjson.JSONDecodeError:
+        doc = json_value(first)
+    except ValueError:
         whole = reader.document(first)
         tick()
         try:
-            doc = orjson.loads(whole)
-        except orjson.JSONDecodeError as err:
+            doc = json_value(whole)
+        except ValueError as err:
             raise InputError(f"{path}: not valid JSON: {err}") from None
         yield "", doc
         return
@@ -357,8 +356,8 @@ def _parse(
         if not line.strip():
             continue
         try:
-            doc = orjson.loads(line)
-        except orjson.JSONDecodeError as err:
+            doc = json_value(line)
+        except ValueError as err:
             raise InputError(f"{path}: line {reader.number}: not valid JSON: {err}") from None
         tick()  # cheap: tqdm redraws at most ten times a second
         yield f"line {reader.number}", doc

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 
 from obslib import schema
 from obslib.ingest.tables import LOG_SPEC
+from obslib.values import json_value
 
 # Times a pandas datetime64[ns] holds: after 1970 (0 is OTLP's "unset") and before 2262.
 MAX_NS = 2**63 - 1
@@ -387,8 +388,8 @@ def _time(micros: int, stamp: pa.Scalar, column: str) -> None:
 
 def _shape(text: str, shape: type, column: str) -> None:
     try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
+        value = json_value(text)
+    except ValueError:
         return  # not JSON at all: jsonb refuses it in the merge, naming the row
     json_shape(value, shape, column)
 

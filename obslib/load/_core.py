@@ -13,14 +13,13 @@ from datetime import datetime
 from typing import Literal
 
 import numpy as np
-import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from obslib.errors import ObslibError, UsageError
 from obslib.storage import db
-from obslib.values import Moment, window
+from obslib.values import Moment, json_value, window
 
 JsonMode = Literal["dict", "text"]
 
@@ -67,10 +66,11 @@ def _json_objects(values: Iterable[object]) -> list[object]:
     """JSON texts as Python objects with orjson (several times faster than ``json``).
 
     Empty containers, most of a spans frame's ``logs``, skip the parser (a new object each);
-    a missing value stays as it is; a text orjson refuses goes through ``json``. (orjson
-    3.13 reads an integer past 64 bits as a float, not an error.)
+    a missing value stays as it is; ``values.json_value`` parses the rest (exactly: an
+    integer past 64 bits stays an int), ``json`` what orjson refuses and jsonb stores (a
+    number past a double's range, read as infinity).
     """
-    loads = orjson.loads
+    loads = json_value
     out: list[object] = []
     append = out.append
     with _no_gc():
@@ -82,7 +82,7 @@ def _json_objects(values: Iterable[object]) -> list[object]:
             elif isinstance(v, str):
                 try:
                     append(loads(v))
-                except orjson.JSONDecodeError:
+                except ValueError:  # jsonb holds numbers past a double (1e400): inf
                     append(_json.loads(v))
             else:
                 append(v)

@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 
 from obslib.errors import ObslibError
 from obslib.storage import db
+from obslib.values import json_value
 
 ENV_ARCHIVE = "OBSLIB_ARCHIVE"
 # the export's table names -> PostgreSQL's, their keys and the column that places a row in
@@ -270,7 +271,7 @@ def _tag_texts(tags: pa.ChunkedArray, key: str) -> list[str | None]:
 
     out: list[str | None] = []
     for text in tags.to_pylist():
-        value = orjson.loads(text) if text else None
+        value = json_value(text) if text else None
         value = value.get(key) if isinstance(value, dict) else None
         if value is None or isinstance(value, str):
             out.append(value)

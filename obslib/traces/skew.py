@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-import orjson
 import pandas as pd
 
 from obslib import schema
 from obslib.errors import UsageError
 from obslib.traces import repair, tree
+from obslib.values import json_value
 
 # The resource attributes naming a span's host, in the order Jaeger's adjuster reads them
 # (cmd/query/app/querysvc/v2/adjuster/clockskew.go, hostKey). OpenTelemetry imports flatten
@@ -99,15 +99,12 @@ def _host_key(tags: dict) -> str:
 
 
 def _json(text: str) -> object:
-    """JSON text as Python objects with orjson (several times faster than ``json``); an
-    integer past 64 bits goes through ``json``; unreadable text is None."""
+    """JSON text as Python objects (``values.json_value``: exact integers); unreadable text
+    is None."""
     try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        try:
-            return json.loads(text)
-        except ValueError:
-            return None
+        return json_value(text)
+    except ValueError:
+        return None
 
 
 def check_max_skew_ms(value: object) -> float:

@@ -741,6 +741,29 @@ def test_jaeger_and_log_ids_are_lowered_bad_ones_rejected_or_unlinked(
     assert rows(empty_db) == before
 
 
+def test_an_integer_past_64_bits_is_rejected_with_its_line_not_stored_rounded(
+    empty_db: str, tmp_path: Path
+) -> None:
+    """JSON holds integers of any size and orjson reads one past 64 bits as a rounded float
+    (3.13): a log line whose fields hold one is refused with its line and reason (jsonb could
+    store it, our 64-bit rule refuses it), never stored as 1.2345678901234568e+29; a long
+    digit run inside a string is text and is kept as written."""
+    big = 123456789012345678901234567890
+    entries = [
+        log_entry(0, fields={"order": big}),
+        log_entry(1, fields={"order": str(big)}),
+        log_entry(2, fields={"order": 2**63 - 1}),
+    ]
+    report = importer.import_file(write(tmp_path / "logs.json", *entries, lines=True), "logs",
+                                  url=empty_db)  # fmt: skip
+    [(position, kind, reason)] = refused(report)
+    assert (position, kind) == ("line 1", "log") and "64-bit" in reason, reason
+    assert query(empty_db, f"SELECT fields->>'order' FROM {schema.LOGS} ORDER BY timestamp") == [
+        (str(big),),
+        (str(2**63 - 1),),
+    ]
+
+
 JAEGER_FIELDS = ["traceID", "spanID", "operationName", "references", "startTime", "duration"]
 JAEGER_FIELDS += ["tags", "logs", "processID", "process", "flags", "warnings"]
 LOG_ENTRY_FIELDS = ["timestamp", "level", "service_name", "message", "trace_id", "span_id"]

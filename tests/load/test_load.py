@@ -224,6 +224,9 @@ JSON_TEXTS = {
     "nested values that repeat": ['{"a": [1, {"b": 2}]}', '[{"event": "error"}]'] * 50,
     "a mix that repeats": REPEATED,
     "64-bit integers": ['{"big": 18446744073709551615, "low": -9223372036854775808}'] * 20,
+    "integers past 64 bits": ['{"id": 123456789012345678901234567890, "n": [-1' + "9" * 22 + "]}"]
+    * 20,
+    "a number past a double": ['{"n": [-1e400], "m": 1}'] * 20,
     "scalars": ['"text"', "12", "true", "null", "1.5"] * 20,
     "texts that never repeat": [f'{{"i": {i}, "tags": [{i}]}}' for i in range(100)],
 }
