@@ -528,11 +528,11 @@ def test_a_follower_retries_an_incident_another_triage_held_once_it_is_free(
 def test_a_new_incident_is_drafted_before_the_rest_of_the_backlog(
     migrated_db: str, log: Path, tmp_path: Path
 ) -> None:
-    """Four undrafted old incidents at start: the follower's catch-up drafts the oldest, a
+    """Three undrafted old incidents at start: the follower's catch-up drafts the oldest, a
     new incident is inserted (and notified) meanwhile, and it is drafted next, before the
-    other three, which follow in their order; each once."""
+    other two, which follow in their order; each once."""
     alert = add_alert(migrated_db, "ok-alert", "ok")
-    old = [f"INC-old-{k}" for k in range(4)]
+    old = [f"INC-old-{k}" for k in range(3)]
     for k, incident_id in enumerate(old):
         add_incident(migrated_db, incident_id, alert, k)
     stop = threading.Event()
@@ -540,9 +540,9 @@ def test_a_new_incident_is_drafted_before_the_rest_of_the_backlog(
 
     def on_outcome(outcome: triage.Outcome) -> None:
         outcomes.append(outcome.incident_id)
-        if outcome.incident_id == old[0]:  # mid catch-up: three old ones still to draft
+        if outcome.incident_id == old[0]:  # mid catch-up: two old ones still to draft
             add_incident(migrated_db, "INC-new", alert, 60)
-        if len(outcomes) == 5:
+        if len(outcomes) == len(old) + 1:  # each drafted once
             stop.set()
 
     follower = threading.Thread(
