@@ -39,7 +39,7 @@ _SCRIPT = re.compile(r"this `window_report\.py`:\n\n```python\n(.*?)^```", re.S 
 # server, the executors the workers start: all inherit the environment) compiles with C1 only
 # and collects with the serial collector. Each lives a minute over a few thousand rows, where
 # C2's compiler threads and the parallel collector cost more CPU than they win back: 128 s of
-# CPU for this file became 70 s (both runs on the same loaded 2 cores; the wall time fell too).
+# CPU for this file became 71 s (user+sys of the pytest run, on the same loaded 2 cores).
 # Nothing a test proves depends on the JIT; bench/spark.py times Spark with the JVM's defaults.
 JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
