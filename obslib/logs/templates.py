@@ -13,7 +13,10 @@ is a parameter, each masked in this order:
 4. a number with a time unit (``500 ms``, ``2.5s``, ``3 min``) -> ``<DURATION>``
 5. a hex word of 8 or more characters holding a digit (trace and span ids, hashes) -> ``<HEX>``
 6. a number -> ``<NUM>``
-7. any other word holding a digit (hosts such as ``domain-service-6f4a-1``, versions,
+7. a short API version token, ``v`` and one or two digits standing alone (``/api/v1/``,
+   ``v2``), is **kept**: it names an API, which a template should tell apart, not a value
+   (a release such as ``v1.4.2``, ``v123`` or ``v1-beta`` is not one: rule 8 masks it)
+8. any other word holding a digit (hosts such as ``domain-service-6f4a-1``, releases,
    request ids) -> ``<ID>``
 
 then runs of white space become one space. In ``key=value`` only the value is masked.
@@ -50,6 +53,7 @@ _MASK = re.compile(
     + r"""(?![\w\-]|\.\w))
     | (?P<HEX>(?<![\w.\-])(?:0x)?(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}(?![\w\-]|\.\w))
     | (?P<NUM>(?<![\w.\-])[-+]?\d+(?:\.\d+)?(?![\w\-]|\.\w))
+    | (?P<KEEP>(?<![\w.\-])[vV]\d{1,2}(?![\w\-]|\.\w))
     | (?P<ID>(?:[\w\-]+\.)*[\w\-]*\d[\w\-]*(?:\.[\w\-]+)*)
     """,
     re.VERBOSE,
@@ -69,6 +73,8 @@ CHANGE_COLUMNS = (
 
 
 def _placeholder(match: re.Match) -> str:
+    if match.lastgroup == "KEEP":  # rule 7: a short version token stays as written
+        return match.group(0)
     return f"<{match.lastgroup}>"
 
 
