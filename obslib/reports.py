@@ -71,6 +71,9 @@ class Parameter:
     # refused up front: check_stored runs it with the database URL once the database is
     # reachable, before a kernel starts; never at import or to build the CLI
     stored: Callable[[object, str | None], object] | None = None
+    # the file the notebook reads for a value (the value as given: blank may mean a file
+    # of obslib's own), kept in a run's evidence bundle and read from there by a re-run
+    reads: Callable[[object], Path] | None = None
 
     @property
     def declared(self) -> str:
@@ -141,6 +144,29 @@ def _stored_incident(value: object, url: str | None) -> None:
     )
 
 
+def _alertmanager_file(value: object) -> Path:
+    """The alertmanager.yml the health notebook reads for its ``config``: the file named,
+    or the one obslib ships (``amconfig.default_config``) when blank."""
+    if str(value).strip():
+        return Path(str(value))
+    from obslib.alerts import amconfig
+
+    return Path(amconfig.__file__).with_name(amconfig.DEFAULT_CONFIG)
+
+
+def input_files(name: str | None, parameters: dict[str, object], cwd: Path) -> dict:
+    """``{parameter: (value, file)}``: the files report ``name``'s notebook reads for these
+    parameters (``Parameter.reads``), a relative path taken from ``cwd``, the folder the
+    kernel runs in, as the notebook takes it."""
+    spec = REPORTS.get(name) if name else None
+    found = {}
+    for parameter in spec.parameters if spec else ():
+        if parameter.reads is not None:
+            value = parameters.get(parameter.name, parameter.default)
+            found[parameter.name] = (value, Path(cwd) / parameter.reads(value))
+    return found
+
+
 # Set by run_notebook on every report (static SVG charts that render offline); every
 # report's notebook declares it last.
 REPORT_MODE = Parameter("report_mode", "bool", False)
@@ -198,7 +224,7 @@ REPORTS: dict[str, ReportSpec] = {
             (
                 Parameter("window", "duration", "14d"),
                 Parameter("end", "time", "", optional=True),
-                Parameter("config", "str", ""),
+                Parameter("config", "str", "", reads=_alertmanager_file),
                 REPORT_MODE,
             ),
         ),
@@ -462,6 +488,8 @@ def run_notebook(
     spec, env = _report_kernel(database_url)
     warm = {"km": kernel.claim()} if kernel is not None and kernel.fits(source, env) else {}
     recorded = evidence.header if evidence is not None else None
+    if evidence is not None and not evidence.replaying:  # before the kernel reads them
+        evidence.keep_inputs(input_files(report, parameters, source.parent))
     with _environment(env), _ipc_kernel() as config:
         # the header's facts (the data's end, the archived days) are database reads: made
         # while the cells run, not after them (a re-run from a bundle has them recorded)

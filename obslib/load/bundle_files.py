@@ -10,6 +10,9 @@ A bundle ``STEM.bundle/`` (STEM: the report's files' name, e.g. ``incident_postm
     calls/NNN-FUNCTION.json    one loader call: its arguments (no URL) and its result's shape
     calls/NNN-FUNCTION*.parquet  the rows it returned, one file per frame
     source/STEM.ipynb          the notebook as it was before its parameters were set
+    inputs/PARAMETER/FILE      a file the notebook read for a parameter (the health
+                               report's alertmanager.yml, obslib's own when none is given):
+                               a re-run reads this copy
     STEM.ipynb, STEM.html      the report as run (executed notebook with its header, HTML)
     STEM.md / postmortem.md    its Markdown, when the notebook writes one
 """
@@ -32,11 +35,14 @@ from obslib.load._bundle_codec import file_sha256
 from obslib.load.bundle import CALLS, FORMAT, MANIFEST, BundleError, read_manifest, verify
 
 SOURCE = "source"
+INPUTS = "inputs"
 # the database a re-run's kernel is given: port 1 on loopback refuses at once, so a call the
 # bundle does not answer fails there (named) instead of starting or reading a database
 NO_DATABASE = "postgresql://obslib-rerun@127.0.0.1:1/no-database"
 # a parameter a re-run always sets off: re-running a report never writes to a database
 NO_WRITES = {"record": False}
+# why, as the re-run's header says it when the recorded run had it on
+_NO_WRITES_WHY = "a re-run writes to no database"
 
 
 def hook_line(mode: str, folder: Path) -> str:
@@ -118,6 +124,21 @@ class Recording(_Session):
         self._tmp = tempfile.TemporaryDirectory(prefix="obslib-bundle-")
         self.line = hook_line("record", self.partial)
         self.generated = datetime.now(UTC)
+        self.inputs: dict[str, dict[str, object]] = {}
+
+    def keep_inputs(self, files: dict[str, tuple[object, Path]]) -> None:
+        """Copy each ``{parameter: (value, file)}`` the notebook reads into ``inputs/``,
+        before the run (its SHA-256 goes in the manifest with every file). A file that
+        cannot be read is not copied: the notebook then fails on it, and a failed run
+        leaves no bundle."""
+        for name, (value, path) in files.items():
+            path = Path(path)
+            if not path.is_file():
+                continue
+            copy = self.partial / INPUTS / name / path.name
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, copy)
+            self.inputs[name] = {"file": copy.relative_to(self.partial).as_posix(), "given": value}
 
     def prepare(self, source: Path) -> Path:
         (self.partial / SOURCE).mkdir(exist_ok=True)
@@ -157,6 +178,7 @@ class Recording(_Session):
                 "archived": archived,
             },
             "source": self.source,
+            "inputs": self.inputs,
             "report_files": [p.name for p in files],
             "calls": calls,
             "files": hashes,
@@ -194,6 +216,18 @@ class Replaying(_Session):
         self.report: str | None = self.manifest.get("report")
         given = dict(self.manifest["parameters"])
         self.parameters = {**given, **{k: v for k, v in NO_WRITES.items() if k in given}}
+        notes = [
+            f"{k} = {given[k]!r} in the recorded run, {v!r} here ({_NO_WRITES_WHY})"
+            for k, v in NO_WRITES.items()
+            if k in given and given[k] != v
+        ]
+        for name, entry in self._inputs().items():
+            self.parameters[name] = str(self.folder / entry["file"])
+            origin = entry.get("given") or "obslib's default"
+            notes.append(
+                f"{name} read from the bundle's copy {entry['file']} (SHA-256"
+                f" {self.manifest['files'][entry['file']][:12]}..., recorded from {origin})"
+            )
         self.header = Header(
             data_end=None if recorded["data_end"] is None else pd.Timestamp(recorded["data_end"]),
             archived=recorded["archived"],
@@ -201,10 +235,20 @@ class Replaying(_Session):
                 f"from the bundle {self.folder.name}, recorded"
                 f" {pd.Timestamp(self.manifest['generated']):%Y-%m-%d %H:%M} UTC by obslib"
                 f" {self.manifest['obslib']}; no database was read"
+                + "".join(f"; {note}" for note in notes)
             ),
         )
         self._tmp = tempfile.TemporaryDirectory(prefix="obslib-rerun-")
         self.line = hook_line("replay", self.folder)
+
+    def _inputs(self) -> dict[str, dict]:
+        """The manifest's ``inputs`` (none in a bundle written before they were kept), each
+        a file the manifest hashes (so ``verify`` has checked it): else BundleError."""
+        inputs = self.manifest.get("inputs") or {}
+        for name, entry in inputs.items():
+            if not isinstance(entry, dict) or entry.get("file") not in self.manifest["files"]:
+                raise BundleError(f"bundle {self.folder}: input {name!r} is not a file it holds")
+        return inputs
 
     def source_copy(self) -> Path:
         """The bundle's notebook, copied out to run (a kernel writes nothing in the bundle)."""
