@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from obslib.config import ENV_DATABASE_URL
 from obslib.errors import UsageError
 from obslib.jobs import triage
 from obslib.storage.roles import grant_reader, reader_url
-from tests.conftest import run_cli
+from tests.conftest import migrated_database, run_cli
 from tests.jobs.test_triage import (
     LOG_ENV,
     RUNBOOKS,
@@ -172,67 +173,107 @@ def test_a_notification_is_only_a_hint(
         assert conn.execute("SELECT count(*) FROM alert_incidents").fetchone()[0] == 5
 
 
-@pytest.mark.parametrize(
-    "data",
-    ["just text", ["a", {"report": "not ours"}], 42, None],
-    ids=["a string", "an array", "a number", "JSON null"],
-)
+@contextmanager
+def runbooks_logged(folder: Path) -> Iterator[Path]:
+    """The ``log`` fixture's setting for a module fixture: the test runbooks, logged in a
+    file of ``folder`` (yielded)."""
+    path = folder / "runs.log"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(triage.ENV_RUNBOOKS, str(RUNBOOKS))
+        env.setenv(LOG_ENV, str(path))
+        yield path
+
+
+# incident_data someone stored that is not an object, one incident each: (id, data)
+NOT_OBJECTS = {
+    "a string": ("INC-odd-text", "just text"),
+    "an array": ("INC-odd-array", ["a", {"report": "not ours"}]),
+    "a number": ("INC-odd-number", 42),
+    "JSON null": ("INC-odd-null", None),
+}
+
+
+@pytest.fixture(scope="module")
+def odd_data(tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """Every incident of NOT_OBJECTS in one database, triaged twice (one triage run serves
+    every case): (first run, second run, the runbook log, incident_data after, by id)."""
+    folder = tmp_path_factory.mktemp("odd-data")
+    with runbooks_logged(folder) as log, migrated_database() as url:
+        alert = add_alert(url, "ok-alert", "ok")
+        for minute, (incident_id, data) in enumerate(NOT_OBJECTS.values()):
+            add_incident(url, incident_id, alert, minute)
+            with psycopg.connect(url) as conn:
+                conn.execute(
+                    "UPDATE alert_incidents SET incident_data = %s::jsonb WHERE incident_id = %s",
+                    (Jsonb(data), incident_id),
+                )
+        first = triage.triage(out=folder, url=url)
+        again = triage.triage(out=folder, url=url)
+        with psycopg.connect(url) as conn:
+            stored = dict(conn.execute("SELECT incident_id, incident_data FROM alert_incidents"))
+        return first, again, runs(log), stored
+
+
+@pytest.mark.parametrize("case", list(NOT_OBJECTS))
 def test_incident_data_that_is_not_an_object_is_kept_and_the_incident_done(
-    migrated_db: str, log: Path, tmp_path: Path, data: object
+    odd_data: tuple, case: str
 ) -> None:
     """The report is added beside the original value, kept whole under "data" (JSON null
     holds nothing to keep); the incident then counts as done: a second run runs nothing."""
-    add_incident(migrated_db, "INC-odd", add_alert(migrated_db, "ok-alert", "ok"))
-    with psycopg.connect(migrated_db) as conn:
-        conn.execute(
-            "UPDATE alert_incidents SET incident_data = %s::jsonb WHERE incident_id = 'INC-odd'",
-            (Jsonb(data),),
-        )
-    first = triage.triage(out=tmp_path, url=migrated_db)
-    assert [(o.incident_id, o.status) for o in first.outcomes] == [("INC-odd", "done")]
-    with psycopg.connect(migrated_db) as conn:
-        stored = conn.execute(
-            "SELECT incident_data FROM alert_incidents WHERE incident_id = 'INC-odd'"
-        ).fetchone()[0]
-    assert isinstance(stored, dict), stored
+    incident_id, data = NOT_OBJECTS[case]
+    first, again, ran, stored = odd_data
+    assert [o.status for o in first.outcomes if o.incident_id == incident_id] == ["done"]
+    assert isinstance(stored[incident_id], dict), stored[incident_id]
     expected_keys = ["report"] if data is None else ["data", "report"]
-    assert sorted(stored) == expected_keys
+    assert sorted(stored[incident_id]) == expected_keys
     if data is not None:
-        assert stored["data"] == data
-    assert stored["report"]["status"] == "done" and stored["report"]["attempts"] == 1
-    again = triage.triage(out=tmp_path, url=migrated_db)
-    assert again.outcomes == [] and runs(log) == ["INC-odd"]
+        assert stored[incident_id]["data"] == data
+    report = stored[incident_id]["report"]
+    assert report["status"] == "done" and report["attempts"] == 1
+    assert again.outcomes == [] and ran.count(incident_id) == 1
 
 
-@pytest.mark.parametrize(
-    ("incident_id", "reason"),
-    [
-        ("", "blank incident id"),
-        ("   ", "blank incident id"),
-        ("\t\n", "blank incident id"),
-        (" INC-1", "leading or trailing blanks"),
-        ("INC-1 ", "leading or trailing blanks"),
-    ],
-    ids=["empty", "spaces", "tab and newline", "a leading blank", "a trailing blank"],
-)
-def test_a_blank_or_padded_id_is_skipped_with_a_note(
-    migrated_db: str, log: Path, tmp_path: Path, incident_id: str, reason: str
-) -> None:
+# blank and padded ids, each a row of its own beside INC-1 (the id a padded one would be
+# taken for): the reason each is skipped with
+BLANK_OR_PADDED = {
+    "empty": ("", "blank incident id"),
+    "spaces": ("   ", "blank incident id"),
+    "tab and newline": ("\t\n", "blank incident id"),
+    "a leading blank": (" INC-1", "leading or trailing blanks"),
+    "a trailing blank": ("INC-1 ", "leading or trailing blanks"),
+}
+
+
+@pytest.fixture(scope="module")
+def padded_ids(tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """INC-1 and every id of BLANK_OR_PADDED in one database, triaged twice (one triage run
+    serves every case): (first run, second run, the runbook log, the reports, by id)."""
+    folder = tmp_path_factory.mktemp("padded")
+    with runbooks_logged(folder) as log, migrated_database() as url:
+        alert = add_alert(url, "ok-alert", "ok")
+        add_incident(url, "INC-1", alert)
+        for minute, (incident_id, _) in enumerate(BLANK_OR_PADDED.values(), start=1):
+            add_incident(url, incident_id, alert, minute)
+        first = triage.triage(out=folder, url=url)
+        again = triage.triage(out=folder, url=url)
+        recorded = {i: report_of(url, i) for i, _ in BLANK_OR_PADDED.values()}
+        return first, again, runs(log), recorded
+
+
+@pytest.mark.parametrize("case", list(BLANK_OR_PADDED))
+def test_a_blank_or_padded_id_is_skipped_with_a_note(padded_ids: tuple, case: str) -> None:
     """No runbook runs for it and nothing is recorded (a postmortem of "no such incident"
     marked done was the result before); the note says why, every run."""
-    alert = add_alert(migrated_db, "ok-alert", "ok")
-    add_incident(migrated_db, "INC-1", alert)  # the id a padded one would be taken for
-    add_incident(migrated_db, incident_id, alert, 1)
-    run = triage.triage(out=tmp_path, url=migrated_db)
-    assert [(o.incident_id, o.status) for o in run.outcomes] == [
-        ("INC-1", "done"),
-        (incident_id, "skipped"),
+    incident_id, reason = BLANK_OR_PADDED[case]
+    first, again, ran, recorded = padded_ids
+    assert first.outcomes[0].incident_id == "INC-1" and first.outcomes[0].status == "done"
+    (outcome,) = [o for o in first.outcomes if o.incident_id == incident_id]
+    assert outcome.status == "skipped" and reason in outcome.reason
+    assert ran == ["INC-1"] and recorded[incident_id] is None
+    assert [(o.incident_id, o.status) for o in again.outcomes if o.incident_id == incident_id] == [
+        (incident_id, "skipped")
     ]
-    assert reason in run.outcomes[1].reason
-    assert runs(log) == ["INC-1"] and report_of(migrated_db, incident_id) is None
-    again = triage.triage(out=tmp_path, url=migrated_db)
-    assert [(o.incident_id, o.status) for o in again.outcomes] == [(incident_id, "skipped")]
-    assert runs(log) == ["INC-1"]
+    assert {o.status for o in again.outcomes} == {"skipped"}
 
 
 @pytest.mark.parametrize(
