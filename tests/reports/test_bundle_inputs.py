@@ -153,5 +153,5 @@ def test_a_failed_run_leaves_no_bundle(demo_db, tmp_path) -> None:
         "report", "health", "-p", "config", str(broken), "--bundle", "--out", str(out),
         env={"OBSLIB_DATABASE_URL": url}, timeout=300,
     )  # fmt: skip
-    assert result.returncode != 0 and "undefined receiver 'nobody'" in result.stderr
+    assert result.returncode == 1 and "undefined receiver 'nobody'" in result.stderr
     assert sorted(p.name for p in out.iterdir()) == [f"{STEM}.ipynb"]
