@@ -22,8 +22,9 @@ minute) end in ``(start, end]`` on records counted per minute (a record at 14:05
 in the minute from 14:05); a firing is half-open, ``[start, end)``: ``start`` the first
 instant the rule fires for a template, ``end`` the first it no longer does (NaT while still
 firing at the replay's end). ``obslib alerts evaluate-logs`` opens an incident per firing
-still on at its instant (``jobs.log_rules``), and the health report judges log incidents by
-the same false-positive rule as every other incident.
+still on at its instant (``jobs.log_rules``); the health report replays the rules on its
+window (``views.log_replay``) and judges every firing by the same false-positive and catch
+rules as every other alert (``alerts.judge_log_rules``).
 
 The grammar follows the issue's words rather than LogQL's (``count_over_time({...}[10m]) >
 N``) because a template is not a label in our store: it is computed from the message.
@@ -227,8 +228,9 @@ def replay(
     data_start=None,
 ) -> LogReplay:
     """Every rule evaluated at each minute end in ``(start, end]`` on ``logs`` (records from
-    ``reads``' start; a record outside is ignored); ``data_start`` is the first stored
-    record, before which a new-template rule cannot judge (None: the first record given)."""
+    ``reads``' start; a record outside is ignored); ``data_start`` is the first stored log
+    record (``load.log_range``, not the first span), before which a new-template rule cannot
+    judge (None: the first record given)."""
     lo_t, hi_t = utc(start, "start").floor(STEP), utc(end, "end").floor(STEP)
     if hi_t <= lo_t or not rules:
         return LogReplay(lo_t, hi_t, tuple(rules), _no_firings())
