@@ -36,6 +36,10 @@ from obslib.load.bundle import CALLS, FORMAT, MANIFEST, BundleError, read_manife
 
 SOURCE = "source"
 INPUTS = "inputs"
+# an input larger than this is refused, not copied: the files a notebook reads for a
+# parameter are configurations (an alertmanager.yml is kilobytes; obslib reads none over
+# 10 MB)
+INPUT_MAX_BYTES = 16 * 2**20
 # the database a re-run's kernel is given: port 1 on loopback refuses at once, so a call the
 # bundle does not answer fails there (named) instead of starting or reading a database
 NO_DATABASE = "postgresql://obslib-rerun@127.0.0.1:1/no-database"
@@ -125,19 +129,26 @@ class Recording(_Session):
         self.line = hook_line("record", self.partial)
         self.generated = datetime.now(UTC)
         self.inputs: dict[str, dict[str, object]] = {}
+        self._originals: dict[Path, Path] = {}  # input -> its copy in the bundle
 
     def keep_inputs(self, files: dict[str, tuple[object, Path]]) -> None:
         """Copy each ``{parameter: (value, file)}`` the notebook reads into ``inputs/``,
         before the run (its SHA-256 goes in the manifest with every file). A file that
         cannot be read is not copied: the notebook then fails on it, and a failed run
-        leaves no bundle."""
+        leaves no bundle. One over ``INPUT_MAX_BYTES`` is refused (BundleError)."""
         for name, (value, path) in files.items():
             path = Path(path)
             if not path.is_file():
                 continue
+            if path.stat().st_size > INPUT_MAX_BYTES:
+                raise BundleError(
+                    f"parameter {name}: {path} is larger than {INPUT_MAX_BYTES // 2**20} MB:"
+                    " too large to keep in a bundle"
+                )
             copy = self.partial / INPUTS / name / path.name
             copy.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, copy)
+            self._originals[path] = copy
             self.inputs[name] = {"file": copy.relative_to(self.partial).as_posix(), "given": value}
 
     def prepare(self, source: Path) -> Path:
@@ -157,7 +168,14 @@ class Recording(_Session):
         data_end: pd.Timestamp | None,
         archived: str,
     ) -> Path:
-        """Copy the report's ``outputs`` in, write the manifest, put the bundle in place."""
+        """Copy the report's ``outputs`` in, write the manifest, put the bundle in place.
+        An input changed on disk while the report ran is refused (BundleError): the bundle
+        could not say which version the notebook read."""
+        for original, copy in self._originals.items():
+            if not original.is_file() or file_sha256(original) != file_sha256(copy):
+                raise BundleError(
+                    f"{original}: changed while the report ran; no bundle written (run it again)"
+                )
         files = [p for p in outputs if p is not None]
         for path in files:
             shutil.copyfile(path, self.partial / path.name)

@@ -121,6 +121,33 @@ def test_a_changed_input_refuses_the_rerun(tmp_path) -> None:
         bundle_files.Replaying(folder)
 
 
+def test_an_input_changed_while_the_report_ran_leaves_no_bundle(tmp_path) -> None:
+    """The copy is taken before the kernel starts; a file different by the end may not be
+    what the notebook read: refused, named, and nothing is left."""
+    team = tmp_path / "team.yml"
+    team.write_text(TEAM)
+    notebook = tmp_path / "report.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), notebook)
+    with bundle_files.Recording(tmp_path / "out" / "h.bundle") as recording:
+        recording.prepare(notebook)
+        recording.keep_inputs(reports.input_files("health", {"config": str(team)}, tmp_path))
+        team.write_text(TEAM + "# edited\n")
+        with pytest.raises(BundleError, match=f"{re.escape(str(team))}: changed while"):
+            recording.finish([notebook], "health", {"config": str(team)}, None, "")
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_an_input_too_large_to_keep_is_refused(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(bundle_files, "INPUT_MAX_BYTES", 100)
+    team = tmp_path / "team.yml"
+    team.write_text(TEAM)
+    with (
+        bundle_files.Recording(tmp_path / "h.bundle") as recording,
+        pytest.raises(BundleError, match=r"parameter config: .* too large to keep in a bundle"),
+    ):
+        recording.keep_inputs(reports.input_files("health", {"config": str(team)}, tmp_path))
+
+
 @pytest.mark.parametrize(
     ("record", "said"),
     [(True, "record = True in the recorded run, False here (a re-run writes to no database)"),
