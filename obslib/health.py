@@ -40,6 +40,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
+from obslib.alerts.noise import VERDICTS, judged
 from obslib.errors import InputError
 from obslib.schema import SEVERITIES, require_columns
 from obslib.values import duration_text, plural
@@ -50,7 +51,6 @@ SLO_COVERAGE = "SLO coverage of critical services"
 FALSE_POSITIVE_RATE = "alert false-positive rate"
 DETECTION_TIME = "detection time (critical)"
 
-VERDICTS = ("real", "false_positive", "unknown")
 CRITICAL = "critical"  # the incident severity whose detection time the plan bounds
 
 _COMPARATORS: dict[str, Callable[[float, float], bool]] = {
@@ -264,13 +264,13 @@ def false_positive_rate(verdicts: pd.DataFrame) -> Kpi:
         raise InputError(
             f"verdicts row {i}: incident {verdicts['incident_id'].iloc[i]!r} is judged twice"
         )
-    n = verdict.value_counts()
-    real, fp, unknown = (int(n.get(v, 0)) for v in VERDICTS)
-    left_out = f"; {unknown} unknown left out" if unknown else ""
-    if real + fp == 0:
+    n = judged(verdict)  # the rule: false positives of the judged, unknown left out
+    left_out = f"; {n.unknown} unknown left out" if n.unknown else ""
+    if n.judged == 0:
         return _no_data(FALSE_POSITIVE_RATE, f"no incident judged real or false positive{left_out}")
-    detail = f"{plural(fp, 'false positive')} of {plural(real + fp, 'judged incident')}{left_out}"
-    return _kpi(FALSE_POSITIVE_RATE, _pct(fp, real + fp), detail)
+    fp = n.false_positive
+    detail = f"{plural(fp, 'false positive')} of {plural(n.judged, 'judged incident')}{left_out}"
+    return _kpi(FALSE_POSITIVE_RATE, _pct(fp, n.judged), detail)
 
 
 # -- 5. detection time ----------------------------------------------------------------------

@@ -608,3 +608,19 @@ def test_a_no_data_card_still_charts() -> None:
     assert all("bar" not in _layers(row) for row in spec["vconcat"])
     assert "0 of 5 passed, 0 failed, 5 without data" in spec["description"]
     assert vl_convert.vegalite_to_svg(spec).startswith("<svg")
+
+
+@pytest.mark.parametrize(
+    ("real", "fp", "unknown"),
+    [(19, 1, 0), (20, 1, 0), (19, 1, 5), (0, 3, 2), (7, 0, 1)],
+    ids=["1 in 20", "1 in 21", "unknown left out", "all false", "none false"],
+)
+def test_the_kpi_and_the_noise_table_read_one_false_positive_rate(real, fp, unknown):
+    """The scorecard's KPI (percent) and the noise table's rate come from one count of the
+    verdicts (``alerts.noise.judged``): they cannot disagree on the same incidents."""
+    from obslib import alerts
+
+    frame = verdicts(real, fp, unknown=unknown)
+    kpi = health.false_positive_rate(frame)
+    assert kpi.value == pytest.approx(100 * alerts.false_positive_rate(frame["verdict"]))
+    assert kpi.detail.startswith(f"{fp} false positive")

@@ -200,13 +200,39 @@ def false_positives_per_alert(verdicts: pd.DataFrame, incidents: pd.DataFrame) -
     return per[list(FP_PER_ALERT_COLUMNS)].reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class Judged:
+    """Verdicts counted: ``real``, ``false_positive`` and ``unknown``; ``judged`` is the
+    first two (an ``unknown`` verdict judges nothing)."""
+
+    real: int
+    false_positive: int
+    unknown: int
+
+    @property
+    def judged(self) -> int:
+        return self.real + self.false_positive
+
+
+def judged(verdicts: pd.Series) -> Judged:
+    """``false_positives``' ``verdict`` column counted (InputError for a verdict not in
+    ``VERDICTS``). The false-positive rate is ``false_positive / judged``, ``unknown`` left
+    out: ``false_positive_rate`` here, the health KPI in percent (``health``), each log
+    rule's (``log_noise``)."""
+    counted = pd.Series(verdicts, dtype=object).value_counts()
+    strange = set(counted.index) - set(VERDICTS)
+    if strange:
+        raise InputError(f"verdicts: {sorted(map(str, strange))} not one of {', '.join(VERDICTS)}")
+    real, fp, unknown = (int(counted.get(v, 0)) for v in VERDICTS)
+    return Judged(real, fp, unknown)
+
+
 def false_positive_rate(verdicts: pd.Series) -> float | None:
-    """The share of false positives among the judged verdicts (``false_positives``'
-    ``verdict`` column): ``false_positive / (real + false_positive)``, ``unknown`` left out;
-    None when nothing was judged. ``noise`` and each log rule's rate (``log_noise``) read this."""
-    counted = pd.Series(verdicts).value_counts()
-    real, fp = int(counted.get("real", 0)), int(counted.get("false_positive", 0))
-    return fp / (real + fp) if real + fp else None
+    """The share of false positives among the judged verdicts (``judged``):
+    ``false_positive / (real + false_positive)``, ``unknown`` left out; None when nothing
+    was judged. ``noise`` and each log rule's rate (``log_noise``) read this."""
+    n = judged(verdicts)
+    return n.false_positive / n.judged if n.judged else None
 
 
 @dataclass(frozen=True)
@@ -233,17 +259,16 @@ def noise(incidents: pd.DataFrame, verdicts: pd.DataFrame, groups: pd.DataFrame)
     require_columns(verdicts, ("incident_id", "verdict"), "verdicts")
     require_columns(groups, ("incident_id", "group"), "groups")
     frame = checked_incidents(incidents)
-    counted = verdicts["verdict"].value_counts()
-    real, fp = int(counted.get("real", 0)), int(counted.get("false_positive", 0))
+    counted = judged(verdicts["verdict"])
     real_ids = set(verdicts.loc[verdicts["verdict"] == "real", "incident_id"])
     with_real = set(groups.loc[groups["incident_id"].isin(real_ids), "group"])
     in_real_groups = int(groups["group"].isin(with_real).sum())
     flaps = flapping(frame)
     return Noise(
         incidents=len(frame),
-        real=real,
-        false_positive=fp,
-        unknown=int(counted.get("unknown", 0)),
+        real=counted.real,
+        false_positive=counted.false_positive,
+        unknown=counted.unknown,
         false_positive_rate=false_positive_rate(verdicts["verdict"]),
         real_groups=len(with_real),
         alerts_per_real_incident=in_real_groups / len(with_real) if with_real else None,
