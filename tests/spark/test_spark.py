@@ -351,22 +351,19 @@ def test_sli_counts_weigh_sampled_spans_as_postgres_does(spark, sampled_window) 
     assert dict(parquet.dtypes)["sampling_probability"] == "float"  # the export carries it
     jdbc = ospark.read_spans(spark, start, end, url=url, partitions=2)
     keys = ["service_name", "bucket"]
-    for threshold in (None, 250.0):
-        want = load.sli_counts(start, end, bucket="5min", latency_threshold_ms=threshold, url=url)
-        want = want.sort_values(keys, ignore_index=True)
-        stored = ospark.sli_counts(
-            parquet.drop("sampling_probability"), bucket="5min", latency_threshold_ms=threshold
-        ).toPandas()
-        assert stored["total"].sum() < 0.5 * want["total"].sum()  # the weights matter here
-        for df in (parquet, jdbc):
-            got = ospark.sli_counts(df, bucket="5min", latency_threshold_ms=threshold)
-            got = weights.whole(got.toPandas(), ("total", "ok", "fast"))
-            got["bucket"] = pd.to_datetime(got["bucket"]).dt.tz_localize("UTC")
-            got = got.sort_values(keys, ignore_index=True)
-            assert got[keys].equals(want[keys])
-            for col in ("total", "ok", "fast"):
-                assert got[col].dtype == want[col].dtype, col
-                np.testing.assert_allclose(got[col], want[col], rtol=1e-12, err_msg=col)
+    want = load.sli_counts(start, end, bucket="5min", latency_threshold_ms=250.0, url=url)
+    want = want.sort_values(keys, ignore_index=True)
+    stored = ospark.sli_counts(parquet.drop("sampling_probability"), latency_threshold_ms=250.0)
+    assert stored.toPandas()["total"].sum() < 0.5 * want["total"].sum()  # weights matter here
+    for df in (parquet, jdbc):
+        got = ospark.sli_counts(df, bucket="5min", latency_threshold_ms=250.0)
+        got = weights.whole(got.toPandas(), ("total", "ok", "fast"))
+        got["bucket"] = pd.to_datetime(got["bucket"]).dt.tz_localize("UTC")
+        got = got.sort_values(keys, ignore_index=True)
+        assert got[keys].equals(want[keys])
+        for col in ("total", "ok", "fast"):
+            assert got[col].dtype == want[col].dtype, col
+            np.testing.assert_allclose(got[col], want[col], rtol=1e-12, err_msg=col)
 
 
 @pytest.mark.parametrize(
