@@ -145,6 +145,7 @@ LOADERS = {
     "incident_list": lambda url: load.incident_list(url=url),
     "incidents": lambda url: load.incidents(url=url),
     "log_correlation": lambda url: load.log_correlation(*WINDOW, url=url),
+    "log_range": lambda url: load.log_range(url=url),
     "logs": lambda url: load.logs(*WINDOW, url=url),
     "operation_counts": lambda url: load.operation_counts(*WINDOW, url=url),
     "service_edges": lambda url: load.service_edges(*WINDOW, url=url),
