@@ -290,33 +290,42 @@ def _cold_services(rows: pa.Table) -> pa.Table:
     return _archive.regroup(counts, ("service_name",), {"spans": "sum", "server_spans": "sum"})
 
 
+# what ``stored_range`` reads per archive kind: the table and its time column (constants)
+_RANGED = {"spans": ("distributed_traces", "start_time"), "logs": ("structured_logs", "timestamp")}
+
+
+def stored_range(
+    kind: str, *, url: str | None = None, archive: str | Path | None = None
+) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The first and the latest time of ``kind``'s stored rows (``spans``: start times,
+    ``logs``: timestamps), None for an empty table; archived days count (the first is then
+    in the earliest archived day). ``data_range`` and ``log_range`` are this."""
+    table_name, column = _RANGED[kind]
+    sql = f"SELECT min({column}) AS first, max({column}) AS last FROM {table_name}"
+
+    def read(days: list[_archive.ColdDay]) -> tuple[object, object]:
+        table = _fetch(sql, [], url, order=(), small=True)
+        times = [table.column("first")[0].as_py(), table.column("last")[0].as_py()]
+        if days:  # days hold rows (the catalog lists no empty day) and do not overlap
+            for day in {days[0], days[-1]}:
+                (rows,) = _archive.each_day([day], (column,), None)
+                times += [pc.min(rows[column]).as_py(), pc.max(rows[column]).as_py()]
+        return times[0::2], times[1::2]
+
+    (firsts, lasts), _ = _archive.consistent(kind, None, None, read, archive=archive, url=url)
+    firsts, lasts = [t for t in firsts if t is not None], [t for t in lasts if t is not None]
+    if not firsts:
+        return None
+    return pd.Timestamp(min(firsts)).tz_convert("UTC"), pd.Timestamp(max(lasts)).tz_convert("UTC")
+
+
 def data_range(
     *, url: str | None = None, archive: str | Path | None = None
 ) -> tuple[pd.Timestamp, pd.Timestamp] | None:
     """The start times of the first and the latest stored span (None for an empty table):
     where the data begins, and "now" for data that stopped arriving, like the demo's.
     Archived days count: the first is then in the earliest archived day."""
-
-    def read(days: list[_archive.ColdDay]) -> tuple[object, object]:
-        table = _fetch(
-            "SELECT min(start_time) AS first, max(start_time) AS last FROM distributed_traces",
-            [],
-            url,
-            order=(),
-            small=True,
-        )
-        times = [table.column("first")[0].as_py(), table.column("last")[0].as_py()]
-        if days:  # days hold rows (the catalog lists no empty day) and do not overlap
-            for day in {days[0], days[-1]}:
-                (rows,) = _archive.each_day([day], ("start_time",), None)
-                times += [pc.min(rows["start_time"]).as_py(), pc.max(rows["start_time"]).as_py()]
-        return times[0::2], times[1::2]
-
-    (firsts, lasts), _ = _archive.consistent("spans", None, None, read, archive=archive, url=url)
-    firsts, lasts = [t for t in firsts if t is not None], [t for t in lasts if t is not None]
-    if not firsts:
-        return None
-    return pd.Timestamp(min(firsts)).tz_convert("UTC"), pd.Timestamp(max(lasts)).tz_convert("UTC")
+    return stored_range("spans", url=url, archive=archive)
 
 
 def data_end(

@@ -79,6 +79,7 @@ AGGREGATES: dict[str, Aggregate] = {
     "SLO counts with two latency thresholds": lambda url: load.slo_counts(SLOS, LO, HI, url=url),
     "SLO counts over a cut window": lambda url: load.slo_counts(SLOS, *CUT, bucket="1h", url=url),
     "the data range": lambda url: load.data_range(url=url),
+    "the log range": lambda url: load.log_range(url=url),
     "the data end": lambda url: load.data_end(url=url),
     "services": lambda url: load.services(LO, HI, url=url),
     "services of a cut window": lambda url: load.services(*CUT, url=url),
@@ -180,6 +181,12 @@ def test_a_trace_over_midnight_has_one_root_and_its_whole_extent(before_and_afte
 def test_the_data_range_starts_in_the_archive(before_and_after) -> None:
     """The first span lives in an archived day: PostgreSQL alone would start later."""
     (first, _), _ = before_and_after["the data range"]
+    assert first.floor("D") == TODAY + pd.Timedelta(days=OLD_DAYS[0])
+
+
+def test_the_log_range_starts_in_the_archive(before_and_after) -> None:
+    """The first log record lives in an archived day (the log rules' "new" judges from it)."""
+    (first, _), _ = before_and_after["the log range"]
     assert first.floor("D") == TODAY + pd.Timedelta(days=OLD_DAYS[0])
 
 
