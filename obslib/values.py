@@ -208,20 +208,40 @@ def json_value(text: str | bytes) -> Any:
     """JSON text as Python values, exactly: orjson (several times faster than ``json``)
     unless the text holds a run of 20 digits or more, which ``json`` reads (an integer past
     64 bits stays an int, not a rounded float). What orjson refuses is refused either way
-    (``NaN``, ``Infinity``; a number past a double's range only by orjson): ``ValueError``
-    (``orjson.JSONDecodeError`` and ``json.JSONDecodeError`` both are one)."""
+    (``NaN``, ``Infinity``, a number past a double's range, nesting deeper than either
+    parser goes, an integer of more than Python's 4,300 digits): always ``ValueError``
+    (``orjson.JSONDecodeError`` and ``json.JSONDecodeError`` both are one), never the
+    ``RecursionError`` ``json`` raises on deep nesting."""
     import orjson  # imported here: the CLI's fast paths import this module
 
     long = _LONG_DIGITS_BYTES if isinstance(text, bytes | bytearray | memoryview) else _LONG_DIGITS
     if long.search(text):
         import json
 
-        return json.loads(
-            bytes(text) if isinstance(text, memoryview) else text, parse_constant=_no_constant
-        )
+        try:
+            return json.loads(
+                bytes(text) if isinstance(text, memoryview) else text,
+                parse_constant=_no_constant,
+                parse_float=_finite_float,
+            )
+        except RecursionError:  # json recurses per level; orjson stops at 1,024 levels
+            raise ValueError("nested too deeply") from None
+        except ValueError as err:  # int's 4,300-digit limit advises a Python call: cut it
+            if "sys.set_int_max_str_digits" not in str(err):
+                raise
+            raise ValueError(str(err).split("; use sys.", 1)[0]) from None
     return orjson.loads(text)
 
 
 def _no_constant(name: str) -> None:
     """``json`` reads NaN and Infinity, which JSON (and orjson) refuse: so do we."""
     raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number with a fraction or exponent as a float; one past a double's range
+    (``1e400``) refused, as orjson refuses it: ``json`` alone would give ``inf``."""
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text[:20]} is past a double's range")
+    return value
