@@ -93,6 +93,23 @@ SLOWEST_FILES = {
 }
 
 
+# Every JVM the tests start (Spark's local sessions, the loopback cluster's master, workers,
+# drivers and executors: all inherit the environment) compiles with C1 only and collects with
+# the serial collector. Each lives a minute or two over a few thousand rows, where C2's
+# compiler threads and the parallel collector cost more than they win back. Measured alone,
+# the same load on two cores: tests/spark/test_spark.py with test_environment.py 140.7 s ->
+# 86.9 s wall; tests/spark/test_cluster.py 128.5 s -> 70.6 s CPU (user+sys). Nothing a test
+# proves depends on the JIT; bench/ times Spark with the JVM's defaults.
+JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """JVM_OPTIONS for every JVM of the run, after any JAVA_TOOL_OPTIONS of the caller's."""
+    own = os.environ.get("JAVA_TOOL_OPTIONS", "")
+    if JVM_OPTIONS not in own:
+        os.environ["JAVA_TOOL_OPTIONS"] = f"{own} {JVM_OPTIONS}".strip()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The files of SLOWEST_FILES first, longest first; every other file after them in
     collection order; the tests of a file in their own order (a stable sort)."""

@@ -35,28 +35,16 @@ SUBMIT_TIMEOUT = 420  # seconds; a run here takes ~40 s on two idle cores
 _SCRIPT = re.compile(r"this `window_report\.py`:\n\n```python\n(.*?)^```", re.S | re.M)
 
 
-# Every JVM of this module (master, workers, spark-submit's launcher and driver, the Connect
-# server, the executors the workers start: all inherit the environment) compiles with C1 only
-# and collects with the serial collector. Each lives a minute over a few thousand rows, where
-# C2's compiler threads and the parallel collector cost more CPU than they win back: 128 s of
-# CPU for this file became 71 s (user+sys of the pytest run, on the same loaded 2 cores).
-# Nothing a test proves depends on the JIT; bench/spark.py times Spark with the JVM's defaults.
-JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[standalone.Cluster]:
     """A master and two workers (1 core, 1g each) on loopback, every process stopped by its
-    pid at the end of the module, whatever happened (``Cluster.stop`` in a finalizer); the
-    module's JVMs started with JVM_OPTIONS."""
-    with pytest.MonkeyPatch.context() as env:
-        own = os.environ.get("JAVA_TOOL_OPTIONS", "")
-        env.setenv("JAVA_TOOL_OPTIONS", f"{own} {JVM_OPTIONS}".strip())
-        running = standalone.start(tmp_path_factory.mktemp("cluster"), workers=2, cores=1)
-        try:
-            yield running
-        finally:
-            running.stop()
+    pid at the end of the module, whatever happened (``Cluster.stop`` in a finalizer); its
+    JVMs, and the applications', run with tests.conftest.JVM_OPTIONS."""
+    running = standalone.start(tmp_path_factory.mktemp("cluster"), workers=2, cores=1)
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 @pytest.fixture(scope="module")
