@@ -47,6 +47,7 @@ _LOG_LABELS = {
     "alert_name": "log rule",
     "service_name": "service",
     "false_positive": "false positive",
+    "false_positive_rate": "false-positive rate",
     "incidents_caught": "incidents caught",
     "incident_id": "would have caught",
     "delay_vs_incident_ms": "start vs page",
