@@ -82,3 +82,73 @@ def _mask_quoted(quoted: str, spans: dict[str, list[tuple[int, int]]]) -> str | 
                 return '"***"'
             at = form.find(quoted, at + 1)
     return None
+
+
+# -- alertmanager.yml -------------------------------------------------------------------------
+
+# What Alertmanager itself shows in place of a secret (config.Secret and SecretURL marshal
+# to it in the /api/v2/status config and the UI's Status page).
+SECRET_PLACEHOLDER = "<secret>"
+# Keys Alertmanager's configuration reference (docs/configuration.md) types <secret> or
+# <tmpl_secret>, in `global`, the receivers' integrations and their http_config.
+ALERTMANAGER_SECRET_KEYS = frozenset(
+    {"alert_source_token", "api_key", "api_secret", "api_url", "app_token", "auth_password"}
+    | {"auth_secret", "bearer_token", "bot_token", "client_secret", "credentials"}
+    | {"mattermost_webhook_url", "opsgenie_api_key", "password", "rocketchat_token"}
+    | {"rocketchat_token_id", "routing_key", "secret_key", "secrets", "service_key"}
+    | {"slack_api_url", "slack_app_token", "smtp_auth_password", "smtp_auth_secret"}
+    | {"telegram_bot_token", "token", "token_id", "url", "user_key", "victorops_api_key"}
+    | {"webhook_url", "wechat_api_secret"}
+)
+# a key of an integration newer than that list: its name says it (a ``*_file`` key is a path)
+_SECRET_KEY_WORDS = re.compile(r"(?i)(password|secret|token|credential|(^|_)key|url)$")
+_URL_USERINFO = re.compile(r"://[^/@\s]*@")
+_SECRET_SECTIONS = ("global", "receivers")
+
+
+def alertmanager_secrets(doc: object) -> tuple[object, int]:
+    """An alertmanager.yml's parsed document with every secret masked as ``<secret>``, as
+    Alertmanager shows its own config, and how many values were masked.
+
+    Masked, in ``global`` and ``receivers`` (where Alertmanager keeps its credentials; the
+    routes, inhibit rules and time intervals hold none): the value of every key the
+    configuration reference types ``<secret>`` or ``<tmpl_secret>``
+    (``ALERTMANAGER_SECRET_KEYS``: ``auth_password``, ``bot_token``, webhook and Slack
+    URLs...), of any key named like one (ending in password, secret, token, credential,
+    key or url; a ``*_file`` path is not a secret), whole lists and maps under such a key
+    (``secrets: [...]``), and any URL holding a user and password. Booleans, numbers and
+    empty values stay: they hide nothing. ``doc`` is not changed."""
+    if not isinstance(doc, dict):
+        return doc, 0
+    count = 0
+
+    def mask(value: object) -> object:
+        nonlocal count
+        if isinstance(value, dict):
+            return {k: mask(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [mask(v) for v in value]
+        if value is None or value == "" or isinstance(value, bool | int | float):
+            return value
+        count += 1
+        return SECRET_PLACEHOLDER
+
+    def walk(value: object) -> object:
+        nonlocal count
+        if isinstance(value, dict):
+            return {k: mask(v) if _secret_key(k) else walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, str) and _URL_USERINFO.search(value):
+            count += 1
+            return SECRET_PLACEHOLDER
+        return value
+
+    out = {k: walk(v) if k in _SECRET_SECTIONS else v for k, v in doc.items()}
+    return out, count
+
+
+def _secret_key(key: object) -> bool:
+    if not isinstance(key, str) or key.endswith("_file"):
+        return False
+    return key in ALERTMANAGER_SECRET_KEYS or bool(_SECRET_KEY_WORDS.search(key))

@@ -74,6 +74,9 @@ class Parameter:
     # the file the notebook reads for a value (the value as given: blank may mean a file
     # of obslib's own), kept in a run's evidence bundle and read from there by a re-run
     reads: Callable[[object], Path] | None = None
+    # what the bundle keeps of that file instead of its bytes (bytes in, bytes out): the
+    # alertmanager.yml with its secrets masked; None keeps the bytes as read
+    masks: Callable[[bytes, str], bytes] | None = None
 
     @property
     def declared(self) -> str:
@@ -154,16 +157,48 @@ def _alertmanager_file(value: object) -> Path:
     return Path(amconfig.__file__).with_name(amconfig.DEFAULT_CONFIG)
 
 
+def _alertmanager_masked(raw: bytes, file: str) -> bytes:
+    """The alertmanager.yml a bundle keeps: ``raw`` with every secret masked as
+    ``<secret>`` (``redact.alertmanager_secrets``, the one rule), as YAML under a comment
+    saying so. A bundle is shared with people who may not hold the receivers' passwords,
+    tokens and webhook URLs, and the replay reads none of them (``amconfig.parse_config``
+    reads the routes, inhibit rules, time intervals and receivers' names): the masked copy
+    must parse to the same config, else BundleError. A file obslib refuses is kept as it
+    is, unread: the notebook then fails on it, and a failed run leaves no bundle."""
+    import yaml
+
+    from obslib.alerts import amconfig
+    from obslib.errors import InputError
+    from obslib.load.bundle import BundleError
+    from obslib.redact import alertmanager_secrets
+
+    try:
+        parsed = amconfig.parse_config(raw, file)  # refuses alias bombs before safe_load
+    except InputError:
+        return raw
+    masked, count = alertmanager_secrets(yaml.safe_load(raw))
+    if not count:
+        return raw
+    text = (
+        f"# obslib: {Path(file).name} as read, its {count} secret value(s) masked as <secret>\n"
+        + yaml.safe_dump(masked, sort_keys=False, allow_unicode=True)
+    )
+    if amconfig.parse_config(text, file) != parsed:
+        raise BundleError(f"{file}: its secrets cannot be masked without changing the config")
+    return text.encode("utf-8")
+
+
 def input_files(name: str | None, parameters: dict[str, object], cwd: Path) -> dict:
-    """``{parameter: (value, file)}``: the files report ``name``'s notebook reads for these
-    parameters (``Parameter.reads``), a relative path taken from ``cwd``, the folder the
-    kernel runs in, as the notebook takes it."""
+    """``{parameter: (value, file, masks)}``: the files report ``name``'s notebook reads for
+    these parameters (``Parameter.reads``), a relative path taken from ``cwd``, the folder
+    the kernel runs in, as the notebook takes it, and what a bundle keeps of each
+    (``Parameter.masks``, None: its bytes)."""
     spec = REPORTS.get(name) if name else None
     found = {}
     for parameter in spec.parameters if spec else ():
         if parameter.reads is not None:
             value = parameters.get(parameter.name, parameter.default)
-            found[parameter.name] = (value, Path(cwd) / parameter.reads(value))
+            found[parameter.name] = (value, Path(cwd) / parameter.reads(value), parameter.masks)
     return found
 
 
@@ -224,7 +259,9 @@ REPORTS: dict[str, ReportSpec] = {
             (
                 Parameter("window", "duration", "14d"),
                 Parameter("end", "time", "", optional=True),
-                Parameter("config", "str", "", reads=_alertmanager_file),
+                Parameter(
+                    "config", "str", "", reads=_alertmanager_file, masks=_alertmanager_masked
+                ),
                 REPORT_MODE,
             ),
         ),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -483,17 +484,21 @@ def default_config() -> AlertmanagerConfig:
 
 
 def read_config(path: str | os.PathLike[str]) -> AlertmanagerConfig:
-    """An alertmanager.yml from a file: ``parse_config`` of its bytes, refused before
-    reading when larger than ``MAX_BYTES`` and in one line when unreadable (InputError)."""
+    """An alertmanager.yml from a file: ``parse_config`` of its bytes; refused in one line
+    (InputError) when unreadable, not a regular file (a folder, a FIFO, ``/dev/zero``) or
+    larger than ``MAX_BYTES`` (read no further)."""
     file = Path(path)
-    try:
-        if file.stat().st_size > MAX_BYTES:
-            raise InputError(
-                f"{file}: larger than {MAX_BYTES // 2**20} MB: not an alertmanager.yml"
-            )
-        raw = file.read_bytes()
+    try:  # not blocking: a FIFO is refused, not waited on
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # /dev/zero would never end
+            os.close(fd)
+            raise InputError(f"{file}: not a regular file: not an alertmanager.yml")
+        with os.fdopen(fd, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)
     except OSError as err:
         raise InputError(f"{file}: cannot read the file: {err.strerror or err}") from None
+    if len(raw) > MAX_BYTES:
+        raise InputError(f"{file}: larger than {MAX_BYTES // 2**20} MB: not an alertmanager.yml")
     return parse_config(raw, str(file))
 
 

@@ -11,17 +11,19 @@ A bundle ``STEM.bundle/`` (STEM: the report's files' name, e.g. ``incident_postm
     calls/NNN-FUNCTION*.parquet  the rows it returned, one file per frame
     source/STEM.ipynb          the notebook as it was before its parameters were set
     inputs/PARAMETER/FILE      a file the notebook read for a parameter (the health
-                               report's alertmanager.yml, obslib's own when none is given):
-                               a re-run reads this copy
+                               report's alertmanager.yml, its secrets masked; obslib's own
+                               when none is given): a re-run reads this copy
     STEM.ipynb, STEM.html      the report as run (executed notebook with its header, HTML)
     STEM.md / postmortem.md    its Markdown, when the notebook writes one
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -129,27 +131,34 @@ class Recording(_Session):
         self.line = hook_line("record", self.partial)
         self.generated = datetime.now(UTC)
         self.inputs: dict[str, dict[str, object]] = {}
-        self._originals: dict[Path, Path] = {}  # input -> its copy in the bundle
+        self._originals: dict[Path, str] = {}  # input -> the SHA-256 of what was read
 
-    def keep_inputs(self, files: dict[str, tuple[object, Path]]) -> None:
-        """Copy each ``{parameter: (value, file)}`` the notebook reads into ``inputs/``,
-        before the run (its SHA-256 goes in the manifest with every file). A file that
-        cannot be read is not copied: the notebook then fails on it, and a failed run
-        leaves no bundle. One over ``INPUT_MAX_BYTES`` is refused (BundleError)."""
-        for name, (value, path) in files.items():
+    def keep_inputs(self, files: dict[str, tuple]) -> None:
+        """Copy each ``{parameter: (value, file, masks)}`` the notebook reads into
+        ``inputs/``, before the run (its SHA-256 goes in the manifest with every file):
+        ``masks(bytes, file)`` when given (the alertmanager.yml with its secrets masked; the
+        manifest's entry then says ``masked``), else the bytes as read. A file that does
+        not exist is not copied: the notebook then fails on it, and a failed run leaves no
+        bundle. One that is not a regular file (a folder, a FIFO, ``/dev/zero``) or is over
+        ``INPUT_MAX_BYTES`` is refused (BundleError), read no further."""
+        for name, (value, path, *rest) in files.items():
+            masks = rest[0] if rest else None
             path = Path(path)
-            if not path.is_file():
+            if not path.exists():
                 continue
-            if path.stat().st_size > INPUT_MAX_BYTES:
-                raise BundleError(
-                    f"parameter {name}: {path} is larger than {INPUT_MAX_BYTES // 2**20} MB:"
-                    " too large to keep in a bundle"
-                )
+            raw = _read_input(name, path)
+            kept = masks(raw, str(path)) if masks is not None else raw
             copy = self.partial / INPUTS / name / path.name
             copy.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, copy)
-            self._originals[path] = copy
-            self.inputs[name] = {"file": copy.relative_to(self.partial).as_posix(), "given": value}
+            copy.write_bytes(kept)
+            self._originals[path] = hashlib.sha256(raw).hexdigest()
+            entry: dict[str, object] = {
+                "file": copy.relative_to(self.partial).as_posix(),
+                "given": value,
+            }
+            if kept != raw:
+                entry["masked"] = True
+            self.inputs[name] = entry
 
     def prepare(self, source: Path) -> Path:
         (self.partial / SOURCE).mkdir(exist_ok=True)
@@ -171,8 +180,8 @@ class Recording(_Session):
         """Copy the report's ``outputs`` in, write the manifest, put the bundle in place.
         An input changed on disk while the report ran is refused (BundleError): the bundle
         could not say which version the notebook read."""
-        for original, copy in self._originals.items():
-            if not original.is_file() or file_sha256(original) != file_sha256(copy):
+        for original, digest in self._originals.items():
+            if not original.is_file() or file_sha256(original) != digest:
                 raise BundleError(
                     f"{original}: changed while the report ran; no bundle written (run it again)"
                 )
@@ -215,6 +224,27 @@ class Recording(_Session):
         self._tmp.cleanup()
 
 
+def _read_input(name: str, path: Path) -> bytes:
+    """The bytes of the file parameter ``name`` names: a regular file of at most
+    ``INPUT_MAX_BYTES`` (opened without blocking, so a FIFO is refused, not waited on),
+    else BundleError naming the parameter and the file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as err:
+        raise BundleError(f"parameter {name}: {path}: cannot read it: {err.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise BundleError(f"parameter {name}: {path} is not a regular file")
+    with os.fdopen(fd, "rb") as f:
+        raw = f.read(INPUT_MAX_BYTES + 1)
+    if len(raw) > INPUT_MAX_BYTES:
+        raise BundleError(
+            f"parameter {name}: {path} is larger than {INPUT_MAX_BYTES // 2**20} MB:"
+            " too large to keep in a bundle"
+        )
+    return raw
+
+
 class Replaying(_Session):
     """Re-run the bundle in ``folder``: refused (BundleError, one line naming the first bad
     file, exit 2) unless every file has the manifest's SHA-256."""
@@ -242,9 +272,11 @@ class Replaying(_Session):
         for name, entry in self._inputs().items():
             self.parameters[name] = str(self.folder / entry["file"])
             origin = entry.get("given") or "obslib's default"
+            masked = ", its secrets masked" if entry.get("masked") else ""
             notes.append(
                 f"{name} read from the bundle's copy {entry['file']} (SHA-256"
-                f" {self.manifest['files'][entry['file']][:12]}..., recorded from {origin})"
+                f" {self.manifest['files'][entry['file']][:12]}..., recorded from"
+                f" {origin}{masked})"
             )
         self.header = Header(
             data_end=None if recorded["data_end"] is None else pd.Timestamp(recorded["data_end"]),
