@@ -16,6 +16,11 @@ through one of these functions; the text stays visible as written (a reader sees
   table row.
 - Markdown code (``md_code``): a short value as inline code when it holds no backtick,
   ``|`` or line break (code spans show ``<`` literally), else as ``md_text``.
+- Both: the invisible bidirectional embedding, override and isolate controls (U+202A..E,
+  U+2066..9) as visible ``[U+202E]``: a right-to-left override in a log line would
+  otherwise show the rest of its cell, or of the draft's sentence, reversed
+  (``gnp.exe`` read as ``exe.png``: the "Trojan Source" characters, CVE-2021-42574).
+  Marks that only hint a direction (U+200E, U+200F) stay: real right-to-left text uses them.
 - Chart text (``control_pictures``): C0 control characters other than tab and line breaks
   as their visible Unicode pictures (``\x01`` as ``␁``); vl-convert, which draws the
   reports' charts, aborts its whole process on them.
@@ -34,16 +39,22 @@ _ENTITY = re.compile(r"&(?=#?\w+;)")  # "&lt;" would render as "<"; a lone "&" i
 # a value that opens a line must not open a block quote or a list item
 _BLOCK_START = re.compile(r"^(\s*(?:\d+)?)(>|[-+.)](?=\s))")
 _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def _bidi_visible(text: str) -> str:
+    """Each bidirectional embedding, override or isolate control as ``[U+XXXX]``."""
+    return _BIDI.sub(lambda m: f"[U+{ord(m.group()):04X}]", text)
 
 
 def html_text(value: object) -> str:
     """``value`` as HTML text: ``&``, ``<``, ``>`` and both quotes as entities."""
-    return html.escape(str(value), quote=True)
+    return html.escape(_bidi_visible(str(value)), quote=True)
 
 
 def md_text(value: object) -> str:
     """``value`` as inline Markdown that renders as exactly this text, on one line."""
-    text = _LINE_BREAKS.sub(" ", str(value))
+    text = _LINE_BREAKS.sub(" ", _bidi_visible(str(value)))
     text = _ENTITY.sub("&amp;", text).replace("<", "&lt;")
     text = _MD_SPECIAL.sub(r"\\\1", text)
     return _BLOCK_START.sub(r"\1\\\2", text, count=1)
@@ -51,9 +62,16 @@ def md_text(value: object) -> str:
 
 def md_code(value: object) -> str:
     """``value`` as inline code (`` `value` ``) when that shows it verbatim and cannot end
-    early or split a table row; otherwise as escaped text (``md_text``)."""
+    early, split a table row or reverse (a bidirectional control); otherwise as escaped
+    text (``md_text``)."""
     text = str(value)
-    if not text.strip() or "`" in text or "|" in text or _LINE_BREAKS.search(text):
+    if (
+        not text.strip()
+        or "`" in text
+        or "|" in text
+        or _LINE_BREAKS.search(text)
+        or _BIDI.search(text)
+    ):
         return md_text(text)
     return f"`{text}`"
 

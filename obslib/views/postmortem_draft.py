@@ -19,7 +19,7 @@ from obslib.alerts import incidents
 from obslib.escape import md_code, md_text
 from obslib.values import duration_text, plural
 from obslib.views.slo_text import coverage_text
-from obslib.views.tables import table
+from obslib.views.tables import short_text, table
 
 TO_WRITE = "**[TO WRITE]**"  # where the draft needs a person; greppable in the Markdown
 # the plan's success criterion for critical issues, the health scorecard's KPI 5
@@ -166,10 +166,10 @@ def document(facts: Facts, *, tables_above: bool = False) -> str:
         first = facts.top_errors.iloc[0]
         out += [
             "",
-            f"Most frequent error log template: {md_code(first['template'])} "
+            f"Most frequent error log template: {md_code(short_text(first['template'])[0])} "
             f"({md_text(first['service_name'])}, "
             f"{int(first['records']):,} records{_day_before(first)}; first: "
-            f'"{md_text(first["sample"])}").',
+            f'"{md_text(short_text(first["sample"])[0])}").',
         ]
     out += ["", "## Trigger", ""]
     if len(before):

@@ -25,6 +25,9 @@ from obslib.schema import ERROR_LEVELS
 from obslib.values import utc
 
 TEXT_LIMIT = 400  # characters shown of a long text cell (it wraps); the rest is in its title
+# characters of a cell's full text (its hover, a Markdown cell): a log line may be 32 MiB
+# (the importers' line limit), and every table showing it would carry it whole
+FULL_LIMIT = 4000
 CAPTION_LINE = 60  # a caption up to this many characters needs no room of its own
 TEXT_CELL_STYLE = "white-space: normal; overflow-wrap: break-word; max-width: 48em;"
 ERROR_ROW_STYLE = "background-color: #fde2e1;"  # an error row, every cell
@@ -116,10 +119,13 @@ def date_minute_text(moment: pd.Timestamp | None) -> str:
 
 
 def short_text(value: object, limit: int = TEXT_LIMIT) -> tuple[str, str]:
-    """(shown, full): the text cut to ``limit`` characters with an ellipsis, and all of it."""
+    """(shown, full): the text cut to ``limit`` characters with an ellipsis, and all of it
+    up to ``FULL_LIMIT`` characters (past that, cut, saying how many more there were)."""
     if value is None or (not isinstance(value, str | dict | list) and pd.isna(value)):
         return "", ""
     full = str(value)
+    if len(full) > FULL_LIMIT:
+        full = f"{full[:FULL_LIMIT]}\u2026 ({len(full) - FULL_LIMIT:,} more characters)"
     flat = " ".join(full.split())
     return (flat if len(flat) <= limit else flat[: limit - 1] + "\u2026"), full
 

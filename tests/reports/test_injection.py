@@ -5,6 +5,7 @@ opened in real headless Chromium, and never raw HTML in ``postmortem.md``."""
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 from pathlib import Path
@@ -38,11 +39,15 @@ needs_chromium = pytest.mark.skipif(
         ("1. item", r"1\. item"),
         ("-1 min 30 s", "-1 min 30 s"),
         ("deploy started: a v1 -> v2", "deploy started: a v1 -> v2"),
+        ("user \u202egnp.exe\u202c ok", "user \\[U+202E\\]gnp.exe\\[U+202C\\] ok"),
+        ("\u2067isolate\u2069 and \u200fmark", "\\[U+2067\\]isolate\\[U+2069\\] and \u200fmark"),
     ],
     ids=[
         "a tag is text", "a pipe and a line break stay in the cell", "markdown syntax is text",
         "an entity reads as written", "no block quote", "no list item", "no numbered item",
         "a negative duration is untouched", "an arrow is untouched",
+        "a right-to-left override is shown, not obeyed",
+        "an isolate is shown, a right-to-left mark stays",
     ],
 )  # fmt: skip
 def test_markdown_text_escapes_what_would_be_markup(value: str, markdown: str) -> None:
@@ -55,6 +60,8 @@ def test_code_spans_only_where_nothing_can_end_them() -> None:
     assert md_code("id = 'INC-`<b>`'") == r"id = 'INC-\`&lt;b>\`'"
     assert md_code("a|b") == r"a\|b"
     assert html_text("<a title='x\">") == "&lt;a title=&#x27;x&quot;&gt;"
+    assert md_code("t \u202e x") == r"t \[U+202E\] x"  # a code span would show it reversed
+    assert html_text("a\u202eb") == "a[U+202E]b"
 
 
 def test_the_report_header_keeps_a_hostile_incident_id_as_text() -> None:
@@ -64,6 +71,66 @@ def test_the_report_header_keeps_a_hostile_incident_id_as_text() -> None:
     )
     row = next(line for line in text.splitlines() if "Parameters" in line)
     assert row == r"| **Parameters** | incident\_id = 'INC-\`&lt;img src=x>\`\|' |"
+
+
+# a log line as an attacker writes it: markup, a cell end, Markdown link and image, a
+# backtick, pipes, a right-to-left override, control characters, and very long
+HOSTILE_LINE = (
+    "boom <script>alert(20)</script></td></tr><img src=x onerror=alert(21)>"
+    ' "><img src=x onerror=alert(22)> [l](javascript:alert(23)) ![i](http://evil.example/i.png)'
+    " `x` | a | b | <http://evil.example/> user \u202egnp.exe\u202c bell\x07 " + "A" * 20_000
+)
+
+
+def _hostile_draft() -> str:
+    from tests.views.test_postmortem_draft import facts
+
+    f = facts()
+    top = pd.DataFrame(
+        [{"service_name": "api", "template": HOSTILE_LINE.replace("20", "<NUM>"),
+          "records": 9, "records_day_before": 0, "sample": HOSTILE_LINE}]
+    )  # fmt: skip
+    return reports_draft().document(dataclasses.replace(f, top_errors=top))
+
+
+def reports_draft():
+    from obslib.views import postmortem_draft
+
+    return postmortem_draft
+
+
+def test_the_drafts_error_template_sentence_is_text_on_one_short_line() -> None:
+    """The postmortem draft's most frequent template and its first message: no tag, link,
+    image or code span from the data once rendered, the override shown, not obeyed, and
+    both cut (the line is 20,000 characters; the sentence stays under a thousand)."""
+    from markdown_it import MarkdownIt
+
+    text = _hostile_draft()
+    line = next(x for x in text.splitlines() if x.startswith("Most frequent error log"))
+    assert len(line) < 1500, len(line)
+    assert "\u202e" not in line and "[U+202E]" in line.replace("\\", "")
+    rendered = MarkdownIt("commonmark").render(line)
+    assert not re.search(r"<(img|script|a|code)\b", rendered), rendered
+    shown = html.unescape(re.sub(r"<[^>]+>", "", rendered))
+    assert "<script>alert(20)</script></td></tr><img src=x onerror=alert(21)>" in shown
+    assert "[l](javascript:alert(23)) ![i](http://evil.example/i.png) `x` | a | b |" in shown
+
+
+def test_a_huge_cell_keeps_a_bounded_hover_and_markdown() -> None:
+    """A 20,000-character log line in a table: 400 characters shown, a few thousand
+    (``tables.FULL_LIMIT``) in its hover and its Markdown cell, saying how many were left
+    out: a 32 MiB line would otherwise be copied whole into every table showing it."""
+    from obslib.views.tables import table
+
+    most = 5_000
+
+    shown = table(pd.DataFrame({"message": [HOSTILE_LINE]}), "logs")
+    page = shown._repr_html_()
+    titles = re.findall(r'title="([^"]*)"', page)
+    assert titles and all(len(html.unescape(t)) < most for t in titles)
+    assert "more characters)" in html.unescape(titles[0])
+    assert "<script>" not in page and "[U+202E]" in page
+    assert len(shown.markdown()) < 2 * most
 
 
 def _img(n: int) -> str:
@@ -92,12 +159,12 @@ PAYLOADS = {
 }
 INCIDENT_ONLY = ("resolved by", "summary", "root cause", "remediation")
 # what each report shows (the trace report: one trace and its window; the health report:
-# services, operations, alerts and incidents)
+# services, operations, alerts and incidents, and the log rules' firings with a sample)
 SHOWN = {
     "trace_investigation": ("service", "operation", "root operation", "error log"),
     "slo_review": ("service", "SLO name", "incident id"),
     "incident_postmortem": tuple(PAYLOADS),
-    "observability_health": ("service", "alert name", "incident id"),
+    "observability_health": ("service", "alert name", "incident id", "error log"),
 }
 OLD_SERVICE = "domain-service"
 
@@ -137,6 +204,13 @@ def _plant(url: str) -> None:
                 "UPDATE structured_logs SET message = message || ' ' || %s"
                 " WHERE fields->>'event' IN ('deploy', 'rollback')",
                 (p["deploy event"],),
+            ),
+            (  # a log rule that fires on the incident's error logs (the planted line)
+                "INSERT INTO alert_definitions (alert_name, service_name, alert_type,"
+                " metric_name, condition_expression, severity, enabled) VALUES ('error-logs',"
+                " %s, 'log', 'log_template_count', 'any template at level >= error more than"
+                " 2 times in 10m', 'medium', true)",
+                (OLD_SERVICE,),
             ),
             ("UPDATE alert_definitions SET alert_name = alert_name || %s", (p["alert name"],)),
             (
