@@ -426,6 +426,10 @@ def _convert(parameter: Parameter, text: str) -> object:
     from obslib.values import boolean, moment, positive_duration
 
     key, kind = parameter.name, parameter.kind
+    if parameter.reads is not None and text.strip():
+        # a file as the person typing it means it: from their folder, not the kernel's
+        # (the notebooks' folder, where `-p config team.yml` was not found)
+        text = str(Path(text).absolute())
     if kind == "duration":
         positive_duration(text, f"parameter {key}")
         return text

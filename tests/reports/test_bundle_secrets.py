@@ -152,7 +152,7 @@ def test_alertmanager_secrets_masks_secret_values_only(doc, expected) -> None:
 
 @pytest.fixture
 def fifo(tmp_path: Path) -> Path:
-    path = tmp_path / "team.yml"
+    path = tmp_path / "pipe.yml"
     os.mkfifo(path)
     return path
 
@@ -187,3 +187,12 @@ def test_a_config_that_is_not_a_regular_file_is_refused_at_once(
         recording.keep_inputs(reports.input_files("health", {"config": str(path)}, tmp_path))
     with pytest.raises(InputError, match=f"{re.escape(str(path))}: not a regular file"):
         amconfig.read_config(path)
+
+
+def test_a_relative_config_is_the_callers_file(tmp_path: Path, team: Path, monkeypatch) -> None:
+    """``-p config team.yml`` names the file in the caller's folder: the kernel runs in the
+    notebooks' folder, where it was not found (a cell failed, exit 1). Blank stays blank
+    (obslib's own)."""
+    monkeypatch.chdir(tmp_path)
+    assert reports.coerce_parameters("health", {"config": "team.yml"})["config"] == str(team)
+    assert reports.coerce_parameters("health", {"config": ""})["config"] == ""
