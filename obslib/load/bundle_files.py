@@ -301,7 +301,11 @@ class Replaying(_Session):
         return inputs
 
     def source_copy(self) -> Path:
-        """The bundle's notebook, copied out to run (a kernel writes nothing in the bundle)."""
+        """The bundle's notebook, copied out to run (a kernel writes nothing in the bundle):
+        one of the files the manifest hashes (so ``verify`` checked it), else BundleError: a
+        manifest naming a notebook elsewhere (``../x.ipynb``) would run a file never checked."""
+        if self.manifest.get("source") not in self.manifest["files"]:
+            raise BundleError(f"bundle {self.folder}: its notebook is not a file it holds")
         source = self.folder / self.manifest["source"]
         copy = Path(self._tmp.name) / "source" / source.name
         copy.parent.mkdir(exist_ok=True)

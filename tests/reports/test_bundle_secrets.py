@@ -196,3 +196,21 @@ def test_a_relative_config_is_the_callers_file(tmp_path: Path, team: Path, monke
     monkeypatch.chdir(tmp_path)
     assert reports.coerce_parameters("health", {"config": "team.yml"})["config"] == str(team)
     assert reports.coerce_parameters("health", {"config": ""})["config"] == ""
+
+
+def test_a_manifest_naming_a_notebook_outside_the_bundle_runs_nothing(tmp_path: Path) -> None:
+    """verify checks the files the manifest lists; a ``source`` that is not one of them (a
+    notebook elsewhere on the machine) is refused before anything is copied or run."""
+    import json
+
+    folder = record_by_hand(tmp_path, "health", {"window": "14d", "end": "", "config": ""})
+    outside = tmp_path / "evil.ipynb"
+    outside.write_text("{}")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["source"] = "../evil.ipynb"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with (
+        bundle_files.Replaying(folder) as replay,
+        pytest.raises(BundleError, match="its notebook is not a file it holds"),
+    ):
+        replay.source_copy()
