@@ -324,8 +324,20 @@ def _keys(node: object, allowed: frozenset, path: str, where: _Where) -> Mapping
         raise where.fail(path, f"must be a mapping, not {type(node).__name__}")
     unknown = sorted(str(k) for k in node if k not in allowed)
     if unknown:
-        raise where.fail(f"{path}.{unknown[0]}", "unknown key")
+        raise where.fail(f"{path}.{_key_text(unknown[0])}", "unknown key")
     return node
+
+
+# Alertmanager's keys are identifiers; anything else is not an alertmanager.yml
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def _key_text(key: str) -> str:
+    """An unknown key as an error quotes it: itself when it could be a key (a misspelt one),
+    else only its length. A file that is not an alertmanager.yml (``--config /etc/shadow``)
+    would otherwise have its first line printed, secrets and all, into an error that a
+    report keeps."""
+    return key if _KEY.fullmatch(key) else f"<a key of {len(key)} characters>"
 
 
 def _group_by(value: object, path: str, where: _Where) -> tuple[str, ...]:

@@ -488,3 +488,14 @@ def test_the_demo_history_replays_through_the_shipped_config_as_through_the_fixe
         labels = {"alertname": row.alert_name, "service": row.service_name}
         labels |= {"severity": row.severity, "alert_type": row.alert_type}
         assert reached[row.incident_id] == amconfig.receivers_for(cfg, labels)
+
+
+def test_an_unknown_key_that_is_no_identifier_is_not_quoted(tmp_path) -> None:
+    """A file that is not an alertmanager.yml (a shadow file) names no line of it in the
+    error: only the length of its first unknown key; a misspelt key is still named."""
+    shadow = tmp_path / "shadow"
+    shadow.write_text("root:$6$salt$SECRETHASH:19000:0:99999:7:::\n")
+    with pytest.raises(InputError) as err:
+        amconfig.read_config(shadow)
+    assert "SECRETHASH" not in str(err.value) and "salt" not in str(err.value)
+    assert str(err.value).endswith("(top level).<a key of 41 characters>: unknown key")
