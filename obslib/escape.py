@@ -21,6 +21,10 @@ through one of these functions; the text stays visible as written (a reader sees
   otherwise show the rest of its cell, or of the draft's sentence, reversed
   (``gnp.exe`` read as ``exe.png``: the "Trojan Source" characters, CVE-2021-42574).
   Marks that only hint a direction (U+200E, U+200F) stay: real right-to-left text uses them.
+- Terminal text (``terminal_text``): a stored value printed by a command as itself when it
+  is plainly printable (no control, format or separator character: the bidi controls are
+  format characters), else as its quoted Python literal, every such character escaped:
+  nothing in it can drive the terminal or reverse the line.
 - Chart text (``control_pictures``): C0 control characters other than tab and line breaks
   as their visible Unicode pictures (``\x01`` as ``␁``); vl-convert, which draws the
   reports' charts, aborts its whole process on them.
@@ -74,6 +78,15 @@ def md_code(value: object) -> str:
     ):
         return md_text(text)
     return f"`{text}`"
+
+
+def terminal_text(value: object) -> str:
+    """``value`` as a terminal line shows it: itself when plainly printable and not padded,
+    else its quoted literal (``'\\u202e'``, ``'a\\nb'``, ``'  '``)."""
+    text = str(value)
+    if text and text == text.strip() and text.isprintable():
+        return text
+    return repr(text)
 
 
 def control_pictures(value: str) -> str:

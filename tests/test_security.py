@@ -101,3 +101,22 @@ def test_log_lines_are_scrubbed_tracebacks_included(monkeypatch: pytest.MonkeyPa
     assert line.startswith("WARNING obslib.test: could not use postgresql://***@db.example/obslib")
     assert "RuntimeError: invalid dsn" in line
     assert leaks(line) == [], line
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "shown"),
+    [
+        ("plain text is itself", "domain-service", "domain-service"),
+        ("a right-to-left override is escaped", "invoice\u202egnp.exe", "'invoice\\u202egnp.exe'"),
+        ("an escape sequence is escaped", "\x1b[2Jwiped", "'\\x1b[2Jwiped'"),
+        ("a line break is escaped", "a\nb", "'a\\nb'"),
+        ("padding is shown quoted", " x ", "' x '"),
+        ("blank is shown quoted", "", "''"),
+    ],
+)
+def test_terminal_text_cannot_drive_or_reverse_a_terminal(name, value, shown):
+    """What a command prints of stored text (``escape.terminal_text``: triage, ``obslib
+    incidents list``, ``obslib alerts evaluate-logs``)."""
+    from obslib.escape import terminal_text
+
+    assert terminal_text(value) == shown, name

@@ -132,12 +132,12 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _shown(text: object) -> str:
-    """Log text on one terminal line: control characters (an escape sequence a log line
-    carries, a line break) shown as their control pictures, never acted on."""
-    from obslib.escape import control_pictures
+    """Log text on one terminal line (``escape.terminal_text``): a line holding a control
+    character (an escape sequence, a line break) or a bidi control is shown quoted, escaped,
+    never acted on."""
+    from obslib.escape import terminal_text
 
-    line = str(text).replace("\t", " ").replace("\r", "\u240d").replace("\n", "\u2424")
-    return control_pictures(line).replace("\x7f", "\u2421")
+    return terminal_text(text)
 
 
 def _read_config(name: str | None):

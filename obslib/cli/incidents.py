@@ -109,7 +109,6 @@ def _shown(value) -> str:
     literal with control characters escaped (a row's text cannot drive the terminal)."""
     if _blank(value):
         return ""
-    text = str(value)
-    if text and text == text.strip() and text.isprintable():
-        return text
-    return repr(text)
+    from obslib.escape import terminal_text
+
+    return terminal_text(value)

@@ -44,6 +44,7 @@ from obslib.errors import (
     ReportFailed,
     UsageError,
 )
+from obslib.escape import terminal_text
 from obslib.redact import scrub
 from obslib.storage import db
 from obslib.values import Moment, utc
@@ -160,11 +161,8 @@ class Outcome:
 
 
 def _shown(text: str) -> str:
-    """``text`` when it shows as itself on a terminal, else its quoted Python literal (every
-    control, format or separator character escaped: nothing in it can drive the terminal)."""
-    if text and text == text.strip() and text.isprintable():
-        return text
-    return repr(text)
+    """``text`` as a terminal line shows it (``escape.terminal_text``)."""
+    return terminal_text(text)
 
 
 @dataclass
