@@ -6,6 +6,7 @@ scratch database's name is generated and quoted with ``psycopg.sql.Identifier``.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -15,9 +16,11 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -291,3 +294,30 @@ def start_collect(url: str, options: Sequence[str] = ()) -> tuple[subprocess.Pop
         proc.communicate()
         raise RuntimeError(f"obslib collect did not start: {line!r}")
     return proc, int(found.group(1))
+
+
+def post_all(port: int, bodies: list[bytes], clients: int) -> float:
+    """POST every OTLP/protobuf trace body to the receiver on ``port`` from ``clients``
+    threads, each on a kept connection; seconds until the last 200 (the receiver answers 200
+    once the spans are committed). A 503 (back-pressure) is retried after its Retry-After,
+    as an SDK would."""
+    local = threading.local()
+
+    def post(body: bytes) -> None:
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        for _ in range(50):  # 503 = back-pressure: wait as an SDK would, then re-send
+            conn.request("POST", "/v1/traces", body, {"Content-Type": "application/x-protobuf"})
+            answer = conn.getresponse()
+            answer.read()
+            if answer.status != 503:
+                break
+            time.sleep(float(answer.getheader("Retry-After") or 1))
+        if answer.status != 200:
+            raise RuntimeError(f"receiver answered {answer.status}")
+
+    with ThreadPoolExecutor(clients) as pool:
+        start = time.perf_counter()
+        list(pool.map(post, bodies))
+        return time.perf_counter() - start

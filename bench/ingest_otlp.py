@@ -28,16 +28,13 @@ from __future__ import annotations
 
 import argparse
 import gc
-import http.client
 import json
 import logging
 import random
 import signal
 import subprocess
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -303,27 +300,8 @@ def time_receiver(bodies: list[bytes], url: str, n: int, clients: int) -> float:
     200. The receiver answers 200 only once the spans are committed."""
     c.reset_table(url)
     receiver = Receiver(url)
-    local = threading.local()
-
-    def post(body: bytes) -> None:
-        conn = getattr(local, "conn", None)
-        if conn is None:
-            conn = local.conn = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=120)
-        for _ in range(20):  # 503 = back-pressure: wait as an SDK would, then re-send
-            conn.request("POST", "/v1/traces", body, {"Content-Type": "application/x-protobuf"})
-            answer = conn.getresponse()
-            answer.read()
-            if answer.status != 503:
-                break
-            time.sleep(float(answer.getheader("Retry-After") or 1))
-        if answer.status != 200:
-            raise RuntimeError(f"receiver answered {answer.status}")
-
     try:
-        with ThreadPoolExecutor(clients) as pool:
-            start = time.perf_counter()
-            list(pool.map(post, bodies))
-            seconds = time.perf_counter() - start
+        seconds = c.post_all(receiver.port, bodies, clients)
     finally:
         logger.info("%s", receiver.stop())
     stored = c.count_rows(url)

@@ -31,9 +31,7 @@ import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import _common as c
@@ -42,30 +40,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.ingest.
 
 logger = logging.getLogger("bench.sampling")
 DAY = 12  # the demo's incident day
-
-
-def post_all(port: int, bodies: list[bytes], clients: int) -> float:
-    """POST every body from ``clients`` threads; seconds until the last 200."""
-    local = threading.local()
-
-    def post(body: bytes) -> None:
-        conn = getattr(local, "conn", None)
-        if conn is None:
-            conn = local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        for _ in range(50):  # 503 = back-pressure: wait as an SDK would, then re-send
-            conn.request("POST", "/v1/traces", body, {"Content-Type": "application/x-protobuf"})
-            answer = conn.getresponse()
-            answer.read()
-            if answer.status != 503:
-                break
-            time.sleep(float(answer.getheader("Retry-After") or 1))
-        if answer.status != 200:
-            raise RuntimeError(f"receiver answered {answer.status}")
-
-    with ThreadPoolExecutor(clients) as pool:
-        start = time.perf_counter()
-        list(pool.map(post, bodies))
-        return time.perf_counter() - start
 
 
 def held(port: int) -> float:
@@ -92,7 +66,7 @@ def run_plain(url: str, bodies: list[bytes], n: int, clients: int) -> float:
     c.reset_table(url)
     proc, port = c.start_collect(url)
     try:
-        seconds = post_all(port, bodies, clients)
+        seconds = c.post_all(port, bodies, clients)
     finally:
         stop(proc)
     stored = c.count_rows(url)
@@ -111,7 +85,7 @@ def run_sampled(
     proc, port = c.start_collect(url, options)
     try:
         start = time.perf_counter()
-        accepted = post_all(port, bodies, clients)
+        accepted = c.post_all(port, bodies, clients)
         while held(port) > 0:
             time.sleep(0.02)
         done = time.perf_counter() - start
