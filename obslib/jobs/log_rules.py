@@ -46,10 +46,9 @@ class Evaluation:
         return self.replayed.active()
 
 
-def replay(start: Moment, end: Moment, *, url: str | None = None) -> log_rules.LogReplay:
-    """The enabled log rules replayed over ``(start, end]`` on the stored logs
-    (``views.log_replay.replay_log_rules``, which the health report calls too)."""
-    return log_replay.replay_log_rules(start, end, url=url)
+# the enabled log rules replayed over (start, end] on the stored logs: the health report's
+# replay too, so both read the same rules, records and data start
+replay = log_replay.replay_log_rules
 
 
 def evaluate(at: Moment | None = None, *, url: str | None = None) -> Evaluation:

@@ -141,8 +141,7 @@ class Recording(_Session):
         not exist is not copied: the notebook then fails on it, and a failed run leaves no
         bundle. One that is not a regular file (a folder, a FIFO, ``/dev/zero``) or is over
         ``INPUT_MAX_BYTES`` is refused (BundleError), read no further."""
-        for name, (value, path, *rest) in files.items():
-            masks = rest[0] if rest else None
+        for name, (value, path, masks) in files.items():
             path = Path(path)
             if not path.exists():
                 continue

@@ -290,8 +290,14 @@ def _cold_services(rows: pa.Table) -> pa.Table:
     return _archive.regroup(counts, ("service_name",), {"spans": "sum", "server_spans": "sum"})
 
 
-# what ``stored_range`` reads per archive kind: the table and its time column (constants)
-_RANGED = {"spans": ("distributed_traces", "start_time"), "logs": ("structured_logs", "timestamp")}
+# what ``stored_range`` reads per archive kind: its time column and query (constants only)
+_RANGED = {
+    kind: (column, f"SELECT min({column}) AS first, max({column}) AS last FROM {table}")
+    for kind, table, column in (
+        ("spans", "distributed_traces", "start_time"),
+        ("logs", "structured_logs", "timestamp"),
+    )
+}
 
 
 def stored_range(
@@ -300,8 +306,7 @@ def stored_range(
     """The first and the latest time of ``kind``'s stored rows (``spans``: start times,
     ``logs``: timestamps), None for an empty table; archived days count (the first is then
     in the earliest archived day). ``data_range`` and ``log_range`` are this."""
-    table_name, column = _RANGED[kind]
-    sql = f"SELECT min({column}) AS first, max({column}) AS last FROM {table_name}"
+    column, sql = _RANGED[kind]
 
     def read(days: list[_archive.ColdDay]) -> tuple[object, object]:
         table = _fetch(sql, [], url, order=(), small=True)

@@ -40,9 +40,7 @@ View = Table | Note | alt.TopLevelMixin
 
 _SCORE_LABELS = {"kpi": "KPI", "passed": "result"}
 _TIMES_LABELS = {"service_name": "service", "mtta_ms": "MTTA", "mttr_ms": "MTTR"}
-# The replay's counts (``alerts.NotificationReplay.summary``) in one vocabulary: a page is
-# what reaches a person, an incident is paged, merged into another's page, muted,
-# inhibited or silent.
+# the log rules' tables (``LogRules``)
 _LOG_LABELS = {
     "alert_name": "log rule",
     "service_name": "service",
@@ -52,6 +50,9 @@ _LOG_LABELS = {
     "incident_id": "would have caught",
     "delay_vs_incident_ms": "start vs page",
 }
+# The replay's counts (``alerts.NotificationReplay.summary``) in one vocabulary: a page is
+# what reaches a person, an incident is paged, merged into another's page, muted,
+# inhibited or silent.
 _REPLAY_LABELS = {
     "incidents": "incidents in the window",
     "notifications": "pages sent",
