@@ -36,7 +36,8 @@ logger = logging.getLogger("bench")
 TABLE = schema.SPANS
 COLUMNS = schema.SPAN_COLUMNS
 COLUMN_LIST = ", ".join(COLUMNS)
-SELECT_ALL = f"SELECT {COLUMN_LIST} FROM {TABLE}"
+# the spans as every reader sees them: each one's tags whole (migration 0018's view)
+SELECT_ALL = f"SELECT {COLUMN_LIST} FROM {schema.SPANS_TAGGED}"
 SEED = 7
 DAYS = 14
 URL_ENV = "OBSLIB_BENCH_URL"  # children get the URL from the environment, not argv (ps shows argv)
@@ -108,9 +109,10 @@ def scratch_database(server_url: str) -> Iterator[str]:
 
 
 def reset_table(url: str) -> None:
-    """Empty the spans table and flush dirty pages, so each timed write starts alike."""
+    """Empty the spans table and its tag sets and flush dirty pages, so each timed write
+    starts alike."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {TABLE}")
+        conn.execute(f"TRUNCATE {TABLE}, {schema.SPAN_TAG_SETS}")
         with suppress(psycopg.errors.InsufficientPrivilege):
             conn.execute("CHECKPOINT")
 

@@ -8,7 +8,7 @@ because the connection stays open. This script checks those claims on the same r
 What it does: writes N demo spans (seed 7, 14 days) once with ``write_spans`` into a scratch
 database, then times, each run in a fresh interpreter so peak RSS is per method:
 
-- ``copy floor``: psql ``\\copy (SELECT <12 columns> FROM distributed_traces) TO '/dev/null'
+- ``copy floor``: psql ``\\copy (SELECT <12 columns> FROM distributed_traces_tagged) TO '/dev/null'
   (FORMAT binary)``: the server producing the rows and a C client receiving them.
 - ``copy, psycopg``: the same COPY read block by block with psycopg's ``cursor.copy()`` and
   discarded (the floor seen from Python).
@@ -71,7 +71,7 @@ BATCH_HINT = "adbc.postgresql.batch_size_hint_bytes"  # an ADBC PostgreSQL state
 LOADER_SHAPED = (
     "SELECT trace_id, span_id, parent_span_id, service_name, operation_name, span_kind, "
     "start_time, end_time, duration_ms::float8 AS duration_ms, status, "
-    "tags::text AS tags, logs::text AS logs FROM distributed_traces "
+    "tags::text AS tags, logs::text AS logs FROM distributed_traces_tagged "
     "WHERE start_time >= '{lo}' AND start_time < '{hi}'"
 )
 SORT_KEYS = [("start_time", "ascending"), ("trace_id", "ascending"), ("span_id", "ascending")]

@@ -11,12 +11,13 @@ merge), each timed, then VACUUM ANALYZE; measures for each the
 bytes per span (``pg_total_relation_size`` of the table and all its partitions / spans)
 split into heap, TOAST and indexes, the same for logs, and times ``load.spans`` for the last
 whole day and for the whole window (median of ``--runs``, the two databases alternating).
+Spans' bytes include their tag sets' table (migration 0018: indexes and TOAST too).
 Where the bytes go: per index, and per column ``avg(pg_column_size(...))``; and, on the
 same rows, each in a transaction that is rolled back: the indexes 0014 replaced and the
 primary keys 0017 dropped (their down migrations: sizes with nothing else different), the
 indexes rebuilt at once (REINDEX: how much of them is the free space random inserts leave),
-and packed heap copies with binary ids and with tags as a number into a table of tag sets
-(what <= 300 would take). The last line printed is one JSON object.
+and packed heap copies with every span's tags in its row (as before 0018), as stored, and
+with binary ids. The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -44,29 +45,23 @@ HEAD = 0  # --versions head: every migration
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 LEAN_KEYS_DOWN = MIGRATIONS_DIR / "0014_lean_span_keys.down.sql"
 PRIMARY_KEYS_DOWN = MIGRATIONS_DIR / "0017_drop_unused_primary_keys.down.sql"
-# What <= 300 would take, on the same rows: heap copies of the spans (packed, as the day
-# partitions are) with narrower types, built in a transaction that is rolled back. The ids
-# of the demo are all hex (16/8 bytes); tags become a 4-byte number into a table of the
-# distinct tag sets (the demo repeats ~100 sets).
+# Where the heap's bytes go, on the same rows: packed copies of the spans (as the day
+# partitions are), built in a transaction that is rolled back, from the view that gives every
+# span its tags whole (migration 0018; before it, the table): every span's tags in its row
+# (as before 0018), as stored (0018: a set that repeats by number), and binary ids (uuid
+# trace id, bigint span ids: the demo's ids are all hex) with either.
 _ID = "('x' || {c})::bit(64)::bigint"
+_COLUMNS = """id, {ids}, service_name, operation_name, start_time, end_time, duration_ms, status,
+        {tags}, logs, span_kind, sampling_probability"""
+_TEXT_IDS = "trace_id, span_id, parent_span_id"
+_BINARY_IDS = f"""trace_id::uuid AS trace_id, {_ID.format(c="span_id")} AS span_id,
+        {_ID.format(c="parent_span_id")} AS parent_span_id"""
 _HEAP_COPIES = {
-    "as stored (a packed copy)": "SELECT * FROM distributed_traces",
-    "binary ids (uuid trace id, bigint span and parent ids)": f"""SELECT id,
-        trace_id::uuid AS trace_id, {_ID.format(c="span_id")} AS span_id,
-        {_ID.format(c="parent_span_id")} AS parent_span_id, service_name, operation_name,
-        start_time, end_time, duration_ms, status, tags, logs, span_kind, sampling_probability
-        FROM distributed_traces""",
-    "tags as a tag-set number": """SELECT id, trace_id, span_id, parent_span_id,
-        service_name, operation_name, start_time, end_time, duration_ms, status,
-        s.n AS tag_set, logs, span_kind, sampling_probability
-        FROM distributed_traces LEFT JOIN pg_temp.tag_sets s USING (tags)""",
-    "both": f"""SELECT id, trace_id::uuid AS trace_id, {_ID.format(c="span_id")} AS span_id,
-        {_ID.format(c="parent_span_id")} AS parent_span_id, service_name, operation_name,
-        start_time, end_time, duration_ms, status, s.n AS tag_set, logs, span_kind,
-        sampling_probability FROM distributed_traces LEFT JOIN pg_temp.tag_sets s USING (tags)""",
+    "tags in every row (before 0018)": ("{src}", _TEXT_IDS, "tags"),
+    "as stored (0018: a repeated tag set by number)": ("{tab}", _TEXT_IDS, "tags, tag_set"),
+    "binary ids, tags in every row": ("{src}", _BINARY_IDS, "tags"),
+    "binary ids, as stored": ("{tab}", _BINARY_IDS, "tags, tag_set"),
 }
-_TAG_SETS = """CREATE TEMP TABLE tag_sets AS
-SELECT row_number() OVER ()::int AS n, tags FROM (SELECT DISTINCT tags FROM distributed_traces) t"""
 # the table and its partitions (a plain table: itself)
 _FAMILY = """SELECT c.oid FROM pg_class c WHERE c.oid = %(t)s::regclass
 UNION ALL SELECT inhrelid FROM pg_inherits WHERE inhparent = %(t)s::regclass"""
@@ -109,12 +104,19 @@ def sizes(url: str, table: str) -> dict:
         rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
         count = rows.fetchone()[0]
         per_index = dict(conn.execute(_INDEXES, {"t": table}).fetchall())
+        shared = 0  # spans: their tag sets (0018), all of the table, indexes and TOAST
+        if table == schema.SPANS:
+            found = conn.execute("SELECT to_regclass(%s)", (schema.SPAN_TAG_SETS,)).fetchone()
+            if found[0]:
+                conn.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(found[0])))
+                shared = conn.execute("SELECT pg_total_relation_size(%s)", found).fetchone()[0]
     return {
         "rows": count,
-        "total": total,
+        "total": total + shared,
         "heap": heap,
         "toast": total - heap - indexes,
         "indexes": indexes,
+        "tag_sets": shared,
         "per_index": {k: int(v) for k, v in per_index.items()},
     }
 
@@ -163,12 +165,16 @@ def packed(url: str, table: str) -> dict:
 
 
 def narrower_heaps(url: str) -> dict[str, float]:
-    """Heap bytes per span of packed copies of the spans with narrower types (rolled back):
-    what binary ids and de-duplicated tags would save, on the same rows."""
+    """Heap bytes per span of packed copies of the same spans (rolled back): with every
+    span's tags in its row, as stored, and with binary ids."""
     out: dict[str, float] = {}
     with psycopg.connect(url) as conn, conn.transaction(force_rollback=True):
-        conn.execute(_TAG_SETS)
-        for n, (label, select) in enumerate(_HEAP_COPIES.items()):
+        tagged = conn.execute("SELECT to_regclass(%s)::text", (schema.SPANS_TAGGED,)).fetchone()[0]
+        for n, (label, (source, ids, tags)) in enumerate(_HEAP_COPIES.items()):
+            if "tag_set" in tags and not tagged:
+                continue  # before 0018: no tag sets
+            select = f"SELECT {_COLUMNS.format(ids=ids, tags=tags)} FROM "
+            select += source.format(src=tagged or schema.SPANS, tab=schema.SPANS)
             conn.execute(f"CREATE TEMP TABLE heap_copy_{n} AS {select}")
             size, rows = conn.execute(
                 f"SELECT pg_relation_size('heap_copy_{n}'), count(*) FROM heap_copy_{n}"
@@ -239,7 +245,14 @@ def main() -> None:
                     write_s=round(write_s, 1),
                     spans=spans,
                     logs=logs,
-                    span_columns=column_bytes(url, schema.SPANS, schema.SPAN_COLUMNS),
+                    span_columns=column_bytes(
+                        url,
+                        schema.SPANS,
+                        (
+                            *schema.SPAN_COLUMNS,
+                            *((schema.TAG_SET,) if version in (HEAD,) or version >= 18 else ()),
+                        ),
+                    ),
                 )
             loads = time_loads(urls, summary.start, summary.end, args.runs)
         finally:
@@ -264,7 +277,9 @@ def report(measured: dict, loads: dict, result: dict) -> None:
     for table in ("spans", "logs"):
         counts = "".join(f"{measured[v][table]['rows']:>16,}" for v in VERSIONS)
         print(f"{table + ' rows':28}" + counts)
-        for part in ("total", "heap", "toast", "indexes"):
+        for part in ("total", "heap", "toast", "indexes", "tag_sets"):
+            if part not in measured[VERSIONS[0]][table]:
+                continue
             label = f"  {table} B/row {part}"
             print(f"{label:28}" + "".join(f"{per(v, table, part):>16.1f}" for v in VERSIONS))
     for window in ("one_day", "window"):
@@ -299,7 +314,7 @@ def report(measured: dict, loads: dict, result: dict) -> None:
     for index, size in last["packed"]["per_index"].items():
         print(f"  {index:48} {size / rows:8.1f}")
     result["index_bytes_per_span_packed"] = round(last["packed"]["indexes"] / rows, 1)
-    print("\nheap bytes per span of packed copies of the same rows (narrower types)")
+    print("\nheap bytes per span of packed copies of the same rows")
     for label, size in last["narrower_heaps"].items():
         print(f"  {label:60} {size:8.1f}")
     result["heap_bytes_per_span_copies"] = last["narrower_heaps"]

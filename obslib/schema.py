@@ -18,11 +18,18 @@ ALERT_DEFINITIONS = "alert_definitions"
 ALERT_INCIDENTS = "alert_incidents"
 LOGS = "structured_logs"
 ARCHIVED_DAYS = "archived_days"  # retention's catalog of archived days (migration 0013)
+# Tag sets spans share, each stored once (migration 0018); a span names its set in TAG_SET
+# when its own ``tags`` are NULL. SPANS_TAGGED is the view that shows every span whole (its
+# own tags, else its set's): what every reader of spans reads.
+SPAN_TAG_SETS = "span_tag_sets"
+TAG_SET = "tag_set"
+SPANS_TAGGED = "distributed_traces_tagged"
 
-# The upstream plan's five tables, plus the logs table its logging section needs and the
-# archive's catalog. (The day partitions of spans and logs live in schema obslib_partitions.)
+# The upstream plan's five tables, plus the logs table its logging section needs, the
+# archive's catalog and the spans' tag sets. (The day partitions of spans and logs live in
+# schema obslib_partitions.)
 PLAN_TABLES = (SLOS, SLO_MEASUREMENTS, SPANS, ALERT_DEFINITIONS, ALERT_INCIDENTS)
-TABLES = (*PLAN_TABLES, LOGS, ARCHIVED_DAYS)
+TABLES = (*PLAN_TABLES, LOGS, ARCHIVED_DAYS, SPAN_TAG_SETS)
 
 SPAN_COLUMNS = (
     "trace_id",

@@ -220,7 +220,7 @@ def test_every_incident_status_and_alert_type_occurs(demo_db) -> None:
 FINGERPRINTS = [  # every stored column but the surrogate keys, in a stable order
     """SELECT count(*), md5(string_agg(concat_ws(',', trace_id, span_id, parent_span_id,
         service_name, operation_name, span_kind, start_time, end_time, duration_ms, status,
-        tags, logs), '|' ORDER BY trace_id, span_id)) FROM distributed_traces""",
+        tags, logs), '|' ORDER BY trace_id, span_id)) FROM distributed_traces_tagged""",
     """SELECT count(*), md5(string_agg(concat_ws(',', log_id, timestamp, level, service_name,
         trace_id, span_id, message, fields, error), '|' ORDER BY log_id)) FROM structured_logs""",
     """SELECT count(*), md5(string_agg(concat_ws(',', i.incident_id, a.alert_name, i.status,

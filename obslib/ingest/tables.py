@@ -129,11 +129,24 @@ class Target:
     # the natural key as the index the anti-join probes spells it, ``{a}`` the row's alias:
     # spans' (trace_id, span_id) hashed (migration 0014; before it, an extra condition)
     probe: str = ""
+    # a JSON column whose repeated values are stored once in another table (spans' tag
+    # sets, migration 0018)
+    shared: Shared | None = None
 
     @property
     def unpartitioned(self) -> Target:
         """This target as it merges into a table not (yet) partitioned (before 0012)."""
         return replace(self, partition_key="")
+
+    @property
+    def unshared(self) -> Target:
+        """This target as it merges into a table without its shared values (before 0018)."""
+        return replace(self, shared=None)
+
+    @property
+    def stored(self) -> str:
+        """The table's rows as readers see them: the view that puts shared values back."""
+        return self.shared.view if self.shared else self.table
 
     @property
     def lock(self) -> str | None:
@@ -178,20 +191,29 @@ class Target:
     @property
     def merge(self) -> str:
         """Insert what is new; a stored row with the same key stays (first stored wins)."""
-        return self._insert(f"({self.source}) src")
+        return self._insert(f"({self.source})")
 
     def _insert(self, rows: str) -> str:
-        """Insert ``rows`` (the table's columns, as ``src``) in key order; a stored key stays.
+        """Insert ``rows`` (a relation of the table's columns) in key order; a stored key
+        stays.
 
         Partitioned, the unique index holds the partition key too, so ON CONFLICT alone
         would store the same natural key again with another time: the rows whose natural
         key is stored are left out first (anti-join, under ``lock``), and one row per key
         is inserted (copies differing in time make the write count short, and the writer
-        then names them)."""
+        then names them). With a ``shared`` column, its values are stored by reference
+        (``Shared.sets``, ``Shared.rows``) first."""
         cols = ", ".join(self.columns)
+        into, picked, prelude = cols, cols, ""
+        if self.shared:
+            prelude = self.shared.sets(rows) + ";\n"
+            rows = self.shared.rows(rows)
+            into = f"{cols}, {self.shared.ref}"
+            picked = ", ".join(self.shared.picked(c) for c in (*self.columns, self.shared.ref))
+        rows += " src"
         if not self.partition_key:
-            return (
-                f"INSERT INTO {self.table} ({cols}) SELECT {cols} FROM {rows}"
+            return prelude + (
+                f"INSERT INTO {self.table} ({into}) SELECT {picked} FROM {rows}"
                 f" ORDER BY {self.key_order} ON CONFLICT ({', '.join(self.key)}) DO NOTHING"
             )
         # ON CONFLICT names no key: it arbitrates on the table's unique indexes (for spans
@@ -199,8 +221,8 @@ class Target:
         stored = " AND ".join(f"t.{k} = src.{k}" for k in self.key)
         if self.probe:  # the anti-join looks the key up by its hash (0014's unique index)
             stored += f" AND {self.probe.format(a='t')} = {self.probe.format(a='src')}"
-        return (
-            f"INSERT INTO {self.table} ({cols}) SELECT DISTINCT ON ({self.key_order}) {cols}"
+        return prelude + (
+            f"INSERT INTO {self.table} ({into}) SELECT DISTINCT ON ({self.key_order}) {picked}"
             f" FROM {rows} WHERE NOT EXISTS (SELECT 1 FROM {self.table} t WHERE {stored})"
             f" ORDER BY {self.key_order} ON CONFLICT DO NOTHING"
         )
@@ -279,19 +301,19 @@ class Target:
     @property
     def merge_pending(self) -> str:
         """The commit's merge of the pending rows, in key order like every merge."""
-        return self._insert(f"{self.pending} src")
+        return self._insert(self.pending)
 
     def pending_conflicts(self, limit: int | None) -> str:
         """A write's conflicts in a batch merged at commit: the staged rows against what is
         stored or pending."""
         cols = ", ".join(self.columns)
-        others = f"(SELECT {cols} FROM {self.table} UNION ALL SELECT {cols} FROM {self.pending})"
+        others = f"(SELECT {cols} FROM {self.stored} UNION ALL SELECT {cols} FROM {self.pending})"
         return self._differing(f"({self.source})", others, limit)
 
     def late_conflicts(self, limit: int | None) -> str:
         """The commit's conflicts: pending rows whose key another writer stored with other
         content since their write, each with its tag; the count is of them all."""
-        return self._differing(self.pending, self.table, limit, tag=True)
+        return self._differing(self.pending, self.stored, limit, tag=True)
 
     @property
     def conflicts(self) -> str:
@@ -301,7 +323,7 @@ class Target:
     def conflicts_listing(self, limit: int | None) -> str:
         """As ``conflicts``, with up to ``limit`` keys (None: every key, for an importer
         that lists each record it refused)."""
-        return self._differing(f"({self.source})", self.table, limit)
+        return self._differing(f"({self.source})", self.stored, limit)
 
     def _differing(self, rows: str, stored: str, limit: int | None, *, tag: bool = False) -> str:
         """The stage keys (k0, k1, ...; with the ``TAG`` if ``tag``) of ``rows`` whose key
@@ -320,6 +342,48 @@ class Target:
             f" IS DISTINCT FROM ROW({', '.join(f't.{c}' for c in rest)})) c"
             f" ORDER BY {keys}" + ("" if limit is None else f" LIMIT {int(limit)}")
         )
+
+
+@dataclass(frozen=True)
+class Shared:
+    """A JSON ``column`` whose repeated values are stored once, in ``table`` (``id``,
+    ``column``; unique on the MD5 of the value's text), a row naming its value in ``ref``
+    with its own ``column`` NULL; ``view`` shows the rows whole (``COALESCE``: the row's
+    own value, else its set's). Spans' tags since migration 0018.
+
+    The writers' rule: a row's value goes by reference when the same text is already in
+    ``table`` or occurs at least twice in the write; else it stays in the row (a value no
+    other row shares would cost a row of ``table`` and an index entry more). A set another
+    writer adds at the same moment and this statement cannot see leaves the value in the
+    row: both are the same tags to every reader."""
+
+    column: str
+    table: str
+    ref: str
+    view: str
+
+    def sets(self, rows: str) -> str:
+        """Store the values ``rows`` repeat that ``table`` does not hold yet."""
+        c = self.column
+        return (
+            f"INSERT INTO {self.table} ({c}) SELECT v::jsonb FROM (SELECT {c}::text AS v"
+            f" FROM {rows} r WHERE {c} IS NOT NULL) x GROUP BY v HAVING count(*) > 1"
+            f" ORDER BY v ON CONFLICT DO NOTHING"
+        )
+
+    def rows(self, rows: str) -> str:
+        """``rows`` with ``ref``: the id of their value in ``table``, if it is there."""
+        c = self.column
+        return (
+            f"(SELECT r.*, v.id AS {self.ref} FROM {rows} r LEFT JOIN {self.table} v"
+            f" ON md5(v.{c}::text) = md5(r.{c}::text) AND v.{c}::text = r.{c}::text)"
+        )
+
+    def picked(self, column: str) -> str:
+        """What the insert stores in ``column`` of a row of ``rows``."""
+        if column == self.column:
+            return f"CASE WHEN src.{self.ref} IS NULL THEN src.{column} END AS {column}"
+        return f"src.{column}"
 
 
 def retried(statement: str, attempts: int) -> str:
@@ -385,6 +449,7 @@ SPANS = Target(
     exprs={schema.SAMPLING_PROBABILITY: f"s.{schema.SAMPLING_PROBABILITY}::real"},
     partition_key="start_time",
     probe="hashtextextended({a}.span_id, hashtextextended({a}.trace_id, 0))",
+    shared=Shared("tags", schema.SPAN_TAG_SETS, schema.TAG_SET, schema.SPANS_TAGGED),
 )
 LOGS = Target(
     "logs",

@@ -363,7 +363,8 @@ class Batch:
 
     def _target(self, cur, target: Target) -> Target:
         """``target`` as this database has its table: day-partitioned (migration 0012) or
-        not yet (the merge then names the natural key in ON CONFLICT, as before)."""
+        not yet (the merge then names the natural key in ON CONFLICT, as before); with its
+        shared values' table (0018) or not yet (values stay in the rows)."""
         if target.kind not in self._targets:
             if target.partition_key:
                 cur.execute(
@@ -372,6 +373,10 @@ class Batch:
                 row = cur.fetchone()
                 if not (row and row[0] == "p"):
                     target = target.unpartitioned
+            if target.shared:
+                cur.execute(f"SELECT to_regclass('{target.shared.table}') IS NOT NULL")
+                if not cur.fetchone()[0]:
+                    target = target.unshared
             self._targets[target.kind] = target
         return self._targets[target.kind]
 

@@ -42,6 +42,7 @@ from obslib.errors import ObslibError, UsageError
 from obslib.load import weights
 from obslib.load._core import _window
 from obslib.load.telemetry import _LOGS, _SPANS
+from obslib.schema import SPANS_TAGGED
 from obslib.storage import db
 from obslib.values import Moment
 
@@ -61,7 +62,7 @@ _HI = "(SELECT current_setting('obslib.export_hi')::timestamptz)"
 TABLES = {
     "spans": _SPANS
     + f", {weights.COLUMN}"
-    + f"\nFROM distributed_traces WHERE start_time >= {_LO} AND start_time < {_HI}",
+    + f"\nFROM {SPANS_TAGGED} WHERE start_time >= {_LO} AND start_time < {_HI}",
     "logs": _LOGS + f"\nWHERE timestamp >= {_LO} AND timestamp < {_HI}",
 }
 

@@ -58,7 +58,7 @@ def spans(
     select = _SPANS + "".join(
         ", tags ->> $" + str(i + 3) + " AS tag_" + str(i) for i in range(len(tag_columns))
     )
-    q = _Query(select + "\nFROM distributed_traces")
+    q = _Query(select + "\nFROM " + schema.SPANS_TAGGED)
     q.where("start_time >= ?", lo).where("start_time < ?", hi)
     for key in tag_columns:  # placeholders $3.. were used in the SELECT list above
         q.params.append(str(key))
@@ -106,7 +106,7 @@ def trace(
         # one statement: the hot rows and the archive's catalog in one snapshot, one round trip
         both = _fetch(_TRACE, (wanted,), url, order=order, small=True)
     except UsageError:  # no catalog (before migration 0013), or no schema at all
-        q = _Query(_SPANS + "\nFROM distributed_traces").where("trace_id = ?", wanted)
+        q = _Query(_SPANS + "\nFROM " + schema.SPANS_TAGGED).where("trace_id = ?", wanted)
         table = _hot_and_cold(
             "spans", None, None, lambda: _fetch(q.sql(), q.params, url, order=order, small=True),
             where, order, (), archive, url,
@@ -131,7 +131,7 @@ _TRACE = f"""SELECT s.trace_id, s.span_id, s.parent_span_id, s.service_name, s.o
        CASE WHEN s.n IS NULL OR s.n = 1 THEN c.cold END AS obslib_cold
 FROM ({_archive.catalog_json("spans")}) AS c (cold)
 LEFT JOIN LATERAL ({_SPANS}, row_number() OVER () AS n
-    FROM distributed_traces WHERE trace_id = $1) AS s ON true"""
+    FROM {schema.SPANS_TAGGED} WHERE trace_id = $1) AS s ON true"""
 
 
 def logs(

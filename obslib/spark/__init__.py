@@ -137,7 +137,7 @@ def read_spans(
         spark.read.format("jdbc")
         .option("url", target.url)
         .option("driver", "org.postgresql.Driver")
-        .option("dbtable", schema.SPANS)
+        .option("dbtable", schema.SPANS_TAGGED)
         .option("partitionColumn", "start_time")
         .option("lowerBound", lo.strftime("%Y-%m-%d %H:%M:%S.%fZ"))
         .option("upperBound", hi.strftime("%Y-%m-%d %H:%M:%S.%fZ"))

@@ -238,7 +238,7 @@ def test_uppercase_ids_are_stored_lowercase(empty_db: str, tmp_path: Path) -> No
     report = ingest(path, empty_db)
     assert tally(report) == ((1, 1, 0, 0), (1, 1, 0, 0))
     ((trace_id, span_id, parent, tags),) = query(
-        empty_db, f"SELECT trace_id, span_id, parent_span_id, tags FROM {schema.SPANS}"
+        empty_db, f"SELECT trace_id, span_id, parent_span_id, tags FROM {schema.SPANS_TAGGED}"
     )
     assert (trace_id, span_id, parent) == (TRACE, "abcdef0123456789", ROOT)
     assert tags["otel.links"] == [{"trace_id": TRACE2, "span_id": sid(7)}]
@@ -321,7 +321,7 @@ def test_snake_case_keys_enum_names_and_int64_numbers_decode_like_the_spec(
     assert tally(again) == ((2, 0, 2, 0), (1, 0, 1, 0))
     assert rows(empty_db) == before
     stored = query(
-        empty_db, f"SELECT span_id, span_kind, status, tags FROM {schema.SPANS} ORDER BY 1"
+        empty_db, f"SELECT span_id, span_kind, status, tags FROM {schema.SPANS_TAGGED} ORDER BY 1"
     )
     assert [(s, k, st) for s, k, st, _ in stored] == [
         (sid(0), "server", "error"),

@@ -29,7 +29,7 @@ from tests.pg import MIGRATIONS, REPO, scratch_database
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SPAN_ROW = (
     "SELECT trace_id, span_id, parent_span_id, service_name, operation_name, span_kind,"
-    " start_time, end_time, duration_ms, status, tags, logs FROM distributed_traces"
+    " start_time, end_time, duration_ms, status, tags, logs FROM distributed_traces_tagged"
     " ORDER BY trace_id, span_id"
 )
 

@@ -261,7 +261,7 @@ def test_dict_json_rows_own_their_values(demo_db) -> None:
 
 
 SPANS_SQL = (
-    "SELECT trace_id, span_id, start_time, tags::text AS tags FROM distributed_traces"
+    "SELECT trace_id, span_id, start_time, tags::text AS tags FROM distributed_traces_tagged"
     " WHERE start_time >= $1 AND start_time < $2 AND service_name = ANY($3)"
 )
 

@@ -65,7 +65,7 @@ def test_reader_reads_every_table_also_those_created_later(fresh_db: str, role: 
             table: admin.execute(
                 sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
             ).fetchone()[0]
-            for table in (*schema.TABLES, "schema_migrations")
+            for table in (*schema.TABLES, schema.SPANS_TAGGED, "schema_migrations")
         }
     with as_role(fresh_db, role) as conn:
         seen = {
