@@ -218,6 +218,13 @@ def main() -> None:
         default="11,12",
         help="migration versions to compare, comma-separated; head: all (default 11,12)",
     )
+    parser.add_argument(
+        "--lone-tags",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also write N spans whose tag sets no other span shares at 0017 and at head",
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
     global VERSIONS
@@ -255,11 +262,58 @@ def main() -> None:
                     ),
                 )
             loads = time_loads(urls, summary.start, summary.end, args.runs)
+            if args.lone_tags:
+                result["lone_tags_bytes_per_span"] = lone_tags(server_url, args.lone_tags)
         finally:
             for url in urls.values():
                 drop(server_url, url)
     report(measured, loads, result)
     print(json.dumps(result))
+
+
+def lone_tags(server_url: str, n: int) -> dict[str, float]:
+    """Bytes per span (heap + indexes + tag sets) of ``n`` spans whose tags no other span
+    shares (the demo's kind of tags plus a request id of its own), written through the
+    writers into a database at 0017 (tags in every row) and one at head (0018's rule keeps
+    a lone set in its row): what tag sets cost where they cannot help."""
+    from obslib.ingest import write_spans
+
+    start = pd.Timestamp("2031-01-01", tz="UTC") + pd.to_timedelta(range(n), unit="ms")
+    frame = pd.DataFrame(
+        {
+            "trace_id": [f"{i // 8 + 1:032x}" for i in range(n)],
+            "span_id": [f"{i + 1:016x}" for i in range(n)],
+            "parent_span_id": [f"{i + 2**40:016x}" for i in range(n)],  # no NULL in the row
+            "service_name": "api-gateway",
+            "operation_name": "GET /api/v1/domains",
+            "span_kind": "server",
+            "start_time": start,
+            "end_time": start + pd.Timedelta(milliseconds=5),
+            "tags": [
+                json.dumps(
+                    {
+                        "component": "http",
+                        "host.name": "api-gateway-7d9f-2",
+                        "http.method": "GET",
+                        "http.route": "/api/v1/domains",
+                        "http.status_code": 200,
+                        "request.id": f"{i:012d}",
+                    }
+                )
+                for i in range(n)
+            ],
+        }
+    )
+    out = {}
+    for version in (17, HEAD):
+        url = fresh(server_url, version)
+        try:
+            write_spans(frame, url=url)
+            out[name(version)] = round(sizes(url, schema.SPANS)["total"] / n, 1)
+        finally:
+            drop(server_url, url)
+    print(f"\n{n:,} spans with lone tag sets, bytes per span: {out}")
+    return out
 
 
 def name(version: int) -> str:
