@@ -18,6 +18,7 @@ ALERT_DEFINITIONS = "alert_definitions"
 ALERT_INCIDENTS = "alert_incidents"
 LOGS = "structured_logs"
 ARCHIVED_DAYS = "archived_days"  # retention's catalog of archived days (migration 0013)
+PACKED_DAYS = "packed_days"  # finished days whose indexes retain rebuilt (migration 0019)
 # Tag sets spans share, each stored once (migration 0018); a span names its set in TAG_SET
 # when its own ``tags`` are NULL. SPANS_TAGGED is the view that shows every span whole (its
 # own tags, else its set's): what every reader of spans reads.
@@ -26,10 +27,10 @@ TAG_SET = "tag_set"
 SPANS_TAGGED = "distributed_traces_tagged"
 
 # The upstream plan's five tables, plus the logs table its logging section needs, the
-# archive's catalog and the spans' tag sets. (The day partitions of spans and logs live in
-# schema obslib_partitions.)
+# archive's catalog, the spans' tag sets and the packed days. (The day partitions of spans
+# and logs live in schema obslib_partitions.)
 PLAN_TABLES = (SLOS, SLO_MEASUREMENTS, SPANS, ALERT_DEFINITIONS, ALERT_INCIDENTS)
-TABLES = (*PLAN_TABLES, LOGS, ARCHIVED_DAYS, SPAN_TAG_SETS)
+TABLES = (*PLAN_TABLES, LOGS, ARCHIVED_DAYS, SPAN_TAG_SETS, PACKED_DAYS)
 
 SPAN_COLUMNS = (
     "trace_id",
