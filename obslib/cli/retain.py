@@ -18,6 +18,12 @@ verify is never dropped (exit 1, named). A rerun does nothing more; a run killed
 step is finished by the next one. The loaders (and so every report) read dropped days
 from the archive ($OBSLIB_ARCHIVE, else the folder recorded here).
 
+Then every finished UTC day it keeps (ended before now) whose indexes are not packed yet
+has them rebuilt with REINDEX TABLE CONCURRENTLY (readers and writers go on), recorded in
+packed_days; a day is packed again only once its indexes grew by more than a quarter. A
+day whose REINDEX fails is named and left as it was (exit code unchanged). --no-pack skips
+this.
+
 exit codes: 0 done, 1 a day was not verified (named), 2 bad input"""
 
 
@@ -43,6 +49,11 @@ def add_command(dbc) -> None:
         help="delete the days without any copy (said out loud; nothing to read them back)",
     )
     retain.add_argument(
+        "--no-pack",
+        action="store_true",
+        help="do not rebuild the indexes of the finished days kept (see above)",
+    )
+    retain.add_argument(
         "--dry-run", action="store_true", help="print what would be done, change nothing"
     )
     retain.set_defaults(func=_db_retain)
@@ -52,7 +63,9 @@ def _db_retain(args: argparse.Namespace) -> int:
     refuse_bad_duration(args.keep, "--keep")  # a typo, before pandas is imported
     if args.logs_keep is not None:
         refuse_bad_duration(args.logs_keep, "--logs-keep")
-    from obslib.jobs import retain
+    from datetime import UTC, datetime
+
+    from obslib.jobs import pack, retain
     from obslib.storage import db
     from obslib.values import positive_duration
 
@@ -60,8 +73,11 @@ def _db_retain(args: argparse.Namespace) -> int:
     logs_keep = None
     if args.logs_keep is not None:
         logs_keep = positive_duration(args.logs_keep, "--logs-keep").to_pytimedelta()
-    horizon = retain.horizon(keep, logs_keep)
+    now = datetime.now(UTC)
+    horizon = retain.horizon(keep, logs_keep, now)
     url = db.reachable_url()
+    if not args.no_pack:
+        pack.check_schema(url)  # before anything is retired
     if args.no_archive:
         print("--no-archive: days past the horizon are DELETED, with no copy anywhere")
     print(
@@ -92,6 +108,8 @@ def _db_retain(args: argparse.Namespace) -> int:
             rows = sum(r.rows or 0 for r in archived)
             size = sum(r.file_bytes or 0 for r in archived)
             print(f"archive: {size / rows:.1f} bytes/span over {plural(rows, 'span')} archived now")
+    if not args.no_pack:
+        _pack(pack, horizon, now, args.dry_run, url)
     for r in failed:
         print(f"not dropped: {r.problem}", file=sys.stderr)
     if failed:
@@ -100,6 +118,40 @@ def _db_retain(args: argparse.Namespace) -> int:
         print(f"obslib: error: {kept} not verified, kept: {days}", file=sys.stderr)
         return 1
     return 0
+
+
+def _pack(pack, horizon, now, dry_run: bool, url: str) -> None:
+    """Pack the finished days kept; one line each, then the total. A day not packed is
+    warned about on stderr and changes no exit code: its rows are whole, the next run
+    packs it."""
+    from obslib.values import plural
+
+    def show(r) -> None:
+        if r.problem:
+            print(f"{r.table} {r.day}  NOT PACKED", flush=True)
+            print(f"obslib: warning: not packed: {r.problem}", file=sys.stderr, flush=True)
+            return
+        left = plural(r.leftovers, "invalid index", "invalid indexes")
+        cleaned = f"; {left} of a cut REINDEX dropped" if r.leftovers else ""
+        if r.bytes_after is None:
+            print(f"{r.table} {r.day}  {r.action} (indexes {_size(r.bytes_before)}{cleaned})")
+        else:
+            print(
+                f"{r.table} {r.day}  {r.action}: indexes {_size(r.bytes_before)} ->"
+                f" {_size(r.bytes_after)}{cleaned}",
+                flush=True,
+            )
+
+    results = pack.pack(horizon, now=now, dry_run=dry_run, url=url, on_day=show)
+    done = [r for r in results if not r.problem]
+    held = sum(r.bytes_before for r in done)
+    if not results:
+        print("nothing to pack: every finished day kept is packed")
+    elif dry_run:
+        print(f"dry run: {plural(len(done), 'day')} would be packed, indexes {_size(held)} now")
+    else:
+        freed = held - sum(r.bytes_after or 0 for r in done)
+        print(f"packed {plural(len(done), 'day')}: {_size(freed)} of indexes freed")
 
 
 def _line(r) -> str:

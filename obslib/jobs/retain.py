@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 # rows meanwhile.
 ENV_DIE_AT = "OBSLIB_RETAIN_DIE_AT"
 ENV_STOP_AT = "OBSLIB_RETAIN_STOP_AT"
-_LOCK_KEY = 0x0B5_2E7A1  # one retain at a time per database (a session advisory lock)
+LOCK_KEY = 0x0B5_2E7A1  # one retain at a time per database (a session advisory lock)
 
 
 @dataclass(frozen=True)
@@ -102,22 +102,22 @@ def retain(
             on_day(result)
 
     with db.connection(url) as conn:
-        _check_schema(conn)
+        check_schema(conn)
         if archive is not None and not dry_run:
             export.prepare_out(archive, archive=True)  # created and marked as an archive
-        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         conn.commit()
         try:
             for table in arch.TABLES:
                 _retain_table(conn, table, horizon.of(table), root, dry_run, url, report)
         finally:
             conn.rollback()
-            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
             conn.commit()
     return results
 
 
-def _check_schema(conn) -> None:
+def check_schema(conn) -> None:
     """A UsageError (exit 2) unless the database has the catalog and day partitions."""
     (catalog,) = conn.execute("SELECT to_regclass('archived_days') IS NOT NULL").fetchone()
     flat = [t for t in arch.TABLES.values() if not partitions.is_partitioned(conn, t)]

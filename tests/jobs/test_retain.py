@@ -113,7 +113,7 @@ def test_no_archive_deletes_and_says_so(dataset) -> None:
     assert gone.returncode == 0, gone.stderr
     assert gone.stdout.startswith("--no-archive: days past the horizon are DELETED")
     assert f"spans {OLD[0]}  DELETED without archive, 12 rows" in gone.stdout
-    assert f"logs {OLD[0]}  DELETED" in gone.stdout and f"logs {OLD[1]}" not in gone.stdout
+    assert f"logs {OLD[0]}  DELETED" in gone.stdout and f"logs {OLD[1]}  DELETED" not in gone.stdout
     after = state(url)
     assert after["catalog"] == []
     assert not set(OLD) & set(after["distributed_traces attached"])
