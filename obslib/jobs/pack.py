@@ -120,12 +120,15 @@ def pack(
         conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         try:
             for table, pg_table in arch.TABLES.items():
+                if conn.broken:
+                    break  # the session was lost (terminated, say): the next run goes on
                 for result in _pack_table(conn, table, pg_table, horizon.of(table), now, dry_run):
                     results.append(result)
                     if on_day is not None:
                         on_day(result)
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+            if not conn.broken:  # else the lock went with the session
+                conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
     return results
 
 
@@ -152,6 +155,8 @@ def _pack_table(conn, table, pg_table, first_kept, now, dry_run):
                              leftovers=len(left))  # fmt: skip
             continue
         yield _pack_day(conn, table, pg_table, day, name, left, before, again)
+        if conn.broken:
+            return
 
 
 def _pack_day(conn, table, pg_table, day, name, left, before, again) -> PackResult:
@@ -160,12 +165,15 @@ def _pack_day(conn, table, pg_table, day, name, left, before, again) -> PackResu
         conn.execute(sql.SQL("REINDEX TABLE CONCURRENTLY {}").format(partitions.qualified(name)))
     except psycopg.Error as err:
         problem = f"{table} {day}: REINDEX failed ({db.first_line(err)}); left as it was"
+        if conn.broken:  # the session was lost: nothing more to do in it
+            problem += " (the session was lost: packing stopped)"
+        else:  # what the failed REINDEX left, if anything; else the next run drops it
+            try:
+                _drop_leftovers(conn, conn.execute(_LEFTOVERS, (pg_table,)).fetchall(), name)
+            except psycopg.Error as again:
+                logger.warning("%s %s: leftovers not dropped: %s", table, day,
+                               db.first_line(again))  # fmt: skip
         logger.warning("%s", problem)
-        try:  # what the failed REINDEX left, if anything; else the next run drops it
-            _drop_leftovers(conn, conn.execute(_LEFTOVERS, (pg_table,)).fetchall(), name)
-        except psycopg.Error as again_err:
-            logger.warning("%s %s: leftovers not dropped: %s", table, day,
-                           db.first_line(again_err))  # fmt: skip
         return PackResult(table, day, "not packed", before, leftovers=len(left), problem=problem)
     (after,) = conn.execute(
         "SELECT pg_indexes_size(to_regclass(%s))", (partitions.qualified(name).as_string(conn),)

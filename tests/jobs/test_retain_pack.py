@@ -8,6 +8,10 @@ from the state the one before left)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 
@@ -247,3 +251,49 @@ def test_a_failed_reindex_is_named_and_left_and_the_next_run_drops_its_leftovers
 
 def _invalid(url: str) -> set[tuple[str, str]]:
     return {k for k, (_, valid) in indexes(url).items() if not valid}
+
+
+def test_a_reindex_whose_session_is_killed_leaves_copies_the_next_run_drops(url) -> None:
+    """The REINDEX's server session terminated mid-way (as a kill or a crash would): the
+    run names the day, keeps exit 0, and the next run drops the invalid copies and packs."""
+    day = FINISHED[0]
+    name = day_name("structured_logs", day)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DELETE FROM packed_days WHERE table_name = 'structured_logs'")
+    rows = contents(url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OBSLIB_")}
+    env["OBSLIB_DATABASE_URL"] = url
+    with psycopg.connect(url) as writer, psycopg.connect(url, autocommit=True) as admin:
+        writer.execute(
+            sql.SQL("LOCK TABLE {} IN ROW EXCLUSIVE MODE").format(partitions.qualified(name))
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "obslib", "db", "retain", "--keep", "30d", "--no-archive"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            for _ in range(300):  # the REINDEX waits for the writer: end its session there
+                pid = admin.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND query LIKE 'REINDEX TABLE CONCURRENTLY %%' AND wait_event_type = 'Lock'"
+                ).fetchone()
+                if pid:
+                    admin.execute("SELECT pg_terminate_backend(%s)", pid)
+                    break
+                time.sleep(0.1)
+            else:
+                pytest.fail("the REINDEX never waited for the writer")
+            out, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        writer.rollback()
+    assert proc.returncode == 0, err
+    assert f"logs {day}  NOT PACKED" in out and f"not packed: logs {day}: REINDEX failed" in err
+    assert "the session was lost" in err
+    assert {p for p, _ in _invalid(url)} == {name}
+    done = run(url)
+    assert (
+        f"logs {day}  packed: indexes " in done.stdout and "of a cut REINDEX dropped" in done.stdout
+    )
+    assert _invalid(url) == set() and contents(url) == rows
