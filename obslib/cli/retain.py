@@ -132,7 +132,8 @@ def _pack(pack, horizon, now, dry_run: bool, url: str) -> None:
             print(f"obslib: warning: not packed: {r.problem}", file=sys.stderr, flush=True)
             return
         left = plural(r.leftovers, "invalid index", "invalid indexes")
-        cleaned = f"; {left} of a cut REINDEX dropped" if r.leftovers else ""
+        verb = "to drop" if r.bytes_after is None else "dropped"
+        cleaned = f"; {left} of a cut REINDEX {verb}" if r.leftovers else ""
         if r.bytes_after is None:
             print(f"{r.table} {r.day}  {r.action} (indexes {_size(r.bytes_before)}{cleaned})")
         else:
@@ -151,7 +152,10 @@ def _pack(pack, horizon, now, dry_run: bool, url: str) -> None:
         print(f"dry run: {plural(len(done), 'day')} would be packed, indexes {_size(held)} now")
     else:
         freed = held - sum(r.bytes_after or 0 for r in done)
-        print(f"packed {plural(len(done), 'day')}: {_size(freed)} of indexes freed")
+        change = (
+            f"{_size(freed)} of indexes freed" if freed >= 0 else f"indexes {_size(-freed)} larger"
+        )
+        print(f"packed {plural(len(done), 'day')}: {change}")
 
 
 def _line(r) -> str:
