@@ -234,9 +234,16 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-def run_child(script: Path, args: Sequence[str], url: str, timeout: float = 3600) -> dict:
-    """Run ``script args`` in a fresh interpreter; its last stdout line is a JSON result."""
-    env = {**os.environ, URL_ENV: url}
+def run_child(
+    script: Path,
+    args: Sequence[str],
+    url: str,
+    timeout: float = 3600,
+    env: dict[str, str] | None = None,
+) -> dict:
+    """Run ``script args`` in a fresh interpreter (with ``env`` added to its environment);
+    its last stdout line is a JSON result."""
+    env = {**os.environ, **(env or {}), URL_ENV: url}
     proc = subprocess.run(
         [sys.executable, str(script), *args],
         env=env,

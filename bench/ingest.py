@@ -14,9 +14,13 @@ timed; tags/logs as JSON text, ISO timestamps, nulls empty), then times, each in
 - psycopg ``executemany`` of ``INSERT ... ON CONFLICT DO NOTHING`` over a sample of rows
   (``--sample``, tuples prepared beforehand, not timed), extrapolated linearly to N.
 
-Times are medians of ``--runs`` runs, the methods interleaved. With ``--breakdown`` it also
-times the writer's stages one by one (frame -> Arrow, ADBC staging, merge, commit). The last
-line printed is one JSON object.
+Times are medians of ``--runs`` runs, the methods interleaved. With ``--baseline DIR``
+``write_spans`` also runs with the obslib of another checkout (``git worktree add DIR main``
+before a change), each writer in a fresh process given the same rows, interleaved with the
+others: today's writer against the one before, measured in one run. With ``--breakdown`` it
+also times the writer's stages one by one, as ``Batch.spans`` runs them (frame -> Arrow, day
+partitions, ADBC staging, the tag-set statement, the insert, commit, ANALYZE). The last line
+printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -25,13 +29,17 @@ import argparse
 import gc
 import json
 import logging
+import os
 import tempfile
 import time
 from pathlib import Path
 
 import _common as c
+import numpy as np
 import pandas as pd
 import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
 
 logger = logging.getLogger("bench.ingest")
 
@@ -61,6 +69,37 @@ def time_write_spans(frame: pd.DataFrame, url: str) -> float:
     if written != len(frame):
         raise SystemExit(f"write_spans stored {written} rows, expected {len(frame)}")
     return seconds
+
+
+def time_child(frame_file: Path, url: str, expected: int, baseline: str | None = None) -> float:
+    """``write_spans`` timed in a fresh process (``--child``) on the rows pickled in
+    ``frame_file``: with ``baseline``, that checkout's obslib comes first on its path (the
+    venv's is editable, so it would win otherwise)."""
+    env = {"PYTHONPATH": baseline} if baseline else {}
+    result = c.run_child(Path(__file__), ["--child", str(frame_file)], url, env=env)
+    if result["written"] != expected:
+        raise SystemExit(f"write_spans stored {result['written']} rows, expected {expected}")
+    if baseline and not result["obslib"].startswith(str(Path(baseline).resolve())):
+        raise SystemExit(f"the baseline child imported {result['obslib']}, not {baseline}")
+    return result["seconds"]
+
+
+def child(frame_file: Path) -> dict:
+    """One timed ``write_spans`` of the pickled rows into an emptied table, after an untimed
+    warm-up write of 100 rows (which loads the ADBC driver and pyarrow compute)."""
+    import obslib
+    from obslib.ingest import write_spans
+
+    url = os.environ[c.URL_ENV]
+    frame = pd.read_pickle(frame_file)  # our own file, written by this run
+    c.reset_table(url)
+    write_spans(frame.iloc[:100], url=url)
+    c.reset_table(url)
+    gc.collect()
+    start = time.perf_counter()
+    written = write_spans(frame, url=url)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "written": int(written), "obslib": obslib.__file__}
 
 
 def time_copy(path: Path, url: str, expected: int) -> float:
@@ -99,13 +138,12 @@ def time_executemany(rows: list[tuple], url: str) -> float:
 
 
 def breakdown(frame: pd.DataFrame, url: str) -> list[tuple[str, float]]:
-    """The writer's stages timed one by one, as ``Batch.spans`` and ``Batch._merge`` run them."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
+    """The writer's stages timed one by one, as ``Batch.spans`` and ``Batch._write`` run them
+    for ``write_spans`` (one write, merged at once), each merge statement on its own."""
+    from obslib.ingest import records
     from obslib.ingest.frames import to_arrow
-    from obslib.ingest.writer import _MERGE, SPAN_SPEC
-    from obslib.storage import db
+    from obslib.ingest.writer import _MERGE, SPAN_SPEC, tables
+    from obslib.storage import db, partitions
 
     c.reset_table(url)
     stages: list[tuple[str, float]] = []
@@ -117,25 +155,33 @@ def breakdown(frame: pd.DataFrame, url: str) -> list[tuple[str, float]]:
         stages.append((label, now - t))
         t = now
 
-    table = to_arrow(frame, SPAN_SPEC, "spans")
-    lap("frames.to_arrow (validation, text + JSON columns)")
-    if pc.any(pc.less(table["end_time"], table["start_time"])).as_py():
-        raise SystemExit("a span ends before it starts")
-    micros = pc.subtract(
-        table["end_time"].cast(pa.int64()), table["start_time"].cast(pa.int64())
-    ).cast(pa.float64())
-    duration = pc.coalesce(table["duration_ms"], pc.divide(micros, 1000.0))
-    table = table.set_column(table.schema.get_field_index("duration_ms"), "duration_ms", duration)
-    lap("end >= start check + duration default (Arrow)")
+    table = records.check_span_table(to_arrow(frame, SPAN_SPEC, "spans"))
+    lap("frames.to_arrow + records.check_span_table (validation)")
+    table = table.append_column(tables.ROW, pa.array(np.arange(table.num_rows)))
+    table = table.append_column(tables.TAG, pa.nulls(table.num_rows, pa.string()))
+    days = pc.unique(table["start_time"].cast(pa.timestamp("us", "UTC")).cast(pa.date32()))
+    with psycopg.connect(url, autocommit=True) as side:
+        partitions.ensure_days(side, c.TABLE, sorted(days.to_pylist()))
+    lap("day partitions (ensure_days, own connection)")
     with db.adbc_connection(url) as conn, conn.cursor() as cur:
         lap("ADBC connect")
-        cur.adbc_ingest("obslib_stage", table, mode="create", temporary=True)
+        cur.adbc_ingest(tables.STAGE, table, mode="create", temporary=True)
         lap("adbc_ingest into the temp table (binary COPY)")
-        cur.execute(_MERGE["spans"])
-        lap("merge INSERT ... SELECT ... ON CONFLICT")
-        cur.execute("DROP TABLE IF EXISTS obslib_stage")
+        cur.execute(tables.SPANS.lock)
+        cur.fetchall()
+        lap("advisory lock")
+        *prelude, merge = _MERGE["spans"].split(";\n")  # tag sets first (0018), if any
+        for statement in prelude:
+            cur.execute(statement)
+            lap("tag sets: INSERT INTO span_tag_sets ... GROUP BY")
+        cur.execute(merge)
+        lap("merge: INSERT ... SELECT, anti-join, ON CONFLICT")
+        cur.execute(f"DROP TABLE IF EXISTS {tables.STAGE}")
         conn.commit()
         lap("drop stage + commit")
+        cur.execute(f"ANALYZE {c.TABLE}")
+        conn.commit()
+        lap("ANALYZE distributed_traces (writer._analyze)")
     return stages
 
 
@@ -145,9 +191,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs per method (median)")
     parser.add_argument("--sample", type=int, default=20_000, help="rows for executemany")
     parser.add_argument("--breakdown", action="store_true", help="time the writer's stages")
+    parser.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="also run write_spans with the obslib of this checkout (e.g. a git worktree of"
+        " main), interleaved with today's, each in a fresh process, and print both",
+    )
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     c.setup_logging(args.verbose)
+    if args.child:
+        print(json.dumps(child(args.child)))
+        return
+    if args.baseline and not (Path(args.baseline) / "obslib" / "__init__.py").is_file():
+        raise SystemExit(f"--baseline {args.baseline}: no obslib checkout there")
     sample_n = min(args.sample, args.spans)
 
     with (
@@ -164,10 +222,18 @@ def main(argv: list[str] | None = None) -> None:
         time_write_spans(frame.iloc[:100], url)
         time_executemany(rows[:100], url)
         gc.collect()
+        frame_file = Path(tmp) / "spans.pkl"
+        if args.baseline:  # both writers in fresh processes, on these rows
+            frame.to_pickle(frame_file)
 
-        ours, floor, many = [], [], []
-        for run in range(args.runs):  # interleaved, so background load spreads over all three
-            ours.append(time_write_spans(frame, url))
+        ours, floor, many, base = [], [], [], []
+        for run in range(args.runs):  # interleaved, so background load spreads over all
+            if args.baseline:
+                base.append(time_child(frame_file, url, args.spans, args.baseline))
+                logger.info("run %d baseline      %7.2f s", run + 1, base[-1])
+                ours.append(time_child(frame_file, url, args.spans))
+            else:
+                ours.append(time_write_spans(frame, url))
             logger.info("run %d write_spans   %7.2f s", run + 1, ours[-1])
             floor.append(time_copy(csv, url, args.spans))
             logger.info("run %d psql \\copy    %7.2f s", run + 1, floor[-1])
@@ -179,12 +245,27 @@ def main(argv: list[str] | None = None) -> None:
     n = args.spans
     t_ours, t_floor = c.median(ours), c.median(floor)
     t_many = c.median(many) * n / sample_n
-    print(f"\ningest benchmark: {n:,} spans into an empty distributed_traces (4 indexes)")
+    load = os.getloadavg()
+    print(f"\ningest benchmark: {n:,} spans into an empty distributed_traces (3 indexes)")
     headers = ["method", "runs", "median s", "x \\copy", "rows/s", "all runs s"]
+    rows: list[list[object]] = []
+    if base:
+        t_base = c.median(base)
+        rows.append(
+            [
+                f"write_spans(df), baseline {args.baseline}",
+                len(base),
+                t_base,
+                t_base / t_floor,
+                f"{n / t_base:,.0f}",
+                " ".join(f"{s:.2f}" for s in base),
+            ]
+        )
     print(
         c.table(
             headers,
             [
+                *rows,
                 [
                     "write_spans(df) (ADBC stage + merge)",
                     len(ours),
@@ -225,15 +306,17 @@ def main(argv: list[str] | None = None) -> None:
                 [[label, s, f"{s / total:.0%}"] for label, s in stages] + [["total", total, ""]],
             )
         )
-    print(
-        json.dumps(
-            {
-                "spans": n,
-                "ingest_vs_copy_floor": round(t_ours / t_floor, 3),
-                "executemany_vs_ingest": round(t_many / t_ours, 3),
-            }
-        )
-    )
+    print(f"  load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    summary = {
+        "spans": n,
+        "ingest_vs_copy_floor": round(t_ours / t_floor, 3),
+        "executemany_vs_ingest": round(t_many / t_ours, 3),
+        "load_average": [round(x, 2) for x in load],
+    }
+    if base:
+        summary["baseline_vs_copy_floor"] = round(c.median(base) / t_floor, 3)
+        summary["ingest_vs_baseline"] = round(t_ours / c.median(base), 3)
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":
