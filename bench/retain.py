@@ -101,23 +101,30 @@ JOIN pg_index i ON i.indrelid IN (c.oid, c.reltoastrelid)
 LEFT JOIN pg_inherits pi ON pi.inhrelid = i.indexrelid
 WHERE h.inhparent::regclass::text IN ('distributed_traces', 'structured_logs')
 GROUP BY 1, 2, 3"""
+# Every byte of each table (heap, TOAST, indexes; the spans' tag sets counted with them).
+_TOTAL = """SELECT h.inhparent::regclass::text, sum(pg_total_relation_size(h.inhrelid))
+FROM pg_inherits h WHERE h.inhparent::regclass::text IN ('distributed_traces', 'structured_logs')
+GROUP BY 1 UNION ALL SELECT 'span_tag_sets', pg_total_relation_size(to_regclass('span_tag_sets'))"""
 _ROWS = """SELECT 'distributed_traces', start_time < %(midnight)s, count(*) FROM distributed_traces
 GROUP BY 2 UNION ALL
 SELECT 'structured_logs', timestamp < %(midnight)s, count(*) FROM structured_logs GROUP BY 2"""
 
 
-def index_bytes(url: str, today) -> tuple[dict, dict, bool]:
-    """({(table, index, finished): bytes}, {(table, finished): rows}, every index valid)."""
+def index_bytes(url: str, today) -> tuple[dict, dict, bool, dict]:
+    """({(table, index, finished): bytes}, {(table, finished): rows}, every index valid,
+    {table: every byte})."""
     params = {"day": f"{today:%Y%m%d}", "midnight": pd.Timestamp(today, tz="UTC")}
     with psycopg.connect(url) as conn:
         sizes = conn.execute(_INDEXES, params).fetchall()
         rows = conn.execute(_ROWS, params).fetchall()
+        total = {t: int(n or 0) for t, n in conn.execute(_TOTAL).fetchall()}
+    total["distributed_traces"] += total.pop("span_tag_sets", 0)
     valid = all(r[4] for r in sizes)
     out = {}
     for table, index, earlier, size, _ in sizes:
         key = (table, index.split(".")[-1], bool(earlier))
         out[key] = out.get(key, 0) + int(size)
-    return out, {(t, bool(f)): int(n) for t, f, n in rows}, valid
+    return out, {(t, bool(f)): int(n) for t, f, n in rows}, valid, total
 
 
 def measure_pack(url: str, spans: int, write_s: float) -> int:
@@ -125,7 +132,7 @@ def measure_pack(url: str, spans: int, write_s: float) -> int:
     bytes per span before and after; the last line JSON."""
     now = pd.Timestamp.now(tz="UTC").to_pydatetime()
     today = now.date()
-    before, rows, _ = index_bytes(url, today)
+    before, rows, _, total_before = index_bytes(url, today)
     first, _ = load.data_range(url=url)
     kept = pd.Timestamp(first).floor("D").date()
     started = time.perf_counter()
@@ -134,7 +141,7 @@ def measure_pack(url: str, spans: int, write_s: float) -> int:
     started = time.perf_counter()
     rerun = pack.pack(retain.Horizon(kept, kept), now=now, url=url)
     rerun_s = time.perf_counter() - started
-    after, rows_after, valid = index_bytes(url, today)
+    after, rows_after, valid, total_after = index_bytes(url, today)
 
     def per_row(sizes: dict, table: str, finished: bool | None = None, index: str | None = None):
         n = sum(v for (t, f), v in rows.items() if t == table and finished in (None, f))
@@ -152,7 +159,9 @@ def measure_pack(url: str, spans: int, write_s: float) -> int:
                 per_row(sizes, table, finished, index)
                 for finished in (True, None) for sizes in (before, after)
             ])  # fmt: skip
-        result[f"{short}_rows"] = sum(v for (t, _), v in rows.items() if t == table)
+        result[f"{short}_rows"] = n = sum(v for (t, _), v in rows.items() if t == table)
+        result[f"{short}_total_bytes_before"] = round(total_before[table] / n, 1) if n else None
+        result[f"{short}_total_bytes_after"] = round(total_after[table] / n, 1) if n else None
         result[f"{short}_index_bytes_before"] = per_row(before, table)
         result[f"{short}_index_bytes_after"] = per_row(after, table)
         result[f"{short}_finished_days_index_bytes_before"] = per_row(before, table, True)
