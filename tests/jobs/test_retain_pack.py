@@ -249,6 +249,20 @@ def test_a_failed_reindex_is_named_and_left_and_the_next_run_drops_its_leftovers
     assert contents(url) == rows
 
 
+def readers_and_writers_go_on(url: str, name: str, day: date) -> None:
+    """While the REINDEX CONCURRENTLY of partition ``name`` waits, the day is read and
+    written without waiting (a writer is refused a lock after 2 s; rolled back)."""
+    with psycopg.connect(url) as other:
+        other.execute("SET lock_timeout = '2s'")
+        other.execute(sql.SQL("SELECT count(*) FROM {}").format(partitions.qualified(name)))
+        other.execute(
+            "INSERT INTO structured_logs (log_id, timestamp, level, service_name, message)"
+            " VALUES ('written-while-packing', %s, 'info', 'api', 'late')",
+            (datetime(day.year, day.month, day.day, 12, tzinfo=UTC),),
+        )
+        other.rollback()
+
+
 def _invalid(url: str) -> set[tuple[str, str]]:
     return {k for k, (_, valid) in indexes(url).items() if not valid}
 
@@ -278,6 +292,7 @@ def test_a_reindex_whose_session_is_killed_leaves_copies_the_next_run_drops(url)
                     " AND query LIKE 'REINDEX TABLE CONCURRENTLY %%' AND wait_event_type = 'Lock'"
                 ).fetchone()
                 if pid:
+                    readers_and_writers_go_on(url, name, day)
                     admin.execute("SELECT pg_terminate_backend(%s)", pid)
                     break
                 time.sleep(0.1)
