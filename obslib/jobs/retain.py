@@ -18,6 +18,7 @@ or in a verified file. A day that does not verify is never detached: the run goe
 the other days and ends with exit 1 naming it.
 
 ``--no-archive`` (``archive=None``) detaches and drops without a copy and no catalog row.
+Then the command packs the finished days kept (``obslib.jobs.pack``, under the same lock).
 """
 
 from __future__ import annotations
