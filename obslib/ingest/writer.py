@@ -29,10 +29,11 @@ it was written with), for the caller to report (``store.settle``). A deadlock or
 serialization failure that happens anyway (with another program's writes) is retried in a
 subtransaction, which is safe because the merge is idempotent.
 
-ADBC's bulk ingest is the fastest path measured into PostgreSQL (7.5 s per 1M spans direct,
-13 s staged and merged, against 65 s for DataFrame.to_sql); staging also sidesteps its type
-traps (no float -> NUMERIC, no text -> JSONB) because PostgreSQL does those casts in the
-merge.
+ADBC's bulk ingest is the fastest path measured into PostgreSQL (when it was chosen, into the
+plain table of then: 7.5 s per 1M spans direct, 13 s staged and merged, against 65 s for
+DataFrame.to_sql; today's merge into day partitions, three indexes and tag sets:
+``bench/ingest.py --breakdown``, README "Performance"); staging also sidesteps its type traps
+(no float -> NUMERIC, no text -> JSONB) because PostgreSQL does those casts in the merge.
 """
 
 from __future__ import annotations
