@@ -338,27 +338,12 @@ def measure(
             own = method.removesuffix(BASE)
             # the baseline's obslib comes first on the child's path (the venv's is editable)
             path = {"PYTHONPATH": baseline} if method.endswith(BASE) else {}
-            with _environment(path):
-                result = c.run_child(SCRIPT, ["--child", own, "--lo", lo, "--hi", hi], url)
+            result = c.run_child(SCRIPT, ["--child", own, "--lo", lo, "--hi", hi], url, env=path)
             if result["rows"] is not None and result["rows"] != spans:
                 raise SystemExit(f"{method} read {result['rows']} rows, expected {spans}")
             logger.info("run %d %-18s %7.2f s", run + 1, method, result["seconds"])
             results[method].append(result)
     return results
-
-
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def report_baseline(results: dict[str, list[dict]], summary: dict) -> None:

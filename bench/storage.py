@@ -257,7 +257,7 @@ def main() -> None:
                         schema.SPANS,
                         (
                             *schema.SPAN_COLUMNS,
-                            *((schema.TAG_SET,) if version in (HEAD,) or version >= 18 else ()),
+                            *((schema.TAG_SET,) if version == HEAD or version >= 18 else ()),
                         ),
                     ),
                 )

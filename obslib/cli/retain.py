@@ -131,17 +131,13 @@ def _pack(pack, horizon, now, dry_run: bool, url: str) -> None:
             print(f"{r.table} {r.day}  NOT PACKED", flush=True)
             print(f"obslib: warning: not packed: {r.problem}", file=sys.stderr, flush=True)
             return
+        planned = r.bytes_after is None  # a dry run's line: what it would do
         left = plural(r.leftovers, "invalid index", "invalid indexes")
-        verb = "to drop" if r.bytes_after is None else "dropped"
-        cleaned = f"; {left} of a cut REINDEX {verb}" if r.leftovers else ""
-        if r.bytes_after is None:
-            print(f"{r.table} {r.day}  {r.action} (indexes {_size(r.bytes_before)}{cleaned})")
-        else:
-            print(
-                f"{r.table} {r.day}  {r.action}: indexes {_size(r.bytes_before)} ->"
-                f" {_size(r.bytes_after)}{cleaned}",
-                flush=True,
-            )
+        cleaned = f"; {left} of a cut REINDEX {'to drop' if planned else 'dropped'}"
+        cleaned = cleaned if r.leftovers else ""
+        sizes = f"{_size(r.bytes_before)}" + ("" if planned else f" -> {_size(r.bytes_after)}")
+        shown = f" (indexes {sizes}{cleaned})" if planned else f": indexes {sizes}{cleaned}"
+        print(f"{r.table} {r.day}  {r.action}{shown}", flush=True)
 
     results = pack.pack(horizon, now=now, dry_run=dry_run, url=url, on_day=show)
     done = [r for r in results if not r.problem]
